@@ -1,0 +1,71 @@
+//! A plugin that misbehaves on purpose, one export per kind of fault.
+
+use std::hint::black_box;
+use std::io::Write;
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "wpool-examples:misbehave/misbehave",
+    generate_all,
+});
+
+use wpool::task::context;
+
+struct Misbehave;
+
+impl Guest for Misbehave {
+    fn spin() {
+        let mut n = 0u64;
+        loop {
+            n = black_box(n.wrapping_add(1));
+        }
+    }
+
+    fn hog(mib: u32) -> u64 {
+        let mut held: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..mib {
+            held.push(vec![1u8; 1 << 20]);
+        }
+        black_box(&held).iter().map(|v| v.len() as u64).sum()
+    }
+
+    fn crash(message: String) {
+        panic!("{message}");
+    }
+
+    fn recurse(depth: u64) -> u64 {
+        if depth == 0 {
+            0
+        } else {
+            1 + Self::recurse(black_box(depth - 1))
+        }
+    }
+
+    fn chatter(lines: u32) -> u32 {
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+        for i in 0..lines {
+            let _ = writeln!(out, "out {i}");
+            let _ = writeln!(err, "err {i}");
+        }
+        lines
+    }
+
+    fn nap(ms: u32) -> u32 {
+        std::thread::sleep(std::time::Duration::from_millis(ms.into()));
+        ms
+    }
+
+    fn read_file(path: String) -> Result<String, String> {
+        std::fs::read_to_string(&path).map_err(|e| e.to_string())
+    }
+
+    fn env_var(name: String) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn whoami() -> (u32, u64) {
+        (context::worker_id(), context::task_index())
+    }
+}
+
+export!(Misbehave);
