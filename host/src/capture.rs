@@ -1,0 +1,119 @@
+//! Guest stdout and stderr, captured per task into a bounded buffer: the
+//! first bytes up to the cap are kept, the rest counted and dropped, and the
+//! guest's writes always succeed, so a chatty guest is never failed for it.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// A capped in-memory sink for one guest output stream. Clones share the
+/// buffer: the store holds one, the worker reads the other when the task ends.
+#[derive(Clone)]
+pub(crate) struct Capture {
+    inner: Arc<Mutex<Captured>>,
+}
+
+/// What a task wrote to one of its output streams.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Captured {
+    /// The first bytes written, up to the cap.
+    pub bytes: Vec<u8>,
+    /// How many bytes were written past the cap and dropped.
+    pub dropped: u64,
+    cap: usize,
+}
+
+impl Captured {
+    /// Whether the task wrote nothing.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty() && self.dropped == 0
+    }
+}
+
+impl Capture {
+    pub(crate) fn new(cap: usize) -> Capture {
+        Capture {
+            inner: Arc::new(Mutex::new(Captured {
+                cap,
+                ..Captured::default()
+            })),
+        }
+    }
+
+    /// Takes what was written so far, leaving the capture empty.
+    pub(crate) fn take(&self) -> Captured {
+        let mut captured = self.lock();
+        let cap = captured.cap;
+        std::mem::replace(&mut *captured, Captured { cap, ..Captured::default() })
+    }
+
+    fn write(&self, buf: &[u8]) {
+        let mut captured = self.lock();
+        let room = captured.cap.saturating_sub(captured.bytes.len());
+        let kept = buf.len().min(room);
+        captured.bytes.extend_from_slice(&buf[..kept]);
+        captured.dropped += (buf.len() - kept) as u64;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
+        // A poisoned lock only means a writer panicked mid-append; the bytes
+        // are still a valid prefix.
+        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl IsTerminal for Capture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Capture {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl OutputStream for Capture {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        Capture::write(self, &bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for Capture {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for Capture {
+    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Capture::write(&self, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,175 @@
+//! Where a run's inputs come from: arguments (WAVE values and integer
+//! ranges, all checked before the run starts) or a file read line by line
+//! as the workers need them.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use anyhow::{Context as _, bail};
+use wpool::{Input, Task};
+
+/// The longest input line accepted from a file.
+const MAX_LINE: u64 = 16 << 20;
+
+pub(crate) enum InputSource {
+    Args { task: Task, args: Vec<Arg> },
+    Lines { task: Task, name: String, reader: Box<dyn BufRead> },
+}
+
+pub(crate) enum Arg {
+    Value(Input),
+    /// `start..end`, end excluded, both within the parameter's type.
+    Range { start: i128, end: i128 },
+}
+
+/// An error met while reading inputs lazily, kept until the run has finished
+/// with the inputs before it.
+pub(crate) type LateError = Rc<Cell<Option<anyhow::Error>>>;
+
+impl InputSource {
+    /// Checks every argument against the task's parameter types.
+    pub(crate) fn args(texts: &[String], task: &Task) -> anyhow::Result<InputSource> {
+        if texts.is_empty() {
+            bail!("no inputs: give WAVE values, a range such as 0..10, or --input FILE");
+        }
+        let args = texts
+            .iter()
+            .map(|text| match parse_range(text)? {
+                Some((start, end)) => check_range(text, start, end, task),
+                None => Ok(Arg::Value(task.parse_input(text)?)),
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(InputSource::Args {
+            task: task.clone(),
+            args,
+        })
+    }
+
+    /// Opens `path`, or stdin for `-`.
+    pub(crate) fn file(path: &Path, task: &Task) -> anyhow::Result<InputSource> {
+        let (name, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
+            ("stdin".into(), Box::new(BufReader::new(std::io::stdin())))
+        } else {
+            let file = File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?;
+            (path.display().to_string(), Box::new(BufReader::new(file)))
+        };
+        Ok(InputSource::Lines {
+            task: task.clone(),
+            name,
+            reader,
+        })
+    }
+
+    /// How many inputs there are, when known before reading them.
+    pub(crate) fn len(&self) -> Option<u64> {
+        match self {
+            InputSource::Args { args, .. } => Some(
+                args.iter()
+                    .map(|arg| match arg {
+                        Arg::Value(_) => 1,
+                        Arg::Range { start, end } => (end - start) as u64,
+                    })
+                    .sum(),
+            ),
+            InputSource::Lines { .. } => None,
+        }
+    }
+
+    /// The inputs, lazily, and where an error met while reading them lands.
+    pub(crate) fn into_iter(self) -> (Box<dyn Iterator<Item = Input>>, LateError) {
+        let late = LateError::default();
+        let inputs: Box<dyn Iterator<Item = Input>> = match self {
+            InputSource::Args { task, args } => Box::new(args.into_iter().flat_map(move |arg| {
+                let task = task.clone();
+                let items: Box<dyn Iterator<Item = Input>> = match arg {
+                    Arg::Value(input) => Box::new(std::iter::once(input)),
+                    Arg::Range { start, end } => Box::new((start..end).map(move |n| {
+                        task.parse_input(&n.to_string())
+                            .expect("both ends of the range were checked against the type")
+                    })),
+                };
+                items
+            })),
+            InputSource::Lines { task, name, reader } => {
+                let late = late.clone();
+                let mut lines = Lines { reader, number: 0 };
+                Box::new(std::iter::from_fn(move || {
+                    let result = lines.next_input(&task).with_context(|| format!("{name} line {}", lines.number));
+                    result.unwrap_or_else(|error| {
+                        late.set(Some(error));
+                        None
+                    })
+                }))
+            }
+        };
+        (inputs, late)
+    }
+}
+
+struct Lines {
+    reader: Box<dyn BufRead>,
+    number: u64,
+}
+
+impl Lines {
+    /// The next non-blank line as an input; `Ok(None)` at the end.
+    fn next_input(&mut self, task: &Task) -> anyhow::Result<Option<Input>> {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = (&mut self.reader).take(MAX_LINE + 1).read_until(b'\n', &mut line)?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.number += 1;
+            if line.len() as u64 > MAX_LINE {
+                bail!("the line is longer than {MAX_LINE} bytes");
+            }
+            let text = std::str::from_utf8(&line).context("the line is not UTF-8")?.trim();
+            if !text.is_empty() {
+                return Ok(Some(task.parse_input(text)?));
+            }
+        }
+    }
+}
+
+/// `A..B` or `A..=B` as a half-open range; `None` when `text` is not meant
+/// as a range at all.
+fn parse_range(text: &str) -> anyhow::Result<Option<(i128, i128)>> {
+    let Some((start, rest)) = text.split_once("..") else {
+        return Ok(None);
+    };
+    if !start.starts_with(|c: char| c.is_ascii_digit() || c == '-') {
+        return Ok(None);
+    }
+    let (inclusive, end) = match rest.strip_prefix('=') {
+        Some(end) => (true, end),
+        None => (false, rest),
+    };
+    let bad = || format!("bad range {text:?}: write A..B or A..=B with integers A and B");
+    let start: i128 = start.parse().with_context(bad)?;
+    let end: i128 = end.parse().with_context(bad)?;
+    let end = if inclusive { end + 1 } else { end };
+    if end < start {
+        bail!("bad range {text:?}: it ends before it starts");
+    }
+    Ok(Some((start, end)))
+}
+
+fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Result<Arg> {
+    if !task.takes_one_integer() {
+        bail!(
+            "range {text:?} needs a function of one integer parameter; {} takes {}",
+            task.name(),
+            task.input_type()
+        );
+    }
+    if start < end {
+        task.parse_input(&start.to_string())?;
+        task.parse_input(&(end - 1).to_string())?;
+    }
+    Ok(Arg::Range { start, end })
+}

@@ -1,0 +1,185 @@
+//! Command-line arguments and the two user-facing subcommands.
+
+mod inputs;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use wpool::{Component, Limits, Pool, Task};
+
+use self::inputs::InputSource;
+use self::report::Report;
+
+/// Run WebAssembly components as tasks on a pool of isolated worker
+/// processes: Python's multiprocessing.Pool, for wasm.
+#[derive(Parser)]
+#[command(name = "wpool", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    Run(RunArgs),
+    /// Print a component's imports and exports as WIT, and the functions
+    /// `wpool run --func` can map.
+    Inspect {
+        /// A component (.wasm file) or a guest crate directory to build.
+        task: PathBuf,
+    },
+    /// Serve as a worker of the pool whose process id is PARENT (internal).
+    #[command(name = wpool::worker::WORKER_ARG, hide = true)]
+    Worker { parent: u32 },
+}
+
+/// Map a task over inputs in parallel, printing one result per line, in
+/// input order.
+///
+/// Every input is a WAVE value typed by the function's WIT parameter: 7,
+/// "text", [1, 2], {x: 1, y: 2}, some(3), ok(4). A function of several
+/// parameters takes one tuple per input: (1, "a"). A function of one integer
+/// parameter also takes ranges: 0..10 (10 excluded) and 0..=10.
+///
+/// Results are printed in WAVE on stdout. A task that fails (a trap, a
+/// timeout, a memory or fuel limit, an `err` result, a worker that died)
+/// fails alone: its error goes to stderr in place of its result, and the run
+/// goes on. What tasks write to their stdout and stderr is shown on stderr,
+/// each line prefixed with the task's index.
+///
+/// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
+/// the run could not start (bad component, unknown function, bad input).
+///
+/// Examples:
+///
+///   wpool run guest-examples/square 0..10
+///
+///   wpool run square.wasm 3 -4 5 --json
+///
+///   seq 1 1000 | wpool run primes.wasm --input - --unordered
+///
+///   wpool run wordstats.wasm '("a b a", insensitive, 2)'
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct RunArgs {
+    /// The task: a component (.wasm file), or a guest crate directory, which
+    /// is built for wasm32-wasip2 first.
+    task: PathBuf,
+
+    /// Inputs: WAVE values, or ranges A..B and A..=B.
+    #[arg(allow_negative_numbers = true, conflicts_with = "input")]
+    inputs: Vec<String>,
+
+    /// Read inputs from FILE, one WAVE value per line ('-' for stdin).
+    /// Lines are read as workers need them; blank lines are skipped.
+    #[arg(long, short, value_name = "FILE")]
+    input: Option<PathBuf>,
+
+    /// The function to map: its name, or its full name (iface#name) where
+    /// two interfaces export the same name. Needed when the component
+    /// exports several functions.
+    #[arg(long, short)]
+    func: Option<String>,
+
+    /// Worker processes [default: the number of cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    workers: Option<u16>,
+
+    /// Wall-clock time each task may run (e.g. 500ms, 30s, 2m).
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+
+    /// Fuel each task may burn, about one unit per wasm instruction; off by
+    /// default (fuel accounting slows tasks down).
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
+
+    /// Linear memory each task may hold (e.g. 64MiB, 2GiB).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    max_memory: u64,
+
+    /// Bytes of stdout, and of stderr, kept per task; the rest is dropped.
+    #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
+    max_output: u64,
+
+    /// How many times a task is retried when its worker process dies.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retries: u32,
+
+    /// Print results as tasks finish, not in input order.
+    #[arg(long)]
+    unordered: bool,
+
+    /// Print JSON Lines: {"index", "input", "value" or "error", "stdout",
+    /// "stderr"}, with values in WAVE.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.parse::<bytesize::ByteSize>().map(|size| size.as_u64())
+}
+
+pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run(args) => run(args),
+        Command::Inspect { task } => {
+            let component = load(&task)?;
+            print!("{}", component.wit());
+            println!();
+            println!("// functions wpool can map:");
+            for func in component.functions() {
+                let note = match component.task(Some(func)) {
+                    Ok(task) => format!("takes {}", task.input_type()),
+                    Err(e) => e.to_string(),
+                };
+                println!("//   {func}: {note}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { parent } => Ok(wpool::worker::main(parent)),
+    }
+}
+
+/// Reads a component, building it first when `path` is a crate directory.
+fn load(path: &Path) -> anyhow::Result<Component> {
+    let file = match path.is_dir() {
+        true => wpool::build_guest(path)?,
+        false => path.to_path_buf(),
+    };
+    Ok(Component::from_file(file)?)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let task: Task = load(&args.task)?.task(args.func.as_deref())?;
+    let source = match &args.input {
+        Some(file) => InputSource::file(file, &task)?,
+        None => InputSource::args(&args.inputs, &task)?,
+    };
+    let mut pool = Pool::builder().retries(args.retries).limits(Limits {
+        timeout: args.timeout,
+        fuel: args.fuel,
+        max_memory: args.max_memory,
+        max_output: usize::try_from(args.max_output).context("--max-output is too large")?,
+    });
+    if let Some(n) = args.workers {
+        pool = pool.workers(n.into());
+    }
+    let pool = pool.build();
+    let total = source.len();
+    let (inputs, input_error) = source.into_iter();
+    let outputs = match args.unordered {
+        true => pool.imap_unordered(&task, inputs)?,
+        false => pool.imap(&task, inputs)?,
+    };
+    let mut report = Report::new(args.json, total);
+    let all_ok = report.print(outputs)?;
+    if let Some(error) = input_error.take() {
+        return Err(error);
+    }
+    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

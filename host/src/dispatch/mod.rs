@@ -1,0 +1,335 @@
+//! The dispatcher: one run of a task over inputs. It owns the worker
+//! processes of the run, feeds them batches sized from measured task cost,
+//! retries the tasks of a worker that dies, and hands outputs back in input
+//! order (or as they finish).
+//!
+//! It runs in the caller's thread, inside [`Iterator::next`]: between
+//! outputs it tops up the workers and waits on one channel where every
+//! worker's reader thread posts its frames.
+
+mod process;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use self::process::{Event, EventKind, WorkerProcess};
+use crate::error::Failure;
+use crate::pool::{RunConfig, TaskOutput};
+use crate::transport::{self, FromWorker, Job, JobResult, Setup, ToWorker};
+use crate::{Error, Input, Task, TaskError};
+
+/// Batches in flight per worker: one running, one waiting in its pipe, so a
+/// worker never idles while the host prepares its next batch.
+const IN_FLIGHT: usize = 2;
+/// How long a batch should keep a worker busy, once task cost is known.
+const BATCH_TIME: Duration = Duration::from_millis(5);
+const MAX_BATCH: usize = 1024;
+/// How far ahead of the oldest unfinished input an ordered run may read:
+/// bounds the memory held for outputs waiting on a slow task.
+const WINDOW: u64 = 1 << 16;
+/// Workers that die before they are ready, in a row, before the run gives up.
+const MAX_SETUP_DEATHS: u32 = 3;
+
+/// An input handed out and not yet finished.
+struct Pending {
+    input: Input,
+    /// How many workers died running it.
+    deaths: u32,
+}
+
+/// A worker slot; its process is replaced when it dies.
+struct Slot {
+    process: WorkerProcess,
+    generation: u64,
+    ready: bool,
+    /// The indexes of each batch sent, oldest first.
+    batches: VecDeque<Vec<u64>>,
+}
+
+pub(crate) struct Run<I> {
+    task: Task,
+    config: RunConfig,
+    ordered: bool,
+    inputs: I,
+    inputs_done: bool,
+    next_index: u64,
+    pending: HashMap<u64, Pending>,
+    /// Tasks whose worker died, to run again, each alone.
+    retry: VecDeque<u64>,
+    slots: Vec<Slot>,
+    next_worker_id: u32,
+    setup_deaths: u32,
+    events: Receiver<Event>,
+    events_tx: Sender<Event>,
+    /// Finished outputs not yet yielded, by index.
+    done: BTreeMap<u64, TaskOutput>,
+    next_out: u64,
+    /// Measured worker time per task.
+    cost: Option<Duration>,
+    fatal: Option<Error>,
+    finished: bool,
+}
+
+impl<I: Iterator<Item = Input>> Run<I> {
+    /// Starts the workers and waits until one is ready, so that a component
+    /// that cannot run is reported before any input is read.
+    pub(crate) fn start(config: &RunConfig, task: &Task, inputs: I, ordered: bool) -> Result<Run<I>, Error> {
+        let (events_tx, events) = crossbeam_channel::unbounded();
+        let mut run = Run {
+            task: task.clone(),
+            config: config.clone(),
+            ordered,
+            inputs,
+            inputs_done: false,
+            next_index: 0,
+            pending: HashMap::new(),
+            retry: VecDeque::new(),
+            slots: Vec::with_capacity(config.workers),
+            next_worker_id: 0,
+            setup_deaths: 0,
+            events,
+            events_tx,
+            done: BTreeMap::new(),
+            next_out: 0,
+            cost: None,
+            fatal: None,
+            finished: false,
+        };
+        for slot in 0..config.workers {
+            let process = run.spawn(slot, 0)?;
+            run.slots.push(Slot {
+                process,
+                generation: 0,
+                ready: false,
+                batches: VecDeque::new(),
+            });
+        }
+        while !run.slots.iter().any(|s| s.ready) {
+            let event = run.events.recv().expect("the run holds a sender");
+            run.handle(event);
+            if let Some(error) = run.fatal.take() {
+                return Err(error);
+            }
+        }
+        Ok(run)
+    }
+
+    fn spawn(&mut self, slot: usize, generation: u64) -> Result<WorkerProcess, Error> {
+        let (instance, func) = self.task.export_path();
+        let limits = &self.config.limits;
+        let setup = Setup {
+            worker_id: self.next_worker_id,
+            wasm: self.task.wasm(),
+            instance,
+            func,
+            limits: transport::Limits {
+                timeout: limits.timeout,
+                fuel: limits.fuel,
+                max_memory: limits.max_memory,
+                max_output: limits.max_output,
+            },
+        };
+        self.next_worker_id += 1;
+        let program = &self.config.worker_program;
+        WorkerProcess::spawn(program, &setup, slot, generation, self.events_tx.clone())
+            .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
+    }
+
+    pub(crate) fn has_ready(&self) -> bool {
+        self.fatal.is_some() || self.finished || self.peek_done()
+    }
+
+    fn peek_done(&self) -> bool {
+        match self.ordered {
+            true => self.done.contains_key(&self.next_out),
+            false => !self.done.is_empty(),
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> Option<Result<TaskOutput, Error>> {
+        loop {
+            if self.peek_done() {
+                let (_, output) = self.done.pop_first().expect("peeked");
+                self.next_out = output.index + 1;
+                return Some(Ok(output));
+            }
+            if let Some(error) = self.fatal.take() {
+                self.finished = true;
+                return Some(Err(error));
+            }
+            if self.finished {
+                return None;
+            }
+            self.dispatch();
+            if self.inputs_done && self.pending.is_empty() {
+                self.finished = true;
+                return None;
+            }
+            let event = self.events.recv().expect("the run holds a sender");
+            self.handle(event);
+        }
+    }
+
+    /// Tops up every ready worker to [`IN_FLIGHT`] batches.
+    fn dispatch(&mut self) {
+        for slot in 0..self.slots.len() {
+            while self.slots[slot].ready && self.slots[slot].batches.len() < IN_FLIGHT {
+                let batch = self.next_batch();
+                if batch.is_empty() {
+                    return;
+                }
+                let jobs = batch
+                    .iter()
+                    .map(|index| Job {
+                        index: *index,
+                        args: self.pending[index].input.args.clone(),
+                    })
+                    .collect();
+                let target = &mut self.slots[slot];
+                if target.process.send(&ToWorker::Batch(jobs)).is_err() {
+                    // The worker is dying; its `Exited` event will come. The
+                    // batch never reached it, so it costs no attempt.
+                    target.ready = false;
+                    self.retry.extend(batch);
+                } else {
+                    target.batches.push_back(batch);
+                }
+            }
+        }
+    }
+
+    /// The next batch: a task to retry, alone, or fresh inputs.
+    fn next_batch(&mut self) -> Vec<u64> {
+        if let Some(index) = self.retry.pop_front() {
+            return vec![index];
+        }
+        let size = match self.cost {
+            None => 1,
+            Some(cost) => (BATCH_TIME.as_nanos() / cost.as_nanos().max(1)).clamp(1, MAX_BATCH as u128) as usize,
+        };
+        let mut batch = Vec::with_capacity(size);
+        while batch.len() < size && !self.inputs_done {
+            if self.ordered && self.next_index >= self.next_out + WINDOW {
+                break;
+            }
+            let Some(input) = self.inputs.next() else {
+                self.inputs_done = true;
+                break;
+            };
+            let index = self.next_index;
+            self.next_index += 1;
+            self.pending.insert(index, Pending { input, deaths: 0 });
+            batch.push(index);
+        }
+        batch
+    }
+
+    fn handle(&mut self, event: Event) {
+        let Event { slot, generation, kind } = event;
+        if self.slots.get(slot).is_none_or(|s| s.generation != generation) {
+            return;
+        }
+        match kind {
+            EventKind::Message(FromWorker::Ready) => {
+                self.slots[slot].ready = true;
+                self.setup_deaths = 0;
+            }
+            EventKind::Message(FromWorker::SetupFailed(message)) => {
+                self.fatal = Some(Error::Pool(format!(
+                    "{} cannot run: {message}",
+                    self.task.component().name()
+                )));
+            }
+            EventKind::Message(FromWorker::Done { busy, results }) => {
+                self.slots[slot].batches.pop_front();
+                if !results.is_empty() {
+                    let per_task = busy / results.len() as u32;
+                    self.cost = Some(match self.cost {
+                        None => per_task,
+                        Some(cost) => (cost * 3 + per_task) / 4,
+                    });
+                }
+                for result in results {
+                    self.finish(result);
+                }
+            }
+            EventKind::Exited => self.replace(slot),
+        }
+    }
+
+    fn finish(&mut self, result: JobResult) {
+        let Some(pending) = self.pending.remove(&result.index) else {
+            return;
+        };
+        let outcome = result.outcome.map(|wave| self.task.value(wave)).map_err(|failure| match failure {
+            Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
+            Failure::Trap(message) => TaskError::Trap(message),
+            Failure::StackOverflow => TaskError::StackOverflow,
+            Failure::Timeout(after) => TaskError::Timeout(after),
+            Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
+            Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
+        });
+        self.done.insert(
+            result.index,
+            TaskOutput {
+                index: result.index,
+                input: pending.input,
+                result: outcome,
+                stdout: result.stdout,
+                stderr: result.stderr,
+            },
+        );
+    }
+
+    /// A worker died: its unfinished tasks are retried or failed, and a new
+    /// worker takes the slot.
+    fn replace(&mut self, slot: usize) {
+        let old = &mut self.slots[slot];
+        let reason = old.process.reap();
+        let was_ready = old.ready;
+        let lost: Vec<u64> = old.batches.drain(..).flatten().collect();
+        for index in lost {
+            let pending = self.pending.get_mut(&index).expect("in flight");
+            pending.deaths += 1;
+            if pending.deaths > self.config.retries {
+                let pending = self.pending.remove(&index).expect("in flight");
+                self.done.insert(
+                    index,
+                    TaskOutput {
+                        index,
+                        input: pending.input,
+                        result: Err(TaskError::WorkerLost {
+                            attempts: pending.deaths,
+                            reason: reason.clone(),
+                        }),
+                        stdout: Default::default(),
+                        stderr: Default::default(),
+                    },
+                );
+            } else {
+                self.retry.push_back(index);
+            }
+        }
+        if !was_ready {
+            self.setup_deaths += 1;
+            if self.setup_deaths >= MAX_SETUP_DEATHS {
+                self.fatal = Some(Error::Pool(format!("workers keep dying while they start: {reason}")));
+                return;
+            }
+        }
+        let generation = self.slots[slot].generation + 1;
+        match self.spawn(slot, generation) {
+            Ok(process) => {
+                self.slots[slot] = Slot {
+                    process,
+                    generation,
+                    ready: false,
+                    batches: VecDeque::new(),
+                }
+            }
+            Err(error) => self.fatal = Some(error),
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The library's errors: [`Error`] for what stops a run from starting (or
+//! going on), [`TaskError`] for one task that failed while the others go on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Value;
+
+/// Why a component could not be loaded, a task chosen, an input accepted, or
+/// a pool started.
+///
+/// Every variant is a problem with what the caller asked for or with the
+/// machine, never with one task's input: those are [`TaskError`]s.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The component file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("{name} is not a WebAssembly component: {reason}")]
+    NotComponent {
+        /// The file or name the bytes came from.
+        name: String,
+        /// What is wrong with them.
+        reason: String,
+    },
+    /// No exported function has the name asked for.
+    #[error("{name} has no exported function {func:?}; it exports: {exports}")]
+    UnknownFunc {
+        /// The component.
+        name: String,
+        /// The name asked for.
+        func: String,
+        /// The functions it does export, comma-separated.
+        exports: String,
+    },
+    /// The component exports several functions and none was named.
+    #[error("{name} exports several functions, name one: {exports}")]
+    AmbiguousFunc {
+        /// The component.
+        name: String,
+        /// Its functions, comma-separated.
+        exports: String,
+    },
+    /// The component exports no function at all.
+    #[error("{name} exports no function")]
+    NoFunc {
+        /// The component.
+        name: String,
+    },
+    /// The function's signature uses types that have no value form, such as
+    /// resources, streams or futures.
+    #[error("function {func} cannot be mapped: {reason}")]
+    UnsupportedSignature {
+        /// The function.
+        func: String,
+        /// Which type is the problem.
+        reason: String,
+    },
+    /// An input does not parse as the function's parameter types.
+    #[error("input {input:?} is not a valid {expected}: {reason}")]
+    BadInput {
+        /// The input text.
+        input: String,
+        /// The expected type, in WIT syntax.
+        expected: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A guest crate could not be built into a component.
+    #[error("cannot build {}: {reason}", dir.display())]
+    Build {
+        /// The crate directory.
+        dir: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The worker processes could not be started, or could not prepare the
+    /// component (for example because it imports what wpool does not offer).
+    #[error("{0}")]
+    Pool(String),
+}
+
+/// Why one task failed. The other tasks of the run are not affected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The function returned the `err` case of its `result`.
+    #[error("returned {0}")]
+    Returned(Value),
+    /// The guest trapped: a panic, an `unreachable`, an out-of-bounds access.
+    #[error("trap: {0}")]
+    Trap(String),
+    /// The guest used up its wasm stack.
+    #[error("stack overflow")]
+    StackOverflow,
+    /// The task ran past its deadline and was interrupted.
+    #[error("timed out after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The task used all the fuel it was given.
+    #[error("out of fuel after {0} units")]
+    OutOfFuel(u64),
+    /// The task asked for more linear memory than its cap allows.
+    #[error("memory limit of {} exceeded", bytesize::ByteSize::b(*.0).display().iec())]
+    MemoryLimit(u64),
+    /// The worker process running the task died, on every attempt.
+    #[error("worker lost after {attempts} attempt(s): {reason}")]
+    WorkerLost {
+        /// How many times the task was tried.
+        attempts: u32,
+        /// How the last worker ended, as the operating system reported it.
+        reason: String,
+    },
+}
+
+impl TaskError {
+    /// A short stable name for the kind of failure, as used in JSON output:
+    /// `err`, `trap`, `stack-overflow`, `timeout`, `fuel`, `memory` or
+    /// `worker-lost`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TaskError::Returned(_) => "err",
+            TaskError::Trap(_) => "trap",
+            TaskError::StackOverflow => "stack-overflow",
+            TaskError::Timeout(_) => "timeout",
+            TaskError::OutOfFuel(_) => "fuel",
+            TaskError::MemoryLimit(_) => "memory",
+            TaskError::WorkerLost { .. } => "worker-lost",
+        }
+    }
+}
+
+/// A task failure as it crosses from a worker to the host, before the host
+/// attaches the types that turn it into a [`TaskError`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    Returned(String),
+    Trap(String),
+    StackOverflow,
+    Timeout(Duration),
+    OutOfFuel(u64),
+    MemoryLimit(u64),
+}

@@ -1,0 +1,223 @@
+//! The wasmtime side of a worker: one engine, the component compiled once
+//! into an [`InstancePre`], and a fresh store and instance for every task,
+//! with its deadline, fuel and memory cap.
+
+use std::time::Duration;
+
+use wasmtime::error::Context as _;
+use wasmtime::{Result, bail};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Type, Val};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::bindings;
+use crate::capture::Capture;
+use crate::error::Failure;
+use crate::transport::{Job, JobResult, Limits, Setup};
+
+/// How often the epoch advances: a task overruns its deadline by at most one
+/// tick.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// The store data of one task.
+pub(crate) struct TaskState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    pub(crate) task_index: u64,
+    pub(crate) worker_id: u32,
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses linear-memory growth past the cap, and remembers that it did, so a
+/// trap that follows (an allocator giving up) is reported as the cap.
+struct MemoryCap {
+    max: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        let allowed = desired <= self.max;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// A compiled component, ready to run tasks.
+pub(crate) struct Runtime {
+    engine: Engine,
+    pre: InstancePre<TaskState>,
+    func: ComponentExportIndex,
+    params: Vec<Type>,
+    result: Option<Type>,
+    limits: Limits,
+    worker_id: u32,
+}
+
+impl Runtime {
+    /// Compiles and links the component, and starts the epoch ticker.
+    pub(crate) fn new(setup: Setup) -> Result<Runtime> {
+        let Setup {
+            worker_id,
+            wasm,
+            instance,
+            func,
+            limits,
+        } = setup;
+        let engine = Engine::new(&config(&limits))?;
+        let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| state)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .context("the component imports what wpool does not provide")?;
+
+        let parent = match &instance {
+            Some(name) => Some(
+                component
+                    .get_export_index(None, name)
+                    .with_context(|| format!("no exported instance {name}"))?,
+            ),
+            None => None,
+        };
+        let Some((item, func_index)) = component.get_export(parent.as_ref(), &func) else {
+            bail!("no exported function {func}");
+        };
+        let wasmtime::component::types::ComponentItem::ComponentFunc(ty) = item else {
+            bail!("export {func} is not a function");
+        };
+        let params = ty.params().map(|(_, ty)| ty).collect();
+        let result = ty.results().next();
+
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })?;
+
+        Ok(Runtime {
+            engine,
+            pre,
+            func: func_index,
+            params,
+            result,
+            limits,
+            worker_id,
+        })
+    }
+
+    /// Runs one task in a fresh instance.
+    pub(crate) fn run(&self, job: &Job) -> JobResult {
+        let stdout = Capture::new(self.limits.max_output);
+        let stderr = Capture::new(self.limits.max_output);
+        let mut store = Store::new(
+            &self.engine,
+            TaskState {
+                wasi: WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build(),
+                table: ResourceTable::new(),
+                memory: MemoryCap {
+                    max: usize::try_from(self.limits.max_memory).unwrap_or(usize::MAX),
+                    refused: false,
+                },
+                task_index: job.index,
+                worker_id: self.worker_id,
+            },
+        );
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("fuel is enabled in the engine whenever a limit is set");
+        }
+        let outcome = self.call(&mut store, job).map_err(|error| {
+            let refused = store.data().memory.refused;
+            self.failure(error, refused)
+        });
+        JobResult {
+            index: job.index,
+            outcome: outcome.and_then(|value| value),
+            stdout: stdout.take(),
+            stderr: stderr.take(),
+        }
+    }
+
+    /// Instantiates and calls; the outer error is a trap, the inner one the
+    /// `err` case of a returned `result`.
+    fn call(&self, store: &mut Store<TaskState>, job: &Job) -> Result<Result<String, Failure>> {
+        let params = job
+            .args
+            .iter()
+            .zip(&self.params)
+            .map(|(text, ty)| wasm_wave::from_str::<Val>(ty, text).context("input does not match the parameter type"))
+            .collect::<Result<Vec<Val>>>()?;
+        let instance = self.pre.instantiate(&mut *store)?;
+        let func = instance
+            .get_func(&mut *store, self.func)
+            .expect("the export was found in this component");
+        let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
+        func.call(&mut *store, &params, &mut results)?;
+        let Some(value) = results.pop() else {
+            return Ok(Ok("()".to_string()));
+        };
+        let text = wasm_wave::to_string(&value)?;
+        Ok(match value {
+            Val::Result(Err(_)) => Err(Failure::Returned(text)),
+            _ => Ok(text),
+        })
+    }
+
+    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Failure {
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Failure::Timeout(self.limits.timeout),
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel(self.limits.fuel.unwrap_or(0)),
+            Some(Trap::StackOverflow) => Failure::StackOverflow,
+            Some(_) if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
+            Some(trap) => Failure::Trap(trap.to_string()),
+            None if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
+            None => Failure::Trap(format!("{error:#}")),
+        }
+    }
+}
+
+/// The engine settings: epoch interruption for deadlines, fuel only when
+/// asked (it costs), and the pooling allocator with copy-on-write memory
+/// images so that a fresh instance per task is cheap.
+fn config(limits: &Limits) -> Config {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.consume_fuel(limits.fuel.is_some());
+    config.wasm_backtrace_max_frames(None);
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(4)
+        .total_core_instances(64)
+        .max_core_instances_per_component(32)
+        .total_memories(16)
+        .max_memories_per_component(8)
+        .total_tables(64)
+        .max_tables_per_component(16)
+        .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX));
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    config
+}
+

@@ -1,0 +1,441 @@
+//! Loading a component and choosing the function to map: [`Component`] reads
+//! and validates the wasm and lists its exports, [`Task`] is one exported
+//! function with its WIT signature, which types every [`Input`] and [`Value`].
+//!
+//! The host never compiles a component: it decodes the WIT the component
+//! carries. Compiling happens in the workers.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use wasm_wave::value::{FuncType, Type, resolve_wit_func_type};
+use wasm_wave::wasm::{WasmFunc, WasmTypeKind, WasmValue};
+use wit_component::{OutputToString, WitPrinter};
+use wit_parser::decoding::{DecodedWasm, decode};
+use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
+
+use crate::Error;
+
+/// A validated WebAssembly component: its bytes and the WIT world it exports
+/// and imports.
+#[derive(Clone)]
+pub struct Component {
+    inner: Arc<ComponentInner>,
+}
+
+struct ComponentInner {
+    name: String,
+    wasm: Arc<[u8]>,
+    resolve: Resolve,
+    world: WorldId,
+    funcs: Vec<Export>,
+}
+
+/// An exported function, and where it sits in the component's exports.
+struct Export {
+    /// `square`, or `wpool-examples:wordstats/text#analyze` inside an interface.
+    name: String,
+    /// The export name of the interface instance holding the function.
+    instance: Option<String>,
+    func: wit_parser::Function,
+}
+
+impl Component {
+    /// Reads and validates the component in `path`.
+    ///
+    /// # Errors
+    /// [`Error::Read`] if the file cannot be read, [`Error::NotComponent`] if
+    /// it is not a valid WebAssembly component (a core module is refused too).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Component, Error> {
+        let path = path.as_ref();
+        let wasm = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Component::from_bytes(path.display().to_string(), wasm)
+    }
+
+    /// Validates `wasm` as a component; `name` names it in error messages.
+    ///
+    /// # Errors
+    /// [`Error::NotComponent`] if the bytes are not a valid component.
+    pub fn from_bytes(name: impl Into<String>, wasm: impl Into<Arc<[u8]>>) -> Result<Component, Error> {
+        let name = name.into();
+        let wasm = wasm.into();
+        let not_component = |reason: String| Error::NotComponent {
+            name: name.clone(),
+            reason,
+        };
+        if !wasm.starts_with(b"\0asm") {
+            return Err(not_component("it does not start with the wasm magic bytes".into()));
+        }
+        if wasmparser::Parser::is_core_wasm(&wasm) {
+            return Err(not_component(
+                "it is a core wasm module; wrap it into a component (for example by building for wasm32-wasip2)"
+                    .into(),
+            ));
+        }
+        wasmparser::Validator::new()
+            .validate_all(&wasm)
+            .map_err(|e| not_component(e.to_string()))?;
+        let (resolve, world) = match decode(&wasm).map_err(|e| not_component(format!("{e:#}")))? {
+            DecodedWasm::Component(resolve, world) => (resolve, world),
+            DecodedWasm::WitPackage(..) => {
+                return Err(not_component("it is a WIT package, not a component".into()));
+            }
+        };
+        let funcs = exported_funcs(&resolve, world);
+        Ok(Component {
+            inner: Arc::new(ComponentInner {
+                name,
+                wasm,
+                resolve,
+                world,
+                funcs,
+            }),
+        })
+    }
+
+    /// The name given when loading, usually the file's path.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The names of the exported functions, as [`Component::task`] takes them.
+    pub fn functions(&self) -> impl Iterator<Item = &str> {
+        self.inner.funcs.iter().map(|f| f.name.as_str())
+    }
+
+    /// The component's world in WIT: what it imports and exports, followed by
+    /// the interfaces it exports.
+    pub fn wit(&self) -> String {
+        let ComponentInner { resolve, world, .. } = &*self.inner;
+        let world = &resolve.worlds[*world];
+        let exported_pkgs = world.exports.keys().filter_map(|key| match key {
+            WorldKey::Interface(id) => resolve.interfaces[*id].package,
+            WorldKey::Name(_) => None,
+        });
+        let mut nested: Vec<_> = exported_pkgs.filter(|p| Some(*p) != world.package).collect();
+        nested.sort();
+        nested.dedup();
+        let mut printer = WitPrinter::new(OutputToString::default());
+        match world.package {
+            Some(pkg) => match printer.print(resolve, pkg, &nested) {
+                Ok(()) => printer.output.to_string(),
+                Err(e) => format!("// cannot print this component's WIT: {e:#}\n"),
+            },
+            None => "// this component has no world\n".to_string(),
+        }
+    }
+
+    /// Chooses the function to map: `func` by name (either its full name or,
+    /// when that is unambiguous, its bare name), or the only exported function.
+    ///
+    /// # Errors
+    /// [`Error::UnknownFunc`], [`Error::AmbiguousFunc`] or [`Error::NoFunc`]
+    /// when no single function matches; [`Error::UnsupportedSignature`] when
+    /// its parameters or result have no value form (resources, streams).
+    pub fn task(&self, func: Option<&str>) -> Result<Task, Error> {
+        let funcs = &self.inner.funcs;
+        let list = || {
+            let names: Vec<&str> = self.functions().collect();
+            names.join(", ")
+        };
+        let chosen: Vec<usize> = match func {
+            None => (0..funcs.len()).collect(),
+            Some(want) => {
+                let exact: Vec<usize> = (0..funcs.len()).filter(|&i| funcs[i].name == want).collect();
+                if exact.is_empty() {
+                    (0..funcs.len()).filter(|&i| funcs[i].func.name == want).collect()
+                } else {
+                    exact
+                }
+            }
+        };
+        let index = match (chosen.as_slice(), func) {
+            ([one], _) => *one,
+            ([], _) if funcs.is_empty() => {
+                return Err(Error::NoFunc {
+                    name: self.inner.name.clone(),
+                });
+            }
+            ([], Some(want)) => {
+                return Err(Error::UnknownFunc {
+                    name: self.inner.name.clone(),
+                    func: want.to_string(),
+                    exports: list(),
+                });
+            }
+            _ => {
+                return Err(Error::AmbiguousFunc {
+                    name: self.inner.name.clone(),
+                    exports: list(),
+                });
+            }
+        };
+        Task::new(self.clone(), index)
+    }
+}
+
+impl fmt::Debug for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Component")
+            .field("name", &self.inner.name)
+            .field("functions", &self.functions().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
+    let mut funcs = Vec::new();
+    for (key, item) in &resolve.worlds[world].exports {
+        match item {
+            WorldItem::Function(func) => funcs.push(Export {
+                name: func.name.clone(),
+                instance: None,
+                func: func.clone(),
+            }),
+            WorldItem::Interface { id, .. } => {
+                let instance = resolve.name_world_key(key);
+                for func in resolve.interfaces[*id].functions.values() {
+                    if matches!(func.kind, FunctionKind::Freestanding) {
+                        funcs.push(Export {
+                            name: format!("{instance}#{}", func.name),
+                            instance: Some(instance.clone()),
+                            func: func.clone(),
+                        });
+                    }
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    funcs
+}
+
+/// One exported function of a component, ready to be mapped over inputs.
+///
+/// Cheap to clone: clones share the component.
+#[derive(Clone)]
+pub struct Task {
+    inner: Arc<TaskInner>,
+}
+
+struct TaskInner {
+    component: Component,
+    export: usize,
+    params: Vec<Type>,
+    /// The parameters as one WIT type: the type of a single parameter, or a
+    /// tuple of several; `None` when there are no parameters.
+    input_type: Option<Type>,
+    input_wit: String,
+    result: Option<Arc<Type>>,
+}
+
+impl Task {
+    fn new(component: Component, export: usize) -> Result<Task, Error> {
+        let ComponentInner { resolve, funcs, .. } = &*component.inner;
+        let Export { name, func, .. } = &funcs[export];
+        let unsupported = |reason: String| Error::UnsupportedSignature {
+            func: name.clone(),
+            reason,
+        };
+        let ty: FuncType = resolve_wit_func_type(resolve, func).map_err(|e| unsupported(e.to_string()))?;
+        let params: Vec<Type> = ty.params().collect();
+        let result = ty.results().next().map(Arc::new);
+        let wit_names: Vec<String> = func.params.iter().map(|p| wit_type_name(resolve, &p.ty)).collect();
+        let (input_type, input_wit) = match params.as_slice() {
+            [] => (None, "()".to_string()),
+            [one] => (Some(one.clone()), wit_names[0].clone()),
+            _ => (
+                Type::tuple(params.clone()),
+                format!("tuple<{}>", wit_names.join(", ")),
+            ),
+        };
+        Ok(Task {
+            inner: Arc::new(TaskInner {
+                component: component.clone(),
+                export,
+                params,
+                input_type,
+                input_wit,
+                result,
+            }),
+        })
+    }
+
+    /// The component this task belongs to.
+    pub fn component(&self) -> &Component {
+        &self.inner.component
+    }
+
+    /// The function's full name: `square`, or `pkg:name/iface#func`.
+    pub fn name(&self) -> &str {
+        &self.export().name
+    }
+
+    /// What an input must be, in WIT: the parameter's type, or a tuple of the
+    /// parameters' types.
+    pub fn input_type(&self) -> &str {
+        &self.inner.input_wit
+    }
+
+    /// Whether the function takes exactly one integer parameter, so that
+    /// ranges of integers can feed it.
+    pub fn takes_one_integer(&self) -> bool {
+        use WasmTypeKind::*;
+        matches!(self.inner.params.as_slice(), [p] if matches!(
+            wasm_wave::wasm::WasmType::kind(p), S8 | S16 | S32 | S64 | U8 | U16 | U32 | U64
+        ))
+    }
+
+    /// Parses an input in WAVE syntax: a value of the parameter's type, a
+    /// tuple `(a, b, …)` when the function takes several parameters, or `()`
+    /// when it takes none.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] naming the input and the expected type.
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// assert_eq!(task.parse_input("-7")?.to_string(), "-7");
+    /// assert!(task.parse_input("\"seven\"").is_err());
+    /// # Ok::<(), wpool::Error>(())
+    /// ```
+    pub fn parse_input(&self, text: &str) -> Result<Input, Error> {
+        let TaskInner {
+            params, input_type, ..
+        } = &*self.inner;
+        let bad = |reason: String| Error::BadInput {
+            input: text.to_string(),
+            expected: self.inner.input_wit.clone(),
+            reason,
+        };
+        let Some(input_type) = input_type else {
+            return match text.trim() {
+                "()" => Ok(Input { args: Arc::new([]) }),
+                _ => Err(bad("the function takes no parameters: give ()".into())),
+            };
+        };
+        let value: wasm_wave::value::Value =
+            wasm_wave::from_str(input_type, text.trim()).map_err(|e| bad(e.to_string()))?;
+        let args = match params.len() {
+            1 => vec![wasm_wave::to_string(&value).map_err(|e| bad(e.to_string()))?],
+            _ => value
+                .unwrap_tuple()
+                .map(|v| wasm_wave::to_string(&*v).map_err(|e| bad(e.to_string())))
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Input { args: args.into() })
+    }
+
+    fn export(&self) -> &Export {
+        &self.inner.component.inner.funcs[self.inner.export]
+    }
+
+    pub(crate) fn export_path(&self) -> (Option<String>, String) {
+        let export = self.export();
+        (export.instance.clone(), export.func.name.clone())
+    }
+
+    pub(crate) fn wasm(&self) -> Arc<[u8]> {
+        self.inner.component.inner.wasm.clone()
+    }
+
+    /// Types a result that a worker sent back as WAVE text.
+    pub(crate) fn value(&self, wave: String) -> Value {
+        Value {
+            wave,
+            ty: self.inner.result.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("component", &self.component().name())
+            .field("func", &self.name())
+            .field("input_type", &self.input_type())
+            .finish()
+    }
+}
+
+/// The WIT text of a type, as in `list<string>` or `stats`.
+fn wit_type_name(resolve: &Resolve, ty: &wit_parser::Type) -> String {
+    let mut printer = WitPrinter::new(OutputToString::default());
+    match printer.print_type_name(resolve, ty) {
+        Ok(()) => printer.output.to_string(),
+        Err(_) => "?".to_string(),
+    }
+}
+
+/// The arguments of one call, checked against the task's parameter types.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Input {
+    /// One WAVE text per parameter, each valid for its type.
+    pub(crate) args: Arc<[String]>,
+}
+
+impl fmt::Display for Input {
+    /// Formats the input as WAVE: the value, or a tuple of several.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.args {
+            [] => f.write_str("()"),
+            [one] => f.write_str(one),
+            args => write!(f, "({})", args.join(", ")),
+        }
+    }
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Input({self})")
+    }
+}
+
+/// A value a task returned, typed by the function's WIT result.
+///
+/// It displays as WAVE text; [`Value::to_wave_value`] decodes it into a
+/// [`wasm_wave::value::Value`] to inspect its parts.
+#[derive(Clone)]
+pub struct Value {
+    wave: String,
+    ty: Option<Arc<Type>>,
+}
+
+impl Value {
+    /// The value in WAVE syntax, such as `81` or `{words: 2, lines: 1}`.
+    pub fn as_wave(&self) -> &str {
+        &self.wave
+    }
+
+    /// Decodes the value against its type; `None` for a function without a
+    /// result.
+    pub fn to_wave_value(&self) -> Option<wasm_wave::value::Value> {
+        let ty = self.ty.as_deref()?;
+        // The worker wrote this text from a value of this very type.
+        wasm_wave::from_str(ty, &self.wave).ok()
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Value) -> bool {
+        self.wave == other.wave
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.wave)
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Value({})", self.wave)
+    }
+}
