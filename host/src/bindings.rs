@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     world: "wpool:task/host",
 });
 
-pub(crate) use wpool::task::context;
+pub(crate) use self::wpool::task::context;
 
 impl context::Host for TaskState {
     fn task_index(&mut self) -> u64 {

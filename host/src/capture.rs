@@ -49,7 +49,13 @@ impl Capture {
     pub(crate) fn take(&self) -> Captured {
         let mut captured = self.lock();
         let cap = captured.cap;
-        std::mem::replace(&mut *captured, Captured { cap, ..Captured::default() })
+        std::mem::replace(
+            &mut *captured,
+            Captured {
+                cap,
+                ..Captured::default()
+            },
+        )
     }
 
     fn write(&self, buf: &[u8]) {
@@ -63,7 +69,9 @@ impl Capture {
     fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
         // A poisoned lock only means a writer panicked mid-append; the bytes
         // are still a valid prefix.
-        self.inner.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -104,7 +112,11 @@ impl Pollable for Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Capture::write(&self, buf);
         Poll::Ready(Ok(buf.len()))
     }

@@ -17,7 +17,7 @@ use crate::Value;
 #[non_exhaustive]
 pub enum Error {
     /// The component file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,

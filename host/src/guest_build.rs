@@ -34,7 +34,12 @@ pub fn build_guest(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
         .map_err(|e| fail(format!("cannot resolve {}: {e}", manifest.display())))?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(&cargo)
-        .args(["build", "--release", "--quiet", "--message-format=json-render-diagnostics"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+        ])
         .args(["--target", GUEST_TARGET])
         .arg("--manifest-path")
         .arg(&manifest)
@@ -49,7 +54,11 @@ pub fn build_guest(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter(|msg| msg["reason"] == "compiler-artifact")
-        .filter(|msg| msg["manifest_path"].as_str().is_some_and(|p| Path::new(p) == manifest))
+        .filter(|msg| {
+            msg["manifest_path"]
+                .as_str()
+                .is_some_and(|p| Path::new(p) == manifest)
+        })
         .flat_map(|msg| msg["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|name| name.as_str().map(PathBuf::from))
         .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))

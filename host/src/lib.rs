@@ -10,7 +10,8 @@
 //!
 //! ```
 //! # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
-//! # let worker = env!("CARGO_BIN_EXE_wpool");
+//! # // Doctests run outside cargo's target directory: point at the binary.
+//! # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
 //! use wpool::{Component, Pool};
 //!
 //! // square.wasm exports `square: func(x: s64) -> s64`.

@@ -123,7 +123,11 @@ impl Pool {
     /// [`Error::Pool`] if the workers cannot start or cannot run the
     /// component. Tasks that fail do not make this fail: their
     /// [`TaskOutput::result`] holds the error.
-    pub fn map(&self, task: &Task, inputs: impl IntoIterator<Item = Input>) -> Result<Vec<TaskOutput>, Error> {
+    pub fn map(
+        &self,
+        task: &Task,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Result<Vec<TaskOutput>, Error> {
         self.imap(task, inputs)?.collect()
     }
 
@@ -162,7 +166,11 @@ impl Pool {
             workers: self.config.workers,
             limits: self.config.limits.clone(),
             retries: self.config.retries,
-            worker_program: self.config.worker_program.clone().unwrap_or_else(default_worker_program),
+            worker_program: self
+                .config
+                .worker_program
+                .clone()
+                .unwrap_or_else(default_worker_program),
         }
     }
 }

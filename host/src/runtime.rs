@@ -4,10 +4,15 @@
 
 use std::time::Duration;
 
+use wasmtime::component::{
+    Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Type, Val,
+};
 use wasmtime::error::Context as _;
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    Trap,
+};
 use wasmtime::{Result, bail};
-use wasmtime::component::{Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Type, Val};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings;
@@ -45,13 +50,23 @@ struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
         let allowed = desired <= self.max;
         self.refused |= !allowed;
         Ok(allowed)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }
@@ -81,7 +96,9 @@ impl Runtime {
         let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| state)?;
+        bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| {
+            state
+        })?;
         let pre = linker
             .instantiate_pre(&component)
             .context("the component imports what wpool does not provide")?;
@@ -132,7 +149,10 @@ impl Runtime {
         let mut store = Store::new(
             &self.engine,
             TaskState {
-                wasi: WasiCtxBuilder::new().stdout(stdout.clone()).stderr(stderr.clone()).build(),
+                wasi: WasiCtxBuilder::new()
+                    .stdout(stdout.clone())
+                    .stderr(stderr.clone())
+                    .build(),
                 table: ResourceTable::new(),
                 memory: MemoryCap {
                     max: usize::try_from(self.limits.max_memory).unwrap_or(usize::MAX),
@@ -168,7 +188,10 @@ impl Runtime {
             .args
             .iter()
             .zip(&self.params)
-            .map(|(text, ty)| wasm_wave::from_str::<Val>(ty, text).context("input does not match the parameter type"))
+            .map(|(text, ty)| {
+                wasm_wave::from_str::<Val>(ty, text)
+                    .context("input does not match the parameter type")
+            })
             .collect::<Result<Vec<Val>>>()?;
         let instance = self.pre.instantiate(&mut *store)?;
         let func = instance
@@ -192,7 +215,11 @@ impl Runtime {
             Some(Trap::OutOfFuel) => Failure::OutOfFuel(self.limits.fuel.unwrap_or(0)),
             Some(Trap::StackOverflow) => Failure::StackOverflow,
             Some(_) if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
-            Some(trap) => Failure::Trap(trap.to_string()),
+            Some(trap) => Failure::Trap(
+                trap.to_string()
+                    .trim_start_matches("wasm trap: ")
+                    .to_string(),
+            ),
             None if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
             None => Failure::Trap(format!("{error:#}")),
         }
@@ -206,6 +233,7 @@ fn config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(limits.fuel.is_some());
+    config.concurrency_support(false);
     config.wasm_backtrace_max_frames(None);
     let mut pooling = PoolingAllocationConfig::default();
     pooling
@@ -220,4 +248,3 @@ fn config(limits: &Limits) -> Config {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     config
 }
-

@@ -60,7 +60,10 @@ impl Component {
     ///
     /// # Errors
     /// [`Error::NotComponent`] if the bytes are not a valid component.
-    pub fn from_bytes(name: impl Into<String>, wasm: impl Into<Arc<[u8]>>) -> Result<Component, Error> {
+    pub fn from_bytes(
+        name: impl Into<String>,
+        wasm: impl Into<Arc<[u8]>>,
+    ) -> Result<Component, Error> {
         let name = name.into();
         let wasm = wasm.into();
         let not_component = |reason: String| Error::NotComponent {
@@ -68,7 +71,9 @@ impl Component {
             reason,
         };
         if !wasm.starts_with(b"\0asm") {
-            return Err(not_component("it does not start with the wasm magic bytes".into()));
+            return Err(not_component(
+                "it does not start with the wasm magic bytes".into(),
+            ));
         }
         if wasmparser::Parser::is_core_wasm(&wasm) {
             return Err(not_component(
@@ -116,7 +121,9 @@ impl Component {
             WorldKey::Interface(id) => resolve.interfaces[*id].package,
             WorldKey::Name(_) => None,
         });
-        let mut nested: Vec<_> = exported_pkgs.filter(|p| Some(*p) != world.package).collect();
+        let mut nested: Vec<_> = exported_pkgs
+            .filter(|p| Some(*p) != world.package)
+            .collect();
         nested.sort();
         nested.dedup();
         let mut printer = WitPrinter::new(OutputToString::default());
@@ -145,9 +152,13 @@ impl Component {
         let chosen: Vec<usize> = match func {
             None => (0..funcs.len()).collect(),
             Some(want) => {
-                let exact: Vec<usize> = (0..funcs.len()).filter(|&i| funcs[i].name == want).collect();
+                let exact: Vec<usize> = (0..funcs.len())
+                    .filter(|&i| funcs[i].name == want)
+                    .collect();
                 if exact.is_empty() {
-                    (0..funcs.len()).filter(|&i| funcs[i].func.name == want).collect()
+                    (0..funcs.len())
+                        .filter(|&i| funcs[i].func.name == want)
+                        .collect()
                 } else {
                     exact
                 }
@@ -241,10 +252,15 @@ impl Task {
             func: name.clone(),
             reason,
         };
-        let ty: FuncType = resolve_wit_func_type(resolve, func).map_err(|e| unsupported(e.to_string()))?;
+        let ty: FuncType =
+            resolve_wit_func_type(resolve, func).map_err(|e| unsupported(e.to_string()))?;
         let params: Vec<Type> = ty.params().collect();
         let result = ty.results().next().map(Arc::new);
-        let wit_names: Vec<String> = func.params.iter().map(|p| wit_type_name(resolve, &p.ty)).collect();
+        let wit_names: Vec<String> = func
+            .params
+            .iter()
+            .map(|p| wit_type_name(resolve, &p.ty))
+            .collect();
         let (input_type, input_wit) = match params.as_slice() {
             [] => (None, "()".to_string()),
             [one] => (Some(one.clone()), wit_names[0].clone()),

@@ -61,7 +61,10 @@ pub(crate) enum FromWorker {
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
     /// The results of one batch, in the batch's order.
-    Done { busy: Duration, results: Vec<JobResult> },
+    Done {
+        busy: Duration,
+        results: Vec<JobResult>,
+    },
 }
 
 /// The outcome of one task: its result as WAVE text, or why it failed.

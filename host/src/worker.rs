@@ -43,7 +43,10 @@ pub fn main(parent: u32) -> ExitCode {
             busy: start.elapsed(),
             results,
         };
-        if write_frame(&mut out, &done).and_then(|()| out.flush()).is_err() {
+        if write_frame(&mut out, &done)
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             return ExitCode::FAILURE;
         }
     }
@@ -75,9 +78,11 @@ fn spawn_reader() -> Receiver<ToWorker> {
 fn die_with_parent(parent: u32) {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     }
-    let still_there = rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
+    let still_there =
+        rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
     if !still_there {
         std::process::exit(1);
     }

@@ -15,14 +15,24 @@ use wpool::{Input, Task};
 const MAX_LINE: u64 = 16 << 20;
 
 pub(crate) enum InputSource {
-    Args { task: Task, args: Vec<Arg> },
-    Lines { task: Task, name: String, reader: Box<dyn BufRead> },
+    Args {
+        task: Task,
+        args: Vec<Arg>,
+    },
+    Lines {
+        task: Task,
+        name: String,
+        reader: Box<dyn BufRead>,
+    },
 }
 
 pub(crate) enum Arg {
     Value(Input),
     /// `start..end`, end excluded, both within the parameter's type.
-    Range { start: i128, end: i128 },
+    Range {
+        start: i128,
+        end: i128,
+    },
 }
 
 /// An error met while reading inputs lazily, kept until the run has finished
@@ -53,7 +63,8 @@ impl InputSource {
         let (name, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
             ("stdin".into(), Box::new(BufReader::new(std::io::stdin())))
         } else {
-            let file = File::open(path).with_context(|| format!("cannot open input file {}", path.display()))?;
+            let file = File::open(path)
+                .with_context(|| format!("cannot open input file {}", path.display()))?;
             (path.display().to_string(), Box::new(BufReader::new(file)))
         };
         Ok(InputSource::Lines {
@@ -97,7 +108,9 @@ impl InputSource {
                 let late = late.clone();
                 let mut lines = Lines { reader, number: 0 };
                 Box::new(std::iter::from_fn(move || {
-                    let result = lines.next_input(&task).with_context(|| format!("{name} line {}", lines.number));
+                    let result = lines
+                        .next_input(&task)
+                        .with_context(|| format!("{name} line {}", lines.number));
                     result.unwrap_or_else(|error| {
                         late.set(Some(error));
                         None
@@ -120,7 +133,9 @@ impl Lines {
         let mut line = Vec::new();
         loop {
             line.clear();
-            let read = (&mut self.reader).take(MAX_LINE + 1).read_until(b'\n', &mut line)?;
+            let read = (&mut self.reader)
+                .take(MAX_LINE + 1)
+                .read_until(b'\n', &mut line)?;
             if read == 0 {
                 return Ok(None);
             }
@@ -128,7 +143,9 @@ impl Lines {
             if line.len() as u64 > MAX_LINE {
                 bail!("the line is longer than {MAX_LINE} bytes");
             }
-            let text = std::str::from_utf8(&line).context("the line is not UTF-8")?.trim();
+            let text = std::str::from_utf8(&line)
+                .context("the line is not UTF-8")?
+                .trim();
             if !text.is_empty() {
                 return Ok(Some(task.parse_input(text)?));
             }

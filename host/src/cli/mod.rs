@@ -34,7 +34,9 @@ pub(crate) enum Command {
     },
     /// Serve as a worker of the pool whose process id is PARENT (internal).
     #[command(name = wpool::worker::WORKER_ARG, hide = true)]
-    Worker { parent: u32 },
+    Worker {
+        parent: u32,
+    },
 }
 
 /// Map a task over inputs in parallel, printing one result per line, in
@@ -181,5 +183,9 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(error) = input_error.take() {
         return Err(error);
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -32,7 +32,10 @@ impl Report {
     }
 
     /// Prints every output; returns whether every task succeeded.
-    pub(crate) fn print<I: Iterator<Item = Input>>(&mut self, mut outputs: Imap<I>) -> anyhow::Result<bool> {
+    pub(crate) fn print<I: Iterator<Item = Input>>(
+        &mut self,
+        mut outputs: Imap<I>,
+    ) -> anyhow::Result<bool> {
         let mut all_ok = true;
         while let Some(output) = outputs.next() {
             let output = output?;
@@ -68,7 +71,11 @@ impl Report {
             prefix_lines(&mut notes, *index, captured, stream);
         }
         if let Err(error) = result {
-            let _ = writeln!(notes, "wpool: task {index} (input {}) failed: {error}", printable(&input.to_string()));
+            let _ = writeln!(
+                notes,
+                "wpool: task {index} (input {}) failed: {error}",
+                printable(&input.to_string())
+            );
         }
         if !notes.is_empty() {
             self.to_stderr(&notes);
@@ -83,7 +90,8 @@ impl Report {
             match result {
                 Ok(value) => line["value"] = value.as_wave().into(),
                 Err(error) => {
-                    line["error"] = serde_json::json!({"kind": error.kind(), "message": error.to_string()});
+                    line["error"] =
+                        serde_json::json!({"kind": error.kind(), "message": error.to_string()});
                 }
             }
             writeln!(self.stdout, "{line}")
@@ -103,10 +111,15 @@ impl Report {
     }
 
     fn tick(&mut self) {
-        if self.progress.is_none() && self.started.elapsed() >= PROGRESS_AFTER && io::stderr().is_terminal() {
+        if self.progress.is_none()
+            && self.started.elapsed() >= PROGRESS_AFTER
+            && io::stderr().is_terminal()
+        {
             let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr());
             let template = match self.total {
-                Some(_) => "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta} left)",
+                Some(_) => {
+                    "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} ({per_sec}, {eta} left)"
+                }
                 None => "{elapsed_precise} {spinner} {human_pos} done ({per_sec})",
             };
             bar.set_style(ProgressStyle::with_template(template).expect("the template is valid"));
@@ -130,7 +143,11 @@ fn prefix_lines(notes: &mut String, index: u64, captured: &Captured, stream: &st
         let _ = writeln!(notes, "[{index}] {}", printable(line));
     }
     if captured.dropped > 0 {
-        let _ = writeln!(notes, "[{index}] ({} more bytes of {stream} dropped)", captured.dropped);
+        let _ = writeln!(
+            notes,
+            "[{index}] ({} more bytes of {stream} dropped)",
+            captured.dropped
+        );
     }
 }
 

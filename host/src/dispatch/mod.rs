@@ -75,7 +75,12 @@ pub(crate) struct Run<I> {
 impl<I: Iterator<Item = Input>> Run<I> {
     /// Starts the workers and waits until one is ready, so that a component
     /// that cannot run is reported before any input is read.
-    pub(crate) fn start(config: &RunConfig, task: &Task, inputs: I, ordered: bool) -> Result<Run<I>, Error> {
+    pub(crate) fn start(
+        config: &RunConfig,
+        task: &Task,
+        inputs: I,
+        ordered: bool,
+    ) -> Result<Run<I>, Error> {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let mut run = Run {
             task: task.clone(),
@@ -207,7 +212,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let size = match self.cost {
             None => 1,
-            Some(cost) => (BATCH_TIME.as_nanos() / cost.as_nanos().max(1)).clamp(1, MAX_BATCH as u128) as usize,
+            Some(cost) => (BATCH_TIME.as_nanos() / cost.as_nanos().max(1))
+                .clamp(1, MAX_BATCH as u128) as usize,
         };
         let mut batch = Vec::with_capacity(size);
         while batch.len() < size && !self.inputs_done {
@@ -227,8 +233,16 @@ impl<I: Iterator<Item = Input>> Run<I> {
     }
 
     fn handle(&mut self, event: Event) {
-        let Event { slot, generation, kind } = event;
-        if self.slots.get(slot).is_none_or(|s| s.generation != generation) {
+        let Event {
+            slot,
+            generation,
+            kind,
+        } = event;
+        if self
+            .slots
+            .get(slot)
+            .is_none_or(|s| s.generation != generation)
+        {
             return;
         }
         match kind {
@@ -263,14 +277,17 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let Some(pending) = self.pending.remove(&result.index) else {
             return;
         };
-        let outcome = result.outcome.map(|wave| self.task.value(wave)).map_err(|failure| match failure {
-            Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
-            Failure::Trap(message) => TaskError::Trap(message),
-            Failure::StackOverflow => TaskError::StackOverflow,
-            Failure::Timeout(after) => TaskError::Timeout(after),
-            Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
-            Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
-        });
+        let outcome = result
+            .outcome
+            .map(|wave| self.task.value(wave))
+            .map_err(|failure| match failure {
+                Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
+                Failure::Trap(message) => TaskError::Trap(message),
+                Failure::StackOverflow => TaskError::StackOverflow,
+                Failure::Timeout(after) => TaskError::Timeout(after),
+                Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
+                Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
+            });
         self.done.insert(
             result.index,
             TaskOutput {
@@ -315,7 +332,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
         if !was_ready {
             self.setup_deaths += 1;
             if self.setup_deaths >= MAX_SETUP_DEATHS {
-                self.fatal = Some(Error::Pool(format!("workers keep dying while they start: {reason}")));
+                self.fatal = Some(Error::Pool(format!(
+                    "workers keep dying while they start: {reason}"
+                )));
                 return;
             }
         }

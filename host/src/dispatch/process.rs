@@ -54,7 +54,13 @@ impl WorkerProcess {
             .name(format!("worker-{slot}"))
             .spawn(move || {
                 let mut stdout = BufReader::new(stdout);
-                let send = |kind| events.send(Event { slot, generation, kind });
+                let send = |kind| {
+                    events.send(Event {
+                        slot,
+                        generation,
+                        kind,
+                    })
+                };
                 while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
                     if send(EventKind::Message(message)).is_err() {
                         return;
