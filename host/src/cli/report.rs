@@ -40,22 +40,22 @@ impl Report {
         while let Some(output) = outputs.next() {
             let output = output?;
             all_ok &= output.result.is_ok();
-            match self.write(&output) {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(all_ok),
-                result => result?,
-            }
-            if !outputs.has_ready() {
-                self.stdout.flush()?;
+            // Flush before waiting for the next result, so that each result
+            // shows as soon as it is known.
+            let wait = !outputs.has_ready();
+            let written = self
+                .write(&output)
+                .and_then(|()| if wait { self.stdout.flush() } else { Ok(()) });
+            if !still_open(written)? {
+                return Ok(all_ok);
             }
             self.tick();
         }
         if let Some(bar) = &self.progress {
             bar.finish_and_clear();
         }
-        match self.stdout.flush() {
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(all_ok),
-            result => Ok(result.map(|()| all_ok)?),
-        }
+        still_open(self.stdout.flush())?;
+        Ok(all_ok)
     }
 
     fn write(&mut self, output: &TaskOutput) -> io::Result<()> {
@@ -104,9 +104,12 @@ impl Report {
     }
 
     fn to_stderr(&self, text: &str) {
+        let print = || {
+            let _ = io::stderr().lock().write_all(text.as_bytes());
+        };
         match &self.progress {
-            Some(bar) => bar.suspend(|| eprint!("{text}")),
-            None => eprint!("{text}"),
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
@@ -129,6 +132,15 @@ impl Report {
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
+    }
+}
+
+/// Whether stdout still has a reader: a closed pipe (as when piping into
+/// `head`) ends the run quietly, like other Unix tools.
+fn still_open(written: io::Result<()>) -> io::Result<bool> {
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        other => other.map(|()| true),
     }
 }
 

@@ -10,13 +10,14 @@
 mod process;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use self::process::{Event, EventKind, WorkerProcess};
 use crate::error::Failure;
 use crate::pool::{RunConfig, TaskOutput};
+use crate::runtime::TICK;
 use crate::transport::{self, FromWorker, Job, JobResult, Setup, ToWorker};
 use crate::{Error, Input, Task, TaskError};
 
@@ -31,6 +32,10 @@ const MAX_BATCH: usize = 1024;
 const WINDOW: u64 = 1 << 16;
 /// Workers that die before they are ready, in a row, before the run gives up.
 const MAX_SETUP_DEATHS: u32 = 3;
+/// How long past its tasks' deadlines a batch may go unanswered before the
+/// host takes its worker for hung and kills it. Deadlines inside wasm are
+/// enforced by the worker itself; this catches a worker stuck outside wasm.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// An input handed out and not yet finished.
 struct Pending {
@@ -46,6 +51,23 @@ struct Slot {
     ready: bool,
     /// The indexes of each batch sent, oldest first.
     batches: VecDeque<Vec<u64>>,
+    /// When the oldest batch must be answered by, if one is in flight.
+    deadline: Option<Instant>,
+    /// Whether the host killed this worker for missing its deadline.
+    hung: bool,
+}
+
+impl Slot {
+    fn new(process: WorkerProcess, generation: u64) -> Slot {
+        Slot {
+            process,
+            generation,
+            ready: false,
+            batches: VecDeque::new(),
+            deadline: None,
+            hung: false,
+        }
+    }
 }
 
 pub(crate) struct Run<I> {
@@ -104,12 +126,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         };
         for slot in 0..config.workers {
             let process = run.spawn(slot, 0)?;
-            run.slots.push(Slot {
-                process,
-                generation: 0,
-                ready: false,
-                batches: VecDeque::new(),
-            });
+            run.slots.push(Slot::new(process, 0));
         }
         while !run.slots.iter().any(|s| s.ready) {
             let event = run.events.recv().expect("the run holds a sender");
@@ -172,9 +189,35 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 self.finished = true;
                 return None;
             }
-            let event = self.events.recv().expect("the run holds a sender");
-            self.handle(event);
+            self.wait();
         }
+    }
+
+    /// Handles the next event, or kills the workers whose batch is overdue.
+    fn wait(&mut self) {
+        let deadline = self.slots.iter().filter_map(|slot| slot.deadline).min();
+        let event = match deadline {
+            Some(deadline) => self.events.recv_deadline(deadline).ok(),
+            None => Some(self.events.recv().expect("the run holds a sender")),
+        };
+        match event {
+            Some(event) => self.handle(event),
+            None => {
+                let now = Instant::now();
+                for slot in &mut self.slots {
+                    if slot.deadline.is_some_and(|d| d <= now) {
+                        slot.deadline = None;
+                        slot.hung = true;
+                        slot.process.kill();
+                    }
+                }
+            }
+        }
+    }
+
+    /// When a batch of `len` tasks starting now must be answered by.
+    fn batch_deadline(&self, len: usize) -> Instant {
+        Instant::now() + (self.config.limits.timeout + TICK) * len as u32 + GRACE
     }
 
     /// Tops up every ready worker to [`IN_FLIGHT`] batches.
@@ -192,6 +235,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         args: self.pending[index].input.args.clone(),
                     })
                     .collect();
+                let deadline = self.batch_deadline(batch.len());
                 let target = &mut self.slots[slot];
                 if target.process.send(&ToWorker::Batch(jobs)).is_err() {
                     // The worker is dying; its `Exited` event will come. The
@@ -199,6 +243,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     target.ready = false;
                     self.retry.extend(batch);
                 } else {
+                    target.deadline.get_or_insert(deadline);
                     target.batches.push_back(batch);
                 }
             }
@@ -258,6 +303,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
             }
             EventKind::Message(FromWorker::Done { busy, results }) => {
                 self.slots[slot].batches.pop_front();
+                let next_len = self.slots[slot].batches.front().map(Vec::len);
+                self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
                 if !results.is_empty() {
                     let per_task = busy / results.len() as u32;
                     self.cost = Some(match self.cost {
@@ -304,7 +351,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// worker takes the slot.
     fn replace(&mut self, slot: usize) {
         let old = &mut self.slots[slot];
-        let reason = old.process.reap();
+        let mut reason = old.process.reap();
+        if old.hung {
+            reason = format!("worker stopped answering and was killed ({reason})");
+        }
         let was_ready = old.ready;
         let lost: Vec<u64> = old.batches.drain(..).flatten().collect();
         for index in lost {
@@ -340,14 +390,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let generation = self.slots[slot].generation + 1;
         match self.spawn(slot, generation) {
-            Ok(process) => {
-                self.slots[slot] = Slot {
-                    process,
-                    generation,
-                    ready: false,
-                    batches: VecDeque::new(),
-                }
-            }
+            Ok(process) => self.slots[slot] = Slot::new(process, generation),
             Err(error) => self.fatal = Some(error),
         }
     }

@@ -84,6 +84,11 @@ impl WorkerProcess {
         write_frame(&mut self.stdin, request)
     }
 
+    /// Kills the process; its `Exited` event follows.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// Waits for the process to end (its stdout has closed) and says how it
     /// ended.
     pub(crate) fn reap(&mut self) -> String {
