@@ -1,6 +1,10 @@
 //! The wasmtime side of a worker: one engine, the component compiled once
 //! into an [`InstancePre`], and a fresh store and instance for every task,
 //! with its deadline, fuel and memory cap.
+//!
+//! Calls are async, driven by a single-threaded tokio runtime: the deadline
+//! then stops a task both in wasm (epoch interruption) and while it waits in
+//! a host call such as a sleep (the call's future is dropped).
 
 use std::time::Duration;
 
@@ -80,6 +84,7 @@ pub(crate) struct Runtime {
     result: Option<Type>,
     limits: Limits,
     worker_id: u32,
+    executor: tokio::runtime::Runtime,
 }
 
 impl Runtime {
@@ -95,7 +100,7 @@ impl Runtime {
         let engine = Engine::new(&config(&limits))?;
         let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| {
             state
         })?;
@@ -139,6 +144,9 @@ impl Runtime {
             result,
             limits,
             worker_id,
+            executor: tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?,
         })
     }
 
@@ -169,13 +177,18 @@ impl Runtime {
                 .set_fuel(fuel)
                 .expect("fuel is enabled in the engine whenever a limit is set");
         }
-        let outcome = self.call(&mut store, job).map_err(|error| {
-            let refused = store.data().memory.refused;
-            self.failure(error, refused)
-        });
+        // The epoch deadline stops wasm one tick after the timeout; this one,
+        // a tick later, stops a task that waits in a host call.
+        let deadline = self.limits.timeout + 2 * TICK;
+        let call = async { tokio::time::timeout(deadline, self.call(&mut store, job)).await };
+        let outcome = match self.executor.block_on(call) {
+            Err(_elapsed) => Err(Failure::Timeout(self.limits.timeout)),
+            Ok(Err(error)) => Err(self.failure(error, store.data().memory.refused)),
+            Ok(Ok(returned)) => returned,
+        };
         JobResult {
             index: job.index,
-            outcome: outcome.and_then(|value| value),
+            outcome,
             stdout: stdout.take(),
             stderr: stderr.take(),
         }
@@ -183,7 +196,11 @@ impl Runtime {
 
     /// Instantiates and calls; the outer error is a trap, the inner one the
     /// `err` case of a returned `result`.
-    fn call(&self, store: &mut Store<TaskState>, job: &Job) -> Result<Result<String, Failure>> {
+    async fn call(
+        &self,
+        store: &mut Store<TaskState>,
+        job: &Job,
+    ) -> Result<Result<String, Failure>> {
         let params = job
             .args
             .iter()
@@ -193,12 +210,12 @@ impl Runtime {
                     .context("input does not match the parameter type")
             })
             .collect::<Result<Vec<Val>>>()?;
-        let instance = self.pre.instantiate(&mut *store)?;
+        let instance = self.pre.instantiate_async(&mut *store).await?;
         let func = instance
             .get_func(&mut *store, self.func)
             .expect("the export was found in this component");
         let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
-        func.call(&mut *store, &params, &mut results)?;
+        func.call_async(&mut *store, &params, &mut results).await?;
         let Some(value) = results.pop() else {
             return Ok(Ok("()".to_string()));
         };
@@ -243,6 +260,7 @@ fn config(limits: &Limits) -> Config {
         .total_memories(16)
         .max_memories_per_component(8)
         .total_tables(64)
+        .total_stacks(4)
         .max_tables_per_component(16)
         .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX));
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));

@@ -861,3 +861,48 @@ mod library {
         assert_eq!(analyze.input_type(), "tuple<string, case, u32>");
     }
 }
+
+#[test]
+fn timeout_stops_a_task_blocked_in_a_host_call() {
+    let started = std::time::Instant::now();
+    let out = run(
+        Guest::Misbehave,
+        ["--func", "nap", "--timeout", "200ms", "--json", "5000"],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = out.json_lines();
+    out.check(
+        lines.len() == 1 && error_kind(&out, &lines[0]) == "timeout",
+        "the sleeping task should fail with kind timeout",
+    );
+    out.check(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "the task should be stopped at its deadline, not when the sleep ends",
+    );
+}
+
+mod crash_loop {
+    use wpool::{Component, Error, Pool};
+
+    use super::util::Guest;
+
+    #[test]
+    fn workers_that_keep_dying_stop_the_run_with_an_error() {
+        let task = Component::from_file(Guest::Square.wasm())
+            .and_then(|c| c.task(None))
+            .expect("square loads");
+        let pool = Pool::builder()
+            .workers(1)
+            .worker_program("/bin/false")
+            .build();
+        let inputs = vec![task.parse_input("1").expect("valid input")];
+        match pool.map(&task, inputs) {
+            Err(Error::Pool(message)) => assert!(
+                message.contains("workers died in a row") && message.contains("status 1"),
+                "unexpected message: {message}"
+            ),
+            other => panic!("expected a pool error, got {other:?}"),
+        }
+    }
+}

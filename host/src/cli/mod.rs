@@ -45,7 +45,8 @@ pub(crate) enum Command {
 /// Every input is a WAVE value typed by the function's WIT parameter: 7,
 /// "text", [1, 2], {x: 1, y: 2}, some(3), ok(4). A function of several
 /// parameters takes one tuple per input: (1, "a"). A function of one integer
-/// parameter also takes ranges: 0..10 (10 excluded) and 0..=10.
+/// parameter also takes ranges: 0..10 (10 excluded) and 0..=10. Inputs that
+/// start with '-' other than plain numbers go after '--': -- -5..5.
 ///
 /// Results are printed in WAVE on stdout. A task that fails (a trap, a
 /// timeout, a memory or fuel limit, an `err` result, a worker that died)

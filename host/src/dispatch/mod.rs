@@ -30,8 +30,9 @@ const MAX_BATCH: usize = 1024;
 /// How far ahead of the oldest unfinished input an ordered run may read:
 /// bounds the memory held for outputs waiting on a slow task.
 const WINDOW: u64 = 1 << 16;
-/// Workers that die before they are ready, in a row, before the run gives up.
-const MAX_SETUP_DEATHS: u32 = 3;
+/// Worker deaths in a row, with no batch finished in between, before the
+/// run stops: a crash loop is reported, not respawned forever.
+const MAX_DEATHS_IN_A_ROW: u32 = 8;
 /// How long past its tasks' deadlines a batch may go unanswered before the
 /// host takes its worker for hung and kills it. Deadlines inside wasm are
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
@@ -82,7 +83,7 @@ pub(crate) struct Run<I> {
     retry: VecDeque<u64>,
     slots: Vec<Slot>,
     next_worker_id: u32,
-    setup_deaths: u32,
+    deaths_in_a_row: u32,
     events: Receiver<Event>,
     events_tx: Sender<Event>,
     /// Finished outputs not yet yielded, by index.
@@ -115,7 +116,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             retry: VecDeque::new(),
             slots: Vec::with_capacity(config.workers),
             next_worker_id: 0,
-            setup_deaths: 0,
+            deaths_in_a_row: 0,
             events,
             events_tx,
             done: BTreeMap::new(),
@@ -293,7 +294,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
         match kind {
             EventKind::Message(FromWorker::Ready) => {
                 self.slots[slot].ready = true;
-                self.setup_deaths = 0;
             }
             EventKind::Message(FromWorker::SetupFailed(message)) => {
                 self.fatal = Some(Error::Pool(format!(
@@ -303,6 +303,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             }
             EventKind::Message(FromWorker::Done { busy, results }) => {
                 self.slots[slot].batches.pop_front();
+                self.deaths_in_a_row = 0;
                 let next_len = self.slots[slot].batches.front().map(Vec::len);
                 self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
                 if !results.is_empty() {
@@ -355,7 +356,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
         if old.hung {
             reason = format!("worker stopped answering and was killed ({reason})");
         }
-        let was_ready = old.ready;
         let lost: Vec<u64> = old.batches.drain(..).flatten().collect();
         for index in lost {
             let pending = self.pending.get_mut(&index).expect("in flight");
@@ -379,14 +379,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 self.retry.push_back(index);
             }
         }
-        if !was_ready {
-            self.setup_deaths += 1;
-            if self.setup_deaths >= MAX_SETUP_DEATHS {
-                self.fatal = Some(Error::Pool(format!(
-                    "workers keep dying while they start: {reason}"
-                )));
-                return;
-            }
+        self.deaths_in_a_row += 1;
+        if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
+            self.fatal = Some(Error::Pool(format!(
+                "stopping: {} workers died in a row without finishing a task; the last {reason}",
+                self.deaths_in_a_row
+            )));
+            return;
         }
         let generation = self.slots[slot].generation + 1;
         match self.spawn(slot, generation) {
