@@ -99,6 +99,9 @@ pub enum TaskError {
     /// The guest trapped: a panic, an `unreachable`, an out-of-bounds access.
     #[error("trap: {0}")]
     Trap(String),
+    /// The guest exited (WASI `exit`) with this status instead of returning.
+    #[error("exited with status {0}")]
+    Exit(i32),
     /// The guest used up its wasm stack.
     #[error("stack overflow")]
     StackOverflow,
@@ -111,6 +114,9 @@ pub enum TaskError {
     /// The task asked for more linear memory than its cap allows.
     #[error("memory limit of {} exceeded", bytesize::ByteSize::b(*.0).display().iec())]
     MemoryLimit(u64),
+    /// The pool was terminated before the task finished.
+    #[error("terminated")]
+    Terminated,
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -123,17 +129,19 @@ pub enum TaskError {
 
 impl TaskError {
     /// A short stable name for the kind of failure, as used in JSON output:
-    /// `err`, `trap`, `stack-overflow`, `timeout`, `fuel`, `memory` or
-    /// `worker-lost`.
+    /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
+    /// `worker-lost` or `terminated`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
             TaskError::Trap(_) => "trap",
+            TaskError::Exit(_) => "exit",
             TaskError::StackOverflow => "stack-overflow",
             TaskError::Timeout(_) => "timeout",
             TaskError::OutOfFuel(_) => "fuel",
             TaskError::MemoryLimit(_) => "memory",
             TaskError::WorkerLost { .. } => "worker-lost",
+            TaskError::Terminated => "terminated",
         }
     }
 }
@@ -144,6 +152,7 @@ impl TaskError {
 pub(crate) enum Failure {
     Returned(String),
     Trap(String),
+    Exit(i32),
     StackOverflow,
     Timeout(Duration),
     OutOfFuel(u64),

@@ -1,11 +1,16 @@
 //! The public face of the pool: [`Pool`] and its [`PoolBuilder`], the
-//! per-task [`Limits`], and the [`TaskOutput`] each input yields.
+//! per-task [`Limits`], the [`TaskOutput`] each input yields, and the jobs
+//! that scope shared objects.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::capture::Captured;
 use crate::dispatch::Run;
+use crate::hub::{Hub, HubLimits, JobId, ObjectError, Queue};
+use crate::lane::{AsyncResult, Callbacks, Lane, Process};
 use crate::{Error, Input, Task, TaskError, Value};
 
 /// Hard limits on every task of a run. A task that exceeds one fails alone
@@ -78,25 +83,105 @@ impl PoolBuilder {
         self
     }
 
-    /// Makes the pool. Workers start with each run, not here.
+    /// Makes the pool, with its hub of shared objects. Workers start with
+    /// each run, not here.
     pub fn build(self) -> Pool {
-        Pool { config: self }
+        let settings = Arc::new(Settings {
+            workers: self.workers,
+            limits: self.limits,
+            retries: self.retries,
+            worker_program: self.worker_program.unwrap_or_else(default_worker_program),
+            hub: Hub::new(HubLimits::default()),
+            next_job: AtomicU64::new(1),
+        });
+        let job = JobState::new(0, &settings);
+        Pool { settings, job }
     }
 }
 
-/// A pool of isolated worker processes that maps a [`Task`] over inputs.
+/// A pool of isolated worker processes that runs [`Task`]s, and the set of
+/// shared objects (queues, pipes, values, locks, …) its tasks see.
 ///
 /// Each run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) starts
 /// its own worker processes, each compiling the component once, and stops
-/// them when it ends or when its iterator is dropped.
-#[derive(Debug, Clone)]
+/// them when it ends or when its iterator is dropped. [`Pool::apply_async`]
+/// keeps one run per task going, fed one input at a time, until
+/// [`Pool::close`]; [`Pool::spawn`] runs one task on a worker process of its
+/// own, like `multiprocessing.Process`.
+///
+/// Clones share everything. [`Pool::job`] makes a pool with the same settings
+/// whose tasks see a fresh set of shared objects. When the last clone of a
+/// job goes, its objects go, and its `apply_async` runs finish what was
+/// submitted, then stop.
+#[derive(Clone)]
 pub struct Pool {
-    config: PoolBuilder,
+    settings: Arc<Settings>,
+    job: Arc<JobState>,
 }
 
-impl Default for Pool {
-    fn default() -> Pool {
-        Pool::builder().build()
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("workers", &self.settings.workers)
+            .field("limits", &self.settings.limits)
+            .field("job", &self.job.id)
+            .finish()
+    }
+}
+
+struct Settings {
+    workers: usize,
+    limits: Limits,
+    retries: u32,
+    worker_program: PathBuf,
+    hub: Hub,
+    next_job: AtomicU64,
+}
+
+/// One job: a namespace in the hub, and the job's `apply_async` lanes.
+pub(crate) struct JobState {
+    id: JobId,
+    hub: Hub,
+    lanes: Mutex<Lanes>,
+}
+
+struct Lanes {
+    closed: bool,
+    /// One lane per task, keyed by the task's identity.
+    by_task: Vec<(Task, Lane)>,
+}
+
+impl JobState {
+    fn new(id: JobId, settings: &Settings) -> Arc<JobState> {
+        Arc::new(JobState {
+            id,
+            hub: settings.hub.clone(),
+            lanes: Mutex::new(Lanes {
+                closed: false,
+                by_task: Vec::new(),
+            }),
+        })
+    }
+
+    pub(crate) fn id(&self) -> JobId {
+        self.id
+    }
+
+    pub(crate) fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
+        self.lanes.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+impl Drop for JobState {
+    fn drop(&mut self) {
+        for (_, lane) in &self.lanes().by_task {
+            lane.close();
+        }
+        self.hub.drop_job(self.id);
     }
 }
 
@@ -114,7 +199,17 @@ impl Pool {
 
     /// How many workers each run starts.
     pub fn workers(&self) -> usize {
-        self.config.workers
+        self.settings.workers
+    }
+
+    /// A pool with the same settings whose tasks see a fresh, empty set of
+    /// shared objects.
+    pub fn job(&self) -> Pool {
+        let id = self.settings.next_job.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            settings: self.settings.clone(),
+            job: JobState::new(id, &self.settings),
+        }
     }
 
     /// Runs `task` over every input and collects the outputs in input order.
@@ -123,11 +218,7 @@ impl Pool {
     /// [`Error::Pool`] if the workers cannot start or cannot run the
     /// component. Tasks that fail do not make this fail: their
     /// [`TaskOutput::result`] holds the error.
-    pub fn map(
-        &self,
-        task: &Task,
-        inputs: impl IntoIterator<Item = Input>,
-    ) -> Result<Vec<TaskOutput>, Error> {
+    pub fn map(&self, task: &Task, inputs: impl IntoIterator<Item = Input>) -> Result<Vec<TaskOutput>, Error> {
         self.imap(task, inputs)?.collect()
     }
 
@@ -144,7 +235,7 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         Ok(Imap {
-            run: Run::start(&self.config(), task, inputs.into_iter(), true)?,
+            run: Run::start(&self.run_config(self.settings.workers), task, inputs.into_iter(), true)?,
         })
     }
 
@@ -157,31 +248,115 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         Ok(Imap {
-            run: Run::start(&self.config(), task, inputs.into_iter(), false)?,
+            run: Run::start(&self.run_config(self.settings.workers), task, inputs.into_iter(), false)?,
         })
     }
 
-    fn config(&self) -> RunConfig {
+    /// Submits one task and returns at once; the [`AsyncResult`] gets its
+    /// output. Tasks submitted for the same [`Task`] share one run whose
+    /// workers stay up until [`Pool::close`] or [`Pool::terminate`].
+    ///
+    /// # Errors
+    /// [`Error::Pool`] if the pool is closed, or its workers cannot start.
+    pub fn apply_async(&self, task: &Task, input: Input) -> Result<AsyncResult, Error> {
+        self.apply_async_with(task, input, Callbacks::default())
+    }
+
+    /// Like [`Pool::apply_async`], and calls `callbacks` with the result when
+    /// it comes, on a thread of the pool's (as Python calls `callback` and
+    /// `error_callback`).
+    ///
+    /// # Errors
+    /// As [`Pool::apply_async`].
+    pub fn apply_async_with(&self, task: &Task, input: Input, callbacks: Callbacks) -> Result<AsyncResult, Error> {
+        let mut lanes = self.job.lanes();
+        if lanes.closed {
+            return Err(Error::Pool("the pool is closed".into()));
+        }
+        let lane = match lanes.by_task.iter().position(|(t, _)| t.same_function(task)) {
+            Some(i) => &lanes.by_task[i].1,
+            None => {
+                let lane = Lane::start(&self.run_config(self.settings.workers), task)?;
+                lanes.by_task.push((task.clone(), lane));
+                &lanes.by_task.last().expect("just pushed").1
+            }
+        };
+        Ok(lane.submit(input, callbacks))
+    }
+
+    /// Runs one task on a worker process of its own, outside the pool's
+    /// worker count, like `multiprocessing.Process(target, args).start()`.
+    /// It sees this pool's shared objects.
+    ///
+    /// # Errors
+    /// [`Error::Pool`] if the worker cannot start or cannot run the component.
+    pub fn spawn(&self, task: &Task, input: Input) -> Result<Process, Error> {
+        let lane = Lane::start(&self.run_config(1), task)?;
+        let result = lane.submit(input, Callbacks::default());
+        lane.close();
+        Ok(Process::new(lane, result))
+    }
+
+    /// No more [`Pool::apply_async`]: the tasks already submitted still run.
+    pub fn close(&self) {
+        let mut lanes = self.job.lanes();
+        lanes.closed = true;
+        for (_, lane) in &lanes.by_task {
+            lane.close();
+        }
+    }
+
+    /// Stops every `apply_async` run at once: their workers are killed, and
+    /// unfinished tasks fail with [`TaskError::Terminated`].
+    pub fn terminate(&self) {
+        let mut lanes = self.job.lanes();
+        lanes.closed = true;
+        for (_, lane) in &lanes.by_task {
+            lane.terminate();
+        }
+    }
+
+    /// Closes the pool and waits until every submitted task has finished and
+    /// the `apply_async` workers have stopped.
+    pub fn join(&self) {
+        self.close();
+        let lanes = std::mem::take(&mut self.job.lanes().by_task);
+        for (_, lane) in lanes {
+            lane.join();
+        }
+    }
+
+    /// The job's queue `name`, created with room for `capacity` items (0:
+    /// the hub's limit) if it does not exist. The host takes part like any
+    /// task: see [`Queue`].
+    ///
+    /// # Errors
+    /// [`ObjectError::Denied`] if `name` names another kind of object or a
+    /// limit is reached.
+    pub fn queue(&self, name: &str, capacity: u32) -> Result<Queue, ObjectError> {
+        Queue::open(self.job.hub.clone(), self.job.id, name, capacity)
+    }
+
+    fn run_config(&self, workers: usize) -> RunConfig {
         RunConfig {
-            workers: self.config.workers,
-            limits: self.config.limits.clone(),
-            retries: self.config.retries,
-            worker_program: self
-                .config
-                .worker_program
-                .clone()
-                .unwrap_or_else(default_worker_program),
+            workers,
+            limits: self.settings.limits.clone(),
+            retries: self.settings.retries,
+            worker_program: self.settings.worker_program.clone(),
+            job: self.job.clone(),
         }
     }
 }
 
 /// What one run needs to know of the pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct RunConfig {
     pub workers: usize,
     pub limits: Limits,
     pub retries: u32,
     pub worker_program: PathBuf,
+    /// Keeps the job's objects alive while the run goes on.
+    pub job: Arc<JobState>,
 }
 
 fn default_worker_program() -> PathBuf {

@@ -6,7 +6,7 @@
 //! then stops a task both in wasm (epoch interruption) and while it waits in
 //! a host call such as a sleep (the call's future is dropped).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{
     Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Type, Val,
@@ -17,12 +17,13 @@ use wasmtime::{
     Trap,
 };
 use wasmtime::{Result, bail};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings;
 use crate::capture::Capture;
 use crate::error::Failure;
-use crate::transport::{Job, JobResult, Limits, Setup};
+use crate::worker::HostLink;
+use crate::transport::{Call, CallResult, Limits, Setup};
 
 /// How often the epoch advances: a task overruns its deadline by at most one
 /// tick.
@@ -31,10 +32,14 @@ pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// The store data of one task.
 pub(crate) struct TaskState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
     memory: MemoryCap,
     pub(crate) task_index: u64,
     pub(crate) worker_id: u32,
+    /// Where the task's requests to the hub go.
+    pub(crate) link: HostLink,
+    /// When the task's time is up: no wait on a shared object lasts longer.
+    pub(crate) deadline: Instant,
 }
 
 impl WasiView for TaskState {
@@ -84,12 +89,13 @@ pub(crate) struct Runtime {
     result: Option<Type>,
     limits: Limits,
     worker_id: u32,
+    link: HostLink,
     executor: tokio::runtime::Runtime,
 }
 
 impl Runtime {
     /// Compiles and links the component, and starts the epoch ticker.
-    pub(crate) fn new(setup: Setup) -> Result<Runtime> {
+    pub(crate) fn new(setup: Setup, link: HostLink) -> Result<Runtime> {
         let Setup {
             worker_id,
             wasm,
@@ -144,6 +150,7 @@ impl Runtime {
             result,
             limits,
             worker_id,
+            link,
             executor: tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()?,
@@ -151,7 +158,7 @@ impl Runtime {
     }
 
     /// Runs one task in a fresh instance.
-    pub(crate) fn run(&self, job: &Job) -> JobResult {
+    pub(crate) fn run(&self, job: &Call) -> CallResult {
         let stdout = Capture::new(self.limits.max_output);
         let stderr = Capture::new(self.limits.max_output);
         let mut store = Store::new(
@@ -168,6 +175,8 @@ impl Runtime {
                 },
                 task_index: job.index,
                 worker_id: self.worker_id,
+                link: self.link.clone(),
+                deadline: Instant::now() + self.limits.timeout,
             },
         );
         store.limiter(|state| &mut state.memory);
@@ -183,10 +192,10 @@ impl Runtime {
         let call = async { tokio::time::timeout(deadline, self.call(&mut store, job)).await };
         let outcome = match self.executor.block_on(call) {
             Err(_elapsed) => Err(Failure::Timeout(self.limits.timeout)),
-            Ok(Err(error)) => Err(self.failure(error, store.data().memory.refused)),
+            Ok(Err(error)) => self.failure(error, store.data().memory.refused),
             Ok(Ok(returned)) => returned,
         };
-        JobResult {
+        CallResult {
             index: job.index,
             outcome,
             stdout: stdout.take(),
@@ -199,7 +208,7 @@ impl Runtime {
     async fn call(
         &self,
         store: &mut Store<TaskState>,
-        job: &Job,
+        job: &Call,
     ) -> Result<Result<String, Failure>> {
         let params = job
             .args
@@ -226,8 +235,17 @@ impl Runtime {
         })
     }
 
-    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Failure {
-        match error.downcast_ref::<Trap>() {
+    /// What an error out of a call means. A guest that exits with status 0
+    /// (as a command component may) succeeded, if its function's result can
+    /// say so.
+    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Result<String, Failure> {
+        if let Some(exit) = error.downcast_ref::<I32Exit>() {
+            return match (exit.0, &self.result) {
+                (0, Some(Type::Result(result))) if result.ok().is_none() => Ok("ok".into()),
+                (code, _) => Err(Failure::Exit(code)),
+            };
+        }
+        Err(match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => Failure::Timeout(self.limits.timeout),
             Some(Trap::OutOfFuel) => Failure::OutOfFuel(self.limits.fuel.unwrap_or(0)),
             Some(Trap::StackOverflow) => Failure::StackOverflow,
@@ -239,7 +257,7 @@ impl Runtime {
             ),
             None if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
             None => Failure::Trap(format!("{error:#}")),
-        }
+        })
     }
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::capture::Captured;
 use crate::error::Failure;
+use crate::hub::{Answer, ObjectError, Op};
 
 /// The largest frame either side accepts; a longer length prefix means the
 /// stream is corrupt.
@@ -43,12 +44,17 @@ pub(crate) struct Limits {
 pub(crate) enum ToWorker {
     Setup(Setup),
     /// Run these tasks, in order, and answer with one [`FromWorker::Done`].
-    Batch(Vec<Job>),
+    Batch(Vec<Call>),
+    /// The hub's answer to the worker's [`FromWorker::Request`] `id`.
+    Reply {
+        id: u64,
+        result: Result<Answer, ObjectError>,
+    },
 }
 
-/// One task: its index in the run and one WAVE text per parameter.
+/// One task: its index in the job and one WAVE text per parameter.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Job {
+pub(crate) struct Call {
     pub index: u64,
     pub args: Arc<[String]>,
 }
@@ -63,13 +69,21 @@ pub(crate) enum FromWorker {
     /// The results of one batch, in the batch's order.
     Done {
         busy: Duration,
-        results: Vec<JobResult>,
+        results: Vec<CallResult>,
+    },
+    /// Task `task` operates on a shared object; the hub answers with a
+    /// [`ToWorker::Reply`] within `timeout`.
+    Request {
+        id: u64,
+        task: u64,
+        op: Op,
+        timeout: Option<Duration>,
     },
 }
 
 /// The outcome of one task: its result as WAVE text, or why it failed.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct JobResult {
+pub(crate) struct CallResult {
     pub index: u64,
     pub outcome: Result<String, Failure>,
     pub stdout: Captured,

@@ -2,12 +2,17 @@
 //! `__worker` argument. It reads frames from stdin, runs tasks, and writes
 //! frames to stdout; it exits when its stdin closes or its parent dies.
 
-use std::io::{BufReader, BufWriter, Write};
+use std::collections::HashMap;
+use std::io::{self, BufReader, BufWriter, Stdout};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
+use tokio::sync::oneshot;
 
+use crate::hub::{Answer, ObjectError, Op};
 use crate::runtime::Runtime;
 use crate::transport::{FromWorker, ToWorker, read_frame, write_frame};
 
@@ -18,53 +23,105 @@ pub const WORKER_ARG: &str = "__worker";
 /// process id of the host, which must still be our parent.
 pub fn main(parent: u32) -> ExitCode {
     die_with_parent(parent);
-    let requests = spawn_reader();
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let link = HostLink::new();
+    let requests = spawn_reader(link.clone());
     let Ok(ToWorker::Setup(setup)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
-    let runtime = match Runtime::new(setup) {
+    let runtime = match Runtime::new(setup, link.clone()) {
         Ok(runtime) => runtime,
         Err(e) => {
-            let _ = write_frame(&mut out, &FromWorker::SetupFailed(format!("{e:#}")));
+            let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
             return ExitCode::FAILURE;
         }
     };
-    if write_frame(&mut out, &FromWorker::Ready).is_err() {
+    if link.send(&FromWorker::Ready).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {
-        let ToWorker::Batch(jobs) = request else {
+        let ToWorker::Batch(calls) = request else {
             return ExitCode::FAILURE;
         };
         let start = Instant::now();
-        let results = jobs.iter().map(|job| runtime.run(job)).collect();
+        let results = calls.iter().map(|call| runtime.run(call)).collect();
         let done = FromWorker::Done {
             busy: start.elapsed(),
             results,
         };
-        if write_frame(&mut out, &done)
-            .and_then(|()| out.flush())
-            .is_err()
-        {
+        if link.send(&done).is_err() {
             return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS
 }
 
+/// The worker's side of the channel to the host, shared by the task loop
+/// (results) and the host functions of running tasks (requests to the hub,
+/// whose replies the reader thread hands back through `pending`).
+#[derive(Clone)]
+pub(crate) struct HostLink {
+    out: Arc<Mutex<BufWriter<Stdout>>>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Answer, ObjectError>>>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl HostLink {
+    fn new() -> HostLink {
+        HostLink {
+            out: Arc::new(Mutex::new(BufWriter::new(io::stdout()))),
+            pending: Arc::default(),
+            next_id: Arc::default(),
+        }
+    }
+
+    fn send(&self, message: &FromWorker) -> io::Result<()> {
+        write_frame(&mut *lock(&self.out), message)
+    }
+
+    /// Sends `op` to the hub for task `task` and waits for the answer, which
+    /// the hub gives within `timeout`. `Err(Closed)` if the host is gone.
+    pub(crate) async fn request(&self, task: u64, op: Op, timeout: Option<Duration>) -> Result<Answer, ObjectError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        let request = FromWorker::Request { id, task, op, timeout };
+        if self.send(&request).is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(ObjectError::Closed);
+        }
+        rx.await.unwrap_or(Err(ObjectError::Closed))
+    }
+
+    fn deliver(&self, id: u64, result: Result<Answer, ObjectError>) {
+        if let Some(waiter) = lock(&self.pending).remove(&id) {
+            let _ = waiter.send(result);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; a poisoned one is still whole.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
 /// Reads requests on a thread of their own, so that the host never blocks
-/// writing to a busy worker. When stdin closes, the host is gone or done
-/// with us: the whole process exits at once, even in the middle of a task.
-fn spawn_reader() -> Receiver<ToWorker> {
+/// writing to a busy worker, and hub replies reach a task while it runs.
+/// When stdin closes, the host is gone or done with us: the whole process
+/// exits at once, even in the middle of a task.
+fn spawn_reader(link: HostLink) -> Receiver<ToWorker> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("requests".into())
         .spawn(move || {
-            let mut stdin = BufReader::new(std::io::stdin().lock());
+            let mut stdin = BufReader::new(io::stdin().lock());
             while let Ok(Some(request)) = read_frame::<ToWorker>(&mut stdin) {
-                if tx.send(request).is_err() {
-                    break;
+                match request {
+                    ToWorker::Reply { id, result } => link.deliver(id, result),
+                    request => {
+                        if tx.send(request).is_err() {
+                            break;
+                        }
+                    }
                 }
             }
             std::process::exit(0);
@@ -78,11 +135,9 @@ fn spawn_reader() -> Receiver<ToWorker> {
 fn die_with_parent(parent: u32) {
     #[cfg(target_os = "linux")]
     {
-        let _ =
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     }
-    let still_there =
-        rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
+    let still_there = rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
     if !still_there {
         std::process::exit(1);
     }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use self::process::{Event, EventKind, WorkerProcess};
+pub(crate) use self::process::Event;
+use self::process::{EventKind, Place, WorkerProcess};
 use crate::error::Failure;
 use crate::pool::{RunConfig, TaskOutput};
 use crate::runtime::TICK;
-use crate::transport::{self, FromWorker, Job, JobResult, Setup, ToWorker};
+use crate::transport::{self, Call, CallResult, Setup, ToWorker};
 use crate::{Error, Input, Task, TaskError};
 
 /// Batches in flight per worker: one running, one waiting in its pipe, so a
@@ -81,6 +82,12 @@ pub(crate) struct Run<I> {
     pending: HashMap<u64, Pending>,
     /// Tasks whose worker died, to run again, each alone.
     retry: VecDeque<u64>,
+    /// Inputs submitted while the run goes on (see [`Run::submitter`]).
+    submitted: VecDeque<Input>,
+    /// Whether more submissions may come.
+    accepting: bool,
+    /// Whether the run was terminated: workers are not replaced any more.
+    terminated: bool,
     slots: Vec<Slot>,
     next_worker_id: u32,
     deaths_in_a_row: u32,
@@ -114,6 +121,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
             next_index: 0,
             pending: HashMap::new(),
             retry: VecDeque::new(),
+            submitted: VecDeque::new(),
+            accepting: false,
+            terminated: false,
             slots: Vec::with_capacity(config.workers),
             next_worker_id: 0,
             deaths_in_a_row: 0,
@@ -156,7 +166,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
         };
         self.next_worker_id += 1;
         let program = &self.config.worker_program;
-        WorkerProcess::spawn(program, &setup, slot, generation, self.events_tx.clone())
+        let place = Place {
+            job: self.config.job.id(),
+            worker_id: setup.worker_id,
+            slot,
+            generation,
+        };
+        WorkerProcess::spawn(program, &setup, place, self.config.job.hub().clone(), self.events_tx.clone())
             .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
     }
 
@@ -186,7 +202,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 return None;
             }
             self.dispatch();
-            if self.inputs_done && self.pending.is_empty() {
+            if self.inputs_done && self.pending.is_empty() && self.submitted.is_empty() && !self.accepting {
                 self.finished = true;
                 return None;
             }
@@ -231,7 +247,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
                 let jobs = batch
                     .iter()
-                    .map(|index| Job {
+                    .map(|index| Call {
                         index: *index,
                         args: self.pending[index].input.args.clone(),
                     })
@@ -251,9 +267,23 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
+    /// Lets inputs be added while the run goes on: send [`Event::Submit`]
+    /// for each, then [`Event::Close`] (or [`Event::Terminate`]). Until
+    /// then, the run does not end.
+    pub(crate) fn submitter(&mut self) -> Sender<Event> {
+        self.accepting = true;
+        self.events_tx.clone()
+    }
+
     /// The next batch: a task to retry, alone, or fresh inputs.
     fn next_batch(&mut self) -> Vec<u64> {
         if let Some(index) = self.retry.pop_front() {
+            return vec![index];
+        }
+        if let Some(input) = self.submitted.pop_front() {
+            let index = self.next_index;
+            self.next_index += 1;
+            self.pending.insert(index, Pending { input, deaths: 0 });
             return vec![index];
         }
         let size = match self.cost {
@@ -279,11 +309,19 @@ impl<I: Iterator<Item = Input>> Run<I> {
     }
 
     fn handle(&mut self, event: Event) {
-        let Event {
-            slot,
-            generation,
-            kind,
-        } = event;
+        let (slot, generation, kind) = match event {
+            Event::Worker {
+                slot,
+                generation,
+                kind,
+            } => (slot, generation, kind),
+            Event::Submit(input) => return self.submitted.push_back(input),
+            Event::Close => {
+                self.accepting = false;
+                return;
+            }
+            Event::Terminate => return self.terminate(),
+        };
         if self
             .slots
             .get(slot)
@@ -292,16 +330,16 @@ impl<I: Iterator<Item = Input>> Run<I> {
             return;
         }
         match kind {
-            EventKind::Message(FromWorker::Ready) => {
+            EventKind::Ready => {
                 self.slots[slot].ready = true;
             }
-            EventKind::Message(FromWorker::SetupFailed(message)) => {
+            EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::Pool(format!(
                     "{} cannot run: {message}",
                     self.task.component().name()
                 )));
             }
-            EventKind::Message(FromWorker::Done { busy, results }) => {
+            EventKind::Done { busy, results } => {
                 self.slots[slot].batches.pop_front();
                 self.deaths_in_a_row = 0;
                 let next_len = self.slots[slot].batches.front().map(Vec::len);
@@ -321,7 +359,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    fn finish(&mut self, result: JobResult) {
+    fn finish(&mut self, result: CallResult) {
         let Some(pending) = self.pending.remove(&result.index) else {
             return;
         };
@@ -331,6 +369,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             .map_err(|failure| match failure {
                 Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
                 Failure::Trap(message) => TaskError::Trap(message),
+            Failure::Exit(code) => TaskError::Exit(code),
                 Failure::StackOverflow => TaskError::StackOverflow,
                 Failure::Timeout(after) => TaskError::Timeout(after),
                 Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
@@ -348,9 +387,35 @@ impl<I: Iterator<Item = Input>> Run<I> {
         );
     }
 
+    /// Kills every worker and fails every unfinished task.
+    fn terminate(&mut self) {
+        self.terminated = true;
+        self.accepting = false;
+        self.inputs_done = true;
+        for slot in &mut self.slots {
+            slot.ready = false;
+            slot.deadline = None;
+            slot.batches.clear();
+            slot.process.kill();
+        }
+        self.retry.clear();
+        for input in std::mem::take(&mut self.submitted) {
+            let index = self.next_index;
+            self.next_index += 1;
+            self.pending.insert(index, Pending { input, deaths: 0 });
+        }
+        for (index, pending) in std::mem::take(&mut self.pending) {
+            self.done.insert(index, failed(index, pending.input, TaskError::Terminated));
+        }
+    }
+
     /// A worker died: its unfinished tasks are retried or failed, and a new
     /// worker takes the slot.
     fn replace(&mut self, slot: usize) {
+        if self.terminated {
+            self.slots[slot].process.reap();
+            return;
+        }
         let old = &mut self.slots[slot];
         let mut reason = old.process.reap();
         if old.hung {
@@ -362,19 +427,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
             pending.deaths += 1;
             if pending.deaths > self.config.retries {
                 let pending = self.pending.remove(&index).expect("in flight");
-                self.done.insert(
-                    index,
-                    TaskOutput {
-                        index,
-                        input: pending.input,
-                        result: Err(TaskError::WorkerLost {
-                            attempts: pending.deaths,
-                            reason: reason.clone(),
-                        }),
-                        stdout: Default::default(),
-                        stderr: Default::default(),
-                    },
-                );
+                let error = TaskError::WorkerLost {
+                    attempts: pending.deaths,
+                    reason: reason.clone(),
+                };
+                self.done.insert(index, failed(index, pending.input, error));
             } else {
                 self.retry.push_back(index);
             }
@@ -392,5 +449,16 @@ impl<I: Iterator<Item = Input>> Run<I> {
             Ok(process) => self.slots[slot] = Slot::new(process, generation),
             Err(error) => self.fatal = Some(error),
         }
+    }
+}
+
+/// The output of a task that failed outside any worker.
+fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
+    TaskOutput {
+        index,
+        input,
+        result: Err(error),
+        stdout: Default::default(),
+        stderr: Default::default(),
     }
 }

@@ -1,34 +1,67 @@
 //! One worker process as the host sees it: the child, the pipe to its stdin,
-//! and a thread that turns its stdout frames into [`Event`]s.
+//! and a thread that reads its stdout. That thread serves the worker's
+//! requests to the hub itself, and turns everything else into [`Event`]s
+//! for the dispatcher.
 
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
 
-use crate::transport::{FromWorker, Setup, ToWorker, read_frame, write_frame};
+use crate::hub::{Caller, Hub, JobId};
+use crate::transport::{CallResult, FromWorker, Setup, ToWorker, read_frame, write_frame};
 use crate::worker::WORKER_ARG;
 
-/// What a worker's reader thread reports, tagged with the worker's slot and
-/// generation (a slot's worker is replaced when it dies).
-pub(crate) struct Event {
-    pub slot: usize,
-    pub generation: u64,
-    pub kind: EventKind,
+/// What the dispatcher of a run waits for.
+pub(crate) enum Event {
+    /// From the worker in `slot`, of `generation` (a slot's worker is
+    /// replaced when it dies).
+    Worker {
+        slot: usize,
+        generation: u64,
+        kind: EventKind,
+    },
+    /// A task submitted to a running run (see `Run::submitter`).
+    Submit(crate::Input),
+    /// No more submissions: the run ends once what was submitted is done.
+    Close,
+    /// Stop now: kill the workers, fail what is unfinished.
+    Terminate,
 }
 
 pub(crate) enum EventKind {
-    Message(FromWorker),
+    /// The component compiled and links: tasks may come.
+    Ready,
+    /// The component cannot run; the worker exits.
+    SetupFailed(String),
+    /// The results of one batch.
+    Done {
+        busy: std::time::Duration,
+        results: Vec<CallResult>,
+    },
     /// The worker's stdout closed: it exited or was killed.
     Exited,
 }
 
+/// Where a worker process is in its pool: which slot of which job's run.
+pub(crate) struct Place {
+    pub job: JobId,
+    pub worker_id: u32,
+    pub slot: usize,
+    pub generation: u64,
+}
+
+/// The pipe to a worker's stdin, shared by the dispatcher (batches) and the
+/// reader thread (hub replies).
+type Stdin = Arc<Mutex<BufWriter<ChildStdin>>>;
+
 /// A running worker process. Dropping it kills and reaps the process.
 pub(crate) struct WorkerProcess {
     child: Child,
-    stdin: BufWriter<ChildStdin>,
+    stdin: Stdin,
 }
 
 impl WorkerProcess {
@@ -36,8 +69,8 @@ impl WorkerProcess {
     pub(crate) fn spawn(
         program: &Path,
         setup: &Setup,
-        slot: usize,
-        generation: u64,
+        place: Place,
+        hub: Hub,
         events: Sender<Event>,
     ) -> io::Result<WorkerProcess> {
         let mut child = Command::new(program)
@@ -49,29 +82,12 @@ impl WorkerProcess {
             .stderr(Stdio::inherit())
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(child.stdin.take().expect("stdin is piped"))));
+        let replies = stdin.clone();
         std::thread::Builder::new()
-            .name(format!("worker-{slot}"))
-            .spawn(move || {
-                let mut stdout = BufReader::new(stdout);
-                let send = |kind| {
-                    events.send(Event {
-                        slot,
-                        generation,
-                        kind,
-                    })
-                };
-                while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
-                    if send(EventKind::Message(message)).is_err() {
-                        return;
-                    }
-                }
-                let _ = send(EventKind::Exited);
-            })?;
-        let mut worker = WorkerProcess {
-            child,
-            stdin: BufWriter::new(stdin),
-        };
+            .name(format!("worker-{}", place.worker_id))
+            .spawn(move || serve(stdout, place, hub, replies, events))?;
+        let worker = WorkerProcess { child, stdin };
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death.
         let _ = worker.send(&ToWorker::Setup(setup.clone()));
@@ -80,8 +96,8 @@ impl WorkerProcess {
 
     /// Sends one request. An error means the worker is gone; its `Exited`
     /// event follows.
-    pub(crate) fn send(&mut self, request: &ToWorker) -> io::Result<()> {
-        write_frame(&mut self.stdin, request)
+    pub(crate) fn send(&self, request: &ToWorker) -> io::Result<()> {
+        send(&self.stdin, request)
     }
 
     /// Kills the process; its `Exited` event follows.
@@ -108,4 +124,58 @@ impl Drop for WorkerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn send(stdin: &Stdin, request: &ToWorker) -> io::Result<()> {
+    let mut stdin = stdin.lock().unwrap_or_else(|poison| poison.into_inner());
+    write_frame(&mut *stdin, request)
+}
+
+/// The reader thread: hub requests are served here, in the order the worker
+/// sent them, so a task's last request reaches the hub before its result
+/// tells the hub that the task ended.
+fn serve(stdout: std::process::ChildStdout, place: Place, hub: Hub, stdin: Stdin, events: Sender<Event>) {
+    let Place {
+        job,
+        worker_id,
+        slot,
+        generation,
+    } = place;
+    let mut stdout = BufReader::new(stdout);
+    let post = |kind| events.send(Event::Worker { slot, generation, kind });
+    while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
+        let kind = match message {
+            FromWorker::Request { id, task, op, timeout } => {
+                let stdin = stdin.clone();
+                let caller = Caller {
+                    job,
+                    worker: worker_id,
+                    task,
+                };
+                let reply = move |result| {
+                    // A worker gone meanwhile reports itself through `Exited`.
+                    let _ = send(&stdin, &ToWorker::Reply { id, result });
+                };
+                hub.request(caller, op, timeout, Box::new(reply));
+                continue;
+            }
+            FromWorker::Done { busy, results } => {
+                for result in &results {
+                    hub.task_ended(Caller {
+                        job,
+                        worker: worker_id,
+                        task: result.index,
+                    });
+                }
+                EventKind::Done { busy, results }
+            }
+            FromWorker::Ready => EventKind::Ready,
+            FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
+        };
+        if post(kind).is_err() {
+            return;
+        }
+    }
+    hub.worker_died(job, worker_id);
+    let _ = post(EventKind::Exited);
 }

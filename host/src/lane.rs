@@ -1,0 +1,240 @@
+//! Runs fed one input at a time, for [`Pool::apply_async`](crate::Pool::apply_async)
+//! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
+//! of its own, whose inputs are submitted while it goes on; each submission
+//! gets an [`AsyncResult`]. A [`Process`] is a lane of one worker and one
+//! task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::dispatch::{Event, Run};
+use crate::pool::{RunConfig, TaskOutput};
+use crate::{Error, Input, Task, TaskError, Value};
+
+/// Called with a task's result when it comes, on the lane's thread.
+#[derive(Default)]
+pub struct Callbacks {
+    /// Called with the value when the task succeeds.
+    pub on_success: Option<Box<dyn FnOnce(&Value) + Send>>,
+    /// Called with the error when the task fails.
+    pub on_error: Option<Box<dyn FnOnce(&TaskError) + Send>>,
+}
+
+/// Where a submitted task's output goes.
+struct Delivery {
+    output: Sender<TaskOutput>,
+    callbacks: Callbacks,
+}
+
+pub(crate) struct Lane {
+    events: Sender<Event>,
+    /// By the index the run gives the n-th submission: n.
+    deliveries: Arc<Mutex<HashMap<u64, Delivery>>>,
+    submitted: Mutex<u64>,
+    thread: JoinHandle<()>,
+}
+
+impl Lane {
+    /// Starts the run's workers (reporting a component that cannot run) and
+    /// the thread that drives the run.
+    pub(crate) fn start(config: &RunConfig, task: &Task) -> Result<Lane, Error> {
+        let mut run = Run::start(config, task, std::iter::empty(), false)?;
+        let events = run.submitter();
+        let deliveries: Arc<Mutex<HashMap<u64, Delivery>>> = Arc::default();
+        let routes = deliveries.clone();
+        let thread = std::thread::Builder::new()
+            .name("wpool-lane".into())
+            .spawn(move || {
+                // A run that fails as a whole drops the pending deliveries:
+                // their results then report the loss.
+                while let Some(Ok(output)) = run.next() {
+                    if let Some(Delivery { output: tx, callbacks }) = lock(&routes).remove(&output.index) {
+                        match (&output.result, callbacks) {
+                            (Ok(value), Callbacks { on_success: Some(f), .. }) => f(value),
+                            (Err(error), Callbacks { on_error: Some(f), .. }) => f(error),
+                            _ => {}
+                        }
+                        let _ = tx.send(output);
+                    }
+                }
+            })
+            .map_err(|e| Error::Pool(format!("cannot start a thread: {e}")))?;
+        Ok(Lane {
+            events,
+            deliveries,
+            submitted: Mutex::new(0),
+            thread,
+        })
+    }
+
+    pub(crate) fn submit(&self, input: Input, callbacks: Callbacks) -> AsyncResult {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mut submitted = lock(&self.submitted);
+        lock(&self.deliveries).insert(*submitted, Delivery { output: tx, callbacks });
+        *submitted += 1;
+        // The run's thread holds the receiver until it ends; a run that has
+        // ended already drops the delivery, which its result reports.
+        if self.events.send(Event::Submit(input)).is_err() {
+            lock(&self.deliveries).remove(&(*submitted - 1));
+        }
+        AsyncResult {
+            state: Mutex::new(State::Waiting(rx)),
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        let _ = self.events.send(Event::Close);
+    }
+
+    pub(crate) fn terminate(&self) {
+        let _ = self.events.send(Event::Terminate);
+    }
+
+    pub(crate) fn join(self) {
+        self.close();
+        let _ = self.thread.join();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; a poisoned one is still whole.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// The output of a task submitted with `apply_async`, to collect later.
+pub struct AsyncResult {
+    state: Mutex<State>,
+}
+
+enum State {
+    Waiting(Receiver<TaskOutput>),
+    Done(TaskOutput),
+    /// The run stopped as a whole (its workers could not be replaced).
+    Lost,
+}
+
+/// Why [`AsyncResult::get`] has no output to give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsyncError {
+    /// The timeout passed before the task finished.
+    #[error("the task has not finished")]
+    NotReady,
+    /// The task's run stopped as a whole (its workers kept dying, or could
+    /// not be started again) before it finished.
+    #[error("the task's run stopped before the task finished")]
+    Lost,
+}
+
+impl AsyncResult {
+    /// Waits up to `timeout` (forever for `None`) and returns the task's
+    /// output; may be called again, and returns the same output.
+    ///
+    /// # Errors
+    /// [`AsyncError::NotReady`] when the timeout passes first,
+    /// [`AsyncError::Lost`] when the task can no longer finish.
+    pub fn get(&self, timeout: Option<Duration>) -> Result<TaskOutput, AsyncError> {
+        let mut state = lock(&self.state);
+        if let State::Waiting(rx) = &*state {
+            let received = match timeout {
+                Some(timeout) => rx.recv_timeout(timeout),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            *state = match received {
+                Ok(output) => State::Done(output),
+                Err(RecvTimeoutError::Timeout) => return Err(AsyncError::NotReady),
+                Err(RecvTimeoutError::Disconnected) => State::Lost,
+            };
+        }
+        match &*state {
+            State::Done(output) => Ok(output.clone()),
+            State::Lost => Err(AsyncError::Lost),
+            State::Waiting(_) => unreachable!("a waiting state was just resolved"),
+        }
+    }
+
+    /// Waits up to `timeout` for the task to finish; returns whether it has.
+    pub fn wait(&self, timeout: Option<Duration>) -> bool {
+        self.get(timeout).is_ok()
+    }
+
+    /// Whether the task has finished (successfully or not).
+    pub fn ready(&self) -> bool {
+        self.wait(Some(Duration::ZERO))
+    }
+}
+
+/// A task running on a worker process of its own: see
+/// [`Pool::spawn`](crate::Pool::spawn). Dropping it does not stop the task;
+/// [`Process::terminate`] does.
+pub struct Process {
+    lane: Option<Lane>,
+    result: AsyncResult,
+}
+
+impl Process {
+    pub(crate) fn new(lane: Lane, result: AsyncResult) -> Process {
+        Process {
+            lane: Some(lane),
+            result,
+        }
+    }
+
+    /// Waits up to `timeout` (forever for `None`) for the task to finish;
+    /// returns whether it has, like `Process.join` followed by a look at
+    /// `is_alive`.
+    pub fn join(&mut self, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let finished = self.result.wait(timeout);
+        if finished && let Some(lane) = self.lane.take() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_none_or(|left| !left.is_zero()) || lane.is_finished() {
+                lane.join();
+            } else {
+                self.lane = Some(lane);
+            }
+        }
+        finished
+    }
+
+    /// Whether the task is still running.
+    pub fn is_alive(&self) -> bool {
+        !self.result.ready()
+    }
+
+    /// The exit code, like `Process.exitcode`: `None` while the task runs;
+    /// 0 when it returned a value; the status it passed to WASI `exit`; -9
+    /// when it was terminated; 1 for any other failure.
+    pub fn exit_code(&self) -> Option<i32> {
+        let output = self.result.get(Some(Duration::ZERO));
+        match output.map(|o| o.result) {
+            Err(AsyncError::NotReady) => None,
+            Err(_) => Some(1),
+            Ok(Ok(_)) => Some(0),
+            Ok(Err(TaskError::Exit(code))) => Some(code),
+            Ok(Err(TaskError::Terminated)) => Some(-9),
+            Ok(Err(_)) => Some(1),
+        }
+    }
+
+    /// The task's output, once it has finished.
+    pub fn output(&self) -> Option<TaskOutput> {
+        self.result.get(Some(Duration::ZERO)).ok()
+    }
+
+    /// Kills the worker process; the task fails with
+    /// [`TaskError::Terminated`].
+    pub fn terminate(&self) {
+        if let Some(lane) = &self.lane {
+            lane.terminate();
+        }
+    }
+}
