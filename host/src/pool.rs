@@ -3,7 +3,7 @@
 //! that scope shared objects.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,6 +93,7 @@ impl PoolBuilder {
             worker_program: self.worker_program.unwrap_or_else(default_worker_program),
             hub: Hub::new(HubLimits::default()),
             next_job: AtomicU64::new(1),
+            next_worker: Arc::new(AtomicU32::new(0)),
         });
         let job = JobState::new(0, &settings);
         Pool { settings, job }
@@ -136,6 +137,8 @@ struct Settings {
     worker_program: PathBuf,
     hub: Hub,
     next_job: AtomicU64,
+    /// Worker ids, unique within the pool: the hub tells tasks apart by them.
+    next_worker: Arc<AtomicU32>,
 }
 
 /// One job: a namespace in the hub, and the job's `apply_async` lanes.
@@ -344,6 +347,7 @@ impl Pool {
             retries: self.settings.retries,
             worker_program: self.settings.worker_program.clone(),
             job: self.job.clone(),
+            worker_ids: self.settings.next_worker.clone(),
         }
     }
 }
@@ -357,6 +361,7 @@ pub(crate) struct RunConfig {
     pub worker_program: PathBuf,
     /// Keeps the job's objects alive while the run goes on.
     pub job: Arc<JobState>,
+    pub worker_ids: Arc<AtomicU32>,
 }
 
 fn default_worker_program() -> PathBuf {

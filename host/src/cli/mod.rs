@@ -2,6 +2,7 @@
 
 mod inputs;
 mod report;
+mod spawn;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,7 @@ pub(crate) enum Command {
         /// A component (.wasm file) or a guest crate directory to build.
         task: PathBuf,
     },
+    Spawn(spawn::SpawnArgs),
     /// Serve as a worker of the pool whose process id is PARENT (internal).
     #[command(name = wpool::worker::WORKER_ARG, hide = true)]
     Worker {
@@ -92,6 +94,22 @@ pub(crate) struct RunArgs {
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     workers: Option<u16>,
 
+    #[command(flatten)]
+    limits: LimitArgs,
+
+    /// Print results as tasks finish, not in input order.
+    #[arg(long)]
+    unordered: bool,
+
+    /// Print JSON Lines: {"index", "input", "value" or "error", "stdout",
+    /// "stderr"}, with values in WAVE.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The limits every task runs under, for `run` and `spawn`.
+#[derive(Args)]
+pub(crate) struct LimitArgs {
     /// Wall-clock time each task may run (e.g. 500ms, 30s, 2m).
     #[arg(long, value_name = "TIME", default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
@@ -112,15 +130,17 @@ pub(crate) struct RunArgs {
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
+}
 
-    /// Print results as tasks finish, not in input order.
-    #[arg(long)]
-    unordered: bool,
-
-    /// Print JSON Lines: {"index", "input", "value" or "error", "stdout",
-    /// "stderr"}, with values in WAVE.
-    #[arg(long)]
-    json: bool,
+impl LimitArgs {
+    fn pool(&self) -> anyhow::Result<wpool::PoolBuilder> {
+        Ok(Pool::builder().retries(self.retries).limits(Limits {
+            timeout: self.timeout,
+            fuel: self.fuel,
+            max_memory: self.max_memory,
+            max_output: usize::try_from(self.max_output).context("--max-output is too large")?,
+        }))
+    }
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -130,6 +150,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Run(args) => run(args),
+        Command::Spawn(args) => spawn::spawn(args),
         Command::Inspect { task } => {
             let component = load(&task)?;
             print!("{}", component.wit());
@@ -149,7 +170,7 @@ pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// Reads a component, building it first when `path` is a crate directory.
-fn load(path: &Path) -> anyhow::Result<Component> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Component> {
     let file = match path.is_dir() {
         true => wpool::build_guest(path)?,
         false => path.to_path_buf(),
@@ -163,12 +184,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(file) => InputSource::file(file, &task)?,
         None => InputSource::args(&args.inputs, &task)?,
     };
-    let mut pool = Pool::builder().retries(args.retries).limits(Limits {
-        timeout: args.timeout,
-        fuel: args.fuel,
-        max_memory: args.max_memory,
-        max_output: usize::try_from(args.max_output).context("--max-output is too large")?,
-    });
+    let mut pool = args.limits.pool()?;
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }

@@ -68,7 +68,7 @@ impl Report {
         } = output;
         let mut notes = String::new();
         for (captured, stream) in [(stdout, "stdout"), (stderr, "stderr")] {
-            prefix_lines(&mut notes, *index, captured, stream);
+            prefix_lines(&mut notes, index, captured, stream);
         }
         if let Err(error) = result {
             let _ = writeln!(
@@ -146,7 +146,7 @@ fn still_open(written: io::Result<()>) -> io::Result<bool> {
 
 /// Appends `captured`'s lines, each prefixed with the task index, with
 /// control characters escaped so that a guest cannot drive the terminal.
-fn prefix_lines(notes: &mut String, index: u64, captured: &Captured, stream: &str) {
+pub(crate) fn prefix_lines(notes: &mut String, index: impl std::fmt::Display, captured: &Captured, stream: &str) {
     if captured.is_empty() {
         return;
     }

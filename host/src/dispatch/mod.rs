@@ -10,6 +10,7 @@
 mod process;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -89,7 +90,6 @@ pub(crate) struct Run<I> {
     /// Whether the run was terminated: workers are not replaced any more.
     terminated: bool,
     slots: Vec<Slot>,
-    next_worker_id: u32,
     deaths_in_a_row: u32,
     events: Receiver<Event>,
     events_tx: Sender<Event>,
@@ -125,7 +125,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
             accepting: false,
             terminated: false,
             slots: Vec::with_capacity(config.workers),
-            next_worker_id: 0,
             deaths_in_a_row: 0,
             events,
             events_tx,
@@ -153,7 +152,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let (instance, func) = self.task.export_path();
         let limits = &self.config.limits;
         let setup = Setup {
-            worker_id: self.next_worker_id,
+            worker_id: self.config.worker_ids.fetch_add(1, Ordering::Relaxed),
             wasm: self.task.wasm(),
             instance,
             func,
@@ -164,7 +163,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 max_output: limits.max_output,
             },
         };
-        self.next_worker_id += 1;
         let program = &self.config.worker_program;
         let place = Place {
             job: self.config.job.id(),
