@@ -42,6 +42,8 @@
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
 //!   the per-task store, limits and WASI context.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
+//! - `hub`: the job's shared objects (queues, pipes, values, locks, ...),
+//!   served to tasks and to the host through [`Queue`] and its siblings.
 //! - `capture`: bounded capture of guest stdout and stderr.
 //! - `guest_build`: building a guest crate into a component.
 //! - `error`: [`Error`] and [`TaskError`].
@@ -51,6 +53,7 @@ mod capture;
 mod dispatch;
 mod error;
 mod guest_build;
+mod hub;
 mod pool;
 mod runtime;
 mod task;
@@ -60,5 +63,9 @@ pub mod worker;
 pub use capture::Captured;
 pub use error::{Error, TaskError};
 pub use guest_build::{GUEST_TARGET, build_guest};
+pub use hub::{
+    Barrier, Connection, Dict, End, Event, Lock, ObjectError, Queue, Scalar, Semaphore,
+    SharedArray, SharedValue,
+};
 pub use pool::{Imap, Limits, Pool, PoolBuilder, TaskOutput};
 pub use task::{Component, Input, Task, Value};
