@@ -42,6 +42,8 @@
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
 //!   the per-task store, limits and WASI context.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
+//! - `hub`: the job's shared objects (queues, pipes, values, locks, ...),
+//!   served to tasks and to the host through [`Queue`] and its siblings.
 //! - `capture`: bounded capture of guest stdout and stderr.
 //! - `guest_build`: building a guest crate into a component.
 //! - `error`: [`Error`] and [`TaskError`].
@@ -62,7 +64,10 @@ pub mod worker;
 pub use capture::Captured;
 pub use error::{Error, TaskError};
 pub use guest_build::{GUEST_TARGET, build_guest};
-pub use hub::{ObjectError, Queue};
+pub use hub::{
+    Barrier, Connection, Dict, End, Event, Lock, ObjectError, Queue, Scalar, Semaphore,
+    SharedArray, SharedValue,
+};
 pub use lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use pool::{Imap, Limits, Pool, PoolBuilder, TaskOutput};
 pub use task::{Component, Input, Task, Value};

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use crate::capture::Captured;
 use crate::dispatch::Run;
-use crate::hub::{Hub, HubLimits, JobId, ObjectError, Queue};
+use crate::hub::{
+    Barrier, Connection, Dict, End, Event, Hub, HubLimits, JobId, Lock, ObjectError, Queue, Scalar, Semaphore,
+    SharedArray, SharedValue,
+};
 use crate::lane::{AsyncResult, Callbacks, Lane, Process};
 use crate::{Error, Input, Task, TaskError, Value};
 
@@ -329,15 +332,83 @@ impl Pool {
         }
     }
 
-    /// The job's queue `name`, created with room for `capacity` items (0:
-    /// the hub's limit) if it does not exist. The host takes part like any
-    /// task: see [`Queue`].
+    /// The job's queue `name` (`multiprocessing.Queue`), created with room
+    /// for `capacity` items (0: the hub's limit) if it does not exist. The
+    /// host takes part like any task.
+    ///
+    /// Each of the job's objects below is opened the same way: by name,
+    /// created on first use, shared with every task of the job that opens
+    /// the same name.
     ///
     /// # Errors
-    /// [`ObjectError::Denied`] if `name` names another kind of object or a
-    /// limit is reached.
+    /// [`ObjectError::Denied`] if `name` names another kind of object, or a
+    /// limit on names or objects is reached (likewise for the others).
     pub fn queue(&self, name: &str, capacity: u32) -> Result<Queue, ObjectError> {
-        Queue::open(self.job.hub.clone(), self.job.id, name, capacity)
+        Queue::open(&self.job.hub, self.job.id, name, capacity)
+    }
+
+    /// One end of the job's pipe `name` (`multiprocessing.Pipe`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`]; also `Denied` if that end is open already.
+    pub fn pipe(&self, name: &str, end: End) -> Result<Connection, ObjectError> {
+        Connection::open(&self.job.hub, self.job.id, name, end)
+    }
+
+    /// The job's shared value `name` (`multiprocessing.Value`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn value(&self, name: &str, initial: Scalar) -> Result<SharedValue, ObjectError> {
+        SharedValue::open(&self.job.hub, self.job.id, name, initial)
+    }
+
+    /// The job's shared array `name` of `len` scalars (`multiprocessing.Array`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn array(&self, name: &str, len: u32, initial: Scalar) -> Result<SharedArray, ObjectError> {
+        SharedArray::open(&self.job.hub, self.job.id, name, len, initial)
+    }
+
+    /// The job's lock `name` (`Lock`, or `RLock` when `reentrant`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn lock(&self, name: &str, reentrant: bool) -> Result<Lock, ObjectError> {
+        Lock::open(&self.job.hub, self.job.id, name, reentrant)
+    }
+
+    /// The job's dict `name` (a `Manager().dict()`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn dict(&self, name: &str) -> Result<Dict, ObjectError> {
+        Dict::open(&self.job.hub, self.job.id, name)
+    }
+
+    /// The job's event `name` (`multiprocessing.Event`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn event(&self, name: &str) -> Result<Event, ObjectError> {
+        Event::open(&self.job.hub, self.job.id, name)
+    }
+
+    /// The job's semaphore `name` with `initial` permits.
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn semaphore(&self, name: &str, initial: u32) -> Result<Semaphore, ObjectError> {
+        Semaphore::open(&self.job.hub, self.job.id, name, initial)
+    }
+
+    /// The job's barrier `name` for `parties` participants.
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier, ObjectError> {
+        Barrier::open(&self.job.hub, self.job.id, name, parties)
     }
 
     fn run_config(&self, workers: usize) -> RunConfig {

@@ -1,0 +1,186 @@
+//! `wpool:task/pipe`: two ends, each with a bounded inbox of the messages the
+//! other end sent. Each end is open through one connection at a time; a
+//! connection is named by its own handle, so a closed connection stays closed
+//! even after its end is opened again.
+
+use std::collections::VecDeque;
+
+use super::waiters::{Flow, Outbox, WaitList, Waiter};
+use super::{Answer, Caller, End, Gone, ObjectError};
+
+pub(super) struct PipeObject {
+    /// The most messages an inbox holds before senders wait.
+    capacity: usize,
+    ends: [EndState; 2],
+}
+
+#[derive(Default)]
+struct EndState {
+    status: Status,
+    /// The messages sent to this end, oldest first.
+    inbox: VecDeque<Vec<u8>>,
+    /// This end's `recv`s, waiting while the inbox is empty.
+    receivers: WaitList,
+    /// The other end's `send`s, waiting while the inbox is full.
+    senders: WaitList<Vec<u8>>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq)]
+enum Status {
+    #[default]
+    Unopened,
+    Open {
+        connection: u64,
+        opener: Caller,
+    },
+    Closed {
+        connection: u64,
+    },
+}
+
+fn index(end: End) -> usize {
+    match end {
+        End::A => 0,
+        End::B => 1,
+    }
+}
+
+impl PipeObject {
+    pub fn new(capacity: usize) -> PipeObject {
+        PipeObject {
+            capacity,
+            ends: Default::default(),
+        }
+    }
+
+    /// Opens `end` as `connection` for `opener`. Returns the connection it
+    /// replaces, closed earlier, whose handle can now be forgotten.
+    pub fn open(
+        &mut self,
+        end: End,
+        connection: u64,
+        opener: Caller,
+    ) -> Result<Option<u64>, ObjectError> {
+        let state = &mut self.ends[index(end)];
+        let replaced = match state.status {
+            Status::Open { .. } => {
+                return Err(ObjectError::Denied(format!("end {end:?} is already open")));
+            }
+            Status::Unopened => None,
+            Status::Closed { connection } => Some(connection),
+        };
+        state.status = Status::Open { connection, opener };
+        Ok(replaced)
+    }
+
+    /// The end `connection` holds open; `closed` for a connection closed since.
+    fn end_of(&self, connection: u64) -> Result<usize, ObjectError> {
+        self.ends
+            .iter()
+            .position(|e| matches!(e.status, Status::Open { connection: c, .. } if c == connection))
+            .ok_or(ObjectError::Closed)
+    }
+
+    /// Sends `message` to the other end: to a waiting receiver, into its
+    /// inbox, or waits for room. `closed` if the other end was closed.
+    pub fn send(
+        &mut self,
+        connection: u64,
+        message: Vec<u8>,
+        waiter: Waiter,
+        out: &mut Outbox,
+    ) -> Flow {
+        let peer = match self.end_of(connection) {
+            Ok(me) => &mut self.ends[1 - me],
+            Err(error) => {
+                out.answer(waiter, Err(error));
+                return Flow::Done;
+            }
+        };
+        if matches!(peer.status, Status::Closed { .. }) {
+            out.answer(waiter, Err(ObjectError::Closed));
+            return Flow::Done;
+        }
+        if let Some(receiver) = peer.receivers.pop_waiter() {
+            out.answer(receiver, Ok(Answer::Bytes(message)));
+        } else if peer.inbox.len() < self.capacity {
+            peer.inbox.push_back(message);
+        } else {
+            peer.senders.push(waiter, message);
+            return Flow::Parked;
+        }
+        out.answer(waiter, Ok(Answer::Unit));
+        Flow::Done
+    }
+
+    /// Takes the oldest message sent to this end; `closed` once the other
+    /// end is closed and the inbox drained.
+    pub fn recv(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
+        let me = match self.end_of(connection) {
+            Ok(me) => me,
+            Err(error) => {
+                out.answer(waiter, Err(error));
+                return Flow::Done;
+            }
+        };
+        let peer_closed = matches!(self.ends[1 - me].status, Status::Closed { .. });
+        let state = &mut self.ends[me];
+        if let Some(message) = state.inbox.pop_front() {
+            if let Some((sender, waiting)) = state.senders.pop() {
+                state.inbox.push_back(waiting);
+                out.answer(sender, Ok(Answer::Unit));
+            }
+            out.answer(waiter, Ok(Answer::Bytes(message)));
+            Flow::Done
+        } else if peer_closed {
+            out.answer(waiter, Err(ObjectError::Closed));
+            Flow::Done
+        } else {
+            state.receivers.park(waiter)
+        }
+    }
+
+    /// Closes the end `connection` holds; closing it again does nothing.
+    pub fn close(&mut self, connection: u64, out: &mut Outbox) {
+        if let Ok(me) = self.end_of(connection) {
+            self.close_end(me, out);
+        }
+    }
+
+    /// Closes the ends opened by the tasks that are `gone`.
+    pub fn close_ends_of(&mut self, gone: Gone, out: &mut Outbox) {
+        for me in 0..2 {
+            if let Status::Open { opener, .. } = self.ends[me].status
+                && gone.covers(&opener)
+            {
+                self.close_end(me, out);
+            }
+        }
+    }
+
+    /// Unread messages are dropped; everyone waiting to talk through this
+    /// end, or to hear from it, gets `closed`.
+    fn close_end(&mut self, me: usize, out: &mut Outbox) {
+        let state = &mut self.ends[me];
+        if let Status::Open { connection, .. } = state.status {
+            state.status = Status::Closed { connection };
+        }
+        state.inbox.clear();
+        state
+            .receivers
+            .answer_all(out, |_| Err(ObjectError::Closed));
+        state.senders.answer_all(out, |_| Err(ObjectError::Closed));
+        let peer = &mut self.ends[1 - me];
+        peer.receivers.answer_all(out, |_| Err(ObjectError::Closed));
+        peer.senders.answer_all(out, |_| Err(ObjectError::Closed));
+    }
+
+    pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
+        let mut taken = Vec::new();
+        for state in &mut self.ends {
+            taken.extend(state.receivers.take_where(pick));
+            taken.extend(state.senders.take_where(pick));
+        }
+        taken
+    }
+}
