@@ -52,10 +52,25 @@ impl Lane {
                 // A run that fails as a whole drops the pending deliveries:
                 // their results then report the loss.
                 while let Some(Ok(output)) = run.next() {
-                    if let Some(Delivery { output: tx, callbacks }) = lock(&routes).remove(&output.index) {
+                    if let Some(Delivery {
+                        output: tx,
+                        callbacks,
+                    }) = lock(&routes).remove(&output.index)
+                    {
                         match (&output.result, callbacks) {
-                            (Ok(value), Callbacks { on_success: Some(f), .. }) => f(value),
-                            (Err(error), Callbacks { on_error: Some(f), .. }) => f(error),
+                            (
+                                Ok(value),
+                                Callbacks {
+                                    on_success: Some(f),
+                                    ..
+                                },
+                            ) => f(value),
+                            (
+                                Err(error),
+                                Callbacks {
+                                    on_error: Some(f), ..
+                                },
+                            ) => f(error),
                             _ => {}
                         }
                         let _ = tx.send(output);
@@ -74,7 +89,13 @@ impl Lane {
     pub(crate) fn submit(&self, input: Input, callbacks: Callbacks) -> AsyncResult {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let mut submitted = lock(&self.submitted);
-        lock(&self.deliveries).insert(*submitted, Delivery { output: tx, callbacks });
+        lock(&self.deliveries).insert(
+            *submitted,
+            Delivery {
+                output: tx,
+                callbacks,
+            },
+        );
         *submitted += 1;
         // The run's thread holds the receiver until it ends; a run that has
         // ended already drops the delivery, which its result reports.

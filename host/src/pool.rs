@@ -10,8 +10,8 @@ use std::time::Duration;
 use crate::capture::Captured;
 use crate::dispatch::Run;
 use crate::hub::{
-    Barrier, Connection, Dict, End, Event, Hub, HubLimits, JobId, Lock, ObjectError, Queue, Scalar, Semaphore,
-    SharedArray, SharedValue,
+    Barrier, Connection, Dict, End, Event, Hub, HubLimits, JobId, Lock, ObjectError, Queue, Scalar,
+    Semaphore, SharedArray, SharedValue,
 };
 use crate::lane::{AsyncResult, Callbacks, Lane, Process};
 use crate::{Error, Input, Task, TaskError, Value};
@@ -178,7 +178,9 @@ impl JobState {
     }
 
     fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
-        self.lanes.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.lanes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -224,7 +226,11 @@ impl Pool {
     /// [`Error::Pool`] if the workers cannot start or cannot run the
     /// component. Tasks that fail do not make this fail: their
     /// [`TaskOutput::result`] holds the error.
-    pub fn map(&self, task: &Task, inputs: impl IntoIterator<Item = Input>) -> Result<Vec<TaskOutput>, Error> {
+    pub fn map(
+        &self,
+        task: &Task,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Result<Vec<TaskOutput>, Error> {
         self.imap(task, inputs)?.collect()
     }
 
@@ -241,7 +247,12 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         Ok(Imap {
-            run: Run::start(&self.run_config(self.settings.workers), task, inputs.into_iter(), true)?,
+            run: Run::start(
+                &self.run_config(self.settings.workers),
+                task,
+                inputs.into_iter(),
+                true,
+            )?,
         })
     }
 
@@ -254,7 +265,12 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         Ok(Imap {
-            run: Run::start(&self.run_config(self.settings.workers), task, inputs.into_iter(), false)?,
+            run: Run::start(
+                &self.run_config(self.settings.workers),
+                task,
+                inputs.into_iter(),
+                false,
+            )?,
         })
     }
 
@@ -274,12 +290,21 @@ impl Pool {
     ///
     /// # Errors
     /// As [`Pool::apply_async`].
-    pub fn apply_async_with(&self, task: &Task, input: Input, callbacks: Callbacks) -> Result<AsyncResult, Error> {
+    pub fn apply_async_with(
+        &self,
+        task: &Task,
+        input: Input,
+        callbacks: Callbacks,
+    ) -> Result<AsyncResult, Error> {
         let mut lanes = self.job.lanes();
         if lanes.closed {
             return Err(Error::Pool("the pool is closed".into()));
         }
-        let lane = match lanes.by_task.iter().position(|(t, _)| t.same_function(task)) {
+        let lane = match lanes
+            .by_task
+            .iter()
+            .position(|(t, _)| t.same_function(task))
+        {
             Some(i) => &lanes.by_task[i].1,
             None => {
                 let lane = Lane::start(&self.run_config(self.settings.workers), task)?;

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{
-    Component, ComponentExportIndex, HasSelf, InstancePre, Linker, ResourceTable, Type, Val,
+    Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{
@@ -22,8 +22,8 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::bindings;
 use crate::capture::Capture;
 use crate::error::Failure;
-use crate::worker::HostLink;
 use crate::transport::{Call, CallResult, Limits, Setup};
+use crate::worker::HostLink;
 
 /// How often the epoch advances: a task overruns its deadline by at most one
 /// tick.
@@ -107,9 +107,7 @@ impl Runtime {
         let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| {
-            state
-        })?;
+        bindings::add_to_linker(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
             .context("the component imports what wpool does not provide")?;

@@ -80,11 +80,21 @@ impl HostLink {
 
     /// Sends `op` to the hub for task `task` and waits for the answer, which
     /// the hub gives within `timeout`. `Err(Closed)` if the host is gone.
-    pub(crate) async fn request(&self, task: u64, op: Op, timeout: Option<Duration>) -> Result<Answer, ObjectError> {
+    pub(crate) async fn request(
+        &self,
+        task: u64,
+        op: Op,
+        timeout: Option<Duration>,
+    ) -> Result<Answer, ObjectError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
-        let request = FromWorker::Request { id, task, op, timeout };
+        let request = FromWorker::Request {
+            id,
+            task,
+            op,
+            timeout,
+        };
         if self.send(&request).is_err() {
             lock(&self.pending).remove(&id);
             return Err(ObjectError::Closed);
@@ -135,9 +145,11 @@ fn spawn_reader(link: HostLink) -> Receiver<ToWorker> {
 fn die_with_parent(parent: u32) {
     #[cfg(target_os = "linux")]
     {
-        let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+        let _ =
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     }
-    let still_there = rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
+    let still_there =
+        rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
     if !still_there {
         std::process::exit(1);
     }

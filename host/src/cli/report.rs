@@ -146,7 +146,12 @@ fn still_open(written: io::Result<()>) -> io::Result<bool> {
 
 /// Appends `captured`'s lines, each prefixed with the task index, with
 /// control characters escaped so that a guest cannot drive the terminal.
-pub(crate) fn prefix_lines(notes: &mut String, index: impl std::fmt::Display, captured: &Captured, stream: &str) {
+pub(crate) fn prefix_lines(
+    notes: &mut String,
+    index: impl std::fmt::Display,
+    captured: &Captured,
+    stream: &str,
+) {
     if captured.is_empty() {
         return;
     }

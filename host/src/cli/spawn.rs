@@ -65,7 +65,11 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         };
         let task: Task = component.task(func)?;
         let input = task.parse_input(input)?;
-        let name = format!("{} {}", planned.len(), task.name().rsplit('#').next().unwrap_or_default());
+        let name = format!(
+            "{} {}",
+            planned.len(),
+            task.name().rsplit('#').next().unwrap_or_default()
+        );
         planned.push((name, task, input));
     }
     if planned.is_empty() {
@@ -100,5 +104,9 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         stdout.flush()?;
         let _ = std::io::stderr().write_all(err.as_bytes());
     }
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

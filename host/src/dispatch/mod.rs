@@ -170,8 +170,14 @@ impl<I: Iterator<Item = Input>> Run<I> {
             slot,
             generation,
         };
-        WorkerProcess::spawn(program, &setup, place, self.config.job.hub().clone(), self.events_tx.clone())
-            .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
+        WorkerProcess::spawn(
+            program,
+            &setup,
+            place,
+            self.config.job.hub().clone(),
+            self.events_tx.clone(),
+        )
+        .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
     }
 
     pub(crate) fn has_ready(&self) -> bool {
@@ -200,7 +206,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 return None;
             }
             self.dispatch();
-            if self.inputs_done && self.pending.is_empty() && self.submitted.is_empty() && !self.accepting {
+            if self.inputs_done
+                && self.pending.is_empty()
+                && self.submitted.is_empty()
+                && !self.accepting
+            {
                 self.finished = true;
                 return None;
             }
@@ -367,7 +377,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             .map_err(|failure| match failure {
                 Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
                 Failure::Trap(message) => TaskError::Trap(message),
-            Failure::Exit(code) => TaskError::Exit(code),
+                Failure::Exit(code) => TaskError::Exit(code),
                 Failure::StackOverflow => TaskError::StackOverflow,
                 Failure::Timeout(after) => TaskError::Timeout(after),
                 Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
@@ -403,7 +413,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
             self.pending.insert(index, Pending { input, deaths: 0 });
         }
         for (index, pending) in std::mem::take(&mut self.pending) {
-            self.done.insert(index, failed(index, pending.input, TaskError::Terminated));
+            self.done
+                .insert(index, failed(index, pending.input, TaskError::Terminated));
         }
     }
 

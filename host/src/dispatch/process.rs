@@ -82,7 +82,9 @@ impl WorkerProcess {
             .stderr(Stdio::inherit())
             .spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
-        let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(child.stdin.take().expect("stdin is piped"))));
+        let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
+            child.stdin.take().expect("stdin is piped"),
+        )));
         let replies = stdin.clone();
         std::thread::Builder::new()
             .name(format!("worker-{}", place.worker_id))
@@ -134,7 +136,13 @@ fn send(stdin: &Stdin, request: &ToWorker) -> io::Result<()> {
 /// The reader thread: hub requests are served here, in the order the worker
 /// sent them, so a task's last request reaches the hub before its result
 /// tells the hub that the task ended.
-fn serve(stdout: std::process::ChildStdout, place: Place, hub: Hub, stdin: Stdin, events: Sender<Event>) {
+fn serve(
+    stdout: std::process::ChildStdout,
+    place: Place,
+    hub: Hub,
+    stdin: Stdin,
+    events: Sender<Event>,
+) {
     let Place {
         job,
         worker_id,
@@ -142,10 +150,21 @@ fn serve(stdout: std::process::ChildStdout, place: Place, hub: Hub, stdin: Stdin
         generation,
     } = place;
     let mut stdout = BufReader::new(stdout);
-    let post = |kind| events.send(Event::Worker { slot, generation, kind });
+    let post = |kind| {
+        events.send(Event::Worker {
+            slot,
+            generation,
+            kind,
+        })
+    };
     while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
         let kind = match message {
-            FromWorker::Request { id, task, op, timeout } => {
+            FromWorker::Request {
+                id,
+                task,
+                op,
+                timeout,
+            } => {
                 let stdin = stdin.clone();
                 let caller = Caller {
                     job,
