@@ -10,6 +10,8 @@ wit_bindgen::generate!({
 });
 
 use wpool::task::context;
+use wpool::task::queue::Queue;
+use wpool::task::shared::Lock;
 
 struct Misbehave;
 
@@ -65,6 +67,25 @@ impl Guest for Misbehave {
 
     fn whoami() -> (u32, u64) {
         (context::worker_id(), context::task_index())
+    }
+
+    fn hold_lock(name: String, ms: u32) -> Result<(), String> {
+        let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
+        lock.acquire(None).map_err(|e| format!("{e:?}"))?;
+        println!("holding {name}");
+        std::thread::sleep(std::time::Duration::from_millis(ms.into()));
+        lock.release().map_err(|e| format!("{e:?}"))
+    }
+
+    fn try_lock(name: String, timeout_ms: u64) -> Result<(), String> {
+        let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
+        lock.acquire(Some(timeout_ms)).map_err(|e| format!("{e:?}"))?;
+        lock.release().map_err(|e| format!("{e:?}"))
+    }
+
+    fn await_item(name: String) -> Result<Vec<u8>, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        queue.get(None).map_err(|e| format!("{e:?}"))
     }
 }
 
