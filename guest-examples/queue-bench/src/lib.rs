@@ -1,0 +1,68 @@
+//! Queue latency and throughput between two tasks, for the benchmarks:
+//! `bounce` with `echo` measures round trips, `produce` with `consume`
+//! pipelined throughput.
+
+use std::time::Instant;
+
+wit_bindgen::generate!({
+    path: ["../../wit", "wit"],
+    world: "wpool-examples:queue-bench/queue-bench",
+    generate_all,
+});
+
+use wpool::task::queue::Queue;
+use wpool::task::types::Error;
+
+struct QueueBench;
+
+fn open(name: &str) -> Result<Queue, String> {
+    Queue::open(name, 1024).map_err(describe)
+}
+
+fn describe(error: Error) -> String {
+    format!("{error:?}")
+}
+
+impl Guest for QueueBench {
+    fn bounce(rounds: u32, size: u32) -> Result<u64, String> {
+        let (ping, pong) = (open("ping")?, open("pong")?);
+        let message = vec![7u8; size as usize];
+        let start = Instant::now();
+        for _ in 0..rounds {
+            ping.put(&message, None).map_err(describe)?;
+            pong.get(None).map_err(describe)?;
+        }
+        Ok(start.elapsed().as_nanos() as u64 / u64::from(rounds.max(1)))
+    }
+
+    fn echo(rounds: u32) -> Result<u32, String> {
+        let (ping, pong) = (open("ping")?, open("pong")?);
+        for _ in 0..rounds {
+            let message = ping.get(None).map_err(describe)?;
+            pong.put(&message, None).map_err(describe)?;
+        }
+        Ok(rounds)
+    }
+
+    fn produce(count: u32, size: u32) -> Result<u32, String> {
+        let stream = open("stream")?;
+        let message = vec![7u8; size as usize];
+        for _ in 0..count {
+            stream.put(&message, None).map_err(describe)?;
+        }
+        Ok(count)
+    }
+
+    fn consume(count: u32) -> Result<u64, String> {
+        let stream = open("stream")?;
+        stream.get(None).map_err(describe)?;
+        let start = Instant::now();
+        for _ in 1..count {
+            stream.get(None).map_err(describe)?;
+        }
+        let seconds = start.elapsed().as_secs_f64().max(1e-9);
+        Ok((f64::from(count.saturating_sub(1)) / seconds) as u64)
+    }
+}
+
+export!(QueueBench);
