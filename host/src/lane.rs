@@ -15,13 +15,35 @@ use crate::dispatch::{Event, Run};
 use crate::pool::{RunConfig, TaskOutput};
 use crate::{Error, Input, Task, TaskError, Value};
 
-/// Called with a task's result when it comes, on the lane's thread.
+/// What to call with a task's result when it comes, on a thread of the
+/// pool's, as Python's `apply_async` calls `callback` and `error_callback`.
+///
+/// ```
+/// let callbacks = wpool::Callbacks::default()
+///     .on_success(|value| println!("got {value}"))
+///     .on_error(|error| eprintln!("failed: {error}"));
+/// ```
 #[derive(Default)]
 pub struct Callbacks {
-    /// Called with the value when the task succeeds.
-    pub on_success: Option<Box<dyn FnOnce(&Value) + Send>>,
-    /// Called with the error when the task fails.
-    pub on_error: Option<Box<dyn FnOnce(&TaskError) + Send>>,
+    on_success: Option<SuccessCallback>,
+    on_error: Option<ErrorCallback>,
+}
+
+type SuccessCallback = Box<dyn FnOnce(&Value) + Send>;
+type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
+
+impl Callbacks {
+    /// Calls `f` with the value when the task succeeds.
+    pub fn on_success(mut self, f: impl FnOnce(&Value) + Send + 'static) -> Callbacks {
+        self.on_success = Some(Box::new(f));
+        self
+    }
+
+    /// Calls `f` with the error when the task fails.
+    pub fn on_error(mut self, f: impl FnOnce(&TaskError) + Send + 'static) -> Callbacks {
+        self.on_error = Some(Box::new(f));
+        self
+    }
 }
 
 /// Where a submitted task's output goes.

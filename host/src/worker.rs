@@ -61,7 +61,7 @@ pub fn main(parent: u32) -> ExitCode {
 #[derive(Clone)]
 pub(crate) struct HostLink {
     out: Arc<Mutex<BufWriter<Stdout>>>,
-    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Answer, ObjectError>>>>>,
+    pending: Arc<Mutex<HashMap<u64, Answering>>>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -108,6 +108,9 @@ impl HostLink {
         }
     }
 }
+
+/// Where the reader thread hands a hub reply to the task waiting for it.
+type Answering = oneshot::Sender<Result<Answer, ObjectError>>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; a poisoned one is still whole.
