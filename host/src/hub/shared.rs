@@ -161,16 +161,18 @@ impl LockObject {
                 self.owner = Some((waiter.caller, 1));
                 Ok(Answer::Unit)
             }
-            Some((owner, count)) if *owner == waiter.caller => {
-                if self.reentrant {
-                    *count += 1;
+            Some((owner, count)) if *owner == waiter.caller => match count.checked_add(1) {
+                Some(more) if self.reentrant => {
+                    *count = more;
                     Ok(Answer::Unit)
-                } else {
-                    Err(ObjectError::Denied(
-                        "this task already holds the lock".into(),
-                    ))
                 }
-            }
+                Some(_) => Err(ObjectError::Denied(
+                    "this task already holds the lock".into(),
+                )),
+                None => Err(ObjectError::Denied(
+                    "the lock is held too many times".into(),
+                )),
+            },
             Some(_) => return self.waiters.park(waiter),
         };
         out.answer(waiter, result);

@@ -147,6 +147,71 @@ fn queue_delivers_every_item_once_to_many_consumers() {
 }
 
 #[test]
+fn queue_items_survive_getters_that_time_out() {
+    let hub = hub();
+    let queue = open_queue(&hub, task(1, 0, 0), "q", 4);
+    let consumers: Vec<_> = (0..3u32)
+        .map(|c| {
+            let hub = hub.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let tiny = Some(Duration::from_micros(50));
+                loop {
+                    match call(&hub, task(1, c, 0), Op::QueueGet { queue }, tiny) {
+                        Ok(Answer::Bytes(b)) => got.push(b),
+                        Err(ObjectError::Timeout) => {}
+                        Err(ObjectError::Closed) => return got,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let me = task(1, 9, 0);
+    for i in 0..2000u32 {
+        let item = i.to_le_bytes().to_vec();
+        call(&hub, me, Op::QueuePut { queue, item }, None).unwrap();
+    }
+    call(&hub, me, Op::QueueClose { queue }, None).unwrap();
+    let mut all: Vec<u32> = Vec::new();
+    for c in consumers {
+        let got = c.join().unwrap();
+        all.extend(
+            got.into_iter()
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap())),
+        );
+    }
+    all.sort();
+    assert_eq!(all, (0..2000).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_ended_task_waits_no_more() {
+    let hub = hub();
+    let me = task(1, 0, 3);
+    let queue = open_queue(&hub, me, "q", 0);
+    let getter = start(&hub, me, Op::QueueGet { queue }, None);
+    assert_parked(&getter);
+    hub.task_ended(me);
+    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Timeout));
+    // The item put next is not lost to the ended task.
+    call(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: b"x".to_vec(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, me, Op::QueueLen { queue }, None),
+        Ok(Answer::Count(1))
+    );
+}
+
+#[test]
 fn queue_is_fifo_and_hands_items_to_waiting_getters() {
     let hub = hub();
     let me = task(1, 0, 0);
