@@ -5,6 +5,11 @@
 //! blocks: an operation that must wait parks its reply, which is called when
 //! the operation completes or its timeout passes.
 //!
+//! One mutex guards every object: each operation does a bounded amount of
+//! work under it (at most one pass over an object's waiters), and the
+//! replies it settles are called after it is released. A timer thread
+//! answers `timeout` to waiters whose deadline passes.
+//!
 //! # Layout
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
 //! - `queue`, `pipe`, `shared` (value, array, lock, dict), `sync` (event,
@@ -58,7 +63,10 @@ impl Caller {
     pub(crate) const HOST: u32 = u32::MAX;
 }
 
-/// Where an operation's answer goes; called exactly once.
+/// Where an operation's answer goes. Called exactly once, with none of the
+/// hub's locks held, on the thread of the request or of whatever completed
+/// it (another request, the timer thread, a drop): it should only hand the
+/// answer on, say to a channel, and may call the hub again.
 pub(crate) type Reply = Box<dyn FnOnce(Result<Answer, ObjectError>) + Send>;
 
 /// Why an operation on a shared object failed: the WIT's `types.error`.
@@ -129,6 +137,9 @@ impl Default for HubLimits {
 }
 
 /// One operation of the WIT, on an object named by the handle `open` gave.
+/// `QueuePut`, `QueueGet`, `PipeSend`, `PipeRecv`, `LockAcquire`,
+/// `EventWait`, `SemaphoreAcquire` and `BarrierWait` may wait, up to the
+/// request's timeout; the others answer at once and ignore it.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) enum Op {
     QueueOpen {
@@ -285,6 +296,13 @@ pub(crate) enum Answer {
     /// A length, or a barrier's arrival index.
     Count(u32),
     Keys(Vec<String>),
+}
+
+impl Answer {
+    /// A length, as the WIT's `u32`.
+    fn count(len: usize) -> Answer {
+        Answer::Count(u32::try_from(len).unwrap_or(u32::MAX))
+    }
 }
 
 /// The object an `open` creates if its name is new.
@@ -488,7 +506,7 @@ impl Object {
         let result = match (self, op) {
             (Object::Queue(q), Op::QueuePut { item, .. }) => return q.put(item, waiter, out),
             (Object::Queue(q), Op::QueueGet { .. }) => return q.get(waiter, out),
-            (Object::Queue(q), Op::QueueLen { .. }) => Ok(Answer::Count(q.len())),
+            (Object::Queue(q), Op::QueueLen { .. }) => Ok(q.len()),
             (Object::Queue(q), Op::QueueClose { .. }) => {
                 q.close(out);
                 Ok(Answer::Unit)

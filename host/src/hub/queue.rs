@@ -64,8 +64,8 @@ impl QueueObject {
         }
     }
 
-    pub fn len(&self) -> u32 {
-        u32::try_from(self.items.len()).unwrap_or(u32::MAX)
+    pub fn len(&self) -> Answer {
+        Answer::count(self.items.len())
     }
 
     /// Refuses further puts: waiting putters get `closed` (their items were

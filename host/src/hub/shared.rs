@@ -130,7 +130,7 @@ impl ArrayObject {
     }
 
     pub fn len(&self) -> Answer {
-        Answer::Count(u32::try_from(self.0.len()).unwrap_or(u32::MAX))
+        Answer::count(self.0.len())
     }
 }
 
@@ -265,6 +265,6 @@ impl DictObject {
     }
 
     pub fn len(&self) -> Answer {
-        Answer::Count(u32::try_from(self.entries.len()).unwrap_or(u32::MAX))
+        Answer::count(self.entries.len())
     }
 }

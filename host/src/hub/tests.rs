@@ -1095,3 +1095,21 @@ fn host_handles_talk_with_tasks() {
     let barrier = Barrier::open(&hub, 1, "b", 1).unwrap();
     assert_eq!(barrier.wait(None), Ok(0));
 }
+
+#[test]
+fn operations_and_answers_cross_the_wire() {
+    let op = Op::ValueCompareAndSwap {
+        value: 7,
+        expected: Scalar::Int(1),
+        new: Scalar::Bytes(vec![2]),
+    };
+    let bytes = postcard::to_stdvec(&op).unwrap();
+    let back: Op = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(format!("{back:?}"), format!("{op:?}"));
+    let answer: Result<Answer, ObjectError> = Err(ObjectError::TooLarge(9));
+    let bytes = postcard::to_stdvec(&answer).unwrap();
+    assert_eq!(
+        postcard::from_bytes::<Result<Answer, ObjectError>>(&bytes).unwrap(),
+        answer
+    );
+}
