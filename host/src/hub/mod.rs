@@ -5,9 +5,9 @@
 //! blocks: an operation that must wait parks its reply, which is called when
 //! the operation completes or its timeout passes.
 //!
-//! One mutex guards every object: each operation does a bounded amount of
-//! work under it (at most one pass over an object's waiters), and the
-//! replies it settles are called after it is released. A timer thread
+//! One mutex guards every object: an operation touches one object under it
+//! (`task_ended` and `worker_died` every object of the job), and the replies
+//! it settles are called after it is released. A timer thread
 //! answers `timeout` to waiters whose deadline passes.
 //!
 //! # Layout

@@ -295,6 +295,33 @@ fn queue_put_and_get_time_out_without_losing_items() {
 }
 
 #[test]
+fn a_nearer_deadline_fires_first_and_alone() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 0);
+    let patient = start(
+        &hub,
+        me,
+        Op::QueueGet { queue },
+        Some(Duration::from_secs(60)),
+    );
+    let hasty = start(&hub, me, Op::QueueGet { queue }, SHORT);
+    assert_eq!(hasty.recv().unwrap(), Err(ObjectError::Timeout));
+    assert_parked(&patient);
+    call(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: b"x".to_vec(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(bytes(patient.recv().unwrap()), b"x");
+}
+
+#[test]
 fn closed_queue_refuses_puts_and_drains() {
     let hub = hub();
     let me = task(1, 0, 0);
