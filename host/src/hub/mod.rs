@@ -12,11 +12,13 @@
 //!
 //! # Layout
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
+//! - `budget`: the bytes a job's queues, pipes and dicts hold.
 //! - `queue`, `pipe`, `shared` (value, array, lock, dict), `sync` (event,
 //!   semaphore, barrier): one file per WIT interface, each object's rules.
 //! - `handles`: the host participant's blocking handles, [`Queue`] and the
 //!   others.
 
+mod budget;
 mod handles;
 mod pipe;
 mod queue;
@@ -39,6 +41,7 @@ pub use handles::{
     Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
 };
 
+use budget::Budget;
 use pipe::PipeObject;
 use queue::QueueObject;
 use shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
@@ -123,6 +126,9 @@ pub(crate) struct HubLimits {
     /// The most items one queue of capacity 0, one pipe inbox or one dict
     /// holds, and the longest array.
     pub max_queued_items: usize,
+    /// The most bytes a job's queues, pipes and dicts hold together
+    /// (waiting puts and sends included); beyond, a store gets `denied`.
+    pub max_job_bytes: usize,
 }
 
 impl Default for HubLimits {
@@ -132,6 +138,7 @@ impl Default for HubLimits {
             max_objects_per_job: 1024,
             max_name: 256,
             max_queued_items: 65536,
+            max_job_bytes: 256 << 20,
         }
     }
 }
@@ -500,20 +507,25 @@ enum Object {
 }
 
 impl Object {
-    /// Serves `op` for `waiter`, whose handle names this object.
-    fn apply(&mut self, op: Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+    /// Serves `op` for `waiter`, whose handle names this object; what it
+    /// stores counts against `budget`.
+    fn apply(&mut self, op: Op, waiter: Waiter, budget: &Budget, out: &mut Outbox) -> Flow {
         let caller = waiter.caller;
         let result = match (self, op) {
-            (Object::Queue(q), Op::QueuePut { item, .. }) => return q.put(item, waiter, out),
+            (Object::Queue(q), Op::QueuePut { item, .. }) => match budget.hold(item, 0) {
+                Ok(item) => return q.put(item, waiter, out),
+                Err(error) => Err(error),
+            },
             (Object::Queue(q), Op::QueueGet { .. }) => return q.get(waiter, out),
             (Object::Queue(q), Op::QueueLen { .. }) => Ok(q.len()),
             (Object::Queue(q), Op::QueueClose { .. }) => {
                 q.close(out);
                 Ok(Answer::Unit)
             }
-            (Object::Pipe(p), Op::PipeSend { conn, message }) => {
-                return p.send(conn, message, waiter, out);
-            }
+            (Object::Pipe(p), Op::PipeSend { conn, message }) => match budget.hold(message, 0) {
+                Ok(message) => return p.send(conn, message, waiter, out),
+                Err(error) => Err(error),
+            },
             (Object::Pipe(p), Op::PipeRecv { conn }) => return p.recv(conn, waiter, out),
             (Object::Pipe(p), Op::PipeClose { conn }) => {
                 p.close(conn, out);
@@ -532,7 +544,9 @@ impl Object {
             (Object::Lock(l), Op::LockAcquire { .. }) => return l.acquire(waiter, out),
             (Object::Lock(l), Op::LockRelease { .. }) => l.release(caller, out),
             (Object::Dict(d), Op::DictGet { key, .. }) => Ok(d.get(&key)),
-            (Object::Dict(d), Op::DictSet { key, value, .. }) => d.set(key, value),
+            (Object::Dict(d), Op::DictSet { key, value, .. }) => budget
+                .hold(value, key.len())
+                .and_then(|value| d.set(key, value)),
             (Object::Dict(d), Op::DictRemove { key, .. }) => Ok(d.remove(&key)),
             (Object::Dict(d), Op::DictKeys { .. }) => Ok(d.keys()),
             (Object::Dict(d), Op::DictLen { .. }) => Ok(d.len()),
@@ -610,19 +624,29 @@ impl Gone {
 /// The objects of one job. Object handles and connection handles come from
 /// one counter for the whole hub, so a handle of another job names nothing
 /// here.
-#[derive(Default)]
 struct JobObjects {
     names: HashMap<String, (u64, Shape)>,
     objects: HashMap<u64, Object>,
     /// Pipe connection handle → the pipe's handle.
     connections: HashMap<u64, u64>,
+    budget: Budget,
 }
 
 impl JobObjects {
-    /// The object `handle` names, and its own handle.
-    fn resolve(&mut self, handle: u64) -> Option<(u64, &mut Object)> {
+    fn new(limits: &HubLimits) -> JobObjects {
+        JobObjects {
+            names: HashMap::new(),
+            objects: HashMap::new(),
+            connections: HashMap::new(),
+            budget: Budget::new(limits.max_job_bytes),
+        }
+    }
+
+    /// The object `handle` names, its own handle, and the job's budget.
+    fn resolve(&mut self, handle: u64) -> Option<(u64, &mut Object, &Budget)> {
         let id = self.connections.get(&handle).copied().unwrap_or(handle);
-        self.objects.get_mut(&id).map(|object| (id, object))
+        let budget = &self.budget;
+        self.objects.get_mut(&id).map(|object| (id, object, budget))
     }
 
     /// Answers `closed` to every waiter: the job is forgotten.
@@ -677,13 +701,14 @@ impl State {
                 None
             }
             Route::On(handle, op) => {
-                let Some((id, object)) = self.jobs.get_mut(&job).and_then(|j| j.resolve(handle))
+                let Some((id, object, budget)) =
+                    self.jobs.get_mut(&job).and_then(|j| j.resolve(handle))
                 else {
                     let error = format!("handle {handle} names no object of this job");
                     out.answer(waiter, Err(ObjectError::Denied(error)));
                     return None;
                 };
-                match object.apply(op, waiter, out) {
+                match object.apply(op, waiter, budget, out) {
                     Flow::Parked => Some(id),
                     Flow::Done => None,
                 }
@@ -727,7 +752,10 @@ impl State {
                 }
                 let object = spec.create(limits)?;
                 let id = self.new_id();
-                let job = self.jobs.entry(caller.job).or_default();
+                let job = self
+                    .jobs
+                    .entry(caller.job)
+                    .or_insert_with(|| JobObjects::new(limits));
                 job.names.insert(name, (id, wanted));
                 job.objects.insert(id, object);
                 id

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::budget::Held;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use super::{Answer, Caller, Gone, ObjectError, Scalar};
 
@@ -229,7 +230,7 @@ impl LockObject {
 pub(super) struct DictObject {
     /// The most entries it holds.
     capacity: usize,
-    entries: BTreeMap<String, Vec<u8>>,
+    entries: BTreeMap<String, Held>,
 }
 
 impl DictObject {
@@ -241,11 +242,11 @@ impl DictObject {
     }
 
     pub fn get(&self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.get(key).cloned())
+        Answer::MaybeBytes(self.entries.get(key).map(|v| v.bytes().to_vec()))
     }
 
     /// `denied` if `key` is new and the dict is full.
-    pub fn set(&mut self, key: String, value: Vec<u8>) -> Result<Answer, ObjectError> {
+    pub fn set(&mut self, key: String, value: Held) -> Result<Answer, ObjectError> {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             return Err(ObjectError::Denied(format!(
                 "the dict is full at {} entries",
@@ -257,7 +258,7 @@ impl DictObject {
     }
 
     pub fn remove(&mut self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.remove(key))
+        Answer::MaybeBytes(self.entries.remove(key).map(Held::take))
     }
 
     pub fn keys(&self) -> Answer {

@@ -1010,6 +1010,74 @@ fn oversized_messages_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn a_job_holds_a_limited_number_of_bytes() {
+    let limits = HubLimits {
+        max_message: 64,
+        max_job_bytes: 100,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 1);
+    let put = |item: Vec<u8>, timeout| call(&hub, me, Op::QueuePut { queue, item }, timeout);
+    put(vec![0; 40], None).unwrap();
+    // A waiting put holds its item too.
+    let waiting = start(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: vec![1; 40],
+        },
+        SHORT,
+    );
+    assert!(matches!(
+        put(vec![2; 40], None),
+        Err(ObjectError::Denied(_))
+    ));
+    assert_eq!(waiting.recv().unwrap(), Err(ObjectError::Timeout));
+    // Its bytes came back when it timed out, and so do an item's once taken.
+    assert_eq!(
+        put(vec![2; 40], Some(Duration::ZERO)),
+        Err(ObjectError::Timeout)
+    );
+    call(&hub, me, Op::QueueGet { queue }, None).unwrap();
+    let dict = handle(call(&hub, me, Op::DictOpen { name: "d".into() }, None));
+    let set = |key: &str, len| {
+        call(
+            &hub,
+            me,
+            Op::DictSet {
+                dict,
+                key: key.into(),
+                value: vec![0; len],
+            },
+            None,
+        )
+    };
+    set("k", 60).unwrap();
+    assert!(matches!(
+        put(vec![0; 40], None),
+        Err(ObjectError::Denied(_))
+    ));
+    set("k", 1).unwrap();
+    put(vec![0; 40], None).unwrap();
+    // Another job has a budget of its own.
+    let theirs = open_queue(&hub, task(2, 0, 0), "q", 0);
+    let item = vec![0; 60];
+    call(
+        &hub,
+        task(2, 0, 0),
+        Op::QueuePut {
+            queue: theirs,
+            item,
+        },
+        None,
+    )
+    .unwrap();
+}
+
+#[test]
 fn a_job_opens_a_limited_number_of_objects() {
     let limits = HubLimits {
         max_objects_per_job: 3,
