@@ -464,6 +464,37 @@ fn pipe_peer_sees_closed_once_drained_after_its_task_ended() {
 }
 
 #[test]
+fn pipe_send_waits_for_room_in_the_peer_inbox() {
+    let hub = Hub::new(HubLimits {
+        max_queued_items: 1,
+        ..HubLimits::default()
+    });
+    let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
+    let a = handle(open_end(&hub, ta, End::A));
+    let b = handle(open_end(&hub, tb, End::B));
+    let send = |message: &[u8]| Op::PipeSend {
+        conn: a,
+        message: message.to_vec(),
+    };
+    call(&hub, ta, send(b"1"), None).unwrap();
+    let second = start(&hub, ta, send(b"2"), None);
+    assert_parked(&second);
+    assert_eq!(bytes(call(&hub, tb, Op::PipeRecv { conn: b }, None)), b"1");
+    assert_eq!(second.recv().unwrap(), Ok(Answer::Unit));
+    let third = start(&hub, ta, send(b"3"), None);
+    assert_parked(&third);
+    // Closing the receiving end drops what it did not read and refuses
+    // the waiting send.
+    call(&hub, tb, Op::PipeClose { conn: b }, None).unwrap();
+    assert_eq!(third.recv().unwrap(), Err(ObjectError::Closed));
+    assert_eq!(call(&hub, ta, send(b"4"), None), Err(ObjectError::Closed));
+    assert_eq!(
+        call(&hub, ta, Op::PipeRecv { conn: a }, None),
+        Err(ObjectError::Closed)
+    );
+}
+
+#[test]
 fn lock_keeps_a_shared_counter_exact() {
     let hub = hub();
     let lock = open_lock(&hub, task(1, 0, 0), false);
