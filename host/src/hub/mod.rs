@@ -236,7 +236,7 @@ impl State {
                         limits.max_objects_per_job
                     )));
                 }
-                let object = spec.create(limits)?;
+                let object = Object::create(spec, limits)?;
                 let id = self.new_id();
                 let job = self
                     .jobs

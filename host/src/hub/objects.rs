@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use super::budget::Budget;
-use super::ops::{Answer, Op, Shape};
+use super::ops::{Answer, Op, Shape, Spec};
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
 use super::shared::{ArrayObject, DictObject, LockObject, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
 use super::waiters::{Flow, Outbox, Waiter};
-use super::{Caller, HubLimits, JobId, ObjectError};
+use super::{Caller, HubLimits, JobId, ObjectError, Scalar};
 
 /// A shared object of any kind.
 pub(super) enum Object {
@@ -26,6 +26,49 @@ pub(super) enum Object {
 }
 
 impl Object {
+    /// A new object; `denied` if it would be larger than the limits allow.
+    pub(super) fn create(spec: Spec, limits: &HubLimits) -> Result<Object, ObjectError> {
+        let too_many = |n: u32| {
+            if n as usize > limits.max_queued_items {
+                Err(ObjectError::Denied(format!(
+                    "{n} items exceed the limit of {}",
+                    limits.max_queued_items
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        Ok(match spec {
+            Spec::Queue { capacity } => {
+                too_many(capacity)?;
+                let capacity = match capacity {
+                    0 => limits.max_queued_items,
+                    n => n as usize,
+                };
+                Object::Queue(QueueObject::new(capacity))
+            }
+            Spec::Pipe(_) => Object::Pipe(PipeObject::new(limits.max_queued_items.max(1))),
+            Spec::Value(initial) => Object::Value(ValueObject::new(initial)),
+            Spec::Array { len, initial } => {
+                too_many(len)?;
+                if let Scalar::Bytes(bytes) = &initial
+                    && bytes.len().saturating_mul(len as usize) > limits.max_message
+                {
+                    return Err(ObjectError::TooLarge(limits.max_message as u64));
+                }
+                Object::Array(ArrayObject::new(len, initial))
+            }
+            Spec::Lock { reentrant } => Object::Lock(LockObject::new(reentrant)),
+            Spec::Dict => Object::Dict(DictObject::new(limits.max_queued_items)),
+            Spec::Event => Object::Event(EventObject::default()),
+            Spec::Semaphore { initial } => Object::Semaphore(SemaphoreObject::new(initial)),
+            Spec::Barrier { parties: 0 } => {
+                return Err(ObjectError::Denied("a barrier needs parties".into()));
+            }
+            Spec::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
+        })
+    }
+
     /// Serves `op` for `waiter`, whose handle names this object; what it
     /// stores counts against `budget`.
     pub(super) fn apply(

@@ -1,17 +1,14 @@
 //! The operations the hub serves, as they cross the wire from a worker, and
 //! their answers; and what an `open` asks for ([`Spec`]) and must agree on
-//! with an existing object of the same name ([`Shape`]).
+//! with an existing object of the same name ([`Shape`]). Pure data: the
+//! objects that serve them are in `objects` and the family files.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::objects::Object;
-use super::pipe::PipeObject;
-use super::queue::QueueObject;
-use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
-use super::sync::{BarrierObject, EventObject, SemaphoreObject};
-use super::{End, HubLimits, ObjectError, Scalar};
+use super::shared::ScalarKind;
+use super::{End, Scalar};
 
 /// One operation of the WIT, on an object named by the handle `open` gave.
 /// `QueuePut`, `QueueGet`, `PipeSend`, `PipeRecv`, `LockAcquire`,
@@ -246,49 +243,6 @@ impl Spec {
             Spec::Semaphore { initial } => Shape::Semaphore { initial: *initial },
             Spec::Barrier { parties } => Shape::Barrier { parties: *parties },
         }
-    }
-
-    /// A new object; `denied` if it would be larger than the limits allow.
-    pub(super) fn create(self, limits: &HubLimits) -> Result<Object, ObjectError> {
-        let too_many = |n: u32| {
-            if n as usize > limits.max_queued_items {
-                Err(ObjectError::Denied(format!(
-                    "{n} items exceed the limit of {}",
-                    limits.max_queued_items
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        Ok(match self {
-            Spec::Queue { capacity } => {
-                too_many(capacity)?;
-                let capacity = match capacity {
-                    0 => limits.max_queued_items,
-                    n => n as usize,
-                };
-                Object::Queue(QueueObject::new(capacity))
-            }
-            Spec::Pipe(_) => Object::Pipe(PipeObject::new(limits.max_queued_items.max(1))),
-            Spec::Value(initial) => Object::Value(ValueObject::new(initial)),
-            Spec::Array { len, initial } => {
-                too_many(len)?;
-                if let Scalar::Bytes(bytes) = &initial
-                    && bytes.len().saturating_mul(len as usize) > limits.max_message
-                {
-                    return Err(ObjectError::TooLarge(limits.max_message as u64));
-                }
-                Object::Array(ArrayObject::new(len, initial))
-            }
-            Spec::Lock { reentrant } => Object::Lock(LockObject::new(reentrant)),
-            Spec::Dict => Object::Dict(DictObject::new(limits.max_queued_items)),
-            Spec::Event => Object::Event(EventObject::default()),
-            Spec::Semaphore { initial } => Object::Semaphore(SemaphoreObject::new(initial)),
-            Spec::Barrier { parties: 0 } => {
-                return Err(ObjectError::Denied("a barrier needs parties".into()));
-            }
-            Spec::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
-        })
     }
 }
 
