@@ -308,6 +308,7 @@ impl State {
         {
             out.answer(waiter, Err(ObjectError::Timeout));
         }
+        // Already forgotten above.
         out.take_settled();
     }
 
