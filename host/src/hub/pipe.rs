@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 
+use super::budget::Held;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use super::{Answer, Caller, End, Gone, ObjectError};
 
@@ -18,11 +19,11 @@ pub(super) struct PipeObject {
 struct EndState {
     status: Status,
     /// The messages sent to this end, oldest first.
-    inbox: VecDeque<Vec<u8>>,
+    inbox: VecDeque<Held>,
     /// This end's `recv`s, waiting while the inbox is empty.
     receivers: WaitList,
     /// The other end's `send`s, waiting while the inbox is full.
-    senders: WaitList<Vec<u8>>,
+    senders: WaitList<Held>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq)]
@@ -86,7 +87,7 @@ impl PipeObject {
     pub fn send(
         &mut self,
         connection: u64,
-        message: Vec<u8>,
+        message: Held,
         waiter: Waiter,
         out: &mut Outbox,
     ) -> Flow {
@@ -102,7 +103,7 @@ impl PipeObject {
             return Flow::Done;
         }
         if let Some(receiver) = peer.receivers.pop_waiter() {
-            out.answer(receiver, Ok(Answer::Bytes(message)));
+            out.answer(receiver, Ok(Answer::Bytes(message.take())));
         } else if peer.inbox.len() < self.capacity {
             peer.inbox.push_back(message);
         } else {
@@ -130,7 +131,7 @@ impl PipeObject {
                 state.inbox.push_back(waiting);
                 out.answer(sender, Ok(Answer::Unit));
             }
-            out.answer(waiter, Ok(Answer::Bytes(message)));
+            out.answer(waiter, Ok(Answer::Bytes(message.take())));
             Flow::Done
         } else if peer_closed {
             out.answer(waiter, Err(ObjectError::Closed));

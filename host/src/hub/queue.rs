@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use super::budget::Held;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use super::{Answer, ObjectError};
 
@@ -10,12 +11,12 @@ use super::{Answer, ObjectError};
 /// it is full; once `closed`, nobody waits.
 pub(super) struct QueueObject {
     capacity: usize,
-    items: VecDeque<Vec<u8>>,
+    items: VecDeque<Held>,
     closed: bool,
     getters: WaitList,
     /// Each waiting put holds its item, which is not in the queue until the
     /// put succeeds.
-    putters: WaitList<Vec<u8>>,
+    putters: WaitList<Held>,
 }
 
 impl QueueObject {
@@ -30,13 +31,13 @@ impl QueueObject {
     }
 
     /// Appends `item`, or hands it straight to the first waiting getter.
-    pub fn put(&mut self, item: Vec<u8>, waiter: Waiter, out: &mut Outbox) -> Flow {
+    pub fn put(&mut self, item: Held, waiter: Waiter, out: &mut Outbox) -> Flow {
         if self.closed {
             out.answer(waiter, Err(ObjectError::Closed));
             return Flow::Done;
         }
         if let Some(getter) = self.getters.pop_waiter() {
-            out.answer(getter, Ok(Answer::Bytes(item)));
+            out.answer(getter, Ok(Answer::Bytes(item.take())));
         } else if self.items.len() < self.capacity {
             self.items.push_back(item);
         } else {
@@ -54,7 +55,7 @@ impl QueueObject {
                 self.items.push_back(waiting_item);
                 out.answer(putter, Ok(Answer::Unit));
             }
-            out.answer(waiter, Ok(Answer::Bytes(item)));
+            out.answer(waiter, Ok(Answer::Bytes(item.take())));
             Flow::Done
         } else if self.closed {
             out.answer(waiter, Err(ObjectError::Closed));
@@ -64,8 +65,8 @@ impl QueueObject {
         }
     }
 
-    pub fn len(&self) -> u32 {
-        u32::try_from(self.items.len()).unwrap_or(u32::MAX)
+    pub fn len(&self) -> Answer {
+        Answer::count(self.items.len())
     }
 
     /// Refuses further puts: waiting putters get `closed` (their items were

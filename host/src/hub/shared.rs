@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::budget::Held;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use super::{Answer, Caller, Gone, ObjectError, Scalar};
 
@@ -130,7 +131,7 @@ impl ArrayObject {
     }
 
     pub fn len(&self) -> Answer {
-        Answer::Count(u32::try_from(self.0.len()).unwrap_or(u32::MAX))
+        Answer::count(self.0.len())
     }
 }
 
@@ -161,16 +162,18 @@ impl LockObject {
                 self.owner = Some((waiter.caller, 1));
                 Ok(Answer::Unit)
             }
-            Some((owner, count)) if *owner == waiter.caller => {
-                if self.reentrant {
-                    *count += 1;
+            Some((owner, count)) if *owner == waiter.caller => match count.checked_add(1) {
+                Some(more) if self.reentrant => {
+                    *count = more;
                     Ok(Answer::Unit)
-                } else {
-                    Err(ObjectError::Denied(
-                        "this task already holds the lock".into(),
-                    ))
                 }
-            }
+                Some(_) => Err(ObjectError::Denied(
+                    "this task already holds the lock".into(),
+                )),
+                None => Err(ObjectError::Denied(
+                    "the lock is held too many times".into(),
+                )),
+            },
             Some(_) => return self.waiters.park(waiter),
         };
         out.answer(waiter, result);
@@ -227,7 +230,7 @@ impl LockObject {
 pub(super) struct DictObject {
     /// The most entries it holds.
     capacity: usize,
-    entries: BTreeMap<String, Vec<u8>>,
+    entries: BTreeMap<String, Held>,
 }
 
 impl DictObject {
@@ -239,11 +242,11 @@ impl DictObject {
     }
 
     pub fn get(&self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.get(key).cloned())
+        Answer::MaybeBytes(self.entries.get(key).map(|v| v.bytes().to_vec()))
     }
 
     /// `denied` if `key` is new and the dict is full.
-    pub fn set(&mut self, key: String, value: Vec<u8>) -> Result<Answer, ObjectError> {
+    pub fn set(&mut self, key: String, value: Held) -> Result<Answer, ObjectError> {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             return Err(ObjectError::Denied(format!(
                 "the dict is full at {} entries",
@@ -255,7 +258,7 @@ impl DictObject {
     }
 
     pub fn remove(&mut self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.remove(key))
+        Answer::MaybeBytes(self.entries.remove(key).map(Held::take))
     }
 
     pub fn keys(&self) -> Answer {
@@ -263,6 +266,6 @@ impl DictObject {
     }
 
     pub fn len(&self) -> Answer {
-        Answer::Count(u32::try_from(self.entries.len()).unwrap_or(u32::MAX))
+        Answer::count(self.entries.len())
     }
 }

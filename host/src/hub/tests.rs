@@ -147,6 +147,71 @@ fn queue_delivers_every_item_once_to_many_consumers() {
 }
 
 #[test]
+fn queue_items_survive_getters_that_time_out() {
+    let hub = hub();
+    let queue = open_queue(&hub, task(1, 0, 0), "q", 4);
+    let consumers: Vec<_> = (0..3u32)
+        .map(|c| {
+            let hub = hub.clone();
+            thread::spawn(move || {
+                let mut got = Vec::new();
+                let tiny = Some(Duration::from_micros(50));
+                loop {
+                    match call(&hub, task(1, c, 0), Op::QueueGet { queue }, tiny) {
+                        Ok(Answer::Bytes(b)) => got.push(b),
+                        Err(ObjectError::Timeout) => {}
+                        Err(ObjectError::Closed) => return got,
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let me = task(1, 9, 0);
+    for i in 0..2000u32 {
+        let item = i.to_le_bytes().to_vec();
+        call(&hub, me, Op::QueuePut { queue, item }, None).unwrap();
+    }
+    call(&hub, me, Op::QueueClose { queue }, None).unwrap();
+    let mut all: Vec<u32> = Vec::new();
+    for c in consumers {
+        let got = c.join().unwrap();
+        all.extend(
+            got.into_iter()
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap())),
+        );
+    }
+    all.sort();
+    assert_eq!(all, (0..2000).collect::<Vec<_>>());
+}
+
+#[test]
+fn an_ended_task_waits_no_more() {
+    let hub = hub();
+    let me = task(1, 0, 3);
+    let queue = open_queue(&hub, me, "q", 0);
+    let getter = start(&hub, me, Op::QueueGet { queue }, None);
+    assert_parked(&getter);
+    hub.task_ended(me);
+    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Timeout));
+    // The item put next is not lost to the ended task.
+    call(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: b"x".to_vec(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, me, Op::QueueLen { queue }, None),
+        Ok(Answer::Count(1))
+    );
+}
+
+#[test]
 fn queue_is_fifo_and_hands_items_to_waiting_getters() {
     let hub = hub();
     let me = task(1, 0, 0);
@@ -227,6 +292,33 @@ fn queue_put_and_get_time_out_without_losing_items() {
         call(&hub, me, Op::QueueLen { queue }, None),
         Ok(Answer::Count(0))
     );
+}
+
+#[test]
+fn a_nearer_deadline_fires_first_and_alone() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 0);
+    let patient = start(
+        &hub,
+        me,
+        Op::QueueGet { queue },
+        Some(Duration::from_secs(60)),
+    );
+    let hasty = start(&hub, me, Op::QueueGet { queue }, SHORT);
+    assert_eq!(hasty.recv().unwrap(), Err(ObjectError::Timeout));
+    assert_parked(&patient);
+    call(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: b"x".to_vec(),
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(bytes(patient.recv().unwrap()), b"x");
 }
 
 #[test]
@@ -367,6 +459,37 @@ fn pipe_peer_sees_closed_once_drained_after_its_task_ended() {
     assert_eq!(call(&hub, ta, stale, None), Err(ObjectError::Closed));
     assert_eq!(
         call(&hub, ta, Op::PipeRecv { conn: b }, None),
+        Err(ObjectError::Closed)
+    );
+}
+
+#[test]
+fn pipe_send_waits_for_room_in_the_peer_inbox() {
+    let hub = Hub::new(HubLimits {
+        max_queued_items: 1,
+        ..HubLimits::default()
+    });
+    let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
+    let a = handle(open_end(&hub, ta, End::A));
+    let b = handle(open_end(&hub, tb, End::B));
+    let send = |message: &[u8]| Op::PipeSend {
+        conn: a,
+        message: message.to_vec(),
+    };
+    call(&hub, ta, send(b"1"), None).unwrap();
+    let second = start(&hub, ta, send(b"2"), None);
+    assert_parked(&second);
+    assert_eq!(bytes(call(&hub, tb, Op::PipeRecv { conn: b }, None)), b"1");
+    assert_eq!(second.recv().unwrap(), Ok(Answer::Unit));
+    let third = start(&hub, ta, send(b"3"), None);
+    assert_parked(&third);
+    // Closing the receiving end drops what it did not read and refuses
+    // the waiting send.
+    call(&hub, tb, Op::PipeClose { conn: b }, None).unwrap();
+    assert_eq!(third.recv().unwrap(), Err(ObjectError::Closed));
+    assert_eq!(call(&hub, ta, send(b"4"), None), Err(ObjectError::Closed));
+    assert_eq!(
+        call(&hub, ta, Op::PipeRecv { conn: a }, None),
         Err(ObjectError::Closed)
     );
 }
@@ -918,6 +1041,74 @@ fn oversized_messages_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn a_job_holds_a_limited_number_of_bytes() {
+    let limits = HubLimits {
+        max_message: 64,
+        max_job_bytes: 100,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 1);
+    let put = |item: Vec<u8>, timeout| call(&hub, me, Op::QueuePut { queue, item }, timeout);
+    put(vec![0; 40], None).unwrap();
+    // A waiting put holds its item too.
+    let waiting = start(
+        &hub,
+        me,
+        Op::QueuePut {
+            queue,
+            item: vec![1; 40],
+        },
+        SHORT,
+    );
+    assert!(matches!(
+        put(vec![2; 40], None),
+        Err(ObjectError::Denied(_))
+    ));
+    assert_eq!(waiting.recv().unwrap(), Err(ObjectError::Timeout));
+    // Its bytes came back when it timed out, and so do an item's once taken.
+    assert_eq!(
+        put(vec![2; 40], Some(Duration::ZERO)),
+        Err(ObjectError::Timeout)
+    );
+    call(&hub, me, Op::QueueGet { queue }, None).unwrap();
+    let dict = handle(call(&hub, me, Op::DictOpen { name: "d".into() }, None));
+    let set = |key: &str, len| {
+        call(
+            &hub,
+            me,
+            Op::DictSet {
+                dict,
+                key: key.into(),
+                value: vec![0; len],
+            },
+            None,
+        )
+    };
+    set("k", 60).unwrap();
+    assert!(matches!(
+        put(vec![0; 40], None),
+        Err(ObjectError::Denied(_))
+    ));
+    set("k", 1).unwrap();
+    put(vec![0; 40], None).unwrap();
+    // Another job has a budget of its own.
+    let theirs = open_queue(&hub, task(2, 0, 0), "q", 0);
+    let item = vec![0; 60];
+    call(
+        &hub,
+        task(2, 0, 0),
+        Op::QueuePut {
+            queue: theirs,
+            item,
+        },
+        None,
+    )
+    .unwrap();
+}
+
+#[test]
 fn a_job_opens_a_limited_number_of_objects() {
     let limits = HubLimits {
         max_objects_per_job: 3,
@@ -1029,4 +1220,22 @@ fn host_handles_talk_with_tasks() {
     assert_eq!(semaphore.acquire(SHORT), Err(ObjectError::Timeout));
     let barrier = Barrier::open(&hub, 1, "b", 1).unwrap();
     assert_eq!(barrier.wait(None), Ok(0));
+}
+
+#[test]
+fn operations_and_answers_cross_the_wire() {
+    let op = Op::ValueCompareAndSwap {
+        value: 7,
+        expected: Scalar::Int(1),
+        new: Scalar::Bytes(vec![2]),
+    };
+    let bytes = postcard::to_stdvec(&op).unwrap();
+    let back: Op = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(format!("{back:?}"), format!("{op:?}"));
+    let answer: Result<Answer, ObjectError> = Err(ObjectError::TooLarge(9));
+    let bytes = postcard::to_stdvec(&answer).unwrap();
+    assert_eq!(
+        postcard::from_bytes::<Result<Answer, ObjectError>>(&bytes).unwrap(),
+        answer
+    );
 }

@@ -92,10 +92,6 @@ impl<T> WaitList<T> {
         self.0.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Removes the waiters `pick` chooses; their payloads are dropped.
     pub fn take_where(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
         let (taken, kept) = std::mem::take(&mut self.0)
