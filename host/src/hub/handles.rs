@@ -117,10 +117,6 @@ pub struct Queue(Target);
 impl Queue {
     /// Opens the job's queue `name`, creating it with room for `capacity`
     /// items (0: the job's limit) if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -168,10 +164,6 @@ pub struct Connection(Target);
 
 impl Connection {
     /// Opens `end` of the job's pipe `name`; `denied` if it is open already.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -220,10 +212,6 @@ pub struct SharedValue(Target);
 
 impl SharedValue {
     /// Opens the job's value `name`, creating it as `initial` if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -271,10 +259,6 @@ pub struct SharedArray(Target);
 impl SharedArray {
     /// Opens the job's array `name`, creating it as `len` copies of
     /// `initial` if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -332,10 +316,6 @@ pub struct Lock(Target);
 
 impl Lock {
     /// Opens the job's lock `name`.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -367,10 +347,6 @@ pub struct Dict(Target);
 
 impl Dict {
     /// Opens the job's dict `name`, creating it empty if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(hub: &Hub, job: JobId, name: &str) -> Result<Dict, ObjectError> {
         Target::open(hub, job, Op::DictOpen { name: name.into() }).map(Dict)
     }
@@ -416,10 +392,6 @@ pub struct Event(Target);
 
 impl Event {
     /// Opens the job's event `name`, creating it clear if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(hub: &Hub, job: JobId, name: &str) -> Result<Event, ObjectError> {
         Target::open(hub, job, Op::EventOpen { name: name.into() }).map(Event)
     }
@@ -453,10 +425,6 @@ pub struct Semaphore(Target);
 impl Semaphore {
     /// Opens the job's semaphore `name`, creating it with `initial` permits
     /// if needed.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,
@@ -490,10 +458,6 @@ pub struct Barrier(Target);
 
 impl Barrier {
     /// Opens the job's barrier `name` for `parties` participants.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the lead opens these from `Job`")
-    )]
     pub(crate) fn open(
         hub: &Hub,
         job: JobId,

@@ -393,10 +393,6 @@ impl Drop for Owner {
 #[derive(Clone)]
 pub(crate) struct Hub(Arc<Owner>);
 
-#[cfg_attr(
-    not(test),
-    expect(dead_code, reason = "the lead wires the hub to workers")
-)]
 impl Hub {
     /// A hub with no objects, and its timer thread started.
     ///
