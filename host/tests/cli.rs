@@ -3,6 +3,7 @@
 //!
 //! The guest components are built from the crates in `guest-examples`.
 
+mod multiprocessing;
 mod util;
 
 use std::collections::BTreeMap;

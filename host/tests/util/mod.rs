@@ -29,15 +29,27 @@ pub enum Guest {
     CheckedDiv,
     Primes,
     Misbehave,
+    QueueDemo,
+    PipePingpong,
+    SharedCounter,
+    SharedDict,
+    ProcessBasics,
+    PoolSquare,
 }
 
 impl Guest {
-    const ALL: [Guest; 5] = [
+    const ALL: [Guest; 11] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
         Guest::Primes,
         Guest::Misbehave,
+        Guest::QueueDemo,
+        Guest::PipePingpong,
+        Guest::SharedCounter,
+        Guest::SharedDict,
+        Guest::ProcessBasics,
+        Guest::PoolSquare,
     ];
 
     /// The crate's directory name under `guest-examples`.
@@ -48,6 +60,12 @@ impl Guest {
             Guest::CheckedDiv => "checked-div",
             Guest::Primes => "primes",
             Guest::Misbehave => "misbehave",
+            Guest::QueueDemo => "queue-demo",
+            Guest::PipePingpong => "pipe-pingpong",
+            Guest::SharedCounter => "shared-counter",
+            Guest::SharedDict => "shared-dict",
+            Guest::ProcessBasics => "process-basics",
+            Guest::PoolSquare => "pool-square",
         }
     }
 
@@ -482,4 +500,33 @@ pub fn kill_9(pid: u32) {
         .status()
         .expect("cannot run kill");
     assert!(status.success(), "kill -9 {pid} failed");
+}
+
+/// The time `pid` started, in clock ticks since boot (`/proc/PID/stat`
+/// field 22); `None` once it is gone.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    // After the comm: state is field 3, starttime field 22.
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the main thread of worker `pid` waits inside a task's host call
+/// (a sleep, or a request to the hub): parked in `futex` with a timeout, as
+/// the worker's tokio runtime parks while a task's deadline runs. A worker
+/// waiting for its next batch parks in `futex` without a timeout.
+pub fn blocked_in_host_call(pid: u32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    const FUTEX: &str = "202";
+    #[cfg(target_arch = "aarch64")]
+    const FUTEX: &str = "98";
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    const FUTEX: &str = "?";
+    let Ok(syscall) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/syscall")) else {
+        return false;
+    };
+    // `number arg1 arg2 arg3 arg4 ...`: futex's fourth argument is its
+    // timeout.
+    let fields: Vec<&str> = syscall.split_whitespace().collect();
+    fields.first() == Some(&FUTEX) && fields.get(4).is_some_and(|t| *t != "0x0")
 }
