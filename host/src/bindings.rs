@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 use crate::hub::{self, Answer, ObjectError, Op};
-use crate::runtime::TaskState;
+use crate::runtime::{TICK, TaskState};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -46,10 +46,14 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
 type Answered<T> = wasmtime::Result<Result<T, Error>>;
 
 impl TaskState {
-    /// Sends `op` to the hub. A wait lasts at most `timeout_ms`, and never
-    /// past the task's deadline.
+    /// Sends `op` to the hub. A wait lasts at most `timeout_ms`, and ends a
+    /// tick before the task's deadline, so that the guest sees `timeout`
+    /// before the deadline stops it.
     async fn hub(&mut self, op: Op, timeout_ms: Option<u64>) -> Result<Answer, Error> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(TICK);
         let timeout = timeout_ms.map_or(left, |ms| Duration::from_millis(ms).min(left));
         let answer = self.link.request(self.task_index, op, Some(timeout)).await;
         answer.map_err(|error| match error {

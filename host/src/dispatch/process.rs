@@ -62,6 +62,9 @@ type Stdin = Arc<Mutex<BufWriter<ChildStdin>>>;
 pub(crate) struct WorkerProcess {
     child: Child,
     stdin: Stdin,
+    hub: Hub,
+    job: JobId,
+    worker_id: u32,
 }
 
 impl WorkerProcess {
@@ -85,11 +88,16 @@ impl WorkerProcess {
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
             child.stdin.take().expect("stdin is piped"),
         )));
-        let replies = stdin.clone();
+        let worker = WorkerProcess {
+            child,
+            stdin: stdin.clone(),
+            hub: hub.clone(),
+            job: place.job,
+            worker_id: place.worker_id,
+        };
         std::thread::Builder::new()
             .name(format!("worker-{}", place.worker_id))
-            .spawn(move || serve(stdout, place, hub, replies, events))?;
-        let worker = WorkerProcess { child, stdin };
+            .spawn(move || serve(stdout, place, hub, stdin, events))?;
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death.
         let _ = worker.send(&ToWorker::Setup(setup.clone()));
@@ -102,9 +110,13 @@ impl WorkerProcess {
         send(&self.stdin, request)
     }
 
-    /// Kills the process; its `Exited` event follows.
+    /// Kills the process; its `Exited` event follows. The hub learns at
+    /// once that the worker's tasks are gone, so that a lock they held is
+    /// free, and an item is not handed to a dead task, by the time the
+    /// caller goes on.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
+        self.hub.worker_died(self.job, self.worker_id);
     }
 
     /// Waits for the process to end (its stdout has closed) and says how it
@@ -123,7 +135,7 @@ impl WorkerProcess {
 
 impl Drop for WorkerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        self.kill();
         let _ = self.child.wait();
     }
 }
