@@ -41,6 +41,8 @@
 //! - `transport`: the frames between the host and a worker.
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
 //!   the per-task store, limits and WASI context.
+//! - `sandbox`: the worker's process lockdown (namespaces, Landlock, rlimits,
+//!   seccomp); `test_hook`: faults only the test suite provokes in a worker.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `capture`: bounded capture of guest stdout and stderr.
 //! - `guest_build`: building a guest crate into a component.
@@ -53,7 +55,9 @@ mod error;
 mod guest_build;
 mod pool;
 mod runtime;
+mod sandbox;
 mod task;
+mod test_hook;
 mod transport;
 pub mod worker;
 

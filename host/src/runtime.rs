@@ -99,6 +99,9 @@ impl Runtime {
         } = setup;
         let engine = Engine::new(&config(&limits))?;
         let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
+        // Now, not at the first instantiation: the images are memfds, which
+        // the worker's lockdown forbids making once it is sealed.
+        component.initialize_copy_on_write_image()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::context::add_to_linker::<TaskState, HasSelf<TaskState>>(&mut linker, |state| {

@@ -9,20 +9,32 @@ use std::time::Instant;
 use crossbeam_channel::Receiver;
 
 use crate::runtime::Runtime;
+use crate::sandbox;
+use crate::test_hook::{self, Hook};
 use crate::transport::{FromWorker, ToWorker, read_frame, write_frame};
 
 /// The command-line argument that turns the `wpool` binary into a worker.
 pub const WORKER_ARG: &str = "__worker";
 
+/// The command-line argument that makes the `wpool` binary a lockdown probe
+/// for `wpool doctor`.
+pub const PROBE_ARG: &str = "__probe";
+
 /// Runs the worker loop until the host closes the channel. `parent` is the
-/// process id of the host, which must still be our parent.
+/// process id of the host, which must still be our parent. The process is
+/// locked down first ([`sandbox`]), and sealed before any guest code runs.
 pub fn main(parent: u32) -> ExitCode {
-    die_with_parent(parent);
+    sandbox::enter(parent);
+    let hook = test_hook::get();
     let requests = spawn_reader();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let Ok(ToWorker::Setup(setup)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
+    if hook == Some(Hook::SlowCompile) {
+        test_hook::stall();
+    }
+    let max_memory = setup.limits.max_memory;
     let runtime = match Runtime::new(setup) {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -30,6 +42,7 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    sandbox::seal(max_memory);
     if write_frame(&mut out, &FromWorker::Ready).is_err() {
         return ExitCode::FAILURE;
     }
@@ -38,7 +51,15 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         };
         let start = Instant::now();
-        let results = jobs.iter().map(|job| runtime.run(job)).collect();
+        let results = jobs
+            .iter()
+            .map(|job| {
+                if hook == Some(Hook::ForbiddenSyscall(job.index)) {
+                    test_hook::forbidden_syscall();
+                }
+                runtime.run(job)
+            })
+            .collect();
         let done = FromWorker::Done {
             busy: start.elapsed(),
             results,
@@ -73,17 +94,17 @@ fn spawn_reader() -> Receiver<ToWorker> {
     rx
 }
 
-/// Asks the kernel to kill this process when its parent dies, then checks
-/// that the parent did not die before the request took effect.
-fn die_with_parent(parent: u32) {
-    #[cfg(target_os = "linux")]
-    {
-        let _ =
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+/// Applies the whole lockdown as a worker would (with the default memory
+/// cap), prints each layer on stdout, then makes a forbidden system call: a
+/// probe that seccomp does not kill exits with status 3.
+pub fn probe(parent: u32) -> ExitCode {
+    let mut layers = sandbox::enter(parent);
+    layers.extend(sandbox::seal(crate::Limits::default().max_memory));
+    let mut out = std::io::stdout().lock();
+    for layer in &layers {
+        let _ = writeln!(out, "{layer}");
     }
-    let still_there =
-        rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
-    if !still_there {
-        std::process::exit(1);
-    }
+    let _ = out.flush();
+    test_hook::forbidden_syscall();
+    ExitCode::from(3)
 }

@@ -1,5 +1,6 @@
 //! Command-line arguments and the two user-facing subcommands.
 
+mod doctor;
 mod inputs;
 mod report;
 
@@ -32,9 +33,17 @@ pub(crate) enum Command {
         /// A component (.wasm file) or a guest crate directory to build.
         task: PathBuf,
     },
+    /// Show which layers of the worker lockdown this machine applies
+    /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
+    Doctor,
     /// Serve as a worker of the pool whose process id is PARENT (internal).
     #[command(name = wpool::worker::WORKER_ARG, hide = true)]
     Worker {
+        parent: u32,
+    },
+    /// Lock down as a worker does and report each layer (internal).
+    #[command(name = wpool::worker::PROBE_ARG, hide = true)]
+    Probe {
         parent: u32,
     },
 }
@@ -144,7 +153,9 @@ pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => doctor::doctor(),
         Command::Worker { parent } => Ok(wpool::worker::main(parent)),
+        Command::Probe { parent } => Ok(wpool::worker::probe(parent)),
     }
 }
 

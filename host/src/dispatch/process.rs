@@ -2,12 +2,13 @@
 //! and a thread that turns its stdout frames into [`Event`]s.
 
 use std::io::{self, BufReader, BufWriter};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use crossbeam_channel::Sender;
 
+use crate::test_hook;
 use crate::transport::{FromWorker, Setup, ToWorker, read_frame, write_frame};
 use crate::worker::WORKER_ARG;
 
@@ -40,14 +41,21 @@ impl WorkerProcess {
         generation: u64,
         events: Sender<Event>,
     ) -> io::Result<WorkerProcess> {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .arg(WORKER_ARG)
             .arg(std::process::id().to_string())
             .env_clear()
+            // Out of the terminal's process group: a Ctrl-C reaches the host
+            // alone, which lets running tasks finish.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+            .stderr(Stdio::inherit());
+        if let Some(hook) = std::env::var_os(test_hook::VAR) {
+            command.env(test_hook::VAR, hook);
+        }
+        let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stdin = child.stdin.take().expect("stdin is piped");
         std::thread::Builder::new()
