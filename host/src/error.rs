@@ -32,6 +32,18 @@ pub enum Error {
         /// What is wrong with them.
         reason: String,
     },
+    /// The component is larger than [`MAX_COMPONENT_SIZE`](crate::MAX_COMPONENT_SIZE).
+    #[error(
+        "{name} is {}, larger than the {} wpool accepts for a component",
+        bytesize::ByteSize::b(*size).display().iec(),
+        bytesize::ByteSize::b(crate::MAX_COMPONENT_SIZE as u64).display().iec()
+    )]
+    TooLarge {
+        /// The file or name the bytes came from.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// No exported function has the name asked for.
     #[error("{name} has no exported function {func:?}; it exports: {exports}")]
     UnknownFunc {
@@ -111,6 +123,17 @@ pub enum TaskError {
     /// The task asked for more linear memory than its cap allows.
     #[error("memory limit of {} exceeded", bytesize::ByteSize::b(*.0).display().iec())]
     MemoryLimit(u64),
+    /// The task's input, or its result, is larger than
+    /// [`Limits::max_value`](crate::Limits::max_value).
+    #[error("{what} of {} exceeds the limit of {}", bytesize::ByteSize::b(*size).display().iec(), bytesize::ByteSize::b(*limit).display().iec())]
+    TooLarge {
+        /// `input` or `result`.
+        what: &'static str,
+        /// Its size in bytes, as WAVE text.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -123,8 +146,8 @@ pub enum TaskError {
 
 impl TaskError {
     /// A short stable name for the kind of failure, as used in JSON output:
-    /// `err`, `trap`, `stack-overflow`, `timeout`, `fuel`, `memory` or
-    /// `worker-lost`.
+    /// `err`, `trap`, `stack-overflow`, `timeout`, `fuel`, `memory`, `size`
+    /// or `worker-lost`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
@@ -133,6 +156,7 @@ impl TaskError {
             TaskError::Timeout(_) => "timeout",
             TaskError::OutOfFuel(_) => "fuel",
             TaskError::MemoryLimit(_) => "memory",
+            TaskError::TooLarge { .. } => "size",
             TaskError::WorkerLost { .. } => "worker-lost",
         }
     }
@@ -148,4 +172,9 @@ pub(crate) enum Failure {
     Timeout(Duration),
     OutOfFuel(u64),
     MemoryLimit(u64),
+    /// The result's WAVE text has `size` bytes, more than `limit`.
+    ResultTooLarge {
+        size: u64,
+        limit: u64,
+    },
 }

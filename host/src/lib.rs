@@ -65,4 +65,4 @@ pub use capture::Captured;
 pub use error::{Error, TaskError};
 pub use guest_build::{GUEST_TARGET, build_guest};
 pub use pool::{Imap, Limits, Pool, PoolBuilder, TaskOutput};
-pub use task::{Component, Input, Task, Value};
+pub use task::{Component, Input, MAX_COMPONENT_SIZE, Task, Value};

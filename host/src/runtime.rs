@@ -223,6 +223,12 @@ impl Runtime {
             return Ok(Ok("()".to_string()));
         };
         let text = wasm_wave::to_string(&value)?;
+        if text.len() > self.limits.max_value {
+            return Ok(Err(Failure::ResultTooLarge {
+                size: text.len() as u64,
+                limit: self.limits.max_value as u64,
+            }));
+        }
         Ok(match value {
             Val::Result(Err(_)) => Err(Failure::Returned(text)),
             _ => Ok(text),

@@ -36,6 +36,7 @@ pub(crate) struct Limits {
     pub fuel: Option<u64>,
     pub max_memory: u64,
     pub max_output: usize,
+    pub max_value: usize,
 }
 
 /// Host to worker.

@@ -2,6 +2,7 @@
 
 mod doctor;
 mod inputs;
+mod interrupt;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use wpool::{Component, Limits, Pool, Task};
 
 use self::inputs::InputSource;
+use self::interrupt::Interrupt;
 use self::report::Report;
 
 /// Run WebAssembly components as tasks on a pool of isolated worker
@@ -64,7 +66,9 @@ pub(crate) enum Command {
 /// each line prefixed with the task's index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
-/// the run could not start (bad component, unknown function, bad input).
+/// the run could not start (bad component, unknown function, bad input),
+/// 130 when interrupted: a first Ctrl-C lets the started tasks finish, a
+/// second one stops at once.
 ///
 /// Examples:
 ///
@@ -117,6 +121,16 @@ pub(crate) struct RunArgs {
     /// Bytes of stdout, and of stderr, kept per task; the rest is dropped.
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
     max_output: u64,
+
+    /// Bytes of each input, and of each result, as WAVE text; a task with a
+    /// larger one fails with a size error.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    max_value: u64,
+
+    /// How long a worker may take to compile the component before the run
+    /// stops.
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = humantime::parse_duration)]
+    compile_timeout: Duration,
 
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -179,19 +193,27 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         fuel: args.fuel,
         max_memory: args.max_memory,
         max_output: usize::try_from(args.max_output).context("--max-output is too large")?,
+        max_value: usize::try_from(args.max_value).context("--max-value is too large")?,
     });
+    pool = pool.compile_timeout(args.compile_timeout);
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }
     let pool = pool.build();
     let total = source.len();
     let (inputs, input_error) = source.into_iter();
+    let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
+    let inputs = interrupt.guard(inputs);
     let outputs = match args.unordered {
         true => pool.imap_unordered(&task, inputs)?,
         false => pool.imap(&task, inputs)?,
     };
     let mut report = Report::new(args.json, total);
     let all_ok = report.print(outputs)?;
+    if interrupt.requested() {
+        eprintln!("wpool: interrupted; the tasks already started were finished");
+        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
     if let Some(error) = input_error.take() {
         return Err(error);
     }

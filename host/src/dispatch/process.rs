@@ -103,6 +103,9 @@ impl WorkerProcess {
         match self.child.wait() {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => format!("worker exited with status {code}"),
+                (None, Some(signal)) if signal == libc::SIGSYS => format!(
+                    "worker killed by signal {signal} (SIGSYS: a system call its seccomp filter forbids)"
+                ),
                 (None, Some(signal)) => format!("worker killed by signal {signal}"),
                 (None, None) => format!("worker ended: {status}"),
             },
