@@ -3,6 +3,10 @@
 //!
 //! The guest components are built from the crates in `guest-examples`.
 
+#[path = "cli/faults.rs"]
+mod faults;
+#[path = "cli/props.rs"]
+mod props;
 mod util;
 
 use std::collections::BTreeMap;

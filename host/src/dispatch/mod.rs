@@ -296,7 +296,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
     fn too_large(&self, input: &Input) -> Option<TaskError> {
         let size: usize = input.args.iter().map(String::len).sum();
         let limit = self.config.limits.max_value;
-        (size > limit).then(|| TaskError::TooLarge {
+        (size > limit).then_some(TaskError::TooLarge {
             what: "input",
             size: size as u64,
             limit: limit as u64,
