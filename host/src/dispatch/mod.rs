@@ -387,8 +387,14 @@ impl<I: Iterator<Item = Input>> Run<I> {
         if old.hung {
             reason = format!("worker stopped answering and was killed ({reason})");
         }
-        let lost: Vec<u64> = old.batches.drain(..).flatten().collect();
-        for index in lost {
+        // Only the oldest batch was running: the worker answers batches in
+        // order, and the answers it sent came before its end. The batches
+        // behind it never started, and cost no attempt.
+        let mut batches = old.batches.drain(..);
+        let ran = batches.next().unwrap_or_default();
+        let waiting: Vec<u64> = batches.flatten().collect();
+        self.retry.extend(waiting);
+        for index in ran {
             let pending = self.pending.get_mut(&index).expect("in flight");
             pending.deaths += 1;
             if pending.deaths > self.config.retries {
