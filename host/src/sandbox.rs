@@ -29,7 +29,7 @@ use seccompiler::{
 const MAX_OPEN_FILES: u64 = 64;
 /// Private writable memory a sealed worker may hold beyond one task's
 /// linear-memory cap: the engine, the compiled code, stacks and tables.
-/// A ready worker holds about 30 MiB of it.
+/// A ready worker holds about 35 MiB of it.
 const DATA_HEADROOM: u64 = 1 << 30;
 
 /// One layer of the lockdown and whether it took effect.

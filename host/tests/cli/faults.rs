@@ -282,6 +282,9 @@ fn workers_run_locked_down() {
         .first()
         .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/limits")).ok())
         .unwrap_or_default();
+    let network = workers
+        .first()
+        .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok());
     let out = running.finish();
     out.assert_success();
     let field = |name: &str| {
@@ -316,6 +319,19 @@ fn workers_run_locked_down() {
         limit("Max open files").contains("files 64 64"),
         "open files are not capped",
     );
+    // 512 MiB of linear memory and 1 GiB of headroom.
+    out.check(
+        limit("Max data size").contains("size 1610612736 1610612736"),
+        format_args!("data size is not capped:\n{limits}"),
+    );
+    // Where the kernel allows it (doctor says so), no shared network.
+    let doctor = wpool(["doctor"]).output();
+    if doctor.stdout.contains("namespaces         applied") {
+        out.check(
+            network.is_some() && network != std::fs::read_link("/proc/self/ns/net").ok(),
+            "the worker shares the host's network namespace",
+        );
+    }
 }
 
 #[test]
