@@ -197,11 +197,32 @@ fn fuel_exhaustion_is_deterministic_and_not_retried() {
 
 #[test]
 fn guest_flooding_stdout_is_bounded_and_escaped() {
-    let out = run(Guest::Misbehave, ["--func", "flood", "512"]).output();
+    let mut running = run(Guest::Misbehave, ["--func", "flood", "4096"]).start();
+    // The peak resident memory of wpool and of its workers, sampled until
+    // the run ends.
+    let mut peak_kib = 0;
+    while running.child.try_wait().ok().flatten().is_none() {
+        let host = running.child.id();
+        for pid in util::children_of(host).into_iter().chain([host]) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok());
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = running.finish();
     out.assert_success()
         .assert_stderr_contains("more bytes of stdout dropped");
     let written: u64 = out.stdout.trim().parse().unwrap_or(0);
-    out.check(written >= 512 << 20, "the guest wrote less than 512 MiB");
+    out.check(written >= 4 << 30, "the guest wrote less than 4 GiB");
+    out.check(peak_kib > 0, "no memory sample was taken");
+    out.check(
+        peak_kib < 200 << 10,
+        format_args!("a process of the run peaked at {peak_kib} KiB"),
+    );
     // The default cap keeps 64 KiB, shown escaped.
     out.check(
         out.stderr.len() < 256 << 10,
