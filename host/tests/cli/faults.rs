@@ -482,7 +482,12 @@ fn soak_with_workers_killed_at_random() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         std::thread::sleep(Duration::from_millis(100 + seed % 200));
-        let workers = util::children_of(running.child.id());
+        // Only workers that have compiled the component (they run an epoch
+        // ticker): killing one still compiling would be a crash loop.
+        let workers: Vec<u32> = util::children_of(running.child.id())
+            .into_iter()
+            .filter(|pid| util::thread_names(*pid).iter().any(|t| t == "epoch"))
+            .collect();
         if let Some(victim) = workers.get(seed as usize % workers.len().max(1)) {
             let _ = Command::new("kill")
                 .args(["-9", &victim.to_string()])
