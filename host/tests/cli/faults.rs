@@ -46,6 +46,18 @@ fn truncated_component_is_refused() {
 }
 
 #[test]
+fn component_with_no_function_to_map_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("empty.wasm");
+    // The smallest valid component: a header, and nothing in it.
+    std::fs::write(&file, b"\0asm\x0d\0\x01\0").unwrap();
+    let name = file.display().to_string();
+    wpool(["run", &name, "1"])
+        .output()
+        .assert_refused(&[&name, "exports no function"]);
+}
+
+#[test]
 fn oversized_component_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("huge.wasm");
