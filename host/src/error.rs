@@ -32,6 +32,18 @@ pub enum Error {
         /// What is wrong with them.
         reason: String,
     },
+    /// The component is larger than [`MAX_COMPONENT_SIZE`](crate::MAX_COMPONENT_SIZE).
+    #[error(
+        "{name} is {}, larger than the {} wpool accepts for a component",
+        bytesize::ByteSize::b(*size).display().iec(),
+        bytesize::ByteSize::b(crate::MAX_COMPONENT_SIZE as u64).display().iec()
+    )]
+    TooLarge {
+        /// The file or name the bytes came from.
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// No exported function has the name asked for.
     #[error("{name} has no exported function {func:?}; it exports: {exports}")]
     UnknownFunc {
@@ -117,6 +129,17 @@ pub enum TaskError {
     /// The pool was terminated before the task finished.
     #[error("terminated")]
     Terminated,
+    /// The task's input, or its result, is larger than
+    /// [`Limits::max_value`](crate::Limits::max_value).
+    #[error("{what} of {} exceeds the limit of {}", bytesize::ByteSize::b(*size).display().iec(), bytesize::ByteSize::b(*limit).display().iec())]
+    TooLarge {
+        /// `input` or `result`.
+        what: &'static str,
+        /// Its size in bytes, as WAVE text.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -130,7 +153,7 @@ pub enum TaskError {
 impl TaskError {
     /// A short stable name for the kind of failure, as used in JSON output:
     /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
-    /// `worker-lost` or `terminated`.
+    /// `size`, `worker-lost` or `terminated`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
@@ -140,6 +163,7 @@ impl TaskError {
             TaskError::Timeout(_) => "timeout",
             TaskError::OutOfFuel(_) => "fuel",
             TaskError::MemoryLimit(_) => "memory",
+            TaskError::TooLarge { .. } => "size",
             TaskError::WorkerLost { .. } => "worker-lost",
             TaskError::Terminated => "terminated",
         }
@@ -157,4 +181,9 @@ pub(crate) enum Failure {
     Timeout(Duration),
     OutOfFuel(u64),
     MemoryLimit(u64),
+    /// The result's WAVE text has `size` bytes, more than `limit`.
+    ResultTooLarge {
+        size: u64,
+        limit: u64,
+    },
 }

@@ -41,6 +41,8 @@
 //! - `transport`: the frames between the host and a worker.
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
 //!   the per-task store, limits and WASI context.
+//! - `sandbox`: the worker's process lockdown (namespaces, Landlock, rlimits,
+//!   seccomp); `test_hook`: faults only the test suite provokes in a worker.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `hub`: the job's shared objects (queues, pipes, values, locks, ...),
 //!   served to tasks and to the host through [`Queue`] and its siblings.
@@ -57,7 +59,9 @@ mod hub;
 mod lane;
 mod pool;
 mod runtime;
+mod sandbox;
 mod task;
+mod test_hook;
 mod transport;
 pub mod worker;
 
@@ -70,4 +74,4 @@ pub use hub::{
 };
 pub use lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use pool::{Imap, Limits, Pool, PoolBuilder, TaskOutput};
-pub use task::{Component, Input, Task, Value};
+pub use task::{Component, Input, MAX_COMPONENT_SIZE, Task, Value};

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match args.command {
         cli::Command::Worker { parent } => wpool::worker::main(parent),
+        cli::Command::Probe { parent } => wpool::worker::probe(parent),
         command => match cli::execute(command) {
             Ok(code) => code,
             Err(error) => {

@@ -31,16 +31,21 @@ pub struct Limits {
     /// Bytes of stdout, and of stderr, kept per task; the rest is dropped
     /// and counted.
     pub max_output: usize,
+    /// Bytes of an input's WAVE text, and of a result's: a task whose input
+    /// or result is larger fails with [`TaskError::TooLarge`].
+    pub max_value: usize,
 }
 
 impl Default for Limits {
-    /// 30 s, no fuel accounting, 512 MiB of memory, 64 KiB of each output.
+    /// 30 s, no fuel accounting, 512 MiB of memory, 64 KiB of each output,
+    /// 16 MiB per input and per result.
     fn default() -> Limits {
         Limits {
             timeout: Duration::from_secs(30),
             fuel: None,
             max_memory: 512 << 20,
             max_output: 64 << 10,
+            max_value: 16 << 20,
         }
     }
 }
@@ -51,10 +56,18 @@ pub struct PoolBuilder {
     workers: usize,
     limits: Limits,
     retries: u32,
+    compile_timeout: Duration,
     worker_program: Option<PathBuf>,
 }
 
 impl PoolBuilder {
+    /// How long a worker may take to compile the component before the run
+    /// stops with [`Error::Pool`]. Defaults to 60 s.
+    pub fn compile_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.compile_timeout = timeout;
+        self
+    }
+
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {
@@ -93,6 +106,7 @@ impl PoolBuilder {
             workers: self.workers,
             limits: self.limits,
             retries: self.retries,
+            compile_timeout: self.compile_timeout,
             worker_program: self.worker_program.unwrap_or_else(default_worker_program),
             hub: Hub::new(HubLimits::default()),
             next_job: AtomicU64::new(1),
@@ -137,6 +151,7 @@ struct Settings {
     workers: usize,
     limits: Limits,
     retries: u32,
+    compile_timeout: Duration,
     worker_program: PathBuf,
     hub: Hub,
     next_job: AtomicU64,
@@ -201,6 +216,7 @@ impl Pool {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             retries: 1,
+            compile_timeout: Duration::from_secs(60),
             worker_program: None,
         }
     }
@@ -441,6 +457,7 @@ impl Pool {
             workers,
             limits: self.settings.limits.clone(),
             retries: self.settings.retries,
+            compile_timeout: self.settings.compile_timeout,
             worker_program: self.settings.worker_program.clone(),
             job: self.job.clone(),
             worker_ids: self.settings.next_worker.clone(),
@@ -454,6 +471,7 @@ pub(crate) struct RunConfig {
     pub workers: usize,
     pub limits: Limits,
     pub retries: u32,
+    pub compile_timeout: Duration,
     pub worker_program: PathBuf,
     /// Keeps the job's objects alive while the run goes on.
     pub job: Arc<JobState>,

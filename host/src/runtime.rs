@@ -105,6 +105,9 @@ impl Runtime {
         } = setup;
         let engine = Engine::new(&config(&limits))?;
         let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
+        // Now, not at the first instantiation: the images are memfds, which
+        // the worker's lockdown forbids making once it is sealed.
+        component.initialize_copy_on_write_image()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
@@ -227,6 +230,12 @@ impl Runtime {
             return Ok(Ok("()".to_string()));
         };
         let text = wasm_wave::to_string(&value)?;
+        if text.len() > self.limits.max_value {
+            return Ok(Err(Failure::ResultTooLarge {
+                size: text.len() as u64,
+                limit: self.limits.max_value as u64,
+            }));
+        }
         Ok(match value {
             Val::Result(Err(_)) => Err(Failure::Returned(text)),
             _ => Ok(text),

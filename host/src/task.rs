@@ -6,6 +6,7 @@
 //! carries. Compiling happens in the workers.
 
 use std::fmt;
+use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,6 +17,10 @@ use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use crate::Error;
+
+/// The largest component wpool loads: a larger file is refused before it
+/// is read, and so never reaches a worker's compiler.
+pub const MAX_COMPONENT_SIZE: usize = 128 << 20;
 
 /// A validated WebAssembly component: its bytes and the WIT world it exports
 /// and imports.
@@ -45,27 +50,50 @@ impl Component {
     /// Reads and validates the component in `path`.
     ///
     /// # Errors
-    /// [`Error::Read`] if the file cannot be read, [`Error::NotComponent`] if
-    /// it is not a valid WebAssembly component (a core module is refused too).
+    /// [`Error::Read`] if the file cannot be read, [`Error::TooLarge`] if it
+    /// is larger than [`MAX_COMPONENT_SIZE`] (it is not read then),
+    /// [`Error::NotComponent`] if it is not a valid WebAssembly component (a
+    /// core module is refused too).
     pub fn from_file(path: impl AsRef<Path>) -> Result<Component, Error> {
         let path = path.as_ref();
-        let wasm = std::fs::read(path).map_err(|source| Error::Read {
+        let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(read_error)?;
+        let size = file.metadata().map_err(read_error)?.len();
+        let too_large = |size| Error::TooLarge {
+            name: path.display().to_string(),
+            size,
+        };
+        if size > MAX_COMPONENT_SIZE as u64 {
+            return Err(too_large(size));
+        }
+        // The file may grow while it is read: read one byte past the cap.
+        let mut wasm = Vec::with_capacity(size as usize);
+        file.take(MAX_COMPONENT_SIZE as u64 + 1)
+            .read_to_end(&mut wasm)
+            .map_err(read_error)?;
         Component::from_bytes(path.display().to_string(), wasm)
     }
 
     /// Validates `wasm` as a component; `name` names it in error messages.
     ///
     /// # Errors
-    /// [`Error::NotComponent`] if the bytes are not a valid component.
+    /// [`Error::NotComponent`] if the bytes are not a valid component,
+    /// [`Error::TooLarge`] if they are more than [`MAX_COMPONENT_SIZE`].
     pub fn from_bytes(
         name: impl Into<String>,
         wasm: impl Into<Arc<[u8]>>,
     ) -> Result<Component, Error> {
         let name = name.into();
         let wasm = wasm.into();
+        if wasm.len() > MAX_COMPONENT_SIZE {
+            return Err(Error::TooLarge {
+                name,
+                size: wasm.len() as u64,
+            });
+        }
         let not_component = |reason: String| Error::NotComponent {
             name: name.clone(),
             reason,

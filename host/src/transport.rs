@@ -37,6 +37,7 @@ pub(crate) struct Limits {
     pub fuel: Option<u64>,
     pub max_memory: u64,
     pub max_output: usize,
+    pub max_value: usize,
 }
 
 /// Host to worker.
@@ -117,9 +118,18 @@ pub(crate) fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<O
             format!("frame length {len} exceeds the limit"),
         ));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body)?;
+    // Grown as bytes arrive, not sized from the prefix: a corrupt length
+    // costs no more memory than the bytes that really follow it.
+    let mut body = Vec::new();
+    r.take(len as u64).read_to_end(&mut body)?;
+    if body.len() < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     postcard::from_bytes(&body)
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
+
+#[cfg(test)]
+#[path = "transport_props.rs"]
+mod props;

@@ -3,7 +3,7 @@
 //! frames to stdout; it exits when its stdin closes or its parent dies.
 
 use std::collections::HashMap;
-use std::io::{self, BufReader, BufWriter, Stdout};
+use std::io::{self, BufReader, BufWriter, Stdout, Write as _};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,20 +14,32 @@ use tokio::sync::oneshot;
 
 use crate::hub::{Answer, ObjectError, Op};
 use crate::runtime::Runtime;
+use crate::sandbox;
+use crate::test_hook::{self, Hook};
 use crate::transport::{FromWorker, ToWorker, read_frame, write_frame};
 
 /// The command-line argument that turns the `wpool` binary into a worker.
 pub const WORKER_ARG: &str = "__worker";
 
+/// The command-line argument that makes the `wpool` binary a lockdown probe
+/// for `wpool doctor`.
+pub const PROBE_ARG: &str = "__probe";
+
 /// Runs the worker loop until the host closes the channel. `parent` is the
-/// process id of the host, which must still be our parent.
+/// process id of the host, which must still be our parent. The process is
+/// locked down first ([`sandbox`]), and sealed before any guest code runs.
 pub fn main(parent: u32) -> ExitCode {
-    die_with_parent(parent);
+    sandbox::enter(parent);
+    let hook = test_hook::get();
     let link = HostLink::new();
     let requests = spawn_reader(link.clone());
     let Ok(ToWorker::Setup(setup)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
+    if hook == Some(Hook::SlowCompile) {
+        test_hook::stall();
+    }
+    let max_memory = setup.limits.max_memory;
     let runtime = match Runtime::new(setup, link.clone()) {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -35,6 +47,7 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    sandbox::seal(max_memory);
     if link.send(&FromWorker::Ready).is_err() {
         return ExitCode::FAILURE;
     }
@@ -43,7 +56,15 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         };
         let start = Instant::now();
-        let results = calls.iter().map(|call| runtime.run(call)).collect();
+        let results = calls
+            .iter()
+            .map(|call| {
+                if hook == Some(Hook::ForbiddenSyscall(call.index)) {
+                    test_hook::forbidden_syscall();
+                }
+                runtime.run(call)
+            })
+            .collect();
         let done = FromWorker::Done {
             busy: start.elapsed(),
             results,
@@ -143,17 +164,17 @@ fn spawn_reader(link: HostLink) -> Receiver<ToWorker> {
     rx
 }
 
-/// Asks the kernel to kill this process when its parent dies, then checks
-/// that the parent did not die before the request took effect.
-fn die_with_parent(parent: u32) {
-    #[cfg(target_os = "linux")]
-    {
-        let _ =
-            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+/// Applies the whole lockdown as a worker would (with the default memory
+/// cap), prints each layer on stdout, then makes a forbidden system call: a
+/// probe that seccomp does not kill exits with status 3.
+pub fn probe(parent: u32) -> ExitCode {
+    let mut layers = sandbox::enter(parent);
+    layers.extend(sandbox::seal(crate::Limits::default().max_memory));
+    let mut out = std::io::stdout().lock();
+    for layer in &layers {
+        let _ = writeln!(out, "{layer}");
     }
-    let still_there =
-        rustix::process::getppid().is_some_and(|pid| pid.as_raw_pid() as u32 == parent);
-    if !still_there {
-        std::process::exit(1);
-    }
+    let _ = out.flush();
+    test_hook::forbidden_syscall();
+    ExitCode::from(3)
 }

@@ -3,7 +3,11 @@
 //!
 //! The guest components are built from the crates in `guest-examples`.
 
+#[path = "cli/faults.rs"]
+mod faults;
 mod multiprocessing;
+#[path = "cli/props.rs"]
+mod props;
 mod util;
 
 use std::collections::BTreeMap;

@@ -87,6 +87,32 @@ impl Guest for Misbehave {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         queue.get(None).map_err(|e| format!("{e:?}"))
     }
+
+    fn flood(mib: u32) -> u64 {
+        // Clear the screen, ring the bell, set a window title, go red.
+        let line = "\x1b[2J\x07\x1b]0;pwned\x07\x1b[31mred\x1b[0m\n".repeat(1024);
+        let mut out = std::io::stdout().lock();
+        let mut written = 0u64;
+        while written < u64::from(mib) << 20 {
+            let _ = out.write_all(line.as_bytes());
+            written += line.len() as u64;
+        }
+        written
+    }
+
+    fn big_string(mib: u32) -> String {
+        "x".repeat((mib as usize) << 20)
+    }
+
+    fn echo(text: String) -> String {
+        text
+    }
+
+    fn connect(addr: String) -> Result<(), String> {
+        std::net::TcpStream::connect(addr.as_str())
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
 }
 
 export!(Misbehave);

@@ -169,7 +169,10 @@ fn parse_range(text: &str) -> anyhow::Result<Option<(i128, i128)>> {
     let bad = || format!("bad range {text:?}: write A..B or A..=B with integers A and B");
     let start: i128 = start.parse().with_context(bad)?;
     let end: i128 = end.parse().with_context(bad)?;
-    let end = if inclusive { end + 1 } else { end };
+    let end = match inclusive {
+        true => end.checked_add(1).with_context(bad)?,
+        false => end,
+    };
     if end < start {
         bail!("bad range {text:?}: it ends before it starts");
     }
@@ -189,4 +192,40 @@ fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Resul
         task.parse_input(&(end - 1).to_string())?;
     }
     Ok(Arg::Range { start, end })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::parse_range;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_text_parses_or_errs_without_panicking(text in ".*") {
+            let _ = parse_range(&text);
+        }
+
+        #[test]
+        fn ranges_of_any_integers(start in any::<i64>(), end in any::<i64>(), inclusive in any::<bool>()) {
+            let text = format!("{start}..{}{end}", if inclusive { "=" } else { "" });
+            let (start, end) = (i128::from(start), i128::from(end) + i128::from(inclusive));
+            match parse_range(&text) {
+                Ok(Some(range)) => prop_assert_eq!(range, (start, end)),
+                Ok(None) => prop_assert!(false, "{text} not taken for a range"),
+                Err(e) => {
+                    prop_assert!(end < start, "{text} refused: {e}");
+                    prop_assert!(e.to_string().contains("ends before it starts"));
+                }
+            }
+        }
+
+        #[test]
+        fn extreme_inclusive_end_is_refused(start in any::<i128>()) {
+            let text = format!("{start}..={}", i128::MAX);
+            prop_assert!(parse_range(&text).is_err());
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Command-line arguments and the two user-facing subcommands.
 
+mod doctor;
 mod inputs;
+mod interrupt;
 mod report;
 mod spawn;
 
@@ -13,6 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use wpool::{Component, Limits, Pool, Task};
 
 use self::inputs::InputSource;
+use self::interrupt::Interrupt;
 use self::report::Report;
 
 /// Run WebAssembly components as tasks on a pool of isolated worker
@@ -34,9 +37,17 @@ pub(crate) enum Command {
         task: PathBuf,
     },
     Spawn(spawn::SpawnArgs),
+    /// Show which layers of the worker lockdown this machine applies
+    /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
+    Doctor,
     /// Serve as a worker of the pool whose process id is PARENT (internal).
     #[command(name = wpool::worker::WORKER_ARG, hide = true)]
     Worker {
+        parent: u32,
+    },
+    /// Lock down as a worker does and report each layer (internal).
+    #[command(name = wpool::worker::PROBE_ARG, hide = true)]
+    Probe {
         parent: u32,
     },
 }
@@ -57,7 +68,9 @@ pub(crate) enum Command {
 /// each line prefixed with the task's index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
-/// the run could not start (bad component, unknown function, bad input).
+/// the run could not start (bad component, unknown function, bad input),
+/// 130 when interrupted: a first Ctrl-C lets the started tasks finish, a
+/// second one stops at once.
 ///
 /// Examples:
 ///
@@ -127,6 +140,16 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
     max_output: u64,
 
+    /// Bytes of each input, and of each result, as WAVE text; a task with a
+    /// larger one fails with a size error.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    max_value: u64,
+
+    /// How long a worker may take to compile the component before the run
+    /// stops.
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = humantime::parse_duration)]
+    compile_timeout: Duration,
+
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
@@ -134,12 +157,17 @@ pub(crate) struct LimitArgs {
 
 impl LimitArgs {
     fn pool(&self) -> anyhow::Result<wpool::PoolBuilder> {
-        Ok(Pool::builder().retries(self.retries).limits(Limits {
+        let limits = Limits {
             timeout: self.timeout,
             fuel: self.fuel,
             max_memory: self.max_memory,
             max_output: usize::try_from(self.max_output).context("--max-output is too large")?,
-        }))
+            max_value: usize::try_from(self.max_value).context("--max-value is too large")?,
+        };
+        Ok(Pool::builder()
+            .retries(self.retries)
+            .limits(limits)
+            .compile_timeout(self.compile_timeout))
     }
 }
 
@@ -165,7 +193,9 @@ pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Doctor => doctor::doctor(),
         Command::Worker { parent } => Ok(wpool::worker::main(parent)),
+        Command::Probe { parent } => Ok(wpool::worker::probe(parent)),
     }
 }
 
@@ -191,12 +221,18 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let pool = pool.build();
     let total = source.len();
     let (inputs, input_error) = source.into_iter();
+    let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
+    let inputs = interrupt.guard(inputs);
     let outputs = match args.unordered {
         true => pool.imap_unordered(&task, inputs)?,
         false => pool.imap(&task, inputs)?,
     };
     let mut report = Report::new(args.json, total);
     let all_ok = report.print(outputs)?;
+    if interrupt.requested() {
+        eprintln!("wpool: interrupted; the tasks already started were finished");
+        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+    }
     if let Some(error) = input_error.take() {
         return Err(error);
     }

@@ -54,20 +54,21 @@ struct Slot {
     ready: bool,
     /// The indexes of each batch sent, oldest first.
     batches: VecDeque<Vec<u64>>,
-    /// When the oldest batch must be answered by, if one is in flight.
+    /// When the worker must be ready by, and then when the oldest batch must
+    /// be answered by, if one is in flight.
     deadline: Option<Instant>,
     /// Whether the host killed this worker for missing its deadline.
     hung: bool,
 }
 
 impl Slot {
-    fn new(process: WorkerProcess, generation: u64) -> Slot {
+    fn new(process: WorkerProcess, generation: u64, compile_timeout: Duration) -> Slot {
         Slot {
             process,
             generation,
             ready: false,
             batches: VecDeque::new(),
-            deadline: None,
+            deadline: Some(Instant::now() + compile_timeout),
             hung: false,
         }
     }
@@ -136,11 +137,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
         };
         for slot in 0..config.workers {
             let process = run.spawn(slot, 0)?;
-            run.slots.push(Slot::new(process, 0));
+            run.slots
+                .push(Slot::new(process, 0, run.config.compile_timeout));
         }
         while !run.slots.iter().any(|s| s.ready) {
-            let event = run.events.recv().expect("the run holds a sender");
-            run.handle(event);
+            run.wait();
             if let Some(error) = run.fatal.take() {
                 return Err(error);
             }
@@ -161,6 +162,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 fuel: limits.fuel,
                 max_memory: limits.max_memory,
                 max_output: limits.max_output,
+                max_value: limits.max_value,
             },
         };
         let program = &self.config.worker_program;
@@ -208,6 +210,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             self.dispatch();
             if self.inputs_done
                 && self.pending.is_empty()
+                && self.done.is_empty()
                 && self.submitted.is_empty()
                 && !self.accepting
             {
@@ -230,7 +233,15 @@ impl<I: Iterator<Item = Input>> Run<I> {
             None => {
                 let now = Instant::now();
                 for slot in &mut self.slots {
-                    if slot.deadline.is_some_and(|d| d <= now) {
+                    if slot.deadline.is_some_and(|d| d <= now) && !slot.ready {
+                        slot.deadline = None;
+                        slot.process.kill();
+                        self.fatal = Some(Error::Pool(format!(
+                            "{} did not compile within {}; its worker was killed",
+                            self.task.component().name(),
+                            humantime::format_duration(self.config.compile_timeout)
+                        )));
+                    } else if slot.deadline.is_some_and(|d| d <= now) {
                         slot.deadline = None;
                         slot.hung = true;
                         slot.process.kill();
@@ -310,10 +321,25 @@ impl<I: Iterator<Item = Input>> Run<I> {
             };
             let index = self.next_index;
             self.next_index += 1;
+            if let Some(error) = self.too_large(&input) {
+                // It never reaches a worker: it fails at once.
+                self.done.insert(index, failed(index, input, error));
+                continue;
+            }
             self.pending.insert(index, Pending { input, deaths: 0 });
             batch.push(index);
         }
         batch
+    }
+
+    fn too_large(&self, input: &Input) -> Option<TaskError> {
+        let size: usize = input.args.iter().map(String::len).sum();
+        let limit = self.config.limits.max_value;
+        (size > limit).then_some(TaskError::TooLarge {
+            what: "input",
+            size: size as u64,
+            limit: limit as u64,
+        })
     }
 
     fn handle(&mut self, event: Event) {
@@ -340,6 +366,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         match kind {
             EventKind::Ready => {
                 self.slots[slot].ready = true;
+                self.slots[slot].deadline = None;
             }
             EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::Pool(format!(
@@ -382,6 +409,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 Failure::Timeout(after) => TaskError::Timeout(after),
                 Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
                 Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
+                Failure::ResultTooLarge { size, limit } => TaskError::TooLarge {
+                    what: "result",
+                    size,
+                    limit,
+                },
             });
         self.done.insert(
             result.index,
@@ -430,8 +462,14 @@ impl<I: Iterator<Item = Input>> Run<I> {
         if old.hung {
             reason = format!("worker stopped answering and was killed ({reason})");
         }
-        let lost: Vec<u64> = old.batches.drain(..).flatten().collect();
-        for index in lost {
+        // Only the oldest batch was running: the worker answers batches in
+        // order, and the answers it sent came before its end. The batches
+        // behind it never started, and cost no attempt.
+        let mut batches = old.batches.drain(..);
+        let ran = batches.next().unwrap_or_default();
+        let waiting: Vec<u64> = batches.flatten().collect();
+        self.retry.extend(waiting);
+        for index in ran {
             let pending = self.pending.get_mut(&index).expect("in flight");
             pending.deaths += 1;
             if pending.deaths > self.config.retries {
@@ -455,13 +493,15 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let generation = self.slots[slot].generation + 1;
         match self.spawn(slot, generation) {
-            Ok(process) => self.slots[slot] = Slot::new(process, generation),
+            Ok(process) => {
+                self.slots[slot] = Slot::new(process, generation, self.config.compile_timeout)
+            }
             Err(error) => self.fatal = Some(error),
         }
     }
 }
 
-/// The output of a task that failed outside any worker.
+/// The output of a task that failed without a result from a worker.
 fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
     TaskOutput {
         index,

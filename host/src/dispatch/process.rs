@@ -4,7 +4,7 @@
 //! for the dispatcher.
 
 use std::io::{self, BufReader, BufWriter};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Sender;
 
 use crate::hub::{Caller, Hub, JobId};
+use crate::test_hook;
 use crate::transport::{CallResult, FromWorker, Setup, ToWorker, read_frame, write_frame};
 use crate::worker::WORKER_ARG;
 
@@ -76,14 +77,21 @@ impl WorkerProcess {
         hub: Hub,
         events: Sender<Event>,
     ) -> io::Result<WorkerProcess> {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .arg(WORKER_ARG)
             .arg(std::process::id().to_string())
             .env_clear()
+            // Out of the terminal's process group: a Ctrl-C reaches the host
+            // alone, which lets running tasks finish.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+            .stderr(Stdio::inherit());
+        if let Some(hook) = std::env::var_os(test_hook::VAR) {
+            command.env(test_hook::VAR, hook);
+        }
+        let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
             child.stdin.take().expect("stdin is piped"),
@@ -125,6 +133,9 @@ impl WorkerProcess {
         match self.child.wait() {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => format!("worker exited with status {code}"),
+                (None, Some(signal)) if signal == libc::SIGSYS => format!(
+                    "worker killed by signal {signal} (SIGSYS: a system call its seccomp filter forbids)"
+                ),
                 (None, Some(signal)) => format!("worker killed by signal {signal}"),
                 (None, None) => format!("worker ended: {status}"),
             },

@@ -139,6 +139,20 @@ impl Cmd {
         self
     }
 
+    /// Sets an environment variable of the command.
+    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Starts the command in a process group of its own, as a shell starts
+    /// a foreground job: a signal sent to the group reaches it (and any
+    /// child left in its group), not the test harness.
+    pub fn own_process_group(&mut self) -> &mut Cmd {
+        std::os::unix::process::CommandExt::process_group(&mut self.cmd, 0);
+        self
+    }
+
     /// Feeds `bytes` to the command's stdin (otherwise stdin is empty).
     pub fn stdin(&mut self, bytes: impl Into<Vec<u8>>) -> &mut Cmd {
         self.stdin = Some(bytes.into());
@@ -395,9 +409,16 @@ pub struct Running {
 impl Cmd {
     /// Starts the command, with stdin closed at once.
     pub fn start(&mut self) -> Running {
+        let (running, stdin) = self.start_with_stdin();
+        drop(stdin);
+        running
+    }
+
+    /// Starts the command, and hands back its stdin to write to.
+    pub fn start_with_stdin(&mut self) -> (Running, std::process::ChildStdin) {
         let started = Instant::now();
         let mut child = self.spawn();
-        drop(child.stdin.take());
+        let stdin = child.stdin.take().expect("piped");
         let (tx, lines) = mpsc::channel();
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         std::thread::spawn(move || {
@@ -409,14 +430,15 @@ impl Cmd {
             }
         });
         let stderr = drain(child.stderr.take().expect("piped"));
-        Running {
+        let running = Running {
             command: self.describe(),
             child,
             lines,
             seen: Vec::new(),
             stderr,
             started,
-        }
+        };
+        (running, stdin)
     }
 }
 

@@ -1,0 +1,44 @@
+//! Ctrl-C. The first SIGINT stops the run from taking more inputs: the tasks
+//! already handed to workers finish and are printed, then wpool exits 130.
+//! A second SIGINT exits at once, with status 130 (the workers die with
+//! wpool). Workers have their own process group, so a Ctrl-C at the
+//! terminal reaches wpool alone.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use signal_hook::consts::SIGINT;
+
+/// The exit status of a run stopped by SIGINT, as shells report it.
+pub(crate) const EXIT_INTERRUPTED: u8 = 130;
+
+/// Whether SIGINT has come.
+pub(crate) struct Interrupt {
+    flag: Arc<AtomicBool>,
+}
+
+impl Interrupt {
+    /// Installs the handlers. The exit handler is registered first, so that
+    /// it sees the flag only once the first SIGINT has set it.
+    pub(crate) fn install() -> io::Result<Interrupt> {
+        let flag = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register_conditional_shutdown(
+            SIGINT,
+            EXIT_INTERRUPTED.into(),
+            Arc::clone(&flag),
+        )?;
+        signal_hook::flag::register(SIGINT, Arc::clone(&flag))?;
+        Ok(Interrupt { flag })
+    }
+
+    pub(crate) fn requested(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// `inputs`, ending early once SIGINT has come.
+    pub(crate) fn guard<I: Iterator>(&self, inputs: I) -> impl Iterator<Item = I::Item> + use<I> {
+        let flag = Arc::clone(&self.flag);
+        inputs.take_while(move |_| !flag.load(Ordering::SeqCst))
+    }
+}

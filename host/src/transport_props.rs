@@ -1,0 +1,66 @@
+//! Property tests of the frame decoder: on any bytes at all, `read_frame`
+//! returns a frame, an error or the end of the stream, never panics, and
+//! never allocates more than the bytes it was given could fill.
+
+use std::io::{self, Read};
+
+use proptest::prelude::*;
+
+use super::{FromWorker, Job, ToWorker, read_frame, write_frame};
+
+/// A reader that fails the test if asked to fill a buffer of more than a
+/// MiB while it holds less than 1 KiB: a decoder that trusts a length
+/// prefix would allocate that much and ask.
+struct Bounded<'a> {
+    bytes: &'a [u8],
+}
+
+impl Read for Bounded<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        assert!(buf.len() <= 1 << 20, "asked to fill {} bytes", buf.len());
+        self.bytes.read(buf)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let mut reader = Bounded { bytes: &bytes };
+        while let Ok(Some(_)) = read_frame::<ToWorker>(&mut reader) {}
+        let mut reader = Bounded { bytes: &bytes };
+        while let Ok(Some(_)) = read_frame::<FromWorker>(&mut reader) {}
+    }
+
+    #[test]
+    fn a_large_length_prefix_is_refused_without_allocating_it(
+        len in (1u32 << 20)..=u32::MAX,
+        tail in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = len.to_le_bytes().to_vec();
+        bytes.extend(tail);
+        let error = read_frame::<ToWorker>(&mut Bounded { bytes: &bytes }).unwrap_err();
+        let expected = match len as usize > super::MAX_FRAME {
+            true => io::ErrorKind::InvalidData,
+            false => io::ErrorKind::UnexpectedEof,
+        };
+        prop_assert_eq!(error.kind(), expected);
+    }
+
+    #[test]
+    fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(".*", 0..4)) {
+        let job = Job { index, args: args.clone().into() };
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &ToWorker::Batch(vec![job])).unwrap();
+        let Some(ToWorker::Batch(jobs)) = read_frame(&mut &bytes[..]).unwrap() else {
+            panic!("not a batch");
+        };
+        prop_assert_eq!(jobs[0].index, index);
+        prop_assert_eq!(&*jobs[0].args, &args[..]);
+        // Every strict prefix is an error or a clean end, never a frame.
+        for cut in 0..bytes.len() {
+            prop_assert!(!matches!(read_frame::<ToWorker>(&mut &bytes[..cut]), Ok(Some(_))));
+        }
+    }
+}
