@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 use proptest::prelude::*;
 
-use super::{FromWorker, Job, ToWorker, read_frame, write_frame};
+use super::{Call, FromWorker, ToWorker, read_frame, write_frame};
 
 /// A reader that fails the test if asked to fill a buffer of more than a
 /// MiB while it holds less than 1 KiB: a decoder that trusts a length
@@ -50,7 +50,7 @@ proptest! {
 
     #[test]
     fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(".*", 0..4)) {
-        let job = Job { index, args: args.clone().into() };
+        let job = Call { index, args: args.clone().into() };
         let mut bytes = Vec::new();
         write_frame(&mut bytes, &ToWorker::Batch(vec![job])).unwrap();
         let Some(ToWorker::Batch(jobs)) = read_frame(&mut &bytes[..]).unwrap() else {
