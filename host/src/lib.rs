@@ -41,12 +41,15 @@
 //! - `transport`: the frames between the host and a worker.
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
 //!   the per-task store, limits and WASI context.
+//! - `cache`: the compile cache on disk, its keyed tags, and (in
+//!   `cache::load`, the one module allowed `unsafe`) loading an artifact.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `capture`: bounded capture of guest stdout and stderr.
 //! - `guest_build`: building a guest crate into a component.
 //! - `error`: [`Error`] and [`TaskError`].
 
 mod bindings;
+mod cache;
 mod capture;
 mod dispatch;
 mod error;

@@ -44,6 +44,8 @@ pub struct PoolBuilder {
     limits: Limits,
     retries: u32,
     worker_program: Option<PathBuf>,
+    reuse: u32,
+    cache_dir: Option<PathBuf>,
 }
 
 impl PoolBuilder {
@@ -66,6 +68,34 @@ impl PoolBuilder {
     /// trap, a timeout) is never retried: it would fail the same way.
     pub fn retries(mut self, n: u32) -> PoolBuilder {
         self.retries = n;
+        self
+    }
+
+    /// How many tasks in a row one instance may serve, like Python's
+    /// `maxtasksperchild`. Defaults to 1: every task runs in a fresh
+    /// instance. With `n > 1` a worker keeps the instance a task leaves and
+    /// runs the next task in it, until it has served `n` tasks; this saves
+    /// the instantiation (most of the cost of a tiny task) but lets state
+    /// carry over from one task to the next: linear memory (globals, the
+    /// heap, whatever the guest's allocator and statics hold), tables, and
+    /// the WASI context (its random number generator, open resources). Each
+    /// task still gets its own deadline, fuel and output capture, and the
+    /// memory cap bounds the instance's memory as a whole. An instance whose
+    /// task traps, times out or hits a limit is always dropped: the next
+    /// task gets a fresh one. A task that returns `err` keeps it. At least 1.
+    pub fn reuse(mut self, n: u32) -> PoolBuilder {
+        self.reuse = n.max(1);
+        self
+    }
+
+    /// Where workers' compiled components are cached, so that later runs
+    /// skip compiling; `None` turns the cache off. By default
+    /// `$WPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/wpool`, else
+    /// `$HOME/.cache/wpool`. Cached files are tagged with a keyed hash (the
+    /// key is the file `key` there, readable only by its owner): a file that
+    /// does not verify is ignored and replaced, never loaded.
+    pub fn compile_cache(mut self, dir: Option<PathBuf>) -> PoolBuilder {
+        self.cache_dir = dir;
         self
     }
 
@@ -109,6 +139,8 @@ impl Pool {
             limits: Limits::default(),
             retries: 1,
             worker_program: None,
+            reuse: 1,
+            cache_dir: crate::cache::default_dir(),
         }
     }
 
@@ -166,6 +198,8 @@ impl Pool {
             workers: self.config.workers,
             limits: self.config.limits.clone(),
             retries: self.config.retries,
+            reuse: self.config.reuse,
+            cache_dir: self.config.cache_dir.clone(),
             worker_program: self
                 .config
                 .worker_program
@@ -181,6 +215,8 @@ pub(crate) struct RunConfig {
     pub workers: usize,
     pub limits: Limits,
     pub retries: u32,
+    pub reuse: u32,
+    pub cache_dir: Option<PathBuf>,
     pub worker_program: PathBuf,
 }
 

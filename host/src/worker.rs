@@ -23,14 +23,14 @@ pub fn main(parent: u32) -> ExitCode {
     let Ok(ToWorker::Setup(setup)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
-    let runtime = match Runtime::new(setup) {
-        Ok(runtime) => runtime,
+    let (mut runtime, artifact) = match Runtime::new(setup) {
+        Ok(ready) => ready,
         Err(e) => {
             let _ = write_frame(&mut out, &FromWorker::SetupFailed(format!("{e:#}")));
             return ExitCode::FAILURE;
         }
     };
-    if write_frame(&mut out, &FromWorker::Ready).is_err() {
+    if write_frame(&mut out, &FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {

@@ -2,6 +2,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -65,6 +66,15 @@ impl Guest for Misbehave {
 
     fn whoami() -> (u32, u64) {
         (context::worker_id(), context::task_index())
+    }
+
+    fn tally(trap: bool) -> u32 {
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+        if trap {
+            panic!("trap after call {calls}");
+        }
+        calls
     }
 }
 

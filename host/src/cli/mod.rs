@@ -113,6 +113,18 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
 
+    /// Let one instance serve up to N tasks in a row before it is replaced
+    /// (like maxtasksperchild). State in the instance's memory carries over
+    /// between those tasks; a task that traps or times out always discards
+    /// its instance. 1 runs every task in a fresh instance.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    reuse: u32,
+
+    /// Do not use the compile cache ($WPOOL_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/wpool, else ~/.cache/wpool).
+    #[arg(long)]
+    no_cache: bool,
+
     /// Print results as tasks finish, not in input order.
     #[arg(long)]
     unordered: bool,
@@ -163,7 +175,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(file) => InputSource::file(file, &task)?,
         None => InputSource::args(&args.inputs, &task)?,
     };
-    let mut pool = Pool::builder().retries(args.retries).limits(Limits {
+    let mut pool = Pool::builder().retries(args.retries).reuse(args.reuse);
+    if args.no_cache {
+        pool = pool.compile_cache(None);
+    }
+    pool = pool.limits(Limits {
         timeout: args.timeout,
         fuel: args.fuel,
         max_memory: args.max_memory,

@@ -92,6 +92,11 @@ where
     // Workers must be the binary under test, not one named in the
     // environment.
     cmd.env_remove("WPOOL_WORKER");
+    // The compile cache stays in cargo's target directory, not the user's.
+    cmd.env(
+        "WPOOL_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wpool-cache"),
+    );
     Cmd { cmd, stdin: None }
 }
 
@@ -118,6 +123,11 @@ impl Cmd {
         S: AsRef<OsStr>,
     {
         self.cmd.args(args);
+        self
+    }
+
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Cmd {
+        self.cmd.env(key, value);
         self
     }
 
