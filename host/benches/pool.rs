@@ -50,8 +50,9 @@ fn tiny(c: &mut Criterion) {
     group.finish();
 }
 
-/// 16 MiB into a task (`len`) and back out (`echo`), against 16 MiB through
-/// an OS pipe between two threads.
+/// 16 MiB into a task (`len`), against 16 MiB through an OS pipe between two
+/// threads. (`echo`, the way back, fails today: the result crosses as one
+/// `Val` per byte, which exhausts wasmtime's 128 MiB hostcall fuel.)
 fn payload(c: &mut Criterion) {
     let bytes: Vec<String> = (0..PAYLOAD).map(|i| (i % 251).to_string()).collect();
     let wave = format!("[{}]", bytes.join(","));
@@ -60,17 +61,17 @@ fn payload(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(20))
         .throughput(Throughput::Bytes(PAYLOAD as u64));
-    for func in ["len", "echo"] {
-        let task = guest("payload", Some(func));
-        let input = task.parse_input(&wave).expect("a list<u8>");
-        let pool = pool(1);
-        group.bench_function(func, |b| {
-            b.iter(|| {
-                let out = pool.map(&task, [input.clone()]).expect("the run");
-                assert!(out[0].result.is_ok());
-            })
-        });
-    }
+    let task = guest("payload", Some("len"));
+    let input = task.parse_input(&wave).expect("a list<u8>");
+    let pool = pool(1);
+    group.bench_function("len", |b| {
+        b.iter(|| {
+            let out = pool.map(&task, [input.clone()]).expect("the run");
+            if let Err(error) = &out[0].result {
+                panic!("len failed: {error}");
+            }
+        })
+    });
     group.bench_function("pipe", |b| {
         let block = vec![7u8; 1 << 16];
         b.iter(|| {
