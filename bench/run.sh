@@ -42,7 +42,7 @@ export WPOOL_CACHE_DIR=$out/cache
 
 hf() { # NAME, then hyperfine arguments
   local name=$1; shift
-  hyperfine --style none --runs "$runs" --export-json "$out/$name.json" "$@" >&2
+  hyperfine --style none --runs "${HF_RUNS:-$runs}" --export-json "$out/$name.json" "$@" >&2
 }
 
 echo "== B1 tiny tasks" >&2
@@ -51,7 +51,7 @@ b1=(-n wpool "$wpool run $guests/square.wasm 0..1000000 -j2"
     -n python "python3 bench/pool_square.py 1000000")
 hf b1 --warmup 1 "${b1[@]}"
 if $chunksize_1; then
-  hf b1c1 --runs 1 -n python-chunksize-1 "python3 bench/pool_square.py 1000000 1"
+  HF_RUNS=1 hf b1c1 -n python-chunksize-1 "python3 bench/pool_square.py 1000000 1"
 fi
 
 echo "== B2 CPU-heavy" >&2

@@ -17,6 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -105,10 +106,14 @@ impl CompileCache {
     /// Stores `artifact` under `entry`, atomically: a reader sees the old
     /// file or the new one, never half of one.
     pub(crate) fn put(&self, entry: &Entry, artifact: &[u8]) -> io::Result<()> {
+        // Unique among the runs of all processes, so that two runs never
+        // write the same temporary file.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
         let tag = self.mac(entry, artifact).finalize().into_bytes();
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
         let temp = entry
             .path
-            .with_extension(format!("tmp{}", std::process::id()));
+            .with_extension(format!("tmp{}-{n}", std::process::id()));
         let mut file = OpenOptions::new()
             .write(true)
             .create(true)
