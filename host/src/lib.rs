@@ -43,6 +43,8 @@
 //!   the per-task store, limits and WASI context.
 //! - `sandbox`: the worker's process lockdown (namespaces, Landlock, rlimits,
 //!   seccomp); `test_hook`: faults only the test suite provokes in a worker.
+//! - `cache`: the compile cache on disk, its keyed tags, and (in
+//!   `cache::load`, the one module allowed `unsafe`) loading an artifact.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `hub`: the job's shared objects (queues, pipes, values, locks, ...),
 //!   served to tasks and to the host through [`Queue`] and its siblings.
@@ -51,6 +53,7 @@
 //! - `error`: [`Error`] and [`TaskError`].
 
 mod bindings;
+mod cache;
 mod capture;
 mod dispatch;
 mod error;

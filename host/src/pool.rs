@@ -58,6 +58,8 @@ pub struct PoolBuilder {
     retries: u32,
     compile_timeout: Duration,
     worker_program: Option<PathBuf>,
+    reuse: u32,
+    cache_dir: Option<PathBuf>,
 }
 
 impl PoolBuilder {
@@ -90,6 +92,34 @@ impl PoolBuilder {
         self
     }
 
+    /// How many tasks in a row one instance may serve, like Python's
+    /// `maxtasksperchild`. Defaults to 1: every task runs in a fresh
+    /// instance. With `n > 1` a worker keeps the instance a task leaves and
+    /// runs the next task in it, until it has served `n` tasks; this saves
+    /// the instantiation (most of the cost of a tiny task) but lets state
+    /// carry over from one task to the next: linear memory (globals, the
+    /// heap, whatever the guest's allocator and statics hold), tables, and
+    /// the WASI context (its random number generator, open resources). Each
+    /// task still gets its own deadline, fuel and output capture, and the
+    /// memory cap bounds the instance's memory as a whole. An instance whose
+    /// task traps, times out or hits a limit is always dropped: the next
+    /// task gets a fresh one. A task that returns `err` keeps it. At least 1.
+    pub fn reuse(mut self, n: u32) -> PoolBuilder {
+        self.reuse = n.max(1);
+        self
+    }
+
+    /// Where workers' compiled components are cached, so that later runs
+    /// skip compiling; `None` turns the cache off. By default
+    /// `$WPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/wpool`, else
+    /// `$HOME/.cache/wpool`. Cached files are tagged with a keyed hash (the
+    /// key is the file `key` there, readable only by its owner): a file that
+    /// does not verify is ignored and replaced, never loaded.
+    pub fn compile_cache(mut self, dir: Option<PathBuf>) -> PoolBuilder {
+        self.cache_dir = dir;
+        self
+    }
+
     /// The program started as each worker: a `wpool` binary. By default, the
     /// `WPOOL_WORKER` environment variable, else the running executable when
     /// it is `wpool`, else `wpool` beside it or one directory up (where cargo
@@ -107,6 +137,8 @@ impl PoolBuilder {
             limits: self.limits,
             retries: self.retries,
             compile_timeout: self.compile_timeout,
+            reuse: self.reuse,
+            cache_dir: self.cache_dir,
             worker_program: self.worker_program.unwrap_or_else(default_worker_program),
             hub: Hub::new(HubLimits::default()),
             next_job: AtomicU64::new(1),
@@ -152,6 +184,8 @@ struct Settings {
     limits: Limits,
     retries: u32,
     compile_timeout: Duration,
+    reuse: u32,
+    cache_dir: Option<PathBuf>,
     worker_program: PathBuf,
     hub: Hub,
     next_job: AtomicU64,
@@ -218,6 +252,8 @@ impl Pool {
             retries: 1,
             compile_timeout: Duration::from_secs(60),
             worker_program: None,
+            reuse: 1,
+            cache_dir: crate::cache::default_dir(),
         }
     }
 
@@ -458,6 +494,8 @@ impl Pool {
             limits: self.settings.limits.clone(),
             retries: self.settings.retries,
             compile_timeout: self.settings.compile_timeout,
+            reuse: self.settings.reuse,
+            cache_dir: self.settings.cache_dir.clone(),
             worker_program: self.settings.worker_program.clone(),
             job: self.job.clone(),
             worker_ids: self.settings.next_worker.clone(),
@@ -472,6 +510,8 @@ pub(crate) struct RunConfig {
     pub limits: Limits,
     pub retries: u32,
     pub compile_timeout: Duration,
+    pub reuse: u32,
+    pub cache_dir: Option<PathBuf>,
     pub worker_program: PathBuf,
     /// Keeps the job's objects alive while the run goes on.
     pub job: Arc<JobState>,

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{
-    Component, ComponentExportIndex, InstancePre, Linker, ResourceTable, Type, Val,
+    ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{
@@ -20,6 +20,7 @@ use wasmtime::{Result, bail};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings;
+use crate::cache;
 use crate::capture::Capture;
 use crate::error::Failure;
 use crate::transport::{Call, CallResult, Limits, Setup};
@@ -91,20 +92,41 @@ pub(crate) struct Runtime {
     worker_id: u32,
     link: HostLink,
     executor: tokio::runtime::Runtime,
+    /// The instance kept for the next task, in reuse mode.
+    warm: Option<Warm>,
+}
+
+/// A store, and the instance in it once a task has instantiated it. Every
+/// task gets a fresh one unless `--reuse` lets an instance serve several
+/// tasks in a row.
+struct Warm {
+    store: Store<TaskState>,
+    instance: Option<Instance>,
+    stdout: Capture,
+    stderr: Capture,
+    /// Tasks this instance has run.
+    served: u32,
 }
 
 impl Runtime {
-    /// Compiles and links the component, and starts the epoch ticker.
-    pub(crate) fn new(setup: Setup, link: HostLink) -> Result<Runtime> {
+    /// Compiles (or loads) and links the component, and starts the epoch
+    /// ticker. Also returns the compiled artifact if the setup asked for it.
+    pub(crate) fn new(setup: Setup, link: HostLink) -> Result<(Runtime, Option<Vec<u8>>)> {
         let Setup {
             worker_id,
             wasm,
             instance,
             func,
             limits,
+            compiled,
+            serialize,
         } = setup;
         let engine = Engine::new(&config(&limits))?;
-        let component = Component::new(&engine, &*wasm).context("cannot compile the component")?;
+        let (component, artifact) =
+            cache::compile_or_load(&engine, &wasm, compiled.as_deref(), serialize)?;
+        // Now, not at the first instantiation: the images are memfds, which
+        // the worker's lockdown forbids making once it is sealed.
+        component.initialize_copy_on_write_image()?;
         // Now, not at the first instantiation: the images are memfds, which
         // the worker's lockdown forbids making once it is sealed.
         component.initialize_copy_on_write_image()?;
@@ -143,7 +165,7 @@ impl Runtime {
                 }
             })?;
 
-        Ok(Runtime {
+        let runtime = Runtime {
             engine,
             pre,
             func: func_index,
@@ -155,11 +177,55 @@ impl Runtime {
             executor: tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()?,
-        })
+            warm: None,
+        };
+        Ok((runtime, artifact))
     }
 
-    /// Runs one task in a fresh instance.
-    pub(crate) fn run(&self, job: &Call) -> CallResult {
+    /// Runs one task, in a fresh instance or (in reuse mode) in the one the
+    /// previous task left, which is kept only if the task did not trap.
+    pub(crate) fn run(&mut self, job: &Call) -> CallResult {
+        let mut warm = self.warm.take().unwrap_or_else(|| self.fresh());
+        let store = &mut warm.store;
+        let state = store.data_mut();
+        state.task_index = job.index;
+        state.memory.refused = false;
+        state.deadline = Instant::now() + self.limits.timeout;
+        store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
+        if let Some(fuel) = self.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .expect("fuel is enabled in the engine whenever a limit is set");
+        }
+        // The epoch deadline stops wasm one tick after the timeout; this one,
+        // a tick later, stops a task that waits in a host call.
+        let deadline = self.limits.timeout + 2 * TICK;
+        let call = async {
+            tokio::time::timeout(deadline, self.call(&mut *store, warm.instance, job)).await
+        };
+        let (outcome, instance) = match self.executor.block_on(call) {
+            Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
+            Ok(Err(error)) => (self.failure(error, store.data().memory.refused), None),
+            Ok(Ok((instance, returned))) => (returned, Some(instance)),
+        };
+        let result = CallResult {
+            index: job.index,
+            outcome,
+            stdout: warm.stdout.take(),
+            stderr: warm.stderr.take(),
+        };
+        warm.served += 1;
+        // A trap, an exit or a timeout leaves the instance in an unknown
+        // state: it is always dropped.
+        if instance.is_some() && warm.served < self.limits.reuse {
+            warm.instance = instance;
+            self.warm = Some(warm);
+        }
+        result
+    }
+
+    /// A store for a fresh instance.
+    fn fresh(&self) -> Warm {
         let stdout = Capture::new(self.limits.max_output);
         let stderr = Capture::new(self.limits.max_output);
         let mut store = Store::new(
@@ -174,43 +240,30 @@ impl Runtime {
                     max: usize::try_from(self.limits.max_memory).unwrap_or(usize::MAX),
                     refused: false,
                 },
-                task_index: job.index,
+                task_index: 0,
                 worker_id: self.worker_id,
                 link: self.link.clone(),
-                deadline: Instant::now() + self.limits.timeout,
+                deadline: Instant::now(),
             },
         );
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
-        if let Some(fuel) = self.limits.fuel {
-            store
-                .set_fuel(fuel)
-                .expect("fuel is enabled in the engine whenever a limit is set");
-        }
-        // The epoch deadline stops wasm one tick after the timeout; this one,
-        // a tick later, stops a task that waits in a host call.
-        let deadline = self.limits.timeout + 2 * TICK;
-        let call = async { tokio::time::timeout(deadline, self.call(&mut store, job)).await };
-        let outcome = match self.executor.block_on(call) {
-            Err(_elapsed) => Err(Failure::Timeout(self.limits.timeout)),
-            Ok(Err(error)) => self.failure(error, store.data().memory.refused),
-            Ok(Ok(returned)) => returned,
-        };
-        CallResult {
-            index: job.index,
-            outcome,
-            stdout: stdout.take(),
-            stderr: stderr.take(),
+        Warm {
+            store,
+            instance: None,
+            stdout,
+            stderr,
+            served: 0,
         }
     }
 
-    /// Instantiates and calls; the outer error is a trap, the inner one the
-    /// `err` case of a returned `result`.
+    /// Instantiates (unless `instance` is given) and calls; the outer error
+    /// is a trap, the inner one the `err` case of a returned `result`.
     async fn call(
         &self,
         store: &mut Store<TaskState>,
+        instance: Option<Instance>,
         job: &Call,
-    ) -> Result<Result<String, Failure>> {
+    ) -> Result<(Instance, Result<String, Failure>)> {
         let params = job
             .args
             .iter()
@@ -220,25 +273,29 @@ impl Runtime {
                     .context("input does not match the parameter type")
             })
             .collect::<Result<Vec<Val>>>()?;
-        let instance = self.pre.instantiate_async(&mut *store).await?;
+        let instance = match instance {
+            Some(instance) => instance,
+            None => self.pre.instantiate_async(&mut *store).await?,
+        };
         let func = instance
             .get_func(&mut *store, self.func)
             .expect("the export was found in this component");
         let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
         func.call_async(&mut *store, &params, &mut results).await?;
         let Some(value) = results.pop() else {
-            return Ok(Ok("()".to_string()));
+            return Ok((instance, Ok("()".to_string())));
         };
         let text = wasm_wave::to_string(&value)?;
         if text.len() > self.limits.max_value {
-            return Ok(Err(Failure::ResultTooLarge {
+            let too_large = Failure::ResultTooLarge {
                 size: text.len() as u64,
                 limit: self.limits.max_value as u64,
-            }));
+            };
+            return Ok((instance, Err(too_large)));
         }
         Ok(match value {
-            Val::Result(Err(_)) => Err(Failure::Returned(text)),
-            _ => Ok(text),
+            Val::Result(Err(_)) => (instance, Err(Failure::Returned(text))),
+            _ => (instance, Ok(text)),
         })
     }
 
@@ -268,10 +325,14 @@ impl Runtime {
     }
 }
 
+/// Bytes of each linear memory and table kept mapped between tasks and reset
+/// in place rather than decommitted.
+const KEEP_RESIDENT: usize = 8 << 20;
+
 /// The engine settings: epoch interruption for deadlines, fuel only when
 /// asked (it costs), and the pooling allocator with copy-on-write memory
 /// images so that a fresh instance per task is cheap.
-fn config(limits: &Limits) -> Config {
+pub(crate) fn config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(limits.fuel.is_some());
@@ -287,7 +348,14 @@ fn config(limits: &Limits) -> Config {
         .total_tables(64)
         .total_stacks(4)
         .max_tables_per_component(16)
-        .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX));
+        .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
+        // Reset a used memory or table by copying back only the pages the
+        // task dirtied (found with the PAGEMAP_SCAN ioctl where the kernel
+        // has it), and keep them mapped: `madvise` and the page faults that
+        // follow it cost more than the task itself for small tasks.
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     config
 }

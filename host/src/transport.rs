@@ -28,6 +28,12 @@ pub(crate) struct Setup {
     pub instance: Option<String>,
     pub func: String,
     pub limits: Limits,
+    /// The component compiled by an earlier worker, from the compile cache,
+    /// its tag verified by the host.
+    pub compiled: Option<Arc<[u8]>>,
+    /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
+    /// for the host to cache.
+    pub serialize: bool,
 }
 
 /// The per-task limits, as a worker applies them.
@@ -38,6 +44,8 @@ pub(crate) struct Limits {
     pub max_memory: u64,
     pub max_output: usize,
     pub max_value: usize,
+    /// How many tasks one instance serves before it is replaced.
+    pub reuse: u32,
 }
 
 /// Host to worker.
@@ -63,8 +71,9 @@ pub(crate) struct Call {
 /// Worker to host.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
-    /// The component compiled and links: tasks may come.
-    Ready,
+    /// The component compiled and links: tasks may come. `artifact` is the
+    /// compiled component when the setup asked for it.
+    Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
     /// The results of one batch, in the batch's order.

@@ -40,15 +40,15 @@ pub fn main(parent: u32) -> ExitCode {
         test_hook::stall();
     }
     let max_memory = setup.limits.max_memory;
-    let runtime = match Runtime::new(setup, link.clone()) {
-        Ok(runtime) => runtime,
+    let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
+        Ok(ready) => ready,
         Err(e) => {
             let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
             return ExitCode::FAILURE;
         }
     };
     sandbox::seal(max_memory);
-    if link.send(&FromWorker::Ready).is_err() {
+    if link.send(&FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {

@@ -2,6 +2,7 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 wit_bindgen::generate!({
     path: ["../../wit", "wit"],
@@ -112,6 +113,15 @@ impl Guest for Misbehave {
         std::net::TcpStream::connect(addr.as_str())
             .map(drop)
             .map_err(|e| e.to_string())
+    }
+
+    fn tally(trap: bool) -> u32 {
+        static CALLS: AtomicU32 = AtomicU32::new(0);
+        let calls = CALLS.fetch_add(1, Ordering::Relaxed) + 1;
+        if trap {
+            panic!("trap after call {calls}");
+        }
+        calls
     }
 }
 

@@ -120,7 +120,8 @@ pub(crate) struct RunArgs {
     json: bool,
 }
 
-/// The limits every task runs under, for `run` and `spawn`.
+/// The limits every task runs under, and how workers run them, for `run`
+/// and `spawn`.
 #[derive(Args)]
 pub(crate) struct LimitArgs {
     /// Wall-clock time each task may run (e.g. 500ms, 30s, 2m).
@@ -153,6 +154,18 @@ pub(crate) struct LimitArgs {
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
+
+    /// Let one instance serve up to N tasks in a row before it is replaced
+    /// (like maxtasksperchild). State in the instance's memory carries over
+    /// between those tasks; a task that traps or times out always discards
+    /// its instance. 1 runs every task in a fresh instance.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    reuse: u32,
+
+    /// Do not use the compile cache ($WPOOL_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/wpool, else ~/.cache/wpool).
+    #[arg(long)]
+    no_cache: bool,
 }
 
 impl LimitArgs {
@@ -164,10 +177,15 @@ impl LimitArgs {
             max_output: usize::try_from(self.max_output).context("--max-output is too large")?,
             max_value: usize::try_from(self.max_value).context("--max-value is too large")?,
         };
-        Ok(Pool::builder()
+        let mut pool = Pool::builder()
             .retries(self.retries)
+            .reuse(self.reuse)
             .limits(limits)
-            .compile_timeout(self.compile_timeout))
+            .compile_timeout(self.compile_timeout);
+        if self.no_cache {
+            pool = pool.compile_cache(None);
+        }
+        Ok(pool)
     }
 }
 

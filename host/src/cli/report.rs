@@ -18,6 +18,9 @@ pub(crate) struct Report {
     total: Option<u64>,
     started: Instant,
     progress: Option<ProgressBar>,
+    /// Whether stderr is a terminal, asked once: asking costs a system call,
+    /// and `tick` runs for every output.
+    stderr_is_terminal: bool,
 }
 
 impl Report {
@@ -28,6 +31,7 @@ impl Report {
             total,
             started: Instant::now(),
             progress: None,
+            stderr_is_terminal: io::stderr().is_terminal(),
         }
     }
 
@@ -116,7 +120,7 @@ impl Report {
     fn tick(&mut self) {
         if self.progress.is_none()
             && self.started.elapsed() >= PROGRESS_AFTER
-            && io::stderr().is_terminal()
+            && self.stderr_is_terminal
         {
             let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr());
             let template = match self.total {

@@ -10,6 +10,7 @@
 mod process;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 pub(crate) use self::process::Event;
 use self::process::{EventKind, Place, WorkerProcess};
+use crate::cache::{CompileCache, Entry};
 use crate::error::Failure;
 use crate::pool::{RunConfig, TaskOutput};
 use crate::runtime::TICK;
@@ -101,6 +103,12 @@ pub(crate) struct Run<I> {
     cost: Option<Duration>,
     fatal: Option<Error>,
     finished: bool,
+    /// The compile cache and this run's entry in it, unless it is off or
+    /// cannot be used.
+    cache: Option<(CompileCache, Entry)>,
+    /// The compiled component workers load instead of compiling, once the
+    /// cache had it or a worker sent it.
+    compiled: Option<Arc<[u8]>>,
 }
 
 impl<I: Iterator<Item = Input>> Run<I> {
@@ -113,6 +121,15 @@ impl<I: Iterator<Item = Input>> Run<I> {
         ordered: bool,
     ) -> Result<Run<I>, Error> {
         let (events_tx, events) = crossbeam_channel::unbounded();
+        let cache = config.cache_dir.as_deref().and_then(|dir| {
+            let cache = CompileCache::open(dir).ok()?;
+            let entry = cache.entry(&task.wasm(), &worker_limits(config)).ok()?;
+            Some((cache, entry))
+        });
+        let compiled = cache
+            .as_ref()
+            .and_then(|(cache, entry)| cache.get(entry))
+            .map(Arc::from);
         let mut run = Run {
             task: task.clone(),
             config: config.clone(),
@@ -134,6 +151,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
             cost: None,
             fatal: None,
             finished: false,
+            cache,
+            compiled,
         };
         for slot in 0..config.workers {
             let process = run.spawn(slot, 0)?;
@@ -151,19 +170,14 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     fn spawn(&mut self, slot: usize, generation: u64) -> Result<WorkerProcess, Error> {
         let (instance, func) = self.task.export_path();
-        let limits = &self.config.limits;
         let setup = Setup {
             worker_id: self.config.worker_ids.fetch_add(1, Ordering::Relaxed),
             wasm: self.task.wasm(),
             instance,
             func,
-            limits: transport::Limits {
-                timeout: limits.timeout,
-                fuel: limits.fuel,
-                max_memory: limits.max_memory,
-                max_output: limits.max_output,
-                max_value: limits.max_value,
-            },
+            limits: worker_limits(&self.config),
+            compiled: self.compiled.clone(),
+            serialize: self.cache.is_some() && self.compiled.is_none(),
         };
         let program = &self.config.worker_program;
         let place = Place {
@@ -364,9 +378,16 @@ impl<I: Iterator<Item = Input>> Run<I> {
             return;
         }
         match kind {
-            EventKind::Ready => {
+            EventKind::Ready { artifact } => {
                 self.slots[slot].ready = true;
                 self.slots[slot].deadline = None;
+                if let (Some(artifact), Some((cache, entry)), None) =
+                    (artifact, &self.cache, &self.compiled)
+                {
+                    // A cache that cannot be written only costs speed.
+                    let _ = cache.put(entry, &artifact);
+                    self.compiled = Some(artifact.into());
+                }
             }
             EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::Pool(format!(
@@ -509,5 +530,18 @@ fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
         result: Err(error),
         stdout: Default::default(),
         stderr: Default::default(),
+    }
+}
+
+/// The limits as a worker applies them.
+fn worker_limits(config: &RunConfig) -> transport::Limits {
+    let limits = &config.limits;
+    transport::Limits {
+        timeout: limits.timeout,
+        fuel: limits.fuel,
+        max_memory: limits.max_memory,
+        max_output: limits.max_output,
+        max_value: limits.max_value,
+        reuse: config.reuse,
     }
 }

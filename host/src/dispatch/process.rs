@@ -34,8 +34,9 @@ pub(crate) enum Event {
 }
 
 pub(crate) enum EventKind {
-    /// The component compiled and links: tasks may come.
-    Ready,
+    /// The component compiled and links: tasks may come. The compiled
+    /// artifact comes along when the setup asked for it, for the cache.
+    Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
     /// The results of one batch.
@@ -211,7 +212,7 @@ fn serve(
                 }
                 EventKind::Done { busy, results }
             }
-            FromWorker::Ready => EventKind::Ready,
+            FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
         };
         if post(kind).is_err() {

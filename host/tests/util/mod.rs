@@ -110,6 +110,11 @@ where
     // Workers must be the binary under test, not one named in the
     // environment.
     cmd.env_remove("WPOOL_WORKER");
+    // The compile cache stays in cargo's target directory, not the user's.
+    cmd.env(
+        "WPOOL_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("wpool-cache"),
+    );
     Cmd { cmd, stdin: None }
 }
 
@@ -140,7 +145,7 @@ impl Cmd {
     }
 
     /// Sets an environment variable of the command.
-    pub fn env(&mut self, key: &str, value: impl AsRef<OsStr>) -> &mut Cmd {
+    pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Cmd {
         self.cmd.env(key, value);
         self
     }

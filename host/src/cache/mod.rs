@@ -1,0 +1,179 @@
+//! The compile cache on disk: a worker's compiled component, kept so that
+//! later runs skip compiling. The host owns the files (workers need no file
+//! access); workers compile and deserialize.
+//!
+//! A cached artifact is machine code that wasmtime loads without checking it,
+//! so every file carries an HMAC-SHA256 tag made with a secret key that only
+//! this user can read (`key`, created 0600). The host hands a worker an
+//! artifact only once its tag verifies; a file that fails is ignored and
+//! rewritten by the next compile. Files are named by a SHA-256 of the
+//! component's bytes and of the engine's compatibility hash (wasmtime's
+//! version and every setting that changes the code it makes).
+
+mod load;
+
+use std::fs::{self, File, OpenOptions};
+use std::hash::{Hash, Hasher};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+pub(crate) use self::load::compile_or_load;
+use crate::transport::Limits;
+
+/// Bytes of the secret key, and of each file's tag.
+const KEY_LEN: usize = 32;
+const TAG_LEN: usize = 32;
+
+/// An open cache directory and its secret key.
+pub(crate) struct CompileCache {
+    dir: PathBuf,
+    key: [u8; KEY_LEN],
+}
+
+/// Where one component's artifact lives, for one set of engine settings.
+pub(crate) struct Entry {
+    path: PathBuf,
+    /// The SHA-256 naming the entry; tagged along with the artifact, so a
+    /// valid file cannot be passed off under another name.
+    id: [u8; 32],
+}
+
+impl CompileCache {
+    /// Opens (creating) the cache in `dir`. Fails when the directory cannot
+    /// be made, or its key file is not a regular file of ours that only we
+    /// can read: then the run goes on without a cache.
+    pub(crate) fn open(dir: &Path) -> io::Result<CompileCache> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let path = dir.join("key");
+        let key = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut file) => {
+                let mut key = [0u8; KEY_LEN];
+                rustix::rand::getrandom(&mut key, rustix::rand::GetRandomFlags::empty())?;
+                file.write_all(&key)?;
+                file.sync_all()?;
+                key
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read_key(&path)?,
+            Err(e) => return Err(e),
+        };
+        Ok(CompileCache {
+            dir: dir.to_path_buf(),
+            key,
+        })
+    }
+
+    /// The entry of `wasm` compiled with the engine settings of `limits`.
+    pub(crate) fn entry(&self, wasm: &[u8], limits: &Limits) -> wasmtime::Result<Entry> {
+        let engine = wasmtime::Engine::new(&crate::runtime::config(limits))?;
+        let mut hasher = ShaHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let mut sha = hasher.0;
+        sha.update(Sha256::digest(wasm));
+        let id: [u8; 32] = sha.finalize().into();
+        let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Entry {
+            path: self.dir.join(format!("{name}.cwasm")),
+            id,
+        })
+    }
+
+    /// The artifact of `entry`, if its file exists and its tag verifies.
+    pub(crate) fn get(&self, entry: &Entry) -> Option<Vec<u8>> {
+        let mut bytes = fs::read(&entry.path).ok()?;
+        if bytes.len() < TAG_LEN {
+            return None;
+        }
+        let artifact = bytes.split_off(TAG_LEN);
+        self.mac(entry, &artifact)
+            .verify_slice(&bytes)
+            .ok()
+            .map(|()| artifact)
+    }
+
+    /// Stores `artifact` under `entry`, atomically: a reader sees the old
+    /// file or the new one, never half of one.
+    pub(crate) fn put(&self, entry: &Entry, artifact: &[u8]) -> io::Result<()> {
+        // Unique among the runs of all processes, so that two runs never
+        // write the same temporary file.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let tag = self.mac(entry, artifact).finalize().into_bytes();
+        let n = WRITES.fetch_add(1, Ordering::Relaxed);
+        let temp = entry
+            .path
+            .with_extension(format!("tmp{}-{n}", std::process::id()));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(&tag)?;
+        file.write_all(artifact)?;
+        drop(file);
+        fs::rename(&temp, &entry.path).inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })
+    }
+
+    fn mac(&self, entry: &Entry, artifact: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length works");
+        mac.update(&entry.id);
+        mac.update(artifact);
+        mac
+    }
+}
+
+/// Reads an existing key file, refusing one that others could read or write.
+fn read_key(path: &Path) -> io::Result<[u8; KEY_LEN]> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let ours = meta.uid() == rustix::process::getuid().as_raw();
+    if !meta.is_file() || !ours || meta.permissions().mode() & 0o077 != 0 {
+        return Err(io::Error::other(format!(
+            "{} must be a file of this user's with mode 0600",
+            path.display()
+        )));
+    }
+    let mut key = [0u8; KEY_LEN];
+    file.read_exact(&mut key)?;
+    Ok(key)
+}
+
+/// Feeds what [`Hash`] writes into a SHA-256, which, unlike std's hashers,
+/// is the same in every build.
+struct ShaHasher(Sha256);
+
+impl Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        unreachable!("only the digest is read")
+    }
+}
+
+/// The default cache directory: `$WPOOL_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/wpool`, else `$HOME/.cache/wpool`.
+pub(crate) fn default_dir() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    var("WPOOL_CACHE_DIR").map(PathBuf::from).or_else(|| {
+        var("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| var("HOME").map(|home| Path::new(&home).join(".cache")))
+            .map(|dir| dir.join("wpool"))
+    })
+}
