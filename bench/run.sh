@@ -72,6 +72,14 @@ if [ -n "$wasmtime" ]; then
 fi
 hf b3 --warmup 2 "${b3[@]}"
 
+echo "== B4 messaging" >&2
+qb=$guests/queue_bench.wasm
+for _ in $(seq "$runs"); do
+  "$wpool" spawn "$qb#bounce=(2000, 64)" "$qb#echo=2000" | sed -n 's/^\[0 bounce\] = ok(\([0-9]*\))$/\1/p' >>"$out/b4-rtt"
+  "$wpool" spawn "$qb#produce=(20000, 64)" "$qb#consume=20000" | sed -n 's/^\[1 consume\] = ok(\([0-9]*\))$/\1/p' >>"$out/b4-rate"
+  python3 bench/messaging.py >>"$out/b4-python"
+done
+
 echo "== B1 per task and B5 payload (criterion)" >&2
 cargo bench --quiet --bench pool -- --noplot >&2
 
@@ -131,7 +139,21 @@ if have_wasmtime:
     row("B3", "warm wpool / 10 x wasmtime run --invoke", f"{b3['wasmtime-10']*1e3:.0f} ms (wasmtime)", f"{r:.2f}x", "(info)", None)
 else:
     row("B3", "warm wpool / 10 x wasmtime run --invoke", "skipped (no wasmtime 48)", "-", "(info)", None)
-row("B4", "messaging: queue round trip, pipelined", "skipped: queues and pipes not built yet", "-", "<= 2x pipe", None)
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+def numbers(name):
+    with open(f"{out}/{name}") as f:
+        return [float(line) for line in f if line.strip()]
+with open(f"{out}/b4-python") as f:
+    py = [json.loads(line) for line in f if line.strip()]
+rtt = median(numbers("b4-rtt")) / 1e3
+rate = median(numbers("b4-rate"))
+raw, mpq, mpp = (median([p[k] for p in py]) for k in ("raw_pipe_rtt_us", "queue_rtt_us", "pipe_rtt_us"))
+mprate = median([p["queue_msgs_per_s"] for p in py])
+row("B4", "queue round trip between two tasks / raw OS pipe pair", f"{rtt:.0f} us / {raw:.0f} us", f"{rtt/raw:.2f}x", "<= 2x", rtt / raw <= 2)
+row("B4", "same / multiprocessing.Queue, and .Pipe", f"{mpq:.0f} us, {mpp:.0f} us", f"{rtt/mpq:.2f}x, {rtt/mpp:.2f}x", "(info)", None)
+row("B4", "queue throughput, 64-byte messages: wpool / multiprocessing.Queue", f"{rate:.0f} / {mprate:.0f} msg/s", f"{rate/mprate:.2f}x", "(info)", None)
 pipe = mib / crit_median("payload", "pipe")
 bw = mib / crit_median("payload", "len")
 row("B5", "16 MiB list<u8> into a task (len) / raw pipe", f"{bw:.1f} MiB/s / {pipe:.0f} MiB/s", f"{bw/pipe*100:.2f}%", ">= 50%", bw / pipe >= 0.5)
