@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use crate::hub::{self, Answer, ObjectError, Op};
+use crate::hub::{self, Answer, FromAnswer, ObjectError, Op};
 use crate::runtime::{TICK, TaskState};
 
 wasmtime::component::bindgen!({
@@ -68,8 +68,10 @@ impl TaskState {
     /// Opens an object and keeps its handle in the task's resource table.
     async fn open(&mut self, op: Op) -> Answered<Resource<ObjectHandle>> {
         Ok(match self.hub(op, None).await {
-            Ok(Answer::Handle(id)) => Ok(self.table.push(ObjectHandle(id))?),
-            Ok(other) => return Err(out_of_turn(other)),
+            Ok(answer) => {
+                let handle = u64::from_answer(answer).map_err(out_of_turn)?;
+                Ok(self.table.push(ObjectHandle(handle))?)
+            }
             Err(error) => Err(error),
         })
     }
@@ -81,23 +83,27 @@ impl TaskState {
     }
 
     /// Sends `op` built from the object's handle, and reads the answer.
-    async fn call<T>(
+    async fn call<T: FromAnswer>(
         &mut self,
         resource: &Resource<ObjectHandle>,
         op: impl FnOnce(u64) -> Op,
         timeout_ms: Option<u64>,
-        read: impl FnOnce(Answer) -> Option<T>,
     ) -> Answered<T> {
         let op = op(self.table.get(resource)?.0);
         match self.hub(op, timeout_ms).await {
-            Ok(answer) => {
-                let shape = format!("{answer:?}");
-                read(answer)
-                    .map(Ok)
-                    .ok_or_else(|| wasmtime::format_err!("the hub answered out of turn: {shape}"))
-            }
+            Ok(answer) => T::from_answer(answer).map(Ok).map_err(out_of_turn),
             Err(error) => Ok(Err(error)),
         }
+    }
+
+    /// As [`TaskState::call`], for an operation that answers a scalar.
+    async fn scalar(
+        &mut self,
+        resource: &Resource<ObjectHandle>,
+        op: impl FnOnce(u64) -> Op,
+    ) -> Answered<Scalar> {
+        let answer: Answered<hub::Scalar> = self.call(resource, op, None).await;
+        answer.map(|scalar| scalar.map(from_hub))
     }
 }
 
@@ -105,44 +111,11 @@ fn out_of_turn(answer: Answer) -> wasmtime::Error {
     wasmtime::format_err!("the hub answered out of turn: {answer:?}")
 }
 
-fn unit(answer: Answer) -> Option<()> {
-    matches!(answer, Answer::Unit).then_some(())
-}
-
-fn bytes(answer: Answer) -> Option<Vec<u8>> {
-    match answer {
-        Answer::Bytes(bytes) => Some(bytes),
-        _ => None,
-    }
-}
-
-fn maybe_bytes(answer: Answer) -> Option<Option<Vec<u8>>> {
-    match answer {
-        Answer::MaybeBytes(bytes) => Some(bytes),
-        _ => None,
-    }
-}
-
-fn count(answer: Answer) -> Option<u32> {
-    match answer {
-        Answer::Count(n) => Some(n),
-        _ => None,
-    }
-}
-
-fn boolean(answer: Answer) -> Option<bool> {
-    match answer {
-        Answer::Bool(b) => Some(b),
-        _ => None,
-    }
-}
-
-fn scalar(answer: Answer) -> Option<Scalar> {
-    match answer {
-        Answer::Scalar(hub::Scalar::Int(n)) => Some(Scalar::Int(n)),
-        Answer::Scalar(hub::Scalar::Float(x)) => Some(Scalar::Float(x)),
-        Answer::Scalar(hub::Scalar::Bytes(b)) => Some(Scalar::Bytes(b)),
-        _ => None,
+fn from_hub(scalar: hub::Scalar) -> Scalar {
+    match scalar {
+        hub::Scalar::Int(n) => Scalar::Int(n),
+        hub::Scalar::Float(x) => Scalar::Float(x),
+        hub::Scalar::Bytes(b) => Scalar::Bytes(b),
     }
 }
 
@@ -179,7 +152,7 @@ impl queue::HostQueue for TaskState {
         item: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&q, |queue| Op::QueuePut { queue, item }, timeout_ms, unit)
+        self.call(&q, |queue| Op::QueuePut { queue, item }, timeout_ms)
             .await
     }
 
@@ -188,18 +161,16 @@ impl queue::HostQueue for TaskState {
         q: Resource<queue::Queue>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.call(&q, |queue| Op::QueueGet { queue }, timeout_ms, bytes)
+        self.call(&q, |queue| Op::QueueGet { queue }, timeout_ms)
             .await
     }
 
     async fn len(&mut self, q: Resource<queue::Queue>) -> Answered<u32> {
-        self.call(&q, |queue| Op::QueueLen { queue }, None, count)
-            .await
+        self.call(&q, |queue| Op::QueueLen { queue }, None).await
     }
 
     async fn close(&mut self, q: Resource<queue::Queue>) -> Answered<()> {
-        self.call(&q, |queue| Op::QueueClose { queue }, None, unit)
-            .await
+        self.call(&q, |queue| Op::QueueClose { queue }, None).await
     }
 
     async fn drop(&mut self, q: Resource<queue::Queue>) -> wasmtime::Result<()> {
@@ -224,7 +195,7 @@ impl pipe::HostConnection for TaskState {
         message: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&c, |conn| Op::PipeSend { conn, message }, timeout_ms, unit)
+        self.call(&c, |conn| Op::PipeSend { conn, message }, timeout_ms)
             .await
     }
 
@@ -233,13 +204,12 @@ impl pipe::HostConnection for TaskState {
         c: Resource<pipe::Connection>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.call(&c, |conn| Op::PipeRecv { conn }, timeout_ms, bytes)
+        self.call(&c, |conn| Op::PipeRecv { conn }, timeout_ms)
             .await
     }
 
     async fn close(&mut self, c: Resource<pipe::Connection>) -> Answered<()> {
-        self.call(&c, |conn| Op::PipeClose { conn }, None, unit)
-            .await
+        self.call(&c, |conn| Op::PipeClose { conn }, None).await
     }
 
     /// Dropping an end closes it, so the peer learns it is gone.
@@ -259,20 +229,18 @@ impl shared::HostValue for TaskState {
     }
 
     async fn get(&mut self, v: Resource<shared::Value>) -> Answered<Scalar> {
-        self.call(&v, |value| Op::ValueGet { value }, None, scalar)
-            .await
+        self.scalar(&v, |value| Op::ValueGet { value }).await
     }
 
     async fn set(&mut self, v: Resource<shared::Value>, new: Scalar) -> Answered<()> {
         let new = to_hub(new);
-        self.call(&v, |value| Op::ValueSet { value, new }, None, unit)
+        self.call(&v, |value| Op::ValueSet { value, new }, None)
             .await
     }
 
     async fn add(&mut self, v: Resource<shared::Value>, delta: Scalar) -> Answered<Scalar> {
         let delta = to_hub(delta);
-        self.call(&v, |value| Op::ValueAdd { value, delta }, None, scalar)
-            .await
+        self.scalar(&v, |value| Op::ValueAdd { value, delta }).await
     }
 
     async fn compare_and_swap(
@@ -287,7 +255,7 @@ impl shared::HostValue for TaskState {
             expected,
             new,
         };
-        self.call(&v, op, None, boolean).await
+        self.call(&v, op, None).await
     }
 
     async fn drop(&mut self, v: Resource<shared::Value>) -> wasmtime::Result<()> {
@@ -307,13 +275,12 @@ impl shared::HostArray for TaskState {
     }
 
     async fn get(&mut self, a: Resource<shared::Array>, index: u32) -> Answered<Scalar> {
-        self.call(&a, |array| Op::ArrayGet { array, index }, None, scalar)
-            .await
+        self.scalar(&a, |array| Op::ArrayGet { array, index }).await
     }
 
     async fn set(&mut self, a: Resource<shared::Array>, index: u32, new: Scalar) -> Answered<()> {
         let new = to_hub(new);
-        self.call(&a, |array| Op::ArraySet { array, index, new }, None, unit)
+        self.call(&a, |array| Op::ArraySet { array, index, new }, None)
             .await
     }
 
@@ -324,22 +291,16 @@ impl shared::HostArray for TaskState {
         delta: Scalar,
     ) -> Answered<Scalar> {
         let delta = to_hub(delta);
-        self.call(
-            &a,
-            |array| Op::ArrayAdd {
-                array,
-                index,
-                delta,
-            },
-            None,
-            scalar,
-        )
+        self.scalar(&a, |array| Op::ArrayAdd {
+            array,
+            index,
+            delta,
+        })
         .await
     }
 
     async fn len(&mut self, a: Resource<shared::Array>) -> Answered<u32> {
-        self.call(&a, |array| Op::ArrayLen { array }, None, count)
-            .await
+        self.call(&a, |array| Op::ArrayLen { array }, None).await
     }
 
     async fn drop(&mut self, a: Resource<shared::Array>) -> wasmtime::Result<()> {
@@ -357,13 +318,12 @@ impl shared::HostLock for TaskState {
         l: Resource<shared::Lock>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&l, |lock| Op::LockAcquire { lock }, timeout_ms, unit)
+        self.call(&l, |lock| Op::LockAcquire { lock }, timeout_ms)
             .await
     }
 
     async fn release(&mut self, l: Resource<shared::Lock>) -> Answered<()> {
-        self.call(&l, |lock| Op::LockRelease { lock }, None, unit)
-            .await
+        self.call(&l, |lock| Op::LockRelease { lock }, None).await
     }
 
     async fn drop(&mut self, l: Resource<shared::Lock>) -> wasmtime::Result<()> {
@@ -377,8 +337,7 @@ impl shared::HostDict for TaskState {
     }
 
     async fn get(&mut self, d: Resource<shared::Dict>, key: String) -> Answered<Option<Vec<u8>>> {
-        self.call(&d, |dict| Op::DictGet { dict, key }, None, maybe_bytes)
-            .await
+        self.call(&d, |dict| Op::DictGet { dict, key }, None).await
     }
 
     async fn set(
@@ -387,7 +346,7 @@ impl shared::HostDict for TaskState {
         key: String,
         value: Vec<u8>,
     ) -> Answered<()> {
-        self.call(&d, |dict| Op::DictSet { dict, key, value }, None, unit)
+        self.call(&d, |dict| Op::DictSet { dict, key, value }, None)
             .await
     }
 
@@ -396,22 +355,16 @@ impl shared::HostDict for TaskState {
         d: Resource<shared::Dict>,
         key: String,
     ) -> Answered<Option<Vec<u8>>> {
-        self.call(&d, |dict| Op::DictRemove { dict, key }, None, maybe_bytes)
+        self.call(&d, |dict| Op::DictRemove { dict, key }, None)
             .await
     }
 
     async fn keys(&mut self, d: Resource<shared::Dict>) -> Answered<Vec<String>> {
-        let keys = |answer| match answer {
-            Answer::Keys(keys) => Some(keys),
-            _ => None,
-        };
-        self.call(&d, |dict| Op::DictKeys { dict }, None, keys)
-            .await
+        self.call(&d, |dict| Op::DictKeys { dict }, None).await
     }
 
     async fn len(&mut self, d: Resource<shared::Dict>) -> Answered<u32> {
-        self.call(&d, |dict| Op::DictLen { dict }, None, count)
-            .await
+        self.call(&d, |dict| Op::DictLen { dict }, None).await
     }
 
     async fn drop(&mut self, d: Resource<shared::Dict>) -> wasmtime::Result<()> {
@@ -427,22 +380,19 @@ impl sync::HostEvent for TaskState {
     }
 
     async fn set(&mut self, e: Resource<sync::Event>) -> Answered<()> {
-        self.call(&e, |event| Op::EventSet { event }, None, unit)
-            .await
+        self.call(&e, |event| Op::EventSet { event }, None).await
     }
 
     async fn clear(&mut self, e: Resource<sync::Event>) -> Answered<()> {
-        self.call(&e, |event| Op::EventClear { event }, None, unit)
-            .await
+        self.call(&e, |event| Op::EventClear { event }, None).await
     }
 
     async fn is_set(&mut self, e: Resource<sync::Event>) -> Answered<bool> {
-        self.call(&e, |event| Op::EventIsSet { event }, None, boolean)
-            .await
+        self.call(&e, |event| Op::EventIsSet { event }, None).await
     }
 
     async fn wait(&mut self, e: Resource<sync::Event>, timeout_ms: Option<u64>) -> Answered<()> {
-        self.call(&e, |event| Op::EventWait { event }, timeout_ms, unit)
+        self.call(&e, |event| Op::EventWait { event }, timeout_ms)
             .await
     }
 
@@ -465,19 +415,13 @@ impl sync::HostSemaphore for TaskState {
             &s,
             |semaphore| Op::SemaphoreAcquire { semaphore },
             timeout_ms,
-            unit,
         )
         .await
     }
 
     async fn release(&mut self, s: Resource<sync::Semaphore>) -> Answered<()> {
-        self.call(
-            &s,
-            |semaphore| Op::SemaphoreRelease { semaphore },
-            None,
-            unit,
-        )
-        .await
+        self.call(&s, |semaphore| Op::SemaphoreRelease { semaphore }, None)
+            .await
     }
 
     async fn drop(&mut self, s: Resource<sync::Semaphore>) -> wasmtime::Result<()> {
@@ -491,7 +435,7 @@ impl sync::HostBarrier for TaskState {
     }
 
     async fn wait(&mut self, b: Resource<sync::Barrier>, timeout_ms: Option<u64>) -> Answered<u32> {
-        self.call(&b, |barrier| Op::BarrierWait { barrier }, timeout_ms, count)
+        self.call(&b, |barrier| Op::BarrierWait { barrier }, timeout_ms)
             .await
     }
 

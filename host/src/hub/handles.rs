@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Answer, Caller, End, Hub, JobId, ObjectError, Op, Scalar};
+use super::{Caller, End, FromAnswer, Hub, JobId, ObjectError, Op, Scalar};
 
 /// One of a job's objects, as the host names it.
 #[derive(Clone)]
@@ -66,47 +66,8 @@ fn request<T: FromAnswer>(
     hub.request(host_caller(job), op, timeout, reply);
     // A reply dropped uncalled would be a hub bug; answer `closed` then.
     let answer = rx.recv().unwrap_or(Err(ObjectError::Closed))?;
-    Ok(T::from_answer(answer))
-}
-
-/// The type an [`Answer`] carries for a given operation.
-trait FromAnswer {
-    /// # Panics
-    /// If the answer is of another kind: the hub broke its contract.
-    fn from_answer(answer: Answer) -> Self;
-}
-
-macro_rules! from_answer {
-    ($($variant:ident($t:ty)),* $(,)?) => {$(
-        impl FromAnswer for $t {
-            fn from_answer(answer: Answer) -> Self {
-                match answer {
-                    Answer::$variant(value) => value,
-                    other => panic!("the hub answered {other:?} where {} belongs", stringify!($variant)),
-                }
-            }
-        }
-    )*};
-}
-
-from_answer!(
-    Handle(u64),
-    Bytes(Vec<u8>),
-    MaybeBytes(Option<Vec<u8>>),
-    Scalar(Scalar),
-    Bool(bool),
-    Count(u32),
-    Keys(Vec<String>),
-);
-
-impl FromAnswer for () {
-    fn from_answer(answer: Answer) -> Self {
-        assert_eq!(
-            answer,
-            Answer::Unit,
-            "the hub answered {answer:?} where Unit belongs"
-        );
-    }
+    Ok(T::from_answer(answer)
+        .unwrap_or_else(|other| panic!("the hub answered {other:?} out of turn")))
 }
 
 /// A job's queue (`multiprocessing.Queue`): FIFO, bounded, shared by the

@@ -44,7 +44,7 @@ pub use handles::{
     Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
 };
 
-pub(crate) use ops::{Answer, Op};
+pub(crate) use ops::{Answer, FromAnswer, Op};
 
 use objects::{Gone, JobObjects, Object};
 use ops::{Route, Spec};

@@ -317,3 +317,42 @@ impl Op {
         }
     }
 }
+
+/// The value an [`Answer`] carries for a given operation.
+pub(crate) trait FromAnswer: Sized {
+    /// The value, or the answer itself when it is of another kind (the hub
+    /// broke its contract).
+    fn from_answer(answer: Answer) -> Result<Self, Answer>;
+}
+
+macro_rules! from_answer {
+    ($($variant:ident($t:ty)),* $(,)?) => {$(
+        impl FromAnswer for $t {
+            fn from_answer(answer: Answer) -> Result<Self, Answer> {
+                match answer {
+                    Answer::$variant(value) => Ok(value),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+from_answer!(
+    Handle(u64),
+    Bytes(Vec<u8>),
+    MaybeBytes(Option<Vec<u8>>),
+    Scalar(Scalar),
+    Bool(bool),
+    Count(u32),
+    Keys(Vec<String>),
+);
+
+impl FromAnswer for () {
+    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+        match answer {
+            Answer::Unit => Ok(()),
+            other => Err(other),
+        }
+    }
+}
