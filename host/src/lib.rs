@@ -36,7 +36,10 @@
 //! # Layout
 //! - `task`: [`Component`] (a validated component and its WIT), [`Task`] (one
 //!   exported function), [`Input`] and [`Value`].
-//! - `pool`: [`Pool`], [`PoolBuilder`], [`Limits`], [`Imap`], [`TaskOutput`].
+//! - `pool`: [`Pool`] (a pool and its job of shared objects), [`PoolBuilder`],
+//!   [`Limits`], [`Imap`], [`TaskOutput`].
+//! - `lane`: runs fed one input at a time: [`Pool::apply_async`]'s
+//!   [`AsyncResult`] and [`Callbacks`], [`Pool::spawn`]'s [`Process`].
 //! - `dispatch`: one run: batching, ordering, retries, worker replacement.
 //! - `transport`: the frames between the host and a worker.
 //! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
