@@ -27,7 +27,7 @@ pub const PROBE_ARG: &str = "__probe";
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
 /// process id of the host, which must still be our parent. The process is
-/// locked down first ([`sandbox`]), and sealed before any guest code runs.
+/// locked down first (`sandbox`), and sealed before any guest code runs.
 pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
     let hook = test_hook::get();
