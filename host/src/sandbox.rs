@@ -57,6 +57,12 @@ fn layer(name: &'static str, outcome: Result<String, String>) -> Layer {
 /// `parent` is the host's process id: the worker exits at once if the host
 /// is already gone.
 pub(crate) fn enter(parent: u32) -> Vec<Layer> {
+    // The one file a worker keeps using, opened before Landlock shuts file
+    // access: wasmtime's `/proc/self/pagemap`, held open for the life of the
+    // process, with which the pooling allocator resets only the pages a
+    // task dirtied (see `runtime::config`). Without it, every reset clears
+    // the whole resident region.
+    wasmtime::PoolingAllocationConfig::is_pagemap_scan_available();
     // A new user namespace resets the parent-death signal: unshare first.
     let namespaces = layer("namespaces", unshare_network());
     let death = layer("die with parent", die_with_parent(parent));
@@ -215,6 +221,9 @@ const REFUSED: &[i64] = &[
     libc::SYS_open,
 ];
 
+/// `PAGEMAP_SCAN`: `_IOWR('f', 16, struct pm_scan_arg)`, a 96-byte argument.
+const PAGEMAP_SCAN: u64 = (3 << 30) | (96 << 16) | ((b'f' as u64) << 8) | 16;
+
 /// Two filters on every thread: one refuses [`REFUSED`] with `EACCES`, the
 /// other kills the process on any call outside [`ALLOWED`] and
 /// [`REFUSED`]. The kernel takes the strictest answer of the two.
@@ -233,6 +242,12 @@ fn seccomp() -> Result<String, String> {
             .and_then(|c| SeccompRule::new(vec![c]))
             .map_err(|e| e.to_string())?;
             rules.insert(libc::SYS_prctl, vec![set_name]);
+            // The pooling allocator's page scan; no other ioctl.
+            let pagemap_scan =
+                SeccompCondition::new(1, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, PAGEMAP_SCAN)
+                    .and_then(|c| SeccompRule::new(vec![c]))
+                    .map_err(|e| e.to_string())?;
+            rules.insert(libc::SYS_ioctl, vec![pagemap_scan]);
         }
         SeccompFilter::new(rules, otherwise, matched, arch)
             .and_then(BpfProgram::try_from)
@@ -250,7 +265,7 @@ fn seccomp() -> Result<String, String> {
     }
     Ok(format!(
         "{} system calls allowed, {} refused, any other kills the worker; all threads",
-        ALLOWED.len() + 1,
+        ALLOWED.len() + 2,
         REFUSED.len()
     ))
 }

@@ -318,6 +318,14 @@ fn workers_run_locked_down() {
     let network = workers
         .first()
         .and_then(|pid| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok());
+    let open_files: Vec<String> = workers
+        .first()
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .map(|target| target.display().to_string())
+        .collect();
     let out = running.finish();
     out.assert_success();
     let field = |name: &str| {
@@ -357,6 +365,14 @@ fn workers_run_locked_down() {
         limit("Max data size").contains("size 1610612736 1610612736"),
         format_args!("data size is not capped:\n{limits}"),
     );
+    // The lockdown keeps the pooling allocator's page scan: the worker holds
+    // its pagemap open (a reset would otherwise clear whole memories).
+    if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+        out.check(
+            open_files.iter().any(|f| f.ends_with("/pagemap")),
+            format_args!("the worker has no pagemap open: {open_files:?}"),
+        );
+    }
     // Where the kernel allows it (doctor says so), no shared network.
     let doctor = wpool(["doctor"]).output();
     if doctor.stdout.contains("namespaces         applied") {
