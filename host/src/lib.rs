@@ -34,50 +34,47 @@
 //! `ok(2)`. A function with several parameters takes a tuple, `(1, "a")`.
 //!
 //! # Layout
-//! - `task`: [`Component`] (a validated component and its WIT), [`Task`] (one
-//!   exported function), [`Input`] and [`Value`].
-//! - `pool`: [`Pool`] (a pool and its job of shared objects), [`PoolBuilder`],
-//!   [`Limits`], [`Imap`], [`TaskOutput`].
-//! - `lane`: runs fed one input at a time: [`Pool::apply_async`]'s
-//!   [`AsyncResult`] and [`Callbacks`], [`Pool::spawn`]'s [`Process`].
-//! - `dispatch`: one run: batching, ordering, retries, worker replacement.
-//! - `transport`: the frames between the host and a worker.
-//! - `worker`: the worker process's loop; `runtime`: its wasmtime engine and
-//!   the per-task store, limits and WASI context.
-//! - `sandbox`: the worker's process lockdown (namespaces, Landlock, rlimits,
-//!   seccomp); `test_hook`: faults only the test suite provokes in a worker.
-//! - `cache`: the compile cache on disk, its keyed tags, and (in
-//!   `cache::load`, the one module allowed `unsafe`) loading an artifact.
-//! - `bindings`: the host side of the `wpool:task` WIT package.
-//! - `hub`: the job's shared objects (queues, pipes, values, locks, ...),
-//!   served to tasks and to the host through [`Queue`] and its siblings.
-//! - `capture`: bounded capture of guest stdout and stderr.
-//! - `guest_build`: building a guest crate into a component.
-//! - `error`: [`Error`] and [`TaskError`].
+//!
+//! Two programs live in this crate, the host and the worker, and they meet
+//! only through the protocol between them:
+//!
+//! - `protocol`: what crosses between the host and a worker process: frames,
+//!   messages, [`Limits`], the shared-object operations with their answers
+//!   and [`ObjectError`], [`Captured`] output, the engine settings, the
+//!   worker's command-line marker. Nothing in it runs a process.
+//! - `pool` (host side): the public API ([`Pool`], [`PoolBuilder`],
+//!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
+//!   dispatcher that runs worker processes, the compile cache, guest builds.
+//! - `hub` (host side): every job's shared objects, one file per WIT
+//!   interface, and the host's blocking handles on them ([`Queue`] and its
+//!   siblings).
+//! - `worker` (worker side): the worker loop, the wasmtime runtime, the
+//!   `wpool:task` host bindings, output capture, the sandbox lockdown. Its
+//!   `load` module holds the crate's one `unsafe` block: loading a compiled
+//!   artifact whose keyed tag the host verified.
+//!
+//! `pool` may use `hub` and `protocol`; `hub` uses `protocol`; `worker`
+//! uses `protocol` alone. The command-line interface lives in the binary,
+//! on top of this crate's public API. The test suite checks these rules.
 
-mod bindings;
-mod cache;
-mod capture;
-mod dispatch;
-mod error;
-mod guest_build;
 mod hub;
-mod lane;
 mod pool;
-mod runtime;
-mod sandbox;
-mod task;
-mod test_hook;
-mod transport;
-pub mod worker;
+mod protocol;
+mod worker;
 
-pub use capture::Captured;
-pub use error::{Error, TaskError};
-pub use guest_build::{GUEST_TARGET, build_guest};
-pub use hub::{
-    Barrier, Connection, Dict, End, Event, Lock, ObjectError, Queue, Scalar, Semaphore,
-    SharedArray, SharedValue,
+pub use hub::{Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue};
+pub use pool::{
+    AsyncError, AsyncResult, Callbacks, Component, Error, GUEST_TARGET, Imap, Input,
+    MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Task, TaskError, TaskOutput, Value,
+    build_guest,
 };
-pub use lane::{AsyncError, AsyncResult, Callbacks, Process};
-pub use pool::{Imap, Limits, Pool, PoolBuilder, TaskOutput};
-pub use task::{Component, Input, MAX_COMPONENT_SIZE, Task, Value};
+pub use protocol::{Captured, End, Limits, ObjectError, Scalar};
+
+/// The hidden modes of the `wpool` binary: a worker process, and the
+/// lockdown probe of `wpool doctor`. Not part of the API: only the binary
+/// calls them.
+#[doc(hidden)]
+pub mod entry {
+    pub use crate::protocol::{PROBE_ARG, WORKER_ARG};
+    pub use crate::worker::{main as worker, probe};
+}

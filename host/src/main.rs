@@ -12,8 +12,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match args.command {
-        cli::Command::Worker { parent } => wpool::worker::main(parent),
-        cli::Command::Probe { parent } => wpool::worker::probe(parent),
+        cli::Command::Worker { parent } => wpool::entry::worker(parent),
+        cli::Command::Probe { parent } => wpool::entry::probe(parent),
         command => match cli::execute(command) {
             Ok(code) => code,
             Err(error) => {

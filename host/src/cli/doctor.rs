@@ -14,7 +14,7 @@ const SIGSYS: i32 = 31;
 pub(crate) fn doctor() -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the wpool binary")?;
     let probe = Command::new(&exe)
-        .arg(wpool::worker::PROBE_ARG)
+        .arg(wpool::entry::PROBE_ARG)
         .arg(std::process::id().to_string())
         .env_clear()
         .process_group(0)

@@ -41,12 +41,12 @@ pub(crate) enum Command {
     /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
     Doctor,
     /// Serve as a worker of the pool whose process id is PARENT (internal).
-    #[command(name = wpool::worker::WORKER_ARG, hide = true)]
+    #[command(name = wpool::entry::WORKER_ARG, hide = true)]
     Worker {
         parent: u32,
     },
     /// Lock down as a worker does and report each layer (internal).
-    #[command(name = wpool::worker::PROBE_ARG, hide = true)]
+    #[command(name = wpool::entry::PROBE_ARG, hide = true)]
     Probe {
         parent: u32,
     },
@@ -212,8 +212,8 @@ pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Doctor => doctor::doctor(),
-        Command::Worker { parent } => Ok(wpool::worker::main(parent)),
-        Command::Probe { parent } => Ok(wpool::worker::probe(parent)),
+        Command::Worker { parent } => Ok(wpool::entry::worker(parent)),
+        Command::Probe { parent } => Ok(wpool::entry::probe(parent)),
     }
 }
 

@@ -13,7 +13,8 @@
 //! # Layout
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
 //! - `budget`: the bytes a job's queues, pipes and dicts hold.
-//! - `ops`: [`Op`] and [`Answer`], the operations as they cross the wire.
+//! - `route`: what an `open` asks for and must agree on, and where an
+//!   operation goes.
 //! - `objects`: a job's objects, and the dispatch of an operation to one.
 //! - `queue`, `pipe`, `shared` (value, array, lock, dict), `sync` (event,
 //!   semaphore, barrier): one file per WIT interface, each object's rules.
@@ -23,9 +24,9 @@
 mod budget;
 mod handles;
 mod objects;
-mod ops;
 mod pipe;
 mod queue;
+mod route;
 mod shared;
 mod sync;
 mod waiters;
@@ -38,16 +39,13 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
 pub use handles::{
     Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
 };
 
-pub(crate) use ops::{Answer, FromAnswer, Op};
-
+use crate::protocol::{Answer, End, FromAnswer, ObjectError, Op, Scalar};
 use objects::{Gone, JobObjects, Object};
-use ops::{Route, Spec};
+use route::{Route, Spec};
 use waiters::{Deadlines, Flow, Outbox, Waiter, WaiterId};
 
 /// Names one run of a task over its inputs; every object belongs to one job.
@@ -73,47 +71,6 @@ impl Caller {
 /// it (another request, the timer thread, a drop): it should only hand the
 /// answer on, say to a channel, and may call the hub again.
 pub(crate) type Reply = Box<dyn FnOnce(Result<Answer, ObjectError>) + Send>;
-
-/// Why an operation on a shared object failed: the WIT's `types.error`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, thiserror::Error)]
-pub enum ObjectError {
-    /// The object was closed, or the other end of a pipe is gone.
-    #[error("closed")]
-    Closed,
-    /// The timeout, or the task's deadline, came first.
-    #[error("timed out")]
-    Timeout,
-    /// The object exists with another kind or shape, a limit on names or on
-    /// the number of objects was reached, or the operation is not allowed.
-    #[error("denied: {0}")]
-    Denied(String),
-    /// The message is larger than the job allows; the payload is the limit.
-    #[error("message larger than the limit of {0} bytes")]
-    TooLarge(u64),
-    /// A task holding the lock, or waiting at the barrier, died.
-    #[error("abandoned by a task that died")]
-    Abandoned,
-}
-
-/// A shared scalar, as held by a value or an array: the WIT's `types.scalar`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub enum Scalar {
-    /// A signed 64-bit integer.
-    Int(i64),
-    /// A 64-bit float.
-    Float(f64),
-    /// A byte string.
-    Bytes(Vec<u8>),
-}
-
-/// One end of a pipe: the WIT's `pipe.end`.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum End {
-    /// The first end.
-    A,
-    /// The second end.
-    B,
-}
 
 /// What the hub lets one job hold.
 #[derive(Clone, Debug)]

@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 
 use super::budget::Budget;
-use super::ops::{Answer, Op, Shape, Spec};
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
+use super::route::{Shape, Spec};
 use super::shared::{ArrayObject, DictObject, LockObject, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
 use super::waiters::{Flow, Outbox, Waiter};
 use super::{Caller, HubLimits, JobId, ObjectError, Scalar};
+use crate::protocol::{Answer, Op};
 
 /// A shared object of any kind.
 pub(super) enum Object {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::Error;
+use super::error::Error;
 
 /// The target guest crates are built for.
 pub const GUEST_TARGET: &str = "wasm32-wasip2";

@@ -8,9 +8,6 @@
 //! - `forbidden-syscall=N`: before task N, the worker tries to start a
 //!   process, which its seccomp filter forbids.
 
-/// The environment variable the test suite sets on the host.
-pub(crate) const VAR: &str = "WPOOL_TEST_HOOK";
-
 /// A fault to provoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hook {
@@ -20,7 +17,7 @@ pub(crate) enum Hook {
 
 /// The hook this process was given, if any.
 pub(crate) fn get() -> Option<Hook> {
-    let value = std::env::var(VAR).ok()?;
+    let value = std::env::var(crate::protocol::TEST_HOOK_VAR).ok()?;
     match value.split_once('=') {
         None if value == "slow-compile" => Some(Hook::SlowCompile),
         Some(("forbidden-syscall", index)) => index.parse().ok().map(Hook::ForbiddenSyscall),

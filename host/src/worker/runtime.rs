@@ -6,80 +6,23 @@
 //! then stops a task both in wasm (epoch interruption) and while it waits in
 //! a host call such as a sleep (the call's future is dropped).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::component::{
     ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::error::Context as _;
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
-    Trap,
-};
+use wasmtime::{Engine, Store, Trap};
 use wasmtime::{Result, bail};
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-use crate::bindings;
-use crate::cache;
-use crate::capture::Capture;
-use crate::error::Failure;
-use crate::transport::{Call, CallResult, Limits, Setup};
-use crate::worker::HostLink;
-
-/// How often the epoch advances: a task overruns its deadline by at most one
-/// tick.
-pub(crate) const TICK: Duration = Duration::from_millis(10);
-
-/// The store data of one task.
-pub(crate) struct TaskState {
-    wasi: WasiCtx,
-    pub(crate) table: ResourceTable,
-    memory: MemoryCap,
-    pub(crate) task_index: u64,
-    pub(crate) worker_id: u32,
-    /// Where the task's requests to the hub go.
-    pub(crate) link: HostLink,
-    /// When the task's time is up: no wait on a shared object lasts longer.
-    pub(crate) deadline: Instant,
-}
-
-impl WasiView for TaskState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// Refuses linear-memory growth past the cap, and remembers that it did, so a
-/// trap that follows (an allocator giving up) is reported as the cap.
-struct MemoryCap {
-    max: usize,
-    refused: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> Result<bool> {
-        let allowed = desired <= self.max;
-        self.refused |= !allowed;
-        Ok(allowed)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
-}
+use super::bindings;
+use super::capture::Capture;
+use super::link::HostLink;
+use super::load::compile_or_load;
+use super::state::{MemoryCap, TaskState};
+use crate::protocol::engine::{self, TICK};
+use crate::protocol::{Call, CallResult, Failure, Limits, Setup};
 
 /// A compiled component, ready to run tasks.
 pub(crate) struct Runtime {
@@ -89,17 +32,19 @@ pub(crate) struct Runtime {
     params: Vec<Type>,
     result: Option<Type>,
     limits: Limits,
+    /// How many tasks one instance serves before it is replaced.
+    reuse: u32,
     worker_id: u32,
     link: HostLink,
     executor: tokio::runtime::Runtime,
     /// The instance kept for the next task, in reuse mode.
-    warm: Option<Warm>,
+    session: Option<Session>,
 }
 
 /// A store, and the instance in it once a task has instantiated it. Every
 /// task gets a fresh one unless `--reuse` lets an instance serve several
 /// tasks in a row.
-struct Warm {
+struct Session {
     store: Store<TaskState>,
     instance: Option<Instance>,
     stdout: Capture,
@@ -118,15 +63,13 @@ impl Runtime {
             instance,
             func,
             limits,
+            reuse,
             compiled,
             serialize,
         } = setup;
-        let engine = Engine::new(&config(&limits))?;
+        let engine = Engine::new(&engine::config(&limits))?;
         let (component, artifact) =
-            cache::compile_or_load(&engine, &wasm, compiled.as_deref(), serialize)?;
-        // Now, not at the first instantiation: the images are memfds, which
-        // the worker's lockdown forbids making once it is sealed.
-        component.initialize_copy_on_write_image()?;
+            compile_or_load(&engine, &wasm, compiled.as_deref(), serialize)?;
         // Now, not at the first instantiation: the images are memfds, which
         // the worker's lockdown forbids making once it is sealed.
         component.initialize_copy_on_write_image()?;
@@ -172,23 +115,24 @@ impl Runtime {
             params,
             result,
             limits,
+            reuse,
             worker_id,
             link,
             executor: tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()?,
-            warm: None,
+            session: None,
         };
         Ok((runtime, artifact))
     }
 
     /// Runs one task, in a fresh instance or (in reuse mode) in the one the
     /// previous task left, which is kept only if the task did not trap.
-    pub(crate) fn run(&mut self, job: &Call) -> CallResult {
-        let mut warm = self.warm.take().unwrap_or_else(|| self.fresh());
-        let store = &mut warm.store;
+    pub(crate) fn run(&mut self, call: &Call) -> CallResult {
+        let mut session = self.session.take().unwrap_or_else(|| self.new_session());
+        let store = &mut session.store;
         let state = store.data_mut();
-        state.task_index = job.index;
+        state.task_index = call.index;
         state.memory.refused = false;
         state.deadline = Instant::now() + self.limits.timeout;
         store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
@@ -200,32 +144,32 @@ impl Runtime {
         // The epoch deadline stops wasm one tick after the timeout; this one,
         // a tick later, stops a task that waits in a host call.
         let deadline = self.limits.timeout + 2 * TICK;
-        let call = async {
-            tokio::time::timeout(deadline, self.call(&mut *store, warm.instance, job)).await
+        let running = async {
+            tokio::time::timeout(deadline, self.call(&mut *store, session.instance, call)).await
         };
-        let (outcome, instance) = match self.executor.block_on(call) {
+        let (outcome, instance) = match self.executor.block_on(running) {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok(Err(error)) => (self.failure(error, store.data().memory.refused), None),
             Ok(Ok((instance, returned))) => (returned, Some(instance)),
         };
         let result = CallResult {
-            index: job.index,
+            index: call.index,
             outcome,
-            stdout: warm.stdout.take(),
-            stderr: warm.stderr.take(),
+            stdout: session.stdout.take(),
+            stderr: session.stderr.take(),
         };
-        warm.served += 1;
+        session.served += 1;
         // A trap, an exit or a timeout leaves the instance in an unknown
         // state: it is always dropped.
-        if instance.is_some() && warm.served < self.limits.reuse {
-            warm.instance = instance;
-            self.warm = Some(warm);
+        if instance.is_some() && session.served < self.reuse {
+            session.instance = instance;
+            self.session = Some(session);
         }
         result
     }
 
     /// A store for a fresh instance.
-    fn fresh(&self) -> Warm {
+    fn new_session(&self) -> Session {
         let stdout = Capture::new(self.limits.max_output);
         let stderr = Capture::new(self.limits.max_output);
         let mut store = Store::new(
@@ -247,7 +191,7 @@ impl Runtime {
             },
         );
         store.limiter(|state| &mut state.memory);
-        Warm {
+        Session {
             store,
             instance: None,
             stdout,
@@ -262,9 +206,9 @@ impl Runtime {
         &self,
         store: &mut Store<TaskState>,
         instance: Option<Instance>,
-        job: &Call,
+        call: &Call,
     ) -> Result<(Instance, Result<String, Failure>)> {
-        let params = job
+        let params = call
             .args
             .iter()
             .zip(&self.params)
@@ -323,39 +267,4 @@ impl Runtime {
             None => Failure::Trap(format!("{error:#}")),
         })
     }
-}
-
-/// Bytes of each linear memory and table kept mapped between tasks and reset
-/// in place rather than decommitted.
-const KEEP_RESIDENT: usize = 8 << 20;
-
-/// The engine settings: epoch interruption for deadlines, fuel only when
-/// asked (it costs), and the pooling allocator with copy-on-write memory
-/// images so that a fresh instance per task is cheap.
-pub(crate) fn config(limits: &Limits) -> Config {
-    let mut config = Config::new();
-    config.epoch_interruption(true);
-    config.consume_fuel(limits.fuel.is_some());
-    config.concurrency_support(false);
-    config.wasm_backtrace_max_frames(None);
-    let mut pooling = PoolingAllocationConfig::default();
-    pooling
-        .total_component_instances(4)
-        .total_core_instances(64)
-        .max_core_instances_per_component(32)
-        .total_memories(16)
-        .max_memories_per_component(8)
-        .total_tables(64)
-        .total_stacks(4)
-        .max_tables_per_component(16)
-        .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
-        // Reset a used memory or table by copying back only the pages the
-        // task dirtied (found with the PAGEMAP_SCAN ioctl where the kernel
-        // has it), and keep them mapped: `madvise` and the page faults that
-        // follow it cost more than the task itself for small tasks.
-        .pagemap_scan(wasmtime::Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
-    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    config
 }

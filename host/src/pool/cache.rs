@@ -10,8 +10,6 @@
 //! component's bytes and of the engine's compatibility hash (wasmtime's
 //! version and every setting that changes the code it makes).
 
-mod load;
-
 use std::fs::{self, File, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
@@ -22,8 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-pub(crate) use self::load::compile_or_load;
-use crate::transport::Limits;
+use crate::protocol::{Limits, engine};
 
 /// Bytes of the secret key, and of each file's tag.
 const KEY_LEN: usize = 32;
@@ -77,7 +74,7 @@ impl CompileCache {
 
     /// The entry of `wasm` compiled with the engine settings of `limits`.
     pub(crate) fn entry(&self, wasm: &[u8], limits: &Limits) -> wasmtime::Result<Entry> {
-        let engine = wasmtime::Engine::new(&crate::runtime::config(limits))?;
+        let engine = wasmtime::Engine::new(&engine::config(limits))?;
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let mut sha = hasher.0;

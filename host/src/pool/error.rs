@@ -4,9 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::Value;
+use super::value::Value;
 
 /// Why a component could not be loaded, a task chosen, an input accepted, or
 /// a pool started.
@@ -32,17 +30,20 @@ pub enum Error {
         /// What is wrong with them.
         reason: String,
     },
-    /// The component is larger than [`MAX_COMPONENT_SIZE`](crate::MAX_COMPONENT_SIZE).
+    /// The component is larger than
+    /// [`MAX_COMPONENT_SIZE`](crate::MAX_COMPONENT_SIZE).
     #[error(
         "{name} is {}, larger than the {} wpool accepts for a component",
         bytesize::ByteSize::b(*size).display().iec(),
-        bytesize::ByteSize::b(crate::MAX_COMPONENT_SIZE as u64).display().iec()
+        bytesize::ByteSize::b(*limit).display().iec()
     )]
     TooLarge {
         /// The file or name the bytes came from.
         name: String,
         /// Its size in bytes.
         size: u64,
+        /// The largest size accepted, in bytes.
+        limit: u64,
     },
     /// No exported function has the name asked for.
     #[error("{name} has no exported function {func:?}; it exports: {exports}")]
@@ -168,22 +169,4 @@ impl TaskError {
             TaskError::Terminated => "terminated",
         }
     }
-}
-
-/// A task failure as it crosses from a worker to the host, before the host
-/// attaches the types that turn it into a [`TaskError`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum Failure {
-    Returned(String),
-    Trap(String),
-    Exit(i32),
-    StackOverflow,
-    Timeout(Duration),
-    OutOfFuel(u64),
-    MemoryLimit(u64),
-    /// The result's WAVE text has `size` bytes, more than `limit`.
-    ResultTooLarge {
-        size: u64,
-        limit: u64,
-    },
 }

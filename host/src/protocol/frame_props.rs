@@ -6,7 +6,8 @@ use std::io::{self, Read};
 
 use proptest::prelude::*;
 
-use super::{Call, FromWorker, ToWorker, read_frame, write_frame};
+use super::{read_frame, write_frame};
+use crate::protocol::{Call, FromWorker, ToWorker};
 
 /// A reader that fails the test if asked to fill a buffer of more than a
 /// MiB while it holds less than 1 KiB: a decoder that trusts a length

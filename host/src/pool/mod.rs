@@ -1,85 +1,73 @@
-//! The public face of the pool: [`Pool`] and its [`PoolBuilder`], the
-//! per-task [`Limits`], the [`TaskOutput`] each input yields, and the jobs
-//! that scope shared objects.
+//! The host side's public face: [`Pool`] and its [`PoolBuilder`]. A pool
+//! runs [`Task`]s on worker processes and serves its job's shared objects.
+//!
+//! # Layout
+//! - `task`: [`Component`] (a validated component and its WIT) and [`Task`]
+//!   (one exported function); `value`: [`Input`] and [`Value`];
+//!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
+//! - `settings`: a pool's settings, built once; `job`: a namespace of
+//!   shared objects and the settings its runs read.
+//! - `dispatch`: one run of a task over inputs, on worker processes.
+//! - `lane`: runs fed one input at a time: `apply_async`'s [`AsyncResult`],
+//!   `spawn`'s [`Process`].
+//! - `cache`: the compile cache on disk and its keyed tags.
+//! - `guest_build`: building a guest crate into a component.
+
+mod cache;
+mod dispatch;
+mod error;
+mod guest_build;
+mod job;
+mod lane;
+mod output;
+mod settings;
+mod task;
+mod value;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::capture::Captured;
-use crate::dispatch::Run;
+pub use self::error::{Error, TaskError};
+pub use self::guest_build::{GUEST_TARGET, build_guest};
+pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
+pub use self::output::TaskOutput;
+pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
+pub use self::value::{Input, Value};
+
+use self::dispatch::Run;
+use self::job::Job;
+use self::lane::Lanes;
+use self::settings::Settings;
 use crate::hub::{
-    Barrier, Connection, Dict, End, Event, Hub, HubLimits, JobId, Lock, ObjectError, Queue, Scalar,
-    Semaphore, SharedArray, SharedValue,
+    Barrier, Connection, Dict, Event, Hub, HubLimits, Lock, Queue, Semaphore, SharedArray,
+    SharedValue,
 };
-use crate::lane::{AsyncResult, Callbacks, Lane, Process};
-use crate::{Error, Input, Task, TaskError, Value};
-
-/// Hard limits on every task of a run. A task that exceeds one fails alone
-/// with the matching [`TaskError`]; the others go on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Wall-clock time a task may run, enforced by epoch interruption: a task
-    /// is stopped at most one tick (10 ms) after it.
-    pub timeout: Duration,
-    /// Fuel a task may burn (about one unit per wasm instruction); `None`
-    /// for no fuel accounting, which runs faster.
-    pub fuel: Option<u64>,
-    /// Bytes of linear memory a task may hold.
-    pub max_memory: u64,
-    /// Bytes of stdout, and of stderr, kept per task; the rest is dropped
-    /// and counted.
-    pub max_output: usize,
-    /// Bytes of an input's WAVE text, and of a result's: a task whose input
-    /// or result is larger fails with [`TaskError::TooLarge`].
-    pub max_value: usize,
-}
-
-impl Default for Limits {
-    /// 30 s, no fuel accounting, 512 MiB of memory, 64 KiB of each output,
-    /// 16 MiB per input and per result.
-    fn default() -> Limits {
-        Limits {
-            timeout: Duration::from_secs(30),
-            fuel: None,
-            max_memory: 512 << 20,
-            max_output: 64 << 10,
-            max_value: 16 << 20,
-        }
-    }
-}
+use crate::protocol::{End, Limits, ObjectError, Scalar};
 
 /// Configures a [`Pool`]. Start from [`Pool::builder`].
 #[derive(Debug, Clone)]
-pub struct PoolBuilder {
-    workers: usize,
-    limits: Limits,
-    retries: u32,
-    compile_timeout: Duration,
-    worker_program: Option<PathBuf>,
-    reuse: u32,
-    cache_dir: Option<PathBuf>,
-}
+pub struct PoolBuilder(Settings);
 
 impl PoolBuilder {
     /// How long a worker may take to compile the component before the run
     /// stops with [`Error::Pool`]. Defaults to 60 s.
     pub fn compile_timeout(mut self, timeout: Duration) -> PoolBuilder {
-        self.compile_timeout = timeout;
+        self.0.compile_timeout = timeout;
         self
     }
 
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {
-        self.workers = n.max(1);
+        self.0.workers = n.max(1);
         self
     }
 
     /// The limits on every task.
     pub fn limits(mut self, limits: Limits) -> PoolBuilder {
-        self.limits = limits;
+        self.0.limits = limits;
         self
     }
 
@@ -88,7 +76,7 @@ impl PoolBuilder {
     /// down with it). Defaults to 1. A task that fails inside the sandbox (a
     /// trap, a timeout) is never retried: it would fail the same way.
     pub fn retries(mut self, n: u32) -> PoolBuilder {
-        self.retries = n;
+        self.0.retries = n;
         self
     }
 
@@ -105,7 +93,7 @@ impl PoolBuilder {
     /// task traps, times out or hits a limit is always dropped: the next
     /// task gets a fresh one. A task that returns `err` keeps it. At least 1.
     pub fn reuse(mut self, n: u32) -> PoolBuilder {
-        self.reuse = n.max(1);
+        self.0.reuse = n.max(1);
         self
     }
 
@@ -116,7 +104,7 @@ impl PoolBuilder {
     /// key is the file `key` there, readable only by its owner): a file that
     /// does not verify is ignored and replaced, never loaded.
     pub fn compile_cache(mut self, dir: Option<PathBuf>) -> PoolBuilder {
-        self.cache_dir = dir;
+        self.0.cache_dir = dir;
         self
     }
 
@@ -125,27 +113,18 @@ impl PoolBuilder {
     /// it is `wpool`, else `wpool` beside it or one directory up (where cargo
     /// puts binaries next to test executables), else `wpool` on the `PATH`.
     pub fn worker_program(mut self, path: impl Into<PathBuf>) -> PoolBuilder {
-        self.worker_program = Some(path.into());
+        self.0.worker_program = path.into();
         self
     }
 
     /// Makes the pool, with its hub of shared objects. Workers start with
     /// each run, not here.
     pub fn build(self) -> Pool {
-        let settings = Arc::new(Settings {
-            workers: self.workers,
-            limits: self.limits,
-            retries: self.retries,
-            compile_timeout: self.compile_timeout,
-            reuse: self.reuse,
-            cache_dir: self.cache_dir,
-            worker_program: self.worker_program.unwrap_or_else(default_worker_program),
-            hub: Hub::new(HubLimits::default()),
-            next_job: AtomicU64::new(1),
-            next_worker: Arc::new(AtomicU32::new(0)),
-        });
-        let job = JobState::new(0, &settings);
-        Pool { settings, job }
+        Pool {
+            job: Arc::new(Job::first(self.0, Hub::new(HubLimits::default()))),
+            lanes: Arc::default(),
+            next_job: Arc::new(AtomicU64::new(1)),
+        }
     }
 }
 
@@ -161,84 +140,25 @@ impl PoolBuilder {
 ///
 /// Clones share everything. [`Pool::job`] makes a pool with the same settings
 /// whose tasks see a fresh set of shared objects. When the last clone of a
-/// job goes, its objects go, and its `apply_async` runs finish what was
-/// submitted, then stop.
+/// pool goes, its `apply_async` runs finish what was submitted, then stop;
+/// its job's objects go when the last of its runs ends.
 #[derive(Clone)]
 pub struct Pool {
-    settings: Arc<Settings>,
-    job: Arc<JobState>,
+    job: Arc<Job>,
+    /// The `apply_async` runs of this pool's job; dropping the last clone
+    /// closes them.
+    lanes: Arc<Lanes>,
+    /// Ids for [`Pool::job`], shared by every job of the pool.
+    next_job: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("workers", &self.settings.workers)
-            .field("limits", &self.settings.limits)
+            .field("workers", &self.job.settings.workers)
+            .field("limits", &self.job.settings.limits)
             .field("job", &self.job.id)
             .finish()
-    }
-}
-
-struct Settings {
-    workers: usize,
-    limits: Limits,
-    retries: u32,
-    compile_timeout: Duration,
-    reuse: u32,
-    cache_dir: Option<PathBuf>,
-    worker_program: PathBuf,
-    hub: Hub,
-    next_job: AtomicU64,
-    /// Worker ids, unique within the pool: the hub tells tasks apart by them.
-    next_worker: Arc<AtomicU32>,
-}
-
-/// One job: a namespace in the hub, and the job's `apply_async` lanes.
-pub(crate) struct JobState {
-    id: JobId,
-    hub: Hub,
-    lanes: Mutex<Lanes>,
-}
-
-struct Lanes {
-    closed: bool,
-    /// One lane per task, keyed by the task's identity.
-    by_task: Vec<(Task, Lane)>,
-}
-
-impl JobState {
-    fn new(id: JobId, settings: &Settings) -> Arc<JobState> {
-        Arc::new(JobState {
-            id,
-            hub: settings.hub.clone(),
-            lanes: Mutex::new(Lanes {
-                closed: false,
-                by_task: Vec::new(),
-            }),
-        })
-    }
-
-    pub(crate) fn id(&self) -> JobId {
-        self.id
-    }
-
-    pub(crate) fn hub(&self) -> &Hub {
-        &self.hub
-    }
-
-    fn lanes(&self) -> std::sync::MutexGuard<'_, Lanes> {
-        self.lanes
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
-}
-
-impl Drop for JobState {
-    fn drop(&mut self) {
-        for (_, lane) in &self.lanes().by_task {
-            lane.close();
-        }
-        self.hub.drop_job(self.id);
     }
 }
 
@@ -246,29 +166,22 @@ impl Pool {
     /// A builder with the defaults: one worker per core, [`Limits::default`],
     /// one retry.
     pub fn builder() -> PoolBuilder {
-        PoolBuilder {
-            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            limits: Limits::default(),
-            retries: 1,
-            compile_timeout: Duration::from_secs(60),
-            worker_program: None,
-            reuse: 1,
-            cache_dir: crate::cache::default_dir(),
-        }
+        PoolBuilder(Settings::default())
     }
 
     /// How many workers each run starts.
     pub fn workers(&self) -> usize {
-        self.settings.workers
+        self.job.settings.workers
     }
 
     /// A pool with the same settings whose tasks see a fresh, empty set of
     /// shared objects.
     pub fn job(&self) -> Pool {
-        let id = self.settings.next_job.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         Pool {
-            settings: self.settings.clone(),
-            job: JobState::new(id, &self.settings),
+            job: Arc::new(self.job.sibling(id)),
+            lanes: Arc::default(),
+            next_job: self.next_job.clone(),
         }
     }
 
@@ -298,14 +211,9 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        Ok(Imap {
-            run: Run::start(
-                &self.run_config(self.settings.workers),
-                task,
-                inputs.into_iter(),
-                true,
-            )?,
-        })
+        let workers = self.job.settings.workers;
+        let run = Run::start(&self.job, workers, task, inputs.into_iter(), true)?;
+        Ok(Imap { run })
     }
 
     /// Like [`Pool::imap`], but yields each output as soon as it is done.
@@ -316,14 +224,9 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        Ok(Imap {
-            run: Run::start(
-                &self.run_config(self.settings.workers),
-                task,
-                inputs.into_iter(),
-                false,
-            )?,
-        })
+        let workers = self.job.settings.workers;
+        let run = Run::start(&self.job, workers, task, inputs.into_iter(), false)?;
+        Ok(Imap { run })
     }
 
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
@@ -348,23 +251,7 @@ impl Pool {
         input: Input,
         callbacks: Callbacks,
     ) -> Result<AsyncResult, Error> {
-        let mut lanes = self.job.lanes();
-        if lanes.closed {
-            return Err(Error::Pool("the pool is closed".into()));
-        }
-        let lane = match lanes
-            .by_task
-            .iter()
-            .position(|(t, _)| t.same_function(task))
-        {
-            Some(i) => &lanes.by_task[i].1,
-            None => {
-                let lane = Lane::start(&self.run_config(self.settings.workers), task)?;
-                lanes.by_task.push((task.clone(), lane));
-                &lanes.by_task.last().expect("just pushed").1
-            }
-        };
-        Ok(lane.submit(input, callbacks))
+        self.lanes.submit(&self.job, task, input, callbacks)
     }
 
     /// Runs one task on a worker process of its own, outside the pool's
@@ -374,39 +261,24 @@ impl Pool {
     /// # Errors
     /// [`Error::Pool`] if the worker cannot start or cannot run the component.
     pub fn spawn(&self, task: &Task, input: Input) -> Result<Process, Error> {
-        let lane = Lane::start(&self.run_config(1), task)?;
-        let result = lane.submit(input, Callbacks::default());
-        lane.close();
-        Ok(Process::new(lane, result))
+        Process::start(&self.job, task, input)
     }
 
     /// No more [`Pool::apply_async`]: the tasks already submitted still run.
     pub fn close(&self) {
-        let mut lanes = self.job.lanes();
-        lanes.closed = true;
-        for (_, lane) in &lanes.by_task {
-            lane.close();
-        }
+        self.lanes.close();
     }
 
     /// Stops every `apply_async` run at once: their workers are killed, and
     /// unfinished tasks fail with [`TaskError::Terminated`].
     pub fn terminate(&self) {
-        let mut lanes = self.job.lanes();
-        lanes.closed = true;
-        for (_, lane) in &lanes.by_task {
-            lane.terminate();
-        }
+        self.lanes.terminate();
     }
 
     /// Closes the pool and waits until every submitted task has finished and
     /// the `apply_async` workers have stopped.
     pub fn join(&self) {
-        self.close();
-        let lanes = std::mem::take(&mut self.job.lanes().by_task);
-        for (_, lane) in lanes {
-            lane.join();
-        }
+        self.lanes.join();
     }
 
     /// The job's queue `name` (`multiprocessing.Queue`), created with room
@@ -487,52 +359,6 @@ impl Pool {
     pub fn barrier(&self, name: &str, parties: u32) -> Result<Barrier, ObjectError> {
         Barrier::open(&self.job.hub, self.job.id, name, parties)
     }
-
-    fn run_config(&self, workers: usize) -> RunConfig {
-        RunConfig {
-            workers,
-            limits: self.settings.limits.clone(),
-            retries: self.settings.retries,
-            compile_timeout: self.settings.compile_timeout,
-            reuse: self.settings.reuse,
-            cache_dir: self.settings.cache_dir.clone(),
-            worker_program: self.settings.worker_program.clone(),
-            job: self.job.clone(),
-            worker_ids: self.settings.next_worker.clone(),
-        }
-    }
-}
-
-/// What one run needs to know of the pool.
-#[derive(Clone)]
-pub(crate) struct RunConfig {
-    pub workers: usize,
-    pub limits: Limits,
-    pub retries: u32,
-    pub compile_timeout: Duration,
-    pub reuse: u32,
-    pub cache_dir: Option<PathBuf>,
-    pub worker_program: PathBuf,
-    /// Keeps the job's objects alive while the run goes on.
-    pub job: Arc<JobState>,
-    pub worker_ids: Arc<AtomicU32>,
-}
-
-fn default_worker_program() -> PathBuf {
-    if let Some(path) = std::env::var_os("WPOOL_WORKER") {
-        return path.into();
-    }
-    let name = format!("wpool{}", std::env::consts::EXE_SUFFIX);
-    if let Ok(exe) = std::env::current_exe() {
-        if exe.file_name().is_some_and(|n| n == name.as_str()) {
-            return exe;
-        }
-        let beside = exe.ancestors().skip(1).take(2).map(|dir| dir.join(&name));
-        if let Some(found) = beside.into_iter().find(|p| p.is_file()) {
-            return found;
-        }
-    }
-    PathBuf::from(name)
 }
 
 /// The streaming iterator of a run: see [`Pool::imap`]. Dropping it stops the
@@ -555,19 +381,4 @@ impl<I: Iterator<Item = Input>> Iterator for Imap<I> {
     fn next(&mut self) -> Option<Self::Item> {
         self.run.next()
     }
-}
-
-/// What one input yielded.
-#[derive(Debug, Clone)]
-pub struct TaskOutput {
-    /// The input's position in the run, counting from 0.
-    pub index: u64,
-    /// The input itself.
-    pub input: Input,
-    /// The function's result, or why the task failed.
-    pub result: Result<Value, TaskError>,
-    /// What the task wrote to its stdout.
-    pub stdout: Captured,
-    /// What the task wrote to its stderr.
-    pub stderr: Captured,
 }

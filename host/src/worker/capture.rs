@@ -11,56 +11,33 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::protocol::Captured;
+
 /// A capped in-memory sink for one guest output stream. Clones share the
 /// buffer: the store holds one, the worker reads the other when the task ends.
 #[derive(Clone)]
 pub(crate) struct Capture {
     inner: Arc<Mutex<Captured>>,
-}
-
-/// What a task wrote to one of its output streams.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Captured {
-    /// The first bytes written, up to the cap.
-    pub bytes: Vec<u8>,
-    /// How many bytes were written past the cap and dropped.
-    pub dropped: u64,
+    /// Bytes kept; what is written past them is counted in `dropped`.
     cap: usize,
-}
-
-impl Captured {
-    /// Whether the task wrote nothing.
-    pub fn is_empty(&self) -> bool {
-        self.bytes.is_empty() && self.dropped == 0
-    }
 }
 
 impl Capture {
     pub(crate) fn new(cap: usize) -> Capture {
         Capture {
-            inner: Arc::new(Mutex::new(Captured {
-                cap,
-                ..Captured::default()
-            })),
+            inner: Arc::default(),
+            cap,
         }
     }
 
     /// Takes what was written so far, leaving the capture empty.
     pub(crate) fn take(&self) -> Captured {
-        let mut captured = self.lock();
-        let cap = captured.cap;
-        std::mem::replace(
-            &mut *captured,
-            Captured {
-                cap,
-                ..Captured::default()
-            },
-        )
+        std::mem::take(&mut *self.lock())
     }
 
     fn write(&self, buf: &[u8]) {
         let mut captured = self.lock();
-        let room = captured.cap.saturating_sub(captured.bytes.len());
+        let room = self.cap.saturating_sub(captured.bytes.len());
         let kept = buf.len().min(room);
         captured.bytes.extend_from_slice(&buf[..kept]);
         captured.dropped += (buf.len() - kept) as u64;

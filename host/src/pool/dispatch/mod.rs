@@ -11,19 +11,20 @@ mod process;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-pub(crate) use self::process::Event;
+pub(crate) use self::process::RunEvent;
 use self::process::{EventKind, Place, WorkerProcess};
-use crate::cache::{CompileCache, Entry};
-use crate::error::Failure;
-use crate::pool::{RunConfig, TaskOutput};
-use crate::runtime::TICK;
-use crate::transport::{self, Call, CallResult, Setup, ToWorker};
-use crate::{Error, Input, Task, TaskError};
+use super::cache::{CompileCache, Entry};
+use super::error::{Error, TaskError};
+use super::job::Job;
+use super::output::TaskOutput;
+use super::task::Task;
+use super::value::Input;
+use crate::protocol::engine::TICK;
+use crate::protocol::{Call, CallResult, Failure, Setup, ToWorker};
 
 /// Batches in flight per worker: one running, one waiting in its pipe, so a
 /// worker never idles while the host prepares its next batch.
@@ -78,7 +79,9 @@ impl Slot {
 
 pub(crate) struct Run<I> {
     task: Task,
-    config: RunConfig,
+    /// The job whose objects the tasks see, and the pool's settings; held
+    /// so that the job's objects live while the run goes on.
+    job: Arc<Job>,
     ordered: bool,
     inputs: I,
     inputs_done: bool,
@@ -94,8 +97,8 @@ pub(crate) struct Run<I> {
     terminated: bool,
     slots: Vec<Slot>,
     deaths_in_a_row: u32,
-    events: Receiver<Event>,
-    events_tx: Sender<Event>,
+    events: Receiver<RunEvent>,
+    events_tx: Sender<RunEvent>,
     /// Finished outputs not yet yielded, by index.
     done: BTreeMap<u64, TaskOutput>,
     next_out: u64,
@@ -115,15 +118,17 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// Starts the workers and waits until one is ready, so that a component
     /// that cannot run is reported before any input is read.
     pub(crate) fn start(
-        config: &RunConfig,
+        job: &Arc<Job>,
+        workers: usize,
         task: &Task,
         inputs: I,
         ordered: bool,
     ) -> Result<Run<I>, Error> {
         let (events_tx, events) = crossbeam_channel::unbounded();
-        let cache = config.cache_dir.as_deref().and_then(|dir| {
+        let settings = &job.settings;
+        let cache = settings.cache_dir.as_deref().and_then(|dir| {
             let cache = CompileCache::open(dir).ok()?;
-            let entry = cache.entry(&task.wasm(), &worker_limits(config)).ok()?;
+            let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
             Some((cache, entry))
         });
         let compiled = cache
@@ -132,7 +137,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             .map(Arc::from);
         let mut run = Run {
             task: task.clone(),
-            config: config.clone(),
+            job: job.clone(),
             ordered,
             inputs,
             inputs_done: false,
@@ -142,7 +147,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             submitted: VecDeque::new(),
             accepting: false,
             terminated: false,
-            slots: Vec::with_capacity(config.workers),
+            slots: Vec::with_capacity(workers),
             deaths_in_a_row: 0,
             events,
             events_tx,
@@ -154,10 +159,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
             cache,
             compiled,
         };
-        for slot in 0..config.workers {
+        for slot in 0..workers {
             let process = run.spawn(slot, 0)?;
             run.slots
-                .push(Slot::new(process, 0, run.config.compile_timeout));
+                .push(Slot::new(process, 0, settings.compile_timeout));
         }
         while !run.slots.iter().any(|s| s.ready) {
             run.wait();
@@ -170,18 +175,20 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     fn spawn(&mut self, slot: usize, generation: u64) -> Result<WorkerProcess, Error> {
         let (instance, func) = self.task.export_path();
+        let settings = &self.job.settings;
         let setup = Setup {
-            worker_id: self.config.worker_ids.fetch_add(1, Ordering::Relaxed),
+            worker_id: self.job.next_worker_id(),
             wasm: self.task.wasm(),
             instance,
             func,
-            limits: worker_limits(&self.config),
+            limits: settings.limits.clone(),
+            reuse: settings.reuse,
             compiled: self.compiled.clone(),
             serialize: self.cache.is_some() && self.compiled.is_none(),
         };
-        let program = &self.config.worker_program;
+        let program = &settings.worker_program;
         let place = Place {
-            job: self.config.job.id(),
+            job: self.job.id,
             worker_id: setup.worker_id,
             slot,
             generation,
@@ -190,7 +197,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             program,
             &setup,
             place,
-            self.config.job.hub().clone(),
+            self.job.hub.clone(),
             self.events_tx.clone(),
         )
         .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
@@ -253,7 +260,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         self.fatal = Some(Error::Pool(format!(
                             "{} did not compile within {}; its worker was killed",
                             self.task.component().name(),
-                            humantime::format_duration(self.config.compile_timeout)
+                            humantime::format_duration(self.job.settings.compile_timeout)
                         )));
                     } else if slot.deadline.is_some_and(|d| d <= now) {
                         slot.deadline = None;
@@ -267,7 +274,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     /// When a batch of `len` tasks starting now must be answered by.
     fn batch_deadline(&self, len: usize) -> Instant {
-        Instant::now() + (self.config.limits.timeout + TICK) * len as u32 + GRACE
+        Instant::now() + (self.job.settings.limits.timeout + TICK) * len as u32 + GRACE
     }
 
     /// Tops up every ready worker to [`IN_FLIGHT`] batches.
@@ -278,7 +285,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 if batch.is_empty() {
                     return;
                 }
-                let jobs = batch
+                let calls = batch
                     .iter()
                     .map(|index| Call {
                         index: *index,
@@ -287,7 +294,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     .collect();
                 let deadline = self.batch_deadline(batch.len());
                 let target = &mut self.slots[slot];
-                if target.process.send(&ToWorker::Batch(jobs)).is_err() {
+                if target.process.send(&ToWorker::Batch(calls)).is_err() {
                     // The worker is dying; its `Exited` event will come. The
                     // batch never reached it, so it costs no attempt.
                     target.ready = false;
@@ -300,10 +307,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// Lets inputs be added while the run goes on: send [`Event::Submit`]
-    /// for each, then [`Event::Close`] (or [`Event::Terminate`]). Until
+    /// Lets inputs be added while the run goes on: send [`RunEvent::Submit`]
+    /// for each, then [`RunEvent::Close`] (or [`RunEvent::Terminate`]). Until
     /// then, the run does not end.
-    pub(crate) fn submitter(&mut self) -> Sender<Event> {
+    pub(crate) fn submitter(&mut self) -> Sender<RunEvent> {
         self.accepting = true;
         self.events_tx.clone()
     }
@@ -348,7 +355,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     fn too_large(&self, input: &Input) -> Option<TaskError> {
         let size: usize = input.args.iter().map(String::len).sum();
-        let limit = self.config.limits.max_value;
+        let limit = self.job.settings.limits.max_value;
         (size > limit).then_some(TaskError::TooLarge {
             what: "input",
             size: size as u64,
@@ -356,19 +363,19 @@ impl<I: Iterator<Item = Input>> Run<I> {
         })
     }
 
-    fn handle(&mut self, event: Event) {
+    fn handle(&mut self, event: RunEvent) {
         let (slot, generation, kind) = match event {
-            Event::Worker {
+            RunEvent::Worker {
                 slot,
                 generation,
                 kind,
             } => (slot, generation, kind),
-            Event::Submit(input) => return self.submitted.push_back(input),
-            Event::Close => {
+            RunEvent::Submit(input) => return self.submitted.push_back(input),
+            RunEvent::Close => {
                 self.accepting = false;
                 return;
             }
-            Event::Terminate => return self.terminate(),
+            RunEvent::Terminate => return self.terminate(),
         };
         if self
             .slots
@@ -493,7 +500,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         for index in ran {
             let pending = self.pending.get_mut(&index).expect("in flight");
             pending.deaths += 1;
-            if pending.deaths > self.config.retries {
+            if pending.deaths > self.job.settings.retries {
                 let pending = self.pending.remove(&index).expect("in flight");
                 let error = TaskError::WorkerLost {
                     attempts: pending.deaths,
@@ -515,7 +522,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let generation = self.slots[slot].generation + 1;
         match self.spawn(slot, generation) {
             Ok(process) => {
-                self.slots[slot] = Slot::new(process, generation, self.config.compile_timeout)
+                self.slots[slot] = Slot::new(process, generation, self.job.settings.compile_timeout)
             }
             Err(error) => self.fatal = Some(error),
         }
@@ -530,18 +537,5 @@ fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
         result: Err(error),
         stdout: Default::default(),
         stderr: Default::default(),
-    }
-}
-
-/// The limits as a worker applies them.
-fn worker_limits(config: &RunConfig) -> transport::Limits {
-    let limits = &config.limits;
-    transport::Limits {
-        timeout: limits.timeout,
-        fuel: limits.fuel,
-        max_memory: limits.max_memory,
-        max_output: limits.max_output,
-        max_value: limits.max_value,
-        reuse: config.reuse,
     }
 }

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use crate::hub::{self, Answer, FromAnswer, ObjectError, Op};
-use crate::runtime::{TICK, TaskState};
+use super::state::TaskState;
+use crate::protocol::engine::TICK;
+use crate::protocol::{self, Answer, FromAnswer, ObjectError, Op};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -102,7 +103,7 @@ impl TaskState {
         resource: &Resource<ObjectHandle>,
         op: impl FnOnce(u64) -> Op,
     ) -> Answered<Scalar> {
-        let answer: Answered<hub::Scalar> = self.call(resource, op, None).await;
+        let answer: Answered<protocol::Scalar> = self.call(resource, op, None).await;
         answer.map(|scalar| scalar.map(from_hub))
     }
 }
@@ -111,19 +112,19 @@ fn out_of_turn(answer: Answer) -> wasmtime::Error {
     wasmtime::format_err!("the hub answered out of turn: {answer:?}")
 }
 
-fn from_hub(scalar: hub::Scalar) -> Scalar {
+fn from_hub(scalar: protocol::Scalar) -> Scalar {
     match scalar {
-        hub::Scalar::Int(n) => Scalar::Int(n),
-        hub::Scalar::Float(x) => Scalar::Float(x),
-        hub::Scalar::Bytes(b) => Scalar::Bytes(b),
+        protocol::Scalar::Int(n) => Scalar::Int(n),
+        protocol::Scalar::Float(x) => Scalar::Float(x),
+        protocol::Scalar::Bytes(b) => Scalar::Bytes(b),
     }
 }
 
-fn to_hub(scalar: Scalar) -> hub::Scalar {
+fn to_hub(scalar: Scalar) -> protocol::Scalar {
     match scalar {
-        Scalar::Int(n) => hub::Scalar::Int(n),
-        Scalar::Float(x) => hub::Scalar::Float(x),
-        Scalar::Bytes(b) => hub::Scalar::Bytes(b),
+        Scalar::Int(n) => protocol::Scalar::Int(n),
+        Scalar::Float(x) => protocol::Scalar::Float(x),
+        Scalar::Bytes(b) => protocol::Scalar::Bytes(b),
     }
 }
 
@@ -183,8 +184,8 @@ impl pipe::Host for TaskState {}
 impl pipe::HostConnection for TaskState {
     async fn open(&mut self, name: String, end: pipe::End) -> Answered<Resource<pipe::Connection>> {
         let end = match end {
-            pipe::End::A => hub::End::A,
-            pipe::End::B => hub::End::B,
+            pipe::End::A => protocol::End::A,
+            pipe::End::B => protocol::End::B,
         };
         self.open(Op::PipeOpen { name, end }).await
     }

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Sender;
 
 use crate::hub::{Caller, Hub, JobId};
-use crate::test_hook;
-use crate::transport::{CallResult, FromWorker, Setup, ToWorker, read_frame, write_frame};
-use crate::worker::WORKER_ARG;
+use crate::pool::value::Input;
+use crate::protocol::{
+    CallResult, FromWorker, Setup, TEST_HOOK_VAR, ToWorker, WORKER_ARG, read_frame, write_frame,
+};
 
 /// What the dispatcher of a run waits for.
-pub(crate) enum Event {
+pub(crate) enum RunEvent {
     /// From the worker in `slot`, of `generation` (a slot's worker is
     /// replaced when it dies).
     Worker {
@@ -26,7 +27,7 @@ pub(crate) enum Event {
         kind: EventKind,
     },
     /// A task submitted to a running run (see `Run::submitter`).
-    Submit(crate::Input),
+    Submit(Input),
     /// No more submissions: the run ends once what was submitted is done.
     Close,
     /// Stop now: kill the workers, fail what is unfinished.
@@ -76,7 +77,7 @@ impl WorkerProcess {
         setup: &Setup,
         place: Place,
         hub: Hub,
-        events: Sender<Event>,
+        events: Sender<RunEvent>,
     ) -> io::Result<WorkerProcess> {
         let mut command = Command::new(program);
         command
@@ -89,8 +90,8 @@ impl WorkerProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(hook) = std::env::var_os(test_hook::VAR) {
-            command.env(test_hook::VAR, hook);
+        if let Some(hook) = std::env::var_os(TEST_HOOK_VAR) {
+            command.env(TEST_HOOK_VAR, hook);
         }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -165,7 +166,7 @@ fn serve(
     place: Place,
     hub: Hub,
     stdin: Stdin,
-    events: Sender<Event>,
+    events: Sender<RunEvent>,
 ) {
     let Place {
         job,
@@ -175,7 +176,7 @@ fn serve(
     } = place;
     let mut stdout = BufReader::new(stdout);
     let post = |kind| {
-        events.send(Event::Worker {
+        events.send(RunEvent::Worker {
             slot,
             generation,
             kind,

@@ -16,7 +16,8 @@ use wit_component::{OutputToString, WitPrinter};
 use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
-use crate::Error;
+use super::error::Error;
+use super::value::{Input, Value};
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -65,6 +66,7 @@ impl Component {
         let too_large = |size| Error::TooLarge {
             name: path.display().to_string(),
             size,
+            limit: MAX_COMPONENT_SIZE as u64,
         };
         if size > MAX_COMPONENT_SIZE as u64 {
             return Err(too_large(size));
@@ -92,6 +94,7 @@ impl Component {
             return Err(Error::TooLarge {
                 name,
                 size: wasm.len() as u64,
+                limit: MAX_COMPONENT_SIZE as u64,
             });
         }
         let not_component = |reason: String| Error::NotComponent {
@@ -389,17 +392,14 @@ impl Task {
         self.inner.component.inner.wasm.clone()
     }
 
-    /// Types a result that a worker sent back as WAVE text.
     /// Whether `other` is this very task (a clone of it).
     pub(crate) fn same_function(&self, other: &Task) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Types a result that a worker sent back as WAVE text.
     pub(crate) fn value(&self, wave: String) -> Value {
-        Value {
-            wave,
-            ty: self.inner.result.clone(),
-        }
+        Value::new(wave, self.inner.result.clone())
     }
 }
 
@@ -419,72 +419,5 @@ fn wit_type_name(resolve: &Resolve, ty: &wit_parser::Type) -> String {
     match printer.print_type_name(resolve, ty) {
         Ok(()) => printer.output.to_string(),
         Err(_) => "?".to_string(),
-    }
-}
-
-/// The arguments of one call, checked against the task's parameter types.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Input {
-    /// One WAVE text per parameter, each valid for its type.
-    pub(crate) args: Arc<[String]>,
-}
-
-impl fmt::Display for Input {
-    /// Formats the input as WAVE: the value, or a tuple of several.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.args {
-            [] => f.write_str("()"),
-            [one] => f.write_str(one),
-            args => write!(f, "({})", args.join(", ")),
-        }
-    }
-}
-
-impl fmt::Debug for Input {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Input({self})")
-    }
-}
-
-/// A value a task returned, typed by the function's WIT result.
-///
-/// It displays as WAVE text; [`Value::to_wave_value`] decodes it into a
-/// [`wasm_wave::value::Value`] to inspect its parts.
-#[derive(Clone)]
-pub struct Value {
-    wave: String,
-    ty: Option<Arc<Type>>,
-}
-
-impl Value {
-    /// The value in WAVE syntax, such as `81` or `{words: 2, lines: 1}`.
-    pub fn as_wave(&self) -> &str {
-        &self.wave
-    }
-
-    /// Decodes the value against its type; `None` for a function without a
-    /// result.
-    pub fn to_wave_value(&self) -> Option<wasm_wave::value::Value> {
-        let ty = self.ty.as_deref()?;
-        // The worker wrote this text from a value of this very type.
-        wasm_wave::from_str(ty, &self.wave).ok()
-    }
-}
-
-impl PartialEq for Value {
-    fn eq(&self, other: &Value) -> bool {
-        self.wave == other.wave
-    }
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.wave)
-    }
-}
-
-impl fmt::Debug for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Value({})", self.wave)
     }
 }

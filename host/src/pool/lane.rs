@@ -1,8 +1,8 @@
 //! Runs fed one input at a time, for [`Pool::apply_async`](crate::Pool::apply_async)
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
 //! of its own, whose inputs are submitted while it goes on; each submission
-//! gets an [`AsyncResult`]. A [`Process`] is a lane of one worker and one
-//! task.
+//! gets an [`AsyncResult`]. [`Lanes`] keeps a pool's lanes, one per task. A
+//! [`Process`] is a lane of one worker and one task.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,9 +11,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::dispatch::{Event, Run};
-use crate::pool::{RunConfig, TaskOutput};
-use crate::{Error, Input, Task, TaskError, Value};
+use super::dispatch::{Run, RunEvent};
+use super::error::{Error, TaskError};
+use super::job::Job;
+use super::output::TaskOutput;
+use super::task::Task;
+use super::value::{Input, Value};
 
 /// What to call with a task's result when it comes, on a thread of the
 /// pool's, as Python's `apply_async` calls `callback` and `error_callback`.
@@ -52,8 +55,99 @@ struct Delivery {
     callbacks: Callbacks,
 }
 
+/// A pool's `apply_async` lanes, one per task. Dropping it closes them:
+/// each finishes what was submitted, then stops.
+#[derive(Default)]
+pub(crate) struct Lanes(Mutex<LanesState>);
+
+#[derive(Default)]
+struct LanesState {
+    closed: bool,
+    /// One lane per task, keyed by the task's identity.
+    by_task: Vec<(Task, Lane)>,
+}
+
+impl Lanes {
+    /// Submits `input` to the lane of `task`, starting the lane first if it
+    /// has none. The pool's lock is not held while a new lane's workers
+    /// compile, so `close` and `terminate` never wait for a compile.
+    pub(crate) fn submit(
+        &self,
+        job: &Arc<Job>,
+        task: &Task,
+        input: Input,
+        callbacks: Callbacks,
+    ) -> Result<AsyncResult, Error> {
+        {
+            let state = lock(&self.0);
+            if state.closed {
+                return Err(Error::Pool("the pool is closed".into()));
+            }
+            if let Some((_, lane)) = state.by_task.iter().find(|(t, _)| t.same_function(task)) {
+                return Ok(lane.submit(input, callbacks));
+            }
+        }
+        let started = Lane::start(job, job.settings.workers, task)?;
+        let mut state = lock(&self.0);
+        if state.closed {
+            started.close();
+            return Err(Error::Pool("the pool is closed".into()));
+        }
+        // Another thread may have started a lane for this task meanwhile:
+        // the first one serves, the other ends at once, having run nothing.
+        let lane = match state
+            .by_task
+            .iter()
+            .position(|(t, _)| t.same_function(task))
+        {
+            Some(i) => {
+                started.close();
+                &state.by_task[i].1
+            }
+            None => {
+                state.by_task.push((task.clone(), started));
+                &state.by_task.last().expect("just pushed").1
+            }
+        };
+        Ok(lane.submit(input, callbacks))
+    }
+
+    /// No more submissions; what was submitted still runs.
+    pub(crate) fn close(&self) {
+        let mut state = lock(&self.0);
+        state.closed = true;
+        for (_, lane) in &state.by_task {
+            lane.close();
+        }
+    }
+
+    /// Kills every lane's workers; unfinished tasks fail as terminated.
+    pub(crate) fn terminate(&self) {
+        let mut state = lock(&self.0);
+        state.closed = true;
+        for (_, lane) in &state.by_task {
+            lane.terminate();
+        }
+    }
+
+    /// Closes, then waits until every lane has finished and stopped.
+    pub(crate) fn join(&self) {
+        self.close();
+        let lanes = std::mem::take(&mut lock(&self.0).by_task);
+        for (_, lane) in lanes {
+            lane.join();
+        }
+    }
+}
+
+impl Drop for Lanes {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 pub(crate) struct Lane {
-    events: Sender<Event>,
+    events: Sender<RunEvent>,
     /// By the index the run gives the n-th submission: n.
     deliveries: Arc<Mutex<HashMap<u64, Delivery>>>,
     submitted: Mutex<u64>,
@@ -63,8 +157,8 @@ pub(crate) struct Lane {
 impl Lane {
     /// Starts the run's workers (reporting a component that cannot run) and
     /// the thread that drives the run.
-    pub(crate) fn start(config: &RunConfig, task: &Task) -> Result<Lane, Error> {
-        let mut run = Run::start(config, task, std::iter::empty(), false)?;
+    pub(crate) fn start(job: &Arc<Job>, workers: usize, task: &Task) -> Result<Lane, Error> {
+        let mut run = Run::start(job, workers, task, std::iter::empty(), false)?;
         let events = run.submitter();
         let deliveries: Arc<Mutex<HashMap<u64, Delivery>>> = Arc::default();
         let routes = deliveries.clone();
@@ -121,7 +215,7 @@ impl Lane {
         *submitted += 1;
         // The run's thread holds the receiver until it ends; a run that has
         // ended already drops the delivery, which its result reports.
-        if self.events.send(Event::Submit(input)).is_err() {
+        if self.events.send(RunEvent::Submit(input)).is_err() {
             lock(&self.deliveries).remove(&(*submitted - 1));
         }
         AsyncResult {
@@ -130,11 +224,11 @@ impl Lane {
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.events.send(Event::Close);
+        let _ = self.events.send(RunEvent::Close);
     }
 
     pub(crate) fn terminate(&self) {
-        let _ = self.events.send(Event::Terminate);
+        let _ = self.events.send(RunEvent::Terminate);
     }
 
     pub(crate) fn join(self) {
@@ -224,11 +318,15 @@ pub struct Process {
 }
 
 impl Process {
-    pub(crate) fn new(lane: Lane, result: AsyncResult) -> Process {
-        Process {
+    /// Starts `task` on a worker process of its own, with `input`.
+    pub(crate) fn start(job: &Arc<Job>, task: &Task, input: Input) -> Result<Process, Error> {
+        let lane = Lane::start(job, 1, task)?;
+        let result = lane.submit(input, Callbacks::default());
+        lane.close();
+        Ok(Process {
             lane: Some(lane),
             result,
-        }
+        })
     }
 
     /// Waits up to `timeout` (forever for `None`) for the task to finish;

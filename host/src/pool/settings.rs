@@ -1,0 +1,62 @@
+//! [`Settings`]: everything a run needs to know of its pool, built once by
+//! [`PoolBuilder`](super::PoolBuilder) and shared by every run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::protocol::Limits;
+
+/// A pool's settings. [`Pool::builder`](super::Pool::builder) starts from
+/// the defaults; each run reads them through its [`Job`](super::job::Job).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// Worker processes of a `map` run (a spawned process has one).
+    pub workers: usize,
+    pub limits: Limits,
+    /// Attempts more for a task whose worker died.
+    pub retries: u32,
+    pub compile_timeout: Duration,
+    /// Tasks one instance serves before it is replaced.
+    pub reuse: u32,
+    /// The compile cache's directory; `None` when it is off.
+    pub cache_dir: Option<PathBuf>,
+    /// The `wpool` binary each worker process runs.
+    pub worker_program: PathBuf,
+}
+
+impl Default for Settings {
+    /// One worker per core, [`Limits::default`], one retry, a 60 s compile
+    /// deadline, a fresh instance per task, the default cache directory, and
+    /// the default worker program.
+    fn default() -> Settings {
+        Settings {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            limits: Limits::default(),
+            retries: 1,
+            compile_timeout: Duration::from_secs(60),
+            reuse: 1,
+            cache_dir: super::cache::default_dir(),
+            worker_program: default_worker_program(),
+        }
+    }
+}
+
+/// The `WPOOL_WORKER` environment variable, else the running executable
+/// when it is `wpool`, else `wpool` beside it or one directory up, else
+/// `wpool` on the `PATH`.
+fn default_worker_program() -> PathBuf {
+    if let Some(path) = std::env::var_os("WPOOL_WORKER") {
+        return path.into();
+    }
+    let name = format!("wpool{}", std::env::consts::EXE_SUFFIX);
+    if let Ok(exe) = std::env::current_exe() {
+        if exe.file_name().is_some_and(|n| n == name.as_str()) {
+            return exe;
+        }
+        let beside = exe.ancestors().skip(1).take(2).map(|dir| dir.join(&name));
+        if let Some(found) = beside.into_iter().find(|p| p.is_file()) {
+            return found;
+        }
+    }
+    PathBuf::from(name)
+}

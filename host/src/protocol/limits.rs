@@ -1,0 +1,40 @@
+//! The limits every task runs under: chosen on the host, applied by the
+//! worker, and part of the engine settings the compile cache is keyed by.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Hard limits on every task of a run. A task that exceeds one fails alone
+/// with the matching `TaskError`; the others go on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Wall-clock time a task may run, enforced by epoch interruption: a task
+    /// is stopped at most one tick (10 ms) after it.
+    pub timeout: Duration,
+    /// Fuel a task may burn (about one unit per wasm instruction); `None`
+    /// for no fuel accounting, which runs faster.
+    pub fuel: Option<u64>,
+    /// Bytes of linear memory a task may hold.
+    pub max_memory: u64,
+    /// Bytes of stdout, and of stderr, kept per task; the rest is dropped
+    /// and counted.
+    pub max_output: usize,
+    /// Bytes of an input's WAVE text, and of a result's: a task whose input
+    /// or result is larger fails with `TaskError::TooLarge`.
+    pub max_value: usize,
+}
+
+impl Default for Limits {
+    /// 30 s, no fuel accounting, 512 MiB of memory, 64 KiB of each output,
+    /// 16 MiB per input and per result.
+    fn default() -> Limits {
+        Limits {
+            timeout: Duration::from_secs(30),
+            fuel: None,
+            max_memory: 512 << 20,
+            max_output: 64 << 10,
+            max_value: 16 << 20,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! The messages between the host and a worker process. The host writes
+//! [`ToWorker`] frames to the worker's stdin and reads [`FromWorker`] frames
+//! from its stdout. This is the narrow interface a networked transport would
+//! replace.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::captured::Captured;
+use super::limits::Limits;
+use super::ops::{Answer, ObjectError, Op};
+
+/// What a worker runs: sent once, first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Setup {
+    /// Unique within the pool; guests read it as `context.worker-id`.
+    pub worker_id: u32,
+    pub wasm: Arc<[u8]>,
+    /// The export name of the interface holding the function, if any.
+    pub instance: Option<String>,
+    pub func: String,
+    pub limits: Limits,
+    /// How many tasks one instance serves before it is replaced.
+    pub reuse: u32,
+    /// The component compiled by an earlier worker, from the compile cache,
+    /// its tag verified by the host.
+    pub compiled: Option<Arc<[u8]>>,
+    /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
+    /// for the host to cache.
+    pub serialize: bool,
+}
+
+/// Host to worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ToWorker {
+    Setup(Setup),
+    /// Run these calls, in order, and answer with one [`FromWorker::Done`].
+    Batch(Vec<Call>),
+    /// The hub's answer to the worker's [`FromWorker::Request`] `id`.
+    Reply {
+        id: u64,
+        result: Result<Answer, ObjectError>,
+    },
+}
+
+/// One call of the function: the task's index in its run and one WAVE text
+/// per parameter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Call {
+    pub index: u64,
+    pub args: Arc<[String]>,
+}
+
+/// Worker to host.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum FromWorker {
+    /// The component compiled and links: calls may come. `artifact` is the
+    /// compiled component when the setup asked for it.
+    Ready { artifact: Option<Vec<u8>> },
+    /// The component cannot run here; the worker exits after saying so.
+    SetupFailed(String),
+    /// The results of one batch, in the batch's order.
+    Done {
+        busy: Duration,
+        results: Vec<CallResult>,
+    },
+    /// Task `task` operates on a shared object; the hub answers with a
+    /// [`ToWorker::Reply`] within `timeout`.
+    Request {
+        id: u64,
+        task: u64,
+        op: Op,
+        timeout: Option<Duration>,
+    },
+}
+
+/// The outcome of one call: its result as WAVE text, or why it failed.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CallResult {
+    pub index: u64,
+    pub outcome: Result<String, Failure>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// A task failure as it crosses from a worker to the host, before the host
+/// attaches the types that turn it into a `TaskError`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    Returned(String),
+    Trap(String),
+    Exit(i32),
+    StackOverflow,
+    Timeout(Duration),
+    OutOfFuel(u64),
+    MemoryLimit(u64),
+    /// The result's WAVE text has `size` bytes, more than `limit`.
+    ResultTooLarge {
+        size: u64,
+        limit: u64,
+    },
+}

@@ -1,0 +1,35 @@
+//! What crosses between the host process and a worker process, and nothing
+//! that runs either: the frames and messages on the pipes between them, the
+//! limits a worker applies, the shared-object operations it forwards to the
+//! hub with their answers and errors, the output it captured, the engine
+//! settings the compile cache is keyed by, and the command-line markers that
+//! start the `wpool` binary as a worker.
+//!
+//! The host side (`pool`, `hub`) and the worker side (`worker`) both import
+//! this module and never each other.
+
+mod captured;
+pub(crate) mod engine;
+mod frame;
+mod limits;
+mod messages;
+mod ops;
+
+pub use self::captured::Captured;
+pub(crate) use self::frame::{read_frame, write_frame};
+pub use self::limits::Limits;
+pub(crate) use self::messages::{Call, CallResult, Failure, FromWorker, Setup, ToWorker};
+pub(crate) use self::ops::{Answer, FromAnswer, Op};
+pub use self::ops::{End, ObjectError, Scalar};
+
+/// The command-line argument that turns the `wpool` binary into a worker.
+pub const WORKER_ARG: &str = "__worker";
+
+/// The command-line argument that makes the `wpool` binary a lockdown probe
+/// for `wpool doctor`.
+pub const PROBE_ARG: &str = "__probe";
+
+/// The environment variable through which the test suite asks workers for
+/// faults (see `worker::test_hook`); the host passes it on to its workers,
+/// which otherwise start with an empty environment.
+pub(crate) const TEST_HOOK_VAR: &str = "WPOOL_TEST_HOOK";

@@ -1,0 +1,101 @@
+//! The worker process: the `wpool` binary started by a pool with the hidden
+//! [`WORKER_ARG`](crate::protocol::WORKER_ARG) argument. It locks itself
+//! down, reads frames from stdin, runs calls, and writes frames to stdout;
+//! it exits when its stdin closes or its parent dies.
+//!
+//! # Layout
+//! - `link`: the channel to the host; hub requests and their replies.
+//! - `runtime`: the wasmtime engine, the compiled component, and a store
+//!   per task with its deadline, fuel and memory cap.
+//! - `state`: the store data of one task.
+//! - `bindings`: the host side of the `wpool:task` WIT package.
+//! - `capture`: bounded capture of guest stdout and stderr.
+//! - `load`: compiling the component, or loading the verified artifact the
+//!   host sent (the crate's one `unsafe` block).
+//! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
+//!   seccomp).
+//! - `test_hook`: faults only the test suite provokes.
+
+mod bindings;
+mod capture;
+mod link;
+mod load;
+mod runtime;
+mod sandbox;
+mod state;
+mod test_hook;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use self::link::{HostLink, spawn_reader};
+use self::runtime::Runtime;
+use self::test_hook::Hook;
+use crate::protocol::{FromWorker, Limits, ToWorker};
+
+/// Runs the worker loop until the host closes the channel. `parent` is the
+/// process id of the host, which must still be our parent. The process is
+/// locked down first (`sandbox`), and sealed before any guest code runs.
+pub fn main(parent: u32) -> ExitCode {
+    sandbox::enter(parent);
+    let hook = test_hook::get();
+    let link = HostLink::new();
+    let requests = spawn_reader(link.clone());
+    let Ok(ToWorker::Setup(setup)) = requests.recv() else {
+        return ExitCode::FAILURE;
+    };
+    if hook == Some(Hook::SlowCompile) {
+        test_hook::stall();
+    }
+    let max_memory = setup.limits.max_memory;
+    let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
+            return ExitCode::FAILURE;
+        }
+    };
+    sandbox::seal(max_memory);
+    if link.send(&FromWorker::Ready { artifact }).is_err() {
+        return ExitCode::FAILURE;
+    }
+    for request in requests {
+        let ToWorker::Batch(calls) = request else {
+            return ExitCode::FAILURE;
+        };
+        let start = Instant::now();
+        let results = calls
+            .iter()
+            .map(|call| {
+                if hook == Some(Hook::ForbiddenSyscall(call.index)) {
+                    test_hook::forbidden_syscall();
+                }
+                runtime.run(call)
+            })
+            .collect();
+        let done = FromWorker::Done {
+            busy: start.elapsed(),
+            results,
+        };
+        if link.send(&done).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Applies the whole lockdown as a worker would (with the default memory
+/// cap), prints each layer on stdout, then makes a forbidden system call: a
+/// probe that seccomp does not kill exits with status 3.
+pub fn probe(parent: u32) -> ExitCode {
+    let mut layers = sandbox::enter(parent);
+    layers.extend(sandbox::seal(Limits::default().max_memory));
+    let mut out = std::io::stdout().lock();
+    for layer in &layers {
+        let _ = writeln!(out, "{layer}");
+    }
+    let _ = out.flush();
+    test_hook::forbidden_syscall();
+    ExitCode::from(3)
+}

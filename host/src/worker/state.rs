@@ -1,0 +1,62 @@
+//! The store data of one task: its WASI context and resource table, its
+//! memory cap, and what its host functions need (its index, its deadline,
+//! the link to the hub).
+
+use std::time::Instant;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::link::HostLink;
+
+/// The store data of one task.
+pub(crate) struct TaskState {
+    pub(super) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(super) memory: MemoryCap,
+    pub(crate) task_index: u64,
+    pub(crate) worker_id: u32,
+    /// Where the task's requests to the hub go.
+    pub(crate) link: HostLink,
+    /// When the task's time is up: no wait on a shared object lasts longer.
+    pub(crate) deadline: Instant,
+}
+
+impl WasiView for TaskState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Refuses linear-memory growth past the cap, and remembers that it did, so a
+/// trap that follows (an allocator giving up) is reported as the cap.
+pub(super) struct MemoryCap {
+    pub(super) max: usize,
+    pub(super) refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
+        let allowed = desired <= self.max;
+        self.refused |= !allowed;
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
