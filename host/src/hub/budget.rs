@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::ObjectError;
+use crate::protocol::ObjectError;
 
 /// One job's count of held bytes, and its limit. The count is atomic only
 /// so that a [`Held`] can give its bytes back wherever it drops; holding

@@ -1,26 +1,33 @@
 //! The host participant: blocking handles on a job's shared objects, for the
 //! host process to talk with its tasks as Python's main process talks with
-//! its children. Each method sends one [`Op`] to the hub and waits for the
-//! answer. Every host thread counts as a task of its own, so a [`Lock`]
-//! acquired by one host thread is not held by another.
+//! its children. Each method sends one typed request (declared in
+//! `protocol`) to the hub and waits for its answer. Every host thread counts
+//! as a task of its own, so a [`Lock`] acquired by one host thread is not
+//! held by another.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{Caller, End, FromAnswer, Hub, JobId, ObjectError, Op, Scalar};
+use super::caller::{Caller, JobId};
+use super::server::Hub;
+use crate::protocol::{
+    End, ObjectError, Request, Scalar, array, barrier, dict, event, lock, pipe, queue, semaphore,
+    value,
+};
 
-/// One of a job's objects, as the host names it.
+/// One of a job's objects, as the host names it: the hub, the job, and the
+/// handle `open` answered.
 #[derive(Clone)]
-struct Target {
+struct Target<H> {
     hub: Hub,
     job: JobId,
-    handle: u64,
+    handle: H,
 }
 
-impl Target {
-    /// Opens an object: `open` builds the operation from nothing.
-    fn open(hub: &Hub, job: JobId, op: Op) -> Result<Target, ObjectError> {
-        let handle = request(hub, job, op, None)?;
+impl<H: Copy> Target<H> {
+    /// Opens an object of the job: `open` is the kind's open request.
+    fn open<R: Request<Answer = H>>(hub: &Hub, job: JobId, open: R) -> Result<Self, ObjectError> {
+        let handle = hub.call(host_caller(job), open, None)?;
         Ok(Target {
             hub: hub.clone(),
             job,
@@ -28,13 +35,15 @@ impl Target {
         })
     }
 
-    /// Sends the operation `op` builds from this handle, and waits.
-    fn call<T: FromAnswer>(
+    /// Sends the request `request` builds from this handle, and waits up to
+    /// `timeout` for its answer.
+    fn call<R: Request>(
         &self,
-        op: impl FnOnce(u64) -> Op,
+        request: impl FnOnce(H) -> R,
         timeout: Option<Duration>,
-    ) -> Result<T, ObjectError> {
-        request(&self.hub, self.job, op(self.handle), timeout)
+    ) -> Result<R::Answer, ObjectError> {
+        let request = request(self.handle);
+        self.hub.call(host_caller(self.job), request, timeout)
     }
 }
 
@@ -52,28 +61,28 @@ fn host_caller(job: JobId) -> Caller {
     }
 }
 
-fn request<T: FromAnswer>(
-    hub: &Hub,
-    job: JobId,
-    op: Op,
-    timeout: Option<Duration>,
-) -> Result<T, ObjectError> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    let reply = Box::new(move |result| {
-        // The receiver waits below until the answer comes.
-        let _ = tx.send(result);
-    });
-    hub.request(host_caller(job), op, timeout, reply);
-    // A reply dropped uncalled would be a hub bug; answer `closed` then.
-    let answer = rx.recv().unwrap_or(Err(ObjectError::Closed))?;
-    Ok(T::from_answer(answer)
-        .unwrap_or_else(|other| panic!("the hub answered {other:?} out of turn")))
-}
-
 /// A job's queue (`multiprocessing.Queue`): FIFO, bounded, shared by the
 /// host and the job's tasks. Dropping the handle leaves the queue as it is.
+///
+/// ```
+/// use std::time::Duration;
+/// use wpool::{ObjectError, Pool};
+///
+/// let pool = Pool::builder().build();
+/// let queue = pool.queue("work", 2)?;
+/// queue.put(b"first", None)?;
+/// queue.put(b"second", None)?;
+/// // Full: a third put waits for room, here no longer than 10 ms.
+/// let wait = Some(Duration::from_millis(10));
+/// assert_eq!(queue.put(b"third", wait), Err(ObjectError::Timeout));
+/// assert_eq!(queue.get(None)?, b"first");
+/// queue.close()?;
+/// assert_eq!(queue.get(None)?, b"second");
+/// assert_eq!(queue.get(None), Err(ObjectError::Closed));
+/// # Ok::<(), ObjectError>(())
+/// ```
 #[derive(Clone)]
-pub struct Queue(Target);
+pub struct Queue(Target<queue::Handle>);
 
 impl Queue {
     /// Opens the job's queue `name`, creating it with room for `capacity`
@@ -84,28 +93,25 @@ impl Queue {
         name: &str,
         capacity: u32,
     ) -> Result<Queue, ObjectError> {
-        let op = Op::QueueOpen {
-            name: name.into(),
-            capacity,
-        };
-        Target::open(hub, job, op).map(Queue)
+        let name = name.into();
+        Target::open(hub, job, queue::Open { name, capacity }).map(Queue)
     }
 
     /// Appends `item`, waiting up to `timeout` (`None`: forever) for room.
     pub fn put(&self, item: &[u8], timeout: Option<Duration>) -> Result<(), ObjectError> {
         let item = item.to_vec();
-        self.0.call(|queue| Op::QueuePut { queue, item }, timeout)
+        self.0.call(|handle| queue::Put { handle, item }, timeout)
     }
 
     /// Takes the oldest item, waiting up to `timeout` for one; `closed` once
     /// the queue is closed and empty.
     pub fn get(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ObjectError> {
-        self.0.call(|queue| Op::QueueGet { queue }, timeout)
+        self.0.call(|handle| queue::Get { handle }, timeout)
     }
 
     /// How many items wait in the queue.
     pub fn len(&self) -> Result<u32, ObjectError> {
-        self.0.call(|queue| Op::QueueLen { queue }, None)
+        self.0.call(|handle| queue::Len { handle }, None)
     }
 
     /// Whether no item waits in the queue.
@@ -115,13 +121,13 @@ impl Queue {
 
     /// Refuses further puts; gets drain what is left, then see `closed`.
     pub fn close(&self) -> Result<(), ObjectError> {
-        self.0.call(|queue| Op::QueueClose { queue }, None)
+        self.0.call(|handle| queue::Close { handle }, None)
     }
 }
 
 /// One end of a job's pipe (`multiprocessing.Pipe`). Dropping the
 /// connection closes its end, as [`Connection::close`] does.
-pub struct Connection(Target);
+pub struct Connection(Target<pipe::Handle>);
 
 impl Connection {
     /// Opens `end` of the job's pipe `name`; `denied` if it is open already.
@@ -131,30 +137,28 @@ impl Connection {
         name: &str,
         end: End,
     ) -> Result<Connection, ObjectError> {
-        let op = Op::PipeOpen {
-            name: name.into(),
-            end,
-        };
-        Target::open(hub, job, op).map(Connection)
+        let name = name.into();
+        Target::open(hub, job, pipe::Open { name, end }).map(Connection)
     }
 
     /// Sends `message` to the other end, waiting up to `timeout` for room;
     /// `closed` if the other end is closed.
     pub fn send(&self, message: &[u8], timeout: Option<Duration>) -> Result<(), ObjectError> {
         let message = message.to_vec();
-        self.0.call(|conn| Op::PipeSend { conn, message }, timeout)
+        self.0
+            .call(|handle| pipe::Send { handle, message }, timeout)
     }
 
     /// Receives the next message, waiting up to `timeout`; `closed` once the
     /// other end is closed and nothing is left to read.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ObjectError> {
-        self.0.call(|conn| Op::PipeRecv { conn }, timeout)
+        self.0.call(|handle| pipe::Recv { handle }, timeout)
     }
 
     /// Closes this end: unread messages are dropped, the other end sees
     /// `closed`. Closing again does nothing.
     pub fn close(&self) -> Result<(), ObjectError> {
-        self.0.call(|conn| Op::PipeClose { conn }, None)
+        self.0.call(|handle| pipe::Close { handle }, None)
     }
 }
 
@@ -169,7 +173,7 @@ impl Drop for Connection {
 /// A job's shared scalar (`multiprocessing.Value`). Dropping the handle
 /// leaves the value as it is.
 #[derive(Clone)]
-pub struct SharedValue(Target);
+pub struct SharedValue(Target<value::Handle>);
 
 impl SharedValue {
     /// Opens the job's value `name`, creating it as `initial` if needed.
@@ -179,43 +183,40 @@ impl SharedValue {
         name: &str,
         initial: Scalar,
     ) -> Result<SharedValue, ObjectError> {
-        let op = Op::ValueOpen {
-            name: name.into(),
-            initial,
-        };
-        Target::open(hub, job, op).map(SharedValue)
+        let name = name.into();
+        Target::open(hub, job, value::Open { name, initial }).map(SharedValue)
     }
 
     /// The value now.
     pub fn get(&self) -> Result<Scalar, ObjectError> {
-        self.0.call(|value| Op::ValueGet { value }, None)
+        self.0.call(|handle| value::Get { handle }, None)
     }
 
     /// Replaces the value with `new`, of the same kind.
     pub fn set(&self, new: Scalar) -> Result<(), ObjectError> {
-        self.0.call(|value| Op::ValueSet { value, new }, None)
+        self.0.call(|handle| value::Set { handle, new }, None)
     }
 
     /// Adds `delta`, of the same numeric kind, atomically; returns the sum.
     pub fn add(&self, delta: Scalar) -> Result<Scalar, ObjectError> {
-        self.0.call(|value| Op::ValueAdd { value, delta }, None)
+        self.0.call(|handle| value::Add { handle, delta }, None)
     }
 
     /// Sets `new` if the value equals `expected`; returns whether it did.
     pub fn compare_and_swap(&self, expected: Scalar, new: Scalar) -> Result<bool, ObjectError> {
-        let op = |value| Op::ValueCompareAndSwap {
-            value,
+        let request = |handle| value::CompareAndSwap {
+            handle,
             expected,
             new,
         };
-        self.0.call(op, None)
+        self.0.call(request, None)
     }
 }
 
 /// A job's shared array of scalars of one kind (`multiprocessing.Array`).
 /// Dropping the handle leaves the array as it is.
 #[derive(Clone)]
-pub struct SharedArray(Target);
+pub struct SharedArray(Target<array::Handle>);
 
 impl SharedArray {
     /// Opens the job's array `name`, creating it as `len` copies of
@@ -227,40 +228,34 @@ impl SharedArray {
         len: u32,
         initial: Scalar,
     ) -> Result<SharedArray, ObjectError> {
-        let op = Op::ArrayOpen {
-            name: name.into(),
-            len,
-            initial,
-        };
-        Target::open(hub, job, op).map(SharedArray)
+        let name = name.into();
+        Target::open(hub, job, array::Open { name, len, initial }).map(SharedArray)
     }
 
     /// The element at `index`.
     pub fn get(&self, index: u32) -> Result<Scalar, ObjectError> {
-        self.0.call(|array| Op::ArrayGet { array, index }, None)
+        self.0.call(|handle| array::Get { handle, index }, None)
     }
 
     /// Replaces the element at `index` with `new`, of the same kind.
     pub fn set(&self, index: u32, new: Scalar) -> Result<(), ObjectError> {
         self.0
-            .call(|array| Op::ArraySet { array, index, new }, None)
+            .call(|handle| array::Set { handle, index, new }, None)
     }
 
     /// Adds `delta` to the element at `index` atomically; returns the sum.
     pub fn add(&self, index: u32, delta: Scalar) -> Result<Scalar, ObjectError> {
-        self.0.call(
-            |array| Op::ArrayAdd {
-                array,
-                index,
-                delta,
-            },
-            None,
-        )
+        let request = |handle| array::Add {
+            handle,
+            index,
+            delta,
+        };
+        self.0.call(request, None)
     }
 
     /// How many elements the array has.
     pub fn len(&self) -> Result<u32, ObjectError> {
-        self.0.call(|array| Op::ArrayLen { array }, None)
+        self.0.call(|handle| array::Len { handle }, None)
     }
 
     /// Whether the array has no elements.
@@ -272,8 +267,25 @@ impl SharedArray {
 /// A job's lock (`multiprocessing.Lock`, or `RLock` if re-entrant), held
 /// by the host thread that acquired it. Dropping the handle does not
 /// release the lock.
+///
+/// ```
+/// use std::time::Duration;
+/// use wpool::{ObjectError, Pool};
+///
+/// let pool = Pool::builder().build();
+/// let lock = pool.lock("counter", false)?;
+/// lock.acquire(None)?;
+/// // Another thread (like another task) waits while this one holds it.
+/// let other = lock.clone();
+/// let waited = std::thread::spawn(move || other.acquire(Some(Duration::from_millis(10))));
+/// assert_eq!(waited.join().unwrap(), Err(ObjectError::Timeout));
+/// lock.release()?;
+/// // Releasing a lock this thread does not hold is refused.
+/// assert!(matches!(lock.release(), Err(ObjectError::Denied(_))));
+/// # Ok::<(), ObjectError>(())
+/// ```
 #[derive(Clone)]
-pub struct Lock(Target);
+pub struct Lock(Target<lock::Handle>);
 
 impl Lock {
     /// Opens the job's lock `name`.
@@ -283,61 +295,72 @@ impl Lock {
         name: &str,
         reentrant: bool,
     ) -> Result<Lock, ObjectError> {
-        let op = Op::LockOpen {
-            name: name.into(),
-            reentrant,
-        };
-        Target::open(hub, job, op).map(Lock)
+        let name = name.into();
+        Target::open(hub, job, lock::Open { name, reentrant }).map(Lock)
     }
 
     /// Takes the lock for this thread, waiting up to `timeout`.
     pub fn acquire(&self, timeout: Option<Duration>) -> Result<(), ObjectError> {
-        self.0.call(|lock| Op::LockAcquire { lock }, timeout)
+        self.0.call(|handle| lock::Acquire { handle }, timeout)
     }
 
     /// Releases the lock; `denied` if this thread does not hold it.
     pub fn release(&self) -> Result<(), ObjectError> {
-        self.0.call(|lock| Op::LockRelease { lock }, None)
+        self.0.call(|handle| lock::Release { handle }, None)
     }
 }
 
 /// A job's dict from strings to bytes (a `Manager().dict()`). Dropping the
 /// handle leaves the dict as it is.
+///
+/// ```
+/// use wpool::Pool;
+///
+/// let pool = Pool::builder().build();
+/// let dict = pool.dict("results")?;
+/// dict.set("b", b"2")?;
+/// dict.set("a", b"1")?;
+/// assert_eq!(dict.get("a")?, Some(b"1".to_vec()));
+/// assert_eq!(dict.keys()?, ["a", "b"]);
+/// assert_eq!(dict.remove("a")?, Some(b"1".to_vec()));
+/// assert_eq!(dict.len()?, 1);
+/// # Ok::<(), wpool::ObjectError>(())
+/// ```
 #[derive(Clone)]
-pub struct Dict(Target);
+pub struct Dict(Target<dict::Handle>);
 
 impl Dict {
     /// Opens the job's dict `name`, creating it empty if needed.
     pub(crate) fn open(hub: &Hub, job: JobId, name: &str) -> Result<Dict, ObjectError> {
-        Target::open(hub, job, Op::DictOpen { name: name.into() }).map(Dict)
+        Target::open(hub, job, dict::Open { name: name.into() }).map(Dict)
     }
 
     /// The value of `key`, if any.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
         let key = key.into();
-        self.0.call(|dict| Op::DictGet { dict, key }, None)
+        self.0.call(|handle| dict::Get { handle, key }, None)
     }
 
     /// Sets `key` to `value`.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), ObjectError> {
         let (key, value) = (key.into(), value.to_vec());
-        self.0.call(|dict| Op::DictSet { dict, key, value }, None)
+        self.0.call(|handle| dict::Set { handle, key, value }, None)
     }
 
     /// Removes `key`; returns its value, if any.
     pub fn remove(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
         let key = key.into();
-        self.0.call(|dict| Op::DictRemove { dict, key }, None)
+        self.0.call(|handle| dict::Remove { handle, key }, None)
     }
 
     /// The keys, in order.
     pub fn keys(&self) -> Result<Vec<String>, ObjectError> {
-        self.0.call(|dict| Op::DictKeys { dict }, None)
+        self.0.call(|handle| dict::Keys { handle }, None)
     }
 
     /// How many entries the dict has.
     pub fn len(&self) -> Result<u32, ObjectError> {
-        self.0.call(|dict| Op::DictLen { dict }, None)
+        self.0.call(|handle| dict::Len { handle }, None)
     }
 
     /// Whether the dict has no entries.
@@ -349,39 +372,39 @@ impl Dict {
 /// A job's event (`multiprocessing.Event`). Dropping the handle leaves the
 /// event as it is.
 #[derive(Clone)]
-pub struct Event(Target);
+pub struct Event(Target<event::Handle>);
 
 impl Event {
     /// Opens the job's event `name`, creating it clear if needed.
     pub(crate) fn open(hub: &Hub, job: JobId, name: &str) -> Result<Event, ObjectError> {
-        Target::open(hub, job, Op::EventOpen { name: name.into() }).map(Event)
+        Target::open(hub, job, event::Open { name: name.into() }).map(Event)
     }
 
     /// Sets the flag, waking every waiter.
     pub fn set(&self) -> Result<(), ObjectError> {
-        self.0.call(|event| Op::EventSet { event }, None)
+        self.0.call(|handle| event::Set { handle }, None)
     }
 
     /// Clears the flag.
     pub fn clear(&self) -> Result<(), ObjectError> {
-        self.0.call(|event| Op::EventClear { event }, None)
+        self.0.call(|handle| event::Clear { handle }, None)
     }
 
     /// Whether the flag is set.
     pub fn is_set(&self) -> Result<bool, ObjectError> {
-        self.0.call(|event| Op::EventIsSet { event }, None)
+        self.0.call(|handle| event::IsSet { handle }, None)
     }
 
     /// Waits up to `timeout` until the flag is set.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<(), ObjectError> {
-        self.0.call(|event| Op::EventWait { event }, timeout)
+        self.0.call(|handle| event::Wait { handle }, timeout)
     }
 }
 
 /// A job's semaphore (`multiprocessing.Semaphore`). Dropping the handle
 /// leaves the semaphore as it is.
 #[derive(Clone)]
-pub struct Semaphore(Target);
+pub struct Semaphore(Target<semaphore::Handle>);
 
 impl Semaphore {
     /// Opens the job's semaphore `name`, creating it with `initial` permits
@@ -392,30 +415,25 @@ impl Semaphore {
         name: &str,
         initial: u32,
     ) -> Result<Semaphore, ObjectError> {
-        let op = Op::SemaphoreOpen {
-            name: name.into(),
-            initial,
-        };
-        Target::open(hub, job, op).map(Semaphore)
+        let name = name.into();
+        Target::open(hub, job, semaphore::Open { name, initial }).map(Semaphore)
     }
 
     /// Takes a permit, waiting up to `timeout` for one.
     pub fn acquire(&self, timeout: Option<Duration>) -> Result<(), ObjectError> {
-        self.0
-            .call(|semaphore| Op::SemaphoreAcquire { semaphore }, timeout)
+        self.0.call(|handle| semaphore::Acquire { handle }, timeout)
     }
 
     /// Gives a permit back (any thread or task may).
     pub fn release(&self) -> Result<(), ObjectError> {
-        self.0
-            .call(|semaphore| Op::SemaphoreRelease { semaphore }, None)
+        self.0.call(|handle| semaphore::Release { handle }, None)
     }
 }
 
 /// A job's cyclic barrier (`multiprocessing.Barrier`). Dropping the handle
 /// leaves the barrier as it is.
 #[derive(Clone)]
-pub struct Barrier(Target);
+pub struct Barrier(Target<barrier::Handle>);
 
 impl Barrier {
     /// Opens the job's barrier `name` for `parties` participants.
@@ -425,17 +443,14 @@ impl Barrier {
         name: &str,
         parties: u32,
     ) -> Result<Barrier, ObjectError> {
-        let op = Op::BarrierOpen {
-            name: name.into(),
-            parties,
-        };
-        Target::open(hub, job, op).map(Barrier)
+        let name = name.into();
+        Target::open(hub, job, barrier::Open { name, parties }).map(Barrier)
     }
 
     /// Waits up to `timeout` until `parties` participants wait; returns this
     /// one's arrival index (0 for the first). `abandoned` if a waiting task
     /// died.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, ObjectError> {
-        self.0.call(|barrier| Op::BarrierWait { barrier }, timeout)
+        self.0.call(|handle| barrier::Wait { handle }, timeout)
     }
 }

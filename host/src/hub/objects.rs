@@ -1,17 +1,19 @@
-//! A job's table of objects, and [`Object`], which hands each operation to
-//! the object family that serves it and lets go of what departed tasks held.
+//! A job's table of objects; [`Object`], which hands each operation to the
+//! object it names and lets go of what departed tasks held; and the
+//! [`Shape`] an `open` of an existing name must agree on.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use super::budget::Budget;
+use super::caller::Gone;
+use super::limits::HubLimits;
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
-use super::route::{Shape, Spec};
-use super::shared::{ArrayObject, DictObject, LockObject, ValueObject};
+use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
 use super::waiters::{Flow, Outbox, Waiter};
-use super::{Caller, HubLimits, JobId, ObjectError, Scalar};
-use crate::protocol::{Answer, Op};
+use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, pipe, queue, value};
 
 /// A shared object of any kind.
 pub(super) enum Object {
@@ -28,7 +30,7 @@ pub(super) enum Object {
 
 impl Object {
     /// A new object; `denied` if it would be larger than the limits allow.
-    pub(super) fn create(spec: Spec, limits: &HubLimits) -> Result<Object, ObjectError> {
+    pub(super) fn create(open: Open, limits: &HubLimits) -> Result<Object, ObjectError> {
         let too_many = |n: u32| {
             if n as usize > limits.max_queued_items {
                 Err(ObjectError::Denied(format!(
@@ -39,18 +41,18 @@ impl Object {
                 Ok(())
             }
         };
-        Ok(match spec {
-            Spec::Queue { capacity } => {
-                too_many(capacity)?;
-                let capacity = match capacity {
+        Ok(match open {
+            Open::Queue(open) => {
+                too_many(open.capacity)?;
+                let capacity = match open.capacity {
                     0 => limits.max_queued_items,
                     n => n as usize,
                 };
                 Object::Queue(QueueObject::new(capacity))
             }
-            Spec::Pipe(_) => Object::Pipe(PipeObject::new(limits.max_queued_items.max(1))),
-            Spec::Value(initial) => Object::Value(ValueObject::new(initial)),
-            Spec::Array { len, initial } => {
+            Open::Pipe(_) => Object::Pipe(PipeObject::new(limits.max_queued_items.max(1))),
+            Open::Value(open) => Object::Value(ValueObject::new(open.initial)),
+            Open::Array(array::Open { len, initial, .. }) => {
                 too_many(len)?;
                 if let Scalar::Bytes(bytes) = &initial
                     && bytes.len().saturating_mul(len as usize) > limits.max_message
@@ -59,14 +61,14 @@ impl Object {
                 }
                 Object::Array(ArrayObject::new(len, initial))
             }
-            Spec::Lock { reentrant } => Object::Lock(LockObject::new(reentrant)),
-            Spec::Dict => Object::Dict(DictObject::new(limits.max_queued_items)),
-            Spec::Event => Object::Event(EventObject::default()),
-            Spec::Semaphore { initial } => Object::Semaphore(SemaphoreObject::new(initial)),
-            Spec::Barrier { parties: 0 } => {
+            Open::Lock(open) => Object::Lock(LockObject::new(open.reentrant)),
+            Open::Dict(_) => Object::Dict(DictObject::new(limits.max_queued_items)),
+            Open::Event(_) => Object::Event(EventObject::default()),
+            Open::Semaphore(open) => Object::Semaphore(SemaphoreObject::new(open.initial)),
+            Open::Barrier(open) if open.parties == 0 => {
                 return Err(ObjectError::Denied("a barrier needs parties".into()));
             }
-            Spec::Barrier { parties } => Object::Barrier(BarrierObject::new(parties)),
+            Open::Barrier(open) => Object::Barrier(BarrierObject::new(open.parties)),
         })
     }
 
@@ -79,59 +81,21 @@ impl Object {
         budget: &Budget,
         out: &mut Outbox,
     ) -> Flow {
-        let caller = waiter.caller;
-        let result = match (self, op) {
-            (Object::Queue(q), Op::QueuePut { item, .. }) => match budget.hold(item, 0) {
-                Ok(item) => return q.put(item, waiter, out),
-                Err(error) => Err(error),
-            },
-            (Object::Queue(q), Op::QueueGet { .. }) => return q.get(waiter, out),
-            (Object::Queue(q), Op::QueueLen { .. }) => Ok(q.len()),
-            (Object::Queue(q), Op::QueueClose { .. }) => {
-                q.close(out);
-                Ok(Answer::Unit)
-            }
-            (Object::Pipe(p), Op::PipeSend { conn, message }) => match budget.hold(message, 0) {
-                Ok(message) => return p.send(conn, message, waiter, out),
-                Err(error) => Err(error),
-            },
-            (Object::Pipe(p), Op::PipeRecv { conn }) => return p.recv(conn, waiter, out),
-            (Object::Pipe(p), Op::PipeClose { conn }) => {
-                p.close(conn, out);
-                Ok(Answer::Unit)
-            }
-            (Object::Value(v), Op::ValueGet { .. }) => Ok(v.get()),
-            (Object::Value(v), Op::ValueSet { new, .. }) => v.set(new),
-            (Object::Value(v), Op::ValueAdd { delta, .. }) => v.add(&delta),
-            (Object::Value(v), Op::ValueCompareAndSwap { expected, new, .. }) => {
-                v.compare_and_swap(&expected, new)
-            }
-            (Object::Array(a), Op::ArrayGet { index, .. }) => a.get(index),
-            (Object::Array(a), Op::ArraySet { index, new, .. }) => a.set(index, new),
-            (Object::Array(a), Op::ArrayAdd { index, delta, .. }) => a.add(index, &delta),
-            (Object::Array(a), Op::ArrayLen { .. }) => Ok(a.len()),
-            (Object::Lock(l), Op::LockAcquire { .. }) => return l.acquire(waiter, out),
-            (Object::Lock(l), Op::LockRelease { .. }) => l.release(caller, out),
-            (Object::Dict(d), Op::DictGet { key, .. }) => Ok(d.get(&key)),
-            (Object::Dict(d), Op::DictSet { key, value, .. }) => budget
-                .hold(value, key.len())
-                .and_then(|value| d.set(key, value)),
-            (Object::Dict(d), Op::DictRemove { key, .. }) => Ok(d.remove(&key)),
-            (Object::Dict(d), Op::DictKeys { .. }) => Ok(d.keys()),
-            (Object::Dict(d), Op::DictLen { .. }) => Ok(d.len()),
-            (Object::Event(e), Op::EventSet { .. }) => Ok(e.set(out)),
-            (Object::Event(e), Op::EventClear { .. }) => Ok(e.clear()),
-            (Object::Event(e), Op::EventIsSet { .. }) => Ok(e.is_set()),
-            (Object::Event(e), Op::EventWait { .. }) => return e.wait(waiter, out),
-            (Object::Semaphore(s), Op::SemaphoreAcquire { .. }) => return s.acquire(waiter, out),
-            (Object::Semaphore(s), Op::SemaphoreRelease { .. }) => s.release(out),
-            (Object::Barrier(b), Op::BarrierWait { .. }) => return b.wait(waiter, out),
-            (_, _) => Err(ObjectError::Denied(
-                "the handle names another kind of object".into(),
-            )),
-        };
-        out.answer(waiter, result);
-        Flow::Done
+        match (self, op) {
+            (Object::Queue(q), Op::Queue(op)) => q.apply(op, waiter, budget, out),
+            (Object::Pipe(p), Op::Pipe(op)) => p.apply(op, waiter, budget, out),
+            (Object::Value(v), Op::Value(op)) => v.apply(op, waiter, out),
+            (Object::Array(a), Op::Array(op)) => a.apply(op, waiter, out),
+            (Object::Lock(l), Op::Lock(op)) => l.apply(op, waiter, out),
+            (Object::Dict(d), Op::Dict(op)) => d.apply(op, waiter, budget, out),
+            (Object::Event(e), Op::Event(op)) => e.apply(op, waiter, out),
+            (Object::Semaphore(s), Op::Semaphore(op)) => s.apply(op, waiter, out),
+            (Object::Barrier(b), Op::Barrier(op)) => b.apply(op, waiter, out),
+            (_, _) => out.fail(
+                waiter,
+                ObjectError::Denied("the handle names another kind of object".into()),
+            ),
+        }
     }
 
     /// Removes the waiters `pick` chooses.
@@ -157,7 +121,7 @@ impl Object {
                 true => ObjectError::Abandoned,
                 false => ObjectError::Timeout,
             };
-            out.answer(waiter, Err(error));
+            out.fail(waiter, error);
         }
         match self {
             Object::Lock(l) => l.release_held_by(gone, out),
@@ -168,25 +132,82 @@ impl Object {
     }
 }
 
-/// The tasks whose objects' holds are let go.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Gone {
-    /// One task ended normally.
-    Task(Caller),
-    /// A worker process died, with every task it ran for a job.
-    Worker(JobId, u32),
+/// The size of the largest message `op` would store: what the hub's
+/// `max_message` bounds.
+pub(super) fn message_len(op: &Op) -> usize {
+    let scalar = |s: &Scalar| match s {
+        Scalar::Bytes(bytes) => bytes.len(),
+        Scalar::Int(_) | Scalar::Float(_) => 0,
+    };
+    match op {
+        Op::Queue(queue::Op::Put(put)) => put.item.len(),
+        Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
+        Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
+        Op::Open(Open::Value(open)) => scalar(&open.initial),
+        Op::Open(Open::Array(open)) => scalar(&open.initial),
+        Op::Value(value::Op::Set(set)) => scalar(&set.new),
+        Op::Value(value::Op::Add(add)) => scalar(&add.delta),
+        Op::Value(value::Op::CompareAndSwap(cas)) => scalar(&cas.expected).max(scalar(&cas.new)),
+        Op::Array(array::Op::Set(set)) => scalar(&set.new),
+        Op::Array(array::Op::Add(add)) => scalar(&add.delta),
+        _ => 0,
+    }
 }
 
-impl Gone {
-    pub(super) fn covers(self, caller: &Caller) -> bool {
-        match self {
-            Gone::Task(task) => task == *caller,
-            Gone::Worker(job, worker) => caller.job == job && caller.worker == worker,
-        }
+/// What an `open` asks for, which an existing object of that name must have.
+pub(super) fn shape(open: &Open) -> Shape {
+    match open {
+        Open::Queue(open) => Shape::Queue {
+            capacity: open.capacity,
+        },
+        Open::Pipe(_) => Shape::Pipe,
+        Open::Value(open) => Shape::Value(open.initial.kind()),
+        Open::Array(open) => Shape::Array {
+            len: open.len,
+            kind: open.initial.kind(),
+        },
+        Open::Lock(open) => Shape::Lock {
+            reentrant: open.reentrant,
+        },
+        Open::Dict(_) => Shape::Dict,
+        Open::Event(_) => Shape::Event,
+        Open::Semaphore(open) => Shape::Semaphore {
+            initial: open.initial,
+        },
+        Open::Barrier(open) => Shape::Barrier {
+            parties: open.parties,
+        },
     }
+}
 
-    pub(super) fn died(self) -> bool {
-        matches!(self, Gone::Worker(..))
+/// What an `open` of an existing name must agree on.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Shape {
+    Queue { capacity: u32 },
+    Pipe,
+    Value(ScalarKind),
+    Array { len: u32, kind: ScalarKind },
+    Lock { reentrant: bool },
+    Dict,
+    Event,
+    Semaphore { initial: u32 },
+    Barrier { parties: u32 },
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Shape::Queue { capacity } => write!(f, "queue of capacity {capacity}"),
+            Shape::Pipe => f.write_str("pipe"),
+            Shape::Value(kind) => write!(f, "{kind} value"),
+            Shape::Array { len, kind } => write!(f, "array of {len} {kind}"),
+            Shape::Lock { reentrant: true } => f.write_str("re-entrant lock"),
+            Shape::Lock { reentrant: false } => f.write_str("lock"),
+            Shape::Dict => f.write_str("dict"),
+            Shape::Event => f.write_str("event"),
+            Shape::Semaphore { initial } => write!(f, "semaphore of {initial} permits"),
+            Shape::Barrier { parties } => write!(f, "barrier for {parties} parties"),
+        }
     }
 }
 
@@ -222,7 +243,7 @@ impl JobObjects {
     pub(super) fn abort(self, out: &mut Outbox) {
         for mut object in self.objects.into_values() {
             for waiter in object.take_waiters(&mut |_| true) {
-                out.answer(waiter, Err(ObjectError::Closed));
+                out.fail(waiter, ObjectError::Closed);
             }
         }
     }

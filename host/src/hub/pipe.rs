@@ -5,9 +5,10 @@
 
 use std::collections::VecDeque;
 
-use super::budget::Held;
+use super::budget::{Budget, Held};
+use super::caller::{Caller, Gone};
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use super::{Answer, Caller, End, Gone, ObjectError};
+use crate::protocol::{End, ObjectError, pipe};
 
 pub(super) struct PipeObject {
     /// The most messages an inbox holds before senders wait.
@@ -82,67 +83,72 @@ impl PipeObject {
             .ok_or(ObjectError::Closed)
     }
 
-    /// Sends `message` to the other end: to a waiting receiver, into its
-    /// inbox, or waits for room. `closed` if the other end was closed.
-    pub fn send(
+    /// Serves `op` for `waiter`; a sent message counts against `budget`.
+    pub fn apply(
         &mut self,
-        connection: u64,
-        message: Held,
+        op: pipe::Op,
         waiter: Waiter,
+        budget: &Budget,
         out: &mut Outbox,
     ) -> Flow {
+        match op {
+            pipe::Op::Send(send) => match budget.hold(send.message, 0) {
+                Ok(message) => self.send(send.handle.0, message, waiter, out),
+                Err(error) => out.fail(waiter, error),
+            },
+            pipe::Op::Recv(recv) => self.recv(recv.handle.0, waiter, out),
+            pipe::Op::Close(close) => {
+                self.close(close.handle.0, out);
+                out.answer::<pipe::Close>(waiter, Ok(()))
+            }
+        }
+    }
+
+    /// Sends `message` to the other end: to a waiting receiver, into its
+    /// inbox, or waits for room. `closed` if the other end was closed.
+    fn send(&mut self, connection: u64, message: Held, waiter: Waiter, out: &mut Outbox) -> Flow {
         let peer = match self.end_of(connection) {
             Ok(me) => &mut self.ends[1 - me],
-            Err(error) => {
-                out.answer(waiter, Err(error));
-                return Flow::Done;
-            }
+            Err(error) => return out.fail(waiter, error),
         };
         if matches!(peer.status, Status::Closed { .. }) {
-            out.answer(waiter, Err(ObjectError::Closed));
-            return Flow::Done;
+            return out.fail(waiter, ObjectError::Closed);
         }
         if let Some(receiver) = peer.receivers.pop_waiter() {
-            out.answer(receiver, Ok(Answer::Bytes(message.take())));
+            out.answer::<pipe::Recv>(receiver, Ok(message.take()));
         } else if peer.inbox.len() < self.capacity {
             peer.inbox.push_back(message);
         } else {
             peer.senders.push(waiter, message);
             return Flow::Parked;
         }
-        out.answer(waiter, Ok(Answer::Unit));
-        Flow::Done
+        out.answer::<pipe::Send>(waiter, Ok(()))
     }
 
     /// Takes the oldest message sent to this end; `closed` once the other
     /// end is closed and the inbox drained.
-    pub fn recv(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
+    fn recv(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
         let me = match self.end_of(connection) {
             Ok(me) => me,
-            Err(error) => {
-                out.answer(waiter, Err(error));
-                return Flow::Done;
-            }
+            Err(error) => return out.fail(waiter, error),
         };
         let peer_closed = matches!(self.ends[1 - me].status, Status::Closed { .. });
         let state = &mut self.ends[me];
         if let Some(message) = state.inbox.pop_front() {
             if let Some((sender, waiting)) = state.senders.pop() {
                 state.inbox.push_back(waiting);
-                out.answer(sender, Ok(Answer::Unit));
+                out.answer::<pipe::Send>(sender, Ok(()));
             }
-            out.answer(waiter, Ok(Answer::Bytes(message.take())));
-            Flow::Done
+            out.answer::<pipe::Recv>(waiter, Ok(message.take()))
         } else if peer_closed {
-            out.answer(waiter, Err(ObjectError::Closed));
-            Flow::Done
+            out.fail(waiter, ObjectError::Closed)
         } else {
             state.receivers.park(waiter)
         }
     }
 
     /// Closes the end `connection` holds; closing it again does nothing.
-    pub fn close(&mut self, connection: u64, out: &mut Outbox) {
+    fn close(&mut self, connection: u64, out: &mut Outbox) {
         if let Ok(me) = self.end_of(connection) {
             self.close_end(me, out);
         }
@@ -167,13 +173,11 @@ impl PipeObject {
             state.status = Status::Closed { connection };
         }
         state.inbox.clear();
-        state
-            .receivers
-            .answer_all(out, |_| Err(ObjectError::Closed));
-        state.senders.answer_all(out, |_| Err(ObjectError::Closed));
+        state.receivers.fail_all(out, ObjectError::Closed);
+        state.senders.fail_all(out, ObjectError::Closed);
         let peer = &mut self.ends[1 - me];
-        peer.receivers.answer_all(out, |_| Err(ObjectError::Closed));
-        peer.senders.answer_all(out, |_| Err(ObjectError::Closed));
+        peer.receivers.fail_all(out, ObjectError::Closed);
+        peer.senders.fail_all(out, ObjectError::Closed);
     }
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {

@@ -3,9 +3,9 @@
 
 use std::collections::VecDeque;
 
-use super::budget::Held;
+use super::budget::{Budget, Held};
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use super::{Answer, ObjectError};
+use crate::protocol::{ObjectError, queue};
 
 /// Invariants: getters wait only while `items` is empty, putters only while
 /// it is full; once `closed`, nobody waits.
@@ -30,51 +30,65 @@ impl QueueObject {
         }
     }
 
+    /// Serves `op` for `waiter`; a put's item counts against `budget`.
+    pub fn apply(
+        &mut self,
+        op: queue::Op,
+        waiter: Waiter,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
+        match op {
+            queue::Op::Put(put) => match budget.hold(put.item, 0) {
+                Ok(item) => self.put(item, waiter, out),
+                Err(error) => out.fail(waiter, error),
+            },
+            queue::Op::Get(_) => self.get(waiter, out),
+            queue::Op::Len(_) => out.answer::<queue::Len>(waiter, Ok(count(self.items.len()))),
+            queue::Op::Close(_) => {
+                self.close(out);
+                out.answer::<queue::Close>(waiter, Ok(()))
+            }
+        }
+    }
+
     /// Appends `item`, or hands it straight to the first waiting getter.
-    pub fn put(&mut self, item: Held, waiter: Waiter, out: &mut Outbox) -> Flow {
+    fn put(&mut self, item: Held, waiter: Waiter, out: &mut Outbox) -> Flow {
         if self.closed {
-            out.answer(waiter, Err(ObjectError::Closed));
-            return Flow::Done;
+            return out.fail(waiter, ObjectError::Closed);
         }
         if let Some(getter) = self.getters.pop_waiter() {
-            out.answer(getter, Ok(Answer::Bytes(item.take())));
+            out.answer::<queue::Get>(getter, Ok(item.take()));
         } else if self.items.len() < self.capacity {
             self.items.push_back(item);
         } else {
             self.putters.push(waiter, item);
             return Flow::Parked;
         }
-        out.answer(waiter, Ok(Answer::Unit));
-        Flow::Done
+        out.answer::<queue::Put>(waiter, Ok(()))
     }
 
     /// Takes the oldest item; the first waiting putter then gets its room.
-    pub fn get(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
+    fn get(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
         if let Some(item) = self.items.pop_front() {
             if let Some((putter, waiting_item)) = self.putters.pop() {
                 self.items.push_back(waiting_item);
-                out.answer(putter, Ok(Answer::Unit));
+                out.answer::<queue::Put>(putter, Ok(()));
             }
-            out.answer(waiter, Ok(Answer::Bytes(item.take())));
-            Flow::Done
+            out.answer::<queue::Get>(waiter, Ok(item.take()))
         } else if self.closed {
-            out.answer(waiter, Err(ObjectError::Closed));
-            Flow::Done
+            out.fail(waiter, ObjectError::Closed)
         } else {
             self.getters.park(waiter)
         }
     }
 
-    pub fn len(&self) -> Answer {
-        Answer::count(self.items.len())
-    }
-
     /// Refuses further puts: waiting putters get `closed` (their items were
     /// never queued), and so do waiting getters, as the queue is empty.
-    pub fn close(&mut self, out: &mut Outbox) {
+    fn close(&mut self, out: &mut Outbox) {
         self.closed = true;
-        self.putters.answer_all(out, |_| Err(ObjectError::Closed));
-        self.getters.answer_all(out, |_| Err(ObjectError::Closed));
+        self.putters.fail_all(out, ObjectError::Closed);
+        self.getters.fail_all(out, ObjectError::Closed);
     }
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
@@ -82,4 +96,9 @@ impl QueueObject {
         taken.extend(self.putters.take_where(pick));
         taken
     }
+}
+
+/// A length, as the WIT's `u32`.
+pub(super) fn count(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::budget::Held;
+use super::budget::{Budget, Held};
+use super::caller::{Caller, Gone};
+use super::queue::count;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use super::{Answer, Caller, Gone, ObjectError, Scalar};
+use crate::protocol::{ObjectError, Scalar, array, dict, lock, value};
 
 /// The kind of a [`Scalar`], which a value or array keeps for its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,31 +77,27 @@ impl ValueObject {
         ValueObject(initial)
     }
 
-    pub fn get(&self) -> Answer {
-        Answer::Scalar(self.0.clone())
-    }
-
-    pub fn set(&mut self, new: Scalar) -> Result<Answer, ObjectError> {
-        self.0.store(new).map(|()| Answer::Unit)
-    }
-
-    pub fn add(&mut self, delta: &Scalar) -> Result<Answer, ObjectError> {
-        self.0.add(delta).map(Answer::Scalar)
+    pub fn apply(&mut self, op: value::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        match op {
+            value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(self.0.clone())),
+            value::Op::Set(set) => out.answer::<value::Set>(waiter, self.0.store(set.new)),
+            value::Op::Add(add) => out.answer::<value::Add>(waiter, self.0.add(&add.delta)),
+            value::Op::CompareAndSwap(cas) => {
+                let swapped = self.compare_and_swap(&cas.expected, cas.new);
+                out.answer::<value::CompareAndSwap>(waiter, swapped)
+            }
+        }
     }
 
     /// Stores `new` if the value equals `expected` (floats compare as
-    /// numbers: NaN never equals).
-    pub fn compare_and_swap(
-        &mut self,
-        expected: &Scalar,
-        new: Scalar,
-    ) -> Result<Answer, ObjectError> {
+    /// numbers: NaN never equals); answers whether it did.
+    fn compare_and_swap(&mut self, expected: &Scalar, new: Scalar) -> Result<bool, ObjectError> {
         self.0.same_kind(&new)?;
         let swap = self.0 == *expected;
         if swap {
             self.0 = new;
         }
-        Ok(Answer::Bool(swap))
+        Ok(swap)
     }
 }
 
@@ -118,20 +116,22 @@ impl ArrayObject {
         })
     }
 
-    pub fn get(&mut self, index: u32) -> Result<Answer, ObjectError> {
-        Ok(Answer::Scalar(self.slot(index)?.clone()))
-    }
-
-    pub fn set(&mut self, index: u32, new: Scalar) -> Result<Answer, ObjectError> {
-        self.slot(index)?.store(new).map(|()| Answer::Unit)
-    }
-
-    pub fn add(&mut self, index: u32, delta: &Scalar) -> Result<Answer, ObjectError> {
-        self.slot(index)?.add(delta).map(Answer::Scalar)
-    }
-
-    pub fn len(&self) -> Answer {
-        Answer::count(self.0.len())
+    pub fn apply(&mut self, op: array::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        match op {
+            array::Op::Get(get) => {
+                let got = self.slot(get.index).map(|slot| slot.clone());
+                out.answer::<array::Get>(waiter, got)
+            }
+            array::Op::Set(set) => {
+                let stored = self.slot(set.index).and_then(|slot| slot.store(set.new));
+                out.answer::<array::Set>(waiter, stored)
+            }
+            array::Op::Add(add) => {
+                let sum = self.slot(add.index).and_then(|slot| slot.add(&add.delta));
+                out.answer::<array::Add>(waiter, sum)
+            }
+            array::Op::Len(_) => out.answer::<array::Len>(waiter, Ok(count(self.0.len()))),
+        }
     }
 }
 
@@ -153,19 +153,29 @@ impl LockObject {
         }
     }
 
+    pub fn apply(&mut self, op: lock::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        match op {
+            lock::Op::Acquire(_) => self.acquire(waiter, out),
+            lock::Op::Release(_) => {
+                let released = self.release(waiter.caller, out);
+                out.answer::<lock::Release>(waiter, released)
+            }
+        }
+    }
+
     /// Takes the lock if it is free, again if the caller holds this
     /// re-entrant lock, or waits. A task acquiring a plain lock it holds
     /// gets `denied`, where Python would deadlock.
-    pub fn acquire(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
+    fn acquire(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
         let result = match &mut self.owner {
             None => {
                 self.owner = Some((waiter.caller, 1));
-                Ok(Answer::Unit)
+                Ok(())
             }
             Some((owner, count)) if *owner == waiter.caller => match count.checked_add(1) {
                 Some(more) if self.reentrant => {
                     *count = more;
-                    Ok(Answer::Unit)
+                    Ok(())
                 }
                 Some(_) => Err(ObjectError::Denied(
                     "this task already holds the lock".into(),
@@ -176,19 +186,18 @@ impl LockObject {
             },
             Some(_) => return self.waiters.park(waiter),
         };
-        out.answer(waiter, result);
-        Flow::Done
+        out.answer::<lock::Acquire>(waiter, result)
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.
-    pub fn release(&mut self, caller: Caller, out: &mut Outbox) -> Result<Answer, ObjectError> {
+    fn release(&mut self, caller: Caller, out: &mut Outbox) -> Result<(), ObjectError> {
         match &mut self.owner {
             Some((owner, count)) if *owner == caller => {
                 *count -= 1;
                 if *count == 0 {
                     self.hand_over(out);
                 }
-                Ok(Answer::Unit)
+                Ok(())
             }
             _ => Err(ObjectError::Denied(
                 "this task does not hold the lock".into(),
@@ -200,7 +209,7 @@ impl LockObject {
     fn hand_over(&mut self, out: &mut Outbox) {
         self.owner = self.waiters.pop_waiter().map(|next| {
             let owner = next.caller;
-            out.answer(next, Ok(Answer::Unit));
+            out.answer::<lock::Acquire>(next, Ok(()));
             (owner, 1)
         });
     }
@@ -214,8 +223,7 @@ impl LockObject {
         }
         if gone.died() {
             self.owner = None;
-            self.waiters
-                .answer_all(out, |_| Err(ObjectError::Abandoned));
+            self.waiters.fail_all(out, ObjectError::Abandoned);
         } else {
             self.hand_over(out);
         }
@@ -241,12 +249,38 @@ impl DictObject {
         }
     }
 
-    pub fn get(&self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.get(key).map(|v| v.bytes().to_vec()))
+    pub fn apply(
+        &mut self,
+        op: dict::Op,
+        waiter: Waiter,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
+        match op {
+            dict::Op::Get(get) => {
+                let value = self.entries.get(&get.key).map(|v| v.bytes().to_vec());
+                out.answer::<dict::Get>(waiter, Ok(value))
+            }
+            dict::Op::Set(set) => {
+                let stored = budget
+                    .hold(set.value, set.key.len())
+                    .and_then(|value| self.set(set.key, value));
+                out.answer::<dict::Set>(waiter, stored)
+            }
+            dict::Op::Remove(remove) => {
+                let value = self.entries.remove(&remove.key).map(Held::take);
+                out.answer::<dict::Remove>(waiter, Ok(value))
+            }
+            dict::Op::Keys(_) => {
+                let keys = self.entries.keys().cloned().collect();
+                out.answer::<dict::Keys>(waiter, Ok(keys))
+            }
+            dict::Op::Len(_) => out.answer::<dict::Len>(waiter, Ok(count(self.entries.len()))),
+        }
     }
 
     /// `denied` if `key` is new and the dict is full.
-    pub fn set(&mut self, key: String, value: Held) -> Result<Answer, ObjectError> {
+    fn set(&mut self, key: String, value: Held) -> Result<(), ObjectError> {
         if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             return Err(ObjectError::Denied(format!(
                 "the dict is full at {} entries",
@@ -254,18 +288,6 @@ impl DictObject {
             )));
         }
         self.entries.insert(key, value);
-        Ok(Answer::Unit)
-    }
-
-    pub fn remove(&mut self, key: &str) -> Answer {
-        Answer::MaybeBytes(self.entries.remove(key).map(Held::take))
-    }
-
-    pub fn keys(&self) -> Answer {
-        Answer::Keys(self.entries.keys().cloned().collect())
-    }
-
-    pub fn len(&self) -> Answer {
-        Answer::count(self.entries.len())
+        Ok(())
     }
 }

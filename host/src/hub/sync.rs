@@ -1,7 +1,7 @@
 //! `wpool:task/sync`: events, semaphores and cyclic barriers.
 
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use super::{Answer, ObjectError};
+use crate::protocol::{ObjectError, barrier, event, semaphore};
 
 /// An `event`: a flag that wakes every waiter when set.
 #[derive(Default)]
@@ -12,27 +12,20 @@ pub(super) struct EventObject {
 }
 
 impl EventObject {
-    pub fn set(&mut self, out: &mut Outbox) -> Answer {
-        self.set = true;
-        self.waiters.answer_all(out, |_| Ok(Answer::Unit));
-        Answer::Unit
-    }
-
-    pub fn clear(&mut self) -> Answer {
-        self.set = false;
-        Answer::Unit
-    }
-
-    pub fn is_set(&self) -> Answer {
-        Answer::Bool(self.set)
-    }
-
-    pub fn wait(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
-        if self.set {
-            out.answer(waiter, Ok(Answer::Unit));
-            Flow::Done
-        } else {
-            self.waiters.park(waiter)
+    pub fn apply(&mut self, op: event::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        match op {
+            event::Op::Set(_) => {
+                self.set = true;
+                self.waiters.answer_all::<event::Wait>(out, |_| Ok(()));
+                out.answer::<event::Set>(waiter, Ok(()))
+            }
+            event::Op::Clear(_) => {
+                self.set = false;
+                out.answer::<event::Clear>(waiter, Ok(()))
+            }
+            event::Op::IsSet(_) => out.answer::<event::IsSet>(waiter, Ok(self.set)),
+            event::Op::Wait(_) if self.set => out.answer::<event::Wait>(waiter, Ok(())),
+            event::Op::Wait(_) => self.waiters.park(waiter),
         }
     }
 
@@ -57,25 +50,30 @@ impl SemaphoreObject {
         }
     }
 
-    pub fn acquire(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
-        if self.permits == 0 {
-            return self.waiters.park(waiter);
+    pub fn apply(&mut self, op: semaphore::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        match op {
+            semaphore::Op::Acquire(_) if self.permits == 0 => self.waiters.park(waiter),
+            semaphore::Op::Acquire(_) => {
+                self.permits -= 1;
+                out.answer::<semaphore::Acquire>(waiter, Ok(()))
+            }
+            semaphore::Op::Release(_) => {
+                let released = self.release(out);
+                out.answer::<semaphore::Release>(waiter, released)
+            }
         }
-        self.permits -= 1;
-        out.answer(waiter, Ok(Answer::Unit));
-        Flow::Done
     }
 
     /// Gives a permit to the first waiter, or back to the semaphore.
-    pub fn release(&mut self, out: &mut Outbox) -> Result<Answer, ObjectError> {
+    fn release(&mut self, out: &mut Outbox) -> Result<(), ObjectError> {
         if let Some(next) = self.waiters.pop_waiter() {
-            out.answer(next, Ok(Answer::Unit));
+            out.answer::<semaphore::Acquire>(next, Ok(()));
         } else {
             self.permits = self.permits.checked_add(1).ok_or_else(|| {
                 ObjectError::Denied("the semaphore cannot hold more permits".into())
             })?;
         }
-        Ok(Answer::Unit)
+        Ok(())
     }
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
@@ -101,22 +99,21 @@ impl BarrierObject {
         }
     }
 
-    pub fn wait(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
+    pub fn apply(&mut self, op: barrier::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        let barrier::Op::Wait(_) = op;
         let arrived = self.waiters.len() as u32;
         if arrived + 1 < self.parties {
             return self.waiters.park(waiter);
         }
         self.waiters
-            .answer_all(out, |index| Ok(Answer::Count(index as u32)));
-        out.answer(waiter, Ok(Answer::Count(arrived)));
-        Flow::Done
+            .answer_all::<barrier::Wait>(out, |index| Ok(index as u32));
+        out.answer::<barrier::Wait>(waiter, Ok(arrived))
     }
 
     /// Breaks this round, because a waiting task died: the others get
     /// `abandoned`, and the next round starts empty.
     pub fn break_round(&mut self, out: &mut Outbox) {
-        self.waiters
-            .answer_all(out, |_| Err(ObjectError::Abandoned));
+        self.waiters.fail_all(out, ObjectError::Abandoned);
     }
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {

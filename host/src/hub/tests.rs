@@ -4,9 +4,16 @@ use std::collections::HashSet;
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, TryRecvError};
-
-use super::*;
+use super::caller::{Caller, JobId};
+use super::handles::{
+    Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
+};
+use super::limits::HubLimits;
+use super::server::{Hub, Pending};
+use crate::protocol::{
+    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, dict, event, lock, pipe, queue,
+    semaphore, value,
+};
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(50));
 
@@ -18,77 +25,39 @@ fn task(job: JobId, worker: u32, task: u64) -> Caller {
     Caller { job, worker, task }
 }
 
-/// Sends `op` without waiting; the answer arrives on the receiver.
-fn start(
+/// Sends `request` without waiting; the answer comes through the pending.
+fn start<R: Request>(
     hub: &Hub,
     caller: Caller,
-    op: Op,
+    request: R,
     timeout: Option<Duration>,
-) -> Receiver<Result<Answer, ObjectError>> {
-    let (tx, rx) = crossbeam_channel::bounded(1);
-    hub.request(
-        caller,
-        op,
-        timeout,
-        Box::new(move |r| {
-            // A test may stop listening.
-            let _ = tx.send(r);
-        }),
-    );
-    rx
+) -> Pending<R> {
+    hub.start(caller, request, timeout)
 }
 
-/// Sends `op` and waits for the answer.
-fn call(
+/// Sends `request` and waits for the answer.
+fn call<R: Request>(
     hub: &Hub,
     caller: Caller,
-    op: Op,
+    request: R,
     timeout: Option<Duration>,
-) -> Result<Answer, ObjectError> {
-    start(hub, caller, op, timeout).recv().unwrap()
+) -> Result<R::Answer, ObjectError> {
+    hub.call(caller, request, timeout)
 }
 
-/// Asserts that the request behind `rx` is parked, unanswered.
-fn assert_parked(rx: &Receiver<Result<Answer, ObjectError>>) {
-    assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// Asserts that the request behind `pending` is parked, unanswered.
+fn assert_parked<R: Request>(pending: &Pending<R>) {
+    assert!(pending.try_wait().is_none(), "the request was answered");
 }
 
-fn handle(answer: Result<Answer, ObjectError>) -> u64 {
-    match answer {
-        Ok(Answer::Handle(h)) => h,
-        other => panic!("expected a handle, got {other:?}"),
-    }
+fn open_queue(hub: &Hub, caller: Caller, name: &str, capacity: u32) -> queue::Handle {
+    let name = name.into();
+    call(hub, caller, queue::Open { name, capacity }, None).unwrap()
 }
 
-fn open_queue(hub: &Hub, caller: Caller, name: &str, capacity: u32) -> u64 {
-    handle(call(
-        hub,
-        caller,
-        Op::QueueOpen {
-            name: name.into(),
-            capacity,
-        },
-        None,
-    ))
-}
-
-fn open_lock(hub: &Hub, caller: Caller, reentrant: bool) -> u64 {
-    handle(call(
-        hub,
-        caller,
-        Op::LockOpen {
-            name: "lock".into(),
-            reentrant,
-        },
-        None,
-    ))
-}
-
-fn bytes(answer: Result<Answer, ObjectError>) -> Vec<u8> {
-    match answer {
-        Ok(Answer::Bytes(b)) => b,
-        other => panic!("expected bytes, got {other:?}"),
-    }
+fn open_lock(hub: &Hub, caller: Caller, reentrant: bool) -> lock::Handle {
+    let name = "lock".into();
+    call(hub, caller, lock::Open { name, reentrant }, None).unwrap()
 }
 
 #[test]
@@ -101,8 +70,16 @@ fn queue_delivers_every_item_once_to_many_consumers() {
             thread::spawn(move || {
                 for i in 0..500u32 {
                     let item = (p * 1000 + i).to_le_bytes().to_vec();
-                    let put = call(&hub, task(1, p, 0), Op::QueuePut { queue, item }, None);
-                    assert_eq!(put, Ok(Answer::Unit));
+                    let put = call(
+                        &hub,
+                        task(1, p, 0),
+                        queue::Put {
+                            handle: queue,
+                            item,
+                        },
+                        None,
+                    );
+                    assert_eq!(put, Ok(()));
                 }
             })
         })
@@ -113,8 +90,8 @@ fn queue_delivers_every_item_once_to_many_consumers() {
             thread::spawn(move || {
                 let mut got = Vec::new();
                 loop {
-                    match call(&hub, task(1, 10 + c, 0), Op::QueueGet { queue }, None) {
-                        Ok(Answer::Bytes(b)) => got.push(u32::from_le_bytes(b.try_into().unwrap())),
+                    match call(&hub, task(1, 10 + c, 0), queue::Get { handle: queue }, None) {
+                        Ok(b) => got.push(u32::from_le_bytes(b.try_into().unwrap())),
                         Err(ObjectError::Closed) => return got,
                         other => panic!("unexpected {other:?}"),
                     }
@@ -126,8 +103,8 @@ fn queue_delivers_every_item_once_to_many_consumers() {
         p.join().unwrap();
     }
     assert_eq!(
-        call(&hub, task(1, 0, 0), Op::QueueClose { queue }, None),
-        Ok(Answer::Unit)
+        call(&hub, task(1, 0, 0), queue::Close { handle: queue }, None),
+        Ok(())
     );
     let mut all = Vec::new();
     for c in consumers {
@@ -157,8 +134,8 @@ fn queue_items_survive_getters_that_time_out() {
                 let mut got = Vec::new();
                 let tiny = Some(Duration::from_micros(50));
                 loop {
-                    match call(&hub, task(1, c, 0), Op::QueueGet { queue }, tiny) {
-                        Ok(Answer::Bytes(b)) => got.push(b),
+                    match call(&hub, task(1, c, 0), queue::Get { handle: queue }, tiny) {
+                        Ok(b) => got.push(b),
                         Err(ObjectError::Timeout) => {}
                         Err(ObjectError::Closed) => return got,
                         other => panic!("unexpected {other:?}"),
@@ -170,9 +147,18 @@ fn queue_items_survive_getters_that_time_out() {
     let me = task(1, 9, 0);
     for i in 0..2000u32 {
         let item = i.to_le_bytes().to_vec();
-        call(&hub, me, Op::QueuePut { queue, item }, None).unwrap();
+        call(
+            &hub,
+            me,
+            queue::Put {
+                handle: queue,
+                item,
+            },
+            None,
+        )
+        .unwrap();
     }
-    call(&hub, me, Op::QueueClose { queue }, None).unwrap();
+    call(&hub, me, queue::Close { handle: queue }, None).unwrap();
     let mut all: Vec<u32> = Vec::new();
     for c in consumers {
         let got = c.join().unwrap();
@@ -190,25 +176,22 @@ fn an_ended_task_waits_no_more() {
     let hub = hub();
     let me = task(1, 0, 3);
     let queue = open_queue(&hub, me, "q", 0);
-    let getter = start(&hub, me, Op::QueueGet { queue }, None);
+    let getter = start(&hub, me, queue::Get { handle: queue }, None);
     assert_parked(&getter);
     hub.task_ended(me);
-    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Timeout));
+    assert_eq!(getter.wait(), Err(ObjectError::Timeout));
     // The item put next is not lost to the ended task.
     call(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: b"x".to_vec(),
         },
         None,
     )
     .unwrap();
-    assert_eq!(
-        call(&hub, me, Op::QueueLen { queue }, None),
-        Ok(Answer::Count(1))
-    );
+    assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(1));
 }
 
 #[test]
@@ -216,27 +199,30 @@ fn queue_is_fifo_and_hands_items_to_waiting_getters() {
     let hub = hub();
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 0);
-    let getter = start(&hub, task(1, 1, 0), Op::QueueGet { queue }, None);
+    let getter = start(&hub, task(1, 1, 0), queue::Get { handle: queue }, None);
     assert_parked(&getter);
     for item in [b"a", b"b", b"c"] {
         call(
             &hub,
             me,
-            Op::QueuePut {
-                queue,
+            queue::Put {
+                handle: queue,
                 item: item.to_vec(),
             },
             None,
         )
         .unwrap();
     }
-    assert_eq!(bytes(getter.recv().unwrap()), b"a");
+    assert_eq!(getter.wait().unwrap(), b"a");
+    assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(2));
     assert_eq!(
-        call(&hub, me, Op::QueueLen { queue }, None),
-        Ok(Answer::Count(2))
+        call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
+        b"b"
     );
-    assert_eq!(bytes(call(&hub, me, Op::QueueGet { queue }, None)), b"b");
-    assert_eq!(bytes(call(&hub, me, Op::QueueGet { queue }, None)), b"c");
+    assert_eq!(
+        call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
+        b"c"
+    );
 }
 
 #[test]
@@ -245,26 +231,26 @@ fn queue_put_and_get_time_out_without_losing_items() {
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 1);
     assert_eq!(
-        call(&hub, me, Op::QueueGet { queue }, SHORT),
+        call(&hub, me, queue::Get { handle: queue }, SHORT),
         Err(ObjectError::Timeout)
     );
     let zero = Some(Duration::ZERO);
     assert_eq!(
-        call(&hub, me, Op::QueueGet { queue }, zero),
+        call(&hub, me, queue::Get { handle: queue }, zero),
         Err(ObjectError::Timeout)
     );
     call(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: b"first".to_vec(),
         },
         None,
     )
     .unwrap();
-    let late = Op::QueuePut {
-        queue,
+    let late = queue::Put {
+        handle: queue,
         item: b"late".to_vec(),
     };
     assert_eq!(call(&hub, me, late, SHORT), Err(ObjectError::Timeout));
@@ -272,26 +258,23 @@ fn queue_put_and_get_time_out_without_losing_items() {
     let waiting = start(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: b"second".to_vec(),
         },
         None,
     );
     assert_parked(&waiting);
     assert_eq!(
-        bytes(call(&hub, me, Op::QueueGet { queue }, None)),
+        call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
         b"first"
     );
-    assert_eq!(waiting.recv().unwrap(), Ok(Answer::Unit));
+    assert_eq!(waiting.wait(), Ok(()));
     assert_eq!(
-        bytes(call(&hub, me, Op::QueueGet { queue }, None)),
+        call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
         b"second"
     );
-    assert_eq!(
-        call(&hub, me, Op::QueueLen { queue }, None),
-        Ok(Answer::Count(0))
-    );
+    assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(0));
 }
 
 #[test]
@@ -302,23 +285,23 @@ fn a_nearer_deadline_fires_first_and_alone() {
     let patient = start(
         &hub,
         me,
-        Op::QueueGet { queue },
+        queue::Get { handle: queue },
         Some(Duration::from_secs(60)),
     );
-    let hasty = start(&hub, me, Op::QueueGet { queue }, SHORT);
-    assert_eq!(hasty.recv().unwrap(), Err(ObjectError::Timeout));
+    let hasty = start(&hub, me, queue::Get { handle: queue }, SHORT);
+    assert_eq!(hasty.wait(), Err(ObjectError::Timeout));
     assert_parked(&patient);
     call(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: b"x".to_vec(),
         },
         None,
     )
     .unwrap();
-    assert_eq!(bytes(patient.recv().unwrap()), b"x");
+    assert_eq!(patient.wait().unwrap(), b"x");
 }
 
 #[test]
@@ -329,8 +312,8 @@ fn closed_queue_refuses_puts_and_drains() {
     call(
         &hub,
         me,
-        Op::QueuePut {
-            queue: full,
+        queue::Put {
+            handle: full,
             item: b"kept".to_vec(),
         },
         None,
@@ -339,41 +322,41 @@ fn closed_queue_refuses_puts_and_drains() {
     let putter = start(
         &hub,
         me,
-        Op::QueuePut {
-            queue: full,
+        queue::Put {
+            handle: full,
             item: b"x".to_vec(),
         },
         None,
     );
     let empty = open_queue(&hub, me, "empty", 1);
-    let getter = start(&hub, me, Op::QueueGet { queue: empty }, None);
+    let getter = start(&hub, me, queue::Get { handle: empty }, None);
     assert_parked(&putter);
     assert_parked(&getter);
 
-    call(&hub, me, Op::QueueClose { queue: full }, None).unwrap();
-    call(&hub, me, Op::QueueClose { queue: empty }, None).unwrap();
-    assert_eq!(putter.recv().unwrap(), Err(ObjectError::Closed));
-    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Closed));
-    let put = Op::QueuePut {
-        queue: full,
+    call(&hub, me, queue::Close { handle: full }, None).unwrap();
+    call(&hub, me, queue::Close { handle: empty }, None).unwrap();
+    assert_eq!(putter.wait(), Err(ObjectError::Closed));
+    assert_eq!(getter.wait(), Err(ObjectError::Closed));
+    let put = queue::Put {
+        handle: full,
         item: b"y".to_vec(),
     };
     assert_eq!(call(&hub, me, put, None), Err(ObjectError::Closed));
     assert_eq!(
-        bytes(call(&hub, me, Op::QueueGet { queue: full }, None)),
+        call(&hub, me, queue::Get { handle: full }, None).unwrap(),
         b"kept"
     );
     assert_eq!(
-        call(&hub, me, Op::QueueGet { queue: full }, None),
+        call(&hub, me, queue::Get { handle: full }, None),
         Err(ObjectError::Closed)
     );
 }
 
-fn open_end(hub: &Hub, caller: Caller, end: End) -> Result<Answer, ObjectError> {
+fn open_end(hub: &Hub, caller: Caller, end: End) -> Result<pipe::Handle, ObjectError> {
     call(
         hub,
         caller,
-        Op::PipeOpen {
+        pipe::Open {
             name: "p".into(),
             end,
         },
@@ -384,16 +367,16 @@ fn open_end(hub: &Hub, caller: Caller, end: End) -> Result<Answer, ObjectError> 
 #[test]
 fn pipe_ping_pong() {
     let hub = hub();
-    let a = handle(open_end(&hub, task(1, 0, 0), End::A));
-    let b = handle(open_end(&hub, task(1, 1, 0), End::B));
+    let a = open_end(&hub, task(1, 0, 0), End::A).unwrap();
+    let b = open_end(&hub, task(1, 1, 0), End::B).unwrap();
     let echo = {
         let hub = hub.clone();
         thread::spawn(move || {
             let me = task(1, 1, 0);
-            while let Ok(Answer::Bytes(m)) = call(&hub, me, Op::PipeRecv { conn: b }, None) {
+            while let Ok(m) = call(&hub, me, pipe::Recv { handle: b }, None) {
                 let n = u64::from_le_bytes(m.try_into().unwrap());
                 let message = (n + 1).to_le_bytes().to_vec();
-                call(&hub, me, Op::PipeSend { conn: b, message }, None).unwrap();
+                call(&hub, me, pipe::Send { handle: b, message }, None).unwrap();
             }
         })
     };
@@ -401,12 +384,12 @@ fn pipe_ping_pong() {
     let mut n = 0u64;
     for _ in 0..100 {
         let message = n.to_le_bytes().to_vec();
-        call(&hub, me, Op::PipeSend { conn: a, message }, None).unwrap();
-        let reply = bytes(call(&hub, me, Op::PipeRecv { conn: a }, None));
+        call(&hub, me, pipe::Send { handle: a, message }, None).unwrap();
+        let reply = call(&hub, me, pipe::Recv { handle: a }, None).unwrap();
         n = u64::from_le_bytes(reply.try_into().unwrap()) + 1;
     }
     assert_eq!(n, 200);
-    call(&hub, me, Op::PipeClose { conn: a }, None).unwrap();
+    call(&hub, me, pipe::Close { handle: a }, None).unwrap();
     echo.join().unwrap();
 }
 
@@ -414,8 +397,8 @@ fn pipe_ping_pong() {
 fn pipe_peer_sees_closed_once_drained_after_its_task_ended() {
     let hub = hub();
     let (ta, tb) = (task(1, 0, 0), task(1, 1, 7));
-    let a = handle(open_end(&hub, ta, End::A));
-    let b = handle(open_end(&hub, tb, End::B));
+    let a = open_end(&hub, ta, End::A).unwrap();
+    let b = open_end(&hub, tb, End::B).unwrap();
     assert!(matches!(
         open_end(&hub, tb, End::B),
         Err(ObjectError::Denied(_))
@@ -423,8 +406,8 @@ fn pipe_peer_sees_closed_once_drained_after_its_task_ended() {
     call(
         &hub,
         ta,
-        Op::PipeSend {
-            conn: a,
+        pipe::Send {
+            handle: a,
             message: b"last".to_vec(),
         },
         None,
@@ -432,33 +415,33 @@ fn pipe_peer_sees_closed_once_drained_after_its_task_ended() {
     .unwrap();
     hub.task_ended(ta);
     assert_eq!(
-        bytes(call(&hub, tb, Op::PipeRecv { conn: b }, None)),
+        call(&hub, tb, pipe::Recv { handle: b }, None).unwrap(),
         b"last"
     );
     assert_eq!(
-        call(&hub, tb, Op::PipeRecv { conn: b }, None),
+        call(&hub, tb, pipe::Recv { handle: b }, None),
         Err(ObjectError::Closed)
     );
-    let send = Op::PipeSend {
-        conn: b,
+    let send = pipe::Send {
+        handle: b,
         message: b"x".to_vec(),
     };
     assert_eq!(call(&hub, tb, send, None), Err(ObjectError::Closed));
 
     // A waiting recv hears of the close; the old connection stays closed
     // when its end opens again.
-    let a2 = handle(open_end(&hub, ta, End::A));
-    let waiting = start(&hub, tb, Op::PipeRecv { conn: b }, None);
+    let a2 = open_end(&hub, ta, End::A).unwrap();
+    let waiting = start(&hub, tb, pipe::Recv { handle: b }, None);
     assert_parked(&waiting);
     hub.worker_died(1, 0);
-    assert_eq!(waiting.recv().unwrap(), Err(ObjectError::Closed));
-    let stale = Op::PipeSend {
-        conn: a2,
+    assert_eq!(waiting.wait(), Err(ObjectError::Closed));
+    let stale = pipe::Send {
+        handle: a2,
         message: b"x".to_vec(),
     };
     assert_eq!(call(&hub, ta, stale, None), Err(ObjectError::Closed));
     assert_eq!(
-        call(&hub, ta, Op::PipeRecv { conn: b }, None),
+        call(&hub, ta, pipe::Recv { handle: b }, None),
         Err(ObjectError::Closed)
     );
 }
@@ -470,26 +453,29 @@ fn pipe_send_waits_for_room_in_the_peer_inbox() {
         ..HubLimits::default()
     });
     let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
-    let a = handle(open_end(&hub, ta, End::A));
-    let b = handle(open_end(&hub, tb, End::B));
-    let send = |message: &[u8]| Op::PipeSend {
-        conn: a,
+    let a = open_end(&hub, ta, End::A).unwrap();
+    let b = open_end(&hub, tb, End::B).unwrap();
+    let send = |message: &[u8]| pipe::Send {
+        handle: a,
         message: message.to_vec(),
     };
     call(&hub, ta, send(b"1"), None).unwrap();
     let second = start(&hub, ta, send(b"2"), None);
     assert_parked(&second);
-    assert_eq!(bytes(call(&hub, tb, Op::PipeRecv { conn: b }, None)), b"1");
-    assert_eq!(second.recv().unwrap(), Ok(Answer::Unit));
+    assert_eq!(
+        call(&hub, tb, pipe::Recv { handle: b }, None).unwrap(),
+        b"1"
+    );
+    assert_eq!(second.wait(), Ok(()));
     let third = start(&hub, ta, send(b"3"), None);
     assert_parked(&third);
     // Closing the receiving end drops what it did not read and refuses
     // the waiting send.
-    call(&hub, tb, Op::PipeClose { conn: b }, None).unwrap();
-    assert_eq!(third.recv().unwrap(), Err(ObjectError::Closed));
+    call(&hub, tb, pipe::Close { handle: b }, None).unwrap();
+    assert_eq!(third.wait(), Err(ObjectError::Closed));
     assert_eq!(call(&hub, ta, send(b"4"), None), Err(ObjectError::Closed));
     assert_eq!(
-        call(&hub, ta, Op::PipeRecv { conn: a }, None),
+        call(&hub, ta, pipe::Recv { handle: a }, None),
         Err(ObjectError::Closed)
     );
 }
@@ -498,30 +484,30 @@ fn pipe_send_waits_for_room_in_the_peer_inbox() {
 fn lock_keeps_a_shared_counter_exact() {
     let hub = hub();
     let lock = open_lock(&hub, task(1, 0, 0), false);
-    let value = handle(call(
+    let value = call(
         &hub,
         task(1, 0, 0),
-        Op::ValueOpen {
+        value::Open {
             name: "n".into(),
             initial: Scalar::Int(0),
         },
         None,
-    ));
+    )
+    .unwrap();
     let threads: Vec<_> = (0..8u32)
         .map(|w| {
             let hub = hub.clone();
             thread::spawn(move || {
                 let me = task(1, w, u64::from(w));
                 for _ in 0..100 {
-                    call(&hub, me, Op::LockAcquire { lock }, None).unwrap();
-                    let Ok(Answer::Scalar(Scalar::Int(n))) =
-                        call(&hub, me, Op::ValueGet { value }, None)
+                    call(&hub, me, lock::Acquire { handle: lock }, None).unwrap();
+                    let Ok(Scalar::Int(n)) = call(&hub, me, value::Get { handle: value }, None)
                     else {
                         panic!("not an int");
                     };
                     let new = Scalar::Int(n + 1);
-                    call(&hub, me, Op::ValueSet { value, new }, None).unwrap();
-                    call(&hub, me, Op::LockRelease { lock }, None).unwrap();
+                    call(&hub, me, value::Set { handle: value, new }, None).unwrap();
+                    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
                 }
             })
         })
@@ -529,8 +515,8 @@ fn lock_keeps_a_shared_counter_exact() {
     for t in threads {
         t.join().unwrap();
     }
-    let total = call(&hub, task(1, 0, 0), Op::ValueGet { value }, None);
-    assert_eq!(total, Ok(Answer::Scalar(Scalar::Int(800))));
+    let total = call(&hub, task(1, 0, 0), value::Get { handle: value }, None);
+    assert_eq!(total, Ok(Scalar::Int(800)));
 }
 
 #[test]
@@ -538,14 +524,14 @@ fn lock_of_a_dead_worker_is_abandoned_and_free() {
     let hub = hub();
     let (holder, waiter, later) = (task(1, 1, 0), task(1, 2, 0), task(1, 3, 0));
     let lock = open_lock(&hub, holder, false);
-    call(&hub, holder, Op::LockAcquire { lock }, None).unwrap();
-    let waiting = start(&hub, waiter, Op::LockAcquire { lock }, None);
+    call(&hub, holder, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, lock::Acquire { handle: lock }, None);
     assert_parked(&waiting);
     hub.worker_died(1, 1);
-    assert_eq!(waiting.recv().unwrap(), Err(ObjectError::Abandoned));
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
     assert_eq!(
-        call(&hub, later, Op::LockAcquire { lock }, SHORT),
-        Ok(Answer::Unit)
+        call(&hub, later, lock::Acquire { handle: lock }, SHORT),
+        Ok(())
     );
 }
 
@@ -554,21 +540,21 @@ fn lock_of_an_ended_task_passes_to_waiters_in_order() {
     let hub = hub();
     let holder = task(1, 1, 0);
     let lock = open_lock(&hub, holder, false);
-    call(&hub, holder, Op::LockAcquire { lock }, None).unwrap();
+    call(&hub, holder, lock::Acquire { handle: lock }, None).unwrap();
     let waiters: Vec<_> = (2..5)
         .map(|w| {
-            let rx = start(&hub, task(1, w, 0), Op::LockAcquire { lock }, None);
+            let rx = start(&hub, task(1, w, 0), lock::Acquire { handle: lock }, None);
             assert_parked(&rx);
             rx
         })
         .collect();
     hub.task_ended(holder);
     for (w, rx) in (2..5).zip(&waiters) {
-        assert_eq!(rx.recv().unwrap(), Ok(Answer::Unit));
+        assert_eq!(rx.wait(), Ok(()));
         for later in &waiters[(w - 1) as usize..] {
             assert_parked(later);
         }
-        call(&hub, task(1, w, 0), Op::LockRelease { lock }, None).unwrap();
+        call(&hub, task(1, w, 0), lock::Release { handle: lock }, None).unwrap();
     }
 }
 
@@ -577,29 +563,30 @@ fn reentrant_lock_counts_acquisitions() {
     let hub = hub();
     let (me, other) = (task(1, 0, 0), task(1, 1, 0));
     let plain = open_lock(&hub, me, false);
-    call(&hub, me, Op::LockAcquire { lock: plain }, None).unwrap();
-    let again = call(&hub, me, Op::LockAcquire { lock: plain }, None);
+    call(&hub, me, lock::Acquire { handle: plain }, None).unwrap();
+    let again = call(&hub, me, lock::Acquire { handle: plain }, None);
     assert!(matches!(again, Err(ObjectError::Denied(_))));
-    let not_mine = call(&hub, other, Op::LockRelease { lock: plain }, None);
+    let not_mine = call(&hub, other, lock::Release { handle: plain }, None);
     assert!(matches!(not_mine, Err(ObjectError::Denied(_))));
 
-    let lock = handle(call(
+    let lock = call(
         &hub,
         me,
-        Op::LockOpen {
+        lock::Open {
             name: "r".into(),
             reentrant: true,
         },
         None,
-    ));
-    call(&hub, me, Op::LockAcquire { lock }, None).unwrap();
-    call(&hub, me, Op::LockAcquire { lock }, None).unwrap();
-    let waiting = start(&hub, other, Op::LockAcquire { lock }, None);
-    call(&hub, me, Op::LockRelease { lock }, None).unwrap();
+    )
+    .unwrap();
+    call(&hub, me, lock::Acquire { handle: lock }, None).unwrap();
+    call(&hub, me, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, other, lock::Acquire { handle: lock }, None);
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
     assert_parked(&waiting);
-    call(&hub, me, Op::LockRelease { lock }, None).unwrap();
-    assert_eq!(waiting.recv().unwrap(), Ok(Answer::Unit));
-    let third = call(&hub, me, Op::LockRelease { lock }, None);
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(()));
+    let third = call(&hub, me, lock::Release { handle: lock }, None);
     assert!(matches!(third, Err(ObjectError::Denied(_))));
 }
 
@@ -608,28 +595,33 @@ fn value_add_and_compare_and_swap() {
     let hub = hub();
     let me = task(1, 0, 0);
     let open = |name: &str, initial| {
-        handle(call(
+        call(
             &hub,
             me,
-            Op::ValueOpen {
+            value::Open {
                 name: name.into(),
                 initial,
             },
             None,
-        ))
+        )
+        .unwrap()
     };
     let int = open("i", Scalar::Int(40));
     let float = open("f", Scalar::Float(1.5));
     let bytes = open("b", Scalar::Bytes(b"x".to_vec()));
-    let add = |value, delta| call(&hub, me, Op::ValueAdd { value, delta }, None);
-    assert_eq!(
-        add(int, Scalar::Int(2)),
-        Ok(Answer::Scalar(Scalar::Int(42)))
-    );
-    assert_eq!(
-        add(float, Scalar::Float(1.0)),
-        Ok(Answer::Scalar(Scalar::Float(2.5)))
-    );
+    let add = |value, delta| {
+        call(
+            &hub,
+            me,
+            value::Add {
+                handle: value,
+                delta,
+            },
+            None,
+        )
+    };
+    assert_eq!(add(int, Scalar::Int(2)), Ok(Scalar::Int(42)));
+    assert_eq!(add(float, Scalar::Float(1.0)), Ok(Scalar::Float(2.5)));
     assert!(matches!(
         add(int, Scalar::Float(1.0)),
         Err(ObjectError::Denied(_))
@@ -641,8 +633,8 @@ fn value_add_and_compare_and_swap() {
     let set = call(
         &hub,
         me,
-        Op::ValueSet {
-            value: int,
+        value::Set {
+            handle: int,
             new: Scalar::Float(0.0),
         },
         None,
@@ -653,27 +645,24 @@ fn value_add_and_compare_and_swap() {
         call(
             &hub,
             me,
-            Op::ValueCompareAndSwap {
-                value: int,
+            value::CompareAndSwap {
+                handle: int,
                 expected,
                 new,
             },
             None,
         )
     };
-    assert_eq!(
-        cas(Scalar::Int(41), Scalar::Int(0)),
-        Ok(Answer::Bool(false))
-    );
-    assert_eq!(cas(Scalar::Int(42), Scalar::Int(7)), Ok(Answer::Bool(true)));
-    let get = call(&hub, me, Op::ValueGet { value: int }, None);
-    assert_eq!(get, Ok(Answer::Scalar(Scalar::Int(7))));
+    assert_eq!(cas(Scalar::Int(41), Scalar::Int(0)), Ok(false));
+    assert_eq!(cas(Scalar::Int(42), Scalar::Int(7)), Ok(true));
+    let get = call(&hub, me, value::Get { handle: int }, None);
+    assert_eq!(get, Ok(Scalar::Int(7)));
     // Opening it again keeps the value; with another kind is denied.
     assert_eq!(open("i", Scalar::Int(0)), int);
     let other = call(
         &hub,
         me,
-        Op::ValueOpen {
+        value::Open {
             name: "i".into(),
             initial: Scalar::Float(0.0),
         },
@@ -690,7 +679,7 @@ fn array_elements_and_bounds() {
         call(
             &hub,
             me,
-            Op::ArrayOpen {
+            array::Open {
                 name: "a".into(),
                 len,
                 initial: Scalar::Int(0),
@@ -698,13 +687,13 @@ fn array_elements_and_bounds() {
             None,
         )
     };
-    let array = handle(open(3));
+    let array = open(3).unwrap();
     assert!(matches!(open(4), Err(ObjectError::Denied(_))));
     call(
         &hub,
         me,
-        Op::ArraySet {
-            array,
+        array::Set {
+            handle: array,
             index: 1,
             new: Scalar::Int(5),
         },
@@ -714,23 +703,36 @@ fn array_elements_and_bounds() {
     let added = call(
         &hub,
         me,
-        Op::ArrayAdd {
-            array,
+        array::Add {
+            handle: array,
             index: 1,
             delta: Scalar::Int(2),
         },
         None,
     );
-    assert_eq!(added, Ok(Answer::Scalar(Scalar::Int(7))));
+    assert_eq!(added, Ok(Scalar::Int(7)));
     assert_eq!(
-        call(&hub, me, Op::ArrayGet { array, index: 0 }, None),
-        Ok(Answer::Scalar(Scalar::Int(0)))
+        call(
+            &hub,
+            me,
+            array::Get {
+                handle: array,
+                index: 0
+            },
+            None
+        ),
+        Ok(Scalar::Int(0))
     );
-    assert_eq!(
-        call(&hub, me, Op::ArrayLen { array }, None),
-        Ok(Answer::Count(3))
+    assert_eq!(call(&hub, me, array::Len { handle: array }, None), Ok(3));
+    let outside = call(
+        &hub,
+        me,
+        array::Get {
+            handle: array,
+            index: 3,
+        },
+        None,
     );
-    let outside = call(&hub, me, Op::ArrayGet { array, index: 3 }, None);
     assert!(matches!(outside, Err(ObjectError::Denied(_))));
 }
 
@@ -738,10 +740,10 @@ fn array_elements_and_bounds() {
 fn dict_entries() {
     let hub = hub();
     let me = task(1, 0, 0);
-    let dict = handle(call(&hub, me, Op::DictOpen { name: "d".into() }, None));
+    let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
     for key in ["b", "a"] {
-        let set = Op::DictSet {
-            dict,
+        let set = dict::Set {
+            handle: dict,
             key: key.into(),
             value: key.as_bytes().to_vec(),
         };
@@ -750,70 +752,64 @@ fn dict_entries() {
     let get = call(
         &hub,
         me,
-        Op::DictGet {
-            dict,
+        dict::Get {
+            handle: dict,
             key: "a".into(),
         },
         None,
     );
-    assert_eq!(get, Ok(Answer::MaybeBytes(Some(b"a".to_vec()))));
-    let keys = call(&hub, me, Op::DictKeys { dict }, None);
-    assert_eq!(keys, Ok(Answer::Keys(vec!["a".into(), "b".into()])));
+    assert_eq!(get, Ok(Some(b"a".to_vec())));
+    let keys = call(&hub, me, dict::Keys { handle: dict }, None);
+    assert_eq!(keys, Ok(vec!["a".into(), "b".into()]));
     let removed = call(
         &hub,
         me,
-        Op::DictRemove {
-            dict,
+        dict::Remove {
+            handle: dict,
             key: "a".into(),
         },
         None,
     );
-    assert_eq!(removed, Ok(Answer::MaybeBytes(Some(b"a".to_vec()))));
+    assert_eq!(removed, Ok(Some(b"a".to_vec())));
     let missing = call(
         &hub,
         me,
-        Op::DictGet {
-            dict,
+        dict::Get {
+            handle: dict,
             key: "a".into(),
         },
         None,
     );
-    assert_eq!(missing, Ok(Answer::MaybeBytes(None)));
-    assert_eq!(
-        call(&hub, me, Op::DictLen { dict }, None),
-        Ok(Answer::Count(1))
-    );
+    assert_eq!(missing, Ok(None));
+    assert_eq!(call(&hub, me, dict::Len { handle: dict }, None), Ok(1));
 }
 
 #[test]
 fn event_wakes_every_waiter() {
     let hub = hub();
     let me = task(1, 0, 0);
-    let event = handle(call(&hub, me, Op::EventOpen { name: "e".into() }, None));
+    let event = call(&hub, me, event::Open { name: "e".into() }, None).unwrap();
     assert_eq!(
-        call(&hub, me, Op::EventWait { event }, SHORT),
+        call(&hub, me, event::Wait { handle: event }, SHORT),
         Err(ObjectError::Timeout)
     );
     let waiters: Vec<_> = (1..4)
-        .map(|w| start(&hub, task(1, w, 0), Op::EventWait { event }, None))
+        .map(|w| start(&hub, task(1, w, 0), event::Wait { handle: event }, None))
         .collect();
     waiters.iter().for_each(assert_parked);
     assert_eq!(
-        call(&hub, me, Op::EventIsSet { event }, None),
-        Ok(Answer::Bool(false))
+        call(&hub, me, event::IsSet { handle: event }, None),
+        Ok(false)
     );
-    call(&hub, me, Op::EventSet { event }, None).unwrap();
+    call(&hub, me, event::Set { handle: event }, None).unwrap();
     for rx in waiters {
-        assert_eq!(rx.recv().unwrap(), Ok(Answer::Unit));
+        assert_eq!(rx.wait(), Ok(()));
     }
+    assert_eq!(call(&hub, me, event::Wait { handle: event }, None), Ok(()));
+    call(&hub, me, event::Clear { handle: event }, None).unwrap();
     assert_eq!(
-        call(&hub, me, Op::EventWait { event }, None),
-        Ok(Answer::Unit)
-    );
-    call(&hub, me, Op::EventClear { event }, None).unwrap();
-    assert_eq!(
-        call(&hub, me, Op::EventIsSet { event }, None),
-        Ok(Answer::Bool(false))
+        call(&hub, me, event::IsSet { handle: event }, None),
+        Ok(false)
     );
 }
 
@@ -821,33 +817,34 @@ fn event_wakes_every_waiter() {
 fn semaphore_counts_permits() {
     let hub = hub();
     let me = task(1, 0, 0);
-    let semaphore = handle(call(
+    let semaphore = call(
         &hub,
         me,
-        Op::SemaphoreOpen {
+        semaphore::Open {
             name: "s".into(),
             initial: 2,
         },
         None,
-    ));
-    let acquire = Op::SemaphoreAcquire { semaphore };
+    )
+    .unwrap();
+    let acquire = semaphore::Acquire { handle: semaphore };
     for _ in 0..2 {
-        call(&hub, me, Op::SemaphoreAcquire { semaphore }, None).unwrap();
+        call(&hub, me, semaphore::Acquire { handle: semaphore }, None).unwrap();
     }
     assert_eq!(call(&hub, me, acquire, SHORT), Err(ObjectError::Timeout));
     let waiting = start(
         &hub,
         task(1, 1, 0),
-        Op::SemaphoreAcquire { semaphore },
+        semaphore::Acquire { handle: semaphore },
         None,
     );
     assert_parked(&waiting);
-    call(&hub, me, Op::SemaphoreRelease { semaphore }, None).unwrap();
-    assert_eq!(waiting.recv().unwrap(), Ok(Answer::Unit));
+    call(&hub, me, semaphore::Release { handle: semaphore }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(()));
     let other = call(
         &hub,
         me,
-        Op::SemaphoreOpen {
+        semaphore::Open {
             name: "s".into(),
             initial: 3,
         },
@@ -859,36 +856,39 @@ fn semaphore_counts_permits() {
 #[test]
 fn barrier_releases_each_round_with_arrival_indices() {
     let hub = hub();
-    let barrier = handle(call(
+    let barrier = call(
         &hub,
         task(1, 0, 0),
-        Op::BarrierOpen {
+        barrier::Open {
             name: "b".into(),
             parties: 3,
         },
         None,
-    ));
+    )
+    .unwrap();
     for _round in 0..2 {
-        let first = start(&hub, task(1, 0, 0), Op::BarrierWait { barrier }, None);
-        let second = start(&hub, task(1, 1, 0), Op::BarrierWait { barrier }, None);
+        let first = start(&hub, task(1, 0, 0), barrier::Wait { handle: barrier }, None);
+        let second = start(&hub, task(1, 1, 0), barrier::Wait { handle: barrier }, None);
         assert_parked(&first);
         assert_parked(&second);
-        let last = call(&hub, task(1, 2, 0), Op::BarrierWait { barrier }, None);
-        assert_eq!(last, Ok(Answer::Count(2)));
-        assert_eq!(first.recv().unwrap(), Ok(Answer::Count(0)));
-        assert_eq!(second.recv().unwrap(), Ok(Answer::Count(1)));
+        let last = call(&hub, task(1, 2, 0), barrier::Wait { handle: barrier }, None);
+        assert_eq!(last, Ok(2));
+        assert_eq!(first.wait(), Ok(0));
+        assert_eq!(second.wait(), Ok(1));
     }
     // Threads meeting at a barrier get every index once.
     let threads: Vec<_> = (0..3)
         .map(|w| {
             let hub = hub.clone();
-            thread::spawn(move || call(&hub, task(1, w, 0), Op::BarrierWait { barrier }, None))
+            thread::spawn(move || {
+                call(&hub, task(1, w, 0), barrier::Wait { handle: barrier }, None)
+            })
         })
         .collect();
     let indices: HashSet<u32> = threads
         .into_iter()
         .map(|t| match t.join().unwrap() {
-            Ok(Answer::Count(i)) => i,
+            Ok(i) => i,
             other => panic!("expected an index, got {other:?}"),
         })
         .collect();
@@ -898,25 +898,31 @@ fn barrier_releases_each_round_with_arrival_indices() {
 #[test]
 fn barrier_breaks_when_a_waiting_worker_dies() {
     let hub = hub();
-    let barrier = handle(call(
+    let barrier = call(
         &hub,
         task(1, 0, 0),
-        Op::BarrierOpen {
+        barrier::Open {
             name: "b".into(),
             parties: 3,
         },
         None,
-    ));
-    let survivor = start(&hub, task(1, 1, 0), Op::BarrierWait { barrier }, None);
-    let dying = start(&hub, task(1, 2, 0), Op::BarrierWait { barrier }, None);
+    )
+    .unwrap();
+    let survivor = start(&hub, task(1, 1, 0), barrier::Wait { handle: barrier }, None);
+    let dying = start(&hub, task(1, 2, 0), barrier::Wait { handle: barrier }, None);
     assert_parked(&survivor);
     hub.worker_died(1, 2);
-    assert_eq!(survivor.recv().unwrap(), Err(ObjectError::Abandoned));
-    assert_eq!(dying.recv().unwrap(), Err(ObjectError::Abandoned));
+    assert_eq!(survivor.wait(), Err(ObjectError::Abandoned));
+    assert_eq!(dying.wait(), Err(ObjectError::Abandoned));
     // The next round starts empty.
-    let waiting = start(&hub, task(1, 0, 0), Op::BarrierWait { barrier }, None);
+    let waiting = start(&hub, task(1, 0, 0), barrier::Wait { handle: barrier }, None);
     assert_eq!(
-        call(&hub, task(1, 0, 0), Op::BarrierWait { barrier }, SHORT),
+        call(
+            &hub,
+            task(1, 0, 0),
+            barrier::Wait { handle: barrier },
+            SHORT
+        ),
         Err(ObjectError::Timeout)
     );
     assert_parked(&waiting);
@@ -927,34 +933,38 @@ fn handles_and_names_are_scoped_to_their_job() {
     let hub = hub();
     let (one, two) = (task(1, 0, 0), task(2, 0, 0));
     let queue = open_queue(&hub, one, "q", 0);
-    let foreign = call(&hub, two, Op::QueueLen { queue }, None);
+    let foreign = call(&hub, two, queue::Len { handle: queue }, None);
     assert!(matches!(foreign, Err(ObjectError::Denied(_))));
     let theirs = open_queue(&hub, two, "q", 0);
     assert_ne!(queue, theirs);
     call(
         &hub,
         one,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: b"x".to_vec(),
         },
         None,
     )
     .unwrap();
-    assert_eq!(
-        call(&hub, two, Op::QueueLen { queue: theirs }, None),
-        Ok(Answer::Count(0))
-    );
+    assert_eq!(call(&hub, two, queue::Len { handle: theirs }, None), Ok(0));
     // A handle of another kind, an open of another kind or shape, or a
     // name that is too long, is denied.
     assert!(matches!(
-        call(&hub, one, Op::LockAcquire { lock: queue }, None),
+        call(
+            &hub,
+            one,
+            lock::Acquire {
+                handle: lock::Handle(queue.0)
+            },
+            None
+        ),
         Err(ObjectError::Denied(_))
     ));
     let as_lock = call(
         &hub,
         one,
-        Op::LockOpen {
+        lock::Open {
             name: "q".into(),
             reentrant: false,
         },
@@ -964,7 +974,7 @@ fn handles_and_names_are_scoped_to_their_job() {
     let resized = call(
         &hub,
         one,
-        Op::QueueOpen {
+        queue::Open {
             name: "q".into(),
             capacity: 3,
         },
@@ -974,7 +984,7 @@ fn handles_and_names_are_scoped_to_their_job() {
     let long = call(
         &hub,
         one,
-        Op::DictOpen {
+        dict::Open {
             name: "n".repeat(257),
         },
         None,
@@ -995,33 +1005,30 @@ fn oversized_messages_are_refused_and_change_nothing() {
     let put = call(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: big.clone(),
         },
         None,
     );
     assert_eq!(put, Err(ObjectError::TooLarge(16)));
-    assert_eq!(
-        call(&hub, me, Op::QueueLen { queue }, None),
-        Ok(Answer::Count(0))
-    );
+    assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(0));
     call(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: vec![0; 16],
         },
         None,
     )
     .unwrap();
-    let dict = handle(call(&hub, me, Op::DictOpen { name: "d".into() }, None));
+    let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
     let set = call(
         &hub,
         me,
-        Op::DictSet {
-            dict,
+        dict::Set {
+            handle: dict,
             key: "k".into(),
             value: vec![0; 16],
         },
@@ -1031,7 +1038,7 @@ fn oversized_messages_are_refused_and_change_nothing() {
     let value = call(
         &hub,
         me,
-        Op::ValueOpen {
+        value::Open {
             name: "v".into(),
             initial: Scalar::Bytes(big),
         },
@@ -1050,14 +1057,24 @@ fn a_job_holds_a_limited_number_of_bytes() {
     let hub = Hub::new(limits);
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 1);
-    let put = |item: Vec<u8>, timeout| call(&hub, me, Op::QueuePut { queue, item }, timeout);
+    let put = |item: Vec<u8>, timeout| {
+        call(
+            &hub,
+            me,
+            queue::Put {
+                handle: queue,
+                item,
+            },
+            timeout,
+        )
+    };
     put(vec![0; 40], None).unwrap();
     // A waiting put holds its item too.
     let waiting = start(
         &hub,
         me,
-        Op::QueuePut {
-            queue,
+        queue::Put {
+            handle: queue,
             item: vec![1; 40],
         },
         SHORT,
@@ -1066,20 +1083,20 @@ fn a_job_holds_a_limited_number_of_bytes() {
         put(vec![2; 40], None),
         Err(ObjectError::Denied(_))
     ));
-    assert_eq!(waiting.recv().unwrap(), Err(ObjectError::Timeout));
+    assert_eq!(waiting.wait(), Err(ObjectError::Timeout));
     // Its bytes came back when it timed out, and so do an item's once taken.
     assert_eq!(
         put(vec![2; 40], Some(Duration::ZERO)),
         Err(ObjectError::Timeout)
     );
-    call(&hub, me, Op::QueueGet { queue }, None).unwrap();
-    let dict = handle(call(&hub, me, Op::DictOpen { name: "d".into() }, None));
+    call(&hub, me, queue::Get { handle: queue }, None).unwrap();
+    let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
     let set = |key: &str, len| {
         call(
             &hub,
             me,
-            Op::DictSet {
-                dict,
+            dict::Set {
+                handle: dict,
                 key: key.into(),
                 value: vec![0; len],
             },
@@ -1099,8 +1116,8 @@ fn a_job_holds_a_limited_number_of_bytes() {
     call(
         &hub,
         task(2, 0, 0),
-        Op::QueuePut {
-            queue: theirs,
+        queue::Put {
+            handle: theirs,
             item,
         },
         None,
@@ -1119,7 +1136,7 @@ fn a_job_opens_a_limited_number_of_objects() {
     for name in ["a", "b", "c"] {
         open_queue(&hub, me, name, 0);
     }
-    let fourth = call(&hub, me, Op::EventOpen { name: "d".into() }, None);
+    let fourth = call(&hub, me, event::Open { name: "d".into() }, None);
     assert!(matches!(fourth, Err(ObjectError::Denied(_))));
     open_queue(&hub, me, "a", 0);
     open_queue(&hub, task(2, 0, 0), "d", 0);
@@ -1133,14 +1150,14 @@ fn dropping_a_job_answers_its_waiters_closed() {
     let getter = start(
         &hub,
         me,
-        Op::QueueGet { queue },
+        queue::Get { handle: queue },
         Some(Duration::from_secs(60)),
     );
     assert_parked(&getter);
     hub.drop_job(1);
-    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Closed));
+    assert_eq!(getter.wait(), Err(ObjectError::Closed));
     assert!(matches!(
-        call(&hub, me, Op::QueueLen { queue }, None),
+        call(&hub, me, queue::Len { handle: queue }, None),
         Err(ObjectError::Denied(_))
     ));
 }
@@ -1150,30 +1167,31 @@ fn dropping_the_hub_answers_parked_requests_closed() {
     let hub = hub();
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 0);
-    let getter = start(&hub, me, Op::QueueGet { queue }, None);
+    let getter = start(&hub, me, queue::Get { handle: queue }, None);
     assert_parked(&getter);
     drop(hub);
-    assert_eq!(getter.recv().unwrap(), Err(ObjectError::Closed));
+    assert_eq!(getter.wait(), Err(ObjectError::Closed));
 }
 
 #[test]
 fn host_handles_talk_with_tasks() {
     let hub = hub();
     let queue = Queue::open(&hub, 1, "q", 0).unwrap();
-    let id = handle(call(
+    let id = call(
         &hub,
         task(1, 0, 0),
-        Op::QueueOpen {
+        queue::Open {
             name: "q".into(),
             capacity: 0,
         },
         None,
-    ));
+    )
+    .unwrap();
     call(
         &hub,
         task(1, 0, 0),
-        Op::QueuePut {
-            queue: id,
+        queue::Put {
+            handle: id,
             item: b"hi".to_vec(),
         },
         None,
@@ -1185,15 +1203,15 @@ fn host_handles_talk_with_tasks() {
     assert_eq!(queue.put(b"x", None), Err(ObjectError::Closed));
 
     let conn = Connection::open(&hub, 1, "p", End::A).unwrap();
-    let b = handle(open_end(&hub, task(1, 0, 0), End::B));
+    let b = open_end(&hub, task(1, 0, 0), End::B).unwrap();
     conn.send(b"ping", None).unwrap();
     assert_eq!(
-        bytes(call(&hub, task(1, 0, 0), Op::PipeRecv { conn: b }, None)),
+        call(&hub, task(1, 0, 0), pipe::Recv { handle: b }, None).unwrap(),
         b"ping"
     );
     drop(conn);
     assert_eq!(
-        call(&hub, task(1, 0, 0), Op::PipeRecv { conn: b }, None),
+        call(&hub, task(1, 0, 0), pipe::Recv { handle: b }, None),
         Err(ObjectError::Closed)
     );
 
@@ -1224,11 +1242,12 @@ fn host_handles_talk_with_tasks() {
 
 #[test]
 fn operations_and_answers_cross_the_wire() {
-    let op = Op::ValueCompareAndSwap {
-        value: 7,
+    let op = value::CompareAndSwap {
+        handle: value::Handle(7),
         expected: Scalar::Int(1),
         new: Scalar::Bytes(vec![2]),
-    };
+    }
+    .into_op();
     let bytes = postcard::to_stdvec(&op).unwrap();
     let back: Op = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(format!("{back:?}"), format!("{op:?}"));

@@ -7,7 +7,14 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
-use super::{Answer, Caller, ObjectError, Reply};
+use super::caller::Caller;
+use crate::protocol::{Answer, AnswerType, ObjectError, Request};
+
+/// Where an operation's answer goes. Called exactly once, with none of the
+/// hub's locks held, on the thread of the request or of whatever completed
+/// it (another request, the timer thread, a drop): it should only hand the
+/// answer on, say to a channel, and may call the hub again.
+pub(crate) type Reply = Box<dyn FnOnce(Result<Answer, ObjectError>) + Send>;
 
 /// Names a request, parked or not; unique within a hub.
 pub(super) type WaiterId = u64;
@@ -26,7 +33,6 @@ impl Waiter {
 }
 
 /// What a blocking operation did with its waiter.
-#[must_use]
 pub(super) enum Flow {
     /// The waiter was answered.
     Done,
@@ -45,10 +51,32 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
-    /// Answers `waiter`: its reply is called with `result` on delivery.
-    pub fn answer(&mut self, waiter: Waiter, result: Result<Answer, ObjectError>) {
+    /// Answers `waiter`, whose request is an `R`: its reply is called with
+    /// `result` on delivery.
+    pub fn answer<R: Request>(
+        &mut self,
+        waiter: Waiter,
+        result: Result<R::Answer, ObjectError>,
+    ) -> Flow {
+        self.settle(waiter, result.map(AnswerType::into_answer))
+    }
+
+    /// Answers `waiter`, whatever its request, with `error`.
+    pub fn fail(&mut self, waiter: Waiter, error: ObjectError) -> Flow {
+        self.settle(waiter, Err(error))
+    }
+
+    /// Answers `waiter`, whose request is an open of any kind, with the
+    /// handle of the object (or pipe connection) it opened: every kind's
+    /// `open` answers a handle.
+    pub fn opened(&mut self, waiter: Waiter, result: Result<u64, ObjectError>) -> Flow {
+        self.settle(waiter, result.map(Answer::Handle))
+    }
+
+    fn settle(&mut self, waiter: Waiter, result: Result<Answer, ObjectError>) -> Flow {
         self.settled.push(waiter.id);
         self.replies.push((waiter.reply, result));
+        Flow::Done
     }
 
     /// The waiters answered since the last call.
@@ -101,14 +129,22 @@ impl<T> WaitList<T> {
         taken.into_iter().map(|(waiter, _)| waiter).collect()
     }
 
-    /// Answers every waiter, in arrival order; `result` is given the index.
-    pub fn answer_all(
+    /// Answers every waiter, each of whose requests is an `R`, in arrival
+    /// order; `result` is given the index.
+    pub fn answer_all<R: Request>(
         &mut self,
         out: &mut Outbox,
-        mut result: impl FnMut(usize) -> Result<Answer, ObjectError>,
+        mut result: impl FnMut(usize) -> Result<R::Answer, ObjectError>,
     ) {
         for (index, (waiter, _)) in std::mem::take(&mut self.0).into_iter().enumerate() {
-            out.answer(waiter, result(index));
+            out.answer::<R>(waiter, result(index));
+        }
+    }
+
+    /// Answers every waiter with `error`.
+    pub fn fail_all(&mut self, out: &mut Outbox, error: ObjectError) {
+        for (waiter, _) in std::mem::take(&mut self.0) {
+            out.fail(waiter, error.clone());
         }
     }
 }

@@ -191,6 +191,22 @@ impl Pool {
     /// [`Error::Pool`] if the workers cannot start or cannot run the
     /// component. Tasks that fail do not make this fail: their
     /// [`TaskOutput::result`] holds the error.
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let pool = wpool::Pool::builder().workers(2).worker_program(worker).build();
+    /// let inputs = vec![task.parse_input("3")?, task.parse_input("-4")?];
+    /// let outputs = pool.map(&task, inputs)?;
+    /// let squares: Vec<String> = outputs
+    ///     .iter()
+    ///     .map(|output| output.result.as_ref().unwrap().to_string())
+    ///     .collect();
+    /// assert_eq!(squares, ["9", "16"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map(
         &self,
         task: &Task,
@@ -217,9 +233,26 @@ impl Pool {
     }
 
     /// Like [`Pool::imap`], but yields each output as soon as it is done.
+    /// [`TaskOutput::index`] tells which input it is.
     ///
     /// # Errors
     /// As [`Pool::imap`].
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let pool = wpool::Pool::builder().workers(2).worker_program(worker).build();
+    /// let inputs = (0..20).map(|x| task.parse_input(&x.to_string()).unwrap());
+    /// let mut indexes: Vec<u64> = pool
+    ///     .imap_unordered(&task, inputs)?
+    ///     .map(|output| output.map(|o| o.index))
+    ///     .collect::<Result<_, _>>()?;
+    /// indexes.sort();
+    /// assert_eq!(indexes, (0..20).collect::<Vec<u64>>());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn imap_unordered<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
     where
         I: IntoIterator<Item = Input>,
@@ -235,6 +268,25 @@ impl Pool {
     ///
     /// # Errors
     /// [`Error::Pool`] if the pool is closed, or its workers cannot start.
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let pool = wpool::Pool::builder().workers(2).worker_program(worker).build();
+    /// let pending: Vec<_> = (1..=3)
+    ///     .map(|x| pool.apply_async(&task, task.parse_input(&x.to_string())?))
+    ///     .collect::<Result<_, _>>()?;
+    /// // The tasks run while the caller goes on; `get` waits for one.
+    /// let squares: Vec<String> = pending
+    ///     .iter()
+    ///     .map(|result| result.get(None).unwrap().result.unwrap().to_string())
+    ///     .collect();
+    /// assert_eq!(squares, ["1", "4", "9"]);
+    /// pool.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply_async(&self, task: &Task, input: Input) -> Result<AsyncResult, Error> {
         self.apply_async_with(task, input, Callbacks::default())
     }
@@ -260,6 +312,20 @@ impl Pool {
     ///
     /// # Errors
     /// [`Error::Pool`] if the worker cannot start or cannot run the component.
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let pool = wpool::Pool::builder().workers(2).worker_program(worker).build();
+    /// let mut process = pool.spawn(&task, task.parse_input("7")?)?;
+    /// assert!(process.join(None));
+    /// assert!(!process.is_alive());
+    /// assert_eq!(process.exit_code(), Some(0));
+    /// assert_eq!(process.output().unwrap().result?.to_string(), "49");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn spawn(&self, task: &Task, input: Input) -> Result<Process, Error> {
         Process::start(&self.job, task, input)
     }

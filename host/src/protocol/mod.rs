@@ -19,7 +19,10 @@ pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::Limits;
 pub(crate) use self::messages::{Call, CallResult, Failure, FromWorker, Setup, ToWorker};
-pub(crate) use self::ops::{Answer, FromAnswer, Op};
+pub(crate) use self::ops::{
+    Answer, AnswerType, Op, Open, Request, array, barrier, dict, event, lock, pipe, queue,
+    semaphore, typed_answer, value,
+};
 pub use self::ops::{End, ObjectError, Scalar};
 
 /// The command-line argument that turns the `wpool` binary into a worker.

@@ -1,156 +1,30 @@
-//! The operations on shared objects that tasks send the hub, and their
-//! answers and errors, as they cross the wire.
+//! The operations on shared objects that tasks (through their worker) and
+//! the host send the hub, with their answers and errors, as they cross the
+//! wire.
+//!
+//! Each operation is declared once, in the table at the end of this file:
+//! one block per WIT resource, one line per method, giving the request's
+//! fields and the type of its answer. From that table follow a request
+//! struct per operation (`queue::Put { handle, item }`), a typed handle per
+//! resource (`queue::Handle`), the [`Request`] trait that ties a request to
+//! its answer type, and [`Op`], what crosses the wire. The worker's host
+//! functions and the host's blocking handles both send typed requests and
+//! get typed answers back; the hub applies each resource's operations in
+//! that resource's file under `hub/`.
 
 use serde::{Deserialize, Serialize};
 
-/// One operation of the WIT, on an object named by the handle `open` gave.
-/// `QueuePut`, `QueueGet`, `PipeSend`, `PipeRecv`, `LockAcquire`,
-/// `EventWait`, `SemaphoreAcquire` and `BarrierWait` may wait, up to the
-/// request's timeout; the others answer at once and ignore it.
-#[derive(Serialize, Deserialize, Debug)]
-pub(crate) enum Op {
-    QueueOpen {
-        name: String,
-        capacity: u32,
-    },
-    QueuePut {
-        queue: u64,
-        item: Vec<u8>,
-    },
-    QueueGet {
-        queue: u64,
-    },
-    QueueLen {
-        queue: u64,
-    },
-    QueueClose {
-        queue: u64,
-    },
-    /// The handle it answers names this connection, not the pipe.
-    PipeOpen {
-        name: String,
-        end: End,
-    },
-    PipeSend {
-        conn: u64,
-        message: Vec<u8>,
-    },
-    PipeRecv {
-        conn: u64,
-    },
-    /// Also what dropping a connection resource means.
-    PipeClose {
-        conn: u64,
-    },
-    ValueOpen {
-        name: String,
-        initial: Scalar,
-    },
-    ValueGet {
-        value: u64,
-    },
-    ValueSet {
-        value: u64,
-        new: Scalar,
-    },
-    ValueAdd {
-        value: u64,
-        delta: Scalar,
-    },
-    ValueCompareAndSwap {
-        value: u64,
-        expected: Scalar,
-        new: Scalar,
-    },
-    ArrayOpen {
-        name: String,
-        len: u32,
-        initial: Scalar,
-    },
-    ArrayGet {
-        array: u64,
-        index: u32,
-    },
-    ArraySet {
-        array: u64,
-        index: u32,
-        new: Scalar,
-    },
-    ArrayAdd {
-        array: u64,
-        index: u32,
-        delta: Scalar,
-    },
-    ArrayLen {
-        array: u64,
-    },
-    LockOpen {
-        name: String,
-        reentrant: bool,
-    },
-    LockAcquire {
-        lock: u64,
-    },
-    LockRelease {
-        lock: u64,
-    },
-    DictOpen {
-        name: String,
-    },
-    DictGet {
-        dict: u64,
-        key: String,
-    },
-    DictSet {
-        dict: u64,
-        key: String,
-        value: Vec<u8>,
-    },
-    DictRemove {
-        dict: u64,
-        key: String,
-    },
-    DictKeys {
-        dict: u64,
-    },
-    DictLen {
-        dict: u64,
-    },
-    EventOpen {
-        name: String,
-    },
-    EventSet {
-        event: u64,
-    },
-    EventClear {
-        event: u64,
-    },
-    EventIsSet {
-        event: u64,
-    },
-    EventWait {
-        event: u64,
-    },
-    SemaphoreOpen {
-        name: String,
-        initial: u32,
-    },
-    SemaphoreAcquire {
-        semaphore: u64,
-    },
-    SemaphoreRelease {
-        semaphore: u64,
-    },
-    BarrierOpen {
-        name: String,
-        parties: u32,
-    },
-    BarrierWait {
-        barrier: u64,
-    },
+/// A request to the hub, and the type of its answer.
+pub(crate) trait Request {
+    /// What a successful request answers.
+    type Answer: AnswerType;
+
+    /// The request as it crosses the wire.
+    fn into_op(self) -> Op;
 }
 
-/// A successful operation's result.
+/// The successful answer to a request as it crosses the wire: the union of
+/// the answer types of the table below.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 pub(crate) enum Answer {
     Unit,
@@ -165,23 +39,21 @@ pub(crate) enum Answer {
     Keys(Vec<String>),
 }
 
-impl Answer {
-    /// A length, as the WIT's `u32`.
-    pub(crate) fn count(len: usize) -> Answer {
-        Answer::Count(u32::try_from(len).unwrap_or(u32::MAX))
-    }
-}
+/// A type that answers requests: it converts to and from [`Answer`].
+pub(crate) trait AnswerType: Sized {
+    fn into_answer(self) -> Answer;
 
-/// The value an [`Answer`] carries for a given operation.
-pub(crate) trait FromAnswer: Sized {
-    /// The value, or the answer itself when it is of another kind (the hub
-    /// broke its contract).
+    /// The value, or the answer itself when it is of another kind.
     fn from_answer(answer: Answer) -> Result<Self, Answer>;
 }
 
-macro_rules! from_answer {
+macro_rules! answer_types {
     ($($variant:ident($t:ty)),* $(,)?) => {$(
-        impl FromAnswer for $t {
+        impl AnswerType for $t {
+            fn into_answer(self) -> Answer {
+                Answer::$variant(self)
+            }
+
             fn from_answer(answer: Answer) -> Result<Self, Answer> {
                 match answer {
                     Answer::$variant(value) => Ok(value),
@@ -192,8 +64,7 @@ macro_rules! from_answer {
     )*};
 }
 
-from_answer!(
-    Handle(u64),
+answer_types!(
     Bytes(Vec<u8>),
     MaybeBytes(Option<Vec<u8>>),
     Scalar(Scalar),
@@ -202,12 +73,251 @@ from_answer!(
     Keys(Vec<String>),
 );
 
-impl FromAnswer for () {
+impl AnswerType for () {
+    fn into_answer(self) -> Answer {
+        Answer::Unit
+    }
+
     fn from_answer(answer: Answer) -> Result<Self, Answer> {
         match answer {
             Answer::Unit => Ok(()),
             other => Err(other),
         }
+    }
+}
+
+/// The typed answer to `R` from what the hub replied; `Err` with the reply
+/// itself when it is of another kind than `R` answers, which means that the
+/// other side broke the protocol.
+pub(crate) fn typed_answer<R: Request>(
+    reply: Result<Answer, ObjectError>,
+) -> Result<Result<R::Answer, ObjectError>, Answer> {
+    match reply {
+        Ok(answer) => R::Answer::from_answer(answer).map(Ok),
+        Err(error) => Ok(Err(error)),
+    }
+}
+
+/// Declares each resource's operations; see the module docs.
+macro_rules! resources {
+    ($(
+        $(#[$rdoc:meta])*
+        $res:ident $Res:ident {
+            $(#[$odoc:meta])*
+            open { $($ofield:ident : $oty:ty),* $(,)? }
+            $(
+                $(#[$doc:meta])*
+                $Name:ident { $($field:ident : $fty:ty),* $(,)? } -> $Answer:ty;
+            )*
+        }
+    )*) => {
+        $(
+            $(#[$rdoc])*
+            pub(crate) mod $res {
+                use serde::{Deserialize, Serialize};
+
+                #[allow(unused_imports)]
+                use crate::protocol::ops::{End, Scalar};
+                use crate::protocol::ops::{Answer, AnswerType, Request};
+
+                /// Names one open object of this kind, as `open` answered it.
+                #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+                pub struct Handle(pub u64);
+
+                impl AnswerType for Handle {
+                    fn into_answer(self) -> Answer {
+                        Answer::Handle(self.0)
+                    }
+
+                    fn from_answer(answer: Answer) -> Result<Self, Answer> {
+                        match answer {
+                            Answer::Handle(handle) => Ok(Handle(handle)),
+                            other => Err(other),
+                        }
+                    }
+                }
+
+                $(#[$odoc])*
+                #[derive(Serialize, Deserialize, Debug)]
+                pub(crate) struct Open {
+                    pub name: String,
+                    $(pub $ofield: $oty,)*
+                }
+
+                impl Request for Open {
+                    type Answer = Handle;
+
+                    fn into_op(self) -> crate::protocol::ops::Op {
+                        crate::protocol::ops::Op::Open(crate::protocol::ops::Open::$Res(self))
+                    }
+                }
+
+                $(
+                    $(#[$doc])*
+                    #[derive(Serialize, Deserialize, Debug)]
+                    pub(crate) struct $Name {
+                        pub handle: Handle,
+                        $(pub $field: $fty,)*
+                    }
+
+                    impl Request for $Name {
+                        type Answer = $Answer;
+
+                        fn into_op(self) -> crate::protocol::ops::Op {
+                            crate::protocol::ops::Op::$Res(Op::$Name(self))
+                        }
+                    }
+                )*
+
+                /// Every operation on an open object of this kind.
+                #[derive(Serialize, Deserialize, Debug)]
+                pub(crate) enum Op {
+                    $($Name($Name),)*
+                }
+
+                impl Op {
+                    /// The object the operation is on.
+                    pub(crate) fn handle(&self) -> u64 {
+                        match self {
+                            $(Op::$Name(op) => op.handle.0,)*
+                        }
+                    }
+                }
+            }
+        )*
+
+        /// An `open` of an object of any kind: found by name, or created.
+        #[derive(Serialize, Deserialize, Debug)]
+        pub(crate) enum Open {
+            $($Res($res::Open),)*
+        }
+
+        impl Open {
+            /// The name of the object to open.
+            pub(crate) fn name(&self) -> &str {
+                match self {
+                    $(Open::$Res(open) => &open.name,)*
+                }
+            }
+        }
+
+        /// One operation, as it crosses the wire.
+        #[derive(Serialize, Deserialize, Debug)]
+        pub(crate) enum Op {
+            Open(Open),
+            $($Res($res::Op),)*
+        }
+
+        impl Op {
+            /// The object the operation is on; `None` for an open.
+            pub(crate) fn handle(&self) -> Option<u64> {
+                match self {
+                    Op::Open(_) => None,
+                    $(Op::$Res(op) => Some(op.handle()),)*
+                }
+            }
+        }
+    };
+}
+
+// The operations of the `wpool:task` WIT (`wit/task.wit`), one block per
+// resource. Operations that may wait (a full queue's `put`, an empty one's
+// `get`, a `recv`, an `acquire`, a `wait`) wait up to the request's
+// timeout; the others answer at once and ignore it.
+resources! {
+    /// `queue.queue`: a named, bounded FIFO of byte strings.
+    queue Queue {
+        /// Opens the queue `name`, created with room for `capacity` items
+        /// (0: the hub's limit).
+        open { capacity: u32 }
+        /// Appends `item`, waiting for room.
+        Put { item: Vec<u8> } -> ();
+        /// Takes the oldest item, waiting for one; `closed` once the queue is
+        /// closed and empty.
+        Get {} -> Vec<u8>;
+        /// How many items wait.
+        Len {} -> u32;
+        /// Refuses further puts; gets drain what is left.
+        Close {} -> ();
+    }
+
+    /// `pipe.connection`: one end of a named duplex pipe. Its handle names
+    /// the connection, not the pipe.
+    pipe Pipe {
+        /// Opens `end` of the pipe `name`; `denied` if it is open already.
+        open { end: End }
+        /// Sends `message` to the other end, waiting for room.
+        Send { message: Vec<u8> } -> ();
+        /// Receives the next message, waiting for one.
+        Recv {} -> Vec<u8>;
+        /// Closes this end (also what dropping it means).
+        Close {} -> ();
+    }
+
+    /// `shared.value`: a shared scalar.
+    value Value {
+        /// Opens the value `name`, created as `initial`.
+        open { initial: Scalar }
+        Get {} -> Scalar;
+        /// Replaces the value with `new`, of the same kind.
+        Set { new: Scalar } -> ();
+        /// Adds `delta` atomically; answers the sum.
+        Add { delta: Scalar } -> Scalar;
+        /// Sets `new` if the value is `expected`; answers whether it did.
+        CompareAndSwap { expected: Scalar, new: Scalar } -> bool;
+    }
+
+    /// `shared.array`: a shared array of scalars of one kind.
+    array Array {
+        /// Opens the array `name`, created as `len` copies of `initial`.
+        open { len: u32, initial: Scalar }
+        Get { index: u32 } -> Scalar;
+        Set { index: u32, new: Scalar } -> ();
+        Add { index: u32, delta: Scalar } -> Scalar;
+        Len {} -> u32;
+    }
+
+    /// `shared.lock`: a lock, re-entrant or not, held by a task.
+    lock Lock {
+        open { reentrant: bool }
+        /// Takes the lock, waiting for it.
+        Acquire {} -> ();
+        Release {} -> ();
+    }
+
+    /// `shared.dict`: a dict from strings to bytes.
+    dict Dict {
+        open {}
+        Get { key: String } -> Option<Vec<u8>>;
+        Set { key: String, value: Vec<u8> } -> ();
+        Remove { key: String } -> Option<Vec<u8>>;
+        Keys {} -> Vec<String>;
+        Len {} -> u32;
+    }
+
+    /// `sync.event`: a flag tasks wait for.
+    event Event {
+        open {}
+        Set {} -> ();
+        Clear {} -> ();
+        IsSet {} -> bool;
+        /// Waits until the flag is set.
+        Wait {} -> ();
+    }
+
+    /// `sync.semaphore`: a counter of permits.
+    semaphore Semaphore {
+        open { initial: u32 }
+        /// Takes a permit, waiting for one.
+        Acquire {} -> ();
+        Release {} -> ();
+    }
+
+    /// `sync.barrier`: a cyclic barrier for `parties` participants.
+    barrier Barrier {
+        open { parties: u32 }
+        /// Waits until `parties` participants wait; answers the arrival index.
+        Wait {} -> u32;
     }
 }
 

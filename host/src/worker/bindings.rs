@@ -2,11 +2,13 @@
 //! root), and the implementation of each interface it imports.
 //!
 //! `context` answers from the task's own state. Every operation on a shared
-//! object becomes one request to the hub in the host process: the resource a
-//! guest holds is the handle the hub gave when the object was opened. A
-//! host function returns `wasmtime::Result<Result<T, Error>>`: the outer
-//! error traps the guest (the link to the host broke, or the hub answered
-//! out of turn), the inner one is the WIT `error` the guest handles.
+//! object becomes one typed request (declared in `protocol`) to the hub in
+//! the host process: the resource a guest holds is the typed handle the hub
+//! gave when the object was opened, so a queue's handle can never be used
+//! as a lock's. A host function returns `wasmtime::Result<Result<T, Error>>`:
+//! the outer error traps the guest (the link to the host broke, or the hub
+//! answered out of turn), the inner one is the WIT `error` the guest
+//! handles.
 
 use std::time::{Duration, Instant};
 
@@ -14,30 +16,30 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
-use crate::protocol::{self, Answer, FromAnswer, ObjectError, Op};
+use crate::protocol::{
+    self, ObjectError, Request, array, barrier, dict, event, lock, pipe, queue, semaphore,
+    typed_answer, value,
+};
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "wpool:task/host",
     imports: { default: async | trappable },
     with: {
-        "wpool:task/queue.queue": ObjectHandle,
-        "wpool:task/pipe.connection": ObjectHandle,
-        "wpool:task/shared.value": ObjectHandle,
-        "wpool:task/shared.array": ObjectHandle,
-        "wpool:task/shared.lock": ObjectHandle,
-        "wpool:task/shared.dict": ObjectHandle,
-        "wpool:task/sync.event": ObjectHandle,
-        "wpool:task/sync.semaphore": ObjectHandle,
-        "wpool:task/sync.barrier": ObjectHandle,
+        "wpool:task/queue.queue": crate::protocol::queue::Handle,
+        "wpool:task/pipe.connection": crate::protocol::pipe::Handle,
+        "wpool:task/shared.value": crate::protocol::value::Handle,
+        "wpool:task/shared.array": crate::protocol::array::Handle,
+        "wpool:task/shared.lock": crate::protocol::lock::Handle,
+        "wpool:task/shared.dict": crate::protocol::dict::Handle,
+        "wpool:task/sync.event": crate::protocol::event::Handle,
+        "wpool:task/sync.semaphore": crate::protocol::semaphore::Handle,
+        "wpool:task/sync.barrier": crate::protocol::barrier::Handle,
     },
 });
 
 use self::wpool::task::types::{Error, Scalar};
-use self::wpool::task::{context, pipe, queue, shared, sync, types};
-
-/// What a guest's shared-object resource stands for: the hub's handle.
-pub struct ObjectHandle(u64);
+use self::wpool::task::{context, pipe as wit_pipe, queue as wit_queue, shared, sync, types};
 
 /// Adds every `wpool:task` interface to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<()> {
@@ -47,85 +49,96 @@ pub(crate) fn add_to_linker(linker: &mut Linker<TaskState>) -> wasmtime::Result<
 type Answered<T> = wasmtime::Result<Result<T, Error>>;
 
 impl TaskState {
-    /// Sends `op` to the hub. A wait lasts at most `timeout_ms`, and ends a
-    /// tick before the task's deadline, so that the guest sees `timeout`
-    /// before the deadline stops it.
-    async fn hub(&mut self, op: Op, timeout_ms: Option<u64>) -> Result<Answer, Error> {
+    /// Sends `request` to the hub. A wait lasts at most `timeout_ms`, and
+    /// ends a tick before the task's deadline, so that the guest sees
+    /// `timeout` before the deadline stops it.
+    async fn call<R: Request>(
+        &mut self,
+        request: R,
+        timeout_ms: Option<u64>,
+    ) -> Answered<R::Answer> {
         let left = self
             .deadline
             .saturating_duration_since(Instant::now())
             .saturating_sub(TICK);
         let timeout = timeout_ms.map_or(left, |ms| Duration::from_millis(ms).min(left));
-        let answer = self.link.request(self.task_index, op, Some(timeout)).await;
-        answer.map_err(|error| match error {
-            ObjectError::Closed => Error::Closed,
-            ObjectError::Timeout => Error::Timeout,
-            ObjectError::Denied(why) => Error::Denied(why),
-            ObjectError::TooLarge(limit) => Error::TooLarge(limit),
-            ObjectError::Abandoned => Error::Abandoned,
-        })
+        let reply = self
+            .link
+            .request(self.task_index, request.into_op(), Some(timeout))
+            .await;
+        match typed_answer::<R>(reply) {
+            Ok(answer) => Ok(answer.map_err(Error::from)),
+            Err(answer) => Err(wasmtime::format_err!(
+                "the hub answered out of turn: {answer:?}"
+            )),
+        }
+    }
+
+    /// Sends the request `request` builds from the handle `resource` holds.
+    async fn on<H: Copy + 'static, R: Request>(
+        &mut self,
+        resource: &Resource<H>,
+        request: impl FnOnce(H) -> R,
+        timeout_ms: Option<u64>,
+    ) -> Answered<R::Answer> {
+        let handle = *self.table.get(resource)?;
+        self.call(request(handle), timeout_ms).await
     }
 
     /// Opens an object and keeps its handle in the task's resource table.
-    async fn open(&mut self, op: Op) -> Answered<Resource<ObjectHandle>> {
-        Ok(match self.hub(op, None).await {
-            Ok(answer) => {
-                let handle = u64::from_answer(answer).map_err(out_of_turn)?;
-                Ok(self.table.push(ObjectHandle(handle))?)
-            }
+    async fn open<R>(&mut self, open: R) -> Answered<Resource<R::Answer>>
+    where
+        R: Request,
+        R::Answer: Send + 'static,
+    {
+        Ok(match self.call(open, None).await? {
+            Ok(handle) => Ok(self.table.push(handle)?),
             Err(error) => Err(error),
         })
     }
 
     /// Forgets a dropped resource; the object itself lives on in the hub.
-    fn discard(&mut self, resource: Resource<ObjectHandle>) -> wasmtime::Result<()> {
+    fn discard<H: 'static>(&mut self, resource: Resource<H>) -> wasmtime::Result<()> {
         self.table.delete(resource)?;
         Ok(())
     }
+}
 
-    /// Sends `op` built from the object's handle, and reads the answer.
-    async fn call<T: FromAnswer>(
-        &mut self,
-        resource: &Resource<ObjectHandle>,
-        op: impl FnOnce(u64) -> Op,
-        timeout_ms: Option<u64>,
-    ) -> Answered<T> {
-        let op = op(self.table.get(resource)?.0);
-        match self.hub(op, timeout_ms).await {
-            Ok(answer) => T::from_answer(answer).map(Ok).map_err(out_of_turn),
-            Err(error) => Ok(Err(error)),
+impl From<ObjectError> for Error {
+    fn from(error: ObjectError) -> Error {
+        match error {
+            ObjectError::Closed => Error::Closed,
+            ObjectError::Timeout => Error::Timeout,
+            ObjectError::Denied(why) => Error::Denied(why),
+            ObjectError::TooLarge(limit) => Error::TooLarge(limit),
+            ObjectError::Abandoned => Error::Abandoned,
         }
     }
+}
 
-    /// As [`TaskState::call`], for an operation that answers a scalar.
-    async fn scalar(
-        &mut self,
-        resource: &Resource<ObjectHandle>,
-        op: impl FnOnce(u64) -> Op,
-    ) -> Answered<Scalar> {
-        let answer: Answered<protocol::Scalar> = self.call(resource, op, None).await;
-        answer.map(|scalar| scalar.map(from_hub))
+impl From<protocol::Scalar> for Scalar {
+    fn from(scalar: protocol::Scalar) -> Scalar {
+        match scalar {
+            protocol::Scalar::Int(n) => Scalar::Int(n),
+            protocol::Scalar::Float(x) => Scalar::Float(x),
+            protocol::Scalar::Bytes(b) => Scalar::Bytes(b),
+        }
     }
 }
 
-fn out_of_turn(answer: Answer) -> wasmtime::Error {
-    wasmtime::format_err!("the hub answered out of turn: {answer:?}")
-}
-
-fn from_hub(scalar: protocol::Scalar) -> Scalar {
-    match scalar {
-        protocol::Scalar::Int(n) => Scalar::Int(n),
-        protocol::Scalar::Float(x) => Scalar::Float(x),
-        protocol::Scalar::Bytes(b) => Scalar::Bytes(b),
+impl From<Scalar> for protocol::Scalar {
+    fn from(scalar: Scalar) -> protocol::Scalar {
+        match scalar {
+            Scalar::Int(n) => protocol::Scalar::Int(n),
+            Scalar::Float(x) => protocol::Scalar::Float(x),
+            Scalar::Bytes(b) => protocol::Scalar::Bytes(b),
+        }
     }
 }
 
-fn to_hub(scalar: Scalar) -> protocol::Scalar {
-    match scalar {
-        Scalar::Int(n) => protocol::Scalar::Int(n),
-        Scalar::Float(x) => protocol::Scalar::Float(x),
-        Scalar::Bytes(b) => protocol::Scalar::Bytes(b),
-    }
+/// A scalar answer as the guest's WIT type.
+fn scalar(answered: Answered<protocol::Scalar>) -> Answered<Scalar> {
+    answered.map(|result| result.map(Scalar::from))
 }
 
 impl context::Host for TaskState {
@@ -140,83 +153,83 @@ impl context::Host for TaskState {
 
 impl types::Host for TaskState {}
 
-impl queue::Host for TaskState {}
+impl wit_queue::Host for TaskState {}
 
-impl queue::HostQueue for TaskState {
-    async fn open(&mut self, name: String, capacity: u32) -> Answered<Resource<queue::Queue>> {
-        self.open(Op::QueueOpen { name, capacity }).await
+impl wit_queue::HostQueue for TaskState {
+    async fn open(&mut self, name: String, capacity: u32) -> Answered<Resource<queue::Handle>> {
+        self.open(queue::Open { name, capacity }).await
     }
 
     async fn put(
         &mut self,
-        q: Resource<queue::Queue>,
+        q: Resource<queue::Handle>,
         item: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&q, |queue| Op::QueuePut { queue, item }, timeout_ms)
+        self.on(&q, |handle| queue::Put { handle, item }, timeout_ms)
             .await
     }
 
     async fn get(
         &mut self,
-        q: Resource<queue::Queue>,
+        q: Resource<queue::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.call(&q, |queue| Op::QueueGet { queue }, timeout_ms)
+        self.on(&q, |handle| queue::Get { handle }, timeout_ms)
             .await
     }
 
-    async fn len(&mut self, q: Resource<queue::Queue>) -> Answered<u32> {
-        self.call(&q, |queue| Op::QueueLen { queue }, None).await
+    async fn len(&mut self, q: Resource<queue::Handle>) -> Answered<u32> {
+        self.on(&q, |handle| queue::Len { handle }, None).await
     }
 
-    async fn close(&mut self, q: Resource<queue::Queue>) -> Answered<()> {
-        self.call(&q, |queue| Op::QueueClose { queue }, None).await
+    async fn close(&mut self, q: Resource<queue::Handle>) -> Answered<()> {
+        self.on(&q, |handle| queue::Close { handle }, None).await
     }
 
-    async fn drop(&mut self, q: Resource<queue::Queue>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, q: Resource<queue::Handle>) -> wasmtime::Result<()> {
         self.discard(q)
     }
 }
 
-impl pipe::Host for TaskState {}
+impl wit_pipe::Host for TaskState {}
 
-impl pipe::HostConnection for TaskState {
-    async fn open(&mut self, name: String, end: pipe::End) -> Answered<Resource<pipe::Connection>> {
+impl wit_pipe::HostConnection for TaskState {
+    async fn open(&mut self, name: String, end: wit_pipe::End) -> Answered<Resource<pipe::Handle>> {
         let end = match end {
-            pipe::End::A => protocol::End::A,
-            pipe::End::B => protocol::End::B,
+            wit_pipe::End::A => protocol::End::A,
+            wit_pipe::End::B => protocol::End::B,
         };
-        self.open(Op::PipeOpen { name, end }).await
+        self.open(pipe::Open { name, end }).await
     }
 
     async fn send(
         &mut self,
-        c: Resource<pipe::Connection>,
+        c: Resource<pipe::Handle>,
         message: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&c, |conn| Op::PipeSend { conn, message }, timeout_ms)
+        self.on(&c, |handle| pipe::Send { handle, message }, timeout_ms)
             .await
     }
 
     async fn recv(
         &mut self,
-        c: Resource<pipe::Connection>,
+        c: Resource<pipe::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.call(&c, |conn| Op::PipeRecv { conn }, timeout_ms)
+        self.on(&c, |handle| pipe::Recv { handle }, timeout_ms)
             .await
     }
 
-    async fn close(&mut self, c: Resource<pipe::Connection>) -> Answered<()> {
-        self.call(&c, |conn| Op::PipeClose { conn }, None).await
+    async fn close(&mut self, c: Resource<pipe::Handle>) -> Answered<()> {
+        self.on(&c, |handle| pipe::Close { handle }, None).await
     }
 
     /// Dropping an end closes it, so the peer learns it is gone.
-    async fn drop(&mut self, c: Resource<pipe::Connection>) -> wasmtime::Result<()> {
-        let ObjectHandle(conn) = self.table.delete(c)?;
-        let _ = self.hub(Op::PipeClose { conn }, None).await;
+    async fn drop(&mut self, c: Resource<pipe::Handle>) -> wasmtime::Result<()> {
+        let handle = self.table.delete(c)?;
+        self.call(pipe::Close { handle }, None).await?.ok();
         Ok(())
     }
 }
@@ -224,42 +237,44 @@ impl pipe::HostConnection for TaskState {
 impl shared::Host for TaskState {}
 
 impl shared::HostValue for TaskState {
-    async fn open(&mut self, name: String, initial: Scalar) -> Answered<Resource<shared::Value>> {
-        let initial = to_hub(initial);
-        self.open(Op::ValueOpen { name, initial }).await
+    async fn open(&mut self, name: String, initial: Scalar) -> Answered<Resource<value::Handle>> {
+        let initial = initial.into();
+        self.open(value::Open { name, initial }).await
     }
 
-    async fn get(&mut self, v: Resource<shared::Value>) -> Answered<Scalar> {
-        self.scalar(&v, |value| Op::ValueGet { value }).await
+    async fn get(&mut self, v: Resource<value::Handle>) -> Answered<Scalar> {
+        scalar(self.on(&v, |handle| value::Get { handle }, None).await)
     }
 
-    async fn set(&mut self, v: Resource<shared::Value>, new: Scalar) -> Answered<()> {
-        let new = to_hub(new);
-        self.call(&v, |value| Op::ValueSet { value, new }, None)
-            .await
+    async fn set(&mut self, v: Resource<value::Handle>, new: Scalar) -> Answered<()> {
+        let new = new.into();
+        self.on(&v, |handle| value::Set { handle, new }, None).await
     }
 
-    async fn add(&mut self, v: Resource<shared::Value>, delta: Scalar) -> Answered<Scalar> {
-        let delta = to_hub(delta);
-        self.scalar(&v, |value| Op::ValueAdd { value, delta }).await
+    async fn add(&mut self, v: Resource<value::Handle>, delta: Scalar) -> Answered<Scalar> {
+        let delta = delta.into();
+        scalar(
+            self.on(&v, |handle| value::Add { handle, delta }, None)
+                .await,
+        )
     }
 
     async fn compare_and_swap(
         &mut self,
-        v: Resource<shared::Value>,
+        v: Resource<value::Handle>,
         expected: Scalar,
         new: Scalar,
     ) -> Answered<bool> {
-        let (expected, new) = (to_hub(expected), to_hub(new));
-        let op = |value| Op::ValueCompareAndSwap {
-            value,
+        let (expected, new) = (expected.into(), new.into());
+        let request = |handle| value::CompareAndSwap {
+            handle,
             expected,
             new,
         };
-        self.call(&v, op, None).await
+        self.on(&v, request, None).await
     }
 
-    async fn drop(&mut self, v: Resource<shared::Value>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, v: Resource<value::Handle>) -> wasmtime::Result<()> {
         self.discard(v)
     }
 }
@@ -270,105 +285,108 @@ impl shared::HostArray for TaskState {
         name: String,
         len: u32,
         initial: Scalar,
-    ) -> Answered<Resource<shared::Array>> {
-        let initial = to_hub(initial);
-        self.open(Op::ArrayOpen { name, len, initial }).await
+    ) -> Answered<Resource<array::Handle>> {
+        let initial = initial.into();
+        self.open(array::Open { name, len, initial }).await
     }
 
-    async fn get(&mut self, a: Resource<shared::Array>, index: u32) -> Answered<Scalar> {
-        self.scalar(&a, |array| Op::ArrayGet { array, index }).await
+    async fn get(&mut self, a: Resource<array::Handle>, index: u32) -> Answered<Scalar> {
+        scalar(
+            self.on(&a, |handle| array::Get { handle, index }, None)
+                .await,
+        )
     }
 
-    async fn set(&mut self, a: Resource<shared::Array>, index: u32, new: Scalar) -> Answered<()> {
-        let new = to_hub(new);
-        self.call(&a, |array| Op::ArraySet { array, index, new }, None)
+    async fn set(&mut self, a: Resource<array::Handle>, index: u32, new: Scalar) -> Answered<()> {
+        let new = new.into();
+        self.on(&a, |handle| array::Set { handle, index, new }, None)
             .await
     }
 
     async fn add(
         &mut self,
-        a: Resource<shared::Array>,
+        a: Resource<array::Handle>,
         index: u32,
         delta: Scalar,
     ) -> Answered<Scalar> {
-        let delta = to_hub(delta);
-        self.scalar(&a, |array| Op::ArrayAdd {
-            array,
+        let delta = delta.into();
+        let request = |handle| array::Add {
+            handle,
             index,
             delta,
-        })
-        .await
+        };
+        scalar(self.on(&a, request, None).await)
     }
 
-    async fn len(&mut self, a: Resource<shared::Array>) -> Answered<u32> {
-        self.call(&a, |array| Op::ArrayLen { array }, None).await
+    async fn len(&mut self, a: Resource<array::Handle>) -> Answered<u32> {
+        self.on(&a, |handle| array::Len { handle }, None).await
     }
 
-    async fn drop(&mut self, a: Resource<shared::Array>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, a: Resource<array::Handle>) -> wasmtime::Result<()> {
         self.discard(a)
     }
 }
 
 impl shared::HostLock for TaskState {
-    async fn open(&mut self, name: String, reentrant: bool) -> Answered<Resource<shared::Lock>> {
-        self.open(Op::LockOpen { name, reentrant }).await
+    async fn open(&mut self, name: String, reentrant: bool) -> Answered<Resource<lock::Handle>> {
+        self.open(lock::Open { name, reentrant }).await
     }
 
     async fn acquire(
         &mut self,
-        l: Resource<shared::Lock>,
+        l: Resource<lock::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(&l, |lock| Op::LockAcquire { lock }, timeout_ms)
+        self.on(&l, |handle| lock::Acquire { handle }, timeout_ms)
             .await
     }
 
-    async fn release(&mut self, l: Resource<shared::Lock>) -> Answered<()> {
-        self.call(&l, |lock| Op::LockRelease { lock }, None).await
+    async fn release(&mut self, l: Resource<lock::Handle>) -> Answered<()> {
+        self.on(&l, |handle| lock::Release { handle }, None).await
     }
 
-    async fn drop(&mut self, l: Resource<shared::Lock>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {
         self.discard(l)
     }
 }
 
 impl shared::HostDict for TaskState {
-    async fn open(&mut self, name: String) -> Answered<Resource<shared::Dict>> {
-        self.open(Op::DictOpen { name }).await
+    async fn open(&mut self, name: String) -> Answered<Resource<dict::Handle>> {
+        self.open(dict::Open { name }).await
     }
 
-    async fn get(&mut self, d: Resource<shared::Dict>, key: String) -> Answered<Option<Vec<u8>>> {
-        self.call(&d, |dict| Op::DictGet { dict, key }, None).await
+    async fn get(&mut self, d: Resource<dict::Handle>, key: String) -> Answered<Option<Vec<u8>>> {
+        self.on(&d, |handle| dict::Get { handle, key }, None).await
     }
 
     async fn set(
         &mut self,
-        d: Resource<shared::Dict>,
+        d: Resource<dict::Handle>,
         key: String,
         value: Vec<u8>,
     ) -> Answered<()> {
-        self.call(&d, |dict| Op::DictSet { dict, key, value }, None)
+        self.on(&d, |handle| dict::Set { handle, key, value }, None)
             .await
     }
 
     async fn remove(
         &mut self,
-        d: Resource<shared::Dict>,
+        d: Resource<dict::Handle>,
         key: String,
     ) -> Answered<Option<Vec<u8>>> {
-        self.call(&d, |dict| Op::DictRemove { dict, key }, None)
+        self.on(&d, |handle| dict::Remove { handle, key }, None)
             .await
     }
 
-    async fn keys(&mut self, d: Resource<shared::Dict>) -> Answered<Vec<String>> {
-        self.call(&d, |dict| Op::DictKeys { dict }, None).await
+    async fn keys(&mut self, d: Resource<dict::Handle>) -> Answered<Vec<String>> {
+        self.on(&d, |handle| dict::Keys { handle }, None).await
     }
 
-    async fn len(&mut self, d: Resource<shared::Dict>) -> Answered<u32> {
-        self.call(&d, |dict| Op::DictLen { dict }, None).await
+    async fn len(&mut self, d: Resource<dict::Handle>) -> Answered<u32> {
+        self.on(&d, |handle| dict::Len { handle }, None).await
     }
 
-    async fn drop(&mut self, d: Resource<shared::Dict>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, d: Resource<dict::Handle>) -> wasmtime::Result<()> {
         self.discard(d)
     }
 }
@@ -376,71 +394,71 @@ impl shared::HostDict for TaskState {
 impl sync::Host for TaskState {}
 
 impl sync::HostEvent for TaskState {
-    async fn open(&mut self, name: String) -> Answered<Resource<sync::Event>> {
-        self.open(Op::EventOpen { name }).await
+    async fn open(&mut self, name: String) -> Answered<Resource<event::Handle>> {
+        self.open(event::Open { name }).await
     }
 
-    async fn set(&mut self, e: Resource<sync::Event>) -> Answered<()> {
-        self.call(&e, |event| Op::EventSet { event }, None).await
+    async fn set(&mut self, e: Resource<event::Handle>) -> Answered<()> {
+        self.on(&e, |handle| event::Set { handle }, None).await
     }
 
-    async fn clear(&mut self, e: Resource<sync::Event>) -> Answered<()> {
-        self.call(&e, |event| Op::EventClear { event }, None).await
+    async fn clear(&mut self, e: Resource<event::Handle>) -> Answered<()> {
+        self.on(&e, |handle| event::Clear { handle }, None).await
     }
 
-    async fn is_set(&mut self, e: Resource<sync::Event>) -> Answered<bool> {
-        self.call(&e, |event| Op::EventIsSet { event }, None).await
+    async fn is_set(&mut self, e: Resource<event::Handle>) -> Answered<bool> {
+        self.on(&e, |handle| event::IsSet { handle }, None).await
     }
 
-    async fn wait(&mut self, e: Resource<sync::Event>, timeout_ms: Option<u64>) -> Answered<()> {
-        self.call(&e, |event| Op::EventWait { event }, timeout_ms)
+    async fn wait(&mut self, e: Resource<event::Handle>, timeout_ms: Option<u64>) -> Answered<()> {
+        self.on(&e, |handle| event::Wait { handle }, timeout_ms)
             .await
     }
 
-    async fn drop(&mut self, e: Resource<sync::Event>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, e: Resource<event::Handle>) -> wasmtime::Result<()> {
         self.discard(e)
     }
 }
 
 impl sync::HostSemaphore for TaskState {
-    async fn open(&mut self, name: String, initial: u32) -> Answered<Resource<sync::Semaphore>> {
-        self.open(Op::SemaphoreOpen { name, initial }).await
+    async fn open(&mut self, name: String, initial: u32) -> Answered<Resource<semaphore::Handle>> {
+        self.open(semaphore::Open { name, initial }).await
     }
 
     async fn acquire(
         &mut self,
-        s: Resource<sync::Semaphore>,
+        s: Resource<semaphore::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.call(
-            &s,
-            |semaphore| Op::SemaphoreAcquire { semaphore },
-            timeout_ms,
-        )
-        .await
-    }
-
-    async fn release(&mut self, s: Resource<sync::Semaphore>) -> Answered<()> {
-        self.call(&s, |semaphore| Op::SemaphoreRelease { semaphore }, None)
+        self.on(&s, |handle| semaphore::Acquire { handle }, timeout_ms)
             .await
     }
 
-    async fn drop(&mut self, s: Resource<sync::Semaphore>) -> wasmtime::Result<()> {
+    async fn release(&mut self, s: Resource<semaphore::Handle>) -> Answered<()> {
+        self.on(&s, |handle| semaphore::Release { handle }, None)
+            .await
+    }
+
+    async fn drop(&mut self, s: Resource<semaphore::Handle>) -> wasmtime::Result<()> {
         self.discard(s)
     }
 }
 
 impl sync::HostBarrier for TaskState {
-    async fn open(&mut self, name: String, parties: u32) -> Answered<Resource<sync::Barrier>> {
-        self.open(Op::BarrierOpen { name, parties }).await
+    async fn open(&mut self, name: String, parties: u32) -> Answered<Resource<barrier::Handle>> {
+        self.open(barrier::Open { name, parties }).await
     }
 
-    async fn wait(&mut self, b: Resource<sync::Barrier>, timeout_ms: Option<u64>) -> Answered<u32> {
-        self.call(&b, |barrier| Op::BarrierWait { barrier }, timeout_ms)
+    async fn wait(
+        &mut self,
+        b: Resource<barrier::Handle>,
+        timeout_ms: Option<u64>,
+    ) -> Answered<u32> {
+        self.on(&b, |handle| barrier::Wait { handle }, timeout_ms)
             .await
     }
 
-    async fn drop(&mut self, b: Resource<sync::Barrier>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, b: Resource<barrier::Handle>) -> wasmtime::Result<()> {
         self.discard(b)
     }
 }

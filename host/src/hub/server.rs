@@ -1,0 +1,229 @@
+//! [`Hub`]: the handle every part of the host holds on the hub, its lock,
+//! and the timer thread that answers `timeout` to waiters whose deadline
+//! passes.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use super::caller::{Caller, Gone, JobId};
+use super::limits::HubLimits;
+use super::state::State;
+use super::waiters::{Outbox, Reply, Waiter};
+use crate::protocol::{Answer, ObjectError, Op, Request, typed_answer};
+
+/// What the hub's clones and its timer thread share.
+struct Core {
+    state: Mutex<State>,
+    /// Wakes the timer thread when a nearer deadline comes, or at shutdown.
+    timer: Condvar,
+    limits: HubLimits,
+}
+
+impl Core {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic under the lock is a broken invariant of the hub itself:
+        // replies are only called with the lock released.
+        self.state.lock().expect("the hub's state is poisoned")
+    }
+
+    /// Answers `timeout` to waiters as their deadlines pass, until shutdown.
+    fn run_timer(&self) {
+        let mut state = self.lock();
+        while !state.shutdown {
+            let now = Instant::now();
+            let mut out = Outbox::default();
+            while let Some(id) = state.deadlines.pop_due(now) {
+                state.expire(id, &mut out);
+            }
+            if !out.is_empty() {
+                drop(state);
+                out.deliver();
+                state = self.lock();
+                continue;
+            }
+            state = match state.deadlines.next() {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(now);
+                    self.timer
+                        .wait_timeout(state, wait)
+                        .expect("the hub's state is poisoned")
+                        .0
+                }
+                None => self.timer.wait(state).expect("the hub's state is poisoned"),
+            };
+        }
+    }
+}
+
+/// Held by every clone of a [`Hub`]; its drop is the hub's shutdown.
+struct Owner(Arc<Core>);
+
+impl Drop for Owner {
+    /// Ends the timer thread (without waiting for it) and answers `closed` to
+    /// every parked request.
+    fn drop(&mut self) {
+        let mut out = Outbox::default();
+        {
+            let mut state = self.0.lock();
+            state.shutdown = true;
+            for job in std::mem::take(&mut state.jobs).into_values() {
+                job.abort(&mut out);
+            }
+        }
+        self.0.timer.notify_all();
+        out.deliver();
+    }
+}
+
+/// The owner of every job's shared objects. Clones share one hub; when the
+/// last clone drops, its timer thread ends and every parked request is
+/// answered `closed`.
+#[derive(Clone)]
+pub(crate) struct Hub(Arc<Owner>);
+
+impl Hub {
+    /// A hub with no objects, and its timer thread started.
+    ///
+    /// # Panics
+    /// If the operating system cannot start a thread.
+    pub(crate) fn new(limits: HubLimits) -> Hub {
+        let core = Arc::new(Core {
+            state: Mutex::new(State::default()),
+            timer: Condvar::new(),
+            limits,
+        });
+        let timer = Arc::clone(&core);
+        thread::Builder::new()
+            .name("wpool-hub-timer".into())
+            .spawn(move || timer.run_timer())
+            .expect("cannot start the hub's timer thread");
+        Hub(Arc::new(Owner(core)))
+    }
+
+    fn core(&self) -> &Core {
+        &self.0.0
+    }
+
+    /// Serves `op` for `caller`, as a worker sent it. Never blocks: `reply`
+    /// is called exactly once, at once or later from another thread (when the operation can
+    /// complete, or with `timeout` once `timeout` has passed; `None` waits
+    /// as long as needed).
+    pub(crate) fn request(&self, caller: Caller, op: Op, timeout: Option<Duration>, reply: Reply) {
+        let core = self.core();
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let mut out = Outbox::default();
+        let wake_timer = {
+            let mut state = core.lock();
+            let id = state.new_id();
+            let waiter = Waiter::new(id, caller, reply);
+            let parked = state.serve(&core.limits, op, waiter, &mut out);
+            state.settle(
+                parked.map(|object| (id, caller.job, object)),
+                deadline,
+                &mut out,
+            )
+        };
+        if wake_timer {
+            core.timer.notify_one();
+        }
+        out.deliver();
+    }
+
+    /// Serves `request` for `caller` and waits for its answer: the typed
+    /// client of the host's handles (and of the hub's tests).
+    pub(crate) fn call<R: Request>(
+        &self,
+        caller: Caller,
+        request: R,
+        timeout: Option<Duration>,
+    ) -> Result<R::Answer, ObjectError> {
+        self.start(caller, request, timeout).wait()
+    }
+
+    /// Serves `request` for `caller` without waiting: the answer comes
+    /// through the [`Pending`].
+    pub(crate) fn start<R: Request>(
+        &self,
+        caller: Caller,
+        request: R,
+        timeout: Option<Duration>,
+    ) -> Pending<R> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let reply = Box::new(move |result| {
+            // The receiver may be gone: its caller stopped waiting.
+            let _ = tx.send(result);
+        });
+        self.request(caller, request.into_op(), timeout, reply);
+        Pending {
+            rx,
+            request: PhantomData,
+        }
+    }
+
+    fn forget(&self, job: JobId, gone: Gone) {
+        let mut out = Outbox::default();
+        self.core().lock().forget(job, gone, &mut out);
+        out.deliver();
+    }
+
+    /// The task finished normally: the locks it holds pass to their next
+    /// waiters, the pipe ends it opened close (their peers' `recv` sees
+    /// `closed` once drained), and its own waiters are answered `timeout`.
+    pub(crate) fn task_ended(&self, caller: Caller) {
+        self.forget(caller.job, Gone::Task(caller));
+    }
+
+    /// A worker process died: as [`Hub::task_ended`] for each of its tasks
+    /// in `job`, except that the waiters of a lock it held get `abandoned`
+    /// (the lock is left free), and so do the others at a barrier where one
+    /// of its tasks waited. Its own waiters are answered `abandoned`.
+    pub(crate) fn worker_died(&self, job: JobId, worker: u32) {
+        self.forget(job, Gone::Worker(job, worker));
+    }
+
+    /// Forgets every object of `job`; their waiters are answered `closed`.
+    pub(crate) fn drop_job(&self, job: JobId) {
+        let mut out = Outbox::default();
+        {
+            let mut state = self.core().lock();
+            if let Some(objects) = state.jobs.remove(&job) {
+                objects.abort(&mut out);
+            }
+            state.settle(None, None, &mut out);
+        }
+        out.deliver();
+    }
+}
+
+/// The answer to a request of type `R`, once the hub gives it.
+pub(crate) struct Pending<R> {
+    rx: Receiver<Result<Answer, ObjectError>>,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R: Request> Pending<R> {
+    /// Waits for the answer.
+    pub(crate) fn wait(&self) -> Result<R::Answer, ObjectError> {
+        // The hub calls every reply exactly once, even at its shutdown.
+        let reply = self.rx.recv().unwrap_or(Err(ObjectError::Closed));
+        decode::<R>(reply)
+    }
+
+    /// The answer, if the hub has given it.
+    #[cfg(test)]
+    pub(crate) fn try_wait(&self) -> Option<Result<R::Answer, ObjectError>> {
+        self.rx.try_recv().ok().map(decode::<R>)
+    }
+}
+
+/// The typed answer to `R`. The hub answers every waiter through
+/// [`Outbox::answer`] with its own request's type, so another kind of answer
+/// is a broken invariant of the hub itself.
+fn decode<R: Request>(reply: Result<Answer, ObjectError>) -> Result<R::Answer, ObjectError> {
+    typed_answer::<R>(reply)
+        .unwrap_or_else(|answer| panic!("the hub answered {answer:?} out of turn"))
+}
