@@ -6,15 +6,21 @@
 //! so every file carries an HMAC-SHA256 tag made with a secret key that only
 //! this user can read (`key`, created 0600). The host hands a worker an
 //! artifact only once its tag verifies; a file that fails is ignored and
-//! rewritten by the next compile. Files are named by a SHA-256 of the
+//! rewritten by the next compile. The cache is used only in a directory that
+//! this user owns and nobody else may write to, with a key that is a regular
+//! file (never a symbolic link) that only this user can read; files are
+//! written under fresh names, created exclusively, and renamed into place,
+//! so a symbolic link planted in the directory is never written through. Files are named by a SHA-256 of the
 //! component's bytes and of the engine's compatibility hash (wasmtime's
 //! version and every setting that changes the code it makes).
 
-use std::fs::{self, File, OpenOptions};
+use std::collections::BTreeSet;
+use std::fs::{self, OpenOptions};
 use std::hash::{Hash, Hasher};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hmac::{Hmac, Mac};
@@ -41,18 +47,44 @@ pub(crate) struct Entry {
 }
 
 impl CompileCache {
+    /// The cache in `dir`, or `None` when it cannot be used: then it says
+    /// why on stderr, once per process and directory, and the run goes on
+    /// without a cache (compiling in each run).
+    pub(crate) fn open_or_warn(dir: &Path) -> Option<CompileCache> {
+        static WARNED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+        match CompileCache::open(dir) {
+            Ok(cache) => Some(cache),
+            Err(error) => {
+                let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
+                if warned.insert(dir.to_path_buf()) {
+                    let dir = dir.display();
+                    eprintln!("wpool: warning: the compile cache in {dir} is off: {error}");
+                }
+                None
+            }
+        }
+    }
+
     /// Opens (creating) the cache in `dir`. Fails when the directory cannot
-    /// be made, or its key file is not a regular file of ours that only we
-    /// can read: then the run goes on without a cache.
-    pub(crate) fn open(dir: &Path) -> io::Result<CompileCache> {
+    /// be made, is not this user's or others may write to it, or its key
+    /// file is not a regular file of this user's that only this user can
+    /// read: then the run goes on without a cache.
+    fn open(dir: &Path) -> io::Result<CompileCache> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)?;
+        let meta = fs::metadata(dir)?;
+        if !meta.is_dir() || !owned_by_us(&meta) || meta.mode() & 0o022 != 0 {
+            return Err(io::Error::other(
+                "it must be a directory of this user's that nobody else may write to",
+            ));
+        }
         let path = dir.join("key");
         let key = match OpenOptions::new()
             .write(true)
             .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&path)
         {
@@ -111,10 +143,13 @@ impl CompileCache {
         let temp = entry
             .path
             .with_extension(format!("tmp{}-{n}", std::process::id()));
+        // A fresh name, created exclusively: whatever is already there (a
+        // symbolic link planted by someone) makes this write fail, never
+        // redirects it.
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&temp)?;
         file.write_all(&tag)?;
@@ -133,20 +168,34 @@ impl CompileCache {
     }
 }
 
-/// Reads an existing key file, refusing one that others could read or write.
+/// Reads an existing key file, refusing a symbolic link, and a file that is
+/// not this user's or that others could read or write.
 fn read_key(path: &Path) -> io::Result<[u8; KEY_LEN]> {
-    let mut file = File::open(path)?;
-    let meta = file.metadata()?;
-    let ours = meta.uid() == rustix::process::getuid().as_raw();
-    if !meta.is_file() || !ours || meta.permissions().mode() & 0o077 != 0 {
-        return Err(io::Error::other(format!(
-            "{} must be a file of this user's with mode 0600",
+    let refused = || {
+        io::Error::other(format!(
+            "its key {} must be a regular file of this user's with mode 0600",
             path.display()
-        )));
+        ))
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => refused(),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || !owned_by_us(&meta) || meta.mode() & 0o077 != 0 {
+        return Err(refused());
     }
     let mut key = [0u8; KEY_LEN];
     file.read_exact(&mut key)?;
     Ok(key)
+}
+
+fn owned_by_us(meta: &fs::Metadata) -> bool {
+    meta.uid() == rustix::process::getuid().as_raw()
 }
 
 /// Feeds what [`Hash`] writes into a SHA-256, which, unlike std's hashers,

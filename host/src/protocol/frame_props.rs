@@ -51,14 +51,14 @@ proptest! {
 
     #[test]
     fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(".*", 0..4)) {
-        let job = Call { index, args: args.clone().into() };
+        let call = Call { index, args: args.clone().into() };
         let mut bytes = Vec::new();
-        write_frame(&mut bytes, &ToWorker::Batch(vec![job])).unwrap();
-        let Some(ToWorker::Batch(jobs)) = read_frame(&mut &bytes[..]).unwrap() else {
+        write_frame(&mut bytes, &ToWorker::Batch(vec![call])).unwrap();
+        let Some(ToWorker::Batch(calls)) = read_frame(&mut &bytes[..]).unwrap() else {
             panic!("not a batch");
         };
-        prop_assert_eq!(jobs[0].index, index);
-        prop_assert_eq!(&*jobs[0].args, &args[..]);
+        prop_assert_eq!(calls[0].index, index);
+        prop_assert_eq!(&*calls[0].args, &args[..]);
         // Every strict prefix is an error or a clean end, never a frame.
         for cut in 0..bytes.len() {
             prop_assert!(!matches!(read_frame::<ToWorker>(&mut &bytes[..cut]), Ok(Some(_))));

@@ -127,7 +127,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let (events_tx, events) = crossbeam_channel::unbounded();
         let settings = &job.settings;
         let cache = settings.cache_dir.as_deref().and_then(|dir| {
-            let cache = CompileCache::open(dir).ok()?;
+            let cache = CompileCache::open_or_warn(dir)?;
             let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
             Some((cache, entry))
         });
