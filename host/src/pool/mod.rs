@@ -44,7 +44,7 @@ use crate::hub::{
     Barrier, Connection, Dict, Event, Hub, HubLimits, Lock, Queue, Semaphore, SharedArray,
     SharedValue,
 };
-use crate::protocol::{End, Limits, ObjectError, Scalar};
+use crate::protocol::{End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 
 /// Configures a [`Pool`]. Start from [`Pool::builder`].
 #[derive(Debug, Clone)]
@@ -52,9 +52,10 @@ pub struct PoolBuilder(Settings);
 
 impl PoolBuilder {
     /// How long a worker may take to compile the component before the run
-    /// stops with [`Error::Pool`]. Defaults to 60 s.
+    /// stops with [`Error::CompileTimeout`]. Defaults to 60 s; a timeout
+    /// longer than [`MAX_TIMEOUT`] is clamped to it.
     pub fn compile_timeout(mut self, timeout: Duration) -> PoolBuilder {
-        self.0.compile_timeout = timeout;
+        self.0.compile_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
@@ -65,9 +66,13 @@ impl PoolBuilder {
         self
     }
 
-    /// The limits on every task.
+    /// The limits on every task. A [`Limits::timeout`] longer than
+    /// [`MAX_TIMEOUT`] is clamped to it.
     pub fn limits(mut self, limits: Limits) -> PoolBuilder {
-        self.0.limits = limits;
+        self.0.limits = Limits {
+            timeout: limits.timeout.min(MAX_TIMEOUT),
+            ..limits
+        };
         self
     }
 
@@ -188,9 +193,11 @@ impl Pool {
     /// Runs `task` over every input and collects the outputs in input order.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the workers cannot start or cannot run the
-    /// component. Tasks that fail do not make this fail: their
-    /// [`TaskOutput::result`] holds the error.
+    /// [`Error::SpawnWorker`] if the workers cannot start,
+    /// [`Error::CannotRun`] or [`Error::CompileTimeout`] if they cannot
+    /// prepare the component, [`Error::CrashLoop`] if they keep dying. Tasks
+    /// that fail do not make this fail: their [`TaskOutput::result`] holds
+    /// the error.
     pub fn map(
         &self,
         task: &Task,
@@ -204,9 +211,8 @@ impl Pool {
     /// workers need them, so an endless iterator runs in bounded memory.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the first worker cannot start or cannot prepare the
-    /// component; the iterator yields it too if workers later cannot be
-    /// replaced.
+    /// As [`Pool::map`], for the first worker to be ready; the iterator
+    /// yields the same errors if workers later die and cannot be replaced.
     pub fn imap<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
     where
         I: IntoIterator<Item = Input>,
@@ -234,7 +240,23 @@ impl Pool {
     /// workers stay up until [`Pool::close`] or [`Pool::terminate`].
     ///
     /// # Errors
-    /// [`Error::Pool`] if the pool is closed, or its workers cannot start.
+    /// [`Error::Closed`], holding `input`, if the pool is closed; as
+    /// [`Pool::map`] if the task's workers are not running yet and cannot
+    /// start.
+    ///
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// use wpool::{Component, Error, Pool};
+    ///
+    /// let task = Component::from_file(square)?.task(None)?;
+    /// let pool = Pool::builder().build();
+    /// pool.close();
+    /// match pool.apply_async(&task, task.parse_input("7")?) {
+    ///     Err(Error::Closed { input }) => assert_eq!(input.to_string(), "7"),
+    ///     _ => unreachable!("a closed pool takes no task"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply_async(&self, task: &Task, input: Input) -> Result<AsyncResult, Error> {
         self.apply_async_with(task, input, Callbacks::default())
     }
@@ -259,7 +281,7 @@ impl Pool {
     /// It sees this pool's shared objects.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the worker cannot start or cannot run the component.
+    /// As [`Pool::map`].
     pub fn spawn(&self, task: &Task, input: Input) -> Result<Process, Error> {
         Process::start(&self.job, task, input)
     }
