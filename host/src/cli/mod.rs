@@ -72,9 +72,11 @@ pub(crate) enum Command {
 /// each line prefixed with the task's index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
-/// the run could not start (bad component, unknown function, bad input),
-/// 130 when interrupted: a first Ctrl-C lets the started tasks finish, a
-/// second one stops at once.
+/// the run could not start or go on (bad option, bad component, unknown
+/// function, bad input, workers that cannot start or keep dying), 130 when
+/// interrupted: a first Ctrl-C lets the started tasks finish, a second one
+/// stops at once. A stdout closed early (| head -1) ends the run quietly,
+/// with 0.
 ///
 /// Examples:
 ///

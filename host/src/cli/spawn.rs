@@ -26,7 +26,7 @@ use super::{LimitArgs, Outcome, warn};
 /// [N FUNC]; its returned value goes to stdout as [N FUNC] = VALUE.
 ///
 /// Exit status: 0 when every process succeeded, 1 when one failed, 2 when
-/// they could not start.
+/// they could not start; 0 when stdout is closed early.
 ///
 /// Example:
 ///
