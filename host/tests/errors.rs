@@ -281,6 +281,13 @@ fn closed_stdout_ends_doctor_quietly() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn range_past_its_type_is_refused_by_name() {
+    run(Guest::Square, ["0..18446744073709551615"])
+        .output()
+        .assert_refused(&["range \"0..18446744073709551615\" does not fit s64"]);
+}
+
+#[test]
 fn ranges_over_the_whole_integer_span_run() {
     // More inputs than a u64 counts, for an s64 and a u64 parameter: the run
     // starts, and its first results come.

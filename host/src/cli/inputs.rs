@@ -193,8 +193,10 @@ fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Resul
         );
     }
     if start < end {
-        task.parse_input(&start.to_string())?;
-        task.parse_input(&(end - 1).to_string())?;
+        for n in [start, end - 1] {
+            task.parse_input(&n.to_string())
+                .with_context(|| format!("range {text:?} does not fit {}", task.input_type()))?;
+        }
     }
     Ok(Arg::Range { start, end })
 }
