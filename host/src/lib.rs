@@ -68,7 +68,7 @@ pub use pool::{
     MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Task, TaskError, TaskOutput, Value,
     build_guest,
 };
-pub use protocol::{Captured, End, Limits, ObjectError, Scalar};
+pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 
 /// The hidden modes of the `wpool` binary: a worker process, and the
 /// lockdown probe of `wpool doctor`. Not part of the API: only the binary

@@ -903,11 +903,11 @@ mod crash_loop {
             .build();
         let inputs = vec![task.parse_input("1").expect("valid input")];
         match pool.map(&task, inputs) {
-            Err(Error::Pool(message)) => assert!(
-                message.contains("workers died in a row") && message.contains("status 1"),
-                "unexpected message: {message}"
+            Err(error @ Error::CrashLoop { deaths, .. }) => assert!(
+                deaths > 1 && error.to_string().contains("status 1"),
+                "unexpected error: {error}"
             ),
-            other => panic!("expected a pool error, got {other:?}"),
+            other => panic!("expected a crash loop, got {other:?}"),
         }
     }
 }

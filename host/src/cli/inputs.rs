@@ -77,14 +77,7 @@ impl InputSource {
     /// How many inputs there are, when known before reading them.
     pub(crate) fn len(&self) -> Option<u64> {
         match self {
-            InputSource::Args { args, .. } => Some(
-                args.iter()
-                    .map(|arg| match arg {
-                        Arg::Value(_) => 1,
-                        Arg::Range { start, end } => (end - start) as u64,
-                    })
-                    .sum(),
-            ),
+            InputSource::Args { args, .. } => count(args),
             InputSource::Lines { .. } => None,
         }
     }
@@ -120,6 +113,18 @@ impl InputSource {
         };
         (inputs, late)
     }
+}
+
+/// How many inputs `args` make; `None` past `u64::MAX` (`0..=u64::MAX` is
+/// one more), where a run goes on without a known total.
+fn count(args: &[Arg]) -> Option<u64> {
+    args.iter().try_fold(0u64, |total, arg| {
+        let len = match arg {
+            Arg::Value(_) => 1,
+            Arg::Range { start, end } => u64::try_from(end - start).ok()?,
+        };
+        total.checked_add(len)
+    })
 }
 
 struct Lines {
@@ -188,8 +193,10 @@ fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Resul
         );
     }
     if start < end {
-        task.parse_input(&start.to_string())?;
-        task.parse_input(&(end - 1).to_string())?;
+        for n in [start, end - 1] {
+            task.parse_input(&n.to_string())
+                .with_context(|| format!("range {text:?} does not fit {}", task.input_type()))?;
+        }
     }
     Ok(Arg::Range { start, end })
 }
@@ -198,7 +205,19 @@ fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Resul
 mod tests {
     use proptest::prelude::*;
 
-    use super::parse_range;
+    use super::{Arg, count, parse_range};
+
+    #[test]
+    fn counts_past_u64_as_unknown() {
+        let span = |start: i128, end: i128| Arg::Range { start, end };
+        assert_eq!(count(&[span(0, 10), span(-5, 5)]), Some(20));
+        let s64 = span(i64::MIN.into(), i64::MAX.into());
+        assert_eq!(count(&[s64]), Some(u64::MAX));
+        assert_eq!(count(&[span(i64::MIN.into(), 1 << 63)]), None);
+        assert_eq!(count(&[span(0, 1 << 64)]), None);
+        assert_eq!(count(&[span(2, 1 << 64), span(0, 1)]), Some(u64::MAX));
+        assert_eq!(count(&[span(1, 1 << 64), span(0, 1)]), None);
+    }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2000))]

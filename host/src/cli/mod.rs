@@ -1,4 +1,6 @@
-//! Command-line arguments and the two user-facing subcommands.
+//! Command-line arguments, the user-facing subcommands, and how each of
+//! them ends: [`main`] runs one and maps its [`Outcome`], or its error, to
+//! the exit status, in [`exit_code`] alone.
 
 mod doctor;
 mod inputs;
@@ -6,13 +8,15 @@ mod interrupt;
 mod report;
 mod spawn;
 
+use std::fmt::Display;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use wpool::{Component, Limits, Pool, Task};
+use wpool::{Component, Limits, MAX_TIMEOUT, Pool, Task};
 
 use self::inputs::InputSource;
 use self::interrupt::Interrupt;
@@ -68,9 +72,11 @@ pub(crate) enum Command {
 /// each line prefixed with the task's index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
-/// the run could not start (bad component, unknown function, bad input),
-/// 130 when interrupted: a first Ctrl-C lets the started tasks finish, a
-/// second one stops at once.
+/// the run could not start or go on (bad option, bad component, unknown
+/// function, bad input, workers that cannot start or keep dying), 130 when
+/// interrupted: a first Ctrl-C lets the started tasks finish, a second one
+/// stops at once. A stdout closed early (| head -1) ends the run quietly,
+/// with 0.
 ///
 /// Examples:
 ///
@@ -124,8 +130,9 @@ pub(crate) struct RunArgs {
 /// and `spawn`.
 #[derive(Args)]
 pub(crate) struct LimitArgs {
-    /// Wall-clock time each task may run (e.g. 500ms, 30s, 2m).
-    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = humantime::parse_duration)]
+    /// Wall-clock time each task may run (e.g. 500ms, 30s, 2m), at most
+    /// 1year.
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = parse_timeout)]
     timeout: Duration,
 
     /// Fuel each task may burn, about one unit per wasm instruction; off by
@@ -147,8 +154,8 @@ pub(crate) struct LimitArgs {
     max_value: u64,
 
     /// How long a worker may take to compile the component before the run
-    /// stops.
-    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = humantime::parse_duration)]
+    /// stops, at most 1year.
+    #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_timeout)]
     compile_timeout: Duration,
 
     /// How many times a task is retried when its worker process dies.
@@ -193,28 +200,100 @@ fn parse_size(text: &str) -> Result<u64, String> {
     text.parse::<bytesize::ByteSize>().map(|size| size.as_u64())
 }
 
-pub(crate) fn execute(command: Command) -> anyhow::Result<ExitCode> {
-    match command {
+/// A duration of at most [`MAX_TIMEOUT`], which the pool would clamp to.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    match timeout <= MAX_TIMEOUT {
+        true => Ok(timeout),
+        false => Err(format!(
+            "longer than the longest timeout, {}",
+            humantime::format_duration(MAX_TIMEOUT)
+        )),
+    }
+}
+
+/// How a command ended when nothing stopped it.
+pub(crate) enum Outcome {
+    /// Everything it did succeeded.
+    Success,
+    /// A task failed (for `doctor`: a lockdown layer is missing).
+    Failed,
+    /// SIGINT stopped it; the tasks already started were finished.
+    Interrupted,
+}
+
+impl Outcome {
+    /// [`Outcome::Success`] when `all_ok`, else [`Outcome::Failed`].
+    pub(crate) fn of(all_ok: bool) -> Outcome {
+        match all_ok {
+            true => Outcome::Success,
+            false => Outcome::Failed,
+        }
+    }
+}
+
+/// Runs `command` and gives the status `wpool` exits with. The hidden
+/// worker and probe modes have statuses of their own.
+pub(crate) fn main(command: Command) -> ExitCode {
+    let ended = match command {
         Command::Run(args) => run(args),
         Command::Spawn(args) => spawn::spawn(args),
-        Command::Inspect { task } => {
-            let component = load(&task)?;
-            print!("{}", component.wit());
-            println!();
-            println!("// functions wpool can map:");
-            for func in component.functions() {
-                let note = match component.task(Some(func)) {
-                    Ok(task) => format!("takes {}", task.input_type()),
-                    Err(e) => e.to_string(),
-                };
-                println!("//   {func}: {note}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Inspect { task } => inspect(&task),
         Command::Doctor => doctor::doctor(),
-        Command::Worker { parent } => Ok(wpool::entry::worker(parent)),
-        Command::Probe { parent } => Ok(wpool::entry::probe(parent)),
+        Command::Worker { parent } => return wpool::entry::worker(parent),
+        Command::Probe { parent } => return wpool::entry::probe(parent),
+    };
+    exit_code(ended)
+}
+
+/// The one place a command's exit status is chosen: 0 when all it did
+/// succeeded, 1 when a task failed, 130 when interrupted, 2 when it could
+/// not start or stopped on an error, which is printed here, once, with its
+/// causes. A closed stdout (`wpool run ... | head -1`) is no error: the
+/// reader has what it wanted, so the command ends quietly with 0, as `grep`
+/// and `rg` do, whatever the tasks it ran did.
+fn exit_code(ended: anyhow::Result<Outcome>) -> ExitCode {
+    match ended {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(interrupt::EXIT_INTERRUPTED),
+        Err(error) if stdout_closed(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            warn(format_args!("{error:#}"));
+            ExitCode::from(2)
+        }
     }
+}
+
+/// Whether `error` comes from a write into a pipe nobody reads any more.
+fn stdout_closed(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints `wpool: {message}` on stderr. Unlike `eprintln!`, it does not
+/// panic when stderr is closed: the message is then lost.
+pub(crate) fn warn(message: impl Display) {
+    let _ = writeln!(io::stderr().lock(), "wpool: {message}");
+}
+
+/// `wpool inspect`: the component's WIT, and what each function takes.
+fn inspect(task: &Path) -> anyhow::Result<Outcome> {
+    let component = load(task)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{}", component.wit())?;
+    writeln!(out, "// functions wpool can map:")?;
+    for func in component.functions() {
+        let note = match component.task(Some(func)) {
+            Ok(task) => format!("takes {}", task.input_type()),
+            Err(e) => e.to_string(),
+        };
+        writeln!(out, "//   {func}: {note}")?;
+    }
+    Ok(Outcome::Success)
 }
 
 /// Reads a component, building it first when `path` is a crate directory.
@@ -226,7 +305,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Component> {
     Ok(Component::from_file(file)?)
 }
 
-fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let task: Task = load(&args.task)?.task(args.func.as_deref())?;
     let source = match &args.input {
         Some(file) => InputSource::file(file, &task)?,
@@ -248,15 +327,11 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut report = Report::new(args.json, total);
     let all_ok = report.print(outputs)?;
     if interrupt.requested() {
-        eprintln!("wpool: interrupted; the tasks already started were finished");
-        return Ok(ExitCode::from(interrupt::EXIT_INTERRUPTED));
+        warn("interrupted; the tasks already started were finished");
+        return Ok(Outcome::Interrupted);
     }
     if let Some(error) = input_error.take() {
         return Err(error);
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(Outcome::of(all_ok))
 }

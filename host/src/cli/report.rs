@@ -35,8 +35,21 @@ impl Report {
         }
     }
 
-    /// Prints every output; returns whether every task succeeded.
+    /// Prints every output; returns whether every task succeeded. Stops at
+    /// the first error: the run's, or a write's (a closed stdout among
+    /// them), and clears the progress bar either way.
     pub(crate) fn print<I: Iterator<Item = Input>>(
+        &mut self,
+        outputs: Imap<I>,
+    ) -> anyhow::Result<bool> {
+        let printed = self.print_all(outputs);
+        if let Some(bar) = &self.progress {
+            bar.finish_and_clear();
+        }
+        printed
+    }
+
+    fn print_all<I: Iterator<Item = Input>>(
         &mut self,
         mut outputs: Imap<I>,
     ) -> anyhow::Result<bool> {
@@ -44,21 +57,15 @@ impl Report {
         while let Some(output) = outputs.next() {
             let output = output?;
             all_ok &= output.result.is_ok();
+            self.write(&output)?;
             // Flush before waiting for the next result, so that each result
             // shows as soon as it is known.
-            let wait = !outputs.has_ready();
-            let written = self
-                .write(&output)
-                .and_then(|()| if wait { self.stdout.flush() } else { Ok(()) });
-            if !still_open(written)? {
-                return Ok(all_ok);
+            if !outputs.has_ready() {
+                self.stdout.flush()?;
             }
             self.tick();
         }
-        if let Some(bar) = &self.progress {
-            bar.finish_and_clear();
-        }
-        still_open(self.stdout.flush())?;
+        self.stdout.flush()?;
         Ok(all_ok)
     }
 
@@ -136,15 +143,6 @@ impl Report {
         if let Some(bar) = &self.progress {
             bar.inc(1);
         }
-    }
-}
-
-/// Whether stdout still has a reader: a closed pipe (as when piping into
-/// `head`) ends the run quietly, like other Unix tools.
-fn still_open(written: io::Result<()>) -> io::Result<bool> {
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        other => other.map(|()| true),
     }
 }
 

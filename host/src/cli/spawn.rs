@@ -5,14 +5,13 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
 use wpool::{Component, Task};
 
-use super::LimitArgs;
 use super::report::prefix_lines;
+use super::{LimitArgs, Outcome, warn};
 
 /// Start tasks as processes that share queues, pipes and shared state, wait
 /// for all of them, and print what each returned and wrote.
@@ -27,7 +26,7 @@ use super::report::prefix_lines;
 /// [N FUNC]; its returned value goes to stdout as [N FUNC] = VALUE.
 ///
 /// Exit status: 0 when every process succeeded, 1 when one failed, 2 when
-/// they could not start.
+/// they could not start; 0 when stdout is closed early.
 ///
 /// Example:
 ///
@@ -43,7 +42,7 @@ pub(crate) struct SpawnArgs {
     limits: LimitArgs,
 }
 
-pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     let mut components: HashMap<PathBuf, Component> = HashMap::new();
     let mut planned = Vec::new();
     for spec in &args.processes {
@@ -85,7 +84,7 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
     for (name, mut process) in running {
         process.join(None);
         let Some(output) = process.output() else {
-            eprintln!("wpool: [{name}] stopped before it finished");
+            warn(format_args!("[{name}] stopped before it finished"));
             all_ok = false;
             continue;
         };
@@ -104,9 +103,5 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<ExitCode> {
         stdout.flush()?;
         let _ = std::io::stderr().write_all(err.as_bytes());
     }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(Outcome::of(all_ok))
 }

@@ -58,7 +58,10 @@ impl CompileCache {
                 let mut warned = WARNED.lock().unwrap_or_else(|p| p.into_inner());
                 if warned.insert(dir.to_path_buf()) {
                     let dir = dir.display();
-                    eprintln!("wpool: warning: the compile cache in {dir} is off: {error}");
+                    let warning =
+                        format!("wpool: warning: the compile cache in {dir} is off: {error}\n");
+                    // A closed stderr loses the warning, nothing else.
+                    let _ = std::io::stderr().write_all(warning.as_bytes());
                 }
                 None
             }

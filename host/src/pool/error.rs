@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::value::Value;
+use super::value::{Input, Value};
 
 /// Why a component could not be loaded, a task chosen, an input accepted, or
-/// a pool started.
+/// a run started or gone on.
 ///
 /// Every variant is a problem with what the caller asked for or with the
-/// machine, never with one task's input: those are [`TaskError`]s.
+/// machine, never with one task's input: those are [`TaskError`]s. Messages
+/// do not repeat their `source`: print the chain (as `anyhow`'s `{:#}` does)
+/// to see it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -96,10 +98,62 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
-    /// The worker processes could not be started, or could not prepare the
-    /// component (for example because it imports what wpool does not offer).
-    #[error("{0}")]
-    Pool(String),
+    /// The pool is closed ([`Pool::close`](crate::Pool::close),
+    /// [`Pool::terminate`](crate::Pool::terminate) or
+    /// [`Pool::join`](crate::Pool::join)) and takes no more tasks. The input
+    /// that was refused comes back, as a channel's `SendError` hands back
+    /// its message.
+    #[error("the pool is closed")]
+    Closed {
+        /// The input that was not submitted.
+        input: Input,
+    },
+    /// The worker program could not be started.
+    #[error("cannot start worker {}", program.display())]
+    SpawnWorker {
+        /// The program, as [`PoolBuilder::worker_program`](crate::PoolBuilder::worker_program)
+        /// chose it.
+        program: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A worker could not prepare the component, for example because it
+    /// imports what wpool does not provide.
+    #[error("{name} cannot run: {reason}")]
+    CannotRun {
+        /// The component.
+        name: String,
+        /// What the worker said.
+        reason: String,
+    },
+    /// A worker did not have the component compiled within
+    /// [`PoolBuilder::compile_timeout`](crate::PoolBuilder::compile_timeout);
+    /// it was killed.
+    #[error(
+        "{name} did not compile within {}; its worker was killed",
+        humantime::format_duration(*timeout)
+    )]
+    CompileTimeout {
+        /// The component.
+        name: String,
+        /// The compile timeout.
+        timeout: Duration,
+    },
+    /// Workers kept dying before finishing any task: the run stopped rather
+    /// than start them again forever.
+    #[error("{deaths} workers died in a row without finishing a task; the last {last}")]
+    CrashLoop {
+        /// How many workers died in a row.
+        deaths: u32,
+        /// How the last one ended, as the operating system reported it.
+        last: String,
+    },
+    /// The host could not start a thread of its own.
+    #[error("cannot start a thread")]
+    Thread {
+        /// What the operating system said.
+        source: std::io::Error,
+    },
 }
 
 /// Why one task failed. The other tasks of the run are not affected.

@@ -81,7 +81,7 @@ impl Lanes {
         {
             let state = lock(&self.0);
             if state.closed {
-                return Err(Error::Pool("the pool is closed".into()));
+                return Err(Error::Closed { input });
             }
             if let Some((_, lane)) = state.by_task.iter().find(|(t, _)| t.same_function(task)) {
                 return Ok(lane.submit(input, callbacks));
@@ -91,7 +91,7 @@ impl Lanes {
         let mut state = lock(&self.0);
         if state.closed {
             started.close();
-            return Err(Error::Pool("the pool is closed".into()));
+            return Err(Error::Closed { input });
         }
         // Another thread may have started a lane for this task meanwhile:
         // the first one serves, the other ends at once, having run nothing.
@@ -193,7 +193,7 @@ impl Lane {
                     }
                 }
             })
-            .map_err(|e| Error::Pool(format!("cannot start a thread: {e}")))?;
+            .map_err(|source| Error::Thread { source })?;
         Ok(Lane {
             events,
             deliveries,

@@ -44,7 +44,7 @@ use crate::hub::{
     Barrier, Connection, Dict, Event, Hub, HubLimits, Lock, Queue, Semaphore, SharedArray,
     SharedValue,
 };
-use crate::protocol::{End, Limits, ObjectError, Scalar};
+use crate::protocol::{End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 
 /// Configures a [`Pool`]. Start from [`Pool::builder`].
 #[derive(Debug, Clone)]
@@ -52,9 +52,10 @@ pub struct PoolBuilder(Settings);
 
 impl PoolBuilder {
     /// How long a worker may take to compile the component before the run
-    /// stops with [`Error::Pool`]. Defaults to 60 s.
+    /// stops with [`Error::CompileTimeout`]. Defaults to 60 s; a timeout
+    /// longer than [`MAX_TIMEOUT`] is clamped to it.
     pub fn compile_timeout(mut self, timeout: Duration) -> PoolBuilder {
-        self.0.compile_timeout = timeout;
+        self.0.compile_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
@@ -65,9 +66,13 @@ impl PoolBuilder {
         self
     }
 
-    /// The limits on every task.
+    /// The limits on every task. A [`Limits::timeout`] longer than
+    /// [`MAX_TIMEOUT`] is clamped to it.
     pub fn limits(mut self, limits: Limits) -> PoolBuilder {
-        self.0.limits = limits;
+        self.0.limits = Limits {
+            timeout: limits.timeout.min(MAX_TIMEOUT),
+            ..limits
+        };
         self
     }
 
@@ -188,9 +193,11 @@ impl Pool {
     /// Runs `task` over every input and collects the outputs in input order.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the workers cannot start or cannot run the
-    /// component. Tasks that fail do not make this fail: their
-    /// [`TaskOutput::result`] holds the error.
+    /// [`Error::SpawnWorker`] if the workers cannot start,
+    /// [`Error::CannotRun`] or [`Error::CompileTimeout`] if they cannot
+    /// prepare the component, [`Error::CrashLoop`] if they keep dying. Tasks
+    /// that fail do not make this fail: their [`TaskOutput::result`] holds
+    /// the error.
     ///
     /// # Example
     /// ```
@@ -220,9 +227,8 @@ impl Pool {
     /// workers need them, so an endless iterator runs in bounded memory.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the first worker cannot start or cannot prepare the
-    /// component; the iterator yields it too if workers later cannot be
-    /// replaced.
+    /// As [`Pool::map`], for the first worker to be ready; the iterator
+    /// yields the same errors if workers later die and cannot be replaced.
     pub fn imap<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
     where
         I: IntoIterator<Item = Input>,
@@ -267,14 +273,18 @@ impl Pool {
     /// workers stay up until [`Pool::close`] or [`Pool::terminate`].
     ///
     /// # Errors
-    /// [`Error::Pool`] if the pool is closed, or its workers cannot start.
+    /// [`Error::Closed`], holding `input`, if the pool is closed; as
+    /// [`Pool::map`] if the task's workers are not running yet and cannot
+    /// start.
     ///
     /// # Example
     /// ```
     /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
     /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
-    /// let task = wpool::Component::from_file(square)?.task(None)?;
-    /// let pool = wpool::Pool::builder().workers(2).worker_program(worker).build();
+    /// use wpool::{Component, Error, Pool};
+    ///
+    /// let task = Component::from_file(square)?.task(None)?;
+    /// let pool = Pool::builder().workers(2).worker_program(worker).build();
     /// let pending: Vec<_> = (1..=3)
     ///     .map(|x| pool.apply_async(&task, task.parse_input(&x.to_string())?))
     ///     .collect::<Result<_, _>>()?;
@@ -285,6 +295,11 @@ impl Pool {
     ///     .collect();
     /// assert_eq!(squares, ["1", "4", "9"]);
     /// pool.join();
+    /// // A closed pool takes no more tasks, and hands the input back.
+    /// match pool.apply_async(&task, task.parse_input("7")?) {
+    ///     Err(Error::Closed { input }) => assert_eq!(input.to_string(), "7"),
+    ///     _ => unreachable!("a closed pool takes no task"),
+    /// }
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn apply_async(&self, task: &Task, input: Input) -> Result<AsyncResult, Error> {
@@ -311,7 +326,7 @@ impl Pool {
     /// It sees this pool's shared objects.
     ///
     /// # Errors
-    /// [`Error::Pool`] if the worker cannot start or cannot run the component.
+    /// As [`Pool::map`].
     ///
     /// # Example
     /// ```

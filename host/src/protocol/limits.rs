@@ -5,12 +5,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest timeout a pool keeps, for a task or for a compile: one year
+/// (365.25 days, as `humantime` counts a year). A pool clamps a longer one
+/// to it, so that deadlines computed from it stay far from the clock's
+/// limits; `wpool` refuses a longer one.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(31_557_600);
+
 /// Hard limits on every task of a run. A task that exceeds one fails alone
 /// with the matching `TaskError`; the others go on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     /// Wall-clock time a task may run, enforced by epoch interruption: a task
-    /// is stopped at most one tick (10 ms) after it.
+    /// is stopped at most one tick (10 ms) after it. At most [`MAX_TIMEOUT`]:
+    /// [`PoolBuilder::limits`](crate::PoolBuilder::limits) clamps a longer one.
     pub timeout: Duration,
     /// Fuel a task may burn (about one unit per wasm instruction); `None`
     /// for no fuel accounting, which runs faster.

@@ -17,7 +17,7 @@ mod ops;
 
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
-pub use self::limits::Limits;
+pub use self::limits::{Limits, MAX_TIMEOUT};
 pub(crate) use self::messages::{Call, CallResult, Failure, FromWorker, Setup, ToWorker};
 pub(crate) use self::ops::{
     Answer, AnswerType, Op, Open, Request, array, barrier, dict, event, lock, pipe, queue,

@@ -715,8 +715,8 @@ mod library {
             .collect();
         pool.close();
         match pool.apply_async(&nap, input(&nap, "1")) {
-            Err(Error::Pool(message)) => assert!(message.contains("closed"), "{message}"),
-            Err(other) => panic!("expected a pool error, got {other}"),
+            Err(Error::Closed { input }) => assert_eq!(input.to_string(), "1"),
+            Err(other) => panic!("expected a closed pool, got {other}"),
             Ok(_) => panic!("a closed pool took a task"),
         }
         pool.join();

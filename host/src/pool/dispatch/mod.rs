@@ -200,7 +200,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
             self.job.hub.clone(),
             self.events_tx.clone(),
         )
-        .map_err(|e| Error::Pool(format!("cannot start worker {}: {e}", program.display())))
+        .map_err(|source| Error::SpawnWorker {
+            program: program.clone(),
+            source,
+        })
     }
 
     pub(crate) fn has_ready(&self) -> bool {
@@ -257,11 +260,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     if slot.deadline.is_some_and(|d| d <= now) && !slot.ready {
                         slot.deadline = None;
                         slot.process.kill();
-                        self.fatal = Some(Error::Pool(format!(
-                            "{} did not compile within {}; its worker was killed",
-                            self.task.component().name(),
-                            humantime::format_duration(self.job.settings.compile_timeout)
-                        )));
+                        self.fatal = Some(Error::CompileTimeout {
+                            name: self.task.component().name().to_string(),
+                            timeout: self.job.settings.compile_timeout,
+                        });
                     } else if slot.deadline.is_some_and(|d| d <= now) {
                         slot.deadline = None;
                         slot.hung = true;
@@ -397,10 +399,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
             }
             EventKind::SetupFailed(message) => {
-                self.fatal = Some(Error::Pool(format!(
-                    "{} cannot run: {message}",
-                    self.task.component().name()
-                )));
+                self.fatal = Some(Error::CannotRun {
+                    name: self.task.component().name().to_string(),
+                    reason: message,
+                });
             }
             EventKind::Done { busy, results } => {
                 self.slots[slot].batches.pop_front();
@@ -513,10 +515,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         self.deaths_in_a_row += 1;
         if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
-            self.fatal = Some(Error::Pool(format!(
-                "stopping: {} workers died in a row without finishing a task; the last {reason}",
-                self.deaths_in_a_row
-            )));
+            self.fatal = Some(Error::CrashLoop {
+                deaths: self.deaths_in_a_row,
+                last: reason,
+            });
             return;
         }
         let generation = self.slots[slot].generation + 1;
