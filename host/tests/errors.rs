@@ -6,6 +6,7 @@
 #[path = "util/mod.rs"]
 mod util;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -302,5 +303,47 @@ fn ranges_over_the_whole_integer_span_run() {
         let out = running.finish();
         out.check(first.is_some(), "expected a first result");
         out.assert_stderr_lacks("panicked");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A component's names reach the terminal escaped
+// ---------------------------------------------------------------------------
+
+/// The `square` component with every `square` in it replaced by a name of
+/// the same length made of terminal escape sequences: clear the screen, and
+/// ring the bell.
+fn component_named_with_escapes(dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(Guest::Square.wasm()).expect("readable");
+    let (from, to) = (b"square", b"\x1b[2J\x07x");
+    let mut replaced = 0;
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if &bytes[i..i + from.len()] == from {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            replaced += 1;
+        }
+        i += 1;
+    }
+    assert!(replaced > 0, "the square component names its function");
+    let path = dir.join("escapes.wasm");
+    std::fs::write(&path, bytes).expect("writable");
+    path
+}
+
+#[test]
+fn names_made_of_escape_sequences_are_printed_escaped() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let wasm = component_named_with_escapes(dir.path());
+    for out in [
+        wpool([OsStr::new("run"), wasm.as_os_str(), OsStr::new("1")]).output(),
+        wpool([OsStr::new("inspect"), wasm.as_os_str()]).output(),
+    ] {
+        out.assert_code(2);
+        out.check(
+            !out.stderr.contains('\x1b') && !out.stderr.contains('\x07'),
+            "no raw escape reaches the terminal",
+        );
+        out.assert_stderr_contains("\\u{1b}[2J\\u{7}");
     }
 }

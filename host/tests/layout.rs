@@ -248,7 +248,7 @@ fn cycles(edges: &BTreeMap<Module, BTreeSet<Module>>) -> Vec<String> {
             for to in tos {
                 if let Some(b) = node_of(to)
                     && a != b
-                    && !(a == *parent)
+                    && a != *parent
                 {
                     graph.entry(a.clone()).or_default().insert(b);
                 }

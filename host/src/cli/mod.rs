@@ -20,7 +20,7 @@ use wpool::{Component, Limits, MAX_TIMEOUT, Pool, Task};
 
 use self::inputs::InputSource;
 use self::interrupt::Interrupt;
-use self::report::Report;
+use self::report::{Report, printable};
 
 /// Run WebAssembly components as tasks on a pool of isolated worker
 /// processes: Python's multiprocessing.Pool, for wasm.
@@ -274,9 +274,11 @@ fn stdout_closed(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints `wpool: {message}` on stderr. Unlike `eprintln!`, it does not
-/// panic when stderr is closed: the message is then lost.
+/// Prints `wpool: {message}` on stderr, its control characters escaped (it
+/// may quote a component's names). Unlike `eprintln!`, it does not panic
+/// when stderr is closed: the message is then lost.
 pub(crate) fn warn(message: impl Display) {
+    let message = printable(&message.to_string());
     let _ = writeln!(io::stderr().lock(), "wpool: {message}");
 }
 
@@ -284,14 +286,19 @@ pub(crate) fn warn(message: impl Display) {
 fn inspect(task: &Path) -> anyhow::Result<Outcome> {
     let component = load(task)?;
     let mut out = io::stdout().lock();
-    writeln!(out, "{}", component.wit())?;
+    // The WIT and the names in it are the component's: escaped, as guest
+    // output is, so that they cannot drive the terminal.
+    for line in component.wit().lines() {
+        writeln!(out, "{}", printable(line))?;
+    }
+    writeln!(out)?;
     writeln!(out, "// functions wpool can map:")?;
     for func in component.functions() {
         let note = match component.task(Some(func)) {
             Ok(task) => format!("takes {}", task.input_type()),
             Err(e) => e.to_string(),
         };
-        writeln!(out, "//   {func}: {note}")?;
+        writeln!(out, "//   {}: {}", printable(func), printable(&note))?;
     }
     Ok(Outcome::Success)
 }

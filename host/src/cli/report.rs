@@ -84,8 +84,9 @@ impl Report {
         if let Err(error) = result {
             let _ = writeln!(
                 notes,
-                "wpool: task {index} (input {}) failed: {error}",
-                printable(&input.to_string())
+                "wpool: task {index} (input {}) failed: {}",
+                printable(&input.to_string()),
+                printable(&error.to_string())
             );
         }
         if !notes.is_empty() {
@@ -170,7 +171,7 @@ pub(crate) fn prefix_lines(
     }
 }
 
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escape = c.is_control() && c != '\t';

@@ -10,7 +10,7 @@ use anyhow::bail;
 use clap::Args;
 use wpool::{Component, Task};
 
-use super::report::prefix_lines;
+use super::report::{prefix_lines, printable};
 use super::{LimitArgs, Outcome, warn};
 
 /// Start tasks as processes that share queues, pipes and shared state, wait
@@ -96,6 +96,7 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
             Ok(value) => out.push_str(&format!("[{name}] = {value}\n")),
             Err(error) => {
                 all_ok = false;
+                let error = printable(&error.to_string());
                 err.push_str(&format!("wpool: [{name}] failed: {error}\n"));
             }
         }
