@@ -75,6 +75,6 @@ pub use protocol::{Captured, End, Limits, ObjectError, Scalar};
 /// calls them.
 #[doc(hidden)]
 pub mod entry {
-    pub use crate::protocol::{PROBE_ARG, WORKER_ARG};
+    pub use crate::protocol::{Layer, PROBE_ARG, WORKER_ARG};
     pub use crate::worker::{main as worker, probe};
 }

@@ -1,15 +1,14 @@
 //! `wpool doctor`: which layers of the worker lockdown this machine applies.
 //! It starts a probe, the `wpool` binary in its hidden probe mode, which locks
-//! itself down exactly as a worker does, prints each layer, and then makes a
-//! system call outside the allowlist, which should kill it.
+//! itself down exactly as a worker does, reports each layer on a line of its
+//! own ([`Layer`]), and then makes a system call outside the allowlist,
+//! which should kill it.
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::Context as _;
-
-/// The signal seccomp kills a process with.
-const SIGSYS: i32 = 31;
+use wpool::entry::Layer;
 
 pub(crate) fn doctor() -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("cannot find the wpool binary")?;
@@ -22,9 +21,28 @@ pub(crate) fn doctor() -> anyhow::Result<ExitCode> {
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("cannot start {}", exe.display()))?;
-    print!("{}", String::from_utf8_lossy(&probe.stdout));
-    let all_applied = !String::from_utf8_lossy(&probe.stdout).contains("NOT applied");
-    let killed = probe.status.signal() == Some(SIGSYS);
+    let report = String::from_utf8_lossy(&probe.stdout);
+    let mut all_applied = true;
+    let mut layers = 0;
+    for line in report.lines() {
+        match Layer::from_line(line) {
+            Some(layer) => {
+                println!("{layer}");
+                all_applied &= layer.outcome.is_ok();
+                layers += 1;
+            }
+            None => {
+                println!("probe              said something else: {line:?}");
+                all_applied = false;
+            }
+        }
+    }
+    if layers == 0 {
+        println!("probe              reported no layer");
+        all_applied = false;
+    }
+    // Seccomp kills with SIGSYS a process that calls outside its allowlist.
+    let killed = probe.status.signal() == Some(libc::SIGSYS);
     match killed {
         true => println!("check              passed: a forbidden system call killed the probe"),
         false => println!(
