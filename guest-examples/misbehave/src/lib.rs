@@ -12,7 +12,8 @@ wit_bindgen::generate!({
 
 use wpool::task::context;
 use wpool::task::queue::Queue;
-use wpool::task::shared::Lock;
+use wpool::task::shared::{Lock, Value};
+use wpool::task::types::Scalar;
 
 struct Misbehave;
 
@@ -56,6 +57,18 @@ impl Guest for Misbehave {
     fn nap(ms: u32) -> u32 {
         std::thread::sleep(std::time::Duration::from_millis(ms.into()));
         ms
+    }
+
+    fn attempt(ms: u32) -> i64 {
+        let name = format!("attempts-{}", context::task_index());
+        let count = Value::open(&name, &Scalar::Int(0))
+            .and_then(|attempts| attempts.add(&Scalar::Int(1)))
+            .expect("the attempts value");
+        std::thread::sleep(std::time::Duration::from_millis(ms.into()));
+        match count {
+            Scalar::Int(n) => n,
+            other => panic!("attempts-N holds {other:?}"),
+        }
     }
 
     fn read_file(path: String) -> Result<String, String> {

@@ -10,10 +10,18 @@ use wpool::{Component, Error, Pool};
 
 use crate::util::{Guest, Output, error_kind, json_by_index, procfs, run, squares};
 
-/// Runs 16 naps of 300 ms on two workers and kills one worker with SIGKILL
-/// while tasks run.
-fn run_and_kill_a_worker(extra: &[&str]) -> Output {
-    let mut args = vec!["--func", "nap", "-j", "2", "--unordered"];
+/// What a run with a killed worker did: its output, and the workers wpool
+/// started after the kill.
+struct Killed {
+    out: Output,
+    new_workers: Vec<u32>,
+}
+
+/// Runs 16 tasks that count their attempts and sleep 300 ms on two workers
+/// (JSON lines), and kills one worker with SIGKILL while it sleeps inside a
+/// task, after that task counted its attempt.
+fn run_and_kill_a_worker(extra: &[&str]) -> Killed {
+    let mut args = vec!["--func", "attempt", "-j", "2", "--json", "--unordered"];
     args.extend_from_slice(extra);
     args.extend(std::iter::repeat_n("300", 16));
     let mut running = run(Guest::Misbehave, &args).start();
@@ -25,48 +33,83 @@ fn run_and_kill_a_worker(extra: &[&str]) -> Output {
             .fail(format_args!("wpool (pid {pid}) printed no result"));
     }
     let wpool_pid = running.child.id();
-    let workers = procfs::children_of(wpool_pid);
-    // Prefer a worker that has compiled the component (it runs an epoch
-    // ticker thread): it surely has tasks in flight.
-    let victim = workers
-        .iter()
-        .copied()
-        .find(|pid| procfs::thread_names(*pid).iter().any(|t| t == "epoch"))
-        .or_else(|| workers.first().copied());
-    let Some(victim) = victim else {
-        running.finish().fail("found no worker process to kill");
+    // A worker asleep in a task over several polls: past the task's
+    // request to the hub, which is answered at once.
+    let started = Instant::now();
+    let mut steady = (0, 0);
+    let victim = loop {
+        let sleeping = procfs::children_of(wpool_pid)
+            .into_iter()
+            .find(|pid| procfs::blocked_in_host_call(*pid));
+        steady = match sleeping {
+            Some(pid) if steady.0 == pid => (pid, steady.1 + 1),
+            Some(pid) => (pid, 1),
+            None => (0, 0),
+        };
+        if steady.1 == 5 {
+            break steady.0;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            running.finish().fail("found no worker asleep in a task");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     };
+    let before = procfs::children_of(wpool_pid);
     procfs::kill_9(victim);
-    let out = running.finish();
-    out.check(
-        !procfs::children_of(wpool_pid).contains(&victim),
-        "the killed worker is still a child of wpool",
-    );
-    out
+    // The workers started after the kill, watched until the run ends.
+    let mut new_workers = Vec::new();
+    while running.child.try_wait().ok().flatten().is_none() {
+        for pid in procfs::children_of(wpool_pid) {
+            if !before.contains(&pid) && !new_workers.contains(&pid) {
+                new_workers.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Killed {
+        out: running.finish(),
+        new_workers,
+    }
+}
+
+/// The attempt count each task returned, by index (`None` for a failure).
+fn attempts(out: &Output) -> Vec<Option<i64>> {
+    json_by_index(out, 16)
+        .values()
+        .map(|line| line["value"].as_str().and_then(|v| v.parse().ok()))
+        .collect()
 }
 
 #[test]
 fn killed_worker_tasks_are_retried() {
-    let out = run_and_kill_a_worker(&[]);
+    let Killed { out, new_workers } = run_and_kill_a_worker(&[]);
     out.assert_success();
-    let lines = out.stdout_lines();
-    out.check(lines.len() == 16, "expected 16 results");
+    let attempts = attempts(&out);
+    // The task the killed worker was running counted a first attempt and
+    // then ran again, to success, on another worker; every other task ran
+    // once.
+    let twice = attempts.iter().filter(|a| **a == Some(2)).count();
     out.check(
-        lines.iter().all(|l| *l == "300"),
-        "expected every result to be 300",
+        twice == 1 && attempts.iter().all(|a| *a == Some(1) || *a == Some(2)),
+        format_args!("expected one task run twice, the others once: {attempts:?}"),
+    );
+    out.check(
+        !new_workers.is_empty(),
+        "wpool started no worker in place of the killed one",
     );
 }
 
 #[test]
 fn killed_worker_without_retries_loses_its_tasks() {
-    let out = run_and_kill_a_worker(&["--retries", "0", "--json"]);
+    let Killed { out, .. } = run_and_kill_a_worker(&["--retries", "0"]);
     out.assert_code(1);
     let lines = json_by_index(&out, 16);
     let mut lost = 0;
     for line in lines.values() {
         if line.get("value").is_some() {
+            // No task ran twice.
             out.check(
-                line["value"] == "300",
+                line["value"] == "1",
                 format_args!("unexpected value in {line}"),
             );
             continue;
@@ -82,7 +125,7 @@ fn killed_worker_without_retries_loses_its_tasks() {
         );
         lost += 1;
     }
-    out.check(lost >= 1, "expected at least one worker-lost task");
+    out.check(lost == 1, "expected the killed worker's task to be lost");
     out.assert_stderr_contains("worker lost");
 }
 
