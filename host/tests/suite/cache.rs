@@ -64,8 +64,14 @@ fn tampered_cache_file_is_rejected_and_recompiled() {
             "the tampered file (byte {at} flipped) must be replaced by a fresh compile"
         );
     }
+    // A file too short to hold a tag: replaced by a fresh compile too.
     std::fs::write(&file, b"short").expect("writable");
     run_cached(dir.path(), &[]);
+    assert!(
+        std::fs::read(&file).expect("readable") == good,
+        "the truncated file must be replaced by a fresh compile"
+    );
+    assert_eq!(cached(dir.path()), [file], "one artifact, under its name");
 }
 
 #[test]

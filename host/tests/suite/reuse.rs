@@ -40,5 +40,8 @@ fn reuse_drops_the_instance_of_a_task_that_trapped() {
 #[test]
 fn reuse_of_zero_is_refused() {
     let out = run(Guest::Square, ["--reuse", "0", "1"]).output();
-    out.assert_code(2).assert_stdout_empty();
+    out.assert_code(2)
+        .assert_stdout_empty()
+        .assert_stderr_contains("invalid value '0'")
+        .assert_stderr_contains("--reuse");
 }
