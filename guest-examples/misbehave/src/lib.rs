@@ -13,7 +13,7 @@ wit_bindgen::generate!({
 use wpool::task::context;
 use wpool::task::queue::Queue;
 use wpool::task::shared::{Lock, Value};
-use wpool::task::types::Scalar;
+use wpool::task::types::{Error, Scalar};
 
 struct Misbehave;
 
@@ -99,7 +99,17 @@ impl Guest for Misbehave {
 
     fn await_item(name: String) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
-        queue.get(None).map_err(|e| format!("{e:?}"))
+        loop {
+            match queue.get(None) {
+                Err(Error::Timeout) => continue,
+                other => return other.map_err(|e| format!("{e:?}")),
+            }
+        }
+    }
+
+    fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
     }
 
     fn flood(mib: u32) -> u64 {
