@@ -28,20 +28,35 @@ fn timeout_stops_a_spinning_task() {
 
 #[test]
 fn timeout_stops_a_task_blocked_in_a_host_call() {
-    let started = Instant::now();
-    let out = run(
+    // One worker: a 1 ms nap, then a 20 s nap with a 200 ms deadline.
+    let mut running = run(
         Guest::Misbehave,
-        ["--func", "nap", "--timeout", "200ms", "--json", "5000"],
+        [
+            "--func",
+            "nap",
+            "--timeout",
+            "200ms",
+            "--json",
+            "-j",
+            "1",
+            "1",
+            "20000",
+        ],
     )
-    .output();
+    .start();
+    let first = running.next_line(Duration::from_secs(60));
+    let first_done = Instant::now();
+    let out = running.finish();
     out.assert_code(1);
-    let lines = out.json_lines();
+    out.check(first.is_some(), "no first result");
+    let lines = json_by_index(&out, 2);
+    out.check(lines[&0]["value"] == "1", "the 1 ms nap should succeed");
     out.check(
-        lines.len() == 1 && error_kind(&out, &lines[0]) == "timeout",
+        error_kind(&out, &lines[&1]) == "timeout",
         "the sleeping task should fail with kind timeout",
     );
     out.check(
-        started.elapsed() < Duration::from_secs(3),
+        first_done.elapsed() < Duration::from_secs(10),
         "the task should be stopped at its deadline, not when the sleep ends",
     );
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use wpool::{End, Limits, ObjectError, TaskError};
+use wpool::{End, Limits, ObjectError, Pool, TaskError};
 
 use super::{LONG, SECOND, input, inputs, ok_bytes, pool, pool_with, task, wave};
-use crate::util::{Guest, procfs};
+use crate::util::{Guest, WPOOL, procfs};
 
 #[test]
 fn host_puts_and_each_waiting_task_gets_exactly_one_item() {
@@ -183,22 +183,28 @@ fn host_sees_the_pipe_closed_after_ping_ends() {
 
 #[test]
 fn item_put_after_a_waiting_task_was_terminated_is_not_lost() {
-    let pool = pool(1);
+    // Workers started under a name of their own: this test's worker is
+    // told apart from the other tests' (all children of this process).
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let program = dir.path().join("wpool-waited");
+    std::os::unix::fs::symlink(WPOOL, &program).expect("a symlink");
+    let pool = Pool::builder()
+        .workers(1)
+        .worker_program(&program)
+        .retries(0)
+        .build();
     let queue = pool.queue("waited", 0).expect("the queue opens");
     let await_item = task(Guest::Misbehave, Some("await-item"));
-    let before = procfs::children_of(std::process::id());
     let mut process = pool
         .spawn(&await_item, input(&await_item, r#""waited""#))
         .expect("it starts");
-    // Let the task reach its get: a new worker blocked in a host call
-    // (another test's worker may be taken for it; then this test
-    // checks less, but never fails wrongly).
+    // Let the task reach its get: its worker blocked in a host call.
     let started = Instant::now();
     let mut steady = 0;
     while steady < 5 {
         let blocked = procfs::children_of(std::process::id())
             .into_iter()
-            .filter(|pid| !before.contains(pid))
+            .filter(|pid| procfs::argv0(*pid).is_some_and(|arg| program.as_os_str() == arg))
             .any(procfs::blocked_in_host_call);
         steady = if blocked { steady + 1 } else { 0 };
         assert!(

@@ -80,8 +80,8 @@ fn counter_under_a_lock_is_exact_across_workers() {
 fn killed_lock_holder_abandons_the_lock_to_its_waiter() {
     let running = wpool([
         "spawn".to_string(),
-        process(Guest::Misbehave, "hold-lock", Some(r#"("L", 5000)"#)),
-        process(Guest::Misbehave, "try-lock", Some(r#"("L", 10000)"#)),
+        process(Guest::Misbehave, "hold-lock", Some(r#"("L", 20000)"#)),
+        process(Guest::Misbehave, "try-lock", Some(r#"("L", 25000)"#)),
         "--retries".to_string(),
         "0".to_string(),
     ])
@@ -91,13 +91,14 @@ fn killed_lock_holder_abandons_the_lock_to_its_waiter() {
     let workers = workers_blocked_in_host_calls(parent, 2, Duration::from_secs(30));
     // Processes start in order: the first worker runs hold-lock.
     procfs::kill_9(workers[0]);
+    let killed = Instant::now();
     let out = running.finish();
     out.assert_code(1)
         .assert_stderr_contains(r#"[1 try-lock] failed: returned err("Error::Abandoned")"#)
         .assert_stderr_contains("[0 hold-lock] failed: worker lost")
         .assert_stderr_contains("signal 9");
     out.check(
-        out.elapsed < Duration::from_millis(4500),
+        killed.elapsed() < Duration::from_secs(10),
         "the waiter should be answered when the holder dies, not when the hold ends",
     );
 }

@@ -41,6 +41,15 @@ pub fn thread_names(pid: u32) -> Vec<String> {
     .collect()
 }
 
+/// The first argument `pid` was started with: the program as its parent
+/// named it.
+pub fn argv0(pid: u32) -> Option<std::ffi::OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let first = cmdline.split(|b| *b == 0).next()?;
+    Some(std::ffi::OsStr::from_bytes(first).to_owned())
+}
+
 /// Sends SIGKILL to `pid`.
 pub fn kill_9(pid: u32) {
     let status = Command::new("kill")
