@@ -5,6 +5,7 @@
 
 mod cache;
 mod components;
+mod examples;
 mod faults;
 mod inputs;
 mod interrupt;

@@ -15,16 +15,6 @@ use wpool::{Component, Input, Limits, Pool, Task, TaskOutput};
 
 use crate::util::{Guest, WPOOL, procfs};
 
-/// `GUEST.wasm#FUNC`, with `=INPUT` when given: one `wpool spawn` process.
-fn process(guest: Guest, func: &str, input: Option<&str>) -> String {
-    let mut spec = format!("{}#{func}", guest.wasm().display());
-    if let Some(input) = input {
-        spec.push('=');
-        spec.push_str(input);
-    }
-    spec
-}
-
 /// The integer `n` of a line `ok(n)`.
 fn ok_int(line: &str) -> Option<i64> {
     line.strip_prefix("ok(")?.strip_suffix(')')?.parse().ok()

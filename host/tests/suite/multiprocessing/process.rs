@@ -46,3 +46,31 @@ fn terminated_process_exits_with_minus_nine() {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
 }
+
+#[test]
+fn command_components_exit_with_their_status() {
+    let pool = pool(2);
+    let hello = task(Guest::HelloCommand, None);
+    let fail = task(Guest::ExitCommand, None);
+    let mut processes = [
+        pool.spawn(&hello, input(&hello, "()")).expect("it starts"),
+        pool.spawn(&fail, input(&fail, "()")).expect("it starts"),
+    ];
+    for process in &mut processes {
+        assert!(process.join(LONG), "a command ends");
+    }
+    assert_eq!(processes[0].exit_code(), Some(0));
+    let output = processes[0].output().expect("finished");
+    assert_eq!(wave(&output), "ok");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout.bytes),
+        "hello from a command component\n"
+    );
+    assert_eq!(processes[1].exit_code(), Some(1));
+    let output = processes[1].output().expect("finished");
+    assert_eq!(output.result, Err(TaskError::Exit(1)));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout.bytes),
+        "exiting with status 1\n"
+    );
+}

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ok_int, process, workers_blocked_in_host_calls};
-use crate::util::{Guest, error_kind, json_by_index, procfs, run, wpool};
+use super::{ok_int, workers_blocked_in_host_calls};
+use crate::util::{Guest, error_kind, json_by_index, process, procfs, run, wpool};
 
 #[test]
 fn spawn_queue_writer_and_reader() {

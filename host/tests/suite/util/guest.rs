@@ -21,10 +21,12 @@ pub enum Guest {
     ProcessBasics,
     PoolSquare,
     HelloCommand,
+    ExitCommand,
 }
 
 impl Guest {
-    const ALL: [Guest; 14] = [
+    /// Every guest example crate.
+    pub const ALL: [Guest; 15] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -39,6 +41,7 @@ impl Guest {
         Guest::ProcessBasics,
         Guest::PoolSquare,
         Guest::HelloCommand,
+        Guest::ExitCommand,
     ];
 
     /// The crate's directory name under `guest-examples`.
@@ -58,6 +61,7 @@ impl Guest {
             Guest::ProcessBasics => "process-basics",
             Guest::PoolSquare => "pool-square",
             Guest::HelloCommand => "hello-command",
+            Guest::ExitCommand => "exit-command",
         }
     }
 

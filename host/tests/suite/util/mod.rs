@@ -33,6 +33,16 @@ pub fn as_strs(lines: &[String]) -> Vec<&str> {
     lines.iter().map(String::as_str).collect()
 }
 
+/// `GUEST.wasm#FUNC`, with `=INPUT` when given: one `wpool spawn` process.
+pub fn process(guest: Guest, func: &str, input: Option<&str>) -> String {
+    let mut spec = format!("{}#{func}", guest.wasm().display());
+    if let Some(input) = input {
+        spec.push('=');
+        spec.push_str(input);
+    }
+    spec
+}
+
 /// The JSON line of each index; fails unless every index in `0..count`
 /// has exactly one line.
 #[track_caller]
