@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::util::{Guest, procfs, run};
+use crate::util::{Guest, Running, procfs, run};
 
 #[test]
 fn no_worker_outlives_a_killed_host() {
@@ -18,8 +18,8 @@ fn no_worker_outlives_a_killed_host() {
     procfs::kill_9(running.child.id());
     let killed = Instant::now();
     let _ = running.child.wait();
-    // They die with it (the kernel kills them when it exits): seconds
-    // would be a worker that lives on by itself.
+    // The kernel kills them as the host exits: one still alive seconds
+    // later lives on by itself.
     while !workers.iter().all(|pid| procfs::is_dead(*pid)) {
         assert!(
             killed.elapsed() < Duration::from_secs(3),
@@ -30,7 +30,7 @@ fn no_worker_outlives_a_killed_host() {
 }
 
 /// Starts naps of `ms` on two workers, in a process group of their own.
-fn start_naps(ms: &[&str]) -> crate::util::Running {
+fn start_naps(ms: &[&str]) -> Running {
     let mut naps = vec!["--func", "nap", "-j", "2"];
     naps.extend_from_slice(ms);
     run(Guest::Misbehave, &naps).own_process_group().start()
@@ -38,7 +38,7 @@ fn start_naps(ms: &[&str]) -> crate::util::Running {
 
 /// Sends SIGINT to the process group of `running`, as a terminal's Ctrl-C
 /// does.
-fn ctrl_c(running: &crate::util::Running) {
+fn ctrl_c(running: &Running) {
     procfs::send_signal("-INT", &format!("-{}", running.child.id()));
 }
 
