@@ -41,7 +41,8 @@
 //! - `protocol`: what crosses between the host and a worker process: frames,
 //!   messages, [`Limits`], the shared-object operations with their answers
 //!   and [`ObjectError`], [`Captured`] output, the engine settings, the
-//!   worker's command-line marker. Nothing in it runs a process.
+//!   worker's command-line marker, the lockdown probe's report to
+//!   `wpool doctor`. Nothing in it runs a process.
 //! - `pool` (host side): the public API ([`Pool`], [`PoolBuilder`],
 //!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
 //!   dispatcher that runs worker processes, the compile cache, guest builds.
@@ -75,6 +76,6 @@ pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 /// calls them.
 #[doc(hidden)]
 pub mod entry {
-    pub use crate::protocol::{PROBE_ARG, WORKER_ARG};
+    pub use crate::protocol::{Layer, PROBE_ARG, WORKER_ARG};
     pub use crate::worker::{main as worker, probe};
 }

@@ -12,7 +12,8 @@ wit_bindgen::generate!({
 
 use wpool::task::context;
 use wpool::task::queue::Queue;
-use wpool::task::shared::Lock;
+use wpool::task::shared::{Lock, Value};
+use wpool::task::types::{Error, Scalar};
 
 struct Misbehave;
 
@@ -58,6 +59,18 @@ impl Guest for Misbehave {
         ms
     }
 
+    fn attempt(ms: u32) -> i64 {
+        let name = format!("attempts-{}", context::task_index());
+        let count = Value::open(&name, &Scalar::Int(0))
+            .and_then(|attempts| attempts.add(&Scalar::Int(1)))
+            .expect("the attempts value");
+        std::thread::sleep(std::time::Duration::from_millis(ms.into()));
+        match count {
+            Scalar::Int(n) => n,
+            other => panic!("attempts-N holds {other:?}"),
+        }
+    }
+
     fn read_file(path: String) -> Result<String, String> {
         std::fs::read_to_string(&path).map_err(|e| e.to_string())
     }
@@ -86,7 +99,17 @@ impl Guest for Misbehave {
 
     fn await_item(name: String) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
-        queue.get(None).map_err(|e| format!("{e:?}"))
+        loop {
+            match queue.get(None) {
+                Err(Error::Timeout) => continue,
+                other => return other.map_err(|e| format!("{e:?}")),
+            }
+        }
+    }
+
+    fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
     }
 
     fn flood(mib: u32) -> u64 {

@@ -2,8 +2,8 @@
 //! that runs either: the frames and messages on the pipes between them, the
 //! limits a worker applies, the shared-object operations it forwards to the
 //! hub with their answers and errors, the output it captured, the engine
-//! settings the compile cache is keyed by, and the command-line markers that
-//! start the `wpool` binary as a worker.
+//! settings the compile cache is keyed by, the command-line markers that
+//! start the `wpool` binary as a worker, and the lockdown probe's report.
 //!
 //! The host side (`pool`, `hub`) and the worker side (`worker`) both import
 //! this module and never each other.
@@ -14,6 +14,7 @@ mod frame;
 mod limits;
 mod messages;
 mod ops;
+mod probe;
 
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
@@ -24,6 +25,7 @@ pub(crate) use self::ops::{
     semaphore, typed_answer, value,
 };
 pub use self::ops::{End, ObjectError, Scalar};
+pub use self::probe::Layer;
 
 /// The command-line argument that turns the `wpool` binary into a worker.
 pub const WORKER_ARG: &str = "__worker";

@@ -86,14 +86,15 @@ pub fn main(parent: u32) -> ExitCode {
 }
 
 /// Applies the whole lockdown as a worker would (with the default memory
-/// cap), prints each layer on stdout, then makes a forbidden system call: a
-/// probe that seccomp does not kill exits with status 3.
+/// cap), prints each layer on stdout as a `Layer` line (which `wpool doctor`
+/// reads back), then makes a forbidden system call: a probe that seccomp does
+/// not kill exits with status 3.
 pub fn probe(parent: u32) -> ExitCode {
     let mut layers = sandbox::enter(parent);
     layers.extend(sandbox::seal(Limits::default().max_memory));
     let mut out = std::io::stdout().lock();
     for layer in &layers {
-        let _ = writeln!(out, "{layer}");
+        let _ = writeln!(out, "{}", layer.to_line());
     }
     let _ = out.flush();
     test_hook::forbidden_syscall();

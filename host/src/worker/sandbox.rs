@@ -6,13 +6,12 @@
 //! guest code: rlimits, and a seccomp allowlist applied to every thread.
 //!
 //! Each layer is applied where the kernel offers it and reported either way
-//! ([`Layer`]); `wpool doctor` prints the report of a probe process.
+//! ([`Layer`]); `wpool doctor` reads the report of a probe process.
 
 // `unshare(2)` is the one call here that rustix marks unsafe.
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetStatus,
@@ -24,6 +23,8 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
+use crate::protocol::Layer;
+
 /// Open files a sealed worker may hold: what it has (its pipes, the engine's
 /// memory images) with room to spare; a task opens none.
 const MAX_OPEN_FILES: u64 = 64;
@@ -32,25 +33,11 @@ const MAX_OPEN_FILES: u64 = 64;
 /// A ready worker holds about 35 MiB of it.
 const DATA_HEADROOM: u64 = 1 << 30;
 
-/// One layer of the lockdown and whether it took effect.
-#[derive(Debug, Clone)]
-pub(crate) struct Layer {
-    pub name: &'static str,
-    /// What was applied, or why it was not.
-    pub outcome: Result<String, String>,
-}
-
-impl fmt::Display for Layer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.outcome {
-            Ok(detail) => write!(f, "{:<18} applied: {detail}", self.name),
-            Err(why) => write!(f, "{:<18} NOT applied: {why}", self.name),
-        }
+fn layer(name: &str, outcome: Result<String, String>) -> Layer {
+    Layer {
+        name: name.to_string(),
+        outcome,
     }
-}
-
-fn layer(name: &'static str, outcome: Result<String, String>) -> Layer {
-    Layer { name, outcome }
 }
 
 /// The first lockdown step; must run while the process has one thread.

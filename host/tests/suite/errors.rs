@@ -3,14 +3,11 @@
 //! `wpool` command's exit codes for what cannot start; a stdout closed early
 //! (as by `| head -1`) for every subcommand; absurd timeouts and ranges.
 
-#[path = "util/mod.rs"]
-mod util;
-
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use util::{Cmd, Guest, Output, run, wpool};
+use crate::util::{self, Cmd, Guest, Output, run, wpool};
 use wpool::{Component, Error, Limits, Pool, Task};
 
 /// How long a command with its stdout closed may take to notice.

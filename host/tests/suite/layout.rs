@@ -42,8 +42,12 @@ impl Crate {
     fn add(&mut self, file: PathBuf, module: Module, dir: PathBuf) {
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
-        let code: String = text
-            .lines()
+        let lines: Vec<&str> = text.lines().collect();
+        let end = (1..lines.len())
+            .find(|&i| lines[i - 1].trim() == "#[cfg(test)]" && opens_inline_module(lines[i]))
+            .unwrap_or(lines.len());
+        let code: String = lines[..end]
+            .iter()
             .filter(|line| !line.trim_start().starts_with("//"))
             .map(|line| format!("{line}\n"))
             .collect();
@@ -93,6 +97,14 @@ impl Crate {
             })
             .collect()
     }
+}
+
+/// Whether `line` opens an inline module (`mod tests {`). One under
+/// `#[cfg(test)]` ends its file by custom: from there on, the file is left
+/// out.
+fn opens_inline_module(line: &str) -> bool {
+    let line = line.trim();
+    line.starts_with("mod ") && line.ends_with('{')
 }
 
 /// The modules a source file declares (`mod name;`), and whether each is

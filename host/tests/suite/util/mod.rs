@@ -1,19 +1,22 @@
-//! Helpers for the `wpool` integration tests: run the real `wpool` binary,
-//! and when an assertion about what it did fails, show the command, its
-//! exit status, its stdout and its stderr.
-//!
-//! Guest components are built from their crates once per test binary.
+//! Helpers for the integration tests: run the real `wpool` binary, and
+//! when an assertion about what it did fails, show the command, its exit
+//! status, its stdout and its stderr.
 
-#![allow(dead_code)]
+mod guest;
+pub mod procfs;
 
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+
+pub use guest::Guest;
 
 /// The `wpool` binary cargo built for these tests.
 pub const WPOOL: &str = env!("CARGO_BIN_EXE_wpool");
@@ -21,75 +24,52 @@ pub const WPOOL: &str = env!("CARGO_BIN_EXE_wpool");
 /// How long any one `wpool` command may take before the test gives up on it.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(300);
 
-/// The guest example crates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guest {
-    Square,
-    Wordstats,
-    CheckedDiv,
-    Primes,
-    Misbehave,
-    QueueDemo,
-    PipePingpong,
-    SharedCounter,
-    SharedDict,
-    ProcessBasics,
-    PoolSquare,
+/// Lines of `i * i` for every `i` in `range`.
+pub fn squares(range: std::ops::Range<i64>) -> Vec<String> {
+    range.map(|i| (i * i).to_string()).collect()
 }
 
-impl Guest {
-    const ALL: [Guest; 11] = [
-        Guest::Square,
-        Guest::Wordstats,
-        Guest::CheckedDiv,
-        Guest::Primes,
-        Guest::Misbehave,
-        Guest::QueueDemo,
-        Guest::PipePingpong,
-        Guest::SharedCounter,
-        Guest::SharedDict,
-        Guest::ProcessBasics,
-        Guest::PoolSquare,
-    ];
+pub fn as_strs(lines: &[String]) -> Vec<&str> {
+    lines.iter().map(String::as_str).collect()
+}
 
-    /// The crate's directory name under `guest-examples`.
-    pub fn crate_name(self) -> &'static str {
-        match self {
-            Guest::Square => "square",
-            Guest::Wordstats => "wordstats",
-            Guest::CheckedDiv => "checked-div",
-            Guest::Primes => "primes",
-            Guest::Misbehave => "misbehave",
-            Guest::QueueDemo => "queue-demo",
-            Guest::PipePingpong => "pipe-pingpong",
-            Guest::SharedCounter => "shared-counter",
-            Guest::SharedDict => "shared-dict",
-            Guest::ProcessBasics => "process-basics",
-            Guest::PoolSquare => "pool-square",
+/// `GUEST.wasm#FUNC`, with `=INPUT` when given: one `wpool spawn` process.
+pub fn process(guest: Guest, func: &str, input: Option<&str>) -> String {
+    let mut spec = format!("{}#{func}", guest.wasm().display());
+    if let Some(input) = input {
+        spec.push('=');
+        spec.push_str(input);
+    }
+    spec
+}
+
+/// The JSON line of each index; fails unless every index in `0..count`
+/// has exactly one line.
+#[track_caller]
+pub fn json_by_index(out: &Output, count: u64) -> BTreeMap<u64, Json> {
+    let mut by_index = BTreeMap::new();
+    for line in out.json_lines() {
+        let Some(index) = line["index"].as_u64() else {
+            out.fail(format_args!("JSON line without an integer index: {line}"));
+        };
+        if by_index.insert(index, line).is_some() {
+            out.fail(format_args!("index {index} printed twice"));
         }
     }
+    let indexes: Vec<u64> = by_index.keys().copied().collect();
+    out.check(
+        indexes == (0..count).collect::<Vec<_>>(),
+        format_args!("expected one line for each index 0..{count}, got indexes {indexes:?}"),
+    );
+    by_index
+}
 
-    /// The guest crate's directory.
-    pub fn dir(self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join("guest-examples")
-            .join(self.crate_name())
-    }
-
-    /// The component, built from source by [`wpool::build_guest`] the first
-    /// time any test asks for it.
-    pub fn wasm(self) -> &'static Path {
-        static BUILT: [OnceLock<PathBuf>; Guest::ALL.len()] =
-            [const { OnceLock::new() }; Guest::ALL.len()];
-        let slot = Guest::ALL
-            .iter()
-            .position(|g| *g == self)
-            .expect("every guest is listed");
-        BUILT[slot].get_or_init(|| match wpool::build_guest(self.dir()) {
-            Ok(path) => path,
-            Err(error) => panic!("cannot build guest {}: {error}", self.crate_name()),
-        })
+/// The kind of the error of a JSON line; fails if it has none.
+#[track_caller]
+pub fn error_kind<'a>(out: &Output, line: &'a Json) -> &'a str {
+    match line["error"]["kind"].as_str() {
+        Some(kind) => kind,
+        None => out.fail(format_args!("expected an error with a kind, got {line}")),
     }
 }
 
@@ -130,11 +110,6 @@ where
 }
 
 impl Cmd {
-    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Cmd {
-        self.cmd.arg(arg);
-        self
-    }
-
     pub fn args<I, S>(&mut self, args: I) -> &mut Cmd
     where
         I: IntoIterator<Item = S>,
@@ -480,80 +455,4 @@ impl Running {
             elapsed: self.started.elapsed(),
         }
     }
-}
-
-/// The process ids whose parent is `parent`, from `/proc/*/stat`.
-pub fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut children: Vec<u32> = dir
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            // `pid (comm) state ppid ...`; comm may hold spaces and parens.
-            let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-                return false;
-            };
-            after
-                .split_whitespace()
-                .nth(1)
-                .and_then(|ppid| ppid.parse::<u32>().ok())
-                == Some(parent)
-        })
-        .collect();
-    children.sort_unstable();
-    children
-}
-
-/// The names of `pid`'s threads.
-pub fn thread_names(pid: u32) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let path = entry.ok()?.path().join("comm");
-        Some(std::fs::read_to_string(path).ok()?.trim().to_string())
-    })
-    .collect()
-}
-
-/// Sends SIGKILL to `pid`.
-pub fn kill_9(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("cannot run kill");
-    assert!(status.success(), "kill -9 {pid} failed");
-}
-
-/// The time `pid` started, in clock ticks since boot (`/proc/PID/stat`
-/// field 22); `None` once it is gone.
-pub fn start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    // After the comm: state is field 3, starttime field 22.
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the main thread of worker `pid` waits inside a task's host call
-/// (a sleep, or a request to the hub): parked in `futex` with a timeout, as
-/// the worker's tokio runtime parks while a task's deadline runs. A worker
-/// waiting for its next batch parks in `futex` without a timeout.
-pub fn blocked_in_host_call(pid: u32) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    const FUTEX: &str = "202";
-    #[cfg(target_arch = "aarch64")]
-    const FUTEX: &str = "98";
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    const FUTEX: &str = "?";
-    let Ok(syscall) = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/syscall")) else {
-        return false;
-    };
-    // `number arg1 arg2 arg3 arg4 ...`: futex's fourth argument is its
-    // timeout.
-    let fields: Vec<&str> = syscall.split_whitespace().collect();
-    fields.first() == Some(&FUTEX) && fields.get(4).is_some_and(|t| *t != "0x0")
 }

@@ -1,0 +1,106 @@
+//! The host process stopped from outside: killed, or interrupted with
+//! Ctrl-C (SIGINT), once to drain or twice to stop at once.
+
+use std::time::{Duration, Instant};
+
+use crate::util::{Guest, Running, procfs, run};
+
+#[test]
+fn no_worker_outlives_a_killed_host() {
+    let mut naps = vec!["--func", "nap", "-j", "2"];
+    naps.extend(std::iter::repeat_n("300", 20));
+    let mut running = run(Guest::Misbehave, &naps).start();
+    if running.next_line(Duration::from_secs(60)).is_none() {
+        running.finish().fail("no first result");
+    }
+    let workers = procfs::children_of(running.child.id());
+    assert!(!workers.is_empty(), "wpool has no workers");
+    procfs::kill_9(running.child.id());
+    let killed = Instant::now();
+    let _ = running.child.wait();
+    // The kernel kills them as the host exits: one still alive seconds
+    // later lives on by itself.
+    while !workers.iter().all(|pid| procfs::is_dead(*pid)) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(3),
+            "workers {workers:?} outlived the host by 3 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Starts naps of `ms` on two workers, in a process group of their own.
+fn start_naps(ms: &[&str]) -> Running {
+    let mut naps = vec!["--func", "nap", "-j", "2"];
+    naps.extend_from_slice(ms);
+    run(Guest::Misbehave, &naps).own_process_group().start()
+}
+
+/// Sends SIGINT to the process group of `running`, as a terminal's Ctrl-C
+/// does.
+fn ctrl_c(running: &Running) {
+    procfs::send_signal("-INT", &format!("-{}", running.child.id()));
+}
+
+#[test]
+fn sigint_lets_started_tasks_finish_and_exits_130() {
+    let mut running = start_naps(&["1500"; 20]);
+    if running.next_line(Duration::from_secs(60)).is_none() {
+        running.finish().fail("no first result");
+    }
+    // The worker that printed the first result has started its next nap:
+    // it ends about 1.5 s after the Ctrl-C.
+    ctrl_c(&running);
+    let interrupted = Instant::now();
+    let mut after = Vec::new();
+    while let Some(line) = running.next_line(Duration::from_secs(60)) {
+        after.push((interrupted.elapsed(), line));
+    }
+    let out = running.finish();
+    out.assert_code(130)
+        .assert_stderr_contains("wpool: interrupted");
+    let lines = out.stdout_lines();
+    out.check(
+        lines.len() < 20 && lines.iter().all(|l| *l == "1500"),
+        "expected fewer than 20 results, each a finished nap",
+    );
+    // A nap still running at the Ctrl-C printed its result.
+    out.check(
+        after
+            .iter()
+            .any(|(when, _)| *when > Duration::from_millis(500)),
+        format_args!("no result came after the Ctrl-C: {after:?}"),
+    );
+}
+
+#[test]
+fn second_sigint_stops_at_once() {
+    // The first worker runs a short nap then a 3 s one; every nap after
+    // them takes 20 s.
+    let mut naps = vec!["1", "3000"];
+    naps.extend(std::iter::repeat_n("20000", 18));
+    let mut running = start_naps(&naps);
+    if running.next_line(Duration::from_secs(60)).as_deref() != Some("1") {
+        running.finish().fail("expected the 1 ms nap first");
+    }
+    ctrl_c(&running);
+    // The 3 s nap, which started when the first ended, printed after the
+    // first Ctrl-C: wpool took it and drains the started tasks.
+    if running.next_line(Duration::from_secs(60)).as_deref() != Some("3000") {
+        running
+            .finish()
+            .fail("expected the 3 s nap after the first Ctrl-C");
+    }
+    ctrl_c(&running);
+    let second = Instant::now();
+    let out = running.finish();
+    out.assert_code(130);
+    out.check(
+        second.elapsed() < Duration::from_secs(10),
+        "the second SIGINT did not stop the run at once",
+    );
+    out.check(
+        !out.stdout.contains("20000"),
+        "a 20 s nap finished: the second SIGINT did not stop the run",
+    );
+}

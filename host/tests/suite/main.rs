@@ -1,0 +1,22 @@
+//! The integration tests of wpool, one test binary with a module per topic.
+//! They drive the real `wpool` binary as a user runs it, and the library API
+//! with that same binary as its workers: real worker processes, real
+//! wasmtime, guest components built from the crates in `guest-examples`.
+
+mod cache;
+mod components;
+mod errors;
+mod examples;
+mod faults;
+mod inputs;
+mod interrupt;
+mod layout;
+mod library;
+mod limits;
+mod multiprocessing;
+mod output;
+mod props;
+mod reuse;
+mod run;
+mod sandbox;
+mod util;

@@ -1,0 +1,226 @@
+//! Queues and pipes between the host and tasks: each item delivered once,
+//! in order, within its size limit, and waits that end.
+
+use std::time::{Duration, Instant};
+
+use wpool::{End, Limits, ObjectError, Pool, TaskError};
+
+use super::{LONG, SECOND, input, inputs, ok_bytes, pool, pool_with, task, wave};
+use crate::util::{Guest, WPOOL, procfs};
+
+#[test]
+fn host_puts_and_each_waiting_task_gets_exactly_one_item() {
+    let pool = pool(2);
+    let queue = pool.queue("q", 0).expect("the queue opens");
+    let items: Vec<String> = (0..8).map(|i| format!("item {i}")).collect();
+    for item in &items {
+        queue
+            .put(item.as_bytes(), SECOND)
+            .expect("the queue takes it");
+    }
+    assert_eq!(queue.len(), Ok(8));
+    let await_item = task(Guest::Misbehave, Some("await-item"));
+    let outputs = pool
+        .map(
+            &await_item,
+            inputs(&await_item, (0..8).map(|_| "\"q\"".into())),
+        )
+        .expect("the run starts");
+    let mut got: Vec<String> = outputs
+        .iter()
+        .map(|o| String::from_utf8(ok_bytes(&wave(o))).expect("utf-8"))
+        .collect();
+    got.sort();
+    assert_eq!(got, items, "every item delivered exactly once");
+    assert_eq!(queue.len(), Ok(0));
+}
+
+#[test]
+fn one_worker_gets_items_in_the_order_they_were_put() {
+    let pool = pool(1);
+    let queue = pool.queue("fifo", 0).expect("the queue opens");
+    for i in 0..5u8 {
+        queue.put(&[i], SECOND).expect("the queue takes it");
+    }
+    let await_item = task(Guest::Misbehave, Some("await-item"));
+    let outputs = pool
+        .map(
+            &await_item,
+            inputs(&await_item, (0..5).map(|_| "\"fifo\"".into())),
+        )
+        .expect("the run starts");
+    let got: Vec<Vec<u8>> = outputs.iter().map(|o| ok_bytes(&wave(o))).collect();
+    assert_eq!(got, (0..5u8).map(|i| vec![i]).collect::<Vec<_>>());
+}
+
+#[test]
+fn host_reads_what_a_spawned_writer_puts_in_order() {
+    let pool = pool(1);
+    let queue = pool.queue("letters", 16).expect("the queue opens");
+    let writer = task(Guest::QueueDemo, Some("writer"));
+    let mut process = pool
+        .spawn(&writer, input(&writer, "()"))
+        .expect("it starts");
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(queue.get(LONG).expect("the writer puts 5 items"));
+    }
+    let expected: Vec<&[u8]> = vec![b"A", b"B", b"C", b"D", b""];
+    assert_eq!(got, expected);
+    assert!(process.join(LONG), "the writer ends");
+    assert_eq!(process.exit_code(), Some(0));
+    assert_eq!(process.output().map(|o| wave(&o)), Some("4".to_string()));
+}
+
+#[test]
+fn host_get_on_an_empty_queue_times_out() {
+    let pool = pool(1);
+    let queue = pool.queue("empty", 0).expect("the queue opens");
+    let started = Instant::now();
+    assert_eq!(
+        queue.get(Some(Duration::from_millis(150))),
+        Err(ObjectError::Timeout)
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited < Duration::from_secs(5),
+        "waited {waited:?} for a 150ms timeout"
+    );
+}
+
+#[test]
+fn task_waiting_on_a_queue_nobody_fills_ends_at_its_deadline() {
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let pool = pool_with(1, limits);
+    let await_item = task(Guest::Misbehave, Some("await-item"));
+    let started = Instant::now();
+    let outputs = pool
+        .map(&await_item, [input(&await_item, "\"nobody\"")])
+        .expect("the run starts");
+    // It asks again each time the hub answers `timeout`: only its
+    // deadline ends the wait.
+    assert_eq!(
+        outputs[0].result,
+        Err(TaskError::Timeout(Duration::from_millis(300)))
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn messages_over_one_mib_are_refused() {
+    let pool = pool(1);
+    let limit = 1u64 << 20;
+    let queue = pool.queue("big", 0).expect("the queue opens");
+    assert_eq!(
+        queue.put(&vec![7; (1 << 20) + 1], SECOND),
+        Err(ObjectError::TooLarge(limit))
+    );
+    assert_eq!(queue.len(), Ok(0), "a refused item is not queued");
+    queue
+        .put(&vec![7; 1 << 20], SECOND)
+        .expect("exactly 1 MiB is allowed");
+    assert_eq!(queue.get(SECOND).map(|item| item.len()), Ok(1 << 20));
+
+    // A name belongs to one kind of object.
+    assert!(matches!(
+        pool.pipe("big", End::A),
+        Err(ObjectError::Denied(_))
+    ));
+    let a = pool.pipe("big pipe", End::A).expect("end a opens");
+    let b = pool.pipe("big pipe", End::B).expect("end b opens");
+    assert_eq!(
+        a.send(&vec![7; (1 << 20) + 1], SECOND),
+        Err(ObjectError::TooLarge(limit))
+    );
+    a.send(b"small", SECOND).expect("a small message goes");
+    assert_eq!(b.recv(SECOND), Ok(b"small".to_vec()));
+}
+
+#[test]
+fn pong_ends_when_the_host_closes_its_end() {
+    let pool = pool(1);
+    let table = pool.pipe("table", End::A).expect("end a opens");
+    let pong = task(Guest::PipePingpong, Some("pong"));
+    let mut process = pool.spawn(&pong, input(&pong, "()")).expect("it starts");
+    for round in 0..4 {
+        table
+            .send(format!("ping {round}").as_bytes(), SECOND)
+            .expect("pong's end is open");
+        assert_eq!(table.recv(LONG), Ok(format!("pong {round}").into_bytes()));
+    }
+    table.close().expect("the end closes");
+    assert!(process.join(LONG));
+    let output = process.output().expect("pong finished");
+    assert_eq!(wave(&output), "ok(4)");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout.bytes),
+        "ping 0\nping 1\nping 2\nping 3\n"
+    );
+}
+
+#[test]
+fn host_sees_the_pipe_closed_after_ping_ends() {
+    let pool = pool(1);
+    let table = pool.pipe("table", End::B).expect("end b opens");
+    let ping = task(Guest::PipePingpong, Some("ping"));
+    let mut process = pool.spawn(&ping, input(&ping, "2")).expect("it starts");
+    for round in 0..2 {
+        assert_eq!(table.recv(LONG), Ok(format!("ping {round}").into_bytes()));
+        table
+            .send(format!("pong {round}").as_bytes(), SECOND)
+            .expect("ping's end is open");
+    }
+    assert_eq!(table.recv(LONG), Err(ObjectError::Closed));
+    assert!(process.join(LONG));
+    assert_eq!(
+        process.output().map(|o| wave(&o)),
+        Some("ok(2)".to_string())
+    );
+}
+
+#[test]
+fn item_put_after_a_waiting_task_was_terminated_is_not_lost() {
+    // Workers started under a name of their own: this test's worker is
+    // told apart from the other tests' (all children of this process).
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let program = dir.path().join("wpool-waited");
+    std::os::unix::fs::symlink(WPOOL, &program).expect("a symlink");
+    let pool = Pool::builder()
+        .workers(1)
+        .worker_program(&program)
+        .retries(0)
+        .build();
+    let queue = pool.queue("waited", 0).expect("the queue opens");
+    let await_item = task(Guest::Misbehave, Some("await-item"));
+    let mut process = pool
+        .spawn(&await_item, input(&await_item, r#""waited""#))
+        .expect("it starts");
+    // Let the task reach its get: its worker blocked in a host call.
+    let started = Instant::now();
+    let mut steady = 0;
+    while steady < 5 {
+        let blocked = procfs::children_of(std::process::id())
+            .into_iter()
+            .filter(|pid| procfs::argv0(*pid).is_some_and(|arg| program.as_os_str() == arg))
+            .any(procfs::blocked_in_host_call);
+        steady = if blocked { steady + 1 } else { 0 };
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the task never waited"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    process.terminate();
+    assert!(process.join(LONG));
+    assert_eq!(process.exit_code(), Some(-9));
+    // Joined, the task is gone: its get must not take the next item.
+    queue.put(b"x", SECOND).expect("the queue takes it");
+    assert_eq!(
+        queue.get(Some(Duration::from_secs(2))),
+        Ok(b"x".to_vec()),
+        "the item went to the dead task"
+    );
+}

@@ -1,0 +1,138 @@
+//! Shared values, locks and dicts, seen by tasks and by the host, and the
+//! jobs that scope them.
+
+use std::time::{Duration, Instant};
+
+use wpool::{ObjectError, Scalar};
+
+use super::{LONG, SECOND, input, inputs, pool, task, wave};
+use crate::util::Guest;
+
+#[test]
+fn counter_under_a_lock_is_exact_and_the_host_reads_it() {
+    let pool = pool(2);
+    let increment = task(Guest::SharedCounter, None);
+    let outputs = pool
+        .map(
+            &increment,
+            inputs(&increment, (0..10).map(|_| "100".into())),
+        )
+        .expect("the run starts");
+    let counts: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    assert_eq!(counts.iter().max(), Some(&Some(1000)), "{counts:?}");
+    let counter = pool.value("counter", Scalar::Int(0)).expect("it exists");
+    assert_eq!(counter.get(), Ok(Scalar::Int(1000)));
+    // The host increments it too, under the same lock.
+    let lock = pool.lock("counter-lock", false).expect("it exists");
+    lock.acquire(SECOND).expect("nobody holds it now");
+    counter.set(Scalar::Int(1001)).expect("the host sets it");
+    lock.release().expect("the host holds it");
+    let outputs = pool
+        .map(&increment, [input(&increment, "1")])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok(1002)");
+}
+
+#[test]
+fn host_reads_the_dict_tasks_filled_and_tasks_read_the_host_entries() {
+    let pool = pool(2);
+    let record = task(Guest::SharedDict, Some("record"));
+    let outputs = pool
+        .map(&record, inputs(&record, (0..10).map(|n| n.to_string())))
+        .expect("the run starts");
+    let sizes: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    assert_eq!(sizes.iter().max(), Some(&Some(10)), "{sizes:?}");
+
+    let dict = pool.dict("squares").expect("it exists");
+    let mut keys = dict.keys().expect("keys");
+    keys.sort_by_key(|k| k.parse::<u32>().ok());
+    assert_eq!(keys, (0..10).map(|n| n.to_string()).collect::<Vec<_>>());
+    for n in 0..10u64 {
+        assert_eq!(
+            dict.get(&n.to_string()),
+            Ok(Some((n * n).to_le_bytes().to_vec()))
+        );
+    }
+    dict.set("12", &144u64.to_le_bytes())
+        .expect("the host sets");
+    assert_eq!(dict.remove("0"), Ok(Some(0u64.to_le_bytes().to_vec())));
+
+    let entries = task(Guest::SharedDict, Some("entries"));
+    let outputs = pool
+        .map(&entries, [input(&entries, "()")])
+        .expect("the run starts");
+    let expected: Vec<String> = (1..10u64)
+        .chain([12])
+        .map(|n| format!("(\"{n}\", {})", n * n))
+        .collect();
+    assert_eq!(wave(&outputs[0]), format!("ok([{}])", expected.join(", ")));
+}
+
+#[test]
+fn jobs_do_not_see_each_others_objects() {
+    let pool = pool(1);
+    let other = pool.job();
+    let record = task(Guest::SharedDict, Some("record"));
+    let entries = task(Guest::SharedDict, Some("entries"));
+    let outputs = pool
+        .map(&record, [input(&record, "3")])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok(1)");
+
+    let outputs = other
+        .map(&entries, [input(&entries, "()")])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok([])", "the other job's dict is empty");
+    assert_eq!(other.dict("squares").and_then(|d| d.len()), Ok(0));
+    let outputs = other
+        .map(&record, [input(&record, "4")])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok(1)", "the other job has its own dict");
+
+    let outputs = pool
+        .map(&entries, [input(&entries, "()")])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), r#"ok([("3", 9)])"#);
+
+    // Host handles are scoped the same way.
+    let mine = pool.queue("q", 0).expect("opens");
+    mine.put(b"x", SECOND).expect("puts");
+    assert_eq!(other.queue("q", 0).and_then(|q| q.len()), Ok(0));
+    assert_eq!(pool.queue("q", 0).and_then(|q| q.len()), Ok(1));
+}
+
+#[test]
+fn terminated_lock_holder_leaves_the_lock_free() {
+    let pool = pool(1);
+    let lock = pool.lock("held", false).expect("the lock opens");
+    let hold = task(Guest::Misbehave, Some("hold-lock"));
+    let mut process = pool
+        .spawn(&hold, input(&hold, r#"("held", 20000)"#))
+        .expect("it starts");
+    // Wait until the task holds the lock: the host cannot take it.
+    let started = Instant::now();
+    loop {
+        match lock.acquire(Some(Duration::ZERO)) {
+            Err(ObjectError::Timeout) => break,
+            Ok(()) => lock.release().expect("the host holds it"),
+            Err(other) => panic!("unexpected {other}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the task never took the lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = Instant::now();
+    process.terminate();
+    assert!(process.join(LONG));
+    assert_eq!(process.exit_code(), Some(-9));
+    // The holder is gone once joined: the lock is free (only a waiter
+    // at the time of the death would hear `abandoned`).
+    assert_eq!(lock.acquire(Some(Duration::from_secs(10))), Ok(()));
+    assert!(
+        killed.elapsed() < Duration::from_secs(10),
+        "the lock should be freed when its holder dies"
+    );
+    lock.release().expect("the host holds it");
+}

@@ -1,0 +1,211 @@
+//! `wpool spawn` and `wpool run` of the multiprocessing examples: processes
+//! that talk through queues, pipes and locks on the command line.
+
+use std::time::{Duration, Instant};
+
+use super::{ok_int, workers_blocked_in_host_calls};
+use crate::util::{Guest, error_kind, json_by_index, process, procfs, run, wpool};
+
+#[test]
+fn spawn_queue_writer_and_reader() {
+    let out = wpool([
+        "spawn".to_string(),
+        process(Guest::QueueDemo, "writer", None),
+        process(Guest::QueueDemo, "reader", None),
+    ])
+    .output();
+    out.assert_success().assert_stdout_lines(&[
+        "[0 writer] = 4",
+        "[1 reader] got A",
+        "[1 reader] got B",
+        "[1 reader] got C",
+        "[1 reader] got D",
+        r#"[1 reader] = ok(["A", "B", "C", "D"])"#,
+    ]);
+}
+
+#[test]
+fn spawn_pipe_ping_pong() {
+    let out = wpool([
+        "spawn".to_string(),
+        process(Guest::PipePingpong, "ping", Some("3")),
+        process(Guest::PipePingpong, "pong", None),
+    ])
+    .output();
+    // Pong returns once ping has closed its end of the pipe.
+    out.assert_success().assert_stdout_lines(&[
+        "[0 ping] pong 0",
+        "[0 ping] pong 1",
+        "[0 ping] pong 2",
+        "[0 ping] = ok(3)",
+        "[1 pong] ping 0",
+        "[1 pong] ping 1",
+        "[1 pong] ping 2",
+        "[1 pong] = ok(3)",
+    ]);
+}
+
+#[test]
+fn counter_under_a_lock_is_exact_across_workers() {
+    let out = run(
+        Guest::SharedCounter,
+        [
+            "100", "100", "100", "100", "100", "100", "100", "100", "100", "100", "-j", "2",
+        ],
+    )
+    .output();
+    out.assert_success();
+    let lines = out.stdout_lines();
+    out.check(lines.len() == 10, "expected 10 results");
+    let mut counts: Vec<i64> = lines
+        .iter()
+        .map(|line| ok_int(line).unwrap_or_else(|| out.fail(format!("{line:?} is not ok(n)"))))
+        .collect();
+    // Each task returns the count its own last increment left. The task
+    // that made the very last increment, whichever it is (tasks on two
+    // workers finish in any order), returns the exact total.
+    counts.sort_unstable();
+    out.check(
+        counts.last() == Some(&1000),
+        "the largest count must be exactly 10 * 100",
+    );
+    // Each task leaves the counter at a different value, at least its own
+    // 100 increments.
+    counts.dedup();
+    out.check(counts.len() == 10, "two tasks left the same count");
+    out.check(counts[0] >= 100, "a task saw fewer than its own increments");
+}
+
+#[test]
+fn killed_lock_holder_abandons_the_lock_to_its_waiter() {
+    let running = wpool([
+        "spawn".to_string(),
+        process(Guest::Misbehave, "hold-lock", Some(r#"("L", 20000)"#)),
+        process(Guest::Misbehave, "try-lock", Some(r#"("L", 25000)"#)),
+        "--retries".to_string(),
+        "0".to_string(),
+    ])
+    .start();
+    let parent = running.child.id();
+    // The holder sleeps with the lock; the other waits for it.
+    let workers = workers_blocked_in_host_calls(parent, 2, Duration::from_secs(30));
+    // Processes start in order: the first worker runs hold-lock.
+    procfs::kill_9(workers[0]);
+    let killed = Instant::now();
+    let out = running.finish();
+    out.assert_code(1)
+        .assert_stderr_contains(r#"[1 try-lock] failed: returned err("Error::Abandoned")"#)
+        .assert_stderr_contains("[0 hold-lock] failed: worker lost")
+        .assert_stderr_contains("signal 9");
+    out.check(
+        killed.elapsed() < Duration::from_secs(10),
+        "the waiter should be answered when the holder dies, not when the hold ends",
+    );
+}
+
+#[test]
+fn task_waiting_on_an_empty_queue_ends_at_its_deadline() {
+    // The task asks again each time the hub answers `timeout`: only its
+    // deadline ends the wait.
+    let mut running = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "await-item",
+            "--timeout",
+            "500ms",
+            "--json",
+            r#""q""#,
+            r#""q""#,
+            "-j",
+            "1",
+        ],
+    )
+    .start();
+    let first = running.next_line(Duration::from_secs(60));
+    let first_done = Instant::now();
+    let out = running.finish();
+    out.assert_code(1);
+    out.check(first.is_some(), "no first result");
+    let lines = json_by_index(&out, 2);
+    for line in lines.values() {
+        out.check(
+            error_kind(&out, line) == "timeout",
+            format_args!("expected the task's timeout, got {line}"),
+        );
+    }
+    out.assert_stderr_contains("timed out after 500ms");
+    // The second task's wait, on the same worker, took its 500 ms deadline
+    // and not much more.
+    out.check(
+        first_done.elapsed() < Duration::from_secs(5),
+        "the 500ms deadline should end the wait",
+    );
+}
+
+#[test]
+fn get_with_a_timeout_on_an_empty_queue_returns_timeout() {
+    // The hub answers the get `timeout` after its 200 ms, long before the
+    // task's deadline: the task returns the error.
+    let out = run(
+        Guest::Misbehave,
+        ["--func", "await-item-within", "--json", r#"("q", 200)"#],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 1);
+    out.check(
+        error_kind(&out, &lines[&0]) == "err"
+            && lines[&0]["error"]["message"] == r#"returned err("Error::Timeout")"#,
+        "expected the task's err(Error::Timeout)",
+    );
+}
+
+#[test]
+fn queue_reader_waits_for_the_writer() {
+    // The reader starts first, on an empty queue; the writer puts a letter
+    // every 500 ms. Each get of the reader blocks until its letter comes:
+    // its worker stays parked in the hub request for most of those 500 ms.
+    let mut running = wpool([
+        "spawn".to_string(),
+        process(Guest::QueueDemo, "reader", None),
+        process(Guest::QueueDemo, "writer", None),
+    ])
+    .start();
+    let parent = running.child.id();
+    let mut reader = None;
+    let mut waiting_since: Option<Instant> = None;
+    let mut longest_wait = Duration::ZERO;
+    while running.child.try_wait().ok().flatten().is_none() {
+        if reader.is_none() {
+            let mut workers = procfs::children_of(parent);
+            if workers.len() == 2 {
+                // Processes start in order: the first worker runs the reader.
+                workers.sort_by_key(|pid| (procfs::start_time(*pid), *pid));
+                reader = Some(workers[0]);
+            }
+        }
+        if let Some(pid) = reader {
+            if procfs::blocked_in_host_call(pid) {
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                longest_wait = longest_wait.max(since.elapsed());
+            } else {
+                waiting_since = None;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = running.finish();
+    out.assert_success().assert_stdout_lines(&[
+        "[0 reader] got A",
+        "[0 reader] got B",
+        "[0 reader] got C",
+        "[0 reader] got D",
+        r#"[0 reader] = ok(["A", "B", "C", "D"])"#,
+        "[1 writer] = 4",
+    ]);
+    out.check(
+        longest_wait >= Duration::from_millis(300),
+        format_args!("the reader never waited long for a letter: at most {longest_wait:?}"),
+    );
+}

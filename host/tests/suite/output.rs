@@ -1,0 +1,124 @@
+//! What flows out of a task besides its result, and how much: guest stdout
+//! and stderr (capped, escaped, kept off wpool's stdout) and the size of
+//! inputs and results.
+
+use std::time::Duration;
+
+use crate::util::{Guest, error_kind, json_by_index, procfs, run};
+
+#[test]
+fn guest_output_is_capped_and_kept_off_stdout() {
+    let out = run(
+        Guest::Misbehave,
+        ["--func", "chatter", "--max-output", "1KiB", "100000"],
+    )
+    .output();
+    out.assert_success()
+        .assert_stdout_lines(&["100000"])
+        .assert_stderr_contains("[0] out 0")
+        .assert_stderr_contains("[0] err 0")
+        .assert_stderr_contains("more bytes of stdout dropped")
+        .assert_stderr_contains("more bytes of stderr dropped")
+        .assert_stderr_lacks("out 99999");
+    out.check(
+        out.stderr.len() < 16 << 10,
+        "more than the cap of guest output was shown",
+    );
+}
+
+#[test]
+fn guest_flooding_stdout_is_bounded_and_escaped() {
+    let mut running = run(Guest::Misbehave, ["--func", "flood", "4096"]).start();
+    // The peak resident memory of wpool and of its workers, sampled until
+    // the run ends.
+    let mut peak_kib = 0;
+    while running.child.try_wait().ok().flatten().is_none() {
+        let host = running.child.id();
+        for pid in procfs::children_of(host).into_iter().chain([host]) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let hwm = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok());
+            peak_kib = peak_kib.max(hwm.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = running.finish();
+    out.assert_success()
+        .assert_stderr_contains("more bytes of stdout dropped");
+    let written: u64 = out.stdout.trim().parse().unwrap_or(0);
+    out.check(written >= 4 << 30, "the guest wrote less than 4 GiB");
+    out.check(peak_kib > 0, "no memory sample was taken");
+    out.check(
+        peak_kib < 200 << 10,
+        format_args!("a process of the run peaked at {peak_kib} KiB"),
+    );
+    // The default cap keeps 64 KiB, shown escaped.
+    out.check(
+        out.stderr.len() < 256 << 10,
+        "more than the cap of guest output was shown",
+    );
+    out.check(
+        !out.stderr.contains(['\x1b', '\x07']),
+        "a raw escape sequence reached the terminal",
+    );
+    out.assert_stderr_contains(r"\u{1b}[2J");
+}
+
+#[test]
+fn huge_input_fails_alone_with_a_size_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inputs.txt");
+    let huge = format!("\"{}\"", "y".repeat(2 << 20));
+    std::fs::write(&file, format!("\"a\"\n{huge}\n\"b\"\n")).unwrap();
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func".as_ref(),
+            "echo".as_ref(),
+            "--max-value".as_ref(),
+            "1MiB".as_ref(),
+            "--json".as_ref(),
+            "--input".as_ref(),
+            file.as_os_str(),
+        ],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 3);
+    out.check(lines[&0]["value"] == "\"a\"", "echo \"a\" should succeed");
+    out.check(lines[&2]["value"] == "\"b\"", "echo \"b\" should succeed");
+    out.check(error_kind(&out, &lines[&1]) == "size", "expected kind size");
+    out.assert_stderr_contains("input of 2.0 MiB exceeds the limit of 1.0 MiB");
+}
+
+#[test]
+fn huge_result_fails_alone_with_a_size_error() {
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "big-string",
+            "--max-value",
+            "4MiB",
+            "--json",
+            "8",
+            "0",
+            "1",
+        ],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 3);
+    out.check(
+        error_kind(&out, &lines[&0]) == "size",
+        "expected kind size for 8 MiB",
+    );
+    out.check(lines[&1]["value"] == "\"\"", "big-string 0 should succeed");
+    out.check(
+        lines[&2]["value"].as_str().map(str::len) == Some((1 << 20) + 2),
+        "big-string 1 should return 1 MiB",
+    );
+    out.assert_stderr_contains("result of 8.0 MiB exceeds the limit of 4.0 MiB");
+}
