@@ -35,39 +35,37 @@
 //!
 //! # Layout
 //!
-//! Two programs live in this crate, the host and the worker, and they meet
-//! only through the protocol between them:
+//! Two programs live in this crate, the host and the worker, each in a folder
+//! of its own, and they meet only through the protocol between them:
 //!
 //! - `protocol`: what crosses between the host and a worker process: frames,
 //!   messages, [`Limits`], the shared-object operations with their answers
 //!   and [`ObjectError`], [`Captured`] output, the engine settings, the
 //!   worker's command-line marker, the lockdown probe's report to
 //!   `wpool doctor`. Nothing in it runs a process.
-//! - `pool` (host side): the public API ([`Pool`], [`PoolBuilder`],
+//! - `pool` (the host side): the public API ([`Pool`], [`PoolBuilder`],
 //!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
-//!   dispatcher that runs worker processes, the compile cache, guest builds.
-//! - `hub` (host side): every job's shared objects, one file per WIT
+//!   dispatcher that runs worker processes, the compile cache, guest builds,
+//!   and the hub (`pool::hub`): every job's shared objects, one file per WIT
 //!   interface, and the host's blocking handles on them ([`Queue`] and its
 //!   siblings).
-//! - `worker` (worker side): the worker loop, the wasmtime runtime, the
+//! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
 //!   `wpool:task` host bindings, output capture, the sandbox lockdown. Its
 //!   `load` module holds the crate's one `unsafe` block: loading a compiled
 //!   artifact whose keyed tag the host verified.
 //!
-//! `pool` may use `hub` and `protocol`; `hub` uses `protocol`; `worker`
-//! uses `protocol` alone. The command-line interface lives in the binary,
+//! `pool` and `worker` each use `protocol`, never each other, and no
+//! modules import each other in a cycle, between the parts or inside them. The command-line interface lives in the binary,
 //! on top of this crate's public API. The test suite checks these rules.
 
-mod hub;
 mod pool;
 mod protocol;
 mod worker;
 
-pub use hub::{Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue};
 pub use pool::{
-    AsyncError, AsyncResult, Callbacks, Component, Error, GUEST_TARGET, Imap, Input,
-    MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Task, TaskError, TaskOutput, Value,
-    build_guest,
+    AsyncError, AsyncResult, Barrier, Callbacks, Component, Connection, Dict, Error, Event,
+    GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
+    Semaphore, SharedArray, SharedValue, Task, TaskError, TaskOutput, Value, build_guest,
 };
 pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::settings::Settings;
-use crate::hub::{Hub, JobId};
+use crate::pool::hub::{Hub, JobId};
 
 /// A job of a pool. Dropping the last handle forgets its objects: their
 /// waiters are answered `closed`.

@@ -10,6 +10,8 @@
 //! - `dispatch`: one run of a task over inputs, on worker processes.
 //! - `lane`: runs fed one input at a time: `apply_async`'s [`AsyncResult`],
 //!   `spawn`'s [`Process`].
+//! - `hub`: every job's shared objects, and the host's handles on them
+//!   ([`Queue`] and its siblings).
 //! - `cache`: the compile cache on disk and its keyed tags.
 //! - `guest_build`: building a guest crate into a component.
 
@@ -17,6 +19,7 @@ mod cache;
 mod dispatch;
 mod error;
 mod guest_build;
+mod hub;
 mod job;
 mod lane;
 mod output;
@@ -31,19 +34,19 @@ use std::time::Duration;
 
 pub use self::error::{Error, TaskError};
 pub use self::guest_build::{GUEST_TARGET, build_guest};
+pub use self::hub::{
+    Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
+};
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use self::output::TaskOutput;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
 use self::dispatch::Run;
+use self::hub::{Hub, HubLimits};
 use self::job::Job;
 use self::lane::Lanes;
 use self::settings::Settings;
-use crate::hub::{
-    Barrier, Connection, Dict, Event, Hub, HubLimits, Lock, Queue, Semaphore, SharedArray,
-    SharedValue,
-};
 use crate::protocol::{End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 
 /// Configures a [`Pool`]. Start from [`Pool::builder`].

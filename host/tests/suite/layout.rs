@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 /// Which top-level part may use which: everything else is refused.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("protocol", &[]),
-    ("hub", &["protocol"]),
-    ("pool", &["hub", "protocol"]),
+    ("pool", &["protocol"]),
     ("worker", &["protocol"]),
 ];
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
 
-use crate::hub::{Caller, Hub, JobId};
+use crate::pool::hub::{Caller, Hub, JobId};
 use crate::pool::value::Input;
 use crate::protocol::{
     CallResult, FromWorker, Setup, TEST_HOOK_VAR, ToWorker, WORKER_ARG, read_frame, write_frame,
