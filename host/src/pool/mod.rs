@@ -36,7 +36,7 @@ pub use self::output::TaskOutput;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
-use self::dispatch::Run;
+use self::dispatch::{Run, Source};
 use self::job::Job;
 use self::lane::Lanes;
 use self::settings::Settings;
@@ -212,7 +212,8 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         let workers = self.job.settings.workers;
-        let run = Run::start(&self.job, workers, task, inputs.into_iter(), true)?;
+        let source = Source::Inputs(inputs.into_iter());
+        let run = Run::start(&self.job, workers, task, source, true, None)?;
         Ok(Imap { run })
     }
 
@@ -225,7 +226,8 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         let workers = self.job.settings.workers;
-        let run = Run::start(&self.job, workers, task, inputs.into_iter(), false)?;
+        let source = Source::Inputs(inputs.into_iter());
+        let run = Run::start(&self.job, workers, task, source, false, None)?;
         Ok(Imap { run })
     }
 
