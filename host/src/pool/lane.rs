@@ -189,13 +189,17 @@ impl Lane {
         let thread = std::thread::Builder::new()
             .name("wpool-lane".into())
             .spawn(move || {
-                // A run that fails as a whole drops the pending deliveries:
-                // their results then report the loss.
+                // A run that fails as a whole leaves deliveries pending:
+                // dropped, their results report the loss.
                 while let Some(Ok(output)) = run.next() {
                     if let Some(delivery) = lock(&routes).remove(&output.index) {
                         delivery.deliver(output);
                     }
                 }
+                // Submissions fail from now on; those that came too late
+                // for the run are lost.
+                drop(run);
+                lock(&routes).clear();
             })
             .map_err(|e| Error::Pool(format!("cannot start a thread: {e}")))?;
         Ok(Lane {
