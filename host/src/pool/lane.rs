@@ -189,15 +189,16 @@ impl Lane {
         let thread = std::thread::Builder::new()
             .name("wpool-lane".into())
             .spawn(move || {
-                // A run that fails as a whole leaves deliveries pending:
-                // dropped, their results report the loss.
                 while let Some(Ok(output)) = run.next() {
-                    if let Some(delivery) = lock(&routes).remove(&output.index) {
+                    // Not under the lock: a callback may submit.
+                    let delivery = lock(&routes).remove(&output.index);
+                    if let Some(delivery) = delivery {
                         delivery.deliver(output);
                     }
                 }
-                // Submissions fail from now on; those that came too late
-                // for the run are lost.
+                // Submissions fail from now on. A run that failed as a whole
+                // leaves deliveries pending: dropped, their results report
+                // the loss.
                 drop(run);
                 lock(&routes).clear();
             })
