@@ -9,11 +9,11 @@
 mod util;
 
 use std::io::Read;
-use std::sync::Barrier;
+use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
 use util::{Guest, Output, run, wpool};
-use wpool::{Component, Input, Limits, Pool, Task, TaskError, TaskOutput};
+use wpool::{Callbacks, Component, Input, Limits, Pool, Task, TaskError, TaskOutput};
 
 /// Longer than any of these runs takes when it works.
 const DEADLINE: Duration = Duration::from_secs(120);
@@ -177,6 +177,30 @@ fn ready_answers_while_another_thread_waits_in_get() {
         );
     });
     assert!(result.ready());
+    pool.join();
+}
+
+#[test]
+fn a_callback_may_submit_another_task() {
+    let pool = pool(1, Limits::default());
+    let square = task(Guest::Square, None);
+    let (submitted, from_callback) = mpsc::channel();
+    let (inner_pool, inner_square) = (pool.clone(), square.clone());
+    let callbacks = Callbacks::default().on_success(move |_| {
+        let next = inner_pool.apply_async(&inner_square, input(&inner_square, "3"));
+        let _ = submitted.send(next);
+    });
+    pool.apply_async_with(&square, input(&square, "2"), callbacks)
+        .expect("submitted");
+    let next = from_callback
+        .recv_timeout(DEADLINE)
+        .expect("the callback returned")
+        .expect("the callback submitted");
+    let output = next.get(Some(DEADLINE)).expect("an output");
+    assert_eq!(
+        output.result.map(|v| v.as_wave().to_string()).ok(),
+        Some("9".into())
+    );
     pool.join();
 }
 
