@@ -59,7 +59,9 @@ type Outcome = Arc<OnceLock<Option<TaskOutput>>>;
 /// (as lost, unless it was set) and then drops `_settled`: a closed channel
 /// wakes every thread waiting in [`AsyncResult::get`].
 struct Delivery {
+    /// Set once, by the lane's thread or by the drop.
     outcome: Outcome,
+    /// Called on the lane's thread before the outcome is set.
     callbacks: Callbacks,
     /// Never sent on: it closes when the delivery drops, after the outcome
     /// is set.
@@ -173,6 +175,7 @@ pub(crate) struct Lane {
     terminate: Sender<()>,
     /// Where each submitted task's output goes, by its index.
     deliveries: Arc<Mutex<HashMap<u64, Delivery>>>,
+    /// Drives the run and delivers its outputs; ends with the run.
     thread: JoinHandle<()>,
 }
 

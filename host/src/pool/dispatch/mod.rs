@@ -46,10 +46,15 @@ pub(crate) struct Run<I> {
     /// The job whose objects the tasks see, and the pool's settings; held
     /// so that the job's objects live while the run goes on.
     job: Arc<Job>,
+    /// Where the next batch comes from; it holds every input handed out
+    /// until its task finishes.
     feed: Feed<I>,
+    /// The worker processes; a dead one's tasks go back to the feed.
     slots: Slots,
+    /// Where finished outputs wait for their turn.
     reorder: Reorder,
-    /// Where every worker's reader thread posts its events.
+    /// Where every worker's reader thread posts its events. The slots hold
+    /// a sender, so it never closes while the run lives.
     events: Receiver<WorkerEvent>,
     /// A message here terminates the run: its workers are killed and its
     /// unfinished tasks fail. When every sender has dropped, no termination
@@ -57,7 +62,10 @@ pub(crate) struct Run<I> {
     terminate: Option<Receiver<()>>,
     /// Measured worker time per task, averaged over the batches answered.
     cost: Option<Duration>,
+    /// Why the run stopped as a whole: yielded once, after the outputs
+    /// ready before it, and then the run is finished.
     fatal: Option<Error>,
+    /// Set once the run has yielded its last item: `next` returns `None`.
     finished: bool,
 }
 

@@ -60,8 +60,11 @@ pub(super) struct Lost {
 }
 
 pub(super) struct Slots {
+    /// Whose settings the workers get, and whose hub serves them.
     job: Arc<Job>,
+    /// What every worker runs.
     task: Task,
+    /// Indexed by slot number, which each worker's events carry.
     slots: Vec<Slot>,
     /// Handed to each worker's reader thread. The slots hold one, so the
     /// channel never closes while the run may wait on it.
