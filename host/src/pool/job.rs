@@ -3,7 +3,7 @@
 //! objects live as long as the last run or pool handle that uses them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::settings::Settings;
 use crate::pool::hub::{Hub, JobId};
@@ -16,6 +16,10 @@ pub(crate) struct Job {
     pub settings: Arc<Settings>,
     /// Worker ids, unique within the pool: the hub tells tasks apart by them.
     worker_ids: Arc<AtomicU32>,
+    /// The next `apply_async` or `spawn` submission's index: its position
+    /// among the job's submissions, which its task reads as
+    /// `context.task-index`.
+    submissions: AtomicU64,
 }
 
 impl Job {
@@ -26,6 +30,7 @@ impl Job {
             hub,
             settings: Arc::new(settings),
             worker_ids: Arc::default(),
+            submissions: AtomicU64::new(0),
         }
     }
 
@@ -36,12 +41,18 @@ impl Job {
             hub: self.hub.clone(),
             settings: self.settings.clone(),
             worker_ids: self.worker_ids.clone(),
+            submissions: AtomicU64::new(0),
         }
     }
 
     /// An id for a new worker process.
     pub(crate) fn next_worker_id(&self) -> u32 {
         self.worker_ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The index of a new `apply_async` or `spawn` submission.
+    pub(crate) fn next_submission(&self) -> u64 {
+        self.submissions.fetch_add(1, Ordering::Relaxed)
     }
 }
 

@@ -1,17 +1,18 @@
 //! Runs fed one input at a time, for [`Pool::apply_async`](crate::Pool::apply_async)
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
-//! of its own, whose inputs are submitted while it goes on; each submission
-//! gets an [`AsyncResult`]. [`Lanes`] keeps a pool's lanes, one per task. A
+//! of its own whose source is a channel of submissions; each submission gets
+//! an [`AsyncResult`]. [`Lanes`] keeps a pool's lanes, one per task. A
 //! [`Process`] is a lane of one worker and one task.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{Run, RunEvent};
+use super::dispatch::{Run, Source};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -49,10 +50,28 @@ impl Callbacks {
     }
 }
 
-/// Where a submitted task's output goes.
+/// The outcome of a submitted task, shared by the lane that sets it and the
+/// [`AsyncResult`] that reads it: its output, or `None` when the run stopped
+/// before the task finished.
+type Outcome = Arc<OnceLock<Option<TaskOutput>>>;
+
+/// Where a submitted task's output goes. Dropping it settles the outcome
+/// (as lost, unless it was set) and then drops `_settled`: a closed channel
+/// wakes every thread waiting in [`AsyncResult::get`].
 struct Delivery {
-    output: Sender<TaskOutput>,
+    /// Set once, by the lane's thread or by the drop.
+    outcome: Outcome,
+    /// Called on the lane's thread before the outcome is set.
     callbacks: Callbacks,
+    /// Never sent on: it closes when the delivery drops, after the outcome
+    /// is set.
+    _settled: Sender<Infallible>,
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        let _ = self.outcome.set(None);
+    }
 }
 
 /// A pool's `apply_async` lanes, one per task. Dropping it closes them:
@@ -84,7 +103,7 @@ impl Lanes {
                 return Err(Error::Closed { input });
             }
             if let Some((_, lane)) = state.by_task.iter().find(|(t, _)| t.same_function(task)) {
-                return Ok(lane.submit(input, callbacks));
+                return Ok(lane.submit(job.next_submission(), input, callbacks));
             }
         }
         let started = Lane::start(job, job.settings.workers, task)?;
@@ -109,7 +128,7 @@ impl Lanes {
                 &state.by_task.last().expect("just pushed").1
             }
         };
-        Ok(lane.submit(input, callbacks))
+        Ok(lane.submit(job.next_submission(), input, callbacks))
     }
 
     /// No more submissions; what was submitted still runs.
@@ -147,10 +166,16 @@ impl Drop for Lanes {
 }
 
 pub(crate) struct Lane {
-    events: Sender<RunEvent>,
-    /// By the index the run gives the n-th submission: n.
+    /// The run's source: it reads each submission as its next input. Taken
+    /// by [`Lane::close`]: when the sender drops, the run finishes what was
+    /// submitted, then ends.
+    submissions: Mutex<Option<Sender<(u64, Input)>>>,
+    /// A message terminates the run: its workers are killed, and what is
+    /// unfinished fails.
+    terminate: Sender<()>,
+    /// Where each submitted task's output goes, by its index.
     deliveries: Arc<Mutex<HashMap<u64, Delivery>>>,
-    submitted: Mutex<u64>,
+    /// Drives the run and delivers its outputs; ends with the run.
     thread: JoinHandle<()>,
 }
 
@@ -158,77 +183,66 @@ impl Lane {
     /// Starts the run's workers (reporting a component that cannot run) and
     /// the thread that drives the run.
     pub(crate) fn start(job: &Arc<Job>, workers: usize, task: &Task) -> Result<Lane, Error> {
-        let mut run = Run::start(job, workers, task, std::iter::empty(), false)?;
-        let events = run.submitter();
+        let (submissions, source) = crossbeam_channel::unbounded();
+        let (terminate, terminated) = crossbeam_channel::bounded(1);
+        let source = Source::<std::iter::Empty<Input>>::Submitted(source);
+        let mut run = Run::start(job, workers, task, source, false, Some(terminated))?;
         let deliveries: Arc<Mutex<HashMap<u64, Delivery>>> = Arc::default();
         let routes = deliveries.clone();
         let thread = std::thread::Builder::new()
             .name("wpool-lane".into())
             .spawn(move || {
-                // A run that fails as a whole drops the pending deliveries:
-                // their results then report the loss.
                 while let Some(Ok(output)) = run.next() {
-                    if let Some(Delivery {
-                        output: tx,
-                        callbacks,
-                    }) = lock(&routes).remove(&output.index)
-                    {
-                        match (&output.result, callbacks) {
-                            (
-                                Ok(value),
-                                Callbacks {
-                                    on_success: Some(f),
-                                    ..
-                                },
-                            ) => f(value),
-                            (
-                                Err(error),
-                                Callbacks {
-                                    on_error: Some(f), ..
-                                },
-                            ) => f(error),
-                            _ => {}
-                        }
-                        let _ = tx.send(output);
+                    // Not under the lock: a callback may submit.
+                    let delivery = lock(&routes).remove(&output.index);
+                    if let Some(delivery) = delivery {
+                        delivery.deliver(output);
                     }
                 }
+                // Submissions fail from now on. A run that failed as a whole
+                // leaves deliveries pending: dropped, their results report
+                // the loss.
+                drop(run);
+                lock(&routes).clear();
             })
             .map_err(|source| Error::Thread { source })?;
         Ok(Lane {
-            events,
+            submissions: Mutex::new(Some(submissions)),
+            terminate,
             deliveries,
-            submitted: Mutex::new(0),
             thread,
         })
     }
 
-    pub(crate) fn submit(&self, input: Input, callbacks: Callbacks) -> AsyncResult {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let mut submitted = lock(&self.submitted);
-        lock(&self.deliveries).insert(
-            *submitted,
-            Delivery {
-                output: tx,
-                callbacks,
-            },
-        );
-        *submitted += 1;
-        // The run's thread holds the receiver until it ends; a run that has
-        // ended already drops the delivery, which its result reports.
-        if self.events.send(RunEvent::Submit(input)).is_err() {
-            lock(&self.deliveries).remove(&(*submitted - 1));
+    /// Submits `input` as task `index`, which must be new to the lane.
+    pub(crate) fn submit(&self, index: u64, input: Input, callbacks: Callbacks) -> AsyncResult {
+        let (settled, waiting) = crossbeam_channel::bounded(0);
+        let outcome = Outcome::default();
+        let delivery = Delivery {
+            outcome: outcome.clone(),
+            callbacks,
+            _settled: settled,
+        };
+        lock(&self.deliveries).insert(index, delivery);
+        // A closed lane, or a run that has ended already, drops the
+        // delivery, which its result reports.
+        let submissions = lock(&self.submissions);
+        let sent = submissions
+            .as_ref()
+            .is_some_and(|s| s.send((index, input)).is_ok());
+        drop(submissions);
+        if !sent {
+            lock(&self.deliveries).remove(&index);
         }
-        AsyncResult {
-            state: Mutex::new(State::Waiting(rx)),
-        }
+        AsyncResult { outcome, waiting }
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.events.send(RunEvent::Close);
+        lock(&self.submissions).take();
     }
 
     pub(crate) fn terminate(&self) {
-        let _ = self.events.send(RunEvent::Terminate);
+        let _ = self.terminate.try_send(());
     }
 
     pub(crate) fn join(self) {
@@ -241,21 +255,40 @@ impl Lane {
     }
 }
 
+impl Delivery {
+    /// Calls the callback that matches the output, then settles the outcome.
+    fn deliver(mut self, output: TaskOutput) {
+        match (&output.result, std::mem::take(&mut self.callbacks)) {
+            (
+                Ok(value),
+                Callbacks {
+                    on_success: Some(f),
+                    ..
+                },
+            ) => f(value),
+            (
+                Err(error),
+                Callbacks {
+                    on_error: Some(f), ..
+                },
+            ) => f(error),
+            _ => {}
+        }
+        let _ = self.outcome.set(Some(output));
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; a poisoned one is still whole.
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// The output of a task submitted with `apply_async`, to collect later.
+/// Any number of threads may wait on it at once.
 pub struct AsyncResult {
-    state: Mutex<State>,
-}
-
-enum State {
-    Waiting(Receiver<TaskOutput>),
-    Done(TaskOutput),
-    /// The run stopped as a whole (its workers could not be replaced).
-    Lost,
+    outcome: Outcome,
+    /// Closes once the outcome is set; nothing is ever sent on it.
+    waiting: Receiver<Infallible>,
 }
 
 /// Why [`AsyncResult::get`] has no output to give.
@@ -279,22 +312,22 @@ impl AsyncResult {
     /// [`AsyncError::NotReady`] when the timeout passes first,
     /// [`AsyncError::Lost`] when the task can no longer finish.
     pub fn get(&self, timeout: Option<Duration>) -> Result<TaskOutput, AsyncError> {
-        let mut state = lock(&self.state);
-        if let State::Waiting(rx) = &*state {
-            let received = match timeout {
-                Some(timeout) => rx.recv_timeout(timeout),
-                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        if self.outcome.get().is_none() {
+            let waited = match timeout {
+                Some(timeout) => self.waiting.recv_timeout(timeout),
+                None => self
+                    .waiting
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
             };
-            *state = match received {
-                Ok(output) => State::Done(output),
-                Err(RecvTimeoutError::Timeout) => return Err(AsyncError::NotReady),
-                Err(RecvTimeoutError::Disconnected) => State::Lost,
-            };
+            if let Err(RecvTimeoutError::Timeout) = waited {
+                return Err(AsyncError::NotReady);
+            }
         }
-        match &*state {
-            State::Done(output) => Ok(output.clone()),
-            State::Lost => Err(AsyncError::Lost),
-            State::Waiting(_) => unreachable!("a waiting state was just resolved"),
+        match self.outcome.get() {
+            Some(Some(output)) => Ok(output.clone()),
+            Some(None) => Err(AsyncError::Lost),
+            None => unreachable!("the outcome is set before its channel closes"),
         }
     }
 
@@ -321,7 +354,7 @@ impl Process {
     /// Starts `task` on a worker process of its own, with `input`.
     pub(crate) fn start(job: &Arc<Job>, task: &Task, input: Input) -> Result<Process, Error> {
         let lane = Lane::start(job, 1, task)?;
-        let result = lane.submit(input, Callbacks::default());
+        let result = lane.submit(job.next_submission(), input, Callbacks::default());
         lane.close();
         Ok(Process {
             lane: Some(lane),

@@ -42,7 +42,7 @@ pub use self::output::TaskOutput;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
-use self::dispatch::Run;
+use self::dispatch::{Run, Source};
 use self::hub::{Hub, HubLimits};
 use self::job::Job;
 use self::lane::Lanes;
@@ -237,7 +237,8 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         let workers = self.job.settings.workers;
-        let run = Run::start(&self.job, workers, task, inputs.into_iter(), true)?;
+        let source = Source::Inputs(inputs.into_iter());
+        let run = Run::start(&self.job, workers, task, source, true, None)?;
         Ok(Imap { run })
     }
 
@@ -267,7 +268,8 @@ impl Pool {
         I: IntoIterator<Item = Input>,
     {
         let workers = self.job.settings.workers;
-        let run = Run::start(&self.job, workers, task, inputs.into_iter(), false)?;
+        let source = Source::Inputs(inputs.into_iter());
+        let run = Run::start(&self.job, workers, task, source, false, None)?;
         Ok(Imap { run })
     }
 

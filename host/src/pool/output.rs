@@ -7,7 +7,11 @@ use crate::protocol::Captured;
 /// What one input yielded.
 #[derive(Debug, Clone)]
 pub struct TaskOutput {
-    /// The input's position in the run, counting from 0.
+    /// The task's index, as the task reads it from `context.task-index`:
+    /// for [`Pool::map`](crate::Pool::map) and its kin, the input's position
+    /// in the run, counting from 0; for [`Pool::apply_async`](crate::Pool::apply_async)
+    /// and [`Pool::spawn`](crate::Pool::spawn), the submission's position
+    /// among the job's submissions of both kinds, counting from 0.
     pub index: u64,
     /// The input itself.
     pub input: Input,
@@ -17,4 +21,17 @@ pub struct TaskOutput {
     pub stdout: Captured,
     /// What the task wrote to its stderr.
     pub stderr: Captured,
+}
+
+impl TaskOutput {
+    /// The output of a task that failed without a result from a worker.
+    pub(crate) fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
+        TaskOutput {
+            index,
+            input,
+            result: Err(error),
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+        }
+    }
 }

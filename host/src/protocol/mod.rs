@@ -36,5 +36,7 @@ pub const PROBE_ARG: &str = "__probe";
 
 /// The environment variable through which the test suite asks workers for
 /// faults (see `worker::test_hook`); the host passes it on to its workers,
-/// which otherwise start with an empty environment.
+/// which otherwise start with an empty environment. Only in builds with the
+/// `test-hooks` feature.
+#[cfg(feature = "test-hooks")]
 pub(crate) const TEST_HOOK_VAR: &str = "WPOOL_TEST_HOOK";

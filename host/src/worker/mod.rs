@@ -14,7 +14,8 @@
 //!   host sent (the crate's one `unsafe` block).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
 //!   seccomp).
-//! - `test_hook`: faults only the test suite provokes.
+//! - `test_hook`: faults only the test suite provokes (`test-hooks`
+//!   feature).
 
 mod bindings;
 mod capture;
@@ -23,6 +24,7 @@ mod load;
 mod runtime;
 mod sandbox;
 mod state;
+#[cfg(feature = "test-hooks")]
 mod test_hook;
 
 use std::io::Write as _;
@@ -31,6 +33,7 @@ use std::time::Instant;
 
 use self::link::{HostLink, spawn_reader};
 use self::runtime::Runtime;
+#[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
 use crate::protocol::{FromWorker, Limits, ToWorker};
 
@@ -39,15 +42,23 @@ use crate::protocol::{FromWorker, Limits, ToWorker};
 /// locked down first (`sandbox`), and sealed before any guest code runs.
 pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
+    #[cfg(feature = "test-hooks")]
     let hook = test_hook::get();
+    #[cfg(feature = "test-hooks")]
+    if hook == Some(Hook::Deaf) {
+        test_hook::relay_stdin();
+    }
     let link = HostLink::new();
     let requests = spawn_reader(link.clone());
     let Ok(ToWorker::Setup(setup)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
+    #[cfg(feature = "test-hooks")]
     if hook == Some(Hook::SlowCompile) {
         test_hook::stall();
     }
+    #[cfg(feature = "test-hooks")]
+    let worker_id = setup.worker_id;
     let max_memory = setup.limits.max_memory;
     let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
         Ok(ready) => ready,
@@ -65,15 +76,21 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         };
         let start = Instant::now();
-        let results = calls
+        let results: Vec<_> = calls
             .iter()
             .map(|call| {
+                #[cfg(feature = "test-hooks")]
                 if hook == Some(Hook::ForbiddenSyscall(call.index)) {
-                    test_hook::forbidden_syscall();
+                    sandbox::try_forbidden_call();
                 }
                 runtime.run(call)
             })
             .collect();
+        #[cfg(feature = "test-hooks")]
+        let results = match hook {
+            Some(Hook::WrongIndex) => test_hook::misnumber(worker_id, results),
+            _ => results,
+        };
         let done = FromWorker::Done {
             busy: start.elapsed(),
             results,
@@ -97,6 +114,6 @@ pub fn probe(parent: u32) -> ExitCode {
         let _ = writeln!(out, "{}", layer.to_line());
     }
     let _ = out.flush();
-    test_hook::forbidden_syscall();
+    sandbox::try_forbidden_call();
     ExitCode::from(3)
 }

@@ -1,25 +1,41 @@
 //! Faults that only the test suite provokes, in the worker process itself,
-//! where no guest can: the host passes `WPOOL_TEST_HOOK` from its own
-//! environment to its workers (which otherwise start with an empty one), and
-//! guests see no environment at all.
+//! where no guest can. Compiled only with the `test-hooks` cargo feature,
+//! which the test suite turns on and a build users run leaves off: the host
+//! then passes `WPOOL_TEST_HOOK` from its own environment to its workers
+//! (which otherwise start with an empty one), and guests see no environment
+//! at all.
 //!
 //! - `slow-compile`: the worker sleeps instead of compiling, so the host's
 //!   compile deadline fires.
 //! - `forbidden-syscall=N`: before task N, the worker tries to start a
 //!   process, which its seccomp filter forbids.
+//! - `wrong-index`: the pool's first worker (id 0) reports every result
+//!   under the index after the one it ran, an index outside its batch.
+//! - `deaf`: the pool's first worker (id 0) closes the pipe it reads
+//!   requests from once its setup came, and stays alive: the host's next
+//!   write to it fails.
+
+use std::io::{BufReader, BufWriter};
+use std::os::fd::AsFd as _;
+
+use crate::protocol::{CallResult, TEST_HOOK_VAR, ToWorker, read_frame, write_frame};
 
 /// A fault to provoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hook {
     SlowCompile,
     ForbiddenSyscall(u64),
+    WrongIndex,
+    Deaf,
 }
 
 /// The hook this process was given, if any.
 pub(crate) fn get() -> Option<Hook> {
-    let value = std::env::var(crate::protocol::TEST_HOOK_VAR).ok()?;
+    let value = std::env::var(TEST_HOOK_VAR).ok()?;
     match value.split_once('=') {
         None if value == "slow-compile" => Some(Hook::SlowCompile),
+        None if value == "wrong-index" => Some(Hook::WrongIndex),
+        None if value == "deaf" => Some(Hook::Deaf),
         Some(("forbidden-syscall", index)) => index.parse().ok().map(Hook::ForbiddenSyscall),
         _ => None,
     }
@@ -30,7 +46,48 @@ pub(crate) fn stall() {
     std::thread::sleep(std::time::Duration::from_secs(600));
 }
 
-/// Makes a call outside the seccomp allowlist: starting a process.
-pub(crate) fn forbidden_syscall() {
-    let _ = std::process::Command::new("/bin/true").status();
+/// For [`Hook::WrongIndex`]: moves the results of worker 0 to the next
+/// index.
+pub(crate) fn misnumber(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallResult> {
+    if worker_id == 0 {
+        for result in &mut results {
+            result.index += 1;
+        }
+    }
+    results
+}
+
+/// For [`Hook::Deaf`]: puts a relay between the host's pipe and the stdin
+/// the worker reads. The relay passes frames on; in worker 0 it stops after
+/// the setup and closes the host's pipe, while keeping the worker's stdin
+/// open, so the worker neither reads nor exits. Must run before the
+/// worker's reader starts, and before the lockdown is sealed (it makes a
+/// pipe and duplicates descriptors).
+pub(crate) fn relay_stdin() {
+    let host = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("cannot duplicate stdin");
+    let (inner, outer) = std::io::pipe().expect("cannot make a pipe");
+    rustix::stdio::dup2_stdin(&inner).expect("cannot replace stdin");
+    drop(inner);
+    std::thread::spawn(move || {
+        let mut host = BufReader::new(std::fs::File::from(host));
+        let mut worker = BufWriter::new(outer);
+        while let Ok(Some(request)) = read_frame::<ToWorker>(&mut host) {
+            if write_frame(&mut worker, &request).is_err() {
+                return;
+            }
+            if let ToWorker::Setup(setup) = &request
+                && setup.worker_id == 0
+            {
+                drop(host);
+                // The worker's stdin stays open: it waits for requests
+                // that never come.
+                loop {
+                    std::thread::park();
+                }
+            }
+        }
+    });
 }

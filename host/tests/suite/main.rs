@@ -5,6 +5,7 @@
 
 mod cache;
 mod components;
+mod dispatch;
 mod errors;
 mod examples;
 mod faults;

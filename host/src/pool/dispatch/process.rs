@@ -1,7 +1,7 @@
 //! One worker process as the host sees it: the child, the pipe to its stdin,
 //! and a thread that reads its stdout. That thread serves the worker's
-//! requests to the hub itself, and turns everything else into [`Event`]s
-//! for the dispatcher.
+//! requests to the hub itself, and turns everything else into
+//! [`WorkerEvent`]s for the dispatcher.
 
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -12,26 +12,16 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Sender;
 
 use crate::pool::hub::{Caller, Hub, JobId};
-use crate::pool::value::Input;
 use crate::protocol::{
-    CallResult, FromWorker, Setup, TEST_HOOK_VAR, ToWorker, WORKER_ARG, read_frame, write_frame,
+    CallResult, FromWorker, Setup, ToWorker, WORKER_ARG, read_frame, write_frame,
 };
 
-/// What the dispatcher of a run waits for.
-pub(crate) enum RunEvent {
-    /// From the worker in `slot`, of `generation` (a slot's worker is
-    /// replaced when it dies).
-    Worker {
-        slot: usize,
-        generation: u64,
-        kind: EventKind,
-    },
-    /// A task submitted to a running run (see `Run::submitter`).
-    Submit(Input),
-    /// No more submissions: the run ends once what was submitted is done.
-    Close,
-    /// Stop now: kill the workers, fail what is unfinished.
-    Terminate,
+/// What a worker's reader thread posts to its run: `kind`, from the worker
+/// in `slot`, of `generation` (a slot's worker is replaced when it dies).
+pub(crate) struct WorkerEvent {
+    pub slot: usize,
+    pub generation: u64,
+    pub kind: EventKind,
 }
 
 pub(crate) enum EventKind {
@@ -77,7 +67,7 @@ impl WorkerProcess {
         setup: &Setup,
         place: Place,
         hub: Hub,
-        events: Sender<RunEvent>,
+        events: Sender<WorkerEvent>,
     ) -> io::Result<WorkerProcess> {
         let mut command = Command::new(program);
         command
@@ -90,15 +80,16 @@ impl WorkerProcess {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        if let Some(hook) = std::env::var_os(TEST_HOOK_VAR) {
-            command.env(TEST_HOOK_VAR, hook);
+        #[cfg(feature = "test-hooks")]
+        if let Some(hook) = std::env::var_os(crate::protocol::TEST_HOOK_VAR) {
+            command.env(crate::protocol::TEST_HOOK_VAR, hook);
         }
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
             child.stdin.take().expect("stdin is piped"),
         )));
-        let worker = WorkerProcess {
+        let mut worker = WorkerProcess {
             child,
             stdin: stdin.clone(),
             hub: hub.clone(),
@@ -109,15 +100,30 @@ impl WorkerProcess {
             .name(format!("worker-{}", place.worker_id))
             .spawn(move || serve(stdout, place, hub, stdin, events))?;
         // A worker that dies before reading its setup reports itself through
-        // `Exited`, like any other death.
-        let _ = worker.send(&ToWorker::Setup(setup.clone()));
+        // `Exited`, like any other death; one that is alive and cannot be
+        // written to is killed, so that its `Exited` comes too.
+        if worker.send(&ToWorker::Setup(setup.clone())).is_err() {
+            worker.kill();
+        }
         Ok(worker)
     }
 
-    /// Sends one request. An error means the worker is gone; its `Exited`
-    /// event follows.
+    /// Sends one request. An error means the worker is gone or cannot take
+    /// the request: the caller kills it, and its `Exited` event follows.
     pub(crate) fn send(&self, request: &ToWorker) -> io::Result<()> {
         send(&self.stdin, request)
+    }
+
+    /// The hub learns that the worker's tasks `indexes` ended: their waiters
+    /// go. Called once the dispatcher has checked that the worker ran them.
+    pub(crate) fn tasks_ended(&self, indexes: &[u64]) {
+        for &task in indexes {
+            self.hub.task_ended(Caller {
+                job: self.job,
+                worker: self.worker_id,
+                task,
+            });
+        }
     }
 
     /// Kills the process; its `Exited` event follows. The hub learns at
@@ -159,14 +165,14 @@ fn send(stdin: &Stdin, request: &ToWorker) -> io::Result<()> {
 }
 
 /// The reader thread: hub requests are served here, in the order the worker
-/// sent them, so a task's last request reaches the hub before its result
-/// tells the hub that the task ended.
+/// sent them, so a task's last request reaches the hub before the
+/// dispatcher, reading its result, tells the hub that the task ended.
 fn serve(
     stdout: std::process::ChildStdout,
     place: Place,
     hub: Hub,
     stdin: Stdin,
-    events: Sender<RunEvent>,
+    events: Sender<WorkerEvent>,
 ) {
     let Place {
         job,
@@ -176,7 +182,7 @@ fn serve(
     } = place;
     let mut stdout = BufReader::new(stdout);
     let post = |kind| {
-        events.send(RunEvent::Worker {
+        events.send(WorkerEvent {
             slot,
             generation,
             kind,
@@ -203,16 +209,9 @@ fn serve(
                 hub.request(caller, op, timeout, Box::new(reply));
                 continue;
             }
-            FromWorker::Done { busy, results } => {
-                for result in &results {
-                    hub.task_ended(Caller {
-                        job,
-                        worker: worker_id,
-                        task: result.index,
-                    });
-                }
-                EventKind::Done { busy, results }
-            }
+            // The dispatcher checks the indexes before the hub hears of
+            // them (see `WorkerProcess::tasks_ended`).
+            FromWorker::Done { busy, results } => EventKind::Done { busy, results },
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
         };

@@ -1,0 +1,331 @@
+//! A run's worker slots: each holds one worker process at a time, with the
+//! batches it was sent and the deadline it must meet. A worker that dies,
+//! misses its deadline, cannot be written to, or answers with results that
+//! are not its batch's is killed, and a new process of the next generation
+//! takes its slot, until too many die in a row. The workers load the
+//! component from the compile cache when it has it, and fill it otherwise.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::process::{EventKind, Place, WorkerEvent, WorkerProcess};
+use crate::pool::cache::{CompileCache, Entry};
+use crate::pool::error::Error;
+use crate::pool::job::Job;
+use crate::pool::task::Task;
+use crate::protocol::engine::TICK;
+use crate::protocol::{Call, CallResult, Setup, ToWorker};
+
+/// Batches in flight per worker: one running, one waiting in its pipe, so a
+/// worker never idles while the host prepares its next batch.
+const IN_FLIGHT: usize = 2;
+/// Worker deaths in a row, with no batch finished in between, before the
+/// run stops: a crash loop is reported, not respawned forever.
+const MAX_DEATHS_IN_A_ROW: u32 = 8;
+/// How long past its tasks' deadlines a batch may go unanswered before the
+/// host takes its worker for hung and kills it. Deadlines inside wasm are
+/// enforced by the worker itself; this catches a worker stuck outside wasm.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// One worker process and what the host expects of it.
+struct Slot {
+    process: WorkerProcess,
+    /// Bumped each time the slot gets a new process: events of an earlier
+    /// process, still in the channel, are told apart and ignored.
+    generation: u64,
+    /// Set by its `Ready` event; cleared when the host kills it.
+    ready: bool,
+    /// The indexes of each batch sent, oldest first. The worker answers
+    /// them in order, so the oldest is the one running.
+    batches: VecDeque<Vec<u64>>,
+    /// When the worker must be ready by, and then when the oldest batch must
+    /// be answered by, if one is in flight. Reset by each answer.
+    deadline: Option<Instant>,
+    /// Why the host killed this worker, if it did: from then on its events
+    /// are ignored until its `Exited`.
+    killed: Option<String>,
+}
+
+/// The tasks of a worker that died, as [`Slots::reap`] hands them back.
+pub(super) struct Lost {
+    /// The oldest batch's tasks: they were running, and cost an attempt.
+    pub ran: Vec<u64>,
+    /// The later batches' tasks: they never started.
+    pub waiting: Vec<u64>,
+    /// How the worker ended.
+    pub reason: String,
+}
+
+pub(super) struct Slots {
+    /// Whose settings the workers get, and whose hub serves them.
+    job: Arc<Job>,
+    /// What every worker runs.
+    task: Task,
+    /// Indexed by slot number, which each worker's events carry.
+    slots: Vec<Slot>,
+    /// Handed to each worker's reader thread. The slots hold one, so the
+    /// channel never closes while the run may wait on it.
+    events: Sender<WorkerEvent>,
+    /// Deaths since the last batch answered; reset by each answer.
+    deaths_in_a_row: u32,
+    /// Set when the run is terminated: workers are not replaced any more.
+    terminated: bool,
+    /// The compile cache and this run's entry in it, unless it is off or
+    /// cannot be used.
+    cache: Option<(CompileCache, Entry)>,
+    /// The compiled component workers load instead of compiling, once the
+    /// cache had it or a worker sent it.
+    compiled: Option<Arc<[u8]>>,
+}
+
+impl Slots {
+    /// Starts `workers` processes; their events come on the receiver.
+    pub(super) fn start(
+        job: &Arc<Job>,
+        task: &Task,
+        workers: usize,
+    ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
+        let (events, receiver) = crossbeam_channel::unbounded();
+        let settings = &job.settings;
+        let cache = settings.cache_dir.as_deref().and_then(|dir| {
+            let cache = CompileCache::open_or_warn(dir)?;
+            let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
+            Some((cache, entry))
+        });
+        let compiled = cache
+            .as_ref()
+            .and_then(|(cache, entry)| cache.get(entry))
+            .map(Arc::from);
+        let mut slots = Slots {
+            job: job.clone(),
+            task: task.clone(),
+            slots: Vec::with_capacity(workers),
+            events,
+            deaths_in_a_row: 0,
+            terminated: false,
+            cache,
+            compiled,
+        };
+        for slot in 0..workers {
+            let slot = slots.spawn(slot, 0)?;
+            slots.slots.push(slot);
+        }
+        Ok((slots, receiver))
+    }
+
+    fn spawn(&mut self, slot: usize, generation: u64) -> Result<Slot, Error> {
+        let (instance, func) = self.task.export_path();
+        let settings = &self.job.settings;
+        let setup = Setup {
+            worker_id: self.job.next_worker_id(),
+            wasm: self.task.wasm(),
+            instance,
+            func,
+            limits: settings.limits.clone(),
+            reuse: settings.reuse,
+            compiled: self.compiled.clone(),
+            serialize: self.cache.is_some() && self.compiled.is_none(),
+        };
+        let program = &settings.worker_program;
+        let place = Place {
+            job: self.job.id,
+            worker_id: setup.worker_id,
+            slot,
+            generation,
+        };
+        let process = WorkerProcess::spawn(
+            program,
+            &setup,
+            place,
+            self.job.hub.clone(),
+            self.events.clone(),
+        )
+        .map_err(|source| Error::SpawnWorker {
+            program: program.clone(),
+            source,
+        })?;
+        Ok(Slot {
+            process,
+            generation,
+            ready: false,
+            batches: VecDeque::new(),
+            deadline: Some(Instant::now() + settings.compile_timeout),
+            killed: None,
+        })
+    }
+
+    /// Whether `event` comes from the process now in its slot, alive as far
+    /// as the host knows (or its `Exited`).
+    pub(super) fn is_current(&self, event: &WorkerEvent) -> bool {
+        self.slots.get(event.slot).is_some_and(|s| {
+            s.generation == event.generation
+                && (s.killed.is_none() || matches!(event.kind, EventKind::Exited))
+        })
+    }
+
+    pub(super) fn any_ready(&self) -> bool {
+        self.slots.iter().any(|s| s.ready)
+    }
+
+    /// A ready slot with room for another batch.
+    pub(super) fn with_room(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.ready && s.batches.len() < IN_FLIGHT)
+    }
+
+    /// The earliest deadline of any slot.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.slots.iter().filter_map(|slot| slot.deadline).min()
+    }
+
+    /// Kills the workers whose deadline has passed. One that did not get
+    /// ready in time stops the run: the component takes too long to compile.
+    pub(super) fn expire(&mut self, now: Instant) -> Result<(), Error> {
+        let mut result = Ok(());
+        for slot in 0..self.slots.len() {
+            if self.slots[slot].deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            if self.slots[slot].ready {
+                self.kill(slot, "stopped answering and was killed".into());
+            } else {
+                self.kill(slot, "did not compile in time".into());
+                result = Err(Error::CompileTimeout {
+                    name: self.task.component().name().to_string(),
+                    timeout: self.job.settings.compile_timeout,
+                });
+            }
+        }
+        result
+    }
+
+    /// Kills the worker in `slot` for `why`; its `Exited` event follows, and
+    /// the host ignores anything else it still sent.
+    fn kill(&mut self, slot: usize, why: String) {
+        let target = &mut self.slots[slot];
+        target.ready = false;
+        target.deadline = None;
+        target.killed = Some(why);
+        target.process.kill();
+    }
+
+    /// When a batch of `len` tasks starting now must be answered by.
+    fn batch_deadline(&self, len: usize) -> Instant {
+        Instant::now() + (self.job.settings.limits.timeout + TICK) * len as u32 + GRACE
+    }
+
+    /// Sends the batch of tasks `indexes` to the worker in `slot`. A worker
+    /// that cannot be written to is killed: the batch counts as sent, and
+    /// comes back from [`Slots::reap`] with the others when its `Exited`
+    /// comes.
+    pub(super) fn send(&mut self, slot: usize, indexes: Vec<u64>, calls: Vec<Call>) {
+        let deadline = self.batch_deadline(indexes.len());
+        let target = &mut self.slots[slot];
+        let sent = target.process.send(&ToWorker::Batch(calls));
+        target.deadline.get_or_insert(deadline);
+        target.batches.push_back(indexes);
+        if let Err(e) = sent {
+            self.kill(
+                slot,
+                format!("could not be sent a batch ({e}) and was killed"),
+            );
+        }
+    }
+
+    /// The worker in `slot` is ready for tasks. Its compiled component, if
+    /// it sent one, goes to the compile cache and to the workers started
+    /// after it.
+    pub(super) fn ready(&mut self, slot: usize, artifact: Option<Vec<u8>>) {
+        self.slots[slot].ready = true;
+        self.slots[slot].deadline = None;
+        if let (Some(artifact), Some((cache, entry)), None) =
+            (artifact, &self.cache, &self.compiled)
+        {
+            // A cache that cannot be written only costs speed.
+            let _ = cache.put(entry, &artifact);
+            self.compiled = Some(artifact.into());
+        }
+    }
+
+    /// The worker in `slot` answered with `results`. They must be its oldest
+    /// batch's, one per task, in the batch's order: then the batch is done,
+    /// the hub learns that its tasks ended, and this returns true. Anything
+    /// else means the worker is broken: it is killed, and its batches come
+    /// back from [`Slots::reap`].
+    pub(super) fn answered(&mut self, slot: usize, results: &[CallResult]) -> bool {
+        let target = &mut self.slots[slot];
+        let expected = target.batches.front();
+        let matches = expected.is_some_and(|batch| {
+            batch.len() == results.len() && batch.iter().zip(results).all(|(i, r)| *i == r.index)
+        });
+        if !matches {
+            let got: Vec<u64> = results.iter().map(|r| r.index).collect();
+            let why = format!(
+                "answered for tasks {got:?} instead of its batch {:?} and was killed",
+                expected.cloned().unwrap_or_default()
+            );
+            self.kill(slot, why);
+            return false;
+        }
+        let batch = target.batches.pop_front().unwrap_or_default();
+        target.process.tasks_ended(&batch);
+        self.deaths_in_a_row = 0;
+        let next_len = self.slots[slot].batches.front().map(Vec::len);
+        self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
+        true
+    }
+
+    /// The worker in `slot` ended (its stdout closed): reaps it and hands
+    /// back its unfinished tasks. `None` after [`Slots::terminate`].
+    pub(super) fn reap(&mut self, slot: usize) -> Option<Lost> {
+        let old = &mut self.slots[slot];
+        let mut reason = old.process.reap();
+        if self.terminated {
+            return None;
+        }
+        if let Some(why) = old.killed.take() {
+            reason = format!("worker {why} ({reason})");
+        }
+        old.ready = false;
+        old.deadline = None;
+        // Only the oldest batch was running: the worker answers batches in
+        // order, and the answers it sent came before its end. The batches
+        // behind it never started.
+        let mut batches = old.batches.drain(..);
+        let ran = batches.next().unwrap_or_default();
+        let waiting = batches.flatten().collect();
+        self.deaths_in_a_row += 1;
+        Some(Lost {
+            ran,
+            waiting,
+            reason,
+        })
+    }
+
+    /// Starts a new worker in `slot`, after [`Slots::reap`], unless workers
+    /// are dying in a loop: then the run stops.
+    pub(super) fn replace(&mut self, slot: usize, reason: &str) -> Result<(), Error> {
+        if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
+            return Err(Error::CrashLoop {
+                deaths: self.deaths_in_a_row,
+                last: reason.to_string(),
+            });
+        }
+        let generation = self.slots[slot].generation + 1;
+        self.slots[slot] = self.spawn(slot, generation)?;
+        Ok(())
+    }
+
+    /// Kills every worker for good: none is replaced any more.
+    pub(super) fn terminate(&mut self) {
+        self.terminated = true;
+        for slot in 0..self.slots.len() {
+            self.slots[slot].batches.clear();
+            self.kill(slot, "was terminated".into());
+        }
+    }
+}

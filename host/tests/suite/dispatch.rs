@@ -1,0 +1,258 @@
+//! The dispatcher under stress: one admission for every kind of run,
+//! workers that cannot be written to or that answer for tasks they were not
+//! given, results waited on from several threads, the task index of spawned
+//! processes, and the test hooks themselves. Real worker processes run
+//! guests built from source; the faults a guest cannot cause come from the
+//! workers' test hooks (`WPOOL_TEST_HOOK`), compiled into the test build.
+
+use std::io::Read;
+use std::sync::{Barrier, mpsc};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Guest, Output, run, wpool};
+use wpool::{Callbacks, Component, Input, Limits, Pool, Task, TaskError, TaskOutput};
+
+/// Longer than any of these runs takes when it works.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+fn task(guest: Guest, func: Option<&str>) -> Task {
+    Component::from_file(guest.wasm())
+        .expect("the guest is a component")
+        .task(func)
+        .expect("the function exists")
+}
+
+fn input(task: &Task, text: &str) -> Input {
+    task.parse_input(text).expect("valid input")
+}
+
+fn pool(workers: usize, limits: Limits) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .worker_program(util::WPOOL)
+        .limits(limits)
+        .build()
+}
+
+/// Runs `cmd` to its end, failing the test if it runs past [`DEADLINE`]:
+/// a run that hangs is the defect some of these tests catch.
+fn finish(cmd: &mut util::Cmd) -> Output {
+    let started = Instant::now();
+    let mut child = cmd.spawn();
+    drop(child.stdin.take());
+    let stdout = read_all(child.stdout.take().expect("piped"));
+    let stderr = read_all(child.stderr.take().expect("piped"));
+    let status = util::wait_with_deadline(&mut child, DEADLINE);
+    Output {
+        command: cmd.describe(),
+        status: status.unwrap_or_else(|| panic!("{} hung; killed", cmd.describe())),
+        stdout: stdout.join().expect("reader thread"),
+        stderr: stderr.join().expect("reader thread"),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn read_all(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Admission
+// ---------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_input_too_large(output: &TaskOutput) {
+    match &output.result {
+        Err(TaskError::TooLarge {
+            what: "input",
+            size: 2048,
+            limit: 1024,
+        }) => {}
+        other => panic!("expected the input to be refused as too large, got {other:?}"),
+    }
+}
+
+#[test]
+fn apply_async_refuses_an_input_over_max_value() {
+    let limits = Limits {
+        max_value: 1024,
+        ..Limits::default()
+    };
+    let pool = pool(1, limits);
+    let echo = task(Guest::Misbehave, Some("echo"));
+    let huge = format!("\"{}\"", "y".repeat(2046));
+    let refused = pool
+        .apply_async(&echo, input(&echo, &huge))
+        .expect("submitted");
+    let fine = pool
+        .apply_async(&echo, input(&echo, "\"a\""))
+        .expect("submitted");
+    assert_input_too_large(&refused.get(Some(DEADLINE)).expect("an output"));
+    let fine = fine.get(Some(DEADLINE)).expect("an output");
+    assert_eq!(
+        fine.result.map(|v| v.as_wave().to_string()).ok(),
+        Some("\"a\"".into())
+    );
+    pool.join();
+}
+
+#[test]
+fn spawn_refuses_an_input_over_max_value() {
+    let limits = Limits {
+        max_value: 1024,
+        ..Limits::default()
+    };
+    let pool = pool(1, limits);
+    let echo = task(Guest::Misbehave, Some("echo"));
+    let huge = format!("\"{}\"", "y".repeat(2046));
+    let mut process = pool.spawn(&echo, input(&echo, &huge)).expect("it starts");
+    assert!(process.join(Some(DEADLINE)), "the process did not end");
+    assert_input_too_large(&process.output().expect("an output"));
+    assert_eq!(process.exit_code(), Some(1));
+}
+
+// ---------------------------------------------------------------------------
+// Workers that break the protocol
+// ---------------------------------------------------------------------------
+
+#[test]
+fn worker_that_cannot_be_written_to_is_replaced() {
+    // Worker 0 stops reading its pipe once set up, and stays alive: the
+    // host's first batch cannot be written to it.
+    let out = finish(run(Guest::Square, ["-j", "1", "1", "2", "3"]).env("WPOOL_TEST_HOOK", "deaf"));
+    out.assert_success().assert_stdout_lines(&["1", "4", "9"]);
+}
+
+#[test]
+fn worker_answering_for_tasks_outside_its_batch_is_replaced() {
+    // Worker 0 reports each result under the next index: another worker's
+    // task, or one not handed out. Its results are refused, it is killed,
+    // and its tasks run again elsewhere: every input gets exactly one
+    // output, its own.
+    let out =
+        finish(run(Guest::Square, ["-j", "2", "0..10"]).env("WPOOL_TEST_HOOK", "wrong-index"));
+    let squares: Vec<String> = (0..10).map(|i: i64| (i * i).to_string()).collect();
+    let expected: Vec<&str> = squares.iter().map(String::as_str).collect();
+    out.assert_success().assert_stdout_lines(&expected);
+}
+
+// ---------------------------------------------------------------------------
+// AsyncResult from several threads
+// ---------------------------------------------------------------------------
+
+#[test]
+fn ready_answers_while_another_thread_waits_in_get() {
+    let pool = pool(1, Limits::default());
+    let nap = task(Guest::Misbehave, Some("nap"));
+    let result = pool
+        .apply_async(&nap, input(&nap, "3000"))
+        .expect("submitted");
+    let waiting = Barrier::new(2);
+    std::thread::scope(|scope| {
+        let getter = scope.spawn(|| {
+            waiting.wait();
+            result.get(None)
+        });
+        waiting.wait();
+        // Lets the other thread enter `get` and block there.
+        std::thread::sleep(Duration::from_millis(200));
+        let asked = Instant::now();
+        assert!(!result.ready(), "a 3 s nap is not done yet");
+        assert!(
+            asked.elapsed() < Duration::from_millis(500),
+            "ready() waited {:?} for the other thread's get",
+            asked.elapsed()
+        );
+        let output = getter.join().expect("no panic").expect("an output");
+        assert_eq!(
+            output.result.map(|v| v.as_wave().to_string()).ok(),
+            Some("3000".into())
+        );
+    });
+    assert!(result.ready());
+    pool.join();
+}
+
+#[test]
+fn a_callback_may_submit_another_task() {
+    let pool = pool(1, Limits::default());
+    let square = task(Guest::Square, None);
+    let (submitted, from_callback) = mpsc::channel();
+    let (inner_pool, inner_square) = (pool.clone(), square.clone());
+    let callbacks = Callbacks::default().on_success(move |_| {
+        let next = inner_pool.apply_async(&inner_square, input(&inner_square, "3"));
+        let _ = submitted.send(next);
+    });
+    pool.apply_async_with(&square, input(&square, "2"), callbacks)
+        .expect("submitted");
+    let next = from_callback
+        .recv_timeout(DEADLINE)
+        .expect("the callback returned")
+        .expect("the callback submitted");
+    let output = next.get(Some(DEADLINE)).expect("an output");
+    assert_eq!(
+        output.result.map(|v| v.as_wave().to_string()).ok(),
+        Some("9".into())
+    );
+    pool.join();
+}
+
+// ---------------------------------------------------------------------------
+// Task index
+// ---------------------------------------------------------------------------
+
+#[test]
+fn spawned_processes_each_see_their_own_task_index() {
+    let whoami = format!("{}#whoami", Guest::Misbehave.wasm().display());
+    let out = finish(&mut wpool(["spawn", &whoami, &whoami, &whoami]));
+    out.assert_success();
+    let indexes: Vec<&str> = out
+        .stdout_lines()
+        .iter()
+        .map(|line| {
+            let Some(tuple) = line.split_once("] = (").map(|(_, t)| t) else {
+                out.fail(format_args!("{line:?} is not `[N whoami] = (W, I)`"));
+            };
+            tuple
+                .trim_end_matches(')')
+                .rsplit(", ")
+                .next()
+                .unwrap_or_default()
+        })
+        .collect();
+    out.check(
+        indexes == ["0", "1", "2"],
+        format_args!("expected task indexes 0, 1, 2, got {indexes:?}"),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The test hooks themselves
+// ---------------------------------------------------------------------------
+
+#[test]
+fn test_hooks_are_compiled_into_the_test_build() {
+    // `forbidden-syscall=0` makes the worker running task 0 start a process,
+    // which its seccomp filter punishes with SIGSYS: without the hook, task 0
+    // would simply succeed.
+    let out = finish(
+        run(Guest::Square, ["--retries", "0", "--json", "5"])
+            .env("WPOOL_TEST_HOOK", "forbidden-syscall=0"),
+    );
+    out.assert_code(1);
+    let lines = out.json_lines();
+    out.check(lines.len() == 1, "expected one output line");
+    out.check(
+        lines[0]["error"]["kind"] == "worker-lost",
+        "expected task 0's worker to be lost",
+    );
+    let message = lines[0]["error"]["message"].as_str().unwrap_or_default();
+    out.check(
+        message.contains("SIGSYS"),
+        "expected seccomp to end the worker",
+    );
+}
