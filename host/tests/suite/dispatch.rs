@@ -256,3 +256,36 @@ fn test_hooks_are_compiled_into_the_test_build() {
         "expected seccomp to end the worker",
     );
 }
+
+/// Until task cost is known, a worker holds one task at a time: two long
+/// tasks on two workers run side by side, not one after the other on the
+/// first worker to be ready. Measured between the two results, so that
+/// worker start-up does not count.
+#[test]
+fn long_tasks_spread_over_the_workers() {
+    let nap = Component::from_file(Guest::Misbehave.wasm())
+        .and_then(|c| c.task(Some("nap")))
+        .expect("the guest loads");
+    let pool = Pool::builder()
+        .workers(2)
+        .worker_program(util::WPOOL)
+        .build();
+    let inputs = vec![
+        nap.parse_input("4000").unwrap(),
+        nap.parse_input("4000").unwrap(),
+    ];
+    let finished: Vec<Instant> = pool
+        .imap_unordered(&nap, inputs)
+        .expect("the run starts")
+        .map(|output| {
+            let output = output.expect("the run goes on");
+            assert!(output.result.is_ok(), "{output:?}");
+            Instant::now()
+        })
+        .collect();
+    let gap = finished[1] - finished[0];
+    assert!(
+        gap < Duration::from_secs(2),
+        "the second 4 s task ended {gap:?} after the first: they ran one after the other"
+    );
+}

@@ -29,7 +29,7 @@ use self::feed::Feed;
 pub(crate) use self::feed::Source;
 use self::process::{EventKind, WorkerEvent};
 use self::reorder::Reorder;
-use self::slots::Slots;
+use self::slots::{IN_FLIGHT, Slots};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -141,9 +141,19 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// Tops up every ready worker with batches from the feed.
+    /// Batches a worker may hold: one until task cost is known, so that
+    /// long tasks spread over the workers, then [`IN_FLIGHT`].
+    fn in_flight(&self) -> usize {
+        match self.cost {
+            Some(_) => IN_FLIGHT,
+            None => 1,
+        }
+    }
+
+    /// Tops up every ready worker with batches from the feed, the least busy
+    /// first.
     fn dispatch(&mut self) {
-        while let Some(slot) = self.slots.with_room() {
+        while let Some(slot) = self.slots.with_room(self.in_flight()) {
             let batch = self
                 .feed
                 .next_batch(self.batch_size(), self.reorder.window_end());
@@ -169,7 +179,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let (ready, submissions) = {
             let mut select = Select::new();
             select.recv(&self.events);
-            let submissions = match (self.feed.submissions(), self.slots.with_room()) {
+            let room = self.slots.with_room(self.in_flight());
+            let submissions = match (self.feed.submissions(), room) {
                 (Some(submissions), Some(_)) => Some(select.recv(submissions)),
                 _ => None,
             };

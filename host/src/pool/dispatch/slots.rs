@@ -19,9 +19,11 @@ use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
 use crate::protocol::{Call, CallResult, Setup, ToWorker};
 
-/// Batches in flight per worker: one running, one waiting in its pipe, so a
-/// worker never idles while the host prepares its next batch.
-const IN_FLIGHT: usize = 2;
+/// Batches in flight per worker once task cost is known: one running, one
+/// waiting in its pipe, so a worker never idles while the host prepares its
+/// next batch. Until then a worker gets one task at a time, so that long
+/// tasks spread over every worker instead of queueing behind the first one.
+pub(super) const IN_FLIGHT: usize = 2;
 /// Worker deaths in a row, with no batch finished in between, before the
 /// run stops: a crash loop is reported, not respawned forever.
 const MAX_DEATHS_IN_A_ROW: u32 = 8;
@@ -170,11 +172,12 @@ impl Slots {
         self.slots.iter().any(|s| s.ready)
     }
 
-    /// A ready slot with room for another batch.
-    pub(super) fn with_room(&self) -> Option<usize> {
-        self.slots
-            .iter()
-            .position(|s| s.ready && s.batches.len() < IN_FLIGHT)
+    /// The ready slot with the fewest batches, if it has fewer than
+    /// `in_flight`.
+    pub(super) fn with_room(&self, in_flight: usize) -> Option<usize> {
+        (0..self.slots.len())
+            .filter(|&i| self.slots[i].ready && self.slots[i].batches.len() < in_flight)
+            .min_by_key(|&i| self.slots[i].batches.len())
     }
 
     /// The earliest deadline of any slot.
