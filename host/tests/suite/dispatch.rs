@@ -289,3 +289,25 @@ fn long_tasks_spread_over_the_workers() {
         "the second 4 s task ended {gap:?} after the first: they ran one after the other"
     );
 }
+
+/// A run whose only input is refused at admission ends, with that input's
+/// size error, instead of waiting for a worker result that never comes.
+#[test]
+fn map_of_a_single_input_over_max_value_ends() {
+    let limits = Limits {
+        max_value: 1024,
+        ..Limits::default()
+    };
+    let echo = task(Guest::Misbehave, Some("echo"));
+    let huge = input(&echo, &format!("\"{}\"", "y".repeat(2046)));
+    let (done, outputs) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(pool(1, limits).map(&echo, vec![huge]));
+    });
+    let outputs = outputs
+        .recv_timeout(DEADLINE)
+        .expect("map returned")
+        .expect("the run starts");
+    assert_eq!(outputs.len(), 1);
+    assert_input_too_large(&outputs[0]);
+}
