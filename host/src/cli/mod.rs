@@ -158,6 +158,11 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "TIME", default_value = "60s", value_parser = parse_timeout)]
     compile_timeout: Duration,
 
+    /// Memory a worker may use to compile the component (e.g. 512MiB, 4GiB);
+    /// a component that needs more is refused.
+    #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
+    compile_memory: u64,
+
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
@@ -188,7 +193,8 @@ impl LimitArgs {
             .retries(self.retries)
             .reuse(self.reuse)
             .limits(limits)
-            .compile_timeout(self.compile_timeout);
+            .compile_timeout(self.compile_timeout)
+            .compile_memory(self.compile_memory);
         if self.no_cache {
             pool = pool.compile_cache(None);
         }

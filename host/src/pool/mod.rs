@@ -62,6 +62,16 @@ impl PoolBuilder {
         self
     }
 
+    /// How many bytes of data (heap and other private writable memory) a
+    /// worker may hold while it compiles the component. Defaults to 2 GiB,
+    /// about five times what an 18 MB Python component takes; a component
+    /// that needs more fails to run with [`Error::CannotRun`], and no worker
+    /// grows past the cap trying.
+    pub fn compile_memory(mut self, bytes: u64) -> PoolBuilder {
+        self.0.compile_memory = bytes;
+        self
+    }
+
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {

@@ -16,6 +16,8 @@ pub(crate) struct Settings {
     /// Attempts more for a task whose worker died.
     pub retries: u32,
     pub compile_timeout: Duration,
+    /// Bytes of data a worker may hold while it compiles the component.
+    pub compile_memory: u64,
     /// Tasks one instance serves before it is replaced.
     pub reuse: u32,
     /// The compile cache's directory; `None` when it is off.
@@ -34,6 +36,7 @@ impl Default for Settings {
             limits: Limits::default(),
             retries: 1,
             compile_timeout: Duration::from_secs(60),
+            compile_memory: 2 << 30,
             reuse: 1,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),

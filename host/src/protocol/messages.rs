@@ -24,6 +24,8 @@ pub(crate) struct Setup {
     pub limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     pub reuse: u32,
+    /// Bytes of data the worker may hold while it compiles the component.
+    pub compile_memory: u64,
     /// The component compiled by an earlier worker, from the compile cache,
     /// its tag verified by the host.
     pub compiled: Option<Arc<[u8]>>,

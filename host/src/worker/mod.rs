@@ -60,6 +60,7 @@ pub fn main(parent: u32) -> ExitCode {
     #[cfg(feature = "test-hooks")]
     let worker_id = setup.worker_id;
     let max_memory = setup.limits.max_memory;
+    sandbox::cap_compile_memory(setup.compile_memory);
     let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
         Ok(ready) => ready,
         Err(e) => {

@@ -64,6 +64,8 @@ impl Runtime {
             func,
             limits,
             reuse,
+            // Applied by the worker loop, before this compile.
+            compile_memory: _,
             compiled,
             serialize,
         } = setup;

@@ -72,6 +72,21 @@ pub(crate) fn seal(max_memory: u64) -> Vec<Layer> {
     ]
 }
 
+/// Caps the data (heap and other private writable memory) the worker may
+/// hold while it compiles the component: a component crafted to make the
+/// compiler balloon makes an allocation fail, and the worker abort, at the
+/// cap. Only the soft limit is lowered; [`seal`] then sets the limit tasks
+/// run under.
+pub(crate) fn cap_compile_memory(bytes: u64) {
+    let hard = rustix::process::getrlimit(Resource::Data).maximum;
+    let limit = Rlimit {
+        current: Some(hard.map_or(bytes, |hard| bytes.min(hard))),
+        maximum: hard,
+    };
+    // Without the cap a compile is only bounded by its deadline.
+    let _ = rustix::process::setrlimit(Resource::Data, limit);
+}
+
 /// Makes a call outside the seccomp allowlist: starting a process. A sealed
 /// worker dies of it with `SIGSYS`.
 pub(crate) fn try_forbidden_call() {

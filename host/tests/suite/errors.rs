@@ -44,8 +44,53 @@ fn component_with_a_missing_import(dir: &Path) -> PathBuf {
     module.extend([0x03, 0x02, 0x01, 0x00]);
     module.extend([0x07, 0x07, 0x01, 0x03, b'r', b'u', b'n', 0x00, 0x01]);
     module.extend([0x0a, 0x06, 0x01, 0x04, 0x00, 0x10, 0x00, 0x0b]);
+    component(dir.join("needs-absent.wasm"), WIT, module)
+}
+
+/// A component whose `run: func()` is one function of `pairs` times
+/// `i32.const 0; drop`: small to load, costly to compile. Written to `dir`.
+fn component_costly_to_compile(dir: &Path, pairs: usize) -> PathBuf {
+    const WIT: &str = "
+        package test:costly;
+        world costly {
+            export run: func();
+        }";
+    let mut code = vec![0x00]; // no locals
+    for _ in 0..pairs {
+        code.extend([0x41, 0x00, 0x1a]);
+    }
+    code.push(0x0b);
+    let mut bodies = leb128(1);
+    bodies.extend(leb128(code.len()));
+    bodies.extend(code);
+    let mut module: Vec<u8> = b"\0asm\x01\0\0\0".to_vec();
+    module.extend([0x01, 0x04, 0x01, 0x60, 0x00, 0x00]);
+    module.extend([0x03, 0x02, 0x01, 0x00]);
+    module.extend([0x07, 0x07, 0x01, 0x03, b'r', b'u', b'n', 0x00, 0x00]);
+    module.push(0x0a);
+    module.extend(leb128(bodies.len()));
+    module.extend(bodies);
+    component(dir.join("costly.wasm"), WIT, module)
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            bytes.push(byte);
+            return bytes;
+        }
+        bytes.push(byte | 0x80);
+    }
+}
+
+/// Wraps the core `module` into a component of the one world in `wit`,
+/// written to `path`.
+fn component(path: PathBuf, wit: &str, mut module: Vec<u8>) -> PathBuf {
     let mut resolve = wit_parser::Resolve::default();
-    let package = resolve.push_str("absent.wit", WIT).expect("the WIT parses");
+    let package = resolve.push_str("world.wit", wit).expect("the WIT parses");
     let world = resolve.select_world(&[package], None).expect("one world");
     wit_component::embed_component_metadata(
         &mut module,
@@ -60,7 +105,6 @@ fn component_with_a_missing_import(dir: &Path) -> PathBuf {
         .validate(true)
         .encode()
         .expect("the component encodes");
-    let path = dir.join("needs-absent.wasm");
     std::fs::write(&path, component).expect("the component is written");
     path
 }
@@ -343,4 +387,28 @@ fn names_made_of_escape_sequences_are_printed_escaped() {
         );
         out.assert_stderr_contains("\\u{1b}[2J\\u{7}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Compiling under a memory cap
+// ---------------------------------------------------------------------------
+
+/// A component that needs more memory to compile than `--compile-memory`
+/// lets a worker use is refused, exit 2, at the cap; with the default cap
+/// the same component compiles and runs.
+#[test]
+fn a_compile_past_its_memory_cap_is_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let wasm = component_costly_to_compile(dir.path(), 300_000);
+    let capped = wpool([OsStr::new("run"), wasm.as_os_str(), OsStr::new("()")])
+        .args(["--compile-memory", "64MiB", "--no-cache"])
+        .output();
+    capped
+        .assert_code(2)
+        .assert_stderr_contains("aborted while compiling it")
+        .assert_stderr_contains("64.0 MiB a worker may use to compile (--compile-memory)");
+    let uncapped = wpool([OsStr::new("run"), wasm.as_os_str(), OsStr::new("()")])
+        .args(["--no-cache"])
+        .output();
+    uncapped.assert_success().assert_stdout_lines(&["()"]);
 }

@@ -293,6 +293,18 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let Some(lost) = self.slots.reap(slot) else {
             return;
         };
+        if lost.aborted_compiling {
+            let cap = bytesize::ByteSize::b(self.job.settings.compile_memory);
+            self.fatal = Some(Error::CannotRun {
+                name: self.task.component().name().to_string(),
+                reason: format!(
+                    "its worker aborted while compiling it ({}): it ran out of the {} a worker may use to compile (--compile-memory), or the compiler failed",
+                    lost.reason,
+                    cap.display().iec()
+                ),
+            });
+            return;
+        }
         self.feed.requeue(lost.waiting);
         let retries = self.job.settings.retries;
         for index in lost.ran {

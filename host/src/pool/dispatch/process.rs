@@ -136,9 +136,11 @@ impl WorkerProcess {
     }
 
     /// Waits for the process to end (its stdout has closed) and says how it
-    /// ended.
-    pub(crate) fn reap(&mut self) -> String {
-        match self.child.wait() {
+    /// ended, and by which signal if one killed it.
+    pub(crate) fn reap(&mut self) -> (String, Option<i32>) {
+        let status = self.child.wait();
+        let signal = status.as_ref().ok().and_then(|status| status.signal());
+        let reason = match status {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => format!("worker exited with status {code}"),
                 (None, Some(signal)) if signal == libc::SIGSYS => format!(
@@ -148,7 +150,8 @@ impl WorkerProcess {
                 (None, None) => format!("worker ended: {status}"),
             },
             Err(e) => format!("worker lost: {e}"),
-        }
+        };
+        (reason, signal)
     }
 }
 

@@ -59,6 +59,9 @@ pub(super) struct Lost {
     pub waiting: Vec<u64>,
     /// How the worker ended.
     pub reason: String,
+    /// Whether it aborted while compiling the component, as a worker does
+    /// when the compile outgrows its memory cap: another worker would too.
+    pub aborted_compiling: bool,
 }
 
 pub(super) struct Slots {
@@ -128,6 +131,7 @@ impl Slots {
             func,
             limits: settings.limits.clone(),
             reuse: settings.reuse,
+            compile_memory: settings.compile_memory,
             compiled: self.compiled.clone(),
             serialize: self.cache.is_some() && self.compiled.is_none(),
         };
@@ -286,11 +290,13 @@ impl Slots {
     /// back its unfinished tasks. `None` after [`Slots::terminate`].
     pub(super) fn reap(&mut self, slot: usize) -> Option<Lost> {
         let old = &mut self.slots[slot];
-        let mut reason = old.process.reap();
+        let (mut reason, signal) = old.process.reap();
         if self.terminated {
             return None;
         }
-        if let Some(why) = old.killed.take() {
+        let killed = old.killed.take();
+        let aborted_compiling = !old.ready && killed.is_none() && signal == Some(libc::SIGABRT);
+        if let Some(why) = killed {
             reason = format!("worker {why} ({reason})");
         }
         old.ready = false;
@@ -306,6 +312,7 @@ impl Slots {
             ran,
             waiting,
             reason,
+            aborted_compiling,
         })
     }
 
