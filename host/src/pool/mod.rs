@@ -64,9 +64,10 @@ impl PoolBuilder {
 
     /// How many bytes of data (heap and other private writable memory) a
     /// worker may hold while it compiles the component. Defaults to 2 GiB,
-    /// about five times what an 18 MB Python component takes; a component
-    /// that needs more fails to run with [`Error::CannotRun`], and no worker
-    /// grows past the cap trying.
+    /// several times what a large real component needs (an 18 MB Python
+    /// component compiles in about 400 MB); a component that needs more
+    /// fails to run with [`Error::CannotRun`], and no worker grows past the
+    /// cap trying.
     pub fn compile_memory(mut self, bytes: u64) -> PoolBuilder {
         self.0.compile_memory = bytes;
         self
