@@ -237,8 +237,17 @@ resources! {
         Get {} -> Vec<u8>;
         /// How many items wait.
         Len {} -> u32;
+        /// Whether no item waits.
+        Empty {} -> bool;
+        /// Whether the queue holds `capacity` items, so that a put waits.
+        Full {} -> bool;
         /// Refuses further puts; gets drain what is left.
         Close {} -> ();
+        /// Marks one item taken earlier as processed; `denied` if every
+        /// item put is marked already.
+        TaskDone {} -> ();
+        /// Waits until every item put has been marked processed.
+        Join {} -> ();
     }
 
     /// `pipe.connection`: one end of a named duplex pipe. Its handle names
@@ -250,6 +259,9 @@ resources! {
         Send { message: Vec<u8> } -> ();
         /// Receives the next message, waiting for one.
         Recv {} -> Vec<u8>;
+        /// Whether a `recv` would answer without waiting (a message waits,
+        /// or the other end is closed), waiting up to the timeout for it.
+        Poll {} -> bool;
         /// Closes this end (also what dropping it means).
         Close {} -> ();
     }
@@ -282,7 +294,11 @@ resources! {
         open { reentrant: bool }
         /// Takes the lock, waiting for it.
         Acquire {} -> ();
+        /// Takes the lock if that needs no wait; answers whether it did.
+        TryAcquire {} -> bool;
         Release {} -> ();
+        /// Whether any task holds the lock.
+        Locked {} -> bool;
     }
 
     /// `shared.dict`: a dict from strings to bytes.

@@ -183,8 +183,25 @@ impl wit_queue::HostQueue for TaskState {
         self.on(&q, |handle| queue::Len { handle }, None).await
     }
 
+    async fn empty(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
+        self.on(&q, |handle| queue::Empty { handle }, None).await
+    }
+
+    async fn full(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
+        self.on(&q, |handle| queue::Full { handle }, None).await
+    }
+
     async fn close(&mut self, q: Resource<queue::Handle>) -> Answered<()> {
         self.on(&q, |handle| queue::Close { handle }, None).await
+    }
+
+    async fn task_done(&mut self, q: Resource<queue::Handle>) -> Answered<()> {
+        self.on(&q, |handle| queue::TaskDone { handle }, None).await
+    }
+
+    async fn join(&mut self, q: Resource<queue::Handle>, timeout_ms: Option<u64>) -> Answered<()> {
+        self.on(&q, |handle| queue::Join { handle }, timeout_ms)
+            .await
     }
 
     async fn drop(&mut self, q: Resource<queue::Handle>) -> wasmtime::Result<()> {
@@ -219,6 +236,11 @@ impl wit_pipe::HostConnection for TaskState {
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
         self.on(&c, |handle| pipe::Recv { handle }, timeout_ms)
+            .await
+    }
+
+    async fn poll(&mut self, c: Resource<pipe::Handle>, timeout_ms: Option<u64>) -> Answered<bool> {
+        self.on(&c, |handle| pipe::Poll { handle }, timeout_ms)
             .await
     }
 
@@ -341,8 +363,17 @@ impl shared::HostLock for TaskState {
             .await
     }
 
+    async fn try_acquire(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
+        self.on(&l, |handle| lock::TryAcquire { handle }, None)
+            .await
+    }
+
     async fn release(&mut self, l: Resource<lock::Handle>) -> Answered<()> {
         self.on(&l, |handle| lock::Release { handle }, None).await
+    }
+
+    async fn locked(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
+        self.on(&l, |handle| lock::Locked { handle }, None).await
     }
 
     async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {

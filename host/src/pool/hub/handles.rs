@@ -61,8 +61,9 @@ fn host_caller(job: JobId) -> Caller {
     }
 }
 
-/// A job's queue (`multiprocessing.Queue`): FIFO, bounded, shared by the
-/// host and the job's tasks. Dropping the handle leaves the queue as it is.
+/// A job's queue (`multiprocessing.Queue`, and `JoinableQueue`): FIFO,
+/// bounded, shared by the host and the job's tasks. Dropping the handle
+/// leaves the queue as it is.
 ///
 /// ```
 /// use std::time::Duration;
@@ -73,12 +74,19 @@ fn host_caller(job: JobId) -> Caller {
 /// queue.put(b"first", None)?;
 /// queue.put(b"second", None)?;
 /// // Full: a third put waits for room, here no longer than 10 ms.
+/// assert!(queue.is_full()?);
 /// let wait = Some(Duration::from_millis(10));
 /// assert_eq!(queue.put(b"third", wait), Err(ObjectError::Timeout));
 /// assert_eq!(queue.get(None)?, b"first");
 /// queue.close()?;
 /// assert_eq!(queue.get(None)?, b"second");
 /// assert_eq!(queue.get(None), Err(ObjectError::Closed));
+/// // Two items were put; `join` waits until both are marked done.
+/// assert_eq!(queue.join(wait), Err(ObjectError::Timeout));
+/// queue.task_done()?;
+/// queue.task_done()?;
+/// queue.join(None)?;
+/// assert!(matches!(queue.task_done(), Err(ObjectError::Denied(_))));
 /// # Ok::<(), ObjectError>(())
 /// ```
 #[derive(Clone)]
@@ -116,17 +124,51 @@ impl Queue {
 
     /// Whether no item waits in the queue.
     pub fn is_empty(&self) -> Result<bool, ObjectError> {
-        self.len().map(|len| len == 0)
+        self.0.call(|handle| queue::Empty { handle }, None)
+    }
+
+    /// Whether the queue holds its capacity of items, so that a put waits.
+    pub fn is_full(&self) -> Result<bool, ObjectError> {
+        self.0.call(|handle| queue::Full { handle }, None)
     }
 
     /// Refuses further puts; gets drain what is left, then see `closed`.
     pub fn close(&self) -> Result<(), ObjectError> {
         self.0.call(|handle| queue::Close { handle }, None)
     }
+
+    /// Marks one item taken earlier as processed (`JoinableQueue.task_done`);
+    /// `denied` if every item put is marked already.
+    pub fn task_done(&self) -> Result<(), ObjectError> {
+        self.0.call(|handle| queue::TaskDone { handle }, None)
+    }
+
+    /// Waits up to `timeout` until every item put has been marked processed
+    /// (`JoinableQueue.join`).
+    pub fn join(&self, timeout: Option<Duration>) -> Result<(), ObjectError> {
+        self.0.call(|handle| queue::Join { handle }, timeout)
+    }
 }
 
 /// One end of a job's pipe (`multiprocessing.Pipe`). Dropping the
 /// connection closes its end, as [`Connection::close`] does.
+///
+/// ```
+/// use std::time::Duration;
+/// use wpool::{End, Pool};
+///
+/// let pool = Pool::builder().build();
+/// let (a, b) = (pool.pipe("p", End::A)?, pool.pipe("p", End::B)?);
+/// // Nothing sent yet: `poll` waits its 10 ms and says so.
+/// assert!(!b.poll(Some(Duration::from_millis(10)))?);
+/// a.send(b"hello", None)?;
+/// assert!(b.poll(Some(Duration::ZERO))?);
+/// assert_eq!(b.recv(None)?, b"hello");
+/// // Once `a` is closed, `recv` answers at once (`closed`): `poll` says so.
+/// a.close()?;
+/// assert!(b.poll(None)?);
+/// # Ok::<(), wpool::ObjectError>(())
+/// ```
 pub struct Connection(Target<pipe::Handle>);
 
 impl Connection {
@@ -153,6 +195,13 @@ impl Connection {
     /// other end is closed and nothing is left to read.
     pub fn recv(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ObjectError> {
         self.0.call(|handle| pipe::Recv { handle }, timeout)
+    }
+
+    /// Whether [`Connection::recv`] would answer at once (a message waits, or
+    /// the other end is closed), waiting up to `timeout` for it; `false` once
+    /// the timeout passes.
+    pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ObjectError> {
+        self.0.call(|handle| pipe::Poll { handle }, timeout)
     }
 
     /// Closes this end: unread messages are dropped, the other end sees
@@ -279,9 +328,16 @@ impl SharedArray {
 /// let other = lock.clone();
 /// let waited = std::thread::spawn(move || other.acquire(Some(Duration::from_millis(10))));
 /// assert_eq!(waited.join().unwrap(), Err(ObjectError::Timeout));
+/// assert!(lock.locked()?);
+/// // Nor does it get it without waiting.
+/// let other = lock.clone();
+/// assert_eq!(std::thread::spawn(move || other.try_acquire()).join().unwrap(), Ok(false));
 /// lock.release()?;
+/// assert!(!lock.locked()?);
 /// // Releasing a lock this thread does not hold is refused.
 /// assert!(matches!(lock.release(), Err(ObjectError::Denied(_))));
+/// assert!(lock.try_acquire()?);
+/// lock.release()?;
 /// # Ok::<(), ObjectError>(())
 /// ```
 #[derive(Clone)]
@@ -304,9 +360,20 @@ impl Lock {
         self.0.call(|handle| lock::Acquire { handle }, timeout)
     }
 
+    /// Takes the lock for this thread if that needs no wait; returns whether
+    /// it did.
+    pub fn try_acquire(&self) -> Result<bool, ObjectError> {
+        self.0.call(|handle| lock::TryAcquire { handle }, None)
+    }
+
     /// Releases the lock; `denied` if this thread does not hold it.
     pub fn release(&self) -> Result<(), ObjectError> {
         self.0.call(|handle| lock::Release { handle }, None)
+    }
+
+    /// Whether any thread or task holds the lock.
+    pub fn locked(&self) -> Result<bool, ObjectError> {
+        self.0.call(|handle| lock::Locked { handle }, None)
     }
 }
 

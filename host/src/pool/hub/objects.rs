@@ -12,7 +12,7 @@ use super::pipe::PipeObject;
 use super::queue::QueueObject;
 use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
-use super::waiters::{Flow, Outbox, Waiter};
+use super::waiters::{Flow, Outbox, Waiter, WaiterId};
 use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, pipe, queue, value};
 
 /// A shared object of any kind.
@@ -108,6 +108,19 @@ impl Object {
             Object::Semaphore(s) => s.take_waiters(pick),
             Object::Barrier(b) => b.take_waiters(pick),
             Object::Value(_) | Object::Array(_) | Object::Dict(_) => Vec::new(),
+        }
+    }
+
+    /// Answers the waiter `id`, whose deadline passed: `timeout`, except
+    /// a pipe's `poll`, which answers that nothing came.
+    pub(super) fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
+        if let Object::Pipe(p) = self
+            && p.expire_poll(id, out)
+        {
+            return;
+        }
+        for waiter in self.take_waiters(&mut |w| w.id == id) {
+            out.fail(waiter, ObjectError::Timeout);
         }
     }
 

@@ -155,24 +155,36 @@ impl LockObject {
 
     pub fn apply(&mut self, op: lock::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
         match op {
-            lock::Op::Acquire(_) => self.acquire(waiter, out),
+            lock::Op::Acquire(_) => match self.take(waiter.caller) {
+                Some(taken) => out.answer::<lock::Acquire>(waiter, taken),
+                None => self.waiters.park(waiter),
+            },
+            lock::Op::TryAcquire(_) => {
+                let taken = match self.take(waiter.caller) {
+                    Some(taken) => taken.map(|()| true),
+                    None => Ok(false),
+                };
+                out.answer::<lock::TryAcquire>(waiter, taken)
+            }
             lock::Op::Release(_) => {
                 let released = self.release(waiter.caller, out);
                 out.answer::<lock::Release>(waiter, released)
             }
+            lock::Op::Locked(_) => out.answer::<lock::Locked>(waiter, Ok(self.owner.is_some())),
         }
     }
 
-    /// Takes the lock if it is free, again if the caller holds this
-    /// re-entrant lock, or waits. A task acquiring a plain lock it holds
-    /// gets `denied`, where Python would deadlock.
-    fn acquire(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
-        let result = match &mut self.owner {
+    /// Takes the lock for `caller` if it is free, or again if `caller`
+    /// holds this re-entrant lock; `None` if another task holds it. A task
+    /// taking a plain lock it holds gets `denied`, where Python would
+    /// deadlock.
+    fn take(&mut self, caller: Caller) -> Option<Result<(), ObjectError>> {
+        Some(match &mut self.owner {
             None => {
-                self.owner = Some((waiter.caller, 1));
+                self.owner = Some((caller, 1));
                 Ok(())
             }
-            Some((owner, count)) if *owner == waiter.caller => match count.checked_add(1) {
+            Some((owner, count)) if *owner == caller => match count.checked_add(1) {
                 Some(more) if self.reentrant => {
                     *count = more;
                     Ok(())
@@ -184,9 +196,8 @@ impl LockObject {
                     "the lock is held too many times".into(),
                 )),
             },
-            Some(_) => return self.waiters.park(waiter),
-        };
-        out.answer::<lock::Acquire>(waiter, result)
+            Some(_) => return None,
+        })
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.

@@ -149,20 +149,17 @@ impl State {
             .push(at, id, parked.len(), |id| parked.contains_key(&id))
     }
 
-    /// Answers `timeout` to waiter `id` if it still waits.
+    /// Answers waiter `id` if it still waits: its deadline passed.
     pub fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
         let Some((job, object)) = self.parked.remove(&id) else {
             return;
         };
-        let object = self
+        if let Some(object) = self
             .jobs
             .get_mut(&job)
-            .and_then(|j| j.objects.get_mut(&object));
-        for waiter in object
-            .into_iter()
-            .flat_map(|o| o.take_waiters(&mut |w| w.id == id))
+            .and_then(|j| j.objects.get_mut(&object))
         {
-            out.fail(waiter, ObjectError::Timeout);
+            object.expire(id, out);
         }
         // Already forgotten above.
         out.take_settled();

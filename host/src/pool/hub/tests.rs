@@ -591,6 +591,234 @@ fn reentrant_lock_counts_acquisitions() {
 }
 
 #[test]
+fn lock_try_acquire_never_waits_and_locked_tells_whether_it_is_held() {
+    let hub = hub();
+    let (me, other) = (task(1, 0, 0), task(1, 1, 0));
+    let lock = open_lock(&hub, me, false);
+    assert_eq!(
+        call(&hub, other, lock::Locked { handle: lock }, None),
+        Ok(false)
+    );
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, other, lock::Locked { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    // As `acquire`, a plain lock's holder taking it again is refused.
+    let again = call(&hub, me, lock::TryAcquire { handle: lock }, None);
+    assert!(matches!(again, Err(ObjectError::Denied(_))));
+    // A waiting `acquire` keeps its turn: the lock passes to it, not to a
+    // `try-acquire` that comes later.
+    let waiting = start(&hub, other, lock::Acquire { handle: lock }, None);
+    assert_parked(&waiting);
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(()));
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, other, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, me, lock::Locked { handle: lock }, None),
+        Ok(false)
+    );
+
+    let name = "r".into();
+    let lock = call(
+        &hub,
+        me,
+        lock::Open {
+            name,
+            reentrant: true,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+}
+
+#[test]
+fn queue_empty_and_full() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 2);
+    let state = |hub: &Hub| {
+        let empty = call(hub, me, queue::Empty { handle: queue }, None).unwrap();
+        let full = call(hub, me, queue::Full { handle: queue }, None).unwrap();
+        (empty, full)
+    };
+    assert_eq!(state(&hub), (true, false));
+    for n in 0..2u8 {
+        call(
+            &hub,
+            me,
+            queue::Put {
+                handle: queue,
+                item: vec![n],
+            },
+            None,
+        )
+        .unwrap();
+    }
+    assert_eq!(state(&hub), (false, true));
+    call(&hub, me, queue::Get { handle: queue }, None).unwrap();
+    assert_eq!(state(&hub), (false, false));
+}
+
+#[test]
+fn queue_join_waits_until_every_item_put_is_marked_done() {
+    let hub = hub();
+    let (producer, consumer, joiner) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let queue = open_queue(&hub, producer, "q", 1);
+    // Nothing put: nothing to wait for.
+    assert_eq!(
+        call(&hub, joiner, queue::Join { handle: queue }, None),
+        Ok(())
+    );
+    let getting = start(&hub, consumer, queue::Get { handle: queue }, None);
+    // Three items: one handed to a waiting getter, one queued, one put that
+    // waits for room; each counts once it is in.
+    for n in 0..3u8 {
+        let put = start(
+            &hub,
+            producer,
+            queue::Put {
+                handle: queue,
+                item: vec![n],
+            },
+            None,
+        );
+        if n < 2 {
+            assert_eq!(put.wait(), Ok(()));
+        }
+    }
+    assert_eq!(getting.wait(), Ok(vec![0]));
+    let joining: Vec<_> = (0..2)
+        .map(|_| start(&hub, joiner, queue::Join { handle: queue }, None))
+        .collect();
+    // The consumer marks each item done before it takes the next; taking
+    // item 1 lets the waiting put of item 2 in.
+    for item in [1, 2] {
+        call(&hub, consumer, queue::TaskDone { handle: queue }, None).unwrap();
+        joining.iter().for_each(assert_parked);
+        let got = call(&hub, consumer, queue::Get { handle: queue }, None);
+        assert_eq!(got, Ok(vec![item]));
+    }
+    call(&hub, consumer, queue::TaskDone { handle: queue }, None).unwrap();
+    for join in &joining {
+        assert_eq!(join.wait(), Ok(()));
+    }
+    let extra = call(&hub, consumer, queue::TaskDone { handle: queue }, None);
+    assert!(matches!(extra, Err(ObjectError::Denied(_))), "{extra:?}");
+    // A put refused, closed, counts for nothing.
+    call(&hub, producer, queue::Close { handle: queue }, None).unwrap();
+    let refused = call(
+        &hub,
+        producer,
+        queue::Put {
+            handle: queue,
+            item: vec![9],
+        },
+        None,
+    );
+    assert_eq!(refused, Err(ObjectError::Closed));
+    assert_eq!(
+        call(&hub, joiner, queue::Join { handle: queue }, None),
+        Ok(())
+    );
+}
+
+#[test]
+fn queue_join_on_a_dead_consumer_ends_by_its_timeout() {
+    let hub = hub();
+    let (producer, consumer, joiner) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let queue = open_queue(&hub, producer, "q", 0);
+    call(
+        &hub,
+        producer,
+        queue::Put {
+            handle: queue,
+            item: vec![1],
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, consumer, queue::Get { handle: queue }, None),
+        Ok(vec![1])
+    );
+    let joining = start(&hub, joiner, queue::Join { handle: queue }, SHORT);
+    hub.worker_died(1, 1);
+    assert_parked(&joining);
+    assert_eq!(joining.wait(), Err(ObjectError::Timeout));
+    // A joiner whose own worker dies is answered at once.
+    let joining = start(&hub, joiner, queue::Join { handle: queue }, None);
+    hub.worker_died(1, 2);
+    assert_eq!(joining.wait(), Err(ObjectError::Abandoned));
+}
+
+#[test]
+fn pipe_poll_waits_for_a_message_or_the_peer_closing() {
+    let hub = hub();
+    let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
+    let a = open_end(&hub, ta, End::A).unwrap();
+    let b = open_end(&hub, tb, End::B).unwrap();
+    assert_eq!(
+        call(&hub, tb, pipe::Poll { handle: b }, Some(Duration::ZERO)),
+        Ok(false)
+    );
+    // The timer answers a poll whose timeout passes `false`, not `timeout`.
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, SHORT), Ok(false));
+    let polling = start(&hub, tb, pipe::Poll { handle: b }, None);
+    assert_parked(&polling);
+    let message = b"m".to_vec();
+    call(&hub, ta, pipe::Send { handle: a, message }, None).unwrap();
+    assert_eq!(polling.wait(), Ok(true));
+    // Polling takes nothing.
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, None), Ok(true));
+    assert_eq!(
+        call(&hub, tb, pipe::Recv { handle: b }, None),
+        Ok(b"m".to_vec())
+    );
+    // The peer's end closing makes `recv` answer at once, so `poll` says so;
+    // on a closed end of its own, `poll` is `closed`.
+    let polling = start(&hub, tb, pipe::Poll { handle: b }, None);
+    let peer_polling = start(&hub, ta, pipe::Poll { handle: a }, None);
+    hub.task_ended(ta);
+    assert_eq!(polling.wait(), Ok(true));
+    assert_eq!(peer_polling.wait(), Err(ObjectError::Timeout));
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, None), Ok(true));
+    assert_eq!(
+        call(&hub, ta, pipe::Poll { handle: a }, None),
+        Err(ObjectError::Closed)
+    );
+}
+
+#[test]
 fn value_add_and_compare_and_swap() {
     let hub = hub();
     let me = task(1, 0, 0);

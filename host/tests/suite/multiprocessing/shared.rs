@@ -136,3 +136,22 @@ fn terminated_lock_holder_leaves_the_lock_free() {
     );
     lock.release().expect("the host holds it");
 }
+
+#[test]
+fn a_task_sees_whether_the_host_holds_a_lock_without_waiting() {
+    let pool = pool(1);
+    let lock = pool.lock("probed", false).expect("the lock opens");
+    let probe = task(Guest::Misbehave, Some("probe-lock"));
+    lock.acquire(SECOND).expect("nobody holds it");
+    let outputs = pool
+        .map(&probe, [input(&probe, r#""probed""#)])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok((true, false))", "held by the host");
+    lock.release().expect("the host holds it");
+    let outputs = pool
+        .map(&probe, [input(&probe, r#""probed""#)])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok((false, true))", "free, so taken");
+    assert_eq!(lock.locked(), Ok(false), "the task released it");
+    assert_eq!(lock.try_acquire(), Ok(true));
+}
