@@ -94,7 +94,8 @@ impl Guest for Misbehave {
 
     fn try_lock(name: String, timeout_ms: u64) -> Result<(), String> {
         let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
-        lock.acquire(Some(timeout_ms)).map_err(|e| format!("{e:?}"))?;
+        lock.acquire(Some(timeout_ms))
+            .map_err(|e| format!("{e:?}"))?;
         lock.release().map_err(|e| format!("{e:?}"))
     }
 

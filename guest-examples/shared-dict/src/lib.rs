@@ -24,7 +24,8 @@ impl Guest for SharedDict {
     fn record(n: u32) -> Result<u32, String> {
         let dict = squares()?;
         let square = u64::from(n) * u64::from(n);
-        dict.set(&n.to_string(), &square.to_le_bytes()).map_err(describe)?;
+        dict.set(&n.to_string(), &square.to_le_bytes())
+            .map_err(describe)?;
         dict.len().map_err(describe)
     }
 
@@ -35,7 +36,11 @@ impl Guest for SharedDict {
         keys.into_iter()
             .map(|key| {
                 let bytes = dict.get(&key).map_err(describe)?.unwrap_or_default();
-                let value = u64::from_le_bytes(bytes.try_into().map_err(|_| "a value is not 8 bytes".to_string())?);
+                let value = u64::from_le_bytes(
+                    bytes
+                        .try_into()
+                        .map_err(|_| "a value is not 8 bytes".to_string())?,
+                );
                 Ok((key, value))
             })
             .collect()

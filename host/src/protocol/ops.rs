@@ -301,6 +301,20 @@ resources! {
         Locked {} -> bool;
     }
 
+    /// `shared.condition`: a condition variable on one of the job's locks,
+    /// whose waiters the lock's object keeps.
+    condition Condition {
+        /// Opens the condition `name` on the lock `lock`, which must exist.
+        open { lock: String }
+        /// Releases the lock, waits for a notify (or the timeout), and
+        /// re-acquires the lock; answers whether it was notified.
+        Wait {} -> bool;
+        /// Wakes up to `n` waiters, which then re-acquire the lock in turn.
+        Notify { n: u32 } -> ();
+        /// Wakes every waiter.
+        NotifyAll {} -> ();
+    }
+
     /// `shared.dict`: a dict from strings to bytes.
     dict Dict {
         open {}

@@ -17,8 +17,8 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
-    self, ObjectError, Request, array, barrier, dict, event, lock, pipe, queue, semaphore,
-    typed_answer, value,
+    self, ObjectError, Request, array, barrier, condition, dict, event, lock, pipe, queue,
+    semaphore, typed_answer, value,
 };
 
 wasmtime::component::bindgen!({
@@ -31,6 +31,7 @@ wasmtime::component::bindgen!({
         "wpool:task/shared.value": crate::protocol::value::Handle,
         "wpool:task/shared.array": crate::protocol::array::Handle,
         "wpool:task/shared.lock": crate::protocol::lock::Handle,
+        "wpool:task/shared.condition": crate::protocol::condition::Handle,
         "wpool:task/shared.dict": crate::protocol::dict::Handle,
         "wpool:task/sync.event": crate::protocol::event::Handle,
         "wpool:task/sync.semaphore": crate::protocol::semaphore::Handle,
@@ -378,6 +379,35 @@ impl shared::HostLock for TaskState {
 
     async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {
         self.discard(l)
+    }
+}
+
+impl shared::HostCondition for TaskState {
+    async fn open(&mut self, name: String, lock: String) -> Answered<Resource<condition::Handle>> {
+        self.open(condition::Open { name, lock }).await
+    }
+
+    async fn wait(
+        &mut self,
+        c: Resource<condition::Handle>,
+        timeout_ms: Option<u64>,
+    ) -> Answered<bool> {
+        self.on(&c, |handle| condition::Wait { handle }, timeout_ms)
+            .await
+    }
+
+    async fn notify(&mut self, c: Resource<condition::Handle>, n: u32) -> Answered<()> {
+        self.on(&c, |handle| condition::Notify { handle, n }, None)
+            .await
+    }
+
+    async fn notify_all(&mut self, c: Resource<condition::Handle>) -> Answered<()> {
+        self.on(&c, |handle| condition::NotifyAll { handle }, None)
+            .await
+    }
+
+    async fn drop(&mut self, c: Resource<condition::Handle>) -> wasmtime::Result<()> {
+        self.discard(c)
     }
 }
 

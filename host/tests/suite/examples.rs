@@ -164,3 +164,27 @@ fn queue_bench_streams_messages_from_a_producer_to_a_consumer() {
         "expected the consumer to return a rate",
     );
 }
+
+#[test]
+fn condition_demo_consumers_wait_for_the_producer() {
+    let out = wpool([
+        "spawn".to_string(),
+        process(Guest::ConditionDemo, "consumer", Some("(3, 20000)")),
+        process(Guest::ConditionDemo, "consumer", Some("(3, 20000)")),
+        process(Guest::ConditionDemo, "producer", Some("6")),
+    ])
+    .output();
+    out.assert_success();
+    let lines = out.stdout_lines();
+    for expected in [
+        "[0 consumer] took item 3",
+        "[0 consumer] = ok(3)",
+        "[1 consumer] = ok(3)",
+        "[2 producer] = ok(6)",
+    ] {
+        out.check(
+            lines.contains(&expected),
+            format!("expected the line {expected:?}"),
+        );
+    }
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::caller::{Caller, JobId};
 use super::server::Hub;
 use crate::protocol::{
-    End, ObjectError, Request, Scalar, array, barrier, dict, event, lock, pipe, queue, semaphore,
-    value,
+    End, ObjectError, Request, Scalar, array, barrier, condition, dict, event, lock, pipe, queue,
+    semaphore, value,
 };
 
 /// One of a job's objects, as the host names it: the hub, the job, and the
@@ -374,6 +374,82 @@ impl Lock {
     /// Whether any thread or task holds the lock.
     pub fn locked(&self) -> Result<bool, ObjectError> {
         self.0.call(|handle| lock::Locked { handle }, None)
+    }
+}
+
+/// A job's condition variable (`multiprocessing.Condition`) on one of its
+/// locks. Dropping the handle leaves the condition as it is.
+///
+/// `wait` releases the lock, waits for a `notify`, and re-acquires the
+/// lock before it returns; Python's `wait_for` is a loop around it:
+///
+/// ```
+/// use std::time::Duration;
+/// use wpool::{Pool, Scalar};
+///
+/// let pool = Pool::builder().build();
+/// let lock = pool.lock("stock-lock", false)?;
+/// let ready = pool.condition("stock-ready", "stock-lock")?;
+/// let stock = pool.value("stock", Scalar::Int(0))?;
+/// let producer = {
+///     let (lock, ready, stock) = (lock.clone(), ready.clone(), stock.clone());
+///     std::thread::spawn(move || -> Result<(), wpool::ObjectError> {
+///         lock.acquire(None)?;
+///         stock.add(Scalar::Int(3))?;
+///         ready.notify(1)?;
+///         lock.release()
+///     })
+/// };
+/// lock.acquire(None)?;
+/// // wait_for(stock > 0)
+/// while stock.get()? == Scalar::Int(0) {
+///     ready.wait(Some(Duration::from_secs(5)))?;
+/// }
+/// // The lock is held again here.
+/// assert_eq!(stock.add(Scalar::Int(-1))?, Scalar::Int(2));
+/// lock.release()?;
+/// producer.join().unwrap()?;
+/// // Nobody notifies: `wait` says so after its timeout, the lock held again.
+/// lock.acquire(None)?;
+/// assert!(!ready.wait(Some(Duration::from_millis(10)))?);
+/// assert!(lock.locked()?);
+/// lock.release()?;
+/// # Ok::<(), wpool::ObjectError>(())
+/// ```
+#[derive(Clone)]
+pub struct Condition(Target<condition::Handle>);
+
+impl Condition {
+    /// Opens the job's condition `name` on the job's lock `lock`, which must
+    /// be open already.
+    pub(crate) fn open(
+        hub: &Hub,
+        job: JobId,
+        name: &str,
+        lock: &str,
+    ) -> Result<Condition, ObjectError> {
+        let (name, lock) = (name.into(), lock.into());
+        Target::open(hub, job, condition::Open { name, lock }).map(Condition)
+    }
+
+    /// Releases the lock, which this thread must hold, waits up to `timeout`
+    /// for a notify, and re-acquires the lock: `true` when notified, `false`
+    /// when the timeout passed first (the lock is held again either way).
+    /// `abandoned` if the lock's holder died meanwhile; then the lock is not
+    /// held.
+    pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, ObjectError> {
+        self.0.call(|handle| condition::Wait { handle }, timeout)
+    }
+
+    /// Wakes up to `n` waiters, which re-acquire the lock in turn once this
+    /// thread releases it; this thread must hold the lock.
+    pub fn notify(&self, n: u32) -> Result<(), ObjectError> {
+        self.0.call(|handle| condition::Notify { handle, n }, None)
+    }
+
+    /// Wakes every waiter; this thread must hold the lock.
+    pub fn notify_all(&self) -> Result<(), ObjectError> {
+        self.0.call(|handle| condition::NotifyAll { handle }, None)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The hub: the host-process side of the `wpool:task` WIT's shared objects.
-//! It owns every queue, pipe, value, array, lock, dict, event, semaphore and
-//! barrier of every job, and serves the operations that tasks (through their
+//! It owns every queue, pipe, value, array, lock, condition, dict, event,
+//! semaphore and barrier of every job, and serves the operations that tasks (through their
 //! worker's connection) and the host itself send it. A request never
 //! blocks the hub: an operation that must wait parks its reply, which is
 //! called when the operation completes or its timeout passes.
@@ -23,7 +23,7 @@
 //! - `objects`: a job's table of objects; [`Object`](objects::Object) hands
 //!   each operation to the object it names, and lets go of what departed
 //!   tasks held.
-//! - `queue`, `pipe`, `shared` (value, array, lock, dict), `sync` (event,
+//! - `queue`, `pipe`, `shared` (value, array, lock and its conditions, dict), `sync` (event,
 //!   semaphore, barrier): one file per WIT interface, each object's rules
 //!   and how it applies its operations (declared in `protocol`).
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
@@ -51,7 +51,7 @@ mod tests;
 
 pub(crate) use self::caller::{Caller, JobId};
 pub use self::handles::{
-    Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
+    Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
 };
 pub(crate) use self::limits::HubLimits;
 pub(crate) use self::server::Hub;

@@ -22,6 +22,9 @@ pub(super) enum Object {
     Value(ValueObject),
     Array(ArrayObject),
     Lock(LockObject),
+    /// A condition: the handle of the lock whose object keeps its waiters
+    /// and serves its operations.
+    Condition(u64),
     Dict(DictObject),
     Event(EventObject),
     Semaphore(SemaphoreObject),
@@ -29,8 +32,13 @@ pub(super) enum Object {
 }
 
 impl Object {
-    /// A new object; `denied` if it would be larger than the limits allow.
-    pub(super) fn create(open: Open, limits: &HubLimits) -> Result<Object, ObjectError> {
+    /// A new object of shape `shape`, which [`shape`] gave for `open`;
+    /// `denied` if it would be larger than the limits allow.
+    pub(super) fn create(
+        open: Open,
+        shape: Shape,
+        limits: &HubLimits,
+    ) -> Result<Object, ObjectError> {
         let too_many = |n: u32| {
             if n as usize > limits.max_queued_items {
                 Err(ObjectError::Denied(format!(
@@ -62,6 +70,12 @@ impl Object {
                 Object::Array(ArrayObject::new(len, initial))
             }
             Open::Lock(open) => Object::Lock(LockObject::new(open.reentrant)),
+            Open::Condition(_) => {
+                let Shape::Condition { lock } = shape else {
+                    unreachable!("a condition's shape names its lock");
+                };
+                Object::Condition(lock)
+            }
             Open::Dict(_) => Object::Dict(DictObject::new(limits.max_queued_items)),
             Open::Event(_) => Object::Event(EventObject::default()),
             Open::Semaphore(open) => Object::Semaphore(SemaphoreObject::new(open.initial)),
@@ -87,6 +101,7 @@ impl Object {
             (Object::Value(v), Op::Value(op)) => v.apply(op, waiter, out),
             (Object::Array(a), Op::Array(op)) => a.apply(op, waiter, out),
             (Object::Lock(l), Op::Lock(op)) => l.apply(op, waiter, out),
+            (Object::Lock(l), Op::Condition(op)) => l.apply_condition(op, waiter, out),
             (Object::Dict(d), Op::Dict(op)) => d.apply(op, waiter, budget, out),
             (Object::Event(e), Op::Event(op)) => e.apply(op, waiter, out),
             (Object::Semaphore(s), Op::Semaphore(op)) => s.apply(op, waiter, out),
@@ -107,20 +122,24 @@ impl Object {
             Object::Event(e) => e.take_waiters(pick),
             Object::Semaphore(s) => s.take_waiters(pick),
             Object::Barrier(b) => b.take_waiters(pick),
-            Object::Value(_) | Object::Array(_) | Object::Dict(_) => Vec::new(),
+            Object::Value(_) | Object::Array(_) | Object::Dict(_) | Object::Condition(_) => {
+                Vec::new()
+            }
         }
     }
 
     /// Answers the waiter `id`, whose deadline passed: `timeout`, except
-    /// a pipe's `poll`, which answers that nothing came.
+    /// a pipe's `poll`, which answers that nothing came, and a condition's
+    /// `wait`, which re-acquires its lock first.
     pub(super) fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
-        if let Object::Pipe(p) = self
-            && p.expire_poll(id, out)
-        {
-            return;
-        }
-        for waiter in self.take_waiters(&mut |w| w.id == id) {
-            out.fail(waiter, ObjectError::Timeout);
+        match self {
+            Object::Pipe(p) => p.expire(id, out),
+            Object::Lock(l) => l.expire(id, out),
+            object => {
+                for waiter in object.take_waiters(&mut |w| w.id == id) {
+                    out.fail(waiter, ObjectError::Timeout);
+                }
+            }
         }
     }
 
@@ -167,9 +186,13 @@ pub(super) fn message_len(op: &Op) -> usize {
     }
 }
 
-/// What an `open` asks for, which an existing object of that name must have.
-pub(super) fn shape(open: &Open) -> Shape {
-    match open {
+/// What an `open` asks for, which an existing object of that name must have;
+/// `names` are the job's, where a condition's lock must be.
+pub(super) fn shape(
+    open: &Open,
+    names: &HashMap<String, (u64, Shape)>,
+) -> Result<Shape, ObjectError> {
+    Ok(match open {
         Open::Queue(open) => Shape::Queue {
             capacity: open.capacity,
         },
@@ -182,6 +205,15 @@ pub(super) fn shape(open: &Open) -> Shape {
         Open::Lock(open) => Shape::Lock {
             reentrant: open.reentrant,
         },
+        Open::Condition(open) => match names.get(&open.lock) {
+            Some(&(lock, Shape::Lock { .. })) => Shape::Condition { lock },
+            _ => {
+                return Err(ObjectError::Denied(format!(
+                    "{:?} names no lock of this job",
+                    open.lock
+                )));
+            }
+        },
         Open::Dict(_) => Shape::Dict,
         Open::Event(_) => Shape::Event,
         Open::Semaphore(open) => Shape::Semaphore {
@@ -190,21 +222,36 @@ pub(super) fn shape(open: &Open) -> Shape {
         Open::Barrier(open) => Shape::Barrier {
             parties: open.parties,
         },
-    }
+    })
 }
 
 /// What an `open` of an existing name must agree on.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Shape {
-    Queue { capacity: u32 },
+    Queue {
+        capacity: u32,
+    },
     Pipe,
     Value(ScalarKind),
-    Array { len: u32, kind: ScalarKind },
-    Lock { reentrant: bool },
+    Array {
+        len: u32,
+        kind: ScalarKind,
+    },
+    Lock {
+        reentrant: bool,
+    },
+    /// On the lock of this handle.
+    Condition {
+        lock: u64,
+    },
     Dict,
     Event,
-    Semaphore { initial: u32 },
-    Barrier { parties: u32 },
+    Semaphore {
+        initial: u32,
+    },
+    Barrier {
+        parties: u32,
+    },
 }
 
 impl fmt::Display for Shape {
@@ -216,6 +263,7 @@ impl fmt::Display for Shape {
             Shape::Array { len, kind } => write!(f, "array of {len} {kind}"),
             Shape::Lock { reentrant: true } => f.write_str("re-entrant lock"),
             Shape::Lock { reentrant: false } => f.write_str("lock"),
+            Shape::Condition { .. } => f.write_str("condition on another lock"),
             Shape::Dict => f.write_str("dict"),
             Shape::Event => f.write_str("event"),
             Shape::Semaphore { initial } => write!(f, "semaphore of {initial} permits"),
@@ -245,9 +293,13 @@ impl JobObjects {
         }
     }
 
-    /// The object `handle` names, its own handle, and the job's budget.
+    /// The object `handle` names, its own handle, and the job's budget. A
+    /// pipe connection's handle names its pipe, a condition's its lock.
     pub(super) fn resolve(&mut self, handle: u64) -> Option<(u64, &mut Object, &Budget)> {
-        let id = self.connections.get(&handle).copied().unwrap_or(handle);
+        let mut id = self.connections.get(&handle).copied().unwrap_or(handle);
+        if let Some(&Object::Condition(lock)) = self.objects.get(&id) {
+            id = lock;
+        }
         let budget = &self.budget;
         self.objects.get_mut(&id).map(|object| (id, object, budget))
     }

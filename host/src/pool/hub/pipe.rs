@@ -154,7 +154,7 @@ impl PipeObject {
 
     /// Answers whether a `recv` on this end would answer at once: a message
     /// waits, or the other end is closed. Otherwise waits for one of them;
-    /// its timeout answers `false` ([`PipeObject::expire_poll`]).
+    /// its timeout answers `false` ([`PipeObject::expire`]).
     fn poll(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
         let me = match self.end_of(connection) {
             Ok(me) => me,
@@ -169,18 +169,17 @@ impl PipeObject {
         }
     }
 
-    /// Answers `false` to the waiting `poll` `id`, whose deadline passed;
-    /// returns whether it was one.
-    pub fn expire_poll(&mut self, id: WaiterId, out: &mut Outbox) -> bool {
-        let mut polls = self
-            .ends
-            .iter_mut()
-            .flat_map(|state| state.pollers.take_where(&mut |w| w.id == id));
-        let Some(poll) = polls.next() else {
-            return false;
-        };
-        out.answer::<pipe::Poll>(poll, Ok(false));
-        true
+    /// Answers the waiter `id`, whose deadline passed: `false` to a `poll`,
+    /// `timeout` to the others.
+    pub fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
+        for state in &mut self.ends {
+            for poll in state.pollers.take_where(&mut |w| w.id == id) {
+                out.answer::<pipe::Poll>(poll, Ok(false));
+            }
+        }
+        for waiter in self.take_waiters(&mut |w| w.id == id) {
+            out.fail(waiter, ObjectError::Timeout);
+        }
     }
 
     /// Closes the end `connection` holds; closing it again does nothing.

@@ -71,7 +71,8 @@ impl State {
                 limits.max_name
             )));
         }
-        let wanted = shape(&open);
+        let names = self.jobs.get(&caller.job).map(|j| &j.names);
+        let wanted = shape(&open, names.unwrap_or(&HashMap::new()))?;
         let pipe_end = match &open {
             Open::Pipe(pipe) => Some(pipe.end),
             _ => None,
@@ -92,7 +93,7 @@ impl State {
                     )));
                 }
                 let name = name.to_string();
-                let object = Object::create(open, limits)?;
+                let object = Object::create(open, wanted, limits)?;
                 let id = self.new_id();
                 let job = self
                     .jobs

@@ -11,8 +11,8 @@ use super::handles::{
 use super::limits::HubLimits;
 use super::server::{Hub, Pending};
 use crate::protocol::{
-    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, dict, event, lock, pipe, queue,
-    semaphore, value,
+    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, condition, dict, event, lock,
+    pipe, queue, semaphore, value,
 };
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(50));
@@ -815,6 +815,206 @@ fn pipe_poll_waits_for_a_message_or_the_peer_closing() {
     assert_eq!(
         call(&hub, ta, pipe::Poll { handle: a }, None),
         Err(ObjectError::Closed)
+    );
+}
+
+/// Opens the condition `name` on the lock `lock`.
+fn open_condition(
+    hub: &Hub,
+    caller: Caller,
+    name: &str,
+    lock: &str,
+) -> Result<condition::Handle, ObjectError> {
+    let (name, lock) = (name.into(), lock.into());
+    call(hub, caller, condition::Open { name, lock }, None)
+}
+
+#[test]
+fn condition_wait_gives_up_the_lock_and_has_it_again_before_answering() {
+    let hub = hub();
+    let (waiter, notifier) = (task(1, 0, 0), task(1, 1, 0));
+    let lock = open_lock(&hub, waiter, false);
+    let cond = open_condition(&hub, waiter, "c", "lock").unwrap();
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, None);
+    assert_parked(&waiting);
+    // The waiter let go of the lock: the notifier takes it.
+    assert_eq!(
+        call(&hub, notifier, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    call(
+        &hub,
+        notifier,
+        condition::Notify { handle: cond, n: 1 },
+        None,
+    )
+    .unwrap();
+    // Notified, but the notifier holds the lock: no answer yet.
+    assert_parked(&waiting);
+    call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(true));
+    assert_eq!(
+        call(&hub, notifier, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+}
+
+#[test]
+fn condition_needs_its_lock_held_and_a_lock_to_be_on() {
+    let hub = hub();
+    let (me, other) = (task(1, 0, 0), task(1, 1, 0));
+    let missing = open_condition(&hub, me, "c", "lock");
+    assert!(
+        matches!(missing, Err(ObjectError::Denied(_))),
+        "{missing:?}"
+    );
+    let lock = open_lock(&hub, me, false);
+    let name = "other".into();
+    call(
+        &hub,
+        me,
+        lock::Open {
+            name,
+            reentrant: false,
+        },
+        None,
+    )
+    .unwrap();
+    let cond = open_condition(&hub, me, "c", "lock").unwrap();
+    assert_eq!(open_condition(&hub, other, "c", "lock"), Ok(cond));
+    let elsewhere = open_condition(&hub, me, "c", "other");
+    assert!(
+        matches!(elsewhere, Err(ObjectError::Denied(_))),
+        "{elsewhere:?}"
+    );
+    let not_a_lock = open_condition(&hub, me, "d", "c");
+    assert!(
+        matches!(not_a_lock, Err(ObjectError::Denied(_))),
+        "{not_a_lock:?}"
+    );
+    // Waiting or notifying without holding the lock is refused.
+    let wait = call(&hub, me, condition::Wait { handle: cond }, None);
+    assert!(matches!(wait, Err(ObjectError::Denied(_))), "{wait:?}");
+    call(&hub, other, lock::Acquire { handle: lock }, None).unwrap();
+    let notify = call(&hub, me, condition::NotifyAll { handle: cond }, None);
+    assert!(matches!(notify, Err(ObjectError::Denied(_))), "{notify:?}");
+}
+
+#[test]
+fn condition_notify_wakes_waiters_in_order_and_notify_all_the_rest() {
+    let hub = hub();
+    let notifier = task(1, 9, 0);
+    let lock = open_lock(&hub, notifier, false);
+    let cond = open_condition(&hub, notifier, "c", "lock").unwrap();
+    let waiting: Vec<_> = (0..4)
+        .map(|w| {
+            call(&hub, task(1, w, 0), lock::Acquire { handle: lock }, None).unwrap();
+            start(&hub, task(1, w, 0), condition::Wait { handle: cond }, None)
+        })
+        .collect();
+    waiting.iter().for_each(assert_parked);
+    let notify = |n| {
+        call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+        call(&hub, notifier, condition::Notify { handle: cond, n }, None).unwrap();
+        call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    };
+    notify(2);
+    // Waiters 0 and 1 re-acquire in turn: 0 first, 1 once 0 releases.
+    assert_eq!(waiting[0].wait(), Ok(true));
+    assert_parked(&waiting[1]);
+    call(&hub, task(1, 0, 0), lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting[1].wait(), Ok(true));
+    call(&hub, task(1, 1, 0), lock::Release { handle: lock }, None).unwrap();
+    waiting[2..].iter().for_each(assert_parked);
+    call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+    call(&hub, notifier, condition::NotifyAll { handle: cond }, None).unwrap();
+    call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    for w in 2..4 {
+        assert_eq!(waiting[w as usize].wait(), Ok(true));
+        call(&hub, task(1, w, 0), lock::Release { handle: lock }, None).unwrap();
+    }
+}
+
+#[test]
+fn condition_wait_that_times_out_reacquires_the_lock_and_answers_false() {
+    let hub = hub();
+    let (waiter, holder) = (task(1, 0, 0), task(1, 1, 0));
+    let name = "r".into();
+    let lock = call(
+        &hub,
+        waiter,
+        lock::Open {
+            name,
+            reentrant: true,
+        },
+        None,
+    )
+    .unwrap();
+    let cond = open_condition(&hub, waiter, "c", "r").unwrap();
+    // Nobody holds the lock when the timeout passes: answered at once.
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, waiter, condition::Wait { handle: cond }, SHORT),
+        Ok(false)
+    );
+    // Re-entrant: held twice again, so two releases free it.
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, holder, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+    // Someone holds it when the timeout passes: the wait goes on until
+    // they release it.
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, SHORT);
+    call(&hub, holder, lock::Acquire { handle: lock }, None).unwrap();
+    thread::sleep(SHORT.unwrap() * 2);
+    assert_parked(&waiting);
+    call(&hub, holder, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(false));
+    assert_eq!(
+        call(&hub, waiter, lock::Locked { handle: lock }, None),
+        Ok(true)
+    );
+}
+
+#[test]
+fn condition_waiters_are_not_stuck_by_dead_tasks() {
+    let hub = hub();
+    let (waiter, notifier, doomed) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let lock = open_lock(&hub, waiter, false);
+    let cond = open_condition(&hub, waiter, "c", "lock").unwrap();
+    // A waiter whose worker dies leaves the lock free and is not notified.
+    call(&hub, doomed, lock::Acquire { handle: lock }, None).unwrap();
+    let dying = start(&hub, doomed, condition::Wait { handle: cond }, None);
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, None);
+    hub.worker_died(1, 2);
+    assert_eq!(dying.wait(), Err(ObjectError::Abandoned));
+    // A notifier that dies holding the lock: its notified waiter is told.
+    call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+    call(
+        &hub,
+        notifier,
+        condition::Notify { handle: cond, n: 1 },
+        None,
+    )
+    .unwrap();
+    assert_parked(&waiting);
+    hub.worker_died(1, 1);
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!(
+        call(&hub, waiter, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    // A waiter nobody notifies gets its timeout, the lock held again.
+    assert_eq!(
+        call(&hub, waiter, condition::Wait { handle: cond }, SHORT),
+        Ok(false)
     );
 }
 

@@ -155,3 +155,44 @@ fn a_task_sees_whether_the_host_holds_a_lock_without_waiting() {
     assert_eq!(lock.locked(), Ok(false), "the task released it");
     assert_eq!(lock.try_acquire(), Ok(true));
 }
+
+#[test]
+fn the_host_notifies_a_task_waiting_on_a_condition() {
+    let pool = pool(1);
+    let lock = pool.lock("shelf", false).expect("the lock opens");
+    let restocked = pool.condition("restocked", "shelf").expect("it opens");
+    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let mut process = pool
+        .spawn(&consumer, input(&consumer, "(2, 20000)"))
+        .expect("it starts");
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..2 {
+        lock.acquire(LONG).expect("the waiting consumer gave it up");
+        stock.add(Scalar::Int(1)).expect("an int");
+        restocked.notify(1).expect("the host holds the lock");
+        lock.release().expect("the host holds it");
+    }
+    assert!(process.join(LONG));
+    assert_eq!(wave(&process.output().expect("it ended")), "ok(2)");
+    assert_eq!(stock.get(), Ok(Scalar::Int(0)));
+}
+
+#[test]
+fn a_condition_wait_nobody_notifies_times_out_with_the_lock_back() {
+    let pool = pool(1);
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let outputs = pool
+        .map(&consumer, [input(&consumer, "(1, 200)")])
+        .expect("the run starts");
+    match &outputs[0].result {
+        Err(wpool::TaskError::Returned(value)) => assert_eq!(
+            value.as_wave(),
+            r#"err("no stock within 200 ms after 0 items")"#
+        ),
+        other => panic!("expected a returned err, got {other:?}"),
+    }
+    // The consumer had the lock back after its wait, and released it.
+    let lock = pool.lock("shelf", false).expect("the lock exists");
+    assert_eq!(lock.try_acquire(), Ok(true));
+}
