@@ -14,6 +14,7 @@ use wpool::task::context;
 use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
 use wpool::task::shared::{Lock, Value};
+use wpool::task::sync::Barrier;
 use wpool::task::types::{Error, Scalar};
 
 struct Misbehave;
@@ -127,6 +128,11 @@ impl Guest for Misbehave {
     fn poll_pipe(name: String, timeout_ms: u64) -> Result<bool, String> {
         let end = Connection::open(&name, End::B).map_err(|e| format!("{e:?}"))?;
         end.poll(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
+    }
+
+    fn await_barrier(name: String, parties: u32) -> Result<u32, String> {
+        let barrier = Barrier::open(&name, parties).map_err(|e| format!("{e:?}"))?;
+        barrier.wait(None).map_err(|e| format!("{e:?}"))
     }
 
     fn await_item(name: String) -> Result<Vec<u8>, String> {

@@ -348,6 +348,15 @@ resources! {
         open { parties: u32 }
         /// Waits until `parties` participants wait; answers the arrival index.
         Wait {} -> u32;
+        /// Breaks the barrier: its waiters, and every wait until a `reset`,
+        /// get `abandoned`.
+        Abort {} -> ();
+        /// Mends the barrier; its waiters get `abandoned`.
+        Reset {} -> ();
+        /// Whether the barrier is broken by an `abort`.
+        Broken {} -> bool;
+        /// How many participants wait in this round.
+        NWaiting {} -> u32;
     }
 }
 

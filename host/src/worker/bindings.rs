@@ -519,6 +519,23 @@ impl sync::HostBarrier for TaskState {
             .await
     }
 
+    async fn abort(&mut self, b: Resource<barrier::Handle>) -> Answered<()> {
+        self.on(&b, |handle| barrier::Abort { handle }, None).await
+    }
+
+    async fn reset(&mut self, b: Resource<barrier::Handle>) -> Answered<()> {
+        self.on(&b, |handle| barrier::Reset { handle }, None).await
+    }
+
+    async fn broken(&mut self, b: Resource<barrier::Handle>) -> Answered<bool> {
+        self.on(&b, |handle| barrier::Broken { handle }, None).await
+    }
+
+    async fn n_waiting(&mut self, b: Resource<barrier::Handle>) -> Answered<u32> {
+        self.on(&b, |handle| barrier::NWaiting { handle }, None)
+            .await
+    }
+
     async fn drop(&mut self, b: Resource<barrier::Handle>) -> wasmtime::Result<()> {
         self.discard(b)
     }

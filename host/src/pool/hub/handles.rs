@@ -575,6 +575,27 @@ impl Semaphore {
 
 /// A job's cyclic barrier (`multiprocessing.Barrier`). Dropping the handle
 /// leaves the barrier as it is.
+///
+/// ```
+/// use wpool::{ObjectError, Pool};
+///
+/// let pool = Pool::builder().build();
+/// let barrier = pool.barrier("start", 2)?;
+/// let other = barrier.clone();
+/// let waiting = std::thread::spawn(move || other.wait(None));
+/// while barrier.n_waiting()? == 0 {
+///     std::thread::yield_now();
+/// }
+/// // Aborting breaks the barrier: the waiter, and every later wait, are
+/// // told `abandoned`, until a reset mends it.
+/// barrier.abort()?;
+/// assert_eq!(waiting.join().unwrap(), Err(ObjectError::Abandoned));
+/// assert!(barrier.broken()?);
+/// assert_eq!(barrier.wait(None), Err(ObjectError::Abandoned));
+/// barrier.reset()?;
+/// assert!(!barrier.broken()?);
+/// # Ok::<(), ObjectError>(())
+/// ```
 #[derive(Clone)]
 pub struct Barrier(Target<barrier::Handle>);
 
@@ -592,8 +613,30 @@ impl Barrier {
 
     /// Waits up to `timeout` until `parties` participants wait; returns this
     /// one's arrival index (0 for the first). `abandoned` if a waiting task
-    /// died.
+    /// died, the barrier was aborted or reset meanwhile, or is broken.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<u32, ObjectError> {
         self.0.call(|handle| barrier::Wait { handle }, timeout)
+    }
+
+    /// Breaks the barrier: its waiters, and every wait until a
+    /// [`Barrier::reset`], are told `abandoned`.
+    pub fn abort(&self) -> Result<(), ObjectError> {
+        self.0.call(|handle| barrier::Abort { handle }, None)
+    }
+
+    /// Mends the barrier and starts an empty round; its waiters are told
+    /// `abandoned`.
+    pub fn reset(&self) -> Result<(), ObjectError> {
+        self.0.call(|handle| barrier::Reset { handle }, None)
+    }
+
+    /// Whether the barrier is broken by an abort.
+    pub fn broken(&self) -> Result<bool, ObjectError> {
+        self.0.call(|handle| barrier::Broken { handle }, None)
+    }
+
+    /// How many participants wait in this round.
+    pub fn n_waiting(&self) -> Result<u32, ObjectError> {
+        self.0.call(|handle| barrier::NWaiting { handle }, None)
     }
 }

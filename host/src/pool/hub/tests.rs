@@ -1324,6 +1324,38 @@ fn barrier_releases_each_round_with_arrival_indices() {
 }
 
 #[test]
+fn barrier_abort_breaks_it_until_a_reset() {
+    let hub = hub();
+    let (a, b) = (task(1, 0, 0), task(1, 1, 0));
+    let name = "b".into();
+    let barrier = call(&hub, a, barrier::Open { name, parties: 2 }, None).unwrap();
+    let n_waiting = |hub: &Hub| call(hub, b, barrier::NWaiting { handle: barrier }, None);
+    let broken = |hub: &Hub| call(hub, b, barrier::Broken { handle: barrier }, None);
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(false)));
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(n_waiting(&hub), Ok(1));
+    call(&hub, b, barrier::Abort { handle: barrier }, None).unwrap();
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(true)));
+    let refused = call(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(refused, Err(ObjectError::Abandoned));
+    // A reset mends it: the next round fills as usual.
+    call(&hub, b, barrier::Reset { handle: barrier }, None).unwrap();
+    assert_eq!(broken(&hub), Ok(false));
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(
+        call(&hub, b, barrier::Wait { handle: barrier }, None),
+        Ok(1)
+    );
+    assert_eq!(waiting.wait(), Ok(0));
+    // A reset also sends away the waiters of the round it empties.
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    call(&hub, b, barrier::Reset { handle: barrier }, None).unwrap();
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(false)));
+}
+
+#[test]
 fn barrier_breaks_when_a_waiting_worker_dies() {
     let hub = hub();
     let barrier = call(

@@ -196,3 +196,35 @@ fn a_condition_wait_nobody_notifies_times_out_with_the_lock_back() {
     let lock = pool.lock("shelf", false).expect("the lock exists");
     assert_eq!(lock.try_acquire(), Ok(true));
 }
+
+#[test]
+fn the_host_aborting_a_barrier_sends_its_waiting_task_away() {
+    let pool = pool(1);
+    let barrier = pool.barrier("meet", 2).expect("the barrier opens");
+    let wait = task(Guest::Misbehave, Some("await-barrier"));
+    let mut process = pool
+        .spawn(&wait, input(&wait, r#"("meet", 2)"#))
+        .expect("it starts");
+    let started = Instant::now();
+    while barrier.n_waiting() != Ok(1) {
+        assert!(started.elapsed() < Duration::from_secs(30), "nobody waits");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    barrier.abort().expect("the host aborts");
+    assert!(process.join(LONG));
+    match process.output().map(|o| o.result) {
+        Some(Err(wpool::TaskError::Returned(value))) => {
+            assert_eq!(value.as_wave(), r#"err("Error::Abandoned")"#)
+        }
+        other => panic!("expected a returned err, got {other:?}"),
+    }
+    assert_eq!(barrier.broken(), Ok(true));
+    barrier.reset().expect("the host resets");
+    // Mended: a task and the host meet there.
+    let mut process = pool
+        .spawn(&wait, input(&wait, r#"("meet", 2)"#))
+        .expect("it starts");
+    assert!(barrier.wait(LONG).is_ok());
+    assert!(process.join(LONG));
+    assert!(wave(&process.output().expect("it ended")).starts_with("ok("));
+}
