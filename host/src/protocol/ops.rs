@@ -321,6 +321,11 @@ resources! {
         Get { key: String } -> Option<Vec<u8>>;
         Set { key: String, value: Vec<u8> } -> ();
         Remove { key: String } -> Option<Vec<u8>>;
+        /// The value of `key`, set to `value` first if `key` is absent.
+        SetDefault { key: String, value: Vec<u8> } -> Vec<u8>;
+        /// Sets `key` to `new` (`None`: removes it) if its value is
+        /// `expected` (`None`: absent); answers whether it did.
+        CompareAndSet { key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>> } -> bool;
         Keys {} -> Vec<String>;
         Len {} -> u32;
     }

@@ -439,6 +439,32 @@ impl shared::HostDict for TaskState {
             .await
     }
 
+    async fn setdefault(
+        &mut self,
+        d: Resource<dict::Handle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Answered<Vec<u8>> {
+        let request = |handle| dict::SetDefault { handle, key, value };
+        self.on(&d, request, None).await
+    }
+
+    async fn compare_and_set(
+        &mut self,
+        d: Resource<dict::Handle>,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Answered<bool> {
+        let request = |handle| dict::CompareAndSet {
+            handle,
+            key,
+            expected,
+            new,
+        };
+        self.on(&d, request, None).await
+    }
+
     async fn keys(&mut self, d: Resource<dict::Handle>) -> Answered<Vec<String>> {
         self.on(&d, |handle| dict::Keys { handle }, None).await
     }

@@ -467,6 +467,15 @@ impl Condition {
 /// assert_eq!(dict.keys()?, ["a", "b"]);
 /// assert_eq!(dict.remove("a")?, Some(b"1".to_vec()));
 /// assert_eq!(dict.len()?, 1);
+/// // An atomic update: set only if the value is still the one read.
+/// assert_eq!(dict.setdefault("hits", b"0")?, b"0");
+/// let (zero, one) = (b"0".as_slice(), b"1".as_slice());
+/// assert!(dict.compare_and_set("hits", Some(zero), Some(one))?);
+/// assert!(!dict.compare_and_set("hits", Some(zero), Some(b"2"))?);
+/// assert_eq!(dict.setdefault("hits", b"0")?, b"1");
+/// // `None`: the key is absent, or to be removed.
+/// assert!(dict.compare_and_set("hits", Some(one), None)?);
+/// assert!(dict.compare_and_set("hits", None, Some(b"9"))?);
 /// # Ok::<(), wpool::ObjectError>(())
 /// ```
 #[derive(Clone)]
@@ -494,6 +503,31 @@ impl Dict {
     pub fn remove(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
         let key = key.into();
         self.0.call(|handle| dict::Remove { handle, key }, None)
+    }
+
+    /// The value of `key`, set to `value` first if `key` is absent
+    /// (`dict.setdefault`).
+    pub fn setdefault(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, ObjectError> {
+        let (key, value) = (key.into(), value.to_vec());
+        self.0
+            .call(|handle| dict::SetDefault { handle, key, value }, None)
+    }
+
+    /// Sets `key` to `new` (`None`: removes it) if its value is `expected`
+    /// (`None`: absent), atomically; returns whether it did.
+    pub fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, ObjectError> {
+        let request = |handle| dict::CompareAndSet {
+            handle,
+            key: key.into(),
+            expected: expected.map(<[u8]>::to_vec),
+            new: new.map(<[u8]>::to_vec),
+        };
+        self.0.call(request, None)
     }
 
     /// The keys, in order.

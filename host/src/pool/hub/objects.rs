@@ -175,6 +175,11 @@ pub(super) fn message_len(op: &Op) -> usize {
         Op::Queue(queue::Op::Put(put)) => put.item.len(),
         Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
         Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
+        Op::Dict(dict::Op::SetDefault(op)) => op.key.len() + op.value.len(),
+        Op::Dict(dict::Op::CompareAndSet(op)) => {
+            let len = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
+            op.key.len() + len(&op.expected).max(len(&op.new))
+        }
         Op::Open(Open::Value(open)) => scalar(&open.initial),
         Op::Open(Open::Array(open)) => scalar(&open.initial),
         Op::Value(value::Op::Set(set)) => scalar(&set.new),

@@ -398,12 +398,46 @@ impl DictObject {
                 let value = self.entries.remove(&remove.key).map(Held::take);
                 out.answer::<dict::Remove>(waiter, Ok(value))
             }
+            dict::Op::SetDefault(op) => {
+                let value = match self.entries.get(&op.key) {
+                    Some(held) => Ok(held.bytes().to_vec()),
+                    None => budget.hold(op.value, op.key.len()).and_then(|held| {
+                        let value = held.bytes().to_vec();
+                        self.set(op.key, held).map(|()| value)
+                    }),
+                };
+                out.answer::<dict::SetDefault>(waiter, value)
+            }
+            dict::Op::CompareAndSet(op) => {
+                let swapped = self.compare_and_set(op, budget);
+                out.answer::<dict::CompareAndSet>(waiter, swapped)
+            }
             dict::Op::Keys(_) => {
                 let keys = self.entries.keys().cloned().collect();
                 out.answer::<dict::Keys>(waiter, Ok(keys))
             }
             dict::Op::Len(_) => out.answer::<dict::Len>(waiter, Ok(count(self.entries.len()))),
         }
+    }
+
+    /// Sets (or removes) the key if its value is the expected one; answers
+    /// whether it did. The new value counts against `budget`.
+    fn compare_and_set(
+        &mut self,
+        op: dict::CompareAndSet,
+        budget: &Budget,
+    ) -> Result<bool, ObjectError> {
+        if self.entries.get(&op.key).map(Held::bytes) != op.expected.as_deref() {
+            return Ok(false);
+        }
+        match op.new {
+            Some(new) => {
+                let held = budget.hold(new, op.key.len())?;
+                self.set(op.key, held)?;
+            }
+            None => drop(self.entries.remove(&op.key)),
+        }
+        Ok(true)
     }
 
     /// `denied` if `key` is new and the dict is full.

@@ -228,3 +228,22 @@ fn the_host_aborting_a_barrier_sends_its_waiting_task_away() {
     assert!(process.join(LONG));
     assert!(wave(&process.output().expect("it ended")).starts_with("ok("));
 }
+
+#[test]
+fn tasks_count_in_a_dict_by_compare_and_set_without_losing_updates() {
+    let pool = pool(2);
+    let tally = task(Guest::SharedDict, Some("tally"));
+    let words = (0..40).map(|n| format!("\"{}\"", ["a", "b"][n % 2]));
+    let outputs = pool
+        .map(&tally, inputs(&tally, words))
+        .expect("the run starts");
+    let mut counts: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    counts.sort();
+    // Each word's tasks saw each count from 1 to 20 once.
+    let expected: Vec<Option<i64>> = (1..=20).flat_map(|n| [Some(n), Some(n)]).collect();
+    assert_eq!(counts, expected);
+    let dict = pool.dict("counts").expect("it exists");
+    for word in ["a", "b"] {
+        assert_eq!(dict.get(word), Ok(Some(20u64.to_le_bytes().to_vec())));
+    }
+}
