@@ -13,7 +13,7 @@ wit_bindgen::generate!({
 use wpool::task::context;
 use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
-use wpool::task::shared::{Lock, Value};
+use wpool::task::shared::{Lock, SharedList, Value};
 use wpool::task::sync::Barrier;
 use wpool::task::types::{Error, Scalar};
 
@@ -133,6 +133,12 @@ impl Guest for Misbehave {
     fn await_barrier(name: String, parties: u32) -> Result<u32, String> {
         let barrier = Barrier::open(&name, parties).map_err(|e| format!("{e:?}"))?;
         barrier.wait(None).map_err(|e| format!("{e:?}"))
+    }
+
+    fn append_to_list(name: String, item: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+        let list = SharedList::open(&name).map_err(|e| format!("{e:?}"))?;
+        list.append(&item).map_err(|e| format!("{e:?}"))?;
+        list.slice(None, None).map_err(|e| format!("{e:?}"))
     }
 
     fn await_item(name: String) -> Result<Vec<u8>, String> {

@@ -37,6 +37,8 @@ pub(crate) enum Answer {
     /// A length, or a barrier's arrival index.
     Count(u32),
     Keys(Vec<String>),
+    /// A shared list's items.
+    Items(Vec<Vec<u8>>),
 }
 
 /// A type that answers requests: it converts to and from [`Answer`].
@@ -71,6 +73,7 @@ answer_types!(
     Bool(bool),
     Count(u32),
     Keys(Vec<String>),
+    Items(Vec<Vec<u8>>),
 );
 
 impl AnswerType for () {
@@ -328,6 +331,23 @@ resources! {
         CompareAndSet { key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>> } -> bool;
         Keys {} -> Vec<String>;
         Len {} -> u32;
+    }
+
+    /// `shared.shared-list`: a list of byte strings (a `Manager().list()`).
+    /// An index below 0 counts from the end, as in Python.
+    list List {
+        open {}
+        Append { item: Vec<u8> } -> ();
+        /// Appends every item, or none.
+        Extend { items: Vec<Vec<u8>> } -> ();
+        Get { index: i64 } -> Vec<u8>;
+        Set { index: i64, item: Vec<u8> } -> ();
+        Len {} -> u32;
+        /// Removes and answers the item at `index` (`None`: the last).
+        Pop { index: Option<i64> } -> Vec<u8>;
+        /// The items from `start` up to `stop` (excluded; `None`: the
+        /// ends), clamped to the list, as Python's `l[start:stop]`.
+        Slice { start: Option<i64>, stop: Option<i64> } -> Vec<Vec<u8>>;
     }
 
     /// `sync.event`: a flag tasks wait for.

@@ -17,7 +17,7 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
-    self, ObjectError, Request, array, barrier, condition, dict, event, lock, pipe, queue,
+    self, ObjectError, Request, array, barrier, condition, dict, event, list, lock, pipe, queue,
     semaphore, typed_answer, value,
 };
 
@@ -33,6 +33,7 @@ wasmtime::component::bindgen!({
         "wpool:task/shared.lock": crate::protocol::lock::Handle,
         "wpool:task/shared.condition": crate::protocol::condition::Handle,
         "wpool:task/shared.dict": crate::protocol::dict::Handle,
+        "wpool:task/shared.shared-list": crate::protocol::list::Handle,
         "wpool:task/sync.event": crate::protocol::event::Handle,
         "wpool:task/sync.semaphore": crate::protocol::semaphore::Handle,
         "wpool:task/sync.barrier": crate::protocol::barrier::Handle,
@@ -475,6 +476,71 @@ impl shared::HostDict for TaskState {
 
     async fn drop(&mut self, d: Resource<dict::Handle>) -> wasmtime::Result<()> {
         self.discard(d)
+    }
+}
+
+impl shared::HostSharedList for TaskState {
+    async fn open(&mut self, name: String) -> Answered<Resource<list::Handle>> {
+        self.open(list::Open { name }).await
+    }
+
+    async fn append(&mut self, l: Resource<list::Handle>, item: Vec<u8>) -> Answered<()> {
+        self.on(&l, |handle| list::Append { handle, item }, None)
+            .await
+    }
+
+    async fn extend(&mut self, l: Resource<list::Handle>, items: Vec<Vec<u8>>) -> Answered<()> {
+        self.on(&l, |handle| list::Extend { handle, items }, None)
+            .await
+    }
+
+    async fn get(&mut self, l: Resource<list::Handle>, index: i64) -> Answered<Vec<u8>> {
+        self.on(&l, |handle| list::Get { handle, index }, None)
+            .await
+    }
+
+    async fn set(&mut self, l: Resource<list::Handle>, index: i64, item: Vec<u8>) -> Answered<()> {
+        self.on(
+            &l,
+            |handle| list::Set {
+                handle,
+                index,
+                item,
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn len(&mut self, l: Resource<list::Handle>) -> Answered<u32> {
+        self.on(&l, |handle| list::Len { handle }, None).await
+    }
+
+    async fn pop(&mut self, l: Resource<list::Handle>, index: Option<i64>) -> Answered<Vec<u8>> {
+        self.on(&l, |handle| list::Pop { handle, index }, None)
+            .await
+    }
+
+    async fn slice(
+        &mut self,
+        l: Resource<list::Handle>,
+        start: Option<i64>,
+        stop: Option<i64>,
+    ) -> Answered<Vec<Vec<u8>>> {
+        self.on(
+            &l,
+            |handle| list::Slice {
+                handle,
+                start,
+                stop,
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn drop(&mut self, l: Resource<list::Handle>) -> wasmtime::Result<()> {
+        self.discard(l)
     }
 }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::caller::{Caller, JobId};
 use super::server::Hub;
 use crate::protocol::{
-    End, ObjectError, Request, Scalar, array, barrier, condition, dict, event, lock, pipe, queue,
-    semaphore, value,
+    End, ObjectError, Request, Scalar, array, barrier, condition, dict, event, list, lock, pipe,
+    queue, semaphore, value,
 };
 
 /// One of a job's objects, as the host names it: the hub, the job, and the
@@ -543,6 +543,100 @@ impl Dict {
     /// Whether the dict has no entries.
     pub fn is_empty(&self) -> Result<bool, ObjectError> {
         self.len().map(|len| len == 0)
+    }
+}
+
+/// A job's list of byte strings (a `Manager().list()`). An index below 0
+/// counts from the end, as in Python. Dropping the handle leaves the list
+/// as it is.
+///
+/// ```
+/// use wpool::{ObjectError, Pool};
+///
+/// let pool = Pool::builder().build();
+/// let list = pool.list("log")?;
+/// list.append(b"a")?;
+/// list.extend(&[b"b".as_slice(), b"c", b"d"])?;
+/// assert_eq!(list.get(-1)?, b"d");
+/// list.set(0, b"A")?;
+/// assert_eq!(list.pop(None)?, b"d");
+/// assert_eq!(list.pop(Some(1))?, b"b");
+/// assert_eq!(list.slice(None, None)?, [b"A".to_vec(), b"c".to_vec()]);
+/// assert_eq!(list.slice(Some(-1), Some(10))?, [b"c".to_vec()]);
+/// assert_eq!(list.len()?, 2);
+/// assert!(matches!(list.get(2), Err(ObjectError::Denied(_))));
+/// # Ok::<(), ObjectError>(())
+/// ```
+#[derive(Clone)]
+pub struct SharedList(Target<list::Handle>);
+
+impl SharedList {
+    /// Opens the job's list `name`, creating it empty if needed.
+    pub(crate) fn open(hub: &Hub, job: JobId, name: &str) -> Result<SharedList, ObjectError> {
+        Target::open(hub, job, list::Open { name: name.into() }).map(SharedList)
+    }
+
+    /// Appends `item`.
+    pub fn append(&self, item: &[u8]) -> Result<(), ObjectError> {
+        let item = item.to_vec();
+        self.0.call(|handle| list::Append { handle, item }, None)
+    }
+
+    /// Appends every item of `items`, or none.
+    pub fn extend(&self, items: &[&[u8]]) -> Result<(), ObjectError> {
+        let items = items.iter().map(|item| item.to_vec()).collect();
+        self.0.call(|handle| list::Extend { handle, items }, None)
+    }
+
+    /// The item at `index`.
+    pub fn get(&self, index: i64) -> Result<Vec<u8>, ObjectError> {
+        self.0.call(|handle| list::Get { handle, index }, None)
+    }
+
+    /// Replaces the item at `index` with `item`.
+    pub fn set(&self, index: i64, item: &[u8]) -> Result<(), ObjectError> {
+        let item = item.to_vec();
+        self.0.call(
+            |handle| list::Set {
+                handle,
+                index,
+                item,
+            },
+            None,
+        )
+    }
+
+    /// How many items the list has.
+    pub fn len(&self) -> Result<u32, ObjectError> {
+        self.0.call(|handle| list::Len { handle }, None)
+    }
+
+    /// Whether the list has no items.
+    pub fn is_empty(&self) -> Result<bool, ObjectError> {
+        self.len().map(|len| len == 0)
+    }
+
+    /// Removes and returns the item at `index` (`None`: the last).
+    pub fn pop(&self, index: Option<i64>) -> Result<Vec<u8>, ObjectError> {
+        self.0.call(|handle| list::Pop { handle, index }, None)
+    }
+
+    /// The items from `start` up to `stop` (excluded; `None`: the ends),
+    /// clamped to the list, as Python's `l[start:stop]`; `too-large` if
+    /// they are more bytes than a message may hold.
+    pub fn slice(
+        &self,
+        start: Option<i64>,
+        stop: Option<i64>,
+    ) -> Result<Vec<Vec<u8>>, ObjectError> {
+        self.0.call(
+            |handle| list::Slice {
+                handle,
+                start,
+                stop,
+            },
+            None,
+        )
     }
 }
 

@@ -8,12 +8,13 @@ use std::fmt;
 use super::budget::Budget;
 use super::caller::Gone;
 use super::limits::HubLimits;
+use super::list::ListObject;
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
 use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
 use super::waiters::{Flow, Outbox, Waiter, WaiterId};
-use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, pipe, queue, value};
+use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, list, pipe, queue, value};
 
 /// A shared object of any kind.
 pub(super) enum Object {
@@ -26,6 +27,7 @@ pub(super) enum Object {
     /// and serves its operations.
     Condition(u64),
     Dict(DictObject),
+    List(ListObject),
     Event(EventObject),
     Semaphore(SemaphoreObject),
     Barrier(BarrierObject),
@@ -77,6 +79,9 @@ impl Object {
                 Object::Condition(lock)
             }
             Open::Dict(_) => Object::Dict(DictObject::new(limits.max_queued_items)),
+            Open::List(_) => {
+                Object::List(ListObject::new(limits.max_queued_items, limits.max_message))
+            }
             Open::Event(_) => Object::Event(EventObject::default()),
             Open::Semaphore(open) => Object::Semaphore(SemaphoreObject::new(open.initial)),
             Open::Barrier(open) if open.parties == 0 => {
@@ -103,6 +108,7 @@ impl Object {
             (Object::Lock(l), Op::Lock(op)) => l.apply(op, waiter, out),
             (Object::Lock(l), Op::Condition(op)) => l.apply_condition(op, waiter, out),
             (Object::Dict(d), Op::Dict(op)) => d.apply(op, waiter, budget, out),
+            (Object::List(l), Op::List(op)) => l.apply(op, waiter, budget, out),
             (Object::Event(e), Op::Event(op)) => e.apply(op, waiter, out),
             (Object::Semaphore(s), Op::Semaphore(op)) => s.apply(op, waiter, out),
             (Object::Barrier(b), Op::Barrier(op)) => b.apply(op, waiter, out),
@@ -122,9 +128,11 @@ impl Object {
             Object::Event(e) => e.take_waiters(pick),
             Object::Semaphore(s) => s.take_waiters(pick),
             Object::Barrier(b) => b.take_waiters(pick),
-            Object::Value(_) | Object::Array(_) | Object::Dict(_) | Object::Condition(_) => {
-                Vec::new()
-            }
+            Object::Value(_)
+            | Object::Array(_)
+            | Object::Dict(_)
+            | Object::List(_)
+            | Object::Condition(_) => Vec::new(),
         }
     }
 
@@ -176,6 +184,9 @@ pub(super) fn message_len(op: &Op) -> usize {
         Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
         Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
         Op::Dict(dict::Op::SetDefault(op)) => op.key.len() + op.value.len(),
+        Op::List(list::Op::Append(op)) => op.item.len(),
+        Op::List(list::Op::Extend(op)) => op.items.iter().map(Vec::len).sum(),
+        Op::List(list::Op::Set(op)) => op.item.len(),
         Op::Dict(dict::Op::CompareAndSet(op)) => {
             let len = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
             op.key.len() + len(&op.expected).max(len(&op.new))
@@ -220,6 +231,7 @@ pub(super) fn shape(
             }
         },
         Open::Dict(_) => Shape::Dict,
+        Open::List(_) => Shape::List,
         Open::Event(_) => Shape::Event,
         Open::Semaphore(open) => Shape::Semaphore {
             initial: open.initial,
@@ -250,6 +262,7 @@ pub(super) enum Shape {
         lock: u64,
     },
     Dict,
+    List,
     Event,
     Semaphore {
         initial: u32,
@@ -270,6 +283,7 @@ impl fmt::Display for Shape {
             Shape::Lock { reentrant: false } => f.write_str("lock"),
             Shape::Condition { .. } => f.write_str("condition on another lock"),
             Shape::Dict => f.write_str("dict"),
+            Shape::List => f.write_str("list"),
             Shape::Event => f.write_str("event"),
             Shape::Semaphore { initial } => write!(f, "semaphore of {initial} permits"),
             Shape::Barrier { parties } => write!(f, "barrier for {parties} parties"),

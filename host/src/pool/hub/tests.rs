@@ -11,8 +11,8 @@ use super::handles::{
 use super::limits::HubLimits;
 use super::server::{Hub, Pending};
 use crate::protocol::{
-    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, condition, dict, event, lock,
-    pipe, queue, semaphore, value,
+    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, condition, dict, event, list,
+    lock, pipe, queue, semaphore, value,
 };
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(50));
@@ -1315,6 +1315,225 @@ fn dict_updates_within_the_limits() {
     let over = cas("k", Some(&[1; 10]), Some(&[2; 13]));
     assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
     assert_eq!(cas("k", Some(&[1; 10]), Some(&[2; 12])), Ok(true));
+}
+
+#[test]
+fn list_indexes_pops_and_slices_as_python() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let list = call(&hub, me, list::Open { name: "l".into() }, None).unwrap();
+    let items = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let slice = |start, stop| {
+        call(
+            &hub,
+            me,
+            list::Slice {
+                handle: list,
+                start,
+                stop,
+            },
+            None,
+        )
+    };
+    let append = list::Append {
+        handle: list,
+        item: b"a".to_vec(),
+    };
+    call(&hub, me, append, None).unwrap();
+    let extend = list::Extend {
+        handle: list,
+        items: items(&["b", "c", "d"]),
+    };
+    call(&hub, me, extend, None).unwrap();
+    assert_eq!(call(&hub, me, list::Len { handle: list }, None), Ok(4));
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index: 1
+            },
+            None
+        ),
+        Ok(b"b".to_vec())
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index: -4
+            },
+            None
+        ),
+        Ok(b"a".to_vec())
+    );
+    for index in [4, -5, i64::MIN, i64::MAX] {
+        let out_of_range = call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index,
+            },
+            None,
+        );
+        assert!(
+            matches!(out_of_range, Err(ObjectError::Denied(_))),
+            "{index}"
+        );
+    }
+    let set = list::Set {
+        handle: list,
+        index: -1,
+        item: b"D".to_vec(),
+    };
+    call(&hub, me, set, None).unwrap();
+    assert_eq!(slice(None, None), Ok(items(&["a", "b", "c", "D"])));
+    assert_eq!(slice(Some(1), Some(-1)), Ok(items(&["b", "c"])));
+    assert_eq!(slice(Some(-2), Some(100)), Ok(items(&["c", "D"])));
+    assert_eq!(slice(Some(3), Some(1)), Ok(vec![]));
+    assert_eq!(
+        slice(Some(i64::MIN), Some(i64::MAX)),
+        Ok(items(&["a", "b", "c", "D"]))
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Pop {
+                handle: list,
+                index: None
+            },
+            None
+        ),
+        Ok(b"D".to_vec())
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Pop {
+                handle: list,
+                index: Some(0)
+            },
+            None
+        ),
+        Ok(b"a".to_vec())
+    );
+    assert_eq!(slice(None, None), Ok(items(&["b", "c"])));
+}
+
+#[test]
+fn list_stays_within_the_limits() {
+    let limits = HubLimits {
+        max_message: 8,
+        max_queued_items: 3,
+        max_job_bytes: 12,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let list = call(&hub, me, list::Open { name: "l".into() }, None).unwrap();
+    let extend = |items: Vec<Vec<u8>>| {
+        call(
+            &hub,
+            me,
+            list::Extend {
+                handle: list,
+                items,
+            },
+            None,
+        )
+    };
+    let len = || call(&hub, me, list::Len { handle: list }, None);
+    // An extend is one message: its items together.
+    assert_eq!(
+        extend(vec![vec![0; 5], vec![0; 4]]),
+        Err(ObjectError::TooLarge(8))
+    );
+    assert_eq!(extend(vec![vec![1; 4], vec![2; 4]]), Ok(()));
+    // Three items at most, all or none.
+    let over = extend(vec![vec![3], vec![4]]);
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    assert_eq!(len(), Ok(2));
+    // 8 bytes held, the budget is 12: a 5-byte item is refused, and
+    // replacing an item holds the new one before the old one goes.
+    let over = call(
+        &hub,
+        me,
+        list::Append {
+            handle: list,
+            item: vec![5; 5],
+        },
+        None,
+    );
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    let over = call(
+        &hub,
+        me,
+        list::Set {
+            handle: list,
+            index: 0,
+            item: vec![5; 5],
+        },
+        None,
+    );
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Append {
+                handle: list,
+                item: vec![5; 4]
+            },
+            None
+        ),
+        Ok(())
+    );
+    // Its 12 bytes are more than a message: a slice of all is refused.
+    let all = call(
+        &hub,
+        me,
+        list::Slice {
+            handle: list,
+            start: None,
+            stop: None,
+        },
+        None,
+    );
+    assert_eq!(all, Err(ObjectError::TooLarge(8)));
+    // Popping gives the bytes back.
+    call(
+        &hub,
+        me,
+        list::Pop {
+            handle: list,
+            index: None,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Append {
+                handle: list,
+                item: vec![6; 4]
+            },
+            None
+        ),
+        Ok(())
+    );
 }
 
 #[test]

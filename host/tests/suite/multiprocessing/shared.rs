@@ -247,3 +247,28 @@ fn tasks_count_in_a_dict_by_compare_and_set_without_losing_updates() {
         assert_eq!(dict.get(word), Ok(Some(20u64.to_le_bytes().to_vec())));
     }
 }
+
+#[test]
+fn tasks_append_to_a_shared_list_the_host_reads() {
+    let pool = pool(2);
+    let list = pool.list("log").expect("the list opens");
+    list.append(b"host").expect("the host appends");
+    let append = task(Guest::Misbehave, Some("append-to-list"));
+    let outputs = pool
+        .map(
+            &append,
+            inputs(&append, (0..10).map(|n| format!("(\"log\", [{n}])"))),
+        )
+        .expect("the run starts");
+    for (n, output) in outputs.iter().enumerate() {
+        // Each task saw the host's item first, and its own among the rest.
+        let seen = wave(output);
+        assert!(seen.starts_with("ok([[104, 111, 115, 116], "), "{seen}");
+        assert!(seen.contains(&format!("[{n}]")), "{seen}");
+    }
+    assert_eq!(list.get(0), Ok(b"host".to_vec()));
+    let mut items = list.slice(Some(1), None).expect("a slice");
+    items.sort();
+    assert_eq!(items, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
+    assert_eq!(list.len(), Ok(11));
+}
