@@ -281,7 +281,7 @@ impl fmt::Display for Shape {
             Shape::Array { len, kind } => write!(f, "array of {len} {kind}"),
             Shape::Lock { reentrant: true } => f.write_str("re-entrant lock"),
             Shape::Lock { reentrant: false } => f.write_str("lock"),
-            Shape::Condition { .. } => f.write_str("condition on another lock"),
+            Shape::Condition { lock } => write!(f, "condition on the lock of handle {lock}"),
             Shape::Dict => f.write_str("dict"),
             Shape::List => f.write_str("list"),
             Shape::Event => f.write_str("event"),

@@ -272,3 +272,31 @@ fn tasks_append_to_a_shared_list_the_host_reads() {
     assert_eq!(items, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
     assert_eq!(list.len(), Ok(11));
 }
+
+#[test]
+fn a_task_killed_waiting_on_a_condition_leaves_the_lock_and_the_others_free() {
+    let pool = pool(2);
+    let lock = pool.lock("shelf", false).expect("the lock opens");
+    let restocked = pool.condition("restocked", "shelf").expect("it opens");
+    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let mut doomed = pool
+        .spawn(&consumer, input(&consumer, "(1, 20000)"))
+        .expect("it starts");
+    let mut survivor = pool
+        .spawn(&consumer, input(&consumer, "(1, 20000)"))
+        .expect("it starts");
+    // Both wait on the condition once neither holds the lock.
+    std::thread::sleep(Duration::from_millis(500));
+    doomed.terminate();
+    assert!(doomed.join(LONG));
+    assert_eq!(doomed.exit_code(), Some(-9));
+    // The lock is free, and the one notify goes to the task still waiting.
+    assert_eq!(lock.acquire(SECOND), Ok(()));
+    stock.add(Scalar::Int(1)).expect("an int");
+    restocked.notify(1).expect("the host holds the lock");
+    lock.release().expect("the host holds it");
+    assert!(survivor.join(LONG));
+    assert_eq!(wave(&survivor.output().expect("it ended")), "ok(1)");
+    assert_eq!(stock.get(), Ok(Scalar::Int(0)));
+}
