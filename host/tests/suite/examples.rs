@@ -1,6 +1,6 @@
 //! The guest examples not covered by a topic of their own, run as the README
-//! shows them: primes, pool-square, payload's bytes, command components and
-//! queue-bench; and a check that the suite knows every guest example.
+//! shows them: primes, pool-square, payload's bytes, command components,
+//! queue-bench and condition-demo; and a check that the suite knows every guest example.
 
 use std::collections::BTreeSet;
 

@@ -184,13 +184,13 @@ pub(super) fn message_len(op: &Op) -> usize {
         Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
         Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
         Op::Dict(dict::Op::SetDefault(op)) => op.key.len() + op.value.len(),
-        Op::List(list::Op::Append(op)) => op.item.len(),
-        Op::List(list::Op::Extend(op)) => op.items.iter().map(Vec::len).sum(),
-        Op::List(list::Op::Set(op)) => op.item.len(),
         Op::Dict(dict::Op::CompareAndSet(op)) => {
             let len = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
             op.key.len() + len(&op.expected).max(len(&op.new))
         }
+        Op::List(list::Op::Append(op)) => op.item.len(),
+        Op::List(list::Op::Extend(op)) => op.items.iter().map(Vec::len).sum(),
+        Op::List(list::Op::Set(op)) => op.item.len(),
         Op::Open(Open::Value(open)) => scalar(&open.initial),
         Op::Open(Open::Array(open)) => scalar(&open.initial),
         Op::Value(value::Op::Set(set)) => scalar(&set.new),

@@ -1,5 +1,6 @@
 //! Queues and pipes between the host and tasks: each item delivered once,
-//! in order, within its size limit, and waits that end.
+//! in order, within its size limit, waits that end, a queue's `join` and a
+//! pipe's `poll`.
 
 use std::time::{Duration, Instant};
 

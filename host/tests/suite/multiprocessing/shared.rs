@@ -1,5 +1,5 @@
-//! Shared values, locks and dicts, seen by tasks and by the host, and the
-//! jobs that scope them.
+//! Shared values, locks (and their conditions), dicts, lists and barriers,
+//! seen by tasks and by the host, and the jobs that scope them.
 
 use std::time::{Duration, Instant};
 
