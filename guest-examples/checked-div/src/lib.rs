@@ -8,7 +8,9 @@ impl Guest for CheckedDiv {
     fn div(a: i32, b: i32) -> Result<i32, String> {
         match b {
             0 => Err(format!("cannot divide {a} by zero")),
-            _ => a.checked_div(b).ok_or_else(|| format!("{a} / {b} overflows")),
+            _ => a
+                .checked_div(b)
+                .ok_or_else(|| format!("{a} / {b} overflows")),
         }
     }
 }

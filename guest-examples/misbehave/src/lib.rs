@@ -11,8 +11,10 @@ wit_bindgen::generate!({
 });
 
 use wpool::task::context;
+use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
-use wpool::task::shared::{Lock, Value};
+use wpool::task::shared::{Lock, SharedList, Value};
+use wpool::task::sync::Barrier;
 use wpool::task::types::{Error, Scalar};
 
 struct Misbehave;
@@ -93,8 +95,50 @@ impl Guest for Misbehave {
 
     fn try_lock(name: String, timeout_ms: u64) -> Result<(), String> {
         let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
-        lock.acquire(Some(timeout_ms)).map_err(|e| format!("{e:?}"))?;
+        lock.acquire(Some(timeout_ms))
+            .map_err(|e| format!("{e:?}"))?;
         lock.release().map_err(|e| format!("{e:?}"))
+    }
+
+    fn probe_lock(name: String) -> Result<(bool, bool), String> {
+        let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
+        let locked = lock.locked().map_err(|e| format!("{e:?}"))?;
+        let took = lock.try_acquire().map_err(|e| format!("{e:?}"))?;
+        if took {
+            lock.release().map_err(|e| format!("{e:?}"))?;
+        }
+        Ok((locked, took))
+    }
+
+    fn drain_queue(name: String, count: u32) -> Result<u64, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        let mut bytes = 0;
+        for _ in 0..count {
+            bytes += queue.get(None).map_err(|e| format!("{e:?}"))?.len() as u64;
+            queue.task_done().map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(bytes)
+    }
+
+    fn join_queue(name: String) -> Result<(), String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        queue.join(None).map_err(|e| format!("{e:?}"))
+    }
+
+    fn poll_pipe(name: String, timeout_ms: u64) -> Result<bool, String> {
+        let end = Connection::open(&name, End::B).map_err(|e| format!("{e:?}"))?;
+        end.poll(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
+    }
+
+    fn await_barrier(name: String, parties: u32) -> Result<u32, String> {
+        let barrier = Barrier::open(&name, parties).map_err(|e| format!("{e:?}"))?;
+        barrier.wait(None).map_err(|e| format!("{e:?}"))
+    }
+
+    fn append_to_list(name: String, item: Vec<u8>) -> Result<Vec<Vec<u8>>, String> {
+        let list = SharedList::open(&name).map_err(|e| format!("{e:?}"))?;
+        list.append(&item).map_err(|e| format!("{e:?}"))?;
+        list.slice(None, None).map_err(|e| format!("{e:?}"))
     }
 
     fn await_item(name: String) -> Result<Vec<u8>, String> {

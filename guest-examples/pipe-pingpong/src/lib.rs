@@ -20,7 +20,8 @@ impl Guest for PipePingpong {
     fn ping(rounds: u32) -> Result<u32, String> {
         let end = Connection::open("table", End::A).map_err(describe)?;
         for round in 0..rounds {
-            end.send(format!("ping {round}").as_bytes(), None).map_err(describe)?;
+            end.send(format!("ping {round}").as_bytes(), None)
+                .map_err(describe)?;
             let answer = end.recv(None).map_err(describe)?;
             println!("{}", String::from_utf8_lossy(&answer));
         }

@@ -16,7 +16,10 @@ struct ProcessBasics;
 
 impl Guest for ProcessBasics {
     fn worker(n: u32) -> String {
-        println!("Worker {n} started (worker process {})", context::worker_id());
+        println!(
+            "Worker {n} started (worker process {})",
+            context::worker_id()
+        );
         std::thread::sleep(Duration::from_secs(n.into()));
         println!("Worker {n} finished");
         format!("worker {n} done")

@@ -29,10 +29,14 @@ impl Guest for QueueDemo {
     fn writer() -> u32 {
         let queue = letters().expect("the queue opens");
         for letter in LETTERS {
-            queue.put(letter.as_bytes(), None).expect("the queue takes the letter");
+            queue
+                .put(letter.as_bytes(), None)
+                .expect("the queue takes the letter");
             std::thread::sleep(Duration::from_millis(500));
         }
-        queue.put(&[], None).expect("the queue takes the end signal");
+        queue
+            .put(&[], None)
+            .expect("the queue takes the end signal");
         LETTERS.len() as u32
     }
 

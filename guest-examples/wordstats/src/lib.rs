@@ -23,8 +23,10 @@ impl Guest for Wordstats {
         for word in &words {
             *counts.entry(word).or_default() += 1;
         }
-        let mut ranked: Vec<(String, u32)> =
-            counts.into_iter().map(|(w, n)| (w.to_string(), n)).collect();
+        let mut ranked: Vec<(String, u32)> = counts
+            .into_iter()
+            .map(|(w, n)| (w.to_string(), n))
+            .collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         ranked.truncate(top as usize);
         Stats {

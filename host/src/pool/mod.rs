@@ -35,7 +35,8 @@ use std::time::Duration;
 pub use self::error::{Error, TaskError};
 pub use self::guest_build::{GUEST_TARGET, build_guest};
 pub use self::hub::{
-    Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
+    Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedList,
+    SharedValue,
 };
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use self::output::TaskOutput;
@@ -423,6 +424,24 @@ impl Pool {
     /// As [`Pool::queue`].
     pub fn lock(&self, name: &str, reentrant: bool) -> Result<Lock, ObjectError> {
         Lock::open(&self.job.hub, self.job.id, name, reentrant)
+    }
+
+    /// The job's condition `name` (`multiprocessing.Condition`) on its lock
+    /// `lock`.
+    ///
+    /// # Errors
+    /// As [`Pool::queue`]; also `Denied` if `lock` names no lock of the
+    /// job, or the condition exists on another lock.
+    pub fn condition(&self, name: &str, lock: &str) -> Result<Condition, ObjectError> {
+        Condition::open(&self.job.hub, self.job.id, name, lock)
+    }
+
+    /// The job's list `name` (a `Manager().list()`).
+    ///
+    /// # Errors
+    /// As [`Pool::queue`].
+    pub fn list(&self, name: &str) -> Result<SharedList, ObjectError> {
+        SharedList::open(&self.job.hub, self.job.id, name)
     }
 
     /// The job's dict `name` (a `Manager().dict()`).

@@ -21,8 +21,8 @@ pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
 pub(crate) use self::messages::{Call, CallResult, Failure, FromWorker, Setup, ToWorker};
 pub(crate) use self::ops::{
-    Answer, AnswerType, Op, Open, Request, array, barrier, dict, event, lock, pipe, queue,
-    semaphore, typed_answer, value,
+    Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,
+    pipe, queue, semaphore, typed_answer, value,
 };
 pub use self::ops::{End, ObjectError, Scalar};
 pub use self::probe::Layer;

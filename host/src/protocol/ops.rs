@@ -37,6 +37,8 @@ pub(crate) enum Answer {
     /// A length, or a barrier's arrival index.
     Count(u32),
     Keys(Vec<String>),
+    /// A shared list's items.
+    Items(Vec<Vec<u8>>),
 }
 
 /// A type that answers requests: it converts to and from [`Answer`].
@@ -71,6 +73,7 @@ answer_types!(
     Bool(bool),
     Count(u32),
     Keys(Vec<String>),
+    Items(Vec<Vec<u8>>),
 );
 
 impl AnswerType for () {
@@ -237,8 +240,17 @@ resources! {
         Get {} -> Vec<u8>;
         /// How many items wait.
         Len {} -> u32;
+        /// Whether no item waits.
+        Empty {} -> bool;
+        /// Whether the queue holds `capacity` items, so that a put waits.
+        Full {} -> bool;
         /// Refuses further puts; gets drain what is left.
         Close {} -> ();
+        /// Marks one item taken earlier as processed; `denied` if every
+        /// item put is marked already.
+        TaskDone {} -> ();
+        /// Waits until every item put has been marked processed.
+        Join {} -> ();
     }
 
     /// `pipe.connection`: one end of a named duplex pipe. Its handle names
@@ -250,6 +262,9 @@ resources! {
         Send { message: Vec<u8> } -> ();
         /// Receives the next message, waiting for one.
         Recv {} -> Vec<u8>;
+        /// Whether a `recv` would answer without waiting (a message waits,
+        /// or the other end is closed), waiting up to the timeout for it.
+        Poll {} -> bool;
         /// Closes this end (also what dropping it means).
         Close {} -> ();
     }
@@ -282,7 +297,25 @@ resources! {
         open { reentrant: bool }
         /// Takes the lock, waiting for it.
         Acquire {} -> ();
+        /// Takes the lock if that needs no wait; answers whether it did.
+        TryAcquire {} -> bool;
         Release {} -> ();
+        /// Whether any task holds the lock.
+        Locked {} -> bool;
+    }
+
+    /// `shared.condition`: a condition variable on one of the job's locks,
+    /// whose waiters the lock's object keeps.
+    condition Condition {
+        /// Opens the condition `name` on the lock `lock`, which must exist.
+        open { lock: String }
+        /// Releases the lock, waits for a notify (or the timeout), and
+        /// re-acquires the lock; answers whether it was notified.
+        Wait {} -> bool;
+        /// Wakes up to `n` waiters, which then re-acquire the lock in turn.
+        Notify { n: u32 } -> ();
+        /// Wakes every waiter.
+        NotifyAll {} -> ();
     }
 
     /// `shared.dict`: a dict from strings to bytes.
@@ -291,8 +324,30 @@ resources! {
         Get { key: String } -> Option<Vec<u8>>;
         Set { key: String, value: Vec<u8> } -> ();
         Remove { key: String } -> Option<Vec<u8>>;
+        /// The value of `key`, set to `value` first if `key` is absent.
+        SetDefault { key: String, value: Vec<u8> } -> Vec<u8>;
+        /// Sets `key` to `new` (`None`: removes it) if its value is
+        /// `expected` (`None`: absent); answers whether it did.
+        CompareAndSet { key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>> } -> bool;
         Keys {} -> Vec<String>;
         Len {} -> u32;
+    }
+
+    /// `shared.shared-list`: a list of byte strings (a `Manager().list()`).
+    /// An index below 0 counts from the end, as in Python.
+    list List {
+        open {}
+        Append { item: Vec<u8> } -> ();
+        /// Appends every item, or none.
+        Extend { items: Vec<Vec<u8>> } -> ();
+        Get { index: i64 } -> Vec<u8>;
+        Set { index: i64, item: Vec<u8> } -> ();
+        Len {} -> u32;
+        /// Removes and answers the item at `index` (`None`: the last).
+        Pop { index: Option<i64> } -> Vec<u8>;
+        /// The items from `start` up to `stop` (excluded; `None`: the
+        /// ends), clamped to the list, as Python's `l[start:stop]`.
+        Slice { start: Option<i64>, stop: Option<i64> } -> Vec<Vec<u8>>;
     }
 
     /// `sync.event`: a flag tasks wait for.
@@ -318,6 +373,15 @@ resources! {
         open { parties: u32 }
         /// Waits until `parties` participants wait; answers the arrival index.
         Wait {} -> u32;
+        /// Breaks the barrier: its waiters, and every wait until a `reset`,
+        /// get `abandoned`.
+        Abort {} -> ();
+        /// Mends the barrier; its waiters get `abandoned`.
+        Reset {} -> ();
+        /// Whether the barrier is broken by an `abort`.
+        Broken {} -> bool;
+        /// How many participants wait in this round.
+        NWaiting {} -> u32;
     }
 }
 

@@ -17,8 +17,8 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
-    self, ObjectError, Request, array, barrier, dict, event, lock, pipe, queue, semaphore,
-    typed_answer, value,
+    self, ObjectError, Request, array, barrier, condition, dict, event, list, lock, pipe, queue,
+    semaphore, typed_answer, value,
 };
 
 wasmtime::component::bindgen!({
@@ -31,7 +31,9 @@ wasmtime::component::bindgen!({
         "wpool:task/shared.value": crate::protocol::value::Handle,
         "wpool:task/shared.array": crate::protocol::array::Handle,
         "wpool:task/shared.lock": crate::protocol::lock::Handle,
+        "wpool:task/shared.condition": crate::protocol::condition::Handle,
         "wpool:task/shared.dict": crate::protocol::dict::Handle,
+        "wpool:task/shared.shared-list": crate::protocol::list::Handle,
         "wpool:task/sync.event": crate::protocol::event::Handle,
         "wpool:task/sync.semaphore": crate::protocol::semaphore::Handle,
         "wpool:task/sync.barrier": crate::protocol::barrier::Handle,
@@ -183,8 +185,25 @@ impl wit_queue::HostQueue for TaskState {
         self.on(&q, |handle| queue::Len { handle }, None).await
     }
 
+    async fn empty(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
+        self.on(&q, |handle| queue::Empty { handle }, None).await
+    }
+
+    async fn full(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
+        self.on(&q, |handle| queue::Full { handle }, None).await
+    }
+
     async fn close(&mut self, q: Resource<queue::Handle>) -> Answered<()> {
         self.on(&q, |handle| queue::Close { handle }, None).await
+    }
+
+    async fn task_done(&mut self, q: Resource<queue::Handle>) -> Answered<()> {
+        self.on(&q, |handle| queue::TaskDone { handle }, None).await
+    }
+
+    async fn join(&mut self, q: Resource<queue::Handle>, timeout_ms: Option<u64>) -> Answered<()> {
+        self.on(&q, |handle| queue::Join { handle }, timeout_ms)
+            .await
     }
 
     async fn drop(&mut self, q: Resource<queue::Handle>) -> wasmtime::Result<()> {
@@ -219,6 +238,11 @@ impl wit_pipe::HostConnection for TaskState {
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
         self.on(&c, |handle| pipe::Recv { handle }, timeout_ms)
+            .await
+    }
+
+    async fn poll(&mut self, c: Resource<pipe::Handle>, timeout_ms: Option<u64>) -> Answered<bool> {
+        self.on(&c, |handle| pipe::Poll { handle }, timeout_ms)
             .await
     }
 
@@ -341,12 +365,50 @@ impl shared::HostLock for TaskState {
             .await
     }
 
+    async fn try_acquire(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
+        self.on(&l, |handle| lock::TryAcquire { handle }, None)
+            .await
+    }
+
     async fn release(&mut self, l: Resource<lock::Handle>) -> Answered<()> {
         self.on(&l, |handle| lock::Release { handle }, None).await
     }
 
+    async fn locked(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
+        self.on(&l, |handle| lock::Locked { handle }, None).await
+    }
+
     async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {
         self.discard(l)
+    }
+}
+
+impl shared::HostCondition for TaskState {
+    async fn open(&mut self, name: String, lock: String) -> Answered<Resource<condition::Handle>> {
+        self.open(condition::Open { name, lock }).await
+    }
+
+    async fn wait(
+        &mut self,
+        c: Resource<condition::Handle>,
+        timeout_ms: Option<u64>,
+    ) -> Answered<bool> {
+        self.on(&c, |handle| condition::Wait { handle }, timeout_ms)
+            .await
+    }
+
+    async fn notify(&mut self, c: Resource<condition::Handle>, n: u32) -> Answered<()> {
+        self.on(&c, |handle| condition::Notify { handle, n }, None)
+            .await
+    }
+
+    async fn notify_all(&mut self, c: Resource<condition::Handle>) -> Answered<()> {
+        self.on(&c, |handle| condition::NotifyAll { handle }, None)
+            .await
+    }
+
+    async fn drop(&mut self, c: Resource<condition::Handle>) -> wasmtime::Result<()> {
+        self.discard(c)
     }
 }
 
@@ -378,6 +440,32 @@ impl shared::HostDict for TaskState {
             .await
     }
 
+    async fn setdefault(
+        &mut self,
+        d: Resource<dict::Handle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Answered<Vec<u8>> {
+        let request = |handle| dict::SetDefault { handle, key, value };
+        self.on(&d, request, None).await
+    }
+
+    async fn compare_and_set(
+        &mut self,
+        d: Resource<dict::Handle>,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+    ) -> Answered<bool> {
+        let request = |handle| dict::CompareAndSet {
+            handle,
+            key,
+            expected,
+            new,
+        };
+        self.on(&d, request, None).await
+    }
+
     async fn keys(&mut self, d: Resource<dict::Handle>) -> Answered<Vec<String>> {
         self.on(&d, |handle| dict::Keys { handle }, None).await
     }
@@ -388,6 +476,71 @@ impl shared::HostDict for TaskState {
 
     async fn drop(&mut self, d: Resource<dict::Handle>) -> wasmtime::Result<()> {
         self.discard(d)
+    }
+}
+
+impl shared::HostSharedList for TaskState {
+    async fn open(&mut self, name: String) -> Answered<Resource<list::Handle>> {
+        self.open(list::Open { name }).await
+    }
+
+    async fn append(&mut self, l: Resource<list::Handle>, item: Vec<u8>) -> Answered<()> {
+        self.on(&l, |handle| list::Append { handle, item }, None)
+            .await
+    }
+
+    async fn extend(&mut self, l: Resource<list::Handle>, items: Vec<Vec<u8>>) -> Answered<()> {
+        self.on(&l, |handle| list::Extend { handle, items }, None)
+            .await
+    }
+
+    async fn get(&mut self, l: Resource<list::Handle>, index: i64) -> Answered<Vec<u8>> {
+        self.on(&l, |handle| list::Get { handle, index }, None)
+            .await
+    }
+
+    async fn set(&mut self, l: Resource<list::Handle>, index: i64, item: Vec<u8>) -> Answered<()> {
+        self.on(
+            &l,
+            |handle| list::Set {
+                handle,
+                index,
+                item,
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn len(&mut self, l: Resource<list::Handle>) -> Answered<u32> {
+        self.on(&l, |handle| list::Len { handle }, None).await
+    }
+
+    async fn pop(&mut self, l: Resource<list::Handle>, index: Option<i64>) -> Answered<Vec<u8>> {
+        self.on(&l, |handle| list::Pop { handle, index }, None)
+            .await
+    }
+
+    async fn slice(
+        &mut self,
+        l: Resource<list::Handle>,
+        start: Option<i64>,
+        stop: Option<i64>,
+    ) -> Answered<Vec<Vec<u8>>> {
+        self.on(
+            &l,
+            |handle| list::Slice {
+                handle,
+                start,
+                stop,
+            },
+            None,
+        )
+        .await
+    }
+
+    async fn drop(&mut self, l: Resource<list::Handle>) -> wasmtime::Result<()> {
+        self.discard(l)
     }
 }
 
@@ -455,6 +608,23 @@ impl sync::HostBarrier for TaskState {
         timeout_ms: Option<u64>,
     ) -> Answered<u32> {
         self.on(&b, |handle| barrier::Wait { handle }, timeout_ms)
+            .await
+    }
+
+    async fn abort(&mut self, b: Resource<barrier::Handle>) -> Answered<()> {
+        self.on(&b, |handle| barrier::Abort { handle }, None).await
+    }
+
+    async fn reset(&mut self, b: Resource<barrier::Handle>) -> Answered<()> {
+        self.on(&b, |handle| barrier::Reset { handle }, None).await
+    }
+
+    async fn broken(&mut self, b: Resource<barrier::Handle>) -> Answered<bool> {
+        self.on(&b, |handle| barrier::Broken { handle }, None).await
+    }
+
+    async fn n_waiting(&mut self, b: Resource<barrier::Handle>) -> Answered<u32> {
+        self.on(&b, |handle| barrier::NWaiting { handle }, None)
             .await
     }
 

@@ -1,6 +1,6 @@
 //! The guest examples not covered by a topic of their own, run as the README
-//! shows them: primes, pool-square, payload's bytes, command components and
-//! queue-bench; and a check that the suite knows every guest example.
+//! shows them: primes, pool-square, payload's bytes, command components,
+//! queue-bench and condition-demo; and a check that the suite knows every guest example.
 
 use std::collections::BTreeSet;
 
@@ -163,4 +163,28 @@ fn queue_bench_streams_messages_from_a_producer_to_a_consumer() {
         rate.is_some_and(|per_second| per_second > 0),
         "expected the consumer to return a rate",
     );
+}
+
+#[test]
+fn condition_demo_consumers_wait_for_the_producer() {
+    let out = wpool([
+        "spawn".to_string(),
+        process(Guest::ConditionDemo, "consumer", Some("(3, 20000)")),
+        process(Guest::ConditionDemo, "consumer", Some("(3, 20000)")),
+        process(Guest::ConditionDemo, "producer", Some("6")),
+    ])
+    .output();
+    out.assert_success();
+    let lines = out.stdout_lines();
+    for expected in [
+        "[0 consumer] took item 3",
+        "[0 consumer] = ok(3)",
+        "[1 consumer] = ok(3)",
+        "[2 producer] = ok(6)",
+    ] {
+        out.check(
+            lines.contains(&expected),
+            format!("expected the line {expected:?}"),
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! The bytes a job's queues, pipes and dicts hold in the host process,
+//! The bytes a job's queues, pipes, dicts and lists hold in the host process,
 //! counted against [`HubLimits::max_job_bytes`](super::HubLimits): each
 //! stored message is a [`Held`], which gives its bytes back when it is taken
 //! or dropped, whichever way it leaves its object.

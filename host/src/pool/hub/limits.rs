@@ -3,17 +3,18 @@
 /// What the hub lets one job hold.
 #[derive(Clone, Debug)]
 pub(crate) struct HubLimits {
-    /// The largest queue item, pipe message, dict entry (key and value) or
-    /// bytes scalar; a larger one gets `too-large`.
+    /// The largest queue item, pipe message, dict entry (key and value),
+    /// list items appended or sliced at once, or bytes scalar; a larger one
+    /// gets `too-large`.
     pub max_message: usize,
     /// How many objects (of any kind) a job may open.
     pub max_objects_per_job: usize,
     /// The longest name, in bytes.
     pub max_name: usize,
-    /// The most items one queue of capacity 0, one pipe inbox or one dict
-    /// holds, and the longest array.
+    /// The most items one queue of capacity 0, one pipe inbox, one dict or
+    /// one list holds, and the longest array.
     pub max_queued_items: usize,
-    /// The most bytes a job's queues, pipes and dicts hold together
+    /// The most bytes a job's queues, pipes, dicts and lists hold together
     /// (waiting puts and sends included); beyond, a store gets `denied`.
     pub max_job_bytes: usize,
 }

@@ -1,6 +1,6 @@
 //! The hub: the host-process side of the `wpool:task` WIT's shared objects.
-//! It owns every queue, pipe, value, array, lock, dict, event, semaphore and
-//! barrier of every job, and serves the operations that tasks (through their
+//! It owns every queue, pipe, value, array, lock, condition, dict, list,
+//! event, semaphore and barrier of every job, and serves the operations that tasks (through their
 //! worker's connection) and the host itself send it. A request never
 //! blocks the hub: an operation that must wait parks its reply, which is
 //! called when the operation completes or its timeout passes.
@@ -23,12 +23,13 @@
 //! - `objects`: a job's table of objects; [`Object`](objects::Object) hands
 //!   each operation to the object it names, and lets go of what departed
 //!   tasks held.
-//! - `queue`, `pipe`, `shared` (value, array, lock, dict), `sync` (event,
-//!   semaphore, barrier): one file per WIT interface, each object's rules
-//!   and how it applies its operations (declared in `protocol`).
+//! - `queue`, `pipe`, `shared` (value, array, lock and its conditions, dict),
+//!   `sync` (event, semaphore, barrier): one file per WIT interface, and
+//!   `list` for `shared`'s list; each object's rules and how it applies its
+//!   operations (declared in `protocol`).
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
 //! - `caller`: who sends an operation, and which tasks are gone.
-//! - `budget`: the bytes a job's queues, pipes and dicts hold; `limits`:
+//! - `budget`: the bytes a job's queues, pipes, dicts and lists hold; `limits`:
 //!   what a job may hold.
 //! - `handles`: the host participant's blocking handles, [`Queue`] and the
 //!   others.
@@ -37,6 +38,7 @@ mod budget;
 mod caller;
 mod handles;
 mod limits;
+mod list;
 mod objects;
 mod pipe;
 mod queue;
@@ -51,7 +53,8 @@ mod tests;
 
 pub(crate) use self::caller::{Caller, JobId};
 pub use self::handles::{
-    Barrier, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedValue,
+    Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedList,
+    SharedValue,
 };
 pub(crate) use self::limits::HubLimits;
 pub(crate) use self::server::Hub;

@@ -8,12 +8,13 @@ use std::fmt;
 use super::budget::Budget;
 use super::caller::Gone;
 use super::limits::HubLimits;
+use super::list::ListObject;
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
 use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
-use super::waiters::{Flow, Outbox, Waiter};
-use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, pipe, queue, value};
+use super::waiters::{Flow, Outbox, Waiter, WaiterId};
+use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, list, pipe, queue, value};
 
 /// A shared object of any kind.
 pub(super) enum Object {
@@ -22,15 +23,24 @@ pub(super) enum Object {
     Value(ValueObject),
     Array(ArrayObject),
     Lock(LockObject),
+    /// A condition: the handle of the lock whose object keeps its waiters
+    /// and serves its operations.
+    Condition(u64),
     Dict(DictObject),
+    List(ListObject),
     Event(EventObject),
     Semaphore(SemaphoreObject),
     Barrier(BarrierObject),
 }
 
 impl Object {
-    /// A new object; `denied` if it would be larger than the limits allow.
-    pub(super) fn create(open: Open, limits: &HubLimits) -> Result<Object, ObjectError> {
+    /// A new object of shape `shape`, which [`shape`] gave for `open`;
+    /// `denied` if it would be larger than the limits allow.
+    pub(super) fn create(
+        open: Open,
+        shape: Shape,
+        limits: &HubLimits,
+    ) -> Result<Object, ObjectError> {
         let too_many = |n: u32| {
             if n as usize > limits.max_queued_items {
                 Err(ObjectError::Denied(format!(
@@ -62,7 +72,16 @@ impl Object {
                 Object::Array(ArrayObject::new(len, initial))
             }
             Open::Lock(open) => Object::Lock(LockObject::new(open.reentrant)),
+            Open::Condition(_) => {
+                let Shape::Condition { lock } = shape else {
+                    unreachable!("a condition's shape names its lock");
+                };
+                Object::Condition(lock)
+            }
             Open::Dict(_) => Object::Dict(DictObject::new(limits.max_queued_items)),
+            Open::List(_) => {
+                Object::List(ListObject::new(limits.max_queued_items, limits.max_message))
+            }
             Open::Event(_) => Object::Event(EventObject::default()),
             Open::Semaphore(open) => Object::Semaphore(SemaphoreObject::new(open.initial)),
             Open::Barrier(open) if open.parties == 0 => {
@@ -87,7 +106,9 @@ impl Object {
             (Object::Value(v), Op::Value(op)) => v.apply(op, waiter, out),
             (Object::Array(a), Op::Array(op)) => a.apply(op, waiter, out),
             (Object::Lock(l), Op::Lock(op)) => l.apply(op, waiter, out),
+            (Object::Lock(l), Op::Condition(op)) => l.apply_condition(op, waiter, out),
             (Object::Dict(d), Op::Dict(op)) => d.apply(op, waiter, budget, out),
+            (Object::List(l), Op::List(op)) => l.apply(op, waiter, budget, out),
             (Object::Event(e), Op::Event(op)) => e.apply(op, waiter, out),
             (Object::Semaphore(s), Op::Semaphore(op)) => s.apply(op, waiter, out),
             (Object::Barrier(b), Op::Barrier(op)) => b.apply(op, waiter, out),
@@ -107,7 +128,26 @@ impl Object {
             Object::Event(e) => e.take_waiters(pick),
             Object::Semaphore(s) => s.take_waiters(pick),
             Object::Barrier(b) => b.take_waiters(pick),
-            Object::Value(_) | Object::Array(_) | Object::Dict(_) => Vec::new(),
+            Object::Value(_)
+            | Object::Array(_)
+            | Object::Dict(_)
+            | Object::List(_)
+            | Object::Condition(_) => Vec::new(),
+        }
+    }
+
+    /// Answers the waiter `id`, whose deadline passed: `timeout`, except
+    /// a pipe's `poll`, which answers that nothing came, and a condition's
+    /// `wait`, which re-acquires its lock first.
+    pub(super) fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
+        match self {
+            Object::Pipe(p) => p.expire(id, out),
+            Object::Lock(l) => l.expire(id, out),
+            object => {
+                for waiter in object.take_waiters(&mut |w| w.id == id) {
+                    out.fail(waiter, ObjectError::Timeout);
+                }
+            }
         }
     }
 
@@ -143,6 +183,14 @@ pub(super) fn message_len(op: &Op) -> usize {
         Op::Queue(queue::Op::Put(put)) => put.item.len(),
         Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
         Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
+        Op::Dict(dict::Op::SetDefault(op)) => op.key.len() + op.value.len(),
+        Op::Dict(dict::Op::CompareAndSet(op)) => {
+            let len = |v: &Option<Vec<u8>>| v.as_ref().map_or(0, Vec::len);
+            op.key.len() + len(&op.expected).max(len(&op.new))
+        }
+        Op::List(list::Op::Append(op)) => op.item.len(),
+        Op::List(list::Op::Extend(op)) => op.items.iter().map(Vec::len).sum(),
+        Op::List(list::Op::Set(op)) => op.item.len(),
         Op::Open(Open::Value(open)) => scalar(&open.initial),
         Op::Open(Open::Array(open)) => scalar(&open.initial),
         Op::Value(value::Op::Set(set)) => scalar(&set.new),
@@ -154,9 +202,13 @@ pub(super) fn message_len(op: &Op) -> usize {
     }
 }
 
-/// What an `open` asks for, which an existing object of that name must have.
-pub(super) fn shape(open: &Open) -> Shape {
-    match open {
+/// What an `open` asks for, which an existing object of that name must have;
+/// `names` are the job's, where a condition's lock must be.
+pub(super) fn shape(
+    open: &Open,
+    names: &HashMap<String, (u64, Shape)>,
+) -> Result<Shape, ObjectError> {
+    Ok(match open {
         Open::Queue(open) => Shape::Queue {
             capacity: open.capacity,
         },
@@ -169,7 +221,17 @@ pub(super) fn shape(open: &Open) -> Shape {
         Open::Lock(open) => Shape::Lock {
             reentrant: open.reentrant,
         },
+        Open::Condition(open) => match names.get(&open.lock) {
+            Some(&(lock, Shape::Lock { .. })) => Shape::Condition { lock },
+            _ => {
+                return Err(ObjectError::Denied(format!(
+                    "{:?} names no lock of this job",
+                    open.lock
+                )));
+            }
+        },
         Open::Dict(_) => Shape::Dict,
+        Open::List(_) => Shape::List,
         Open::Event(_) => Shape::Event,
         Open::Semaphore(open) => Shape::Semaphore {
             initial: open.initial,
@@ -177,21 +239,37 @@ pub(super) fn shape(open: &Open) -> Shape {
         Open::Barrier(open) => Shape::Barrier {
             parties: open.parties,
         },
-    }
+    })
 }
 
 /// What an `open` of an existing name must agree on.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(super) enum Shape {
-    Queue { capacity: u32 },
+    Queue {
+        capacity: u32,
+    },
     Pipe,
     Value(ScalarKind),
-    Array { len: u32, kind: ScalarKind },
-    Lock { reentrant: bool },
+    Array {
+        len: u32,
+        kind: ScalarKind,
+    },
+    Lock {
+        reentrant: bool,
+    },
+    /// On the lock of this handle.
+    Condition {
+        lock: u64,
+    },
     Dict,
+    List,
     Event,
-    Semaphore { initial: u32 },
-    Barrier { parties: u32 },
+    Semaphore {
+        initial: u32,
+    },
+    Barrier {
+        parties: u32,
+    },
 }
 
 impl fmt::Display for Shape {
@@ -203,7 +281,9 @@ impl fmt::Display for Shape {
             Shape::Array { len, kind } => write!(f, "array of {len} {kind}"),
             Shape::Lock { reentrant: true } => f.write_str("re-entrant lock"),
             Shape::Lock { reentrant: false } => f.write_str("lock"),
+            Shape::Condition { lock } => write!(f, "condition on the lock of handle {lock}"),
             Shape::Dict => f.write_str("dict"),
+            Shape::List => f.write_str("list"),
             Shape::Event => f.write_str("event"),
             Shape::Semaphore { initial } => write!(f, "semaphore of {initial} permits"),
             Shape::Barrier { parties } => write!(f, "barrier for {parties} parties"),
@@ -232,9 +312,13 @@ impl JobObjects {
         }
     }
 
-    /// The object `handle` names, its own handle, and the job's budget.
+    /// The object `handle` names, its own handle, and the job's budget. A
+    /// pipe connection's handle names its pipe, a condition's its lock.
     pub(super) fn resolve(&mut self, handle: u64) -> Option<(u64, &mut Object, &Budget)> {
-        let id = self.connections.get(&handle).copied().unwrap_or(handle);
+        let mut id = self.connections.get(&handle).copied().unwrap_or(handle);
+        if let Some(&Object::Condition(lock)) = self.objects.get(&id) {
+            id = lock;
+        }
         let budget = &self.budget;
         self.objects.get_mut(&id).map(|object| (id, object, budget))
     }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use super::budget::{Budget, Held};
 use super::caller::{Caller, Gone};
-use super::waiters::{Flow, Outbox, WaitList, Waiter};
+use super::waiters::{Flow, Outbox, WaitList, Waiter, WaiterId};
 use crate::protocol::{End, ObjectError, pipe};
 
 pub(super) struct PipeObject {
@@ -23,6 +23,9 @@ struct EndState {
     inbox: VecDeque<Held>,
     /// This end's `recv`s, waiting while the inbox is empty.
     receivers: WaitList,
+    /// This end's `poll`s, waiting while the inbox is empty and the other
+    /// end not closed.
+    pollers: WaitList,
     /// The other end's `send`s, waiting while the inbox is full.
     senders: WaitList<Held>,
 }
@@ -97,6 +100,7 @@ impl PipeObject {
                 Err(error) => out.fail(waiter, error),
             },
             pipe::Op::Recv(recv) => self.recv(recv.handle.0, waiter, out),
+            pipe::Op::Poll(poll) => self.poll(poll.handle.0, waiter, out),
             pipe::Op::Close(close) => {
                 self.close(close.handle.0, out);
                 out.answer::<pipe::Close>(waiter, Ok(()))
@@ -118,6 +122,7 @@ impl PipeObject {
             out.answer::<pipe::Recv>(receiver, Ok(message.take()));
         } else if peer.inbox.len() < self.capacity {
             peer.inbox.push_back(message);
+            peer.pollers.answer_all::<pipe::Poll>(out, |_| Ok(true));
         } else {
             peer.senders.push(waiter, message);
             return Flow::Parked;
@@ -147,6 +152,36 @@ impl PipeObject {
         }
     }
 
+    /// Answers whether a `recv` on this end would answer at once: a message
+    /// waits, or the other end is closed. Otherwise waits for one of them;
+    /// its timeout answers `false` ([`PipeObject::expire`]).
+    fn poll(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
+        let me = match self.end_of(connection) {
+            Ok(me) => me,
+            Err(error) => return out.fail(waiter, error),
+        };
+        let peer_closed = matches!(self.ends[1 - me].status, Status::Closed { .. });
+        let state = &mut self.ends[me];
+        if peer_closed || !state.inbox.is_empty() {
+            out.answer::<pipe::Poll>(waiter, Ok(true))
+        } else {
+            state.pollers.park(waiter)
+        }
+    }
+
+    /// Answers the waiter `id`, whose deadline passed: `false` to a `poll`,
+    /// `timeout` to the others.
+    pub fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
+        for state in &mut self.ends {
+            for poll in state.pollers.take_where(&mut |w| w.id == id) {
+                out.answer::<pipe::Poll>(poll, Ok(false));
+            }
+        }
+        for waiter in self.take_waiters(&mut |w| w.id == id) {
+            out.fail(waiter, ObjectError::Timeout);
+        }
+    }
+
     /// Closes the end `connection` holds; closing it again does nothing.
     fn close(&mut self, connection: u64, out: &mut Outbox) {
         if let Ok(me) = self.end_of(connection) {
@@ -166,7 +201,8 @@ impl PipeObject {
     }
 
     /// Unread messages are dropped; everyone waiting to talk through this
-    /// end, or to hear from it, gets `closed`.
+    /// end, or to hear from it, gets `closed`; the other end's polls learn
+    /// that its `recv` answers at once.
     fn close_end(&mut self, me: usize, out: &mut Outbox) {
         let state = &mut self.ends[me];
         if let Status::Open { connection, .. } = state.status {
@@ -174,9 +210,11 @@ impl PipeObject {
         }
         state.inbox.clear();
         state.receivers.fail_all(out, ObjectError::Closed);
+        state.pollers.fail_all(out, ObjectError::Closed);
         state.senders.fail_all(out, ObjectError::Closed);
         let peer = &mut self.ends[1 - me];
         peer.receivers.fail_all(out, ObjectError::Closed);
+        peer.pollers.answer_all::<pipe::Poll>(out, |_| Ok(true));
         peer.senders.fail_all(out, ObjectError::Closed);
     }
 
@@ -184,6 +222,7 @@ impl PipeObject {
         let mut taken = Vec::new();
         for state in &mut self.ends {
             taken.extend(state.receivers.take_where(pick));
+            taken.extend(state.pollers.take_where(pick));
             taken.extend(state.senders.take_where(pick));
         }
         taken

@@ -1,5 +1,5 @@
 //! `wpool:task/queue`: a bounded FIFO of byte strings with waiting putters and
-//! getters.
+//! getters, and `JoinableQueue`'s count of items not yet marked done.
 
 use std::collections::VecDeque;
 
@@ -8,7 +8,8 @@ use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use crate::protocol::{ObjectError, queue};
 
 /// Invariants: getters wait only while `items` is empty, putters only while
-/// it is full; once `closed`, nobody waits.
+/// it is full; once `closed`, only joiners wait; joiners wait only while
+/// `unfinished` is not 0.
 pub(super) struct QueueObject {
     capacity: usize,
     items: VecDeque<Held>,
@@ -17,6 +18,11 @@ pub(super) struct QueueObject {
     /// Each waiting put holds its item, which is not in the queue until the
     /// put succeeds.
     putters: WaitList<Held>,
+    /// The items put (queued, or handed to a getter) and not yet marked
+    /// done by a `task-done`.
+    unfinished: u64,
+    /// `join`s, waiting until `unfinished` is 0.
+    joiners: WaitList,
 }
 
 impl QueueObject {
@@ -27,6 +33,8 @@ impl QueueObject {
             closed: false,
             getters: WaitList::default(),
             putters: WaitList::default(),
+            unfinished: 0,
+            joiners: WaitList::default(),
         }
     }
 
@@ -45,11 +53,34 @@ impl QueueObject {
             },
             queue::Op::Get(_) => self.get(waiter, out),
             queue::Op::Len(_) => out.answer::<queue::Len>(waiter, Ok(count(self.items.len()))),
+            queue::Op::Empty(_) => out.answer::<queue::Empty>(waiter, Ok(self.items.is_empty())),
+            queue::Op::Full(_) => {
+                let full = self.items.len() >= self.capacity;
+                out.answer::<queue::Full>(waiter, Ok(full))
+            }
             queue::Op::Close(_) => {
                 self.close(out);
                 out.answer::<queue::Close>(waiter, Ok(()))
             }
+            queue::Op::TaskDone(_) => {
+                let done = self.task_done(out);
+                out.answer::<queue::TaskDone>(waiter, done)
+            }
+            queue::Op::Join(_) if self.unfinished == 0 => out.answer::<queue::Join>(waiter, Ok(())),
+            queue::Op::Join(_) => self.joiners.park(waiter),
         }
+    }
+
+    /// Marks one item done; the last one wakes every `join`. `denied` when
+    /// more are marked than were put, as Python's `ValueError`.
+    fn task_done(&mut self, out: &mut Outbox) -> Result<(), ObjectError> {
+        self.unfinished = self.unfinished.checked_sub(1).ok_or_else(|| {
+            ObjectError::Denied("task-done called more times than items were put".into())
+        })?;
+        if self.unfinished == 0 {
+            self.joiners.answer_all::<queue::Join>(out, |_| Ok(()));
+        }
+        Ok(())
     }
 
     /// Appends `item`, or hands it straight to the first waiting getter.
@@ -65,6 +96,7 @@ impl QueueObject {
             self.putters.push(waiter, item);
             return Flow::Parked;
         }
+        self.unfinished += 1;
         out.answer::<queue::Put>(waiter, Ok(()))
     }
 
@@ -73,6 +105,7 @@ impl QueueObject {
         if let Some(item) = self.items.pop_front() {
             if let Some((putter, waiting_item)) = self.putters.pop() {
                 self.items.push_back(waiting_item);
+                self.unfinished += 1;
                 out.answer::<queue::Put>(putter, Ok(()));
             }
             out.answer::<queue::Get>(waiter, Ok(item.take()))
@@ -94,6 +127,7 @@ impl QueueObject {
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
         let mut taken = self.getters.take_where(pick);
         taken.extend(self.putters.take_where(pick));
+        taken.extend(self.joiners.take_where(pick));
         taken
     }
 }

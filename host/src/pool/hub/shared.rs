@@ -1,13 +1,14 @@
-//! `wpool:task/shared`: values and arrays of scalars, locks and dicts.
+//! `wpool:task/shared`: values and arrays of scalars, locks and the
+//! conditions on them, and dicts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use super::budget::{Budget, Held};
 use super::caller::{Caller, Gone};
 use super::queue::count;
-use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use crate::protocol::{ObjectError, Scalar, array, dict, lock, value};
+use super::waiters::{Flow, Outbox, WaitList, Waiter, WaiterId};
+use crate::protocol::{ObjectError, Scalar, array, condition, dict, lock, value};
 
 /// The kind of a [`Scalar`], which a value or array keeps for its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,12 +137,31 @@ impl ArrayObject {
 }
 
 /// A `lock`, owned by the task that acquired it and handed to its waiters
-/// in arrival order.
+/// in arrival order; and the waiters of the conditions on it, which live
+/// here because a condition's `wait` and `notify` move tasks between its
+/// list and the lock's.
+///
+/// Invariants: `waiters` is empty while the lock is free; a condition's
+/// waiters do not hold the lock, and each keeps the count it held, given
+/// back when it re-acquires the lock.
 pub(super) struct LockObject {
     reentrant: bool,
     /// The holder, and how many times it acquired the lock.
     owner: Option<(Caller, u32)>,
-    waiters: WaitList,
+    /// Waiting for the lock, first come first served.
+    waiters: WaitList<Turn>,
+    /// Each condition's `wait`s, by the condition's handle, waiting for a
+    /// notify, with the count they held.
+    conditions: HashMap<u64, WaitList<u32>>,
+}
+
+/// Why a task waits for a lock.
+enum Turn {
+    /// An `acquire`.
+    Acquire,
+    /// A condition's `wait`, to re-acquire the lock with the count it held
+    /// before answering whether it was notified (or timed out).
+    Rewait { count: u32, notified: bool },
 }
 
 impl LockObject {
@@ -150,29 +170,92 @@ impl LockObject {
             reentrant,
             owner: None,
             waiters: WaitList::default(),
+            conditions: HashMap::new(),
         }
     }
 
     pub fn apply(&mut self, op: lock::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
         match op {
-            lock::Op::Acquire(_) => self.acquire(waiter, out),
+            lock::Op::Acquire(_) => match self.take(waiter.caller) {
+                Some(taken) => out.answer::<lock::Acquire>(waiter, taken),
+                None => {
+                    self.waiters.push(waiter, Turn::Acquire);
+                    Flow::Parked
+                }
+            },
+            lock::Op::TryAcquire(_) => {
+                let taken = match self.take(waiter.caller) {
+                    Some(taken) => taken.map(|()| true),
+                    None => Ok(false),
+                };
+                out.answer::<lock::TryAcquire>(waiter, taken)
+            }
             lock::Op::Release(_) => {
                 let released = self.release(waiter.caller, out);
                 out.answer::<lock::Release>(waiter, released)
             }
+            lock::Op::Locked(_) => out.answer::<lock::Locked>(waiter, Ok(self.owner.is_some())),
         }
     }
 
-    /// Takes the lock if it is free, again if the caller holds this
-    /// re-entrant lock, or waits. A task acquiring a plain lock it holds
-    /// gets `denied`, where Python would deadlock.
-    fn acquire(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
-        let result = match &mut self.owner {
+    /// Serves `op` on the condition it names, which is on this lock. Each
+    /// needs the caller to hold the lock (else `denied`, as Python's
+    /// `RuntimeError`).
+    pub fn apply_condition(&mut self, op: condition::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+        let cond = op.handle();
+        let held = match self.owner {
+            Some((owner, count)) if owner == waiter.caller => count,
+            _ => {
+                let error = "this task does not hold the condition's lock".into();
+                return out.fail(waiter, ObjectError::Denied(error));
+            }
+        };
+        match op {
+            condition::Op::Wait(_) => {
+                self.conditions.entry(cond).or_default().push(waiter, held);
+                self.hand_over(out);
+                Flow::Parked
+            }
+            condition::Op::Notify(notify) => {
+                self.notify(cond, notify.n as usize);
+                out.answer::<condition::Notify>(waiter, Ok(()))
+            }
+            condition::Op::NotifyAll(_) => {
+                self.notify(cond, usize::MAX);
+                out.answer::<condition::NotifyAll>(waiter, Ok(()))
+            }
+        }
+    }
+
+    /// Moves up to `n` of the condition's waiters, first come first, to the
+    /// lock's queue; the notifier holds the lock, so they wait their turn.
+    fn notify(&mut self, cond: u64, n: usize) {
+        let Some(list) = self.conditions.get_mut(&cond) else {
+            return;
+        };
+        for _ in 0..n {
+            let Some((waiter, count)) = list.pop() else {
+                break;
+            };
+            let turn = Turn::Rewait {
+                count,
+                notified: true,
+            };
+            self.waiters.push(waiter, turn);
+        }
+    }
+
+    /// Takes the lock for `caller` if it is free, or again if `caller`
+    /// holds this re-entrant lock; `None` if another task holds it. A task
+    /// taking a plain lock it holds gets `denied`, where Python would
+    /// deadlock.
+    fn take(&mut self, caller: Caller) -> Option<Result<(), ObjectError>> {
+        Some(match &mut self.owner {
             None => {
-                self.owner = Some((waiter.caller, 1));
+                self.owner = Some((caller, 1));
                 Ok(())
             }
-            Some((owner, count)) if *owner == waiter.caller => match count.checked_add(1) {
+            Some((owner, count)) if *owner == caller => match count.checked_add(1) {
                 Some(more) if self.reentrant => {
                     *count = more;
                     Ok(())
@@ -184,9 +267,8 @@ impl LockObject {
                     "the lock is held too many times".into(),
                 )),
             },
-            Some(_) => return self.waiters.park(waiter),
-        };
-        out.answer::<lock::Acquire>(waiter, result)
+            Some(_) => return None,
+        })
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.
@@ -205,18 +287,59 @@ impl LockObject {
         }
     }
 
-    /// Gives the lock to the first waiter, or leaves it free.
+    /// Gives the lock to the first waiter, or leaves it free. A condition's
+    /// waiter gets back the count it held, and its `wait` is answered.
     fn hand_over(&mut self, out: &mut Outbox) {
-        self.owner = self.waiters.pop_waiter().map(|next| {
+        self.owner = self.waiters.pop().map(|(next, turn)| {
             let owner = next.caller;
-            out.answer::<lock::Acquire>(next, Ok(()));
-            (owner, 1)
+            let count = match turn {
+                Turn::Acquire => {
+                    out.answer::<lock::Acquire>(next, Ok(()));
+                    1
+                }
+                Turn::Rewait { count, notified } => {
+                    out.answer::<condition::Wait>(next, Ok(notified));
+                    count
+                }
+            };
+            (owner, count)
         });
     }
 
+    /// Answers the waiter `id`, whose deadline passed. An `acquire` gets
+    /// `timeout`; a condition's `wait` stops waiting for a notify and
+    /// re-acquires the lock (at once if it is free) to answer `false`, as
+    /// Python's; one already re-acquiring goes on waiting its turn.
+    pub fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
+        let is_it = |waiter: &Waiter| waiter.id == id;
+        if let Some((waiter, _)) = self
+            .waiters
+            .remove_where(|w, turn| is_it(w) && matches!(turn, Turn::Acquire))
+        {
+            out.fail(waiter, ObjectError::Timeout);
+            return;
+        }
+        let Some((waiter, count)) = self
+            .conditions
+            .values_mut()
+            .find_map(|list| list.remove_where(|w, _| is_it(w)))
+        else {
+            return;
+        };
+        let turn = Turn::Rewait {
+            count,
+            notified: false,
+        };
+        self.waiters.push(waiter, turn);
+        if self.owner.is_none() {
+            self.hand_over(out);
+        }
+    }
+
     /// Frees the lock if a task that is `gone` holds it. If the task died,
-    /// every waiter gets `abandoned` and the lock is left free; otherwise
-    /// the first waiter gets it.
+    /// every waiter for the lock (a condition's re-acquiring ones too) gets
+    /// `abandoned` and the lock is left free; otherwise the first waiter
+    /// gets it. Waiters for a notify go on waiting.
     pub fn release_held_by(&mut self, gone: Gone, out: &mut Outbox) {
         if !self.owner.is_some_and(|(owner, _)| gone.covers(&owner)) {
             return;
@@ -230,7 +353,11 @@ impl LockObject {
     }
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
-        self.waiters.take_where(pick)
+        let mut taken = self.waiters.take_where(pick);
+        for list in self.conditions.values_mut() {
+            taken.extend(list.take_where(pick));
+        }
+        taken
     }
 }
 
@@ -271,12 +398,46 @@ impl DictObject {
                 let value = self.entries.remove(&remove.key).map(Held::take);
                 out.answer::<dict::Remove>(waiter, Ok(value))
             }
+            dict::Op::SetDefault(op) => {
+                let value = match self.entries.get(&op.key) {
+                    Some(held) => Ok(held.bytes().to_vec()),
+                    None => budget.hold(op.value, op.key.len()).and_then(|held| {
+                        let value = held.bytes().to_vec();
+                        self.set(op.key, held).map(|()| value)
+                    }),
+                };
+                out.answer::<dict::SetDefault>(waiter, value)
+            }
+            dict::Op::CompareAndSet(op) => {
+                let swapped = self.compare_and_set(op, budget);
+                out.answer::<dict::CompareAndSet>(waiter, swapped)
+            }
             dict::Op::Keys(_) => {
                 let keys = self.entries.keys().cloned().collect();
                 out.answer::<dict::Keys>(waiter, Ok(keys))
             }
             dict::Op::Len(_) => out.answer::<dict::Len>(waiter, Ok(count(self.entries.len()))),
         }
+    }
+
+    /// Sets (or removes) the key if its value is the expected one; answers
+    /// whether it did. The new value counts against `budget`.
+    fn compare_and_set(
+        &mut self,
+        op: dict::CompareAndSet,
+        budget: &Budget,
+    ) -> Result<bool, ObjectError> {
+        if self.entries.get(&op.key).map(Held::bytes) != op.expected.as_deref() {
+            return Ok(false);
+        }
+        match op.new {
+            Some(new) => {
+                let held = budget.hold(new, op.key.len())?;
+                self.set(op.key, held)?;
+            }
+            None => drop(self.entries.remove(&op.key)),
+        }
+        Ok(true)
     }
 
     /// `denied` if `key` is new and the dict is full.

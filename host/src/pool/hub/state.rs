@@ -71,7 +71,8 @@ impl State {
                 limits.max_name
             )));
         }
-        let wanted = shape(&open);
+        let names = self.jobs.get(&caller.job).map(|j| &j.names);
+        let wanted = shape(&open, names.unwrap_or(&HashMap::new()))?;
         let pipe_end = match &open {
             Open::Pipe(pipe) => Some(pipe.end),
             _ => None,
@@ -92,7 +93,7 @@ impl State {
                     )));
                 }
                 let name = name.to_string();
-                let object = Object::create(open, limits)?;
+                let object = Object::create(open, wanted, limits)?;
                 let id = self.new_id();
                 let job = self
                     .jobs
@@ -149,20 +150,17 @@ impl State {
             .push(at, id, parked.len(), |id| parked.contains_key(&id))
     }
 
-    /// Answers `timeout` to waiter `id` if it still waits.
+    /// Answers waiter `id` if it still waits: its deadline passed.
     pub fn expire(&mut self, id: WaiterId, out: &mut Outbox) {
         let Some((job, object)) = self.parked.remove(&id) else {
             return;
         };
-        let object = self
+        if let Some(object) = self
             .jobs
             .get_mut(&job)
-            .and_then(|j| j.objects.get_mut(&object));
-        for waiter in object
-            .into_iter()
-            .flat_map(|o| o.take_waiters(&mut |w| w.id == id))
+            .and_then(|j| j.objects.get_mut(&object))
         {
-            out.fail(waiter, ObjectError::Timeout);
+            object.expire(id, out);
         }
         // Already forgotten above.
         out.take_settled();

@@ -1,5 +1,6 @@
 //! `wpool:task/sync`: events, semaphores and cyclic barriers.
 
+use super::queue::count;
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
 use crate::protocol::{ObjectError, barrier, event, semaphore};
 
@@ -84,11 +85,13 @@ impl SemaphoreObject {
 /// A `barrier` for `parties` tasks. When the last one arrives, every waiter
 /// gets its arrival index and the next round starts empty, as with Python's
 /// cyclic barrier. A waiter that times out or whose task ends leaves the
-/// round; the ones after it move up.
+/// round; the ones after it move up. An `abort` breaks it until a `reset`.
 pub(super) struct BarrierObject {
     parties: u32,
-    /// This round's arrivals, in order.
+    /// This round's arrivals, in order; nobody waits while `broken`.
     waiters: WaitList,
+    /// Aborted and not reset since: every `wait` gets `abandoned`.
+    broken: bool,
 }
 
 impl BarrierObject {
@@ -96,11 +99,34 @@ impl BarrierObject {
         BarrierObject {
             parties,
             waiters: WaitList::default(),
+            broken: false,
         }
     }
 
     pub fn apply(&mut self, op: barrier::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
-        let barrier::Op::Wait(_) = op;
+        match op {
+            barrier::Op::Wait(_) if self.broken => out.fail(waiter, ObjectError::Abandoned),
+            barrier::Op::Wait(_) => self.wait(waiter, out),
+            barrier::Op::Abort(_) => {
+                self.broken = true;
+                self.break_round(out);
+                out.answer::<barrier::Abort>(waiter, Ok(()))
+            }
+            barrier::Op::Reset(_) => {
+                self.broken = false;
+                self.break_round(out);
+                out.answer::<barrier::Reset>(waiter, Ok(()))
+            }
+            barrier::Op::Broken(_) => out.answer::<barrier::Broken>(waiter, Ok(self.broken)),
+            barrier::Op::NWaiting(_) => {
+                let waiting = count(self.waiters.len());
+                out.answer::<barrier::NWaiting>(waiter, Ok(waiting))
+            }
+        }
+    }
+
+    /// Waits for the round to fill, or fills it: then everyone is answered.
+    fn wait(&mut self, waiter: Waiter, out: &mut Outbox) -> Flow {
         let arrived = self.waiters.len() as u32;
         if arrived + 1 < self.parties {
             return self.waiters.park(waiter);
@@ -110,8 +136,8 @@ impl BarrierObject {
         out.answer::<barrier::Wait>(waiter, Ok(arrived))
     }
 
-    /// Breaks this round, because a waiting task died: the others get
-    /// `abandoned`, and the next round starts empty.
+    /// Breaks this round (a waiting task died, or an `abort` or `reset`):
+    /// the waiters get `abandoned`, and the next round starts empty.
     pub fn break_round(&mut self, out: &mut Outbox) {
         self.waiters.fail_all(out, ObjectError::Abandoned);
     }

@@ -11,8 +11,8 @@ use super::handles::{
 use super::limits::HubLimits;
 use super::server::{Hub, Pending};
 use crate::protocol::{
-    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, dict, event, lock, pipe, queue,
-    semaphore, value,
+    Answer, End, ObjectError, Op, Request, Scalar, array, barrier, condition, dict, event, list,
+    lock, pipe, queue, semaphore, value,
 };
 
 const SHORT: Option<Duration> = Some(Duration::from_millis(50));
@@ -591,6 +591,434 @@ fn reentrant_lock_counts_acquisitions() {
 }
 
 #[test]
+fn lock_try_acquire_never_waits_and_locked_tells_whether_it_is_held() {
+    let hub = hub();
+    let (me, other) = (task(1, 0, 0), task(1, 1, 0));
+    let lock = open_lock(&hub, me, false);
+    assert_eq!(
+        call(&hub, other, lock::Locked { handle: lock }, None),
+        Ok(false)
+    );
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, other, lock::Locked { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    // As `acquire`, a plain lock's holder taking it again is refused.
+    let again = call(&hub, me, lock::TryAcquire { handle: lock }, None);
+    assert!(matches!(again, Err(ObjectError::Denied(_))));
+    // A waiting `acquire` keeps its turn: the lock passes to it, not to a
+    // `try-acquire` that comes later.
+    let waiting = start(&hub, other, lock::Acquire { handle: lock }, None);
+    assert_parked(&waiting);
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(()));
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, other, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, me, lock::Locked { handle: lock }, None),
+        Ok(false)
+    );
+
+    let name = "r".into();
+    let lock = call(
+        &hub,
+        me,
+        lock::Open {
+            name,
+            reentrant: true,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    assert_eq!(
+        call(&hub, me, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, me, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, other, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+}
+
+#[test]
+fn queue_empty_and_full() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 2);
+    let state = |hub: &Hub| {
+        let empty = call(hub, me, queue::Empty { handle: queue }, None).unwrap();
+        let full = call(hub, me, queue::Full { handle: queue }, None).unwrap();
+        (empty, full)
+    };
+    assert_eq!(state(&hub), (true, false));
+    for n in 0..2u8 {
+        call(
+            &hub,
+            me,
+            queue::Put {
+                handle: queue,
+                item: vec![n],
+            },
+            None,
+        )
+        .unwrap();
+    }
+    assert_eq!(state(&hub), (false, true));
+    call(&hub, me, queue::Get { handle: queue }, None).unwrap();
+    assert_eq!(state(&hub), (false, false));
+}
+
+#[test]
+fn queue_join_waits_until_every_item_put_is_marked_done() {
+    let hub = hub();
+    let (producer, consumer, joiner) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let queue = open_queue(&hub, producer, "q", 1);
+    // Nothing put: nothing to wait for.
+    assert_eq!(
+        call(&hub, joiner, queue::Join { handle: queue }, None),
+        Ok(())
+    );
+    let getting = start(&hub, consumer, queue::Get { handle: queue }, None);
+    // Three items: one handed to a waiting getter, one queued, one put that
+    // waits for room; each counts once it is in.
+    for n in 0..3u8 {
+        let put = start(
+            &hub,
+            producer,
+            queue::Put {
+                handle: queue,
+                item: vec![n],
+            },
+            None,
+        );
+        if n < 2 {
+            assert_eq!(put.wait(), Ok(()));
+        }
+    }
+    assert_eq!(getting.wait(), Ok(vec![0]));
+    let joining: Vec<_> = (0..2)
+        .map(|_| start(&hub, joiner, queue::Join { handle: queue }, None))
+        .collect();
+    // The consumer marks each item done before it takes the next; taking
+    // item 1 lets the waiting put of item 2 in.
+    for item in [1, 2] {
+        call(&hub, consumer, queue::TaskDone { handle: queue }, None).unwrap();
+        joining.iter().for_each(assert_parked);
+        let got = call(&hub, consumer, queue::Get { handle: queue }, None);
+        assert_eq!(got, Ok(vec![item]));
+    }
+    call(&hub, consumer, queue::TaskDone { handle: queue }, None).unwrap();
+    for join in &joining {
+        assert_eq!(join.wait(), Ok(()));
+    }
+    let extra = call(&hub, consumer, queue::TaskDone { handle: queue }, None);
+    assert!(matches!(extra, Err(ObjectError::Denied(_))), "{extra:?}");
+    // A put refused, closed, counts for nothing.
+    call(&hub, producer, queue::Close { handle: queue }, None).unwrap();
+    let refused = call(
+        &hub,
+        producer,
+        queue::Put {
+            handle: queue,
+            item: vec![9],
+        },
+        None,
+    );
+    assert_eq!(refused, Err(ObjectError::Closed));
+    assert_eq!(
+        call(&hub, joiner, queue::Join { handle: queue }, None),
+        Ok(())
+    );
+}
+
+#[test]
+fn queue_join_on_a_dead_consumer_ends_by_its_timeout() {
+    let hub = hub();
+    let (producer, consumer, joiner) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let queue = open_queue(&hub, producer, "q", 0);
+    call(
+        &hub,
+        producer,
+        queue::Put {
+            handle: queue,
+            item: vec![1],
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(&hub, consumer, queue::Get { handle: queue }, None),
+        Ok(vec![1])
+    );
+    let joining = start(&hub, joiner, queue::Join { handle: queue }, SHORT);
+    hub.worker_died(1, 1);
+    assert_parked(&joining);
+    assert_eq!(joining.wait(), Err(ObjectError::Timeout));
+    // A joiner whose own worker dies is answered at once.
+    let joining = start(&hub, joiner, queue::Join { handle: queue }, None);
+    hub.worker_died(1, 2);
+    assert_eq!(joining.wait(), Err(ObjectError::Abandoned));
+}
+
+#[test]
+fn pipe_poll_waits_for_a_message_or_the_peer_closing() {
+    let hub = hub();
+    let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
+    let a = open_end(&hub, ta, End::A).unwrap();
+    let b = open_end(&hub, tb, End::B).unwrap();
+    assert_eq!(
+        call(&hub, tb, pipe::Poll { handle: b }, Some(Duration::ZERO)),
+        Ok(false)
+    );
+    // The timer answers a poll whose timeout passes `false`, not `timeout`.
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, SHORT), Ok(false));
+    let polling = start(&hub, tb, pipe::Poll { handle: b }, None);
+    assert_parked(&polling);
+    let message = b"m".to_vec();
+    call(&hub, ta, pipe::Send { handle: a, message }, None).unwrap();
+    assert_eq!(polling.wait(), Ok(true));
+    // Polling takes nothing.
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, None), Ok(true));
+    assert_eq!(
+        call(&hub, tb, pipe::Recv { handle: b }, None),
+        Ok(b"m".to_vec())
+    );
+    // The peer's end closing makes `recv` answer at once, so `poll` says so;
+    // on a closed end of its own, `poll` is `closed`.
+    let polling = start(&hub, tb, pipe::Poll { handle: b }, None);
+    let peer_polling = start(&hub, ta, pipe::Poll { handle: a }, None);
+    hub.task_ended(ta);
+    assert_eq!(polling.wait(), Ok(true));
+    assert_eq!(peer_polling.wait(), Err(ObjectError::Timeout));
+    assert_eq!(call(&hub, tb, pipe::Poll { handle: b }, None), Ok(true));
+    assert_eq!(
+        call(&hub, ta, pipe::Poll { handle: a }, None),
+        Err(ObjectError::Closed)
+    );
+}
+
+/// Opens the condition `name` on the lock `lock`.
+fn open_condition(
+    hub: &Hub,
+    caller: Caller,
+    name: &str,
+    lock: &str,
+) -> Result<condition::Handle, ObjectError> {
+    let (name, lock) = (name.into(), lock.into());
+    call(hub, caller, condition::Open { name, lock }, None)
+}
+
+#[test]
+fn condition_wait_gives_up_the_lock_and_has_it_again_before_answering() {
+    let hub = hub();
+    let (waiter, notifier) = (task(1, 0, 0), task(1, 1, 0));
+    let lock = open_lock(&hub, waiter, false);
+    let cond = open_condition(&hub, waiter, "c", "lock").unwrap();
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, None);
+    assert_parked(&waiting);
+    // The waiter let go of the lock: the notifier takes it.
+    assert_eq!(
+        call(&hub, notifier, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    call(
+        &hub,
+        notifier,
+        condition::Notify { handle: cond, n: 1 },
+        None,
+    )
+    .unwrap();
+    // Notified, but the notifier holds the lock: no answer yet.
+    assert_parked(&waiting);
+    call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(true));
+    assert_eq!(
+        call(&hub, notifier, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+}
+
+#[test]
+fn condition_needs_its_lock_held_and_a_lock_to_be_on() {
+    let hub = hub();
+    let (me, other) = (task(1, 0, 0), task(1, 1, 0));
+    let missing = open_condition(&hub, me, "c", "lock");
+    assert!(
+        matches!(missing, Err(ObjectError::Denied(_))),
+        "{missing:?}"
+    );
+    let lock = open_lock(&hub, me, false);
+    let name = "other".into();
+    call(
+        &hub,
+        me,
+        lock::Open {
+            name,
+            reentrant: false,
+        },
+        None,
+    )
+    .unwrap();
+    let cond = open_condition(&hub, me, "c", "lock").unwrap();
+    assert_eq!(open_condition(&hub, other, "c", "lock"), Ok(cond));
+    let elsewhere = open_condition(&hub, me, "c", "other");
+    assert!(
+        matches!(elsewhere, Err(ObjectError::Denied(_))),
+        "{elsewhere:?}"
+    );
+    let not_a_lock = open_condition(&hub, me, "d", "c");
+    assert!(
+        matches!(not_a_lock, Err(ObjectError::Denied(_))),
+        "{not_a_lock:?}"
+    );
+    // Waiting or notifying without holding the lock is refused.
+    let wait = call(&hub, me, condition::Wait { handle: cond }, None);
+    assert!(matches!(wait, Err(ObjectError::Denied(_))), "{wait:?}");
+    call(&hub, other, lock::Acquire { handle: lock }, None).unwrap();
+    let notify = call(&hub, me, condition::NotifyAll { handle: cond }, None);
+    assert!(matches!(notify, Err(ObjectError::Denied(_))), "{notify:?}");
+}
+
+#[test]
+fn condition_notify_wakes_waiters_in_order_and_notify_all_the_rest() {
+    let hub = hub();
+    let notifier = task(1, 9, 0);
+    let lock = open_lock(&hub, notifier, false);
+    let cond = open_condition(&hub, notifier, "c", "lock").unwrap();
+    let waiting: Vec<_> = (0..4)
+        .map(|w| {
+            call(&hub, task(1, w, 0), lock::Acquire { handle: lock }, None).unwrap();
+            start(&hub, task(1, w, 0), condition::Wait { handle: cond }, None)
+        })
+        .collect();
+    waiting.iter().for_each(assert_parked);
+    let notify = |n| {
+        call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+        call(&hub, notifier, condition::Notify { handle: cond, n }, None).unwrap();
+        call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    };
+    notify(2);
+    // Waiters 0 and 1 re-acquire in turn: 0 first, 1 once 0 releases.
+    assert_eq!(waiting[0].wait(), Ok(true));
+    assert_parked(&waiting[1]);
+    call(&hub, task(1, 0, 0), lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting[1].wait(), Ok(true));
+    call(&hub, task(1, 1, 0), lock::Release { handle: lock }, None).unwrap();
+    waiting[2..].iter().for_each(assert_parked);
+    call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+    call(&hub, notifier, condition::NotifyAll { handle: cond }, None).unwrap();
+    call(&hub, notifier, lock::Release { handle: lock }, None).unwrap();
+    for w in 2..4 {
+        assert_eq!(waiting[w as usize].wait(), Ok(true));
+        call(&hub, task(1, w, 0), lock::Release { handle: lock }, None).unwrap();
+    }
+}
+
+#[test]
+fn condition_wait_that_times_out_reacquires_the_lock_and_answers_false() {
+    let hub = hub();
+    let (waiter, holder) = (task(1, 0, 0), task(1, 1, 0));
+    let name = "r".into();
+    let lock = call(
+        &hub,
+        waiter,
+        lock::Open {
+            name,
+            reentrant: true,
+        },
+        None,
+    )
+    .unwrap();
+    let cond = open_condition(&hub, waiter, "c", "r").unwrap();
+    // Nobody holds the lock when the timeout passes: answered at once.
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, waiter, condition::Wait { handle: cond }, SHORT),
+        Ok(false)
+    );
+    // Re-entrant: held twice again, so two releases free it.
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(
+        call(&hub, holder, lock::TryAcquire { handle: lock }, None),
+        Ok(false)
+    );
+    call(&hub, waiter, lock::Release { handle: lock }, None).unwrap();
+    // Someone holds it when the timeout passes: the wait goes on until
+    // they release it.
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, SHORT);
+    call(&hub, holder, lock::Acquire { handle: lock }, None).unwrap();
+    thread::sleep(SHORT.unwrap() * 2);
+    assert_parked(&waiting);
+    call(&hub, holder, lock::Release { handle: lock }, None).unwrap();
+    assert_eq!(waiting.wait(), Ok(false));
+    assert_eq!(
+        call(&hub, waiter, lock::Locked { handle: lock }, None),
+        Ok(true)
+    );
+}
+
+#[test]
+fn condition_waiters_are_not_stuck_by_dead_tasks() {
+    let hub = hub();
+    let (waiter, notifier, doomed) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
+    let lock = open_lock(&hub, waiter, false);
+    let cond = open_condition(&hub, waiter, "c", "lock").unwrap();
+    // A waiter whose worker dies leaves the lock free and is not notified.
+    call(&hub, doomed, lock::Acquire { handle: lock }, None).unwrap();
+    let dying = start(&hub, doomed, condition::Wait { handle: cond }, None);
+    call(&hub, waiter, lock::Acquire { handle: lock }, None).unwrap();
+    let waiting = start(&hub, waiter, condition::Wait { handle: cond }, None);
+    hub.worker_died(1, 2);
+    assert_eq!(dying.wait(), Err(ObjectError::Abandoned));
+    // A notifier that dies holding the lock: its notified waiter is told.
+    call(&hub, notifier, lock::Acquire { handle: lock }, None).unwrap();
+    call(
+        &hub,
+        notifier,
+        condition::Notify { handle: cond, n: 1 },
+        None,
+    )
+    .unwrap();
+    assert_parked(&waiting);
+    hub.worker_died(1, 1);
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!(
+        call(&hub, waiter, lock::TryAcquire { handle: lock }, None),
+        Ok(true)
+    );
+    // A waiter nobody notifies gets its timeout, the lock held again.
+    assert_eq!(
+        call(&hub, waiter, condition::Wait { handle: cond }, SHORT),
+        Ok(false)
+    );
+}
+
+#[test]
 fn value_add_and_compare_and_swap() {
     let hub = hub();
     let me = task(1, 0, 0);
@@ -785,6 +1213,330 @@ fn dict_entries() {
 }
 
 #[test]
+fn dict_setdefault_and_compare_and_set() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let name = "d".into();
+    let dict = call(&hub, me, dict::Open { name }, None).unwrap();
+    let setdefault = |key: &str, value: &[u8]| {
+        let (key, value) = (key.into(), value.to_vec());
+        call(
+            &hub,
+            me,
+            dict::SetDefault {
+                handle: dict,
+                key,
+                value,
+            },
+            None,
+        )
+    };
+    let cas = |key: &str, expected: Option<&[u8]>, new: Option<&[u8]>| {
+        let request = dict::CompareAndSet {
+            handle: dict,
+            key: key.into(),
+            expected: expected.map(<[u8]>::to_vec),
+            new: new.map(<[u8]>::to_vec),
+        };
+        call(&hub, me, request, None)
+    };
+    let get = |key: &str| {
+        call(
+            &hub,
+            me,
+            dict::Get {
+                handle: dict,
+                key: key.into(),
+            },
+            None,
+        )
+    };
+    assert_eq!(setdefault("k", b"first"), Ok(b"first".to_vec()));
+    assert_eq!(setdefault("k", b"second"), Ok(b"first".to_vec()));
+    assert_eq!(cas("k", Some(b"other"), Some(b"new")), Ok(false));
+    assert_eq!(cas("k", None, Some(b"new")), Ok(false), "k is present");
+    assert_eq!(get("k"), Ok(Some(b"first".to_vec())));
+    assert_eq!(cas("k", Some(b"first"), Some(b"new")), Ok(true));
+    assert_eq!(get("k"), Ok(Some(b"new".to_vec())));
+    assert_eq!(cas("k", Some(b"new"), None), Ok(true));
+    assert_eq!(get("k"), Ok(None));
+    assert_eq!(cas("k", None, Some(b"back")), Ok(true));
+    assert_eq!(get("k"), Ok(Some(b"back".to_vec())));
+}
+
+#[test]
+fn dict_updates_within_the_limits() {
+    let limits = HubLimits {
+        max_message: 16,
+        max_queued_items: 1,
+        max_job_bytes: 24,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let name = "d".into();
+    let dict = call(&hub, me, dict::Open { name }, None).unwrap();
+    let setdefault = |key: &str, value: &[u8]| {
+        let (key, value) = (key.into(), value.to_vec());
+        call(
+            &hub,
+            me,
+            dict::SetDefault {
+                handle: dict,
+                key,
+                value,
+            },
+            None,
+        )
+    };
+    let cas = |key: &str, expected: Option<&[u8]>, new: Option<&[u8]>| {
+        let request = dict::CompareAndSet {
+            handle: dict,
+            key: key.into(),
+            expected: expected.map(<[u8]>::to_vec),
+            new: new.map(<[u8]>::to_vec),
+        };
+        call(&hub, me, request, None)
+    };
+    // Key and value together are one message.
+    assert_eq!(setdefault("k", &[0; 16]), Err(ObjectError::TooLarge(16)));
+    assert_eq!(
+        cas("k", None, Some(&[0; 16])),
+        Err(ObjectError::TooLarge(16))
+    );
+    assert_eq!(setdefault("k", &[1; 10]), Ok(vec![1; 10]));
+    // One entry at most.
+    let full = setdefault("j", b"x");
+    assert!(matches!(full, Err(ObjectError::Denied(_))), "{full:?}");
+    let full = cas("j", None, Some(b"x"));
+    assert!(matches!(full, Err(ObjectError::Denied(_))), "{full:?}");
+    // 11 bytes held; replacing the value holds the new one before the old
+    // one goes, so 11 + 14 is over the budget of 24.
+    let over = cas("k", Some(&[1; 10]), Some(&[2; 13]));
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    assert_eq!(cas("k", Some(&[1; 10]), Some(&[2; 12])), Ok(true));
+}
+
+#[test]
+fn list_indexes_pops_and_slices_as_python() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let list = call(&hub, me, list::Open { name: "l".into() }, None).unwrap();
+    let items = |names: &[&str]| {
+        names
+            .iter()
+            .map(|n| n.as_bytes().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let slice = |start, stop| {
+        call(
+            &hub,
+            me,
+            list::Slice {
+                handle: list,
+                start,
+                stop,
+            },
+            None,
+        )
+    };
+    let append = list::Append {
+        handle: list,
+        item: b"a".to_vec(),
+    };
+    call(&hub, me, append, None).unwrap();
+    let extend = list::Extend {
+        handle: list,
+        items: items(&["b", "c", "d"]),
+    };
+    call(&hub, me, extend, None).unwrap();
+    assert_eq!(call(&hub, me, list::Len { handle: list }, None), Ok(4));
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index: 1
+            },
+            None
+        ),
+        Ok(b"b".to_vec())
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index: -4
+            },
+            None
+        ),
+        Ok(b"a".to_vec())
+    );
+    for index in [4, -5, i64::MIN, i64::MAX] {
+        let out_of_range = call(
+            &hub,
+            me,
+            list::Get {
+                handle: list,
+                index,
+            },
+            None,
+        );
+        assert!(
+            matches!(out_of_range, Err(ObjectError::Denied(_))),
+            "{index}"
+        );
+    }
+    let set = list::Set {
+        handle: list,
+        index: -1,
+        item: b"D".to_vec(),
+    };
+    call(&hub, me, set, None).unwrap();
+    assert_eq!(slice(None, None), Ok(items(&["a", "b", "c", "D"])));
+    assert_eq!(slice(Some(1), Some(-1)), Ok(items(&["b", "c"])));
+    assert_eq!(slice(Some(-2), Some(100)), Ok(items(&["c", "D"])));
+    assert_eq!(slice(Some(3), Some(1)), Ok(vec![]));
+    assert_eq!(
+        slice(Some(i64::MIN), Some(i64::MAX)),
+        Ok(items(&["a", "b", "c", "D"]))
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Pop {
+                handle: list,
+                index: None
+            },
+            None
+        ),
+        Ok(b"D".to_vec())
+    );
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Pop {
+                handle: list,
+                index: Some(0)
+            },
+            None
+        ),
+        Ok(b"a".to_vec())
+    );
+    assert_eq!(slice(None, None), Ok(items(&["b", "c"])));
+}
+
+#[test]
+fn list_stays_within_the_limits() {
+    let limits = HubLimits {
+        max_message: 8,
+        max_queued_items: 3,
+        max_job_bytes: 12,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let list = call(&hub, me, list::Open { name: "l".into() }, None).unwrap();
+    let extend = |items: Vec<Vec<u8>>| {
+        call(
+            &hub,
+            me,
+            list::Extend {
+                handle: list,
+                items,
+            },
+            None,
+        )
+    };
+    let len = || call(&hub, me, list::Len { handle: list }, None);
+    // An extend is one message: its items together.
+    assert_eq!(
+        extend(vec![vec![0; 5], vec![0; 4]]),
+        Err(ObjectError::TooLarge(8))
+    );
+    assert_eq!(extend(vec![vec![1; 4], vec![2; 4]]), Ok(()));
+    // Three items at most, all or none.
+    let over = extend(vec![vec![3], vec![4]]);
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    assert_eq!(len(), Ok(2));
+    // 8 bytes held, the budget is 12: a 5-byte item is refused, and
+    // replacing an item holds the new one before the old one goes.
+    let over = call(
+        &hub,
+        me,
+        list::Append {
+            handle: list,
+            item: vec![5; 5],
+        },
+        None,
+    );
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    let over = call(
+        &hub,
+        me,
+        list::Set {
+            handle: list,
+            index: 0,
+            item: vec![5; 5],
+        },
+        None,
+    );
+    assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Append {
+                handle: list,
+                item: vec![5; 4]
+            },
+            None
+        ),
+        Ok(())
+    );
+    // Its 12 bytes are more than a message: a slice of all is refused.
+    let all = call(
+        &hub,
+        me,
+        list::Slice {
+            handle: list,
+            start: None,
+            stop: None,
+        },
+        None,
+    );
+    assert_eq!(all, Err(ObjectError::TooLarge(8)));
+    // Popping gives the bytes back.
+    call(
+        &hub,
+        me,
+        list::Pop {
+            handle: list,
+            index: None,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        call(
+            &hub,
+            me,
+            list::Append {
+                handle: list,
+                item: vec![6; 4]
+            },
+            None
+        ),
+        Ok(())
+    );
+}
+
+#[test]
 fn event_wakes_every_waiter() {
     let hub = hub();
     let me = task(1, 0, 0);
@@ -893,6 +1645,38 @@ fn barrier_releases_each_round_with_arrival_indices() {
         })
         .collect();
     assert_eq!(indices, HashSet::from([0, 1, 2]));
+}
+
+#[test]
+fn barrier_abort_breaks_it_until_a_reset() {
+    let hub = hub();
+    let (a, b) = (task(1, 0, 0), task(1, 1, 0));
+    let name = "b".into();
+    let barrier = call(&hub, a, barrier::Open { name, parties: 2 }, None).unwrap();
+    let n_waiting = |hub: &Hub| call(hub, b, barrier::NWaiting { handle: barrier }, None);
+    let broken = |hub: &Hub| call(hub, b, barrier::Broken { handle: barrier }, None);
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(false)));
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(n_waiting(&hub), Ok(1));
+    call(&hub, b, barrier::Abort { handle: barrier }, None).unwrap();
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(true)));
+    let refused = call(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(refused, Err(ObjectError::Abandoned));
+    // A reset mends it: the next round fills as usual.
+    call(&hub, b, barrier::Reset { handle: barrier }, None).unwrap();
+    assert_eq!(broken(&hub), Ok(false));
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    assert_eq!(
+        call(&hub, b, barrier::Wait { handle: barrier }, None),
+        Ok(1)
+    );
+    assert_eq!(waiting.wait(), Ok(0));
+    // A reset also sends away the waiters of the round it empties.
+    let waiting = start(&hub, a, barrier::Wait { handle: barrier }, None);
+    call(&hub, b, barrier::Reset { handle: barrier }, None).unwrap();
+    assert_eq!(waiting.wait(), Err(ObjectError::Abandoned));
+    assert_eq!((n_waiting(&hub), broken(&hub)), (Ok(0), Ok(false)));
 }
 
 #[test]

@@ -120,6 +120,15 @@ impl<T> WaitList<T> {
         self.0.len()
     }
 
+    /// Removes the first waiter that `pick` chooses, with its payload.
+    pub fn remove_where(&mut self, pick: impl Fn(&Waiter, &T) -> bool) -> Option<(Waiter, T)> {
+        let at = self
+            .0
+            .iter()
+            .position(|(waiter, payload)| pick(waiter, payload))?;
+        self.0.remove(at)
+    }
+
     /// Removes the waiters `pick` chooses; their payloads are dropped.
     pub fn take_where(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
         let (taken, kept) = std::mem::take(&mut self.0)

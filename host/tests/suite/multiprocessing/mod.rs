@@ -1,7 +1,7 @@
 //! The `multiprocessing` counterparts: processes started with `wpool spawn`
 //! and [`Pool::spawn`](wpool::Pool::spawn), queues, pipes, shared values,
-//! locks and dicts seen by tasks on different worker processes and by the
-//! host, jobs that scope them, and `apply_async`.
+//! locks, conditions, dicts, lists and barriers seen by tasks on different
+//! worker processes and by the host, jobs that scope them, and `apply_async`.
 
 mod apply_async;
 mod process;

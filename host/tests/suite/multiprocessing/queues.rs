@@ -1,5 +1,6 @@
 //! Queues and pipes between the host and tasks: each item delivered once,
-//! in order, within its size limit, and waits that end.
+//! in order, within its size limit, waits that end, a queue's `join` and a
+//! pipe's `poll`.
 
 use std::time::{Duration, Instant};
 
@@ -222,5 +223,75 @@ fn item_put_after_a_waiting_task_was_terminated_is_not_lost() {
         queue.get(Some(Duration::from_secs(2))),
         Ok(b"x".to_vec()),
         "the item went to the dead task"
+    );
+}
+
+#[test]
+fn host_join_waits_until_a_spawned_consumer_marked_every_item_done() {
+    let pool = pool(1);
+    let queue = pool.queue("jobs", 0).expect("the queue opens");
+    for item in [b"ab".as_slice(), b"cde", b"f"] {
+        queue.put(item, SECOND).expect("the queue takes it");
+    }
+    assert_eq!(
+        queue.join(Some(Duration::from_millis(50))),
+        Err(ObjectError::Timeout)
+    );
+    let drain = task(Guest::Misbehave, Some("drain-queue"));
+    let mut process = pool
+        .spawn(&drain, input(&drain, r#"("jobs", 3)"#))
+        .expect("it starts");
+    assert_eq!(queue.join(LONG), Ok(()), "every item was marked done");
+    assert!(queue.is_empty().expect("empty"));
+    assert!(process.join(LONG));
+    let output = process.output().expect("it ended");
+    assert_eq!(wave(&output), "ok(6)");
+    assert!(matches!(queue.task_done(), Err(ObjectError::Denied(_))));
+}
+
+#[test]
+fn a_task_joining_a_queue_nobody_consumes_ends_by_its_deadline() {
+    let limits = Limits {
+        timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let pool = pool_with(1, limits);
+    let queue = pool.queue("stuck", 0).expect("the queue opens");
+    queue.put(b"x", SECOND).expect("the queue takes it");
+    let join = task(Guest::Misbehave, Some("join-queue"));
+    let started = Instant::now();
+    let outputs = pool
+        .map(&join, [input(&join, r#""stuck""#)])
+        .expect("the run starts");
+    // The guest sees `timeout` a tick before its deadline, and returns it.
+    match &outputs[0].result {
+        Err(TaskError::Returned(value)) => assert_eq!(value.as_wave(), r#"err("Error::Timeout")"#),
+        other => panic!("expected a returned err, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_task_polls_a_pipe_until_the_host_sends() {
+    let pool = pool(1);
+    let poll = task(Guest::Misbehave, Some("poll-pipe"));
+    let _quiet = pool.pipe("quiet", End::A).expect("the end opens");
+    let outputs = pool
+        .map(&poll, [input(&poll, r#"("quiet", 100)"#)])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok(false)", "nothing was sent");
+
+    let talk = pool.pipe("talk", End::A).expect("the end opens");
+    let started = Instant::now();
+    let mut process = pool
+        .spawn(&poll, input(&poll, r#"("talk", 20000)"#))
+        .expect("it starts");
+    std::thread::sleep(Duration::from_millis(300));
+    talk.send(b"here", SECOND).expect("the pipe takes it");
+    assert!(process.join(LONG));
+    assert_eq!(wave(&process.output().expect("it ended")), "ok(true)");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the send woke it"
     );
 }

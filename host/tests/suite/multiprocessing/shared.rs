@@ -1,5 +1,5 @@
-//! Shared values, locks and dicts, seen by tasks and by the host, and the
-//! jobs that scope them.
+//! Shared values, locks (and their conditions), dicts, lists and barriers,
+//! seen by tasks and by the host, and the jobs that scope them.
 
 use std::time::{Duration, Instant};
 
@@ -135,4 +135,168 @@ fn terminated_lock_holder_leaves_the_lock_free() {
         "the lock should be freed when its holder dies"
     );
     lock.release().expect("the host holds it");
+}
+
+#[test]
+fn a_task_sees_whether_the_host_holds_a_lock_without_waiting() {
+    let pool = pool(1);
+    let lock = pool.lock("probed", false).expect("the lock opens");
+    let probe = task(Guest::Misbehave, Some("probe-lock"));
+    lock.acquire(SECOND).expect("nobody holds it");
+    let outputs = pool
+        .map(&probe, [input(&probe, r#""probed""#)])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok((true, false))", "held by the host");
+    lock.release().expect("the host holds it");
+    let outputs = pool
+        .map(&probe, [input(&probe, r#""probed""#)])
+        .expect("the run starts");
+    assert_eq!(wave(&outputs[0]), "ok((false, true))", "free, so taken");
+    assert_eq!(lock.locked(), Ok(false), "the task released it");
+    assert_eq!(lock.try_acquire(), Ok(true));
+}
+
+#[test]
+fn the_host_notifies_a_task_waiting_on_a_condition() {
+    let pool = pool(1);
+    let lock = pool.lock("shelf", false).expect("the lock opens");
+    let restocked = pool.condition("restocked", "shelf").expect("it opens");
+    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let mut process = pool
+        .spawn(&consumer, input(&consumer, "(2, 20000)"))
+        .expect("it starts");
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..2 {
+        lock.acquire(LONG).expect("the waiting consumer gave it up");
+        stock.add(Scalar::Int(1)).expect("an int");
+        restocked.notify(1).expect("the host holds the lock");
+        lock.release().expect("the host holds it");
+    }
+    assert!(process.join(LONG));
+    assert_eq!(wave(&process.output().expect("it ended")), "ok(2)");
+    assert_eq!(stock.get(), Ok(Scalar::Int(0)));
+}
+
+#[test]
+fn a_condition_wait_nobody_notifies_times_out_with_the_lock_back() {
+    let pool = pool(1);
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let outputs = pool
+        .map(&consumer, [input(&consumer, "(1, 200)")])
+        .expect("the run starts");
+    match &outputs[0].result {
+        Err(wpool::TaskError::Returned(value)) => assert_eq!(
+            value.as_wave(),
+            r#"err("no stock within 200 ms after 0 items")"#
+        ),
+        other => panic!("expected a returned err, got {other:?}"),
+    }
+    // The consumer had the lock back after its wait, and released it.
+    let lock = pool.lock("shelf", false).expect("the lock exists");
+    assert_eq!(lock.try_acquire(), Ok(true));
+}
+
+#[test]
+fn the_host_aborting_a_barrier_sends_its_waiting_task_away() {
+    let pool = pool(1);
+    let barrier = pool.barrier("meet", 2).expect("the barrier opens");
+    let wait = task(Guest::Misbehave, Some("await-barrier"));
+    let mut process = pool
+        .spawn(&wait, input(&wait, r#"("meet", 2)"#))
+        .expect("it starts");
+    let started = Instant::now();
+    while barrier.n_waiting() != Ok(1) {
+        assert!(started.elapsed() < Duration::from_secs(30), "nobody waits");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    barrier.abort().expect("the host aborts");
+    assert!(process.join(LONG));
+    match process.output().map(|o| o.result) {
+        Some(Err(wpool::TaskError::Returned(value))) => {
+            assert_eq!(value.as_wave(), r#"err("Error::Abandoned")"#)
+        }
+        other => panic!("expected a returned err, got {other:?}"),
+    }
+    assert_eq!(barrier.broken(), Ok(true));
+    barrier.reset().expect("the host resets");
+    // Mended: a task and the host meet there.
+    let mut process = pool
+        .spawn(&wait, input(&wait, r#"("meet", 2)"#))
+        .expect("it starts");
+    assert!(barrier.wait(LONG).is_ok());
+    assert!(process.join(LONG));
+    assert!(wave(&process.output().expect("it ended")).starts_with("ok("));
+}
+
+#[test]
+fn tasks_count_in_a_dict_by_compare_and_set_without_losing_updates() {
+    let pool = pool(2);
+    let tally = task(Guest::SharedDict, Some("tally"));
+    let words = (0..40).map(|n| format!("\"{}\"", ["a", "b"][n % 2]));
+    let outputs = pool
+        .map(&tally, inputs(&tally, words))
+        .expect("the run starts");
+    let mut counts: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    counts.sort();
+    // Each word's tasks saw each count from 1 to 20 once.
+    let expected: Vec<Option<i64>> = (1..=20).flat_map(|n| [Some(n), Some(n)]).collect();
+    assert_eq!(counts, expected);
+    let dict = pool.dict("counts").expect("it exists");
+    for word in ["a", "b"] {
+        assert_eq!(dict.get(word), Ok(Some(20u64.to_le_bytes().to_vec())));
+    }
+}
+
+#[test]
+fn tasks_append_to_a_shared_list_the_host_reads() {
+    let pool = pool(2);
+    let list = pool.list("log").expect("the list opens");
+    list.append(b"host").expect("the host appends");
+    let append = task(Guest::Misbehave, Some("append-to-list"));
+    let outputs = pool
+        .map(
+            &append,
+            inputs(&append, (0..10).map(|n| format!("(\"log\", [{n}])"))),
+        )
+        .expect("the run starts");
+    for (n, output) in outputs.iter().enumerate() {
+        // Each task saw the host's item first, and its own among the rest.
+        let seen = wave(output);
+        assert!(seen.starts_with("ok([[104, 111, 115, 116], "), "{seen}");
+        assert!(seen.contains(&format!("[{n}]")), "{seen}");
+    }
+    assert_eq!(list.get(0), Ok(b"host".to_vec()));
+    let mut items = list.slice(Some(1), None).expect("a slice");
+    items.sort();
+    assert_eq!(items, (0..10u8).map(|n| vec![n]).collect::<Vec<_>>());
+    assert_eq!(list.len(), Ok(11));
+}
+
+#[test]
+fn a_task_killed_waiting_on_a_condition_leaves_the_lock_and_the_others_free() {
+    let pool = pool(2);
+    let lock = pool.lock("shelf", false).expect("the lock opens");
+    let restocked = pool.condition("restocked", "shelf").expect("it opens");
+    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let consumer = task(Guest::ConditionDemo, Some("consumer"));
+    let mut doomed = pool
+        .spawn(&consumer, input(&consumer, "(1, 20000)"))
+        .expect("it starts");
+    let mut survivor = pool
+        .spawn(&consumer, input(&consumer, "(1, 20000)"))
+        .expect("it starts");
+    // Both wait on the condition once neither holds the lock.
+    std::thread::sleep(Duration::from_millis(500));
+    doomed.terminate();
+    assert!(doomed.join(LONG));
+    assert_eq!(doomed.exit_code(), Some(-9));
+    // The lock is free, and the one notify goes to the task still waiting.
+    assert_eq!(lock.acquire(SECOND), Ok(()));
+    stock.add(Scalar::Int(1)).expect("an int");
+    restocked.notify(1).expect("the host holds the lock");
+    lock.release().expect("the host holds it");
+    assert!(survivor.join(LONG));
+    assert_eq!(wave(&survivor.output().expect("it ended")), "ok(1)");
+    assert_eq!(stock.get(), Ok(Scalar::Int(0)));
 }

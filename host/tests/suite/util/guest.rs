@@ -15,6 +15,7 @@ pub enum Guest {
     Payload,
     QueueDemo,
     QueueBench,
+    ConditionDemo,
     PipePingpong,
     SharedCounter,
     SharedDict,
@@ -26,7 +27,7 @@ pub enum Guest {
 
 impl Guest {
     /// Every guest example crate.
-    pub const ALL: [Guest; 15] = [
+    pub const ALL: [Guest; 16] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -35,6 +36,7 @@ impl Guest {
         Guest::Payload,
         Guest::QueueDemo,
         Guest::QueueBench,
+        Guest::ConditionDemo,
         Guest::PipePingpong,
         Guest::SharedCounter,
         Guest::SharedDict,
@@ -55,6 +57,7 @@ impl Guest {
             Guest::Payload => "payload",
             Guest::QueueDemo => "queue-demo",
             Guest::QueueBench => "queue-bench",
+            Guest::ConditionDemo => "condition-demo",
             Guest::PipePingpong => "pipe-pingpong",
             Guest::SharedCounter => "shared-counter",
             Guest::SharedDict => "shared-dict",
