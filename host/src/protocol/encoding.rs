@@ -393,10 +393,17 @@ pub(crate) fn decode<V: WasmValue>(ty: &V::Type, reader: &mut Reader<'_>) -> Res
         List => {
             let element = element(ty)?;
             let len = reader.len()?;
-            let mut items = Vec::with_capacity(len);
-            for _ in 0..len {
-                items.push(decode(&element, reader)?);
-            }
+            let items = match element.kind() {
+                // A byte string: taken whole, without a call per byte.
+                U8 => reader.take(len)?.iter().map(|&b| V::make_u8(b)).collect(),
+                _ => {
+                    let mut items = Vec::with_capacity(len);
+                    for _ in 0..len {
+                        items.push(decode(&element, reader)?);
+                    }
+                    items
+                }
+            };
             V::make_list(ty, items).map_err(invalid)?
         }
         Record => {
