@@ -67,7 +67,7 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    sandbox::seal(max_memory);
+    sandbox::seal(max_memory.saturating_add(runtime.value_memory()));
     if link.send(&FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }

@@ -147,6 +147,19 @@ impl Runtime {
         Ok((runtime, artifact))
     }
 
+    /// Bytes of private memory one task's values may take in this worker
+    /// beyond its linear memory, at most: its encoded arguments and result
+    /// and their copies in frames, and, on the dynamic path, the `Val`s of
+    /// its arguments and of its result, bounded like the hostcall fuel.
+    pub(crate) fn value_memory(&self) -> u64 {
+        let per_byte = |types: &mut dyn Iterator<Item = &Type>| {
+            types.map(lift_fuel_per_byte).max().unwrap_or(0)
+        };
+        let args = per_byte(&mut self.params.iter());
+        let result = per_byte(&mut self.result.iter());
+        (args + result + 4).saturating_mul(self.limits.max_value) as u64
+    }
+
     /// Runs one task with the encoded arguments `args`, in a fresh instance
     /// or (in reuse mode) in the one the previous task left, which is kept
     /// only if the task did not trap.
