@@ -29,9 +29,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Values cross into and out of tasks as WAVE, the WebAssembly value
-//! encoding: `42`, `"text"`, `[1, 2]`, `{name: "x", size: 3}`, `some(1)`,
-//! `ok(2)`. A function with several parameters takes a tuple, `(1, "a")`.
+//! Values are given and shown as WAVE, the WebAssembly value encoding:
+//! `42`, `"text"`, `[1, 2]`, `{name: "x", size: 3}`, `some(1)`, `ok(2)`. A
+//! function with several parameters takes a tuple, `(1, "a")`. Between the
+//! host and its workers they cross in a compact binary encoding (a
+//! `list<u8>` as a length and its bytes), which
+//! [`Limits::max_value`](crate::Limits::max_value) measures.
 //!
 //! # Layout
 //!
@@ -39,7 +42,7 @@
 //! of its own, and they meet only through the protocol between them:
 //!
 //! - `protocol`: what crosses between the host and a worker process: frames,
-//!   messages, [`Limits`], the shared-object operations with their answers
+//!   messages, the binary encoding of values, [`Limits`], the shared-object operations with their answers
 //!   and [`ObjectError`], [`Captured`] output, the engine settings, the
 //!   worker's command-line marker, the lockdown probe's report to
 //!   `wpool doctor`. Nothing in it runs a process.

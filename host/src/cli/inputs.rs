@@ -11,8 +11,13 @@ use std::rc::Rc;
 use anyhow::{Context as _, bail};
 use wpool::{Input, Task};
 
-/// The longest input line accepted from a file.
-const MAX_LINE: u64 = 16 << 20;
+/// How many bytes of WAVE text an input line may have per byte of
+/// `--max-value`: a `list<u8>` takes up to five (`255, `) for each byte it
+/// encodes to.
+const LINE_PER_VALUE_BYTE: u64 = 8;
+
+/// The shortest line limit, whatever `--max-value` is.
+const MIN_LINE: u64 = 64 << 10;
 
 pub(crate) enum InputSource {
     Args {
@@ -23,6 +28,8 @@ pub(crate) enum InputSource {
         task: Task,
         name: String,
         reader: Box<dyn BufRead>,
+        /// The longest line accepted, in bytes.
+        max_line: u64,
     },
 }
 
@@ -58,8 +65,9 @@ impl InputSource {
         })
     }
 
-    /// Opens `path`, or stdin for `-`.
-    pub(crate) fn file(path: &Path, task: &Task) -> anyhow::Result<InputSource> {
+    /// Opens `path`, or stdin for `-`. A line may be as long as the WAVE
+    /// text of an input of `max_value` bytes.
+    pub(crate) fn file(path: &Path, task: &Task, max_value: u64) -> anyhow::Result<InputSource> {
         let (name, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
             ("stdin".into(), Box::new(BufReader::new(std::io::stdin())))
         } else {
@@ -71,6 +79,7 @@ impl InputSource {
             task: task.clone(),
             name,
             reader,
+            max_line: max_value.saturating_mul(LINE_PER_VALUE_BYTE).max(MIN_LINE),
         })
     }
 
@@ -97,9 +106,18 @@ impl InputSource {
                 };
                 items
             })),
-            InputSource::Lines { task, name, reader } => {
+            InputSource::Lines {
+                task,
+                name,
+                reader,
+                max_line,
+            } => {
                 let late = late.clone();
-                let mut lines = Lines { reader, number: 0 };
+                let mut lines = Lines {
+                    reader,
+                    number: 0,
+                    max_line,
+                };
                 Box::new(std::iter::from_fn(move || {
                     let result = lines
                         .next_input(&task)
@@ -130,6 +148,7 @@ fn count(args: &[Arg]) -> Option<u64> {
 struct Lines {
     reader: Box<dyn BufRead>,
     number: u64,
+    max_line: u64,
 }
 
 impl Lines {
@@ -139,14 +158,17 @@ impl Lines {
         loop {
             line.clear();
             let read = (&mut self.reader)
-                .take(MAX_LINE + 1)
+                .take(self.max_line.saturating_add(1))
                 .read_until(b'\n', &mut line)?;
             if read == 0 {
                 return Ok(None);
             }
             self.number += 1;
-            if line.len() as u64 > MAX_LINE {
-                bail!("the line is longer than {MAX_LINE} bytes");
+            if line.len() as u64 > self.max_line {
+                bail!(
+                    "the line is longer than {} bytes (8 bytes a byte of --max-value)",
+                    self.max_line
+                );
             }
             let text = std::str::from_utf8(&line)
                 .context("the line is not UTF-8")?

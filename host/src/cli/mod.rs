@@ -148,8 +148,10 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
     max_output: u64,
 
-    /// Bytes of each input, and of each result, as WAVE text; a task with a
-    /// larger one fails with a size error.
+    /// Bytes of each input, and of each result, as they cross to and from
+    /// the workers (a list<u8> or string of n bytes is about n bytes; WAVE
+    /// text is up to five times larger); a task with a larger one fails
+    /// with a size error. An --input line may be 8 times this long.
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     max_value: u64,
 
@@ -321,7 +323,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Component> {
 fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let task: Task = load(&args.task)?.task(args.func.as_deref())?;
     let source = match &args.input {
-        Some(file) => InputSource::file(file, &task)?,
+        Some(file) => InputSource::file(file, &task, args.limits.max_value)?,
         None => InputSource::args(&args.inputs, &task)?,
     };
     let mut pool = args.limits.pool()?;

@@ -190,7 +190,7 @@ pub enum TaskError {
     TooLarge {
         /// `input` or `result`.
         what: &'static str,
-        /// Its size in bytes, as WAVE text.
+        /// Its size in bytes, as encoded between the host and the workers.
         size: u64,
         /// The limit in bytes.
         limit: u64,

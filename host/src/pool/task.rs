@@ -10,14 +10,16 @@ use std::io::Read as _;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use wasm_wave::value::{FuncType, Type, resolve_wit_func_type};
-use wasm_wave::wasm::{WasmFunc, WasmTypeKind, WasmValue};
+use wasm_wave::wasm::{WasmFunc, WasmTypeKind};
 use wit_component::{OutputToString, WitPrinter};
 use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use super::error::Error;
 use super::value::{Input, Value};
+use crate::protocol::encoding;
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -267,7 +269,7 @@ pub struct Task {
 struct TaskInner {
     component: Component,
     export: usize,
-    params: Vec<Type>,
+    params: Arc<[Type]>,
     /// The parameters as one WIT type: the type of a single parameter, or a
     /// tuple of several; `None` when there are no parameters.
     input_type: Option<Type>,
@@ -285,18 +287,21 @@ impl Task {
         };
         let ty: FuncType =
             resolve_wit_func_type(resolve, func).map_err(|e| unsupported(e.to_string()))?;
-        let params: Vec<Type> = ty.params().collect();
+        let params: Arc<[Type]> = ty.params().collect();
         let result = ty.results().next().map(Arc::new);
+        for ty in params.iter().chain(result.as_deref()) {
+            encoding::check_type(ty).map_err(|e| unsupported(e.to_string()))?;
+        }
         let wit_names: Vec<String> = func
             .params
             .iter()
             .map(|p| wit_type_name(resolve, &p.ty))
             .collect();
-        let (input_type, input_wit) = match params.as_slice() {
+        let (input_type, input_wit) = match &*params {
             [] => (None, "()".to_string()),
             [one] => (Some(one.clone()), wit_names[0].clone()),
             _ => (
-                Type::tuple(params.clone()),
+                Type::tuple(params.to_vec()),
                 format!("tuple<{}>", wit_names.join(", ")),
             ),
         };
@@ -332,7 +337,7 @@ impl Task {
     /// ranges of integers can feed it.
     pub fn takes_one_integer(&self) -> bool {
         use WasmTypeKind::*;
-        matches!(self.inner.params.as_slice(), [p] if matches!(
+        matches!(&*self.inner.params, [p] if matches!(
             wasm_wave::wasm::WasmType::kind(p), S8 | S16 | S32 | S64 | U8 | U16 | U32 | U64
         ))
     }
@@ -363,20 +368,16 @@ impl Task {
         };
         let Some(input_type) = input_type else {
             return match text.trim() {
-                "()" => Ok(Input { args: Arc::new([]) }),
+                "()" => Ok(Input::new(Bytes::new(), params.clone())),
                 _ => Err(bad("the function takes no parameters: give ()".into())),
             };
         };
         let value: wasm_wave::value::Value =
             wasm_wave::from_str(input_type, text.trim()).map_err(|e| bad(e.to_string()))?;
-        let args = match params.len() {
-            1 => vec![wasm_wave::to_string(&value).map_err(|e| bad(e.to_string()))?],
-            _ => value
-                .unwrap_tuple()
-                .map(|v| wasm_wave::to_string(&*v).map_err(|e| bad(e.to_string())))
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(Input { args: args.into() })
+        // The arguments' encoding is the tuple's: each parameter in turn.
+        let mut args = Vec::new();
+        encoding::encode(&value, input_type, &mut args).map_err(|e| bad(e.to_string()))?;
+        Ok(Input::new(args.into(), params.clone()))
     }
 
     fn export(&self) -> &Export {
@@ -397,9 +398,18 @@ impl Task {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Types a result that a worker sent back as WAVE text.
-    pub(crate) fn value(&self, wave: String) -> Value {
-        Value::new(wave, self.inner.result.clone())
+    /// Types a result that a worker sent back encoded.
+    ///
+    /// # Errors
+    /// When the bytes are not a value of the function's result type (or,
+    /// for a function without one, not empty): the worker is not to be
+    /// trusted.
+    pub(crate) fn value(&self, bytes: Bytes) -> Result<Value, encoding::Error> {
+        match self.inner.result.as_deref() {
+            Some(ty) => encoding::validate(ty, &bytes)?,
+            None => encoding::Reader::new(&bytes).finish()?,
+        }
+        Ok(Value::new(bytes, self.inner.result.clone()))
     }
 }
 

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use proptest::prelude::*;
 
 use super::{read_frame, write_frame};
-use crate::protocol::{Call, FromWorker, ToWorker};
+use crate::protocol::{Call, Calls, FromWorker, ToWorker};
 
 /// A reader that fails the test if asked to fill a buffer of more than a
 /// MiB while it holds less than 1 KiB: a decoder that trusts a length
@@ -50,15 +50,17 @@ proptest! {
     }
 
     #[test]
-    fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(".*", 0..4)) {
-        let call = Call { index, args: args.clone().into() };
+    fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let call = Call { index, size: args.len() as u64 };
+        let batch = Calls { calls: vec![call], args: args.clone().into() };
         let mut bytes = Vec::new();
-        write_frame(&mut bytes, &ToWorker::Batch(vec![call])).unwrap();
-        let Some(ToWorker::Batch(calls)) = read_frame(&mut &bytes[..]).unwrap() else {
+        write_frame(&mut bytes, &ToWorker::Batch(batch)).unwrap();
+        let Some(ToWorker::Batch(batch)) = read_frame(&mut &bytes[..]).unwrap() else {
             panic!("not a batch");
         };
-        prop_assert_eq!(calls[0].index, index);
-        prop_assert_eq!(&*calls[0].args, &args[..]);
+        prop_assert_eq!(batch.calls[0].index, index);
+        prop_assert_eq!(batch.calls[0].size, args.len() as u64);
+        prop_assert_eq!(&batch.args[..], &args[..]);
         // Every strict prefix is an error or a clean end, never a frame.
         for cut in 0..bytes.len() {
             prop_assert!(!matches!(read_frame::<ToWorker>(&mut &bytes[..cut]), Ok(Some(_))));

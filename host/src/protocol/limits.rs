@@ -27,8 +27,11 @@ pub struct Limits {
     /// Bytes of stdout, and of stderr, kept per task; the rest is dropped
     /// and counted.
     pub max_output: usize,
-    /// Bytes of an input's WAVE text, and of a result's: a task whose input
-    /// or result is larger fails with `TaskError::TooLarge`.
+    /// Bytes of an input, and of a result, in the binary value encoding
+    /// that carries them between the host and the workers (a `list<u8>` or
+    /// a `string` of n bytes takes n bytes and a length; WAVE text takes up
+    /// to four times more): a task whose input or result is larger fails
+    /// with `TaskError::TooLarge`.
     pub max_value: usize,
 }
 

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::captured::Captured;
@@ -39,7 +40,7 @@ pub(crate) struct Setup {
 pub(crate) enum ToWorker {
     Setup(Setup),
     /// Run these calls, in order, and answer with one [`FromWorker::Done`].
-    Batch(Vec<Call>),
+    Batch(Calls),
     /// The hub's answer to the worker's [`FromWorker::Request`] `id`.
     Reply {
         id: u64,
@@ -47,12 +48,21 @@ pub(crate) enum ToWorker {
     },
 }
 
-/// One call of the function: the task's index in its run and one WAVE text
-/// per parameter.
+/// A batch of calls of the function, their arguments in one buffer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Calls {
+    pub calls: Vec<Call>,
+    /// Every call's arguments in the binary value encoding
+    /// (`protocol::encoding`), one call after the other.
+    pub args: Bytes,
+}
+
+/// One call of the function: the task's index in its run, and how many
+/// bytes of [`Calls::args`] its arguments take.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct Call {
     pub index: u64,
-    pub args: Arc<[String]>,
+    pub size: u64,
 }
 
 /// Worker to host.
@@ -78,11 +88,12 @@ pub(crate) enum FromWorker {
     },
 }
 
-/// The outcome of one call: its result as WAVE text, or why it failed.
+/// The outcome of one call: its result in the binary value encoding
+/// (empty for a function without one), or why it failed.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CallResult {
     pub index: u64,
-    pub outcome: Result<String, Failure>,
+    pub outcome: Result<Bytes, Failure>,
     pub stdout: Captured,
     pub stderr: Captured,
 }
@@ -91,14 +102,16 @@ pub(crate) struct CallResult {
 /// attaches the types that turn it into a `TaskError`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Failure {
-    Returned(String),
+    /// The function returned the `err` case of its `result`: the whole
+    /// result, encoded.
+    Returned(Bytes),
     Trap(String),
     Exit(i32),
     StackOverflow,
     Timeout(Duration),
     OutOfFuel(u64),
     MemoryLimit(u64),
-    /// The result's WAVE text has `size` bytes, more than `limit`.
+    /// The result's encoding has `size` bytes, more than `limit`.
     ResultTooLarge {
         size: u64,
         limit: u64,

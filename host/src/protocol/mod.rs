@@ -1,7 +1,7 @@
 //! What crosses between the host process and a worker process, and nothing
 //! that runs either: the frames and messages on the pipes between them, the
 //! limits a worker applies, the shared-object operations it forwards to the
-//! hub with their answers and errors, the output it captured, the engine
+//! hub with their answers and errors, the binary encoding of values, the output it captured, the engine
 //! settings the compile cache is keyed by, the command-line markers that
 //! start the `wpool` binary as a worker, and the lockdown probe's report.
 //!
@@ -9,6 +9,7 @@
 //! this module and never each other.
 
 mod captured;
+pub(crate) mod encoding;
 pub(crate) mod engine;
 mod frame;
 mod limits;
@@ -19,7 +20,7 @@ mod probe;
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
-pub(crate) use self::messages::{Call, CallResult, Failure, FromWorker, Setup, ToWorker};
+pub(crate) use self::messages::{Call, CallResult, Calls, Failure, FromWorker, Setup, ToWorker};
 pub(crate) use self::ops::{
     Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,
     pipe, queue, semaphore, typed_answer, value,

@@ -35,7 +35,7 @@ use self::link::{HostLink, spawn_reader};
 use self::runtime::Runtime;
 #[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
-use crate::protocol::{FromWorker, Limits, ToWorker};
+use crate::protocol::{Calls, FromWorker, Limits, ToWorker};
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
 /// process id of the host, which must still be our parent. The process is
@@ -68,28 +68,36 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    sandbox::seal(max_memory);
+    sandbox::seal(max_memory.saturating_add(runtime.value_memory()));
     if link.send(&FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {
-        let ToWorker::Batch(calls) = request else {
+        let ToWorker::Batch(Calls { calls, args }) = request else {
             return ExitCode::FAILURE;
         };
         let start = Instant::now();
-        let results: Vec<_> = calls
-            .iter()
-            .map(|call| {
-                #[cfg(feature = "test-hooks")]
-                if hook == Some(Hook::ForbiddenSyscall(call.index)) {
-                    sandbox::try_forbidden_call();
-                }
-                runtime.run(call)
-            })
-            .collect();
+        let mut offset = 0usize;
+        let mut results = Vec::with_capacity(calls.len());
+        for call in &calls {
+            #[cfg(feature = "test-hooks")]
+            if hook == Some(Hook::ForbiddenSyscall(call.index)) {
+                sandbox::try_forbidden_call();
+            }
+            // Arguments past the buffer are the host's bug: the call gets
+            // none, and fails to decode them.
+            let end = usize::try_from(call.size)
+                .ok()
+                .and_then(|size| offset.checked_add(size))
+                .filter(|&end| end <= args.len())
+                .unwrap_or(offset);
+            results.push(runtime.run(call, &args[offset..end]));
+            offset = end;
+        }
         #[cfg(feature = "test-hooks")]
         let results = match hook {
             Some(Hook::WrongIndex) => test_hook::misnumber(worker_id, results),
+            Some(Hook::CorruptResult) => test_hook::corrupt(worker_id, results),
             _ => results,
         };
         let done = FromWorker::Done {

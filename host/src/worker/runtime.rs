@@ -5,9 +5,16 @@
 //! Calls are async, driven by a single-threaded tokio runtime: the deadline
 //! then stops a task both in wasm (epoch interruption) and while it waits in
 //! a host call such as a sleep (the call's future is dropped).
+//!
+//! Arguments arrive and results leave in the binary value encoding
+//! (`protocol::encoding`). A function whose signature is one of a few
+//! common shapes ([`Shape`]) is called through a typed function, whose
+//! strings and byte lists are copied into and out of guest memory whole;
+//! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
 use std::time::Instant;
 
+use bytes::Bytes;
 use wasmtime::component::{
     ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
 };
@@ -21,6 +28,7 @@ use super::capture::Capture;
 use super::link::HostLink;
 use super::load::compile_or_load;
 use super::state::{MemoryCap, TaskState};
+use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
 use crate::protocol::{Call, CallResult, Failure, Limits, Setup};
 
@@ -31,6 +39,10 @@ pub(crate) struct Runtime {
     func: ComponentExportIndex,
     params: Vec<Type>,
     result: Option<Type>,
+    shape: Shape,
+    /// The store's hostcall fuel: enough to lift any result of at most
+    /// `limits.max_value` bytes.
+    hostcall_fuel: usize,
     limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     reuse: u32,
@@ -96,8 +108,15 @@ impl Runtime {
         let wasmtime::component::types::ComponentItem::ComponentFunc(ty) = item else {
             bail!("export {func} is not a function");
         };
-        let params = ty.params().map(|(_, ty)| ty).collect();
+        let params: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
         let result = ty.results().next();
+        let shape = Shape::of(&params, result.as_ref());
+        let hostcall_fuel = result
+            .as_ref()
+            .map_or(0, |ty| {
+                lift_fuel_per_byte(ty).saturating_mul(limits.max_value)
+            })
+            .max(DEFAULT_HOSTCALL_FUEL);
 
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -116,6 +135,8 @@ impl Runtime {
             func: func_index,
             params,
             result,
+            shape,
+            hostcall_fuel,
             limits,
             reuse,
             worker_id,
@@ -128,9 +149,23 @@ impl Runtime {
         Ok((runtime, artifact))
     }
 
-    /// Runs one task, in a fresh instance or (in reuse mode) in the one the
-    /// previous task left, which is kept only if the task did not trap.
-    pub(crate) fn run(&mut self, call: &Call) -> CallResult {
+    /// Bytes of private memory one task's values may take in this worker
+    /// beyond its linear memory, at most: its encoded arguments and result
+    /// and their copies in frames, and, on the dynamic path, the `Val`s of
+    /// its arguments and of its result, bounded like the hostcall fuel.
+    pub(crate) fn value_memory(&self) -> u64 {
+        let per_byte = |types: &mut dyn Iterator<Item = &Type>| {
+            types.map(lift_fuel_per_byte).max().unwrap_or(0)
+        };
+        let args = per_byte(&mut self.params.iter());
+        let result = per_byte(&mut self.result.iter());
+        (args + result + 4).saturating_mul(self.limits.max_value) as u64
+    }
+
+    /// Runs one task with the encoded arguments `args`, in a fresh instance
+    /// or (in reuse mode) in the one the previous task left, which is kept
+    /// only if the task did not trap.
+    pub(crate) fn run(&mut self, call: &Call, args: &[u8]) -> CallResult {
         let mut session = self.session.take().unwrap_or_else(|| self.new_session());
         let store = &mut session.store;
         let state = store.data_mut();
@@ -147,7 +182,7 @@ impl Runtime {
         // a tick later, stops a task that waits in a host call.
         let deadline = self.limits.timeout + 2 * TICK;
         let running = async {
-            tokio::time::timeout(deadline, self.call(&mut *store, session.instance, call)).await
+            tokio::time::timeout(deadline, self.call(&mut *store, session.instance, args)).await
         };
         let (outcome, instance) = match self.executor.block_on(running) {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
@@ -193,6 +228,7 @@ impl Runtime {
             },
         );
         store.limiter(|state| &mut state.memory);
+        store.set_hostcall_fuel(self.hostcall_fuel);
         Session {
             store,
             instance: None,
@@ -202,23 +238,18 @@ impl Runtime {
         }
     }
 
-    /// Instantiates (unless `instance` is given) and calls; the outer error
-    /// is a trap, the inner one the `err` case of a returned `result`.
+    /// Instantiates (unless `instance` is given) and calls with the encoded
+    /// arguments `args`; the outer error is a trap (or arguments that do
+    /// not decode), the inner one the `err` case of a returned `result`.
     async fn call(
         &self,
         store: &mut Store<TaskState>,
         instance: Option<Instance>,
-        call: &Call,
-    ) -> Result<(Instance, Result<String, Failure>)> {
-        let params = call
-            .args
-            .iter()
-            .zip(&self.params)
-            .map(|(text, ty)| {
-                wasm_wave::from_str::<Val>(ty, text)
-                    .context("input does not match the parameter type")
-            })
-            .collect::<Result<Vec<Val>>>()?;
+        args: &[u8],
+    ) -> Result<(Instance, Result<Bytes, Failure>)> {
+        let args = self
+            .decode(args)
+            .context("input does not match the parameter type")?;
         let instance = match instance {
             Some(instance) => instance,
             None => self.pre.instantiate_async(&mut *store).await?,
@@ -226,32 +257,95 @@ impl Runtime {
         let func = instance
             .get_func(&mut *store, self.func)
             .expect("the export was found in this component");
-        let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
-        func.call_async(&mut *store, &params, &mut results).await?;
-        let Some(value) = results.pop() else {
-            return Ok((instance, Ok("()".to_string())));
-        };
-        let text = wasm_wave::to_string(&value)?;
-        if text.len() > self.limits.max_value {
+        let mut out = Vec::new();
+        let mut returned_err = false;
+        match args {
+            Args::Vals(params) => {
+                let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
+                func.call_async(&mut *store, &params, &mut results).await?;
+                drop(params);
+                if let (Some(value), Some(ty)) = (results.pop(), &self.result) {
+                    returned_err = matches!(value, Val::Result(Err(_)));
+                    encoding::encode(&value, ty, &mut out)?;
+                }
+            }
+            Args::S64(x) => {
+                let typed = func.typed::<(i64,), (i64,)>(&*store)?;
+                let (y,) = typed.call_async(&mut *store, (x,)).await?;
+                encoding::put_signed(&mut out, y);
+            }
+            Args::Str(text) => {
+                let typed = func.typed::<(&str,), (String,)>(&*store)?;
+                let (text,) = typed.call_async(&mut *store, (text,)).await?;
+                encoding::put_bytes(&mut out, text.as_bytes());
+            }
+            Args::Bytes(data) => match self.shape {
+                Shape::BytesToU64 => {
+                    let typed = func.typed::<(&[u8],), (u64,)>(&*store)?;
+                    let (n,) = typed.call_async(&mut *store, (data,)).await?;
+                    encoding::put_unsigned(&mut out, n);
+                }
+                Shape::BytesToResult => {
+                    let typed = func.typed::<(&[u8],), (Result<Vec<u8>, String>,)>(&*store)?;
+                    let (result,) = typed.call_async(&mut *store, (data,)).await?;
+                    returned_err = result.is_err();
+                    let (tag, bytes) = match &result {
+                        Ok(bytes) => (RESULT_OK, &bytes[..]),
+                        Err(text) => (RESULT_ERR, text.as_bytes()),
+                    };
+                    out.push(tag);
+                    encoding::put_bytes(&mut out, bytes);
+                }
+                _ => {
+                    let typed = func.typed::<(&[u8],), (Vec<u8>,)>(&*store)?;
+                    let (bytes,) = typed.call_async(&mut *store, (data,)).await?;
+                    encoding::put_bytes(&mut out, &bytes);
+                }
+            },
+        }
+        if out.len() > self.limits.max_value {
             let too_large = Failure::ResultTooLarge {
-                size: text.len() as u64,
+                size: out.len() as u64,
                 limit: self.limits.max_value as u64,
             };
             return Ok((instance, Err(too_large)));
         }
-        Ok(match value {
-            Val::Result(Err(_)) => (instance, Err(Failure::Returned(text))),
-            _ => (instance, Ok(text)),
+        let out = Bytes::from(out);
+        Ok(match returned_err {
+            true => (instance, Err(Failure::Returned(out))),
+            false => (instance, Ok(out)),
         })
+    }
+
+    /// Decodes a call's arguments as its shape takes them.
+    fn decode<'a>(&self, args: &'a [u8]) -> Result<Args<'a>, encoding::Error> {
+        let mut reader = Reader::new(args);
+        let args = match self.shape {
+            Shape::Dynamic => Args::Vals(
+                self.params
+                    .iter()
+                    .map(|ty| encoding::decode::<Val>(ty, &mut reader))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Shape::S64ToS64 => Args::S64(reader.signed(64)?),
+            Shape::StrToStr => Args::Str(reader.str()?),
+            Shape::BytesToBytes | Shape::BytesToResult | Shape::BytesToU64 => {
+                Args::Bytes(reader.bytes()?)
+            }
+        };
+        reader.finish()?;
+        Ok(args)
     }
 
     /// What an error out of a call means. A guest that exits with status 0
     /// (as a command component may) succeeded, if its function's result can
     /// say so.
-    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Result<String, Failure> {
+    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Result<Bytes, Failure> {
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return match (exit.0, &self.result) {
-                (0, Some(Type::Result(result))) if result.ok().is_none() => Ok("ok".into()),
+                (0, Some(Type::Result(result))) if result.ok().is_none() => {
+                    Ok(Bytes::from_static(&[RESULT_OK]))
+                }
                 (code, _) => Err(Failure::Exit(code)),
             };
         }
@@ -268,5 +362,93 @@ impl Runtime {
             None if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
             None => Failure::Trap(format!("{error:#}")),
         })
+    }
+}
+
+/// wasmtime's hostcall fuel when it is not set: a store never gets less.
+const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
+
+/// The signatures called through a typed function, each with the same
+/// encoding as the dynamic path gives it; every other goes through [`Val`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// `(list<u8>) -> list<u8>`
+    BytesToBytes,
+    /// `(list<u8>) -> result<list<u8>, string>`
+    BytesToResult,
+    /// `(list<u8>) -> u64`
+    BytesToU64,
+    /// `(string) -> string`
+    StrToStr,
+    /// `(s64) -> s64`
+    S64ToS64,
+    Dynamic,
+}
+
+impl Shape {
+    fn of(params: &[Type], result: Option<&Type>) -> Shape {
+        let bytes = |ty: &Type| matches!(ty, Type::List(list) if list.ty() == Type::U8);
+        let string = |ty: &Type| matches!(ty, Type::String);
+        match (params, result) {
+            ([p], Some(r)) if bytes(p) && bytes(r) => Shape::BytesToBytes,
+            ([p], Some(Type::Result(r)))
+                if bytes(p)
+                    && r.ok().as_ref().is_some_and(bytes)
+                    && r.err().as_ref().is_some_and(string) =>
+            {
+                Shape::BytesToResult
+            }
+            ([p], Some(Type::U64)) if bytes(p) => Shape::BytesToU64,
+            ([Type::String], Some(Type::String)) => Shape::StrToStr,
+            ([Type::S64], Some(Type::S64)) => Shape::S64ToS64,
+            _ => Shape::Dynamic,
+        }
+    }
+}
+
+/// A call's decoded arguments, as its [`Shape`] takes them.
+enum Args<'a> {
+    Vals(Vec<Val>),
+    S64(i64),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+/// At most how much hostcall fuel lifting a value of type `ty` takes per
+/// byte of its encoding, every value taking at least one byte: wasmtime
+/// charges a [`Val`]'s size for each element of a list, record or tuple
+/// (a typed byte list or string costs less: a unit a byte), and the
+/// length of each name it copies (a field's, a case's, a flag's).
+fn lift_fuel_per_byte(ty: &Type) -> usize {
+    const VAL: usize = size_of::<Val>();
+    let longest = |names: &mut dyn Iterator<Item = usize>| names.max().unwrap_or(0);
+    match ty {
+        Type::String => 1,
+        Type::List(list) => VAL + lift_fuel_per_byte(&list.ty()),
+        Type::Record(record) => {
+            let fields: Vec<_> = record.fields().collect();
+            VAL + longest(&mut fields.iter().map(|f| f.name.len()))
+                + longest(&mut fields.iter().map(|f| lift_fuel_per_byte(&f.ty)))
+        }
+        Type::Tuple(tuple) => VAL + longest(&mut tuple.types().map(|t| lift_fuel_per_byte(&t))),
+        Type::Variant(variant) => {
+            let cases: Vec<_> = variant.cases().collect();
+            longest(&mut cases.iter().map(|c| c.name.len()))
+                + longest(
+                    &mut cases
+                        .iter()
+                        .filter_map(|c| c.ty.as_ref().map(lift_fuel_per_byte)),
+                )
+        }
+        Type::Enum(cases) => longest(&mut cases.names().map(str::len)),
+        Type::Option(option) => lift_fuel_per_byte(&option.ty()),
+        Type::Result(result) => longest(
+            &mut [result.ok(), result.err()]
+                .into_iter()
+                .flatten()
+                .map(|t| lift_fuel_per_byte(&t)),
+        ),
+        Type::Flags(flags) => flags.names().map(str::len).sum(),
+        _ => 0,
     }
 }

@@ -29,7 +29,8 @@ use crate::protocol::Layer;
 /// memory images) with room to spare; a task opens none.
 const MAX_OPEN_FILES: u64 = 64;
 /// Private writable memory a sealed worker may hold beyond one task's
-/// linear-memory cap: the engine, the compiled code, stacks and tables.
+/// linear-memory cap and values: the engine, the compiled code, stacks and
+/// tables.
 /// A ready worker holds about 35 MiB of it.
 const DATA_HEADROOM: u64 = 1 << 30;
 
@@ -63,8 +64,9 @@ pub(crate) fn enter(parent: u32) -> Vec<Layer> {
     vec![death, namespaces, privileges, landlock]
 }
 
-/// The last lockdown step, before guest code runs. `max_memory` is a task's
-/// linear-memory cap, which bounds the worker's data size.
+/// The last lockdown step, before guest code runs. `max_memory` is what a
+/// task may hold, its linear-memory cap and its values, which bounds the
+/// worker's data size.
 pub(crate) fn seal(max_memory: u64) -> Vec<Layer> {
     vec![
         layer("rlimits", rlimits(max_memory)),

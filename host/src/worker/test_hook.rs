@@ -11,6 +11,9 @@
 //!   process, which its seccomp filter forbids.
 //! - `wrong-index`: the pool's first worker (id 0) reports every result
 //!   under the index after the one it ran, an index outside its batch.
+//! - `corrupt-result`: the pool's first worker (id 0) sends every result
+//!   as one byte, `0x80`, which decodes as no type's value (an integer
+//!   that does not end).
 //! - `deaf`: the pool's first worker (id 0) closes the pipe it reads
 //!   requests from once its setup came, and stays alive: the host's next
 //!   write to it fails.
@@ -26,6 +29,7 @@ pub(crate) enum Hook {
     SlowCompile,
     ForbiddenSyscall(u64),
     WrongIndex,
+    CorruptResult,
     Deaf,
 }
 
@@ -35,6 +39,7 @@ pub(crate) fn get() -> Option<Hook> {
     match value.split_once('=') {
         None if value == "slow-compile" => Some(Hook::SlowCompile),
         None if value == "wrong-index" => Some(Hook::WrongIndex),
+        None if value == "corrupt-result" => Some(Hook::CorruptResult),
         None if value == "deaf" => Some(Hook::Deaf),
         Some(("forbidden-syscall", index)) => index.parse().ok().map(Hook::ForbiddenSyscall),
         _ => None,
@@ -52,6 +57,16 @@ pub(crate) fn misnumber(worker_id: u32, mut results: Vec<CallResult>) -> Vec<Cal
     if worker_id == 0 {
         for result in &mut results {
             result.index += 1;
+        }
+    }
+    results
+}
+
+/// For [`Hook::CorruptResult`]: replaces each result of worker 0 by `0x80`.
+pub(crate) fn corrupt(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallResult> {
+    if worker_id == 0 {
+        for result in &mut results {
+            result.outcome = Ok(bytes::Bytes::from_static(&[0x80]));
         }
     }
     results

@@ -140,6 +140,18 @@ fn worker_answering_for_tasks_outside_its_batch_is_replaced() {
     out.assert_success().assert_stdout_lines(&expected);
 }
 
+#[test]
+fn worker_answering_with_a_value_that_does_not_decode_is_replaced() {
+    // Worker 0 sends every result as a byte that does not decode as the
+    // function's s64 (the host would print it as `<undecodable>`): its
+    // results are refused, it is killed, and its tasks run again elsewhere.
+    let out =
+        finish(run(Guest::Square, ["-j", "2", "0..10"]).env("WPOOL_TEST_HOOK", "corrupt-result"));
+    let squares: Vec<String> = (0..10).map(|i: i64| (i * i).to_string()).collect();
+    let expected: Vec<&str> = squares.iter().map(String::as_str).collect();
+    out.assert_success().assert_stdout_lines(&expected);
+}
+
 // ---------------------------------------------------------------------------
 // AsyncResult from several threads
 // ---------------------------------------------------------------------------

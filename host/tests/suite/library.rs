@@ -112,7 +112,10 @@ fn errors_of_each_task_are_typed() {
         }
         other => panic!("expected a returned err, got {other:?}"),
     }
-    assert_eq!(outputs[1].result.as_ref().map(|v| v.as_wave()), Ok("ok(2)"));
+    assert_eq!(
+        outputs[1].result.as_ref().map(|v| v.as_wave()),
+        Ok("ok(2)".to_string())
+    );
 }
 
 #[test]

@@ -21,3 +21,4 @@ mod reuse;
 mod run;
 mod sandbox;
 mod util;
+mod values;

@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
 use crate::pool::value::Input;
-use crate::protocol::Call;
+use crate::protocol::{Call, Calls};
 
 /// Bytes of input one batch carries at most, unless a single input is
 /// larger: keeps each batch's frame far below the frame limit.
@@ -51,7 +51,7 @@ pub(super) struct Feed<I> {
     /// Tasks whose worker died, to run again, each alone, before any new
     /// input.
     retry: VecDeque<u64>,
-    /// Bytes of WAVE text an input may have (`Limits::max_value`).
+    /// Bytes an input's encoding may have (`Limits::max_value`).
     max_value: usize,
 }
 
@@ -134,7 +134,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// Admission, the same for every run: an input larger than
     /// `Limits::max_value` fails at once. Returns the input's size.
     fn admit(&self, input: &Input) -> Result<usize, TaskError> {
-        let size: usize = input.args.iter().map(String::len).sum();
+        let size = input.args.len();
         if size > self.max_value {
             return Err(TaskError::TooLarge {
                 what: "input",
@@ -145,11 +145,25 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         Ok(size)
     }
 
-    /// The call that runs task `index`.
-    pub(super) fn call(&self, index: u64) -> Call {
-        Call {
-            index,
-            args: self.pending[&index].input.args.clone(),
+    /// The calls that run the tasks `indexes`, their arguments in one
+    /// buffer.
+    pub(super) fn calls(&self, indexes: &[u64]) -> Calls {
+        let inputs: Vec<&Input> = indexes.iter().map(|i| &self.pending[i].input).collect();
+        let mut args = Vec::with_capacity(inputs.iter().map(|input| input.args.len()).sum());
+        let calls = indexes
+            .iter()
+            .zip(inputs)
+            .map(|(&index, input)| {
+                args.extend_from_slice(&input.args);
+                Call {
+                    index,
+                    size: input.args.len() as u64,
+                }
+            })
+            .collect();
+        Calls {
+            calls,
+            args: args.into(),
         }
     }
 

@@ -23,6 +23,7 @@ mod slots;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 use self::feed::Feed;
@@ -34,8 +35,8 @@ use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
 use super::task::Task;
-use super::value::Input;
-use crate::protocol::{CallResult, Failure};
+use super::value::{Input, Value};
+use crate::protocol::{CallResult, Captured, Failure, encoding};
 
 /// How long a batch should keep a worker busy, once task cost is known.
 const BATCH_TIME: Duration = Duration::from_millis(5);
@@ -167,7 +168,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
                 return;
             }
-            let calls = batch.indexes.iter().map(|&i| self.feed.call(i)).collect();
+            let calls = self.feed.calls(&batch.indexes);
             self.slots.send(slot, batch.indexes, calls);
         }
     }
@@ -230,33 +231,51 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 });
             }
             EventKind::Done { busy, results } => {
-                if !self.slots.answered(slot, &results) {
+                let decoded: Result<Vec<_>, _> = results
+                    .into_iter()
+                    .map(|result| {
+                        let CallResult {
+                            index,
+                            outcome,
+                            stdout,
+                            stderr,
+                        } = result;
+                        Ok((index, self.outcome(outcome)?, stdout, stderr))
+                    })
+                    .collect();
+                let decoded = match decoded {
+                    Ok(decoded) => decoded,
+                    Err(error) => return self.slots.undecodable(slot, error),
+                };
+                let indexes: Vec<u64> = decoded.iter().map(|(index, ..)| *index).collect();
+                if !self.slots.answered(slot, &indexes) {
                     return;
                 }
-                if !results.is_empty() {
-                    let per_task = busy / results.len() as u32;
+                if !indexes.is_empty() {
+                    let per_task = busy / indexes.len() as u32;
                     self.cost = Some(match self.cost {
                         None => per_task,
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for result in results {
-                    self.finish(result);
+                for (index, outcome, stdout, stderr) in decoded {
+                    self.finish(index, outcome, stdout, stderr);
                 }
             }
             EventKind::Exited => self.replace(slot),
         }
     }
 
-    fn finish(&mut self, result: CallResult) {
-        let Some(input) = self.feed.finish(result.index) else {
-            return;
-        };
-        let outcome = result
-            .outcome
-            .map(|wave| self.task.value(wave))
-            .map_err(|failure| match failure {
-                Failure::Returned(wave) => TaskError::Returned(self.task.value(wave)),
+    /// What a worker's outcome of a call means to the caller. An error
+    /// when its value does not decode as the function's result.
+    fn outcome(
+        &self,
+        outcome: Result<Bytes, Failure>,
+    ) -> Result<Result<Value, TaskError>, encoding::Error> {
+        Ok(match outcome {
+            Ok(bytes) => Ok(self.task.value(bytes)?),
+            Err(failure) => Err(match failure {
+                Failure::Returned(bytes) => TaskError::Returned(self.task.value(bytes)?),
                 Failure::Trap(message) => TaskError::Trap(message),
                 Failure::Exit(code) => TaskError::Exit(code),
                 Failure::StackOverflow => TaskError::StackOverflow,
@@ -268,13 +287,28 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     size,
                     limit,
                 },
-            });
+            }),
+        })
+    }
+
+    /// Task `index` finished with `result`, having written `stdout` and
+    /// `stderr`.
+    fn finish(
+        &mut self,
+        index: u64,
+        result: Result<Value, TaskError>,
+        stdout: Captured,
+        stderr: Captured,
+    ) {
+        let Some(input) = self.feed.finish(index) else {
+            return;
+        };
         self.reorder.insert(TaskOutput {
-            index: result.index,
+            index,
             input,
-            result: outcome,
-            stdout: result.stdout,
-            stderr: result.stderr,
+            result,
+            stdout,
+            stderr,
         });
     }
 

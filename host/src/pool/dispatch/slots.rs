@@ -17,7 +17,7 @@ use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Call, CallResult, Setup, ToWorker};
+use crate::protocol::{Calls, Setup, ToWorker, encoding};
 
 /// Batches in flight per worker once task cost is known: one running, one
 /// waiting in its pipe, so a worker never idles while the host prepares its
@@ -229,7 +229,7 @@ impl Slots {
     /// that cannot be written to is killed: the batch counts as sent, and
     /// comes back from [`Slots::reap`] with the others when its `Exited`
     /// comes.
-    pub(super) fn send(&mut self, slot: usize, indexes: Vec<u64>, calls: Vec<Call>) {
+    pub(super) fn send(&mut self, slot: usize, indexes: Vec<u64>, calls: Calls) {
         let deadline = self.batch_deadline(indexes.len());
         let target = &mut self.slots[slot];
         let sent = target.process.send(&ToWorker::Batch(calls));
@@ -258,19 +258,15 @@ impl Slots {
         }
     }
 
-    /// The worker in `slot` answered with `results`. They must be its oldest
-    /// batch's, one per task, in the batch's order: then the batch is done,
+    /// The worker in `slot` answered for the tasks `got`. They must be its
+    /// oldest batch's, one per task, in the batch's order: then the batch is done,
     /// the hub learns that its tasks ended, and this returns true. Anything
     /// else means the worker is broken: it is killed, and its batches come
     /// back from [`Slots::reap`].
-    pub(super) fn answered(&mut self, slot: usize, results: &[CallResult]) -> bool {
+    pub(super) fn answered(&mut self, slot: usize, got: &[u64]) -> bool {
         let target = &mut self.slots[slot];
         let expected = target.batches.front();
-        let matches = expected.is_some_and(|batch| {
-            batch.len() == results.len() && batch.iter().zip(results).all(|(i, r)| *i == r.index)
-        });
-        if !matches {
-            let got: Vec<u64> = results.iter().map(|r| r.index).collect();
+        if expected.is_none_or(|batch| batch != got) {
             let why = format!(
                 "answered for tasks {got:?} instead of its batch {:?} and was killed",
                 expected.cloned().unwrap_or_default()
@@ -284,6 +280,16 @@ impl Slots {
         let next_len = self.slots[slot].batches.front().map(Vec::len);
         self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
         true
+    }
+
+    /// The worker in `slot` answered with a value that does not decode as
+    /// the function's result: it is broken, and killed like one that
+    /// answers out of turn.
+    pub(super) fn undecodable(&mut self, slot: usize, error: encoding::Error) {
+        self.kill(
+            slot,
+            format!("answered with a value that does not decode ({error}) and was killed"),
+        );
     }
 
     /// The worker in `slot` ended (its stdout closed): reaps it and hands

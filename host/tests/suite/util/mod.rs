@@ -228,6 +228,16 @@ pub fn wait_with_deadline(child: &mut Child, deadline: Duration) -> Option<ExitS
     }
 }
 
+/// The first 64 KiB of `text`, and how much more there is: what a failing
+/// test shows of a command's output (a test may print 70 MB).
+fn clip(text: &str) -> String {
+    let end = text.floor_char_boundary(64 << 10);
+    match end < text.len() {
+        true => format!("{}... ({} more bytes)", &text[..end], text.len() - end),
+        false => text.to_string(),
+    }
+}
+
 /// What a finished command did.
 pub struct Output {
     pub command: String,
@@ -262,8 +272,8 @@ impl Output {
             "---- status ----\n{} (after {:?})",
             self.status, self.elapsed
         );
-        let _ = writeln!(text, "---- stdout ----\n{}", self.stdout);
-        let _ = writeln!(text, "---- stderr ----\n{}", self.stderr);
+        let _ = writeln!(text, "---- stdout ----\n{}", clip(&self.stdout));
+        let _ = writeln!(text, "---- stderr ----\n{}", clip(&self.stderr));
         text
     }
 

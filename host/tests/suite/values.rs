@@ -1,0 +1,132 @@
+//! Values as they cross between the host and workers: payloads of 16 MiB
+//! in and out of a task, alone (the typed calls) and inside records, lists
+//! and results (the dynamic ones), read from an `--input` file whose line
+//! is far longer than 16 MiB; and `--max-value` counting a value's encoded
+//! bytes, not its WAVE text.
+
+use crate::util::{Guest, Output, error_kind, json_by_index, run};
+
+/// 16 MiB.
+const PAYLOAD: usize = 16 << 20;
+
+/// The WAVE text of a `list<u8>` of `len` bytes: `[0, 1, ..., 250, 0, ...]`.
+fn byte_list(len: usize) -> String {
+    let bytes: Vec<String> = (0..len).map(|i| (i % 251).to_string()).collect();
+    format!("[{}]", bytes.join(", "))
+}
+
+/// Runs payload's `func` on the one input `text`, from an input file, with
+/// room for a 16 MiB payload and what surrounds it.
+fn payload(func: &str, text: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("input.txt");
+    std::fs::write(&file, format!("{text}\n")).unwrap();
+    run(
+        Guest::Payload,
+        [
+            "--func".as_ref(),
+            func.as_ref(),
+            "--max-value".as_ref(),
+            "17MiB".as_ref(),
+            "--input".as_ref(),
+            file.as_os_str(),
+        ],
+    )
+    .output()
+}
+
+/// Checks that the run printed exactly `expected`, without dumping 70 MB
+/// of text when it did not.
+fn assert_printed(out: &Output, expected: &str) {
+    out.assert_success();
+    let printed = out.stdout.strip_suffix('\n').unwrap_or(&out.stdout);
+    if printed != expected {
+        let at = printed
+            .bytes()
+            .zip(expected.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(printed.len().min(expected.len()));
+        out.fail(format_args!(
+            "printed {} bytes, expected {}; they differ from byte {at}: {:?}",
+            printed.len(),
+            expected.len(),
+            &printed[at..(at + 40).min(printed.len())],
+        ));
+    }
+}
+
+#[test]
+fn a_16_mib_byte_list_goes_in() {
+    let out = payload("len", &byte_list(PAYLOAD));
+    assert_printed(&out, &PAYLOAD.to_string());
+}
+
+#[test]
+fn a_16_mib_byte_list_goes_in_and_out() {
+    let data = byte_list(PAYLOAD);
+    assert_printed(&payload("echo", &data), &data);
+}
+
+#[test]
+fn a_16_mib_string_goes_in_and_out() {
+    let text = format!("\"{}\"", "wpool ".repeat(PAYLOAD / 6));
+    assert_printed(&payload("echo-text", &text), &text);
+}
+
+#[test]
+fn a_16_mib_byte_list_goes_in_and_out_of_a_result() {
+    let data = byte_list(PAYLOAD);
+    assert_printed(&payload("check", &data), &format!("ok({data})"));
+}
+
+#[test]
+fn a_16_mib_byte_list_goes_in_and_out_of_a_record() {
+    let blob = format!("{{name: \"big\", data: {}}}", byte_list(PAYLOAD));
+    assert_printed(&payload("echo-blob", &blob), &blob);
+}
+
+#[test]
+fn a_16_mib_byte_list_goes_out_of_a_record_into_a_result() {
+    let data = byte_list(PAYLOAD);
+    let blob = format!("{{name: \"big\", data: {data}}}");
+    assert_printed(&payload("check-blob", &blob), &format!("ok({data})"));
+}
+
+#[test]
+fn byte_lists_of_16_mib_in_all_go_in_and_out_of_a_list() {
+    let half = byte_list(PAYLOAD / 2);
+    let chunks = format!("[{half}, [], {half}]");
+    assert_printed(&payload("echo-chunks", &chunks), &chunks);
+}
+
+#[test]
+fn the_size_limit_counts_encoded_bytes_not_wave_text() {
+    // A list of n bytes takes n bytes and a two-byte length: 1022 bytes
+    // fill 1 KiB exactly (as WAVE text, they take about 4 KiB).
+    let fits = byte_list(1022);
+    let over = byte_list(1023);
+    let out = run(
+        Guest::Payload,
+        [
+            "--func",
+            "echo",
+            "--max-value",
+            "1KiB",
+            "--json",
+            &fits,
+            &over,
+        ],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 2);
+    out.check(
+        lines[&0]["value"] == fits.as_str(),
+        "1022 bytes should fit in 1 KiB",
+    );
+    out.check(
+        error_kind(&out, &lines[&1]) == "size",
+        "1023 bytes should not",
+    );
+    out.assert_stderr_contains("exceeds the limit of 1.0 KiB");
+}
