@@ -75,17 +75,17 @@ fn sigint_lets_started_tasks_finish_and_exits_130() {
 
 #[test]
 fn second_sigint_stops_at_once() {
-    // The first worker runs a short nap then a 3 s one; every nap after
-    // them takes 20 s.
-    let mut naps = vec!["1", "3000"];
-    naps.extend(std::iter::repeat_n("20000", 18));
-    let mut running = start_naps(&naps);
-    if running.next_line(Duration::from_secs(60)).as_deref() != Some("1") {
-        running.finish().fail("expected the 1 ms nap first");
-    }
+    // Until task cost is known, each worker takes one nap: one of 20 s and
+    // one of 3 s. Unordered, so the 3 s result is not held behind the 20 s
+    // one.
+    let mut args = vec!["--func", "nap", "-j", "2", "--unordered", "20000", "3000"];
+    args.extend(std::iter::repeat_n("20000", 18));
+    let mut running = run(Guest::Misbehave, &args).own_process_group().start();
+    // Both naps have started: both workers sleep in a host call.
+    procfs::workers_blocked_in_host_calls(running.child.id(), 2, Duration::from_secs(60));
     ctrl_c(&running);
-    // The 3 s nap, which started when the first ended, printed after the
-    // first Ctrl-C: wpool took it and drains the started tasks.
+    // The 3 s nap, started before the Ctrl-C, printed after it: wpool
+    // drains the started tasks.
     if running.next_line(Duration::from_secs(60)).as_deref() != Some("3000") {
         running
             .finish()

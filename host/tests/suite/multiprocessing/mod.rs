@@ -9,40 +9,15 @@ mod queues;
 mod shared;
 mod spawn;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wpool::{Component, Input, Limits, Pool, Task, TaskOutput};
 
-use crate::util::{Guest, WPOOL, procfs};
+use crate::util::{Guest, WPOOL};
 
 /// The integer `n` of a line `ok(n)`.
 fn ok_int(line: &str) -> Option<i64> {
     line.strip_prefix("ok(")?.strip_suffix(')')?.parse().ok()
-}
-
-/// Waits until `wpool` (pid `parent`) has `count` workers, each blocked in
-/// a task's host call, and stays so for a few polls; returns them in the
-/// order they started. Panics after `deadline`.
-fn workers_blocked_in_host_calls(parent: u32, count: usize, deadline: Duration) -> Vec<u32> {
-    let started = Instant::now();
-    let mut steady = 0;
-    loop {
-        let mut workers = procfs::children_of(parent);
-        let blocked =
-            workers.len() == count && workers.iter().all(|pid| procfs::blocked_in_host_call(*pid));
-        steady = if blocked { steady + 1 } else { 0 };
-        // A request to the hub that is answered at once blocks only for a
-        // moment: wait until the state holds over several polls.
-        if steady == 5 {
-            workers.sort_by_key(|pid| (procfs::start_time(*pid), *pid));
-            return workers;
-        }
-        assert!(
-            started.elapsed() < deadline,
-            "after {deadline:?}, wpool {parent} has workers {workers:?}, not {count} blocked in host calls"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn task(guest: Guest, func: Option<&str>) -> Task {

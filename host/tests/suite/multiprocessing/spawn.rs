@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ok_int, workers_blocked_in_host_calls};
+use super::ok_int;
 use crate::util::{Guest, error_kind, json_by_index, process, procfs, run, wpool};
 
 #[test]
@@ -88,7 +88,7 @@ fn killed_lock_holder_abandons_the_lock_to_its_waiter() {
     .start();
     let parent = running.child.id();
     // The holder sleeps with the lock; the other waits for it.
-    let workers = workers_blocked_in_host_calls(parent, 2, Duration::from_secs(30));
+    let workers = procfs::workers_blocked_in_host_calls(parent, 2, Duration::from_secs(30));
     // Processes start in order: the first worker runs hold-lock.
     procfs::kill_9(workers[0]);
     let killed = Instant::now();

@@ -2,6 +2,7 @@
 //! from `/proc`, and signals sent with `kill`.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The process ids whose parent is `parent`, from `/proc/*/stat`.
 pub fn children_of(parent: u32) -> Vec<u32> {
@@ -107,4 +108,29 @@ pub fn blocked_in_host_call(pid: u32) -> bool {
     // timeout.
     let fields: Vec<&str> = syscall.split_whitespace().collect();
     fields.first() == Some(&FUTEX) && fields.get(4).is_some_and(|t| *t != "0x0")
+}
+
+/// Waits until `wpool` (pid `parent`) has `count` workers, each blocked in
+/// a task's host call, and stays so for a few polls; returns them in the
+/// order they started. Panics after `deadline`.
+pub fn workers_blocked_in_host_calls(parent: u32, count: usize, deadline: Duration) -> Vec<u32> {
+    let started = Instant::now();
+    let mut steady = 0;
+    loop {
+        let mut workers = children_of(parent);
+        let blocked =
+            workers.len() == count && workers.iter().all(|pid| blocked_in_host_call(*pid));
+        steady = if blocked { steady + 1 } else { 0 };
+        // A request to the hub that is answered at once blocks only for a
+        // moment: wait until the state holds over several polls.
+        if steady == 5 {
+            workers.sort_by_key(|pid| (start_time(*pid), *pid));
+            return workers;
+        }
+        assert!(
+            started.elapsed() < deadline,
+            "after {deadline:?}, wpool {parent} has workers {workers:?}, not {count} blocked in host calls"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
