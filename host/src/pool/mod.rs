@@ -74,6 +74,16 @@ impl PoolBuilder {
         self
     }
 
+    /// How many bytes of finished outputs (values, errors, captured output,
+    /// and their inputs) an ordered run ([`Pool::map`], [`Pool::imap`]) may
+    /// hold while an earlier task still runs. When they are reached, the run
+    /// reads no new input until the earliest task finishes: the host's
+    /// memory stays bounded however slow one task is. Defaults to 256 MiB.
+    pub fn max_waiting_output(mut self, bytes: usize) -> PoolBuilder {
+        self.0.max_waiting_output = bytes;
+        self
+    }
+
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {

@@ -24,6 +24,21 @@ pub struct TaskOutput {
 }
 
 impl TaskOutput {
+    /// About how many bytes of host memory the output holds: its input, its
+    /// value or error, and its captured output.
+    pub(crate) fn held_bytes(&self) -> usize {
+        let result = match &self.result {
+            Ok(value) | Err(TaskError::Returned(value)) => value.encoded_len(),
+            Err(TaskError::Trap(message)) => message.len(),
+            Err(_) => 0,
+        };
+        std::mem::size_of::<TaskOutput>()
+            + self.input.args.len()
+            + result
+            + self.stdout.bytes.len()
+            + self.stderr.bytes.len()
+    }
+
     /// The output of a task that failed without a result from a worker.
     pub(crate) fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
         TaskOutput {

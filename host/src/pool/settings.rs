@@ -18,6 +18,9 @@ pub(crate) struct Settings {
     pub compile_timeout: Duration,
     /// Bytes of data a worker may hold while it compiles the component.
     pub compile_memory: u64,
+    /// Bytes of finished outputs an ordered run holds while an earlier task
+    /// still runs.
+    pub max_waiting_output: usize,
     /// Tasks one instance serves before it is replaced.
     pub reuse: u32,
     /// The compile cache's directory; `None` when it is off.
@@ -37,6 +40,7 @@ impl Default for Settings {
             retries: 1,
             compile_timeout: Duration::from_secs(60),
             compile_memory: 2 << 30,
+            max_waiting_output: 256 << 20,
             reuse: 1,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),

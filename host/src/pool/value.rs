@@ -92,6 +92,11 @@ impl Value {
         Value { bytes, ty }
     }
 
+    /// Bytes of the value as encoded.
+    pub(super) fn encoded_len(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// The value in WAVE syntax, such as `81` or `{words: 2, lines: 1}`:
     /// its [`Display`](fmt::Display).
     pub fn as_wave(&self) -> String {

@@ -323,3 +323,35 @@ fn map_of_a_single_input_over_max_value_ends() {
     assert_eq!(outputs.len(), 1);
     assert_input_too_large(&outputs[0]);
 }
+
+/// An ordered run stops reading inputs while the outputs waiting behind a
+/// slow first task hold `max_waiting_output` bytes: the host does not grow
+/// with them. Without the bound the second worker would work through
+/// hundreds of 1 ms naps in the first task's 3 s.
+#[test]
+fn outputs_waiting_behind_a_slow_task_bound_what_is_read() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let nap = task(Guest::Misbehave, Some("nap"));
+    let pool = Pool::builder()
+        .workers(2)
+        .worker_program(util::WPOOL)
+        .max_waiting_output(1)
+        .build();
+    let read = Arc::new(AtomicUsize::new(0));
+    let counted = read.clone();
+    let parser = nap.clone();
+    let inputs = (0..1000).map(move |i| {
+        counted.fetch_add(1, Ordering::Relaxed);
+        input(&parser, if i == 0 { "3000" } else { "1" })
+    });
+    let mut outputs = pool.imap(&nap, inputs).expect("the run starts");
+    let first = outputs.next().expect("an output").expect("the run goes on");
+    assert_eq!(first.index, 0);
+    let before = read.load(Ordering::Relaxed);
+    assert!(
+        before < 50,
+        "{before} inputs were read while the first task ran"
+    );
+    assert_eq!(outputs.count(), 999, "every other input yields its output");
+}

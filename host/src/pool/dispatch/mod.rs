@@ -88,7 +88,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             job: job.clone(),
             feed: Feed::new(source, job.settings.limits.max_value),
             slots,
-            reorder: Reorder::new(ordered),
+            reorder: Reorder::new(ordered, job.settings.max_waiting_output),
             events,
             terminate,
             cost: None,

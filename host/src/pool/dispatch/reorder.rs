@@ -1,7 +1,8 @@
 //! Restoring input order: finished outputs wait here until every output
 //! before them has been yielded (an ordered run), or go out as they come
 //! (an unordered one). The window bounds how far an ordered run reads ahead
-//! of its oldest unfinished input.
+//! of its oldest unfinished input, in inputs and in the bytes of the
+//! outputs waiting.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,13 @@ const WINDOW: u64 = 1 << 16;
 pub(super) struct Reorder {
     /// Whether outputs go out in index order.
     ordered: bool,
+    /// How many bytes the outputs waiting may hold before an ordered run
+    /// stops reading inputs; it reads on once the oldest unfinished task's
+    /// output lets those after it go.
+    max_held: usize,
+    /// What the outputs in `done` hold, as [`TaskOutput::held_bytes`]
+    /// counts it: each insert adds, each pop takes away.
+    held: usize,
     /// Finished outputs not yet yielded, by index.
     done: BTreeMap<u64, TaskOutput>,
     /// In an ordered run, the index of the next output to yield: each yield
@@ -22,15 +30,18 @@ pub(super) struct Reorder {
 }
 
 impl Reorder {
-    pub(super) fn new(ordered: bool) -> Reorder {
+    pub(super) fn new(ordered: bool, max_held: usize) -> Reorder {
         Reorder {
             ordered,
+            max_held,
+            held: 0,
             done: BTreeMap::new(),
             next_out: 0,
         }
     }
 
     pub(super) fn insert(&mut self, output: TaskOutput) {
+        self.held += output.held_bytes();
         self.done.insert(output.index, output);
     }
 
@@ -49,6 +60,7 @@ impl Reorder {
         }
         let (_, output) = self.done.pop_first()?;
         self.next_out = output.index + 1;
+        self.held -= output.held_bytes();
         Some(output)
     }
 
@@ -56,8 +68,14 @@ impl Reorder {
         self.done.is_empty()
     }
 
-    /// In an ordered run, the first index the run may not read yet.
+    /// In an ordered run, the first index the run may not read yet: none
+    /// past the window, and none at all while the outputs waiting hold
+    /// `max_held` bytes or more.
     pub(super) fn window_end(&self) -> Option<u64> {
-        self.ordered.then_some(self.next_out + WINDOW)
+        match (self.ordered, self.held >= self.max_held) {
+            (false, _) => None,
+            (true, false) => Some(self.next_out + WINDOW),
+            (true, true) => Some(self.next_out),
+        }
     }
 }
