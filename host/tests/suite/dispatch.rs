@@ -9,7 +9,7 @@ use std::io::Read;
 use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::util::{self, Guest, Output, run, wpool};
+use crate::util::{self, Guest, Output, as_strs, run, squares, wpool};
 use wpool::{Callbacks, Component, Input, Limits, Pool, Task, TaskError, TaskOutput};
 
 /// Longer than any of these runs takes when it works.
@@ -133,11 +133,7 @@ fn worker_answering_for_tasks_outside_its_batch_is_replaced() {
     // task, or one not handed out. Its results are refused, it is killed,
     // and its tasks run again elsewhere: every input gets exactly one
     // output, its own.
-    let out =
-        finish(run(Guest::Square, ["-j", "2", "0..10"]).env("WPOOL_TEST_HOOK", "wrong-index"));
-    let squares: Vec<String> = (0..10).map(|i: i64| (i * i).to_string()).collect();
-    let expected: Vec<&str> = squares.iter().map(String::as_str).collect();
-    out.assert_success().assert_stdout_lines(&expected);
+    squares_despite("wrong-index");
 }
 
 #[test]
@@ -145,11 +141,15 @@ fn worker_answering_with_a_value_that_does_not_decode_is_replaced() {
     // Worker 0 sends every result as a byte that does not decode as the
     // function's s64 (the host would print it as `<undecodable>`): its
     // results are refused, it is killed, and its tasks run again elsewhere.
-    let out =
-        finish(run(Guest::Square, ["-j", "2", "0..10"]).env("WPOOL_TEST_HOOK", "corrupt-result"));
-    let squares: Vec<String> = (0..10).map(|i: i64| (i * i).to_string()).collect();
-    let expected: Vec<&str> = squares.iter().map(String::as_str).collect();
-    out.assert_success().assert_stdout_lines(&expected);
+    squares_despite("corrupt-result");
+}
+
+/// Squares `0..10` on two workers while worker 0 misbehaves as the test
+/// hook `hook` says: every input still yields exactly one output, its own.
+fn squares_despite(hook: &str) {
+    let out = finish(run(Guest::Square, ["-j", "2", "0..10"]).env("WPOOL_TEST_HOOK", hook));
+    out.assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..10)));
 }
 
 // ---------------------------------------------------------------------------
