@@ -1,7 +1,9 @@
-//! The bytes a job's queues, pipes, dicts and lists hold in the host process,
-//! counted against [`HubLimits::max_job_bytes`](super::HubLimits): each
-//! stored message is a [`Held`], which gives its bytes back when it is taken
-//! or dropped, whichever way it leaves its object.
+//! The bytes a job's objects hold in the host process, counted against
+//! [`HubLimits::max_job_bytes`](super::HubLimits): each message stored in a
+//! queue, pipe, dict or list is a [`Held`], which gives its bytes back when
+//! it is taken or dropped, whichever way it leaves its object; the scalars
+//! of values and arrays are charged in place ([`Budget::resize`]) for as
+//! long as the job lives.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,19 +31,28 @@ impl Budget {
     /// `denied` if the job would hold more than its limit.
     pub fn hold(&self, bytes: Vec<u8>, extra: usize) -> Result<Held, ObjectError> {
         let charge = bytes.len() + extra;
-        let used = self.used.load(Ordering::Relaxed);
-        if used + charge > self.limit {
-            return Err(ObjectError::Denied(format!(
-                "the job's objects hold {used} bytes; the limit is {}",
-                self.limit
-            )));
-        }
-        self.used.fetch_add(charge, Ordering::Relaxed);
+        self.resize(0, charge)?;
         Ok(Held {
             bytes,
             charge,
             used: Arc::clone(&self.used),
         })
+    }
+
+    /// Something the job holds in place goes from `old` bytes to `new`:
+    /// `denied`, and nothing changes, if the job would then hold more than
+    /// its limit.
+    pub fn resize(&self, old: usize, new: usize) -> Result<(), ObjectError> {
+        let used = self.used.load(Ordering::Relaxed);
+        if new > old && used + (new - old) > self.limit {
+            return Err(ObjectError::Denied(format!(
+                "the job's objects hold {used} bytes; the limit is {}",
+                self.limit
+            )));
+        }
+        self.used.fetch_add(new, Ordering::Relaxed);
+        self.used.fetch_sub(old, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -91,6 +91,17 @@ impl Object {
         })
     }
 
+    /// The bytes the object holds in place, charged to the job's budget
+    /// when it is created: a value's or an array's scalars. What queues,
+    /// pipes, dicts and lists hold is charged item by item as it comes.
+    pub(super) fn held_bytes(&self) -> usize {
+        match self {
+            Object::Value(v) => v.held_bytes(),
+            Object::Array(a) => a.held_bytes(),
+            _ => 0,
+        }
+    }
+
     /// Serves `op` for `waiter`, whose handle names this object; what it
     /// stores counts against `budget`.
     pub(super) fn apply(
@@ -103,8 +114,8 @@ impl Object {
         match (self, op) {
             (Object::Queue(q), Op::Queue(op)) => q.apply(op, waiter, budget, out),
             (Object::Pipe(p), Op::Pipe(op)) => p.apply(op, waiter, budget, out),
-            (Object::Value(v), Op::Value(op)) => v.apply(op, waiter, out),
-            (Object::Array(a), Op::Array(op)) => a.apply(op, waiter, out),
+            (Object::Value(v), Op::Value(op)) => v.apply(op, waiter, budget, out),
+            (Object::Array(a), Op::Array(op)) => a.apply(op, waiter, budget, out),
             (Object::Lock(l), Op::Lock(op)) => l.apply(op, waiter, out),
             (Object::Lock(l), Op::Condition(op)) => l.apply_condition(op, waiter, out),
             (Object::Dict(d), Op::Dict(op)) => d.apply(op, waiter, budget, out),
@@ -310,6 +321,11 @@ impl JobObjects {
             connections: HashMap::new(),
             budget: Budget::new(limits.max_job_bytes),
         }
+    }
+
+    /// The job's budget.
+    pub(super) fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// The object `handle` names, its own handle, and the job's budget. A

@@ -50,9 +50,19 @@ impl Scalar {
         }
     }
 
-    /// Stores `new`, of the same kind.
-    fn store(&mut self, new: Scalar) -> Result<(), ObjectError> {
+    /// Bytes the scalar holds in the host, as the job's budget counts them.
+    pub(super) fn held_bytes(&self) -> usize {
+        let bytes = match self {
+            Scalar::Bytes(bytes) => bytes.len(),
+            Scalar::Int(_) | Scalar::Float(_) => 0,
+        };
+        std::mem::size_of::<Scalar>() + bytes
+    }
+
+    /// Stores `new`, of the same kind, if the job's `budget` has room for it.
+    fn store(&mut self, new: Scalar, budget: &Budget) -> Result<(), ObjectError> {
         self.same_kind(&new)?;
+        budget.resize(self.held_bytes(), new.held_bytes())?;
         *self = new;
         Ok(())
     }
@@ -78,13 +88,25 @@ impl ValueObject {
         ValueObject(initial)
     }
 
-    pub fn apply(&mut self, op: value::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+    /// What the value holds, for the job's budget.
+    pub fn held_bytes(&self) -> usize {
+        self.0.held_bytes()
+    }
+
+    /// Serves `op`; a value that grows counts against `budget`.
+    pub fn apply(
+        &mut self,
+        op: value::Op,
+        waiter: Waiter,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
         match op {
             value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(self.0.clone())),
-            value::Op::Set(set) => out.answer::<value::Set>(waiter, self.0.store(set.new)),
+            value::Op::Set(set) => out.answer::<value::Set>(waiter, self.0.store(set.new, budget)),
             value::Op::Add(add) => out.answer::<value::Add>(waiter, self.0.add(&add.delta)),
             value::Op::CompareAndSwap(cas) => {
-                let swapped = self.compare_and_swap(&cas.expected, cas.new);
+                let swapped = self.compare_and_swap(&cas.expected, cas.new, budget);
                 out.answer::<value::CompareAndSwap>(waiter, swapped)
             }
         }
@@ -92,11 +114,16 @@ impl ValueObject {
 
     /// Stores `new` if the value equals `expected` (floats compare as
     /// numbers: NaN never equals); answers whether it did.
-    fn compare_and_swap(&mut self, expected: &Scalar, new: Scalar) -> Result<bool, ObjectError> {
+    fn compare_and_swap(
+        &mut self,
+        expected: &Scalar,
+        new: Scalar,
+        budget: &Budget,
+    ) -> Result<bool, ObjectError> {
         self.0.same_kind(&new)?;
         let swap = self.0 == *expected;
         if swap {
-            self.0 = new;
+            self.0.store(new, budget)?;
         }
         Ok(swap)
     }
@@ -117,14 +144,28 @@ impl ArrayObject {
         })
     }
 
-    pub fn apply(&mut self, op: array::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
+    /// What the array holds, for the job's budget.
+    pub fn held_bytes(&self) -> usize {
+        self.0.iter().map(Scalar::held_bytes).sum()
+    }
+
+    /// Serves `op`; an element that grows counts against `budget`.
+    pub fn apply(
+        &mut self,
+        op: array::Op,
+        waiter: Waiter,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
         match op {
             array::Op::Get(get) => {
                 let got = self.slot(get.index).map(|slot| slot.clone());
                 out.answer::<array::Get>(waiter, got)
             }
             array::Op::Set(set) => {
-                let stored = self.slot(set.index).and_then(|slot| slot.store(set.new));
+                let stored = self
+                    .slot(set.index)
+                    .and_then(|slot| slot.store(set.new, budget));
                 out.answer::<array::Set>(waiter, stored)
             }
             array::Op::Add(add) => {

@@ -94,11 +94,14 @@ impl State {
                 }
                 let name = name.to_string();
                 let object = Object::create(open, wanted, limits)?;
-                let id = self.new_id();
                 let job = self
                     .jobs
                     .entry(caller.job)
                     .or_insert_with(|| JobObjects::new(limits));
+                // Objects live as long as their job: so does this charge.
+                job.budget().resize(0, object.held_bytes())?;
+                let id = self.new_id();
+                let job = self.jobs.get_mut(&caller.job).expect("just made");
                 job.names.insert(name, (id, wanted));
                 job.objects.insert(id, object);
                 id

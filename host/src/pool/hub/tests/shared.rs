@@ -519,3 +519,91 @@ fn list_stays_within_the_limits() {
         Ok(())
     );
 }
+
+#[test]
+fn values_and_arrays_count_against_the_job_budget() {
+    let slot = std::mem::size_of::<Scalar>();
+    let limits = HubLimits {
+        max_job_bytes: 8 * 4096 * slot,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let open_array = |name: String| {
+        let open = array::Open {
+            name,
+            len: 4096,
+            initial: Scalar::Int(0),
+        };
+        call(&hub, me, open, None)
+    };
+    // Eight arrays of 4096 slots fill the budget; the ninth is refused.
+    for i in 0..8 {
+        open_array(format!("a{i}")).unwrap();
+    }
+    assert!(matches!(
+        open_array("a8".into()),
+        Err(ObjectError::Denied(_))
+    ));
+    // So is a value, even of one int.
+    let value = value::Open {
+        name: "v".into(),
+        initial: Scalar::Int(0),
+    };
+    assert!(matches!(
+        call(&hub, me, value, None),
+        Err(ObjectError::Denied(_))
+    ));
+}
+
+#[test]
+fn a_value_that_grows_is_charged_and_one_that_shrinks_gives_back() {
+    let slot = std::mem::size_of::<Scalar>();
+    let limits = HubLimits {
+        max_message: 800,
+        max_job_bytes: 2 * slot + 1000,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let open = |name: &str, len: usize| {
+        let open = value::Open {
+            name: name.into(),
+            initial: Scalar::Bytes(vec![0; len]),
+        };
+        call(&hub, me, open, None)
+    };
+    let set = |handle, len: usize| {
+        let set = value::Set {
+            handle,
+            new: Scalar::Bytes(vec![1; len]),
+        };
+        call(&hub, me, set, None)
+    };
+    let first = open("a", 100).unwrap();
+    set(first, 800).unwrap();
+    // 800 + 300 bytes would pass the budget: refused, and nothing changes.
+    assert!(matches!(open("b", 300), Err(ObjectError::Denied(_))));
+    assert_eq!(
+        call(&hub, me, value::Get { handle: first }, None),
+        Ok(Scalar::Bytes(vec![1; 800]))
+    );
+    // The first value shrinks: its bytes come back, the second fits.
+    set(first, 10).unwrap();
+    open("b", 300).unwrap();
+    assert!(matches!(set(first, 800), Err(ObjectError::Denied(_))));
+    // A swap that would grow past the budget is refused like a set.
+    let swap = value::CompareAndSwap {
+        handle: first,
+        expected: Scalar::Bytes(vec![1; 10]),
+        new: Scalar::Bytes(vec![2; 800]),
+    };
+    assert!(matches!(
+        call(&hub, me, swap, None),
+        Err(ObjectError::Denied(_))
+    ));
+    assert_eq!(
+        call(&hub, me, value::Get { handle: first }, None),
+        Ok(Scalar::Bytes(vec![1; 10]))
+    );
+}
