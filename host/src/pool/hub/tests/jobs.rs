@@ -11,16 +11,7 @@ fn handles_and_names_are_scoped_to_their_job() {
     assert!(matches!(foreign, Err(ObjectError::Denied(_))));
     let theirs = open_queue(&hub, two, "q", 0);
     assert_ne!(queue, theirs);
-    call(
-        &hub,
-        one,
-        queue::Put {
-            handle: queue,
-            item: b"x".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, one, queue, b"x".to_vec(), None).unwrap();
     assert_eq!(call(&hub, two, queue::Len { handle: theirs }, None), Ok(0));
     // A handle of another kind, an open of another kind or shape, or a
     // name that is too long, is denied.
@@ -76,27 +67,12 @@ fn oversized_messages_are_refused_and_change_nothing() {
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 0);
     let big = vec![0; 17];
-    let put = call(
-        &hub,
-        me,
-        queue::Put {
-            handle: queue,
-            item: big.clone(),
-        },
-        None,
+    assert_eq!(
+        put(&hub, me, queue, big.clone(), None),
+        Err(ObjectError::TooLarge(16))
     );
-    assert_eq!(put, Err(ObjectError::TooLarge(16)));
     assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(0));
-    call(
-        &hub,
-        me,
-        queue::Put {
-            handle: queue,
-            item: vec![0; 16],
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, me, queue, vec![0; 16], None).unwrap();
     let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
     let set = call(
         &hub,
@@ -131,18 +107,7 @@ fn a_job_holds_a_limited_number_of_bytes() {
     let hub = Hub::new(limits);
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 1);
-    let put = |item: Vec<u8>, timeout| {
-        call(
-            &hub,
-            me,
-            queue::Put {
-                handle: queue,
-                item,
-            },
-            timeout,
-        )
-    };
-    put(vec![0; 40], None).unwrap();
+    put(&hub, me, queue, vec![0; 40], None).unwrap();
     // A waiting put holds its item too.
     let waiting = start(
         &hub,
@@ -154,13 +119,13 @@ fn a_job_holds_a_limited_number_of_bytes() {
         SHORT,
     );
     assert!(matches!(
-        put(vec![2; 40], None),
+        put(&hub, me, queue, vec![2; 40], None),
         Err(ObjectError::Denied(_))
     ));
     assert_eq!(waiting.wait(), Err(ObjectError::Timeout));
     // Its bytes came back when it timed out, and so do an item's once taken.
     assert_eq!(
-        put(vec![2; 40], Some(Duration::ZERO)),
+        put(&hub, me, queue, vec![2; 40], Some(Duration::ZERO)),
         Err(ObjectError::Timeout)
     );
     call(&hub, me, queue::Get { handle: queue }, None).unwrap();
@@ -179,24 +144,15 @@ fn a_job_holds_a_limited_number_of_bytes() {
     };
     set("k", 60).unwrap();
     assert!(matches!(
-        put(vec![0; 40], None),
+        put(&hub, me, queue, vec![0; 40], None),
         Err(ObjectError::Denied(_))
     ));
     set("k", 1).unwrap();
-    put(vec![0; 40], None).unwrap();
+    put(&hub, me, queue, vec![0; 40], None).unwrap();
     // Another job has a budget of its own.
     let theirs = open_queue(&hub, task(2, 0, 0), "q", 0);
     let item = vec![0; 60];
-    call(
-        &hub,
-        task(2, 0, 0),
-        queue::Put {
-            handle: theirs,
-            item,
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, task(2, 0, 0), theirs, item, None).unwrap();
 }
 
 #[test]
@@ -261,16 +217,7 @@ fn host_handles_talk_with_tasks() {
         None,
     )
     .unwrap();
-    call(
-        &hub,
-        task(1, 0, 0),
-        queue::Put {
-            handle: id,
-            item: b"hi".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, task(1, 0, 0), id, b"hi".to_vec(), None).unwrap();
     assert_eq!(queue.get(None), Ok(b"hi".to_vec()));
     assert_eq!(queue.get(SHORT), Err(ObjectError::Timeout));
     queue.close().unwrap();

@@ -89,3 +89,73 @@ fn open_condition(
     let (name, lock) = (name.into(), lock.into());
     call(hub, caller, condition::Open { name, lock }, None)
 }
+
+/// `caller` puts `item` into `queue`, waiting up to `timeout` for room.
+fn put(
+    hub: &Hub,
+    caller: Caller,
+    queue: queue::Handle,
+    item: Vec<u8>,
+    timeout: Option<Duration>,
+) -> Result<(), ObjectError> {
+    let handle = queue;
+    call(hub, caller, queue::Put { handle, item }, timeout)
+}
+
+/// The barrier `b` for `parties`.
+fn open_barrier(hub: &Hub, caller: Caller, parties: u32) -> barrier::Handle {
+    let name = "b".into();
+    call(hub, caller, barrier::Open { name, parties }, None).unwrap()
+}
+
+/// A task's view of one dict, for the dict tests.
+struct DictOf<'a> {
+    hub: &'a Hub,
+    caller: Caller,
+    handle: dict::Handle,
+}
+
+impl DictOf<'_> {
+    /// `caller` opens the dict `name`.
+    fn open<'a>(hub: &'a Hub, caller: Caller, name: &str) -> DictOf<'a> {
+        let name = name.into();
+        let handle = call(hub, caller, dict::Open { name }, None).unwrap();
+        DictOf {
+            hub,
+            caller,
+            handle,
+        }
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, ObjectError> {
+        let request = dict::Get {
+            handle: self.handle,
+            key: key.into(),
+        };
+        call(self.hub, self.caller, request, None)
+    }
+
+    fn setdefault(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, ObjectError> {
+        let request = dict::SetDefault {
+            handle: self.handle,
+            key: key.into(),
+            value: value.to_vec(),
+        };
+        call(self.hub, self.caller, request, None)
+    }
+
+    fn cas(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, ObjectError> {
+        let request = dict::CompareAndSet {
+            handle: self.handle,
+            key: key.into(),
+            expected: expected.map(<[u8]>::to_vec),
+            new: new.map(<[u8]>::to_vec),
+        };
+        call(self.hub, self.caller, request, None)
+    }
+}

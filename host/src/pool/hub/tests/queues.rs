@@ -12,15 +12,7 @@ fn queue_delivers_every_item_once_to_many_consumers() {
             thread::spawn(move || {
                 for i in 0..500u32 {
                     let item = (p * 1000 + i).to_le_bytes().to_vec();
-                    let put = call(
-                        &hub,
-                        task(1, p, 0),
-                        queue::Put {
-                            handle: queue,
-                            item,
-                        },
-                        None,
-                    );
+                    let put = put(&hub, task(1, p, 0), queue, item, None);
                     assert_eq!(put, Ok(()));
                 }
             })
@@ -89,16 +81,7 @@ fn queue_items_survive_getters_that_time_out() {
     let me = task(1, 9, 0);
     for i in 0..2000u32 {
         let item = i.to_le_bytes().to_vec();
-        call(
-            &hub,
-            me,
-            queue::Put {
-                handle: queue,
-                item,
-            },
-            None,
-        )
-        .unwrap();
+        put(&hub, me, queue, item, None).unwrap();
     }
     call(&hub, me, queue::Close { handle: queue }, None).unwrap();
     let mut all: Vec<u32> = Vec::new();
@@ -123,16 +106,7 @@ fn an_ended_task_waits_no_more() {
     hub.task_ended(me);
     assert_eq!(getter.wait(), Err(ObjectError::Timeout));
     // The item put next is not lost to the ended task.
-    call(
-        &hub,
-        me,
-        queue::Put {
-            handle: queue,
-            item: b"x".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, me, queue, b"x".to_vec(), None).unwrap();
     assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(1));
 }
 
@@ -144,16 +118,7 @@ fn queue_is_fifo_and_hands_items_to_waiting_getters() {
     let getter = start(&hub, task(1, 1, 0), queue::Get { handle: queue }, None);
     assert_parked(&getter);
     for item in [b"a", b"b", b"c"] {
-        call(
-            &hub,
-            me,
-            queue::Put {
-                handle: queue,
-                item: item.to_vec(),
-            },
-            None,
-        )
-        .unwrap();
+        put(&hub, me, queue, item.to_vec(), None).unwrap();
     }
     assert_eq!(getter.wait().unwrap(), b"a");
     assert_eq!(call(&hub, me, queue::Len { handle: queue }, None), Ok(2));
@@ -181,21 +146,11 @@ fn queue_put_and_get_time_out_without_losing_items() {
         call(&hub, me, queue::Get { handle: queue }, zero),
         Err(ObjectError::Timeout)
     );
-    call(
-        &hub,
-        me,
-        queue::Put {
-            handle: queue,
-            item: b"first".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
-    let late = queue::Put {
-        handle: queue,
-        item: b"late".to_vec(),
-    };
-    assert_eq!(call(&hub, me, late, SHORT), Err(ObjectError::Timeout));
+    put(&hub, me, queue, b"first".to_vec(), None).unwrap();
+    assert_eq!(
+        put(&hub, me, queue, b"late".to_vec(), SHORT),
+        Err(ObjectError::Timeout)
+    );
     // A put that waits gets its room when an item is taken.
     let waiting = start(
         &hub,
@@ -233,16 +188,7 @@ fn a_nearer_deadline_fires_first_and_alone() {
     let hasty = start(&hub, me, queue::Get { handle: queue }, SHORT);
     assert_eq!(hasty.wait(), Err(ObjectError::Timeout));
     assert_parked(&patient);
-    call(
-        &hub,
-        me,
-        queue::Put {
-            handle: queue,
-            item: b"x".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, me, queue, b"x".to_vec(), None).unwrap();
     assert_eq!(patient.wait().unwrap(), b"x");
 }
 
@@ -251,16 +197,7 @@ fn closed_queue_refuses_puts_and_drains() {
     let hub = hub();
     let me = task(1, 0, 0);
     let full = open_queue(&hub, me, "full", 1);
-    call(
-        &hub,
-        me,
-        queue::Put {
-            handle: full,
-            item: b"kept".to_vec(),
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, me, full, b"kept".to_vec(), None).unwrap();
     let putter = start(
         &hub,
         me,
@@ -279,11 +216,10 @@ fn closed_queue_refuses_puts_and_drains() {
     call(&hub, me, queue::Close { handle: empty }, None).unwrap();
     assert_eq!(putter.wait(), Err(ObjectError::Closed));
     assert_eq!(getter.wait(), Err(ObjectError::Closed));
-    let put = queue::Put {
-        handle: full,
-        item: b"y".to_vec(),
-    };
-    assert_eq!(call(&hub, me, put, None), Err(ObjectError::Closed));
+    assert_eq!(
+        put(&hub, me, full, b"y".to_vec(), None),
+        Err(ObjectError::Closed)
+    );
     assert_eq!(
         call(&hub, me, queue::Get { handle: full }, None).unwrap(),
         b"kept"
@@ -306,16 +242,7 @@ fn queue_empty_and_full() {
     };
     assert_eq!(state(&hub), (true, false));
     for n in 0..2u8 {
-        call(
-            &hub,
-            me,
-            queue::Put {
-                handle: queue,
-                item: vec![n],
-            },
-            None,
-        )
-        .unwrap();
+        put(&hub, me, queue, vec![n], None).unwrap();
     }
     assert_eq!(state(&hub), (false, true));
     call(&hub, me, queue::Get { handle: queue }, None).unwrap();
@@ -369,15 +296,7 @@ fn queue_join_waits_until_every_item_put_is_marked_done() {
     assert!(matches!(extra, Err(ObjectError::Denied(_))), "{extra:?}");
     // A put refused, closed, counts for nothing.
     call(&hub, producer, queue::Close { handle: queue }, None).unwrap();
-    let refused = call(
-        &hub,
-        producer,
-        queue::Put {
-            handle: queue,
-            item: vec![9],
-        },
-        None,
-    );
+    let refused = put(&hub, producer, queue, vec![9], None);
     assert_eq!(refused, Err(ObjectError::Closed));
     assert_eq!(
         call(&hub, joiner, queue::Join { handle: queue }, None),
@@ -390,16 +309,7 @@ fn queue_join_on_a_dead_consumer_ends_by_its_timeout() {
     let hub = hub();
     let (producer, consumer, joiner) = (task(1, 0, 0), task(1, 1, 0), task(1, 2, 0));
     let queue = open_queue(&hub, producer, "q", 0);
-    call(
-        &hub,
-        producer,
-        queue::Put {
-            handle: queue,
-            item: vec![1],
-        },
-        None,
-    )
-    .unwrap();
+    put(&hub, producer, queue, vec![1], None).unwrap();
     assert_eq!(
         call(&hub, consumer, queue::Get { handle: queue }, None),
         Ok(vec![1])

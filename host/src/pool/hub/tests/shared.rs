@@ -200,52 +200,18 @@ fn dict_entries() {
 fn dict_setdefault_and_compare_and_set() {
     let hub = hub();
     let me = task(1, 0, 0);
-    let name = "d".into();
-    let dict = call(&hub, me, dict::Open { name }, None).unwrap();
-    let setdefault = |key: &str, value: &[u8]| {
-        let (key, value) = (key.into(), value.to_vec());
-        call(
-            &hub,
-            me,
-            dict::SetDefault {
-                handle: dict,
-                key,
-                value,
-            },
-            None,
-        )
-    };
-    let cas = |key: &str, expected: Option<&[u8]>, new: Option<&[u8]>| {
-        let request = dict::CompareAndSet {
-            handle: dict,
-            key: key.into(),
-            expected: expected.map(<[u8]>::to_vec),
-            new: new.map(<[u8]>::to_vec),
-        };
-        call(&hub, me, request, None)
-    };
-    let get = |key: &str| {
-        call(
-            &hub,
-            me,
-            dict::Get {
-                handle: dict,
-                key: key.into(),
-            },
-            None,
-        )
-    };
-    assert_eq!(setdefault("k", b"first"), Ok(b"first".to_vec()));
-    assert_eq!(setdefault("k", b"second"), Ok(b"first".to_vec()));
-    assert_eq!(cas("k", Some(b"other"), Some(b"new")), Ok(false));
-    assert_eq!(cas("k", None, Some(b"new")), Ok(false), "k is present");
-    assert_eq!(get("k"), Ok(Some(b"first".to_vec())));
-    assert_eq!(cas("k", Some(b"first"), Some(b"new")), Ok(true));
-    assert_eq!(get("k"), Ok(Some(b"new".to_vec())));
-    assert_eq!(cas("k", Some(b"new"), None), Ok(true));
-    assert_eq!(get("k"), Ok(None));
-    assert_eq!(cas("k", None, Some(b"back")), Ok(true));
-    assert_eq!(get("k"), Ok(Some(b"back".to_vec())));
+    let dict = DictOf::open(&hub, me, "d");
+    assert_eq!(dict.setdefault("k", b"first"), Ok(b"first".to_vec()));
+    assert_eq!(dict.setdefault("k", b"second"), Ok(b"first".to_vec()));
+    assert_eq!(dict.cas("k", Some(b"other"), Some(b"new")), Ok(false));
+    assert_eq!(dict.cas("k", None, Some(b"new")), Ok(false), "k is present");
+    assert_eq!(dict.get("k"), Ok(Some(b"first".to_vec())));
+    assert_eq!(dict.cas("k", Some(b"first"), Some(b"new")), Ok(true));
+    assert_eq!(dict.get("k"), Ok(Some(b"new".to_vec())));
+    assert_eq!(dict.cas("k", Some(b"new"), None), Ok(true));
+    assert_eq!(dict.get("k"), Ok(None));
+    assert_eq!(dict.cas("k", None, Some(b"back")), Ok(true));
+    assert_eq!(dict.get("k"), Ok(Some(b"back".to_vec())));
 }
 
 #[test]
@@ -258,47 +224,27 @@ fn dict_updates_within_the_limits() {
     };
     let hub = Hub::new(limits);
     let me = task(1, 0, 0);
-    let name = "d".into();
-    let dict = call(&hub, me, dict::Open { name }, None).unwrap();
-    let setdefault = |key: &str, value: &[u8]| {
-        let (key, value) = (key.into(), value.to_vec());
-        call(
-            &hub,
-            me,
-            dict::SetDefault {
-                handle: dict,
-                key,
-                value,
-            },
-            None,
-        )
-    };
-    let cas = |key: &str, expected: Option<&[u8]>, new: Option<&[u8]>| {
-        let request = dict::CompareAndSet {
-            handle: dict,
-            key: key.into(),
-            expected: expected.map(<[u8]>::to_vec),
-            new: new.map(<[u8]>::to_vec),
-        };
-        call(&hub, me, request, None)
-    };
+    let dict = DictOf::open(&hub, me, "d");
     // Key and value together are one message.
-    assert_eq!(setdefault("k", &[0; 16]), Err(ObjectError::TooLarge(16)));
     assert_eq!(
-        cas("k", None, Some(&[0; 16])),
+        dict.setdefault("k", &[0; 16]),
         Err(ObjectError::TooLarge(16))
     );
-    assert_eq!(setdefault("k", &[1; 10]), Ok(vec![1; 10]));
+    assert_eq!(
+        dict.cas("k", None, Some(&[0; 16])),
+        Err(ObjectError::TooLarge(16))
+    );
+    assert_eq!(dict.setdefault("k", &[1; 10]), Ok(vec![1; 10]));
     // One entry at most.
-    let full = setdefault("j", b"x");
+    let full = dict.setdefault("j", b"x");
     assert!(matches!(full, Err(ObjectError::Denied(_))), "{full:?}");
-    let full = cas("j", None, Some(b"x"));
+    let full = dict.cas("j", None, Some(b"x"));
     assert!(matches!(full, Err(ObjectError::Denied(_))), "{full:?}");
     // 11 bytes held; replacing the value holds the new one before the old
     // one goes, so 11 + 14 is over the budget of 24.
-    let over = cas("k", Some(&[1; 10]), Some(&[2; 13]));
+    let over = dict.cas("k", Some(&[1; 10]), Some(&[2; 13]));
     assert!(matches!(over, Err(ObjectError::Denied(_))), "{over:?}");
-    assert_eq!(cas("k", Some(&[1; 10]), Some(&[2; 12])), Ok(true));
+    assert_eq!(dict.cas("k", Some(&[1; 10]), Some(&[2; 12])), Ok(true));
 }
 
 #[test]

@@ -74,16 +74,7 @@ fn semaphore_counts_permits() {
 #[test]
 fn barrier_releases_each_round_with_arrival_indices() {
     let hub = hub();
-    let barrier = call(
-        &hub,
-        task(1, 0, 0),
-        barrier::Open {
-            name: "b".into(),
-            parties: 3,
-        },
-        None,
-    )
-    .unwrap();
+    let barrier = open_barrier(&hub, task(1, 0, 0), 3);
     for _round in 0..2 {
         let first = start(&hub, task(1, 0, 0), barrier::Wait { handle: barrier }, None);
         let second = start(&hub, task(1, 1, 0), barrier::Wait { handle: barrier }, None);
@@ -148,16 +139,7 @@ fn barrier_abort_breaks_it_until_a_reset() {
 #[test]
 fn barrier_breaks_when_a_waiting_worker_dies() {
     let hub = hub();
-    let barrier = call(
-        &hub,
-        task(1, 0, 0),
-        barrier::Open {
-            name: "b".into(),
-            parties: 3,
-        },
-        None,
-    )
-    .unwrap();
+    let barrier = open_barrier(&hub, task(1, 0, 0), 3);
     let survivor = start(&hub, task(1, 1, 0), barrier::Wait { handle: barrier }, None);
     let dying = start(&hub, task(1, 2, 0), barrier::Wait { handle: barrier }, None);
     assert_parked(&survivor);
