@@ -165,6 +165,12 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
     compile_memory: u64,
 
+    /// Bytes the job's shared objects (queues, pipes, values, arrays,
+    /// dicts, lists) may hold in the host, each item counted with 128 bytes
+    /// of overhead; a store past it is denied.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    max_shared: u64,
+
     /// How many times a task is retried when its worker process dies.
     #[arg(long, value_name = "N", default_value_t = 1)]
     retries: u32,
@@ -196,7 +202,8 @@ impl LimitArgs {
             .reuse(self.reuse)
             .limits(limits)
             .compile_timeout(self.compile_timeout)
-            .compile_memory(self.compile_memory);
+            .compile_memory(self.compile_memory)
+            .max_shared(usize::try_from(self.max_shared).context("--max-shared is too large")?);
         if self.no_cache {
             pool = pool.compile_cache(None);
         }

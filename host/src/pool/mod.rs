@@ -84,6 +84,17 @@ impl PoolBuilder {
         self
     }
 
+    /// How many bytes one job's shared objects (queues, pipes, values,
+    /// arrays, dicts, lists) may hold in the host, counting what holding
+    /// each item costs beyond its bytes (128 bytes an item, and a dict
+    /// entry's key with 128 more). A store past it is denied and changes
+    /// nothing, so the host's memory stays bounded whatever tasks store.
+    /// Defaults to 256 MiB.
+    pub fn max_shared(mut self, bytes: usize) -> PoolBuilder {
+        self.0.max_shared = bytes;
+        self
+    }
+
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {
@@ -150,8 +161,12 @@ impl PoolBuilder {
     /// Makes the pool, with its hub of shared objects. Workers start with
     /// each run, not here.
     pub fn build(self) -> Pool {
+        let limits = HubLimits {
+            max_job_bytes: self.0.max_shared,
+            ..HubLimits::default()
+        };
         Pool {
-            job: Arc::new(Job::first(self.0, Hub::new(HubLimits::default()))),
+            job: Arc::new(Job::first(self.0, Hub::new(limits))),
             lanes: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }

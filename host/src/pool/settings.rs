@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::hub::HubLimits;
 use crate::protocol::Limits;
 
 /// A pool's settings. [`Pool::builder`](super::Pool::builder) starts from
@@ -21,6 +22,8 @@ pub(crate) struct Settings {
     /// Bytes of finished outputs an ordered run holds while an earlier task
     /// still runs.
     pub max_waiting_output: usize,
+    /// Bytes one job's shared objects may hold in the host.
+    pub max_shared: usize,
     /// Tasks one instance serves before it is replaced.
     pub reuse: u32,
     /// The compile cache's directory; `None` when it is off.
@@ -41,6 +44,7 @@ impl Default for Settings {
             compile_timeout: Duration::from_secs(60),
             compile_memory: 2 << 30,
             max_waiting_output: 256 << 20,
+            max_shared: HubLimits::default().max_job_bytes,
             reuse: 1,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),

@@ -471,7 +471,8 @@ impl shared::HostDict for TaskState {
         d: Resource<dict::Handle>,
         after: Option<String>,
     ) -> Answered<Vec<String>> {
-        self.on(&d, |handle| dict::Keys { handle, after }, None).await
+        self.on(&d, |handle| dict::Keys { handle, after }, None)
+            .await
     }
 
     async fn len(&mut self, d: Resource<dict::Handle>) -> Answered<u32> {

@@ -14,10 +14,10 @@ use crate::protocol::ObjectError;
 /// What holding one message costs the host beyond its bytes: its [`Held`]
 /// (40 bytes) in its queue, list or dict, with room for that container's
 /// growth, and the allocator's header and rounding of the bytes. An empty
-/// message costs this much, not nothing: the host-memory test in the
-/// suite (`limits::shared_objects_stay_within_their_budget`) fills a job
-/// with empty items and checks that the host grows by no more than the
-/// budget.
+/// message costs this much, not nothing: the suite's
+/// `multiprocessing::shared::shared_objects_stay_within_their_budget`
+/// fills a job with empty items and checks that the host grows by no more
+/// than the budget.
 pub(super) const ITEM_OVERHEAD: usize = 128;
 
 /// What a dict entry's key costs: its bytes, its own allocation, and its

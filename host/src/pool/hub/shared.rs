@@ -493,7 +493,11 @@ impl DictObject {
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut room = self.max_message;
         let mut page = Vec::new();
-        for key in self.entries.range::<str, _>((from, Bound::Unbounded)).map(|(key, _)| key) {
+        for key in self
+            .entries
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(key, _)| key)
+        {
             let cost = key.len() + 8;
             if cost > room && !page.is_empty() {
                 break;

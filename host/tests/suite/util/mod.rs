@@ -433,6 +433,25 @@ impl Cmd {
 }
 
 impl Running {
+    /// The highest peak resident memory (`VmHWM`, in KiB) of wpool's own
+    /// process, and of its workers too when `workers` is set, sampled
+    /// every 20 ms until the command ends.
+    pub fn peak_kib(&mut self, workers: bool) -> u64 {
+        let mut peak = 0;
+        while self.child.try_wait().ok().flatten().is_none() {
+            let host = self.child.id();
+            let mut pids = vec![host];
+            if workers {
+                pids.extend(procfs::children_of(host));
+            }
+            for pid in pids {
+                peak = peak.max(procfs::peak_resident_kib(pid).unwrap_or(0));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    }
+
     /// Waits for the next stdout line; `None` when stdout closes or after
     /// `timeout`.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
