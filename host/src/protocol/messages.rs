@@ -73,7 +73,11 @@ pub(crate) enum FromWorker {
     Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
-    /// The results of one batch, in the batch's order.
+    /// The results of the batch's next calls, in the batch's order. A
+    /// batch is answered by one `Done`, or by several once its results pass
+    /// [`RESULTS_PER_FRAME`] bytes, so that no frame outgrows the limit
+    /// and a worker holds a bounded number of finished results. `busy` is
+    /// the time spent on these calls.
     Done {
         busy: Duration,
         results: Vec<CallResult>,
@@ -87,6 +91,11 @@ pub(crate) enum FromWorker {
         timeout: Option<Duration>,
     },
 }
+
+/// Bytes of results after which a worker sends those it has, before its
+/// batch is over: far below [`MAX_FRAME`](super::frame::MAX_FRAME), which
+/// a batch of large results could otherwise pass.
+pub(crate) const RESULTS_PER_FRAME: usize = 64 << 20;
 
 /// The outcome of one call: its result in the binary value encoding
 /// (empty for a function without one), or why it failed.
@@ -116,4 +125,16 @@ pub(crate) enum Failure {
         size: u64,
         limit: u64,
     },
+}
+
+impl CallResult {
+    /// About how many bytes the result takes in a frame: its value or
+    /// error's bytes and its captured output.
+    pub fn size(&self) -> usize {
+        let value = match &self.outcome {
+            Ok(bytes) | Err(Failure::Returned(bytes)) => bytes.len(),
+            Err(_) => 0,
+        };
+        value + self.stdout.bytes.len() + self.stderr.bytes.len()
+    }
 }

@@ -258,15 +258,16 @@ impl Slots {
         }
     }
 
-    /// The worker in `slot` answered for the tasks `got`. They must be its
-    /// oldest batch's, one per task, in the batch's order: then the batch is done,
-    /// the hub learns that its tasks ended, and this returns true. Anything
-    /// else means the worker is broken: it is killed, and its batches come
-    /// back from [`Slots::reap`].
+    /// The worker in `slot` answered for the tasks `got`. They must be the
+    /// next of its oldest batch, one per task, in the batch's order (a batch
+    /// of large results is answered in several parts): then the hub learns
+    /// that those tasks ended, the batch is done once all of its tasks are,
+    /// and this returns true. Anything else means the worker is broken: it
+    /// is killed, and its batches come back from [`Slots::reap`].
     pub(super) fn answered(&mut self, slot: usize, got: &[u64]) -> bool {
         let target = &mut self.slots[slot];
         let expected = target.batches.front();
-        if expected.is_none_or(|batch| batch != got) {
+        if got.is_empty() || expected.is_none_or(|batch| !batch.starts_with(got)) {
             let why = format!(
                 "answered for tasks {got:?} instead of its batch {:?} and was killed",
                 expected.cloned().unwrap_or_default()
@@ -274,11 +275,15 @@ impl Slots {
             self.kill(slot, why);
             return false;
         }
-        let batch = target.batches.pop_front().unwrap_or_default();
-        target.process.tasks_ended(&batch);
+        target.process.tasks_ended(got);
         self.deaths_in_a_row = 0;
-        let next_len = self.slots[slot].batches.front().map(Vec::len);
-        self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
+        let batch = target.batches.front_mut().expect("checked above");
+        batch.drain(..got.len());
+        if batch.is_empty() {
+            target.batches.pop_front();
+            let next_len = target.batches.front().map(Vec::len);
+            self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
+        }
         true
     }
 

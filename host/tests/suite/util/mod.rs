@@ -77,6 +77,8 @@ pub fn error_kind<'a>(out: &Output, line: &'a Json) -> &'a str {
 pub struct Cmd {
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    /// Send stdout to `/dev/null` instead of gathering it.
+    discard_stdout: bool,
 }
 
 /// `wpool` with `args`.
@@ -95,7 +97,11 @@ where
         "WPOOL_CACHE_DIR",
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("wpool-cache"),
     );
-    Cmd { cmd, stdin: None }
+    Cmd {
+        cmd,
+        stdin: None,
+        discard_stdout: false,
+    }
 }
 
 /// `wpool run GUEST.wasm` followed by `args`.
@@ -160,11 +166,23 @@ impl Cmd {
             .join(" ")
     }
 
-    /// Starts the command with every stream piped.
+    /// Sends the command's stdout to `/dev/null`: for runs that print
+    /// more than a test should hold.
+    pub fn discard_stdout(&mut self) -> &mut Cmd {
+        self.discard_stdout = true;
+        self
+    }
+
+    /// Starts the command with every stream piped (stdout to `/dev/null`
+    /// after [`Cmd::discard_stdout`]).
     pub fn spawn(&mut self) -> Child {
+        let stdout = match self.discard_stdout {
+            true => Stdio::null(),
+            false => Stdio::piped(),
+        };
         self.cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         match self.cmd.spawn() {
             Ok(child) => child,
@@ -183,7 +201,7 @@ impl Cmd {
             // The command may exit without reading all of it.
             let _ = stdin.write_all(&input);
         });
-        let stdout = drain(child.stdout.take().expect("piped"));
+        let stdout = child.stdout.take().map(drain);
         let stderr = drain(child.stderr.take().expect("piped"));
         let status = wait_with_deadline(&mut child, COMMAND_DEADLINE).unwrap_or_else(|| {
             panic!(
@@ -195,7 +213,10 @@ impl Cmd {
         Output {
             command: self.describe(),
             status,
-            stdout: String::from_utf8_lossy(&stdout.join().expect("reader thread")).into_owned(),
+            stdout: stdout
+                .map(|reader| reader.join().expect("reader thread"))
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default(),
             stderr: String::from_utf8_lossy(&stderr.join().expect("reader thread")).into_owned(),
             elapsed: started.elapsed(),
         }
