@@ -43,3 +43,15 @@ pub const PROBE_ARG: &str = "__probe";
 /// `test-hooks` feature.
 #[cfg(feature = "test-hooks")]
 pub(crate) const TEST_HOOK_VAR: &str = "WPOOL_TEST_HOOK";
+
+/// Settings of the crate's property tests: `cases` cases, or as many as
+/// `PROPTEST_CASES` says, to fuzz longer on demand
+/// (`PROPTEST_CASES=1000000 cargo test --release --lib props`).
+#[cfg(test)]
+pub(crate) fn prop_config(cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config::with_cases(cases)
+}
