@@ -67,11 +67,11 @@ mod worker;
 
 pub use pool::{
     AsyncError, AsyncResult, Barrier, Callbacks, Component, Condition, Connection, Dict, Error,
-    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
-    Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
-    build_guest,
+    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process,
+    ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError,
+    TaskOutput, Value, build_guest,
 };
-pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
+pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 
 /// The hidden modes of the `wpool` binary: a worker process, and the
 /// lockdown probe of `wpool doctor`. Not part of the API: only the binary
