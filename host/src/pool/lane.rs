@@ -377,12 +377,15 @@ impl ProcessOptions {
     /// Streams the process's output to `f` as it is written, instead of
     /// capturing it into its [`TaskOutput`] (whose `stdout` and `stderr`
     /// are then empty): `f` gets whole lines, unless a line outgrows the
-    /// worker's 16 KiB buffer or the guest flushes in the middle of one,
-    /// and what is left when the task ends. It is called on a thread of
+    /// worker's 16 KiB buffer, and what is left when the task ends (an
+    /// unfinished line waits for its end, even if the guest flushes). It is called on a thread of
     /// the pool's, one call at a time; while it runs, the process waits
     /// when it writes more. What a process wrote before its worker died
     /// has been given to `f`, except an unfinished line.
-    pub fn on_output(mut self, f: impl Fn(Stream, &[u8]) + Send + Sync + 'static) -> ProcessOptions {
+    pub fn on_output(
+        mut self,
+        f: impl Fn(Stream, &[u8]) + Send + Sync + 'static,
+    ) -> ProcessOptions {
         self.on_output = Some(Arc::new(f));
         self
     }

@@ -83,7 +83,7 @@ pub(crate) enum FromWorker {
     },
     /// What the running task wrote to `stream`, sent while it runs when the
     /// setup asked for streaming: whole lines, or a full buffer, or what
-    /// was left when the guest flushed or the task ended.
+    /// was left when the task ended.
     Output { stream: Stream, bytes: Vec<u8> },
     /// Task `task` operates on a shared object; the hub answers with a
     /// [`ToWorker::Reply`] within `timeout`.

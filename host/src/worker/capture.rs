@@ -3,7 +3,7 @@
 //! guest's writes always succeed, so a chatty guest is never failed for it.
 //! When the host asks for streaming (a spawned process), nothing is kept:
 //! whole lines go to the host as they are written, through a buffer of at
-//! most [`CHUNK`] bytes.
+//! most [`CHUNK`] bytes, and the last unfinished line when the task ends.
 
 use std::io;
 use std::pin::Pin;
@@ -67,7 +67,11 @@ impl Capture {
             captured.bytes.extend_from_slice(buf);
             let lines = match captured.bytes.len() >= CHUNK {
                 true => captured.bytes.len(),
-                false => captured.bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+                false => captured
+                    .bytes
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1),
             };
             self.send(&mut captured, lines);
             return;
@@ -126,10 +130,10 @@ impl OutputStream for Capture {
         Ok(())
     }
 
+    // Not a reason to send a streaming capture's unfinished line: WASI's
+    // `blocking-write-and-flush`, which Rust's `print!` uses, flushes after
+    // every piece of a line.
     fn flush(&mut self) -> StreamResult<()> {
-        if self.streaming.is_some() {
-            self.take();
-        }
         Ok(())
     }
 
@@ -154,9 +158,6 @@ impl tokio::io::AsyncWrite for Capture {
     }
 
     fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.streaming.is_some() {
-            self.take();
-        }
         Poll::Ready(Ok(()))
     }
 

@@ -237,7 +237,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             reason: reason.to_owned(),
             signal,
         };
-        Some(Loss::Failed(TaskOutput::failed(index, input, error, attempts)))
+        Some(Loss::Failed(TaskOutput::failed(
+            index, input, error, attempts,
+        )))
     }
 
     /// Stops the feed: no input is read any more, and every input handed
@@ -254,7 +256,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.retry.clear();
         unfinished
             .into_iter()
-            .map(|(index, input, attempts)| TaskOutput::failed(index, input, error.clone(), attempts))
+            .map(|(index, input, attempts)| {
+                TaskOutput::failed(index, input, error.clone(), attempts)
+            })
             .collect()
     }
 }

@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
-use self::feed::{Feed, Loss};
 pub(crate) use self::feed::Source;
+use self::feed::{Feed, Loss};
 use self::process::{EventKind, WorkerEvent};
 use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
@@ -41,7 +41,7 @@ use crate::protocol::{CallResult, Failure, Stream, encoding};
 
 /// Where the tasks' output goes as they write it, when it streams: called
 /// on the worker's reader thread with each chunk (whole lines, unless a
-/// line outgrows the worker's buffer or the guest flushed mid-line).
+/// line outgrows the worker's buffer, or the rest when the task ends).
 pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 
 /// How a run goes, beyond its task and its inputs.
@@ -370,7 +370,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         self.feed.requeue(lost.waiting);
         for index in lost.ran {
-            match self.feed.lost(index, self.retries, &lost.reason, lost.signal) {
+            match self
+                .feed
+                .lost(index, self.retries, &lost.reason, lost.signal)
+            {
                 Some(Loss::Failed(output)) => self.reorder.insert(output),
                 Some(Loss::Retried { input, attempt }) => {
                     if let Some(hook) = &self.job.settings.on_retry {
