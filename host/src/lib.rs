@@ -43,17 +43,19 @@
 //!
 //! - `protocol`: what crosses between the host and a worker process: frames,
 //!   messages, the binary encoding of values, [`Limits`], the shared-object operations with their answers
-//!   and [`ObjectError`], [`Captured`] output, the engine settings, the
+//!   and [`ObjectError`], [`Captured`] output and the [`Stream`]s a process's
+//!   output streams on, the engine settings, the
 //!   worker's command-line marker, the lockdown probe's report to
 //!   `wpool doctor`. Nothing in it runs a process.
 //! - `pool` (the host side): the public API ([`Pool`], [`PoolBuilder`],
-//!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
+//!   [`Component`], [`Task`], [`AsyncResult`], [`Process`] and its
+//!   [`ProcessOptions`], [`Error`]), the
 //!   dispatcher that runs worker processes, the compile cache, guest builds,
 //!   and the hub (`pool::hub`): every job's shared objects, one file per WIT
 //!   interface, and the host's blocking handles on them ([`Queue`] and its
 //!   siblings).
 //! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
-//!   `wpool:task` host bindings, output capture, the sandbox lockdown. Its
+//!   `wpool:task` host bindings, output capture (or streaming), the sandbox lockdown. Its
 //!   `load` module holds the crate's one `unsafe` block: loading a compiled
 //!   artifact whose keyed tag the host verified.
 //!

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{Plan, Run, Source};
+use super::dispatch::{OutputSink, Plan, Run, Source};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -368,7 +368,7 @@ impl AsyncResult {
 /// ```
 #[derive(Default)]
 pub struct ProcessOptions {
-    on_output: Option<Arc<dyn Fn(Stream, &[u8]) + Send + Sync>>,
+    on_output: Option<OutputSink>,
     on_exit: Option<ExitCallback>,
     retries: u32,
 }
