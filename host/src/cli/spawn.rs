@@ -30,7 +30,8 @@ use super::{LimitArgs, Outcome, warn};
 /// Python's Process.exitcode: -9 for a worker killed by SIGKILL).
 ///
 /// A process whose worker dies is not started again (Python never restarts
-/// a process), unless --retries says so.
+/// a process), unless --retries says so; each new start is announced on
+/// stderr.
 ///
 /// Exit status: 0 when every process succeeded, 1 when one failed (a
 /// killed one among them), 2 when they could not start; 0 when stdout is
@@ -87,7 +88,23 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     if planned.is_empty() {
         bail!("no processes to spawn");
     }
-    let pool = args.limits.pool()?.build();
+    // The processes are the job's submissions 0, 1, 2, ...: a retry's index
+    // names its process.
+    let names: Vec<String> = planned.iter().map(|(name, ..)| name.clone()).collect();
+    let pool = args
+        .limits
+        .pool()?
+        .on_retry(move |retry| {
+            let name = usize::try_from(retry.index)
+                .ok()
+                .and_then(|i| names.get(i))
+                .map_or("?", String::as_str);
+            warn(format_args!(
+                "[{name}] {}, starting it again (attempt {} of {})",
+                retry.reason, retry.attempt, retry.attempts
+            ))
+        })
+        .build();
     // Each process says when it ends: results are printed in that order.
     let (ended, ends) = std::sync::mpsc::channel();
     let mut running = Vec::new();

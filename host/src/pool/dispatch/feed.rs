@@ -54,6 +54,8 @@ pub(super) struct Batch {
 pub(super) struct Feed<I> {
     /// `None` once exhausted (or terminated): no input comes any more.
     source: Option<Source<I>>,
+    /// A submitted input [`Feed::is_spent`] found, for `read` to hand out.
+    peeked: Option<(u64, Input)>,
     /// The index of the iterator's next input.
     next_index: u64,
     /// Every input handed out whose task has not finished, by index.
@@ -69,6 +71,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     pub(super) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
+            peeked: None,
             next_index: 0,
             pending: HashMap::new(),
             retry: VecDeque::new(),
@@ -88,6 +91,20 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// Whether every input has been read and every task has finished.
     pub(super) fn is_done(&self) -> bool {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
+    }
+
+    /// Whether nothing is left to run: [`Feed::is_done`], once a submitted
+    /// source is looked at without waiting (an input that came meanwhile
+    /// is kept for the next batch).
+    pub(super) fn is_spent(&mut self) -> bool {
+        if let (Some(Source::Submitted(receiver)), None) = (&self.source, &self.peeked) {
+            match receiver.try_recv() {
+                Ok(submitted) => self.peeked = Some(submitted),
+                Err(TryRecvError::Disconnected) => self.source = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.is_done()
     }
 
     /// The next batch of at most `size` tasks: a task to retry, alone, or
@@ -129,6 +146,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The next input from the source, if one is there now.
     fn read(&mut self) -> Option<(u64, Input)> {
+        if let Some(peeked) = self.peeked.take() {
+            return Some(peeked);
+        }
         let next = match self.source.as_mut()? {
             Source::Inputs(inputs) => inputs.next().map(|input| {
                 self.next_index += 1;
@@ -250,6 +270,8 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             .drain()
             .map(|(index, pending)| (index, pending.input, pending.attempts))
             .collect();
+        let peeked = self.peeked.take().into_iter();
+        unfinished.extend(peeked.map(|(index, input)| (index, input, 0)));
         if let Some(Source::Submitted(receiver)) = self.source.take() {
             unfinished.extend(receiver.try_iter().map(|(index, input)| (index, input, 0)));
         }

@@ -29,6 +29,7 @@ use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 pub(crate) use self::feed::Source;
 use self::feed::{Feed, Loss};
+pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
 use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
@@ -37,12 +38,7 @@ use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Failure, Stream, encoding};
-
-/// Where the tasks' output goes as they write it, when it streams: called
-/// on the worker's reader thread with each chunk (whole lines, unless a
-/// line outgrows the worker's buffer, or the rest when the task ends).
-pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+use crate::protocol::{CallResult, Failure, encoding};
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
@@ -388,6 +384,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
                 None => {}
             }
+        }
+        // With nothing left to run, no worker takes the dead one's place.
+        if self.feed.is_spent() {
+            return;
         }
         if let Err(error) = self.slots.replace(slot, &lost.reason) {
             self.fatal = Some(error);

@@ -12,11 +12,15 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
 
-use super::OutputSink;
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::{
-    CallResult, FromWorker, Setup, ToWorker, WORKER_ARG, read_frame, write_frame,
+    CallResult, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
 };
+
+/// Where the tasks' output goes as they write it, when it streams: called
+/// on the worker's reader thread with each chunk (whole lines, unless a
+/// line outgrows the worker's buffer, or the rest when the task ends).
+pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 
 /// What a worker's reader thread posts to its run: `kind`, from the worker
 /// in `slot`, of `generation` (a slot's worker is replaced when it dies).

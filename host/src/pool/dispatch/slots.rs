@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::OutputSink;
-use super::process::{EventKind, Place, WorkerEvent, WorkerProcess};
+use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
 use crate::pool::cache::{CompileCache, Entry};
 use crate::pool::error::Error;
 use crate::pool::job::Job;

@@ -323,3 +323,24 @@ fn spawn_streams_output_live_and_prints_each_result_as_its_process_ends() {
         .assert_stderr_contains("[0 announce-and-await] failed: worker lost")
         .assert_stderr_contains("(exit code -9)");
 }
+
+#[test]
+fn spawn_retries_a_killed_process_only_when_asked_and_says_so() {
+    let running = wpool([
+        "spawn".to_string(),
+        process(Guest::Misbehave, "attempt", Some("3000")),
+        "--retries".to_string(),
+        "1".to_string(),
+    ])
+    .start();
+    let workers =
+        procfs::workers_blocked_in_host_calls(running.child.id(), 1, Duration::from_secs(30));
+    procfs::kill_9(workers[0]);
+    let out = running.finish();
+    // The second attempt counted the first one's increment too.
+    out.assert_success()
+        .assert_process_lines(&[("0 attempt", &["[0 attempt] = 2"])])
+        .assert_stderr_contains(
+            "wpool: [0 attempt] worker killed by signal 9 (SIGKILL), starting it again (attempt 2 of 2)",
+        );
+}
