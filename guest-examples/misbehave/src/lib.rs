@@ -151,6 +151,12 @@ impl Guest for Misbehave {
         }
     }
 
+    fn announce_and_await(name: String) -> Result<Vec<u8>, String> {
+        println!("waiting on {name}");
+        eprintln!("{name} is empty");
+        Self::await_item(name)
+    }
+
     fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))

@@ -116,6 +116,12 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     limits: LimitArgs,
 
+    /// How many times a task is retried when its worker process dies; each
+    /// retry is announced on stderr. The result counts once, but what the
+    /// earlier attempts did to shared objects stays done.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retries: u32,
+
     /// Print results as tasks finish, not in input order.
     #[arg(long)]
     unordered: bool,
@@ -171,10 +177,6 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     max_shared: u64,
 
-    /// How many times a task is retried when its worker process dies.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    retries: u32,
-
     /// Let one instance serve up to N tasks in a row before it is replaced
     /// (like maxtasksperchild). State in the instance's memory carries over
     /// between those tasks; a task that traps or times out always discards
@@ -198,7 +200,6 @@ impl LimitArgs {
             max_value: usize::try_from(self.max_value).context("--max-value is too large")?,
         };
         let mut pool = Pool::builder()
-            .retries(self.retries)
             .reuse(self.reuse)
             .limits(limits)
             .compile_timeout(self.compile_timeout)
@@ -333,7 +334,12 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         Some(file) => InputSource::file(file, &task, args.limits.max_value)?,
         None => InputSource::args(&args.inputs, &task)?,
     };
-    let mut pool = args.limits.pool()?;
+    let mut pool = args.limits.pool()?.retries(args.retries).on_retry(|retry| {
+        warn(format_args!(
+            "task {} (input {}): {}, retrying (attempt {} of {})",
+            retry.index, retry.input, retry.reason, retry.attempt, retry.attempts
+        ))
+    });
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }

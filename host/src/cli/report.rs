@@ -76,6 +76,7 @@ impl Report {
             result,
             stdout,
             stderr,
+            ..
         } = output;
         let mut notes = String::new();
         for (captured, stream) in [(stdout, "stdout"), (stderr, "stderr")] {

@@ -33,6 +33,9 @@ pub(crate) struct Setup {
     /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
     /// for the host to cache.
     pub serialize: bool,
+    /// Whether a task's output streams to the host as it is written
+    /// ([`FromWorker::Output`]) instead of being captured into its result.
+    pub stream_output: bool,
 }
 
 /// Host to worker.
@@ -82,6 +85,10 @@ pub(crate) enum FromWorker {
         busy: Duration,
         results: Vec<CallResult>,
     },
+    /// What the running task wrote to `stream`, sent while it runs when the
+    /// setup asked for streaming: whole lines, or a full buffer, or what
+    /// was left when the task ended.
+    Output { stream: Stream, bytes: Vec<u8> },
     /// Task `task` operates on a shared object; the hub answers with a
     /// [`ToWorker::Reply`] within `timeout`.
     Request {
@@ -96,6 +103,15 @@ pub(crate) enum FromWorker {
 /// batch is over: far below [`MAX_FRAME`](super::frame::MAX_FRAME), which
 /// a batch of large results could otherwise pass.
 pub(crate) const RESULTS_PER_FRAME: usize = 64 << 20;
+
+/// One of a task's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stream {
+    /// The task's stdout.
+    Stdout,
+    /// The task's stderr.
+    Stderr,
+}
 
 /// The outcome of one call: its result in the binary value encoding
 /// (empty for a function without one), or why it failed.

@@ -20,6 +20,7 @@ mod probe;
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
+pub use self::messages::Stream;
 pub(crate) use self::messages::{
     Call, CallResult, Calls, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
 };

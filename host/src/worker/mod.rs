@@ -9,7 +9,8 @@
 //!   per task with its deadline, fuel and memory cap.
 //! - `state`: the store data of one task.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
-//! - `capture`: bounded capture of guest stdout and stderr.
+//! - `capture`: bounded capture of guest stdout and stderr, or streaming
+//!   them to the host line by line.
 //! - `load`: compiling the component, or loading the verified artifact the
 //!   host sent (the crate's one `unsafe` block).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,

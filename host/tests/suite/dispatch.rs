@@ -222,7 +222,8 @@ fn spawned_processes_each_see_their_own_task_index() {
     let whoami = format!("{}#whoami", Guest::Misbehave.wasm().display());
     let out = finish(&mut wpool(["spawn", &whoami, &whoami, &whoami]));
     out.assert_success();
-    let indexes: Vec<&str> = out
+    // Processes print their results as they end, in any order.
+    let mut indexes: Vec<&str> = out
         .stdout_lines()
         .iter()
         .map(|line| {
@@ -236,6 +237,7 @@ fn spawned_processes_each_see_their_own_task_index() {
                 .unwrap_or_default()
         })
         .collect();
+    indexes.sort_unstable();
     out.check(
         indexes == ["0", "1", "2"],
         format_args!("expected task indexes 0, 1, 2, got {indexes:?}"),

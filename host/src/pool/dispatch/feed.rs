@@ -8,8 +8,8 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
-use crate::pool::value::Input;
-use crate::protocol::{Call, Calls};
+use crate::pool::value::{Input, Value};
+use crate::protocol::{Call, Calls, Captured};
 
 /// Bytes of input one batch carries at most, unless a single input is
 /// larger: keeps each batch's frame far below the frame limit.
@@ -30,8 +30,18 @@ pub(crate) enum Source<I> {
 /// An input handed out and not yet finished.
 struct Pending {
     input: Input,
-    /// How many workers died running it.
-    deaths: u32,
+    /// How many times it was sent to a worker to run, not counting the
+    /// times it came back unstarted: every attempt but the last ended with
+    /// its worker's death.
+    attempts: u32,
+}
+
+/// What became of a task whose worker died running it.
+pub(super) enum Loss {
+    /// It runs again, as attempt number `attempt`.
+    Retried { input: Input, attempt: u32 },
+    /// It had all its attempts: it failed.
+    Failed(TaskOutput),
 }
 
 /// The next batch to send, and the inputs refused on the way.
@@ -44,6 +54,8 @@ pub(super) struct Batch {
 pub(super) struct Feed<I> {
     /// `None` once exhausted (or terminated): no input comes any more.
     source: Option<Source<I>>,
+    /// A submitted input [`Feed::is_spent`] found, for `read` to hand out.
+    peeked: Option<(u64, Input)>,
     /// The index of the iterator's next input.
     next_index: u64,
     /// Every input handed out whose task has not finished, by index.
@@ -59,6 +71,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     pub(super) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
+            peeked: None,
             next_index: 0,
             pending: HashMap::new(),
             retry: VecDeque::new(),
@@ -80,6 +93,20 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
     }
 
+    /// Whether nothing is left to run: [`Feed::is_done`], once a submitted
+    /// source is looked at without waiting (an input that came meanwhile
+    /// is kept for the next batch).
+    pub(super) fn is_spent(&mut self) -> bool {
+        if let (Some(Source::Submitted(receiver)), None) = (&self.source, &self.peeked) {
+            match receiver.try_recv() {
+                Ok(submitted) => self.peeked = Some(submitted),
+                Err(TryRecvError::Disconnected) => self.source = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.is_done()
+    }
+
     /// The next batch of at most `size` tasks: a task to retry, alone, or
     /// new inputs, none at or past `window_end` when given. Empty when no
     /// input is available now.
@@ -89,6 +116,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             refused: Vec::new(),
         };
         if let Some(index) = self.retry.pop_front() {
+            if let Some(pending) = self.pending.get_mut(&index) {
+                pending.attempts += 1;
+            }
             batch.indexes.push(index);
             return batch;
         }
@@ -103,10 +133,12 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             match self.admit(&input) {
                 Ok(size) => {
                     bytes += size;
-                    self.pending.insert(index, Pending { input, deaths: 0 });
+                    self.pending.insert(index, Pending { input, attempts: 1 });
                     batch.indexes.push(index);
                 }
-                Err(error) => batch.refused.push(TaskOutput::failed(index, input, error)),
+                Err(error) => batch
+                    .refused
+                    .push(TaskOutput::failed(index, input, error, 0)),
             }
         }
         batch
@@ -114,6 +146,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The next input from the source, if one is there now.
     fn read(&mut self) -> Option<(u64, Input)> {
+        if let Some(peeked) = self.peeked.take() {
+            return Some(peeked);
+        }
         let next = match self.source.as_mut()? {
             Source::Inputs(inputs) => inputs.next().map(|input| {
                 self.next_index += 1;
@@ -167,49 +202,85 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         }
     }
 
-    /// Task `index` finished: its input, unless it had finished already.
-    pub(super) fn finish(&mut self, index: u64) -> Option<Input> {
-        self.pending.remove(&index).map(|pending| pending.input)
+    /// Task `index` finished with `result`, having written `stdout` and
+    /// `stderr`: its output, unless it had finished already.
+    pub(super) fn finish(
+        &mut self,
+        index: u64,
+        result: Result<Value, TaskError>,
+        stdout: Captured,
+        stderr: Captured,
+    ) -> Option<TaskOutput> {
+        let Pending { input, attempts } = self.pending.remove(&index)?;
+        Some(TaskOutput {
+            index,
+            input,
+            result,
+            stdout,
+            stderr,
+            attempts,
+        })
     }
 
     /// Tasks that never started on a worker that died: they run again, at
     /// no cost of an attempt.
     pub(super) fn requeue(&mut self, indexes: impl IntoIterator<Item = u64>) {
-        self.retry.extend(indexes);
+        for index in indexes {
+            if let Some(pending) = self.pending.get_mut(&index) {
+                pending.attempts -= 1;
+            }
+            self.retry.push_back(index);
+        }
     }
 
-    /// Task `index` was running on a worker that died: it runs again, alone,
-    /// unless it has had `retries` attempts more already; then it fails.
-    pub(super) fn lost(&mut self, index: u64, retries: u32, reason: &str) -> Option<TaskOutput> {
-        let pending = self.pending.get_mut(&index)?;
-        pending.deaths += 1;
-        if pending.deaths <= retries {
+    /// Task `index` was running on a worker that died (for `reason`, by
+    /// `signal` if one killed it): it runs again, alone, unless it has had
+    /// `retries` attempts more already; then it fails.
+    pub(super) fn lost(
+        &mut self,
+        index: u64,
+        retries: u32,
+        reason: &str,
+        signal: Option<i32>,
+    ) -> Option<Loss> {
+        let pending = self.pending.get(&index)?;
+        if pending.attempts <= retries {
             self.retry.push_back(index);
-            return None;
+            return Some(Loss::Retried {
+                input: pending.input.clone(),
+                attempt: pending.attempts + 1,
+            });
         }
-        let pending = self.pending.remove(&index)?;
+        let Pending { input, attempts } = self.pending.remove(&index)?;
         let error = TaskError::WorkerLost {
-            attempts: pending.deaths,
+            attempts,
             reason: reason.to_owned(),
+            signal,
         };
-        Some(TaskOutput::failed(index, pending.input, error))
+        Some(Loss::Failed(TaskOutput::failed(
+            index, input, error, attempts,
+        )))
     }
 
     /// Stops the feed: no input is read any more, and every input handed
     /// out or submitted and not yet finished fails with `error`.
     pub(super) fn stop(&mut self, error: TaskError) -> Vec<TaskOutput> {
-        let mut unfinished: Vec<(u64, Input)> = self
+        let mut unfinished: Vec<(u64, Input, u32)> = self
             .pending
             .drain()
-            .map(|(index, pending)| (index, pending.input))
+            .map(|(index, pending)| (index, pending.input, pending.attempts))
             .collect();
+        let peeked = self.peeked.take().into_iter();
+        unfinished.extend(peeked.map(|(index, input)| (index, input, 0)));
         if let Some(Source::Submitted(receiver)) = self.source.take() {
-            unfinished.extend(receiver.try_iter());
+            unfinished.extend(receiver.try_iter().map(|(index, input)| (index, input, 0)));
         }
         self.retry.clear();
         unfinished
             .into_iter()
-            .map(|(index, input)| TaskOutput::failed(index, input, error.clone()))
+            .map(|(index, input, attempts)| {
+                TaskOutput::failed(index, input, error.clone(), attempts)
+            })
             .collect()
     }
 }

@@ -7,11 +7,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::process::{EventKind, Place, WorkerEvent, WorkerProcess};
+use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
 use crate::pool::cache::{CompileCache, Entry};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
@@ -59,6 +60,8 @@ pub(super) struct Lost {
     pub waiting: Vec<u64>,
     /// How the worker ended.
     pub reason: String,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     /// Whether it aborted while compiling the component, as a worker does
     /// when the compile outgrows its memory cap: another worker would too.
     pub aborted_compiling: bool,
@@ -84,6 +87,10 @@ pub(super) struct Slots {
     /// The compiled component workers load instead of compiling, once the
     /// cache had it or a worker sent it.
     compiled: Option<Arc<[u8]>>,
+    /// Where the workers' tasks' output streams, if it does.
+    output: Option<OutputSink>,
+    /// Set to the process id of each worker started in slot 0.
+    pid: Option<Arc<AtomicU32>>,
 }
 
 impl Slots {
@@ -92,6 +99,8 @@ impl Slots {
         job: &Arc<Job>,
         task: &Task,
         workers: usize,
+        output: Option<OutputSink>,
+        pid: Option<Arc<AtomicU32>>,
     ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
         let (events, receiver) = crossbeam_channel::unbounded();
         let settings = &job.settings;
@@ -113,6 +122,8 @@ impl Slots {
             terminated: false,
             cache,
             compiled,
+            output,
+            pid,
         };
         for slot in 0..workers {
             let slot = slots.spawn(slot, 0)?;
@@ -134,6 +145,7 @@ impl Slots {
             compile_memory: settings.compile_memory,
             compiled: self.compiled.clone(),
             serialize: self.cache.is_some() && self.compiled.is_none(),
+            stream_output: self.output.is_some(),
         };
         let program = &settings.worker_program;
         let place = Place {
@@ -148,11 +160,15 @@ impl Slots {
             place,
             self.job.hub.clone(),
             self.events.clone(),
+            self.output.clone(),
         )
         .map_err(|source| Error::SpawnWorker {
             program: program.clone(),
             source,
         })?;
+        if let (0, Some(pid)) = (slot, &self.pid) {
+            pid.store(process.id(), Ordering::Relaxed);
+        }
         Ok(Slot {
             process,
             generation,
@@ -323,6 +339,7 @@ impl Slots {
             ran,
             waiting,
             reason,
+            signal,
             aborted_compiling,
         })
     }

@@ -390,6 +390,35 @@ impl Output {
         self.stdout.lines().collect()
     }
 
+    /// The stdout lines of process `name` (such as `0 writer`) of a
+    /// `wpool spawn`, prefix included. Processes print as they go, so only
+    /// each one's own lines come in a known order.
+    pub fn process_lines(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("[{name}] ");
+        self.stdout
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Asserts the stdout lines of each process of a `wpool spawn`, and
+    /// that stdout holds nothing else.
+    #[track_caller]
+    pub fn assert_process_lines(&self, expected: &[(&str, &[&str])]) -> &Output {
+        for (name, lines) in expected {
+            let got = self.process_lines(name);
+            self.check(
+                got == *lines,
+                format_args!("expected process {name}'s lines {lines:?}, got {got:?}"),
+            );
+        }
+        let total: usize = expected.iter().map(|(_, lines)| lines.len()).sum();
+        self.check(
+            self.stdout_lines().len() == total,
+            "expected no other stdout lines",
+        )
+    }
+
     /// Stdout as JSON Lines, one object per line.
     #[track_caller]
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
