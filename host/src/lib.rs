@@ -66,7 +66,7 @@ mod protocol;
 mod worker;
 
 pub use pool::{
-    AsyncError, AsyncResult, Barrier, Callbacks, Component, Condition, Connection, Dict, Error,
+    Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection, Dict, Error,
     Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
     Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
     build_guest,
