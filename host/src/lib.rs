@@ -66,10 +66,10 @@ mod protocol;
 mod worker;
 
 pub use pool::{
-    Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection, Dict, Error,
-    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
-    Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
-    build_guest,
+    Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection,
+    Dict, Error, Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder,
+    Process, Queue, Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput,
+    Value, build_guest,
 };
 pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 

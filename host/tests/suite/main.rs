@@ -4,6 +4,7 @@
 //! wasmtime, guest components built from the crates in `guest-examples`.
 
 mod cache;
+mod cluster;
 mod components;
 mod dispatch;
 mod errors;

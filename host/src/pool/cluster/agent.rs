@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::kv::Operation;
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, AckKind};
 use crossbeam_channel::Sender;
 use futures_util::StreamExt as _;
@@ -27,8 +27,8 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::link::{
-    COMPONENTS, INDEX_HEADER, JOBS, Link, RESULTS, TASKS, consumer_name, fatal_subject,
-    message_id, result_subject,
+    COMPONENTS, INDEX_HEADER, JOBS, Link, RESULTS, TASKS, consumer_name, fatal_subject, message_id,
+    result_subject,
 };
 use super::wire::{JobSpec, Reply};
 use crate::pool::dispatch::{Run, Source};
@@ -66,7 +66,9 @@ impl Agent {
         Agent { link, settings }
     }
 
-    /// Serves jobs until the connection to the server ends for good.
+    /// Serves jobs until the connection to the server ends for good. It
+    /// says on stderr when it starts and ends a job, and when it is given
+    /// a task delivered again (whose first agent died).
     ///
     /// # Errors
     /// [`Error::Cluster`] when the server cannot be watched any more.
@@ -101,11 +103,16 @@ impl Agent {
                         settings: self.settings.clone(),
                         slots: slots.clone(),
                     };
+                    log(format_args!(
+                        "job {}: running {} of {}",
+                        entry.key, served.spec.func, served.spec.name
+                    ));
                     running.insert(entry.key, tokio::spawn(served.serve()));
                 }
                 Operation::Put => {}
                 Operation::Delete | Operation::Purge => {
                     if let Some(job) = running.remove(&entry.key) {
+                        log(format_args!("job {}: ended", entry.key));
                         job.abort();
                     }
                 }
@@ -297,13 +304,24 @@ impl Served {
             let _ = message.ack_with(AckKind::Term).await;
             return;
         };
-        let redelivered = message.info().is_ok_and(|info| info.delivered > 1);
-        if redelivered && self.answered(index).await {
-            let _ = message.double_ack().await;
-            return;
+        let delivery = message.info().map_or(1, |info| info.delivered);
+        if delivery > 1 {
+            let answered = self.answered(index).await;
+            let what = match answered {
+                true => "answered already: not run again",
+                false => "running it",
+            };
+            log(format_args!(
+                "job {}: task {index} delivered again (delivery {delivery}), {what}",
+                self.job
+            ));
+            if answered {
+                let _ = message.double_ack().await;
+                return;
+            }
         }
         #[cfg(feature = "test-hooks")]
-        test_hook(index);
+        test_hook("agent-abort", index);
         let input = match task.input(message.payload.clone()) {
             Ok(input) => input,
             Err(error) => {
@@ -356,6 +374,8 @@ impl Served {
         while let Some(output) = outputs.recv().await {
             let output = output.map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
             let stored = self.publish(output.index, Reply::new(&output)).await;
+            #[cfg(feature = "test-hooks")]
+            test_hook("agent-abort-after-reply", output.index);
             let task = lock(held).remove(&output.index);
             // Unacknowledged when its reply could not be stored: it is
             // delivered again after the ack wait.
@@ -404,13 +424,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-/// `WPOOL_TEST_HOOK=agent-abort=N`: the agent process aborts when it is
-/// about to run task N, as a machine that dies under one input would. For
-/// the test suite's dead-letter tests only.
+/// Says what the agent did on stderr, for whoever runs it.
+fn log(what: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "wpool agent: {what}");
+}
+
+/// Faults only the test suite provokes, in the agent process itself:
+/// `WPOOL_TEST_HOOK=agent-abort=N` aborts the agent when it is about to
+/// run task N, as a machine that dies under one input would;
+/// `agent-abort-after-reply=N` aborts it once task N's reply is stored,
+/// before the task is acknowledged.
 #[cfg(feature = "test-hooks")]
-fn test_hook(index: u64) {
+fn test_hook(name: &str, index: u64) {
     let hook = std::env::var(crate::protocol::TEST_HOOK_VAR).ok();
-    if hook.is_some_and(|hook| hook == format!("agent-abort={index}")) {
+    if hook.is_some_and(|hook| hook == format!("{name}={index}")) {
         std::process::abort();
     }
 }

@@ -299,7 +299,6 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             self.fatal = Some(self.link.error("cannot fail a lost task", error));
         }
     }
-
 }
 
 impl<I> Submission<I> {

@@ -120,16 +120,23 @@ impl Reply {
     /// The reply in `payload`, its values checked against `task`'s types,
     /// as the task's result. A payload that does not decode is the task's
     /// failure too: it never stops the run.
-    pub(super) fn decode(task: &Task, payload: &[u8]) -> (Result<Value, TaskError>, Captured, Captured) {
+    pub(super) fn decode(
+        task: &Task,
+        payload: &[u8],
+    ) -> (Result<Value, TaskError>, Captured, Captured) {
         let reply: Reply = match postcard::from_bytes(payload) {
             Ok(reply) => reply,
             Err(error) => {
-                let error = TaskError::Rejected(format!("its agent's reply does not decode: {error}"));
+                let error =
+                    TaskError::Rejected(format!("its agent's reply does not decode: {error}"));
                 return (Err(error), Captured::default(), Captured::default());
             }
         };
-        let undecodable =
-            |error: encoding::Error| TaskError::Rejected(format!("its agent's result does not decode as the function's result: {error}"));
+        let undecodable = |error: encoding::Error| {
+            TaskError::Rejected(format!(
+                "its agent's result does not decode as the function's result: {error}"
+            ))
+        };
         let result = match reply.result {
             Ok(bytes) => task.value(bytes).map_err(undecodable),
             Err(Fault::Worker(failure)) => Err(task.failure(failure).unwrap_or_else(undecodable)),

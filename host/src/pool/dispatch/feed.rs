@@ -169,7 +169,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The arguments of task `index`, handed out and not finished.
     pub(in crate::pool) fn args(&self, index: u64) -> Option<bytes::Bytes> {
-        self.pending.get(&index).map(|pending| pending.input.args.clone())
+        self.pending
+            .get(&index)
+            .map(|pending| pending.input.args.clone())
     }
 
     /// How many inputs are handed out and not finished.
@@ -190,7 +192,12 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// Task `index` was running on a worker that died: it runs again, alone,
     /// unless it has had `retries` attempts more already; then it fails.
-    pub(in crate::pool) fn lost(&mut self, index: u64, retries: u32, reason: &str) -> Option<TaskOutput> {
+    pub(in crate::pool) fn lost(
+        &mut self,
+        index: u64,
+        retries: u32,
+        reason: &str,
+    ) -> Option<TaskOutput> {
         let pending = self.pending.get_mut(&index)?;
         pending.deaths += 1;
         if pending.deaths <= retries {
