@@ -632,6 +632,10 @@ pub struct Imap<I: Iterator<Item = Input>> {
 }
 
 /// Where a run's outputs come from.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per run, moved only when the run starts"
+)]
 enum Stream<I> {
     Local(Run<I>),
     Cluster(Submission<I>),

@@ -207,3 +207,31 @@ fn a_server_that_cannot_serve_is_refused_before_any_work() {
     let out = run(Guest::Square, ["1", "--nats", server.url()]).output();
     out.assert_refused(&["no JetStream", "-js"]);
 }
+
+#[test]
+fn a_task_longer_than_the_ack_wait_is_not_delivered_again() {
+    let server = NatsServer::start();
+    let agents = [
+        Agent::start(&server, 1, None),
+        Agent::start(&server, 1, None),
+    ];
+    // Progress acknowledgements hold the task past three ack waits.
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "nap",
+            "3500",
+            "--ack-wait",
+            "1s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_success().assert_stdout_lines(&["3500"]);
+    for agent in agents {
+        let log = agent.kill();
+        assert!(!log.contains("delivered again"), "no redelivery: {log}");
+    }
+}

@@ -101,7 +101,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
         limits.max_value = limits.max_value.min(room);
         let job = job_id();
         let spec = JobSpec {
-            component: hex(&Sha256::digest(&task.wasm())),
+            component: hex(&Sha256::digest(task.wasm())),
             name: task.component().name().to_string(),
             func: task.name().to_string(),
             limits: limits.clone(),
@@ -196,23 +196,22 @@ impl<I: Iterator<Item = Input>> Submission<I> {
         let (replies, dead) = (&mut self.replies, &mut self.dead);
         let event = runtime.block_on(async {
             tokio::select! {
-                reply = replies.next() => Event::Reply(reply),
-                advisory = dead.next() => Event::Dead(advisory),
+                reply = replies.next() => match reply {
+                    Some(Ok(message)) => Event::Reply(message.subject.to_string(), message.payload.clone()),
+                    Some(Err(error)) => Event::Failed("cannot read the replies", error.into()),
+                    None => Event::Failed("the connection closed", "the replies ended".into()),
+                },
+                advisory = dead.next() => match advisory {
+                    Some(message) => Event::Dead(message.payload),
+                    None => Event::Failed("the connection closed", "the advisories ended".into()),
+                },
                 () = tokio::time::sleep(Duration::from_secs(1)) => Event::Tick,
             }
         });
         match event {
-            Event::Reply(Some(Ok(message))) => self.reply(&message.subject, &message.payload),
-            Event::Reply(Some(Err(error))) => {
-                self.fatal = Some(self.link.error("cannot read the replies", error.into()));
-            }
-            Event::Reply(None) | Event::Dead(None) => {
-                self.fatal = Some(self.link.error(
-                    "the connection closed",
-                    "the client's subscription ended".into(),
-                ));
-            }
-            Event::Dead(Some(message)) => self.dead_letter(&message.payload),
+            Event::Reply(subject, payload) => self.reply(&subject, &payload),
+            Event::Dead(payload) => self.dead_letter(&payload),
+            Event::Failed(what, error) => self.fatal = Some(self.link.error(what, error)),
             Event::Tick => {}
         }
         let state = self.link.client.connection_state();
@@ -336,9 +335,14 @@ impl<I> Drop for Submission<I> {
     }
 }
 
+/// What a wait brought.
 enum Event {
-    Reply(Option<Result<async_nats::jetstream::Message, consumer::pull::OrderedError>>),
-    Dead(Option<async_nats::Message>),
+    /// A reply, on its subject.
+    Reply(String, bytes::Bytes),
+    /// A `MAX_DELIVERIES` advisory.
+    Dead(bytes::Bytes),
+    Failed(&'static str, async_nats::Error),
+    /// A second passed: time to look at the connection.
     Tick,
 }
 
