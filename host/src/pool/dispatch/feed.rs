@@ -56,7 +56,7 @@ pub(crate) struct Feed<I> {
 }
 
 impl<I: Iterator<Item = Input>> Feed<I> {
-    pub(in crate::pool) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
+    pub(crate) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
             next_index: 0,
@@ -68,7 +68,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The channel of submitted inputs while it may still bring one: the
     /// run waits on it when a worker has room.
-    pub(in crate::pool) fn submissions(&self) -> Option<&Receiver<(u64, Input)>> {
+    pub(crate) fn submissions(&self) -> Option<&Receiver<(u64, Input)>> {
         match &self.source {
             Some(Source::Submitted(receiver)) => Some(receiver),
             _ => None,
@@ -76,14 +76,14 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     }
 
     /// Whether every input has been read and every task has finished.
-    pub(in crate::pool) fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
     }
 
     /// The next batch of at most `size` tasks: a task to retry, alone, or
     /// new inputs, none at or past `window_end` when given. Empty when no
     /// input is available now.
-    pub(in crate::pool) fn next_batch(&mut self, size: usize, window_end: Option<u64>) -> Batch {
+    pub(crate) fn next_batch(&mut self, size: usize, window_end: Option<u64>) -> Batch {
         let mut batch = Batch {
             indexes: Vec::new(),
             refused: Vec::new(),
@@ -147,7 +147,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The calls that run the tasks `indexes`, their arguments in one
     /// buffer.
-    pub(in crate::pool) fn calls(&self, indexes: &[u64]) -> Calls {
+    pub(crate) fn calls(&self, indexes: &[u64]) -> Calls {
         let inputs: Vec<&Input> = indexes.iter().map(|i| &self.pending[i].input).collect();
         let mut args = Vec::with_capacity(inputs.iter().map(|input| input.args.len()).sum());
         let calls = indexes
@@ -168,31 +168,31 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     }
 
     /// The arguments of task `index`, handed out and not finished.
-    pub(in crate::pool) fn args(&self, index: u64) -> Option<bytes::Bytes> {
+    pub(crate) fn args(&self, index: u64) -> Option<bytes::Bytes> {
         self.pending
             .get(&index)
             .map(|pending| pending.input.args.clone())
     }
 
     /// How many inputs are handed out and not finished.
-    pub(in crate::pool) fn unfinished(&self) -> usize {
+    pub(crate) fn unfinished(&self) -> usize {
         self.pending.len()
     }
 
     /// Task `index` finished: its input, unless it had finished already.
-    pub(in crate::pool) fn finish(&mut self, index: u64) -> Option<Input> {
+    pub(crate) fn finish(&mut self, index: u64) -> Option<Input> {
         self.pending.remove(&index).map(|pending| pending.input)
     }
 
     /// Tasks that never started on a worker that died: they run again, at
     /// no cost of an attempt.
-    pub(in crate::pool) fn requeue(&mut self, indexes: impl IntoIterator<Item = u64>) {
+    pub(crate) fn requeue(&mut self, indexes: impl IntoIterator<Item = u64>) {
         self.retry.extend(indexes);
     }
 
     /// Task `index` was running on a worker that died: it runs again, alone,
     /// unless it has had `retries` attempts more already; then it fails.
-    pub(in crate::pool) fn lost(
+    pub(crate) fn lost(
         &mut self,
         index: u64,
         retries: u32,
@@ -214,7 +214,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// Stops the feed: no input is read any more, and every input handed
     /// out or submitted and not yet finished fails with `error`.
-    pub(in crate::pool) fn stop(&mut self, error: TaskError) -> Vec<TaskOutput> {
+    pub(crate) fn stop(&mut self, error: TaskError) -> Vec<TaskOutput> {
         let mut unfinished: Vec<(u64, Input)> = self
             .pending
             .drain()
