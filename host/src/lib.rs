@@ -49,9 +49,10 @@
 //! - `pool` (the host side): the public API ([`Pool`], [`PoolBuilder`],
 //!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
 //!   dispatcher that runs worker processes, the compile cache, guest builds,
-//!   and the hub (`pool::hub`): every job's shared objects, one file per WIT
+//!   the hub (`pool::hub`): every job's shared objects, one file per WIT
 //!   interface, and the host's blocking handles on them ([`Queue`] and its
-//!   siblings).
+//!   siblings), and runs on many machines through NATS JetStream
+//!   (`pool::cluster`: a [`Cluster`] submits, [`Agent`]s serve).
 //! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
 //!   `wpool:task` host bindings, output capture, the sandbox lockdown. Its
 //!   `load` module holds the crate's one `unsafe` block: loading a compiled
