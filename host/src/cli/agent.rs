@@ -16,8 +16,9 @@ use super::{Outcome, warn};
 /// acknowledges the task. When an agent dies, its unfinished tasks go to
 /// the other agents after the submitter's --ack-wait.
 ///
-/// Exit status: 2 when the server cannot be reached, has no JetStream, or
-/// goes away for good.
+/// A server that goes away while the agent runs is reconnected to, with
+/// backoff, and the agent serves again once it is back. Exit status: 2
+/// when the server cannot be reached at start or has no JetStream.
 ///
 /// Example:
 ///

@@ -164,6 +164,21 @@ impl PoolBuilder {
     /// # Errors
     /// [`Error::Cluster`] if the server cannot be reached or has no
     /// JetStream.
+    ///
+    /// # Example
+    /// With a server (`nats-server -js`) and agents (`wpool agent --nats
+    /// nats://127.0.0.1:4222`) running:
+    /// ```no_run
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let cluster = wpool::Pool::builder().cluster("nats://127.0.0.1:4222")?;
+    /// let inputs = (0..100).map(|x| task.parse_input(&x.to_string()).unwrap());
+    /// for output in cluster.imap(&task, inputs)? {
+    ///     let output = output?;
+    ///     println!("{}: {}", output.index, output.result?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn cluster(self, url: &str) -> Result<Cluster, Error> {
         Ok(Cluster {
             link: Link::connect(url)?,
@@ -181,6 +196,16 @@ impl PoolBuilder {
     ///
     /// # Errors
     /// As [`PoolBuilder::cluster`].
+    ///
+    /// # Example
+    /// ```no_run
+    /// // Serves every job submitted to the server, two tasks at a time.
+    /// wpool::Pool::builder()
+    ///     .workers(2)
+    ///     .agent("nats://127.0.0.1:4222")?
+    ///     .run()?;
+    /// # Ok::<(), wpool::Error>(())
+    /// ```
     pub fn agent(self, url: &str) -> Result<Agent, Error> {
         Ok(Agent::new(Link::connect(url)?, self.0))
     }

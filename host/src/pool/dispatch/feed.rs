@@ -192,12 +192,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// Task `index` was running on a worker that died: it runs again, alone,
     /// unless it has had `retries` attempts more already; then it fails.
-    pub(crate) fn lost(
-        &mut self,
-        index: u64,
-        retries: u32,
-        reason: &str,
-    ) -> Option<TaskOutput> {
+    pub(crate) fn lost(&mut self, index: u64, retries: u32, reason: &str) -> Option<TaskOutput> {
         let pending = self.pending.get_mut(&index)?;
         pending.deaths += 1;
         if pending.deaths <= retries {
