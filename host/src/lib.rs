@@ -51,9 +51,10 @@
 //!   [`Component`], [`Task`], [`AsyncResult`], [`Process`] and its
 //!   [`ProcessOptions`], [`Error`]), the
 //!   dispatcher that runs worker processes, the compile cache, guest builds,
-//!   and the hub (`pool::hub`): every job's shared objects, one file per WIT
+//!   the hub (`pool::hub`): every job's shared objects, one file per WIT
 //!   interface, and the host's blocking handles on them ([`Queue`] and its
-//!   siblings).
+//!   siblings), and runs on many machines through NATS JetStream
+//!   (`pool::cluster`: a [`Cluster`] submits, [`Agent`]s serve).
 //! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
 //!   `wpool:task` host bindings, output capture (or streaming), the sandbox lockdown. Its
 //!   `load` module holds the crate's one `unsafe` block: loading a compiled
@@ -68,10 +69,10 @@ mod protocol;
 mod worker;
 
 pub use pool::{
-    AsyncError, AsyncResult, Barrier, Callbacks, Component, Condition, Connection, Dict, Error,
-    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process,
-    ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError,
-    TaskOutput, Value, build_guest,
+    Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection,
+    Dict, Error, Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder,
+    Process, ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task,
+    TaskError, TaskOutput, Value, build_guest,
 };
 pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 

@@ -2,6 +2,7 @@
 //! them ends: [`main`] runs one and maps its [`Outcome`], or its error, to
 //! the exit status, in [`exit_code`] alone.
 
+mod agent;
 mod doctor;
 mod inputs;
 mod interrupt;
@@ -41,6 +42,7 @@ pub(crate) enum Command {
         task: PathBuf,
     },
     Spawn(spawn::SpawnArgs),
+    Agent(agent::AgentArgs),
     /// Show which layers of the worker lockdown this machine applies
     /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
     Doctor,
@@ -87,6 +89,8 @@ pub(crate) enum Command {
 ///   seq 1 1000 | wpool run primes.wasm --input - --unordered
 ///
 ///   wpool run wordstats.wasm '("a b a", insensitive, 2)'
+///
+///   wpool run primes.wasm 0..1000 --nats nats://127.0.0.1:4222
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct RunArgs {
@@ -110,8 +114,20 @@ pub(crate) struct RunArgs {
     func: Option<String>,
 
     /// Worker processes [default: the number of cores].
-    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..), conflicts_with = "nats")]
     workers: Option<u16>,
+
+    /// Submit the job to the agents (wpool agent) of the NATS JetStream
+    /// server at URL (nats://HOST:PORT, tls://..., USER:PASSWORD@ when it
+    /// asks) instead of running it here. Inputs and results must fit in one
+    /// message of the server's (1 MiB by default, less 2 x --max-output).
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+
+    /// With --nats: how long an agent may hold a task without acknowledging
+    /// it before another agent gets it (how long a dead agent's tasks wait).
+    #[arg(long, value_name = "TIME", default_value = "30s", value_parser = parse_timeout, requires = "nats")]
+    ack_wait: Duration,
 
     #[command(flatten)]
     limits: LimitArgs,
@@ -254,6 +270,7 @@ pub(crate) fn main(command: Command) -> ExitCode {
     let ended = match command {
         Command::Run(args) => run(args),
         Command::Spawn(args) => spawn::spawn(args),
+        Command::Agent(args) => agent::agent(args),
         Command::Inspect { task } => inspect(&task),
         Command::Doctor => doctor::doctor(),
         Command::Worker { parent } => return wpool::entry::worker(parent),
@@ -343,14 +360,20 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }
+    let cluster = match &args.nats {
+        Some(url) => Some(pool.clone().cluster(url)?.ack_wait(args.ack_wait)),
+        None => None,
+    };
     let pool = pool.build();
     let total = source.len();
     let (inputs, input_error) = source.into_iter();
     let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
     let inputs = interrupt.guard(inputs);
-    let outputs = match args.unordered {
-        true => pool.imap_unordered(&task, inputs)?,
-        false => pool.imap(&task, inputs)?,
+    let outputs = match (&cluster, args.unordered) {
+        (Some(cluster), true) => cluster.imap_unordered(&task, inputs)?,
+        (Some(cluster), false) => cluster.imap(&task, inputs)?,
+        (None, true) => pool.imap_unordered(&task, inputs)?,
+        (None, false) => pool.imap(&task, inputs)?,
     };
     let mut report = Report::new(args.json, total);
     let all_ok = report.print(outputs)?;

@@ -148,6 +148,17 @@ pub enum Error {
         /// How the last one ended, as the operating system reported it.
         last: String,
     },
+    /// The NATS server of a cluster could not be reached, has no JetStream,
+    /// refused an operation, or went away for longer than a run waits.
+    #[error("NATS server {url}: {what}")]
+    Cluster {
+        /// The server's URL, as given.
+        url: String,
+        /// What failed.
+        what: String,
+        /// What the client said.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The host could not start a thread of its own.
     #[error("cannot start a thread")]
     Thread {
@@ -195,6 +206,11 @@ pub enum TaskError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// A cluster's agent refused the task (its message did not decode as
+    /// the function's input), or its reply did not decode as the
+    /// function's result.
+    #[error("rejected: {0}")]
+    Rejected(String),
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -228,7 +244,7 @@ impl TaskError {
 
     /// A short stable name for the kind of failure, as used in JSON output:
     /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
-    /// `size`, `worker-lost` or `terminated`.
+    /// `size`, `worker-lost`, `terminated` or `rejected`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
@@ -241,6 +257,7 @@ impl TaskError {
             TaskError::TooLarge { .. } => "size",
             TaskError::WorkerLost { .. } => "worker-lost",
             TaskError::Terminated => "terminated",
+            TaskError::Rejected(_) => "rejected",
         }
     }
 }

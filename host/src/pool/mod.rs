@@ -12,10 +12,13 @@
 //!   `spawn`'s [`Process`].
 //! - `hub`: every job's shared objects, and the host's handles on them
 //!   ([`Queue`] and its siblings).
+//! - `cluster`: runs on many machines through NATS JetStream: a
+//!   [`Cluster`]'s submissions and the [`Agent`]s that serve them.
 //! - `cache`: the compile cache on disk and its keyed tags.
 //! - `guest_build`: building a guest crate into a component.
 
 mod cache;
+mod cluster;
 mod dispatch;
 mod error;
 mod guest_build;
@@ -32,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use self::cluster::Agent;
 pub use self::error::{Error, TaskError};
 pub use self::guest_build::{GUEST_TARGET, build_guest};
 pub use self::hub::{
@@ -43,8 +47,9 @@ pub use self::output::{Retry, TaskOutput};
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
+use self::cluster::{ClusterSettings, Link, Submission};
 use self::dispatch::{Plan, Run, Source};
-use self::hub::{Hub, HubLimits};
+use self::hub::Hub;
 use self::job::Job;
 use self::lane::Lanes;
 use self::settings::{RetryHook, Settings};
@@ -179,15 +184,70 @@ impl PoolBuilder {
         self
     }
 
+    /// Connects to the NATS server at `url` (`nats://host:port`,
+    /// `tls://...`, with `user:password@` when it asks for them), whose
+    /// agents ([`PoolBuilder::agent`]) will run this builder's tasks, under
+    /// its limits and retries. A run on the cluster prints and yields what
+    /// a local run does; its inputs and results must fit in one message
+    /// of the server's (`max_payload`, 1 MiB by default, less room for the
+    /// captured output), a larger one fails its task with
+    /// [`TaskError::TooLarge`].
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] if the server cannot be reached or has no
+    /// JetStream.
+    ///
+    /// # Example
+    /// With a server (`nats-server -js`) and agents (`wpool agent --nats
+    /// nats://127.0.0.1:4222`) running:
+    /// ```no_run
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let cluster = wpool::Pool::builder().cluster("nats://127.0.0.1:4222")?;
+    /// let inputs = (0..100).map(|x| task.parse_input(&x.to_string()).unwrap());
+    /// for output in cluster.imap(&task, inputs)? {
+    ///     let output = output?;
+    ///     println!("{}: {}", output.index, output.result?);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cluster(self, url: &str) -> Result<Cluster, Error> {
+        Ok(Cluster {
+            link: Link::connect(url)?,
+            settings: self.0,
+            cluster: ClusterSettings::default(),
+        })
+    }
+
+    /// Connects to the NATS server at `url` as an agent, which runs the
+    /// tasks of every job submitted there ([`PoolBuilder::cluster`]) on
+    /// this machine's worker processes, at most [`PoolBuilder::workers`]
+    /// at once. Each job brings its limits, retries and instance reuse;
+    /// the compile settings, the cache and the worker program are this
+    /// builder's. [`Agent::run`] serves.
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::cluster`].
+    ///
+    /// # Example
+    /// ```no_run
+    /// // Serves every job submitted to the server, two tasks at a time.
+    /// wpool::Pool::builder()
+    ///     .workers(2)
+    ///     .agent("nats://127.0.0.1:4222")?
+    ///     .run()?;
+    /// # Ok::<(), wpool::Error>(())
+    /// ```
+    pub fn agent(self, url: &str) -> Result<Agent, Error> {
+        Ok(Agent::new(Link::connect(url)?, self.0))
+    }
+
     /// Makes the pool, with its hub of shared objects. Workers start with
     /// each run, not here.
     pub fn build(self) -> Pool {
-        let limits = HubLimits {
-            max_job_bytes: self.0.max_shared,
-            ..HubLimits::default()
-        };
+        let hub = Hub::new(self.0.hub_limits());
         Pool {
-            job: Arc::new(Job::first(self.0, Hub::new(limits))),
+            job: Arc::new(Job::first(self.0, hub)),
             lanes: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
@@ -296,7 +356,9 @@ impl Pool {
     {
         let plan = Plan::new(&self.job, self.job.settings.workers, true);
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
-        Ok(Imap { run })
+        Ok(Imap {
+            run: Stream::Local(run),
+        })
     }
 
     /// Like [`Pool::imap`], but yields each output as soon as it is done.
@@ -326,7 +388,9 @@ impl Pool {
     {
         let plan = Plan::new(&self.job, self.job.settings.workers, false);
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
-        Ok(Imap { run })
+        Ok(Imap {
+            run: Stream::Local(run),
+        })
     }
 
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
@@ -551,17 +615,126 @@ impl Pool {
     }
 }
 
+/// A NATS server whose agents run this machine's tasks: see
+/// [`PoolBuilder::cluster`]. Its runs ([`Cluster::map`], [`Cluster::imap`],
+/// [`Cluster::imap_unordered`]) yield what a [`Pool`]'s do.
+///
+/// Each run is a job on the server: its component goes to the server's
+/// object store once (named by its SHA-256), each input is a message that
+/// one agent takes, and each result comes back as a message, counted once
+/// however often its task ran. A task runs at least once: when its agent
+/// dies, it is delivered to another after [`Cluster::ack_wait`], up to
+/// the builder's retries, and then fails as
+/// [`TaskError::WorkerLost`]; its side effects may thus happen twice.
+/// Tasks see shared objects of their agent's, not the submitter's.
+pub struct Cluster {
+    link: Link,
+    settings: Settings,
+    cluster: ClusterSettings,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("limits", &self.settings.limits)
+            .field("ack_wait", &self.cluster.ack_wait)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// How long an agent may hold a task without acknowledging it before it
+    /// is delivered to another: how long a dead agent's tasks wait. Agents
+    /// send progress acknowledgements every third of it while a task runs,
+    /// so a long task is not delivered again. Defaults to 30 s.
+    pub fn ack_wait(mut self, wait: Duration) -> Cluster {
+        self.cluster.ack_wait = wait;
+        self
+    }
+
+    /// Runs `task` over every input on the cluster and collects the outputs
+    /// in input order.
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] if the server refuses the job or goes away for
+    /// more than 30 s; [`Error::CannotRun`] if an agent cannot run the
+    /// component.
+    pub fn map(
+        &self,
+        task: &Task,
+        inputs: impl IntoIterator<Item = Input>,
+    ) -> Result<Vec<TaskOutput>, Error> {
+        self.imap(task, inputs)?.collect()
+    }
+
+    /// Like [`Pool::imap`], on the cluster: inputs are published as agents
+    /// need them (at most 65 536 ahead), outputs yielded in input order.
+    ///
+    /// # Errors
+    /// As [`Cluster::map`].
+    pub fn imap<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
+    where
+        I: IntoIterator<Item = Input>,
+    {
+        let run = Submission::start(
+            &self.link,
+            &self.settings,
+            &self.cluster,
+            task,
+            inputs.into_iter(),
+            true,
+        )?;
+        Ok(Imap {
+            run: Stream::Cluster(run),
+        })
+    }
+
+    /// Like [`Pool::imap_unordered`], on the cluster.
+    ///
+    /// # Errors
+    /// As [`Cluster::map`].
+    pub fn imap_unordered<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
+    where
+        I: IntoIterator<Item = Input>,
+    {
+        let run = Submission::start(
+            &self.link,
+            &self.settings,
+            &self.cluster,
+            task,
+            inputs.into_iter(),
+            false,
+        )?;
+        Ok(Imap {
+            run: Stream::Cluster(run),
+        })
+    }
+}
+
 /// The streaming iterator of a run: see [`Pool::imap`]. Dropping it stops the
-/// run: its workers are killed and reaped.
+/// run: its workers are killed and reaped (on a cluster, the job ends).
 pub struct Imap<I: Iterator<Item = Input>> {
-    run: Run<I>,
+    run: Stream<I>,
+}
+
+/// Where a run's outputs come from.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per run, moved only when the run starts"
+)]
+enum Stream<I> {
+    Local(Run<I>),
+    Cluster(Submission<I>),
 }
 
 impl<I: Iterator<Item = Input>> Imap<I> {
     /// Whether [`Iterator::next`] would return without waiting for a worker.
     /// Lets a consumer flush what it printed before it blocks.
     pub fn has_ready(&self) -> bool {
-        self.run.has_ready()
+        match &self.run {
+            Stream::Local(run) => run.has_ready(),
+            Stream::Cluster(run) => run.has_ready(),
+        }
     }
 }
 
@@ -569,6 +742,9 @@ impl<I: Iterator<Item = Input>> Iterator for Imap<I> {
     type Item = Result<TaskOutput, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.run.next()
+        match &mut self.run {
+            Stream::Local(run) => run.next(),
+            Stream::Cluster(run) => run.next(),
+        }
     }
 }

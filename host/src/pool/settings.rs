@@ -36,6 +36,16 @@ pub(crate) struct Settings {
     pub worker_program: PathBuf,
 }
 
+impl Settings {
+    /// What the hub lets each job of the pool hold.
+    pub(crate) fn hub_limits(&self) -> HubLimits {
+        HubLimits {
+            max_job_bytes: self.max_shared,
+            ..HubLimits::default()
+        }
+    }
+}
+
 impl Default for Settings {
     /// One worker per core, [`Limits::default`], one retry, a 60 s compile
     /// deadline, a fresh instance per task, the default cache directory, and

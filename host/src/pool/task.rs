@@ -17,9 +17,9 @@ use wit_component::{OutputToString, WitPrinter};
 use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
-use super::error::Error;
+use super::error::{Error, TaskError};
 use super::value::{Input, Value};
-use crate::protocol::encoding;
+use crate::protocol::{Failure, encoding};
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -410,6 +410,41 @@ impl Task {
             None => encoding::Reader::new(&bytes).finish()?,
         }
         Ok(Value::new(bytes, self.inner.result.clone()))
+    }
+
+    /// What a worker's failure of a call means to the caller.
+    ///
+    /// # Errors
+    /// When the `err` value it returned does not decode as the function's
+    /// result.
+    pub(crate) fn failure(&self, failure: Failure) -> Result<TaskError, encoding::Error> {
+        Ok(match failure {
+            Failure::Returned(bytes) => TaskError::Returned(self.value(bytes)?),
+            Failure::Trap(message) => TaskError::Trap(message),
+            Failure::Exit(code) => TaskError::Exit(code),
+            Failure::StackOverflow => TaskError::StackOverflow,
+            Failure::Timeout(after) => TaskError::Timeout(after),
+            Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
+            Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
+            Failure::ResultTooLarge { size, limit } => TaskError::TooLarge {
+                what: "result",
+                size,
+                limit,
+            },
+        })
+    }
+
+    /// Types arguments that arrived encoded, as a cluster's agent receives
+    /// them.
+    ///
+    /// # Errors
+    /// When the bytes are not values of the function's parameter types.
+    pub(crate) fn input(&self, args: Bytes) -> Result<Input, encoding::Error> {
+        match &self.inner.input_type {
+            Some(ty) => encoding::validate(ty, &args)?,
+            None => encoding::Reader::new(&args).finish()?,
+        }
+        Ok(Input::new(args, self.inner.params.clone()))
     }
 }
 

@@ -97,6 +97,11 @@ impl Value {
         self.bytes.len()
     }
 
+    /// The value's encoding.
+    pub(super) fn encoded(&self) -> Bytes {
+        self.bytes.clone()
+    }
+
     /// The value in WAVE syntax, such as `81` or `{words: 2, lines: 1}`:
     /// its [`Display`](fmt::Display).
     pub fn as_wave(&self) -> String {

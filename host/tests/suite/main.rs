@@ -5,6 +5,7 @@
 
 mod advisories;
 mod cache;
+mod cluster;
 mod components;
 mod dispatch;
 mod errors;

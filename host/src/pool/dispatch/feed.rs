@@ -45,13 +45,13 @@ pub(super) enum Loss {
 }
 
 /// The next batch to send, and the inputs refused on the way.
-pub(super) struct Batch {
+pub(crate) struct Batch {
     pub indexes: Vec<u64>,
     /// Inputs refused at admission: they never reach a worker.
     pub refused: Vec<TaskOutput>,
 }
 
-pub(super) struct Feed<I> {
+pub(crate) struct Feed<I> {
     /// `None` once exhausted (or terminated): no input comes any more.
     source: Option<Source<I>>,
     /// A submitted input [`Feed::is_spent`] found, for `read` to hand out.
@@ -68,7 +68,7 @@ pub(super) struct Feed<I> {
 }
 
 impl<I: Iterator<Item = Input>> Feed<I> {
-    pub(super) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
+    pub(crate) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
             peeked: None,
@@ -81,7 +81,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The channel of submitted inputs while it may still bring one: the
     /// run waits on it when a worker has room.
-    pub(super) fn submissions(&self) -> Option<&Receiver<(u64, Input)>> {
+    pub(crate) fn submissions(&self) -> Option<&Receiver<(u64, Input)>> {
         match &self.source {
             Some(Source::Submitted(receiver)) => Some(receiver),
             _ => None,
@@ -89,7 +89,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     }
 
     /// Whether every input has been read and every task has finished.
-    pub(super) fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
     }
 
@@ -110,7 +110,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// The next batch of at most `size` tasks: a task to retry, alone, or
     /// new inputs, none at or past `window_end` when given. Empty when no
     /// input is available now.
-    pub(super) fn next_batch(&mut self, size: usize, window_end: Option<u64>) -> Batch {
+    pub(crate) fn next_batch(&mut self, size: usize, window_end: Option<u64>) -> Batch {
         let mut batch = Batch {
             indexes: Vec::new(),
             refused: Vec::new(),
@@ -182,7 +182,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The calls that run the tasks `indexes`, their arguments in one
     /// buffer.
-    pub(super) fn calls(&self, indexes: &[u64]) -> Calls {
+    pub(crate) fn calls(&self, indexes: &[u64]) -> Calls {
         let inputs: Vec<&Input> = indexes.iter().map(|i| &self.pending[i].input).collect();
         let mut args = Vec::with_capacity(inputs.iter().map(|input| input.args.len()).sum());
         let calls = indexes
@@ -202,9 +202,21 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         }
     }
 
+    /// The arguments of task `index`, handed out and not finished.
+    pub(crate) fn args(&self, index: u64) -> Option<bytes::Bytes> {
+        self.pending
+            .get(&index)
+            .map(|pending| pending.input.args.clone())
+    }
+
+    /// How many inputs are handed out and not finished.
+    pub(crate) fn unfinished(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Task `index` finished with `result`, having written `stdout` and
     /// `stderr`: its output, unless it had finished already.
-    pub(super) fn finish(
+    pub(crate) fn finish(
         &mut self,
         index: u64,
         result: Result<Value, TaskError>,

@@ -9,6 +9,9 @@
 //! - `reorder`: finished outputs waiting for their turn, and the window
 //!   that bounds how far an ordered run reads ahead.
 //!
+//! A cluster's submission (`pool::cluster`) reads its inputs through a
+//! feed and restores their order through a reorder window too.
+//!
 //! `process` is one worker process as the host sees it. The run goes on in
 //! the caller's thread, inside [`Iterator::next`]: between outputs it tops
 //! up the workers, then waits for whichever comes first: a worker's event,
@@ -27,11 +30,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
-pub(crate) use self::feed::Source;
-use self::feed::{Feed, Loss};
+use self::feed::Loss;
+pub(crate) use self::feed::{Feed, Source};
 pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
-use self::reorder::Reorder;
+pub(crate) use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
 use super::error::{Error, TaskError};
 use super::job::Job;
@@ -320,20 +323,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(self.task.value(bytes)?),
-            Err(failure) => Err(match failure {
-                Failure::Returned(bytes) => TaskError::Returned(self.task.value(bytes)?),
-                Failure::Trap(message) => TaskError::Trap(message),
-                Failure::Exit(code) => TaskError::Exit(code),
-                Failure::StackOverflow => TaskError::StackOverflow,
-                Failure::Timeout(after) => TaskError::Timeout(after),
-                Failure::OutOfFuel(fuel) => TaskError::OutOfFuel(fuel),
-                Failure::MemoryLimit(bytes) => TaskError::MemoryLimit(bytes),
-                Failure::ResultTooLarge { size, limit } => TaskError::TooLarge {
-                    what: "result",
-                    size,
-                    limit,
-                },
-            }),
+            Err(failure) => Err(self.task.failure(failure)?),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::pool::output::TaskOutput;
 /// bounds the memory held for outputs waiting on a slow task.
 const WINDOW: u64 = 1 << 16;
 
-pub(super) struct Reorder {
+pub(crate) struct Reorder {
     /// Whether outputs go out in index order.
     ordered: bool,
     /// How many bytes the outputs waiting may hold before an ordered run
@@ -30,7 +30,7 @@ pub(super) struct Reorder {
 }
 
 impl Reorder {
-    pub(super) fn new(ordered: bool, max_held: usize) -> Reorder {
+    pub(crate) fn new(ordered: bool, max_held: usize) -> Reorder {
         Reorder {
             ordered,
             max_held,
@@ -40,13 +40,13 @@ impl Reorder {
         }
     }
 
-    pub(super) fn insert(&mut self, output: TaskOutput) {
+    pub(crate) fn insert(&mut self, output: TaskOutput) {
         self.held += output.held_bytes();
         self.done.insert(output.index, output);
     }
 
     /// Whether an output may be yielded now.
-    pub(super) fn has_ready(&self) -> bool {
+    pub(crate) fn has_ready(&self) -> bool {
         match self.ordered {
             true => self.done.contains_key(&self.next_out),
             false => !self.done.is_empty(),
@@ -54,7 +54,7 @@ impl Reorder {
     }
 
     /// The next output to yield, if it is there.
-    pub(super) fn pop(&mut self) -> Option<TaskOutput> {
+    pub(crate) fn pop(&mut self) -> Option<TaskOutput> {
         if !self.has_ready() {
             return None;
         }
@@ -64,14 +64,14 @@ impl Reorder {
         Some(output)
     }
 
-    pub(super) fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.done.is_empty()
     }
 
     /// In an ordered run, the first index the run may not read yet: none
     /// past the window, and none at all while the outputs waiting hold
     /// `max_held` bytes or more.
-    pub(super) fn window_end(&self) -> Option<u64> {
+    pub(crate) fn window_end(&self) -> Option<u64> {
         match (self.ordered, self.held >= self.max_held) {
             (false, _) => None,
             (true, false) => Some(self.next_out + WINDOW),

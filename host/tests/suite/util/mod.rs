@@ -3,6 +3,7 @@
 //! status, its stdout and its stderr.
 
 mod guest;
+pub mod nats;
 pub mod procfs;
 
 use std::collections::BTreeMap;

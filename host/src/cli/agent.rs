@@ -1,0 +1,57 @@
+//! `wpool agent`: serve a cluster's jobs on this machine's worker processes.
+
+use clap::Args;
+use wpool::Pool;
+
+use super::{Outcome, warn};
+
+/// Run the tasks of the jobs submitted to a NATS JetStream server (with
+/// `wpool run --nats URL`) on this machine's locked-down worker processes,
+/// until stopped.
+///
+/// Start one agent on each machine; each takes at most SLOTS tasks at once.
+/// A job brings its limits (--timeout, --max-memory, ...), retries and
+/// --reuse from the submitter; the agent compiles its component once,
+/// keeps it in the compile cache, and publishes each result before it
+/// acknowledges the task. When an agent dies, its unfinished tasks go to
+/// the other agents after the submitter's --ack-wait.
+///
+/// A server that goes away while the agent runs is reconnected to, with
+/// backoff, and the agent serves again once it is back. Exit status: 2
+/// when the server cannot be reached at start or has no JetStream.
+///
+/// Example:
+///
+///   nats-server -js &
+///   wpool agent --nats nats://127.0.0.1:4222 --slots 4
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct AgentArgs {
+    /// The server: nats://HOST:PORT or tls://HOST:PORT, with USER:PASSWORD@
+    /// when it asks for them.
+    #[arg(long, value_name = "URL")]
+    nats: String,
+
+    /// Tasks run at once, each on a worker process [default: the number of
+    /// cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    slots: Option<u16>,
+
+    /// Do not use the compile cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
+    let mut pool = Pool::builder();
+    if let Some(slots) = args.slots {
+        pool = pool.workers(slots.into());
+    }
+    if args.no_cache {
+        pool = pool.compile_cache(None);
+    }
+    let agent = pool.agent(&args.nats)?;
+    warn(format_args!("agent serving {}", args.nats));
+    agent.run()?;
+    Ok(Outcome::Success)
+}

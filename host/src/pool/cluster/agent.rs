@@ -1,0 +1,449 @@
+//! An [`Agent`]: runs a cluster's tasks on this machine's worker processes.
+//! It watches the jobs bucket; for each job it fetches the component from
+//! the object store (checking its SHA-256), starts a local run of the task
+//! fed from the job's consumer (the dispatcher of a local pool, with its
+//! lockdown, limits and retries), and publishes each output as the task's
+//! reply before it acknowledges the task, so that an acknowledged task
+//! always has a stored reply.
+//!
+//! The agent holds at most as many tasks as it has slots, across its jobs,
+//! and sends progress acknowledgements for the tasks it holds. A task
+//! delivered again (its first agent died, or was too slow to acknowledge)
+//! is first looked up among the replies: one that has a reply is
+//! acknowledged and not run again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::kv::Operation;
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::{self, AckKind};
+use crossbeam_channel::Sender;
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+
+use super::link::{
+    COMPONENTS, INDEX_HEADER, JOBS, Link, RESULTS, TASKS, consumer_name, fatal_subject, message_id,
+    result_subject,
+};
+use super::wire::{JobSpec, Reply};
+use crate::pool::dispatch::{Plan, Run, Source};
+use crate::pool::error::Error;
+use crate::pool::hub::Hub;
+use crate::pool::job::Job;
+use crate::pool::output::TaskOutput;
+use crate::pool::settings::Settings;
+use crate::pool::task::{Component, Task};
+use crate::pool::value::Input;
+
+/// How long one fetch waits for tasks before it asks again.
+const FETCH_WAIT: Duration = Duration::from_secs(1);
+
+/// Runs the tasks of a cluster's jobs on this machine: see
+/// [`PoolBuilder::agent`](crate::PoolBuilder::agent).
+pub struct Agent {
+    link: Link,
+    /// The pool's settings: its worker count is the agent's slots; each
+    /// job brings its own limits, retries and reuse.
+    settings: Settings,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("url", &self.link.url)
+            .field("slots", &self.settings.workers)
+            .finish()
+    }
+}
+
+impl Agent {
+    pub(crate) fn new(link: Link, settings: Settings) -> Agent {
+        Agent { link, settings }
+    }
+
+    /// Serves jobs until the connection to the server ends for good. It
+    /// says on stderr when it starts and ends a job, and when it is given
+    /// a task delivered again (whose first agent died).
+    ///
+    /// # Errors
+    /// [`Error::Cluster`] when the server cannot be watched any more.
+    pub fn run(self) -> Result<(), Error> {
+        let runtime = self.link.runtime.clone();
+        runtime.block_on(self.serve())
+    }
+
+    async fn serve(self) -> Result<(), Error> {
+        let link = &self.link;
+        let watch = async {
+            let jobs = link.js.get_key_value(JOBS).await?;
+            Ok::<_, async_nats::Error>(jobs.watch_with_history(">").await?)
+        };
+        let mut watch = watch
+            .await
+            .map_err(|e| link.error("cannot watch the jobs", e))?;
+        let slots = Arc::new(Semaphore::new(self.settings.workers));
+        let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        while let Some(entry) = watch.next().await {
+            let entry = entry.map_err(|e| link.error("cannot watch the jobs", e.into()))?;
+            running.retain(|_, job| !job.is_finished());
+            match entry.operation {
+                Operation::Put if !running.contains_key(&entry.key) => {
+                    let Ok(spec) = serde_json::from_slice::<JobSpec>(&entry.value) else {
+                        continue;
+                    };
+                    let served = Served {
+                        link: link.clone(),
+                        job: entry.key.clone(),
+                        spec,
+                        settings: self.settings.clone(),
+                        slots: slots.clone(),
+                    };
+                    log(format_args!(
+                        "job {}: running {} of {}",
+                        entry.key, served.spec.func, served.spec.name
+                    ));
+                    running.insert(entry.key, tokio::spawn(served.serve()));
+                }
+                Operation::Put => {}
+                Operation::Delete | Operation::Purge => {
+                    if let Some(job) = running.remove(&entry.key) {
+                        log(format_args!("job {}: ended", entry.key));
+                        job.abort();
+                    }
+                }
+            }
+        }
+        Err(link.error("the connection closed", "the jobs watch ended".into()))
+    }
+}
+
+/// One job an agent serves.
+struct Served {
+    link: Link,
+    job: String,
+    spec: JobSpec,
+    settings: Settings,
+    slots: Arc<Semaphore>,
+}
+
+/// A task the agent holds: its message, to acknowledge once its reply is
+/// stored, and the slot it takes.
+struct Held {
+    message: jetstream::Message,
+    _slot: OwnedSemaphorePermit,
+}
+
+type HeldTasks = Arc<Mutex<HashMap<u64, Held>>>;
+
+/// Kills the job's local run when the job's future is dropped (the job
+/// ended, or the agent stops serving it).
+struct Terminate(Sender<()>);
+
+impl Drop for Terminate {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+impl Served {
+    /// Serves the job until it is deleted (the future is then dropped) or
+    /// its local run stops as a whole, which its submitter is told.
+    async fn serve(self) {
+        let reason = match self.serve_until_fatal().await {
+            Ok(()) => return,
+            Err(reason) => reason,
+        };
+        let publish = PublishMessage::build().payload(reason.into_bytes().into());
+        if let Ok(ack) = self
+            .link
+            .js
+            .send_publish(fatal_subject(&self.job), publish)
+            .await
+        {
+            let _ = ack.await;
+        }
+    }
+
+    /// Runs the job's tasks; an error says why its agents cannot run it.
+    async fn serve_until_fatal(&self) -> Result<(), String> {
+        let task = self.task().await?;
+        let mut settings = self.settings.clone();
+        settings.limits = self.spec.limits.clone();
+        settings.retries = self.spec.retries;
+        settings.reuse = self.spec.reuse;
+        let hub = Hub::new(settings.hub_limits());
+        let job = Arc::new(Job::first(settings, hub));
+        let (submit, submitted) = crossbeam_channel::unbounded();
+        let (terminate, terminated) = crossbeam_channel::bounded(1);
+        let _terminate = Terminate(terminate);
+        let (outputs_tx, mut outputs) = mpsc::unbounded_channel();
+        let workers = self.settings.workers;
+        let started = tokio::task::spawn_blocking({
+            let task = task.clone();
+            move || {
+                let source = Source::<std::iter::Empty<Input>>::Submitted(submitted);
+                let plan = Plan {
+                    terminate: Some(terminated),
+                    ..Plan::new(&job, workers, false)
+                };
+                let mut run = Run::start(&job, &task, source, plan)?;
+                std::thread::Builder::new()
+                    .name("wpool-agent-run".into())
+                    .spawn(move || {
+                        while let Some(output) = run.next() {
+                            if outputs_tx.send(output).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .map_err(|source| Error::Thread { source })?;
+                Ok::<_, Error>(())
+            }
+        });
+        match started.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("{:#}", anyhow::Error::from(error))),
+            Err(_) => return Err("the agent could not start the run".into()),
+        }
+        let consumer: PullConsumer = self
+            .link
+            .js
+            .get_consumer_from_stream(consumer_name(&self.job), TASKS)
+            .await
+            .map_err(|e| e.to_string())?;
+        let held: HeldTasks = Arc::default();
+        tokio::select! {
+            () = self.fetch(&consumer, &task, &submit, &held) => Ok(()),
+            fatal = self.answer(&mut outputs, &held) => fatal,
+            () = self.keep_alive(&held) => Ok(()),
+        }
+    }
+
+    /// The job's task, from its component in the object store, whose bytes
+    /// must have the job's hash.
+    async fn task(&self) -> Result<Task, String> {
+        let wasm = async {
+            let store = self.link.js.get_object_store(COMPONENTS).await?;
+            let mut object = store.get(&self.spec.component).await?;
+            let mut wasm = Vec::new();
+            object.read_to_end(&mut wasm).await?;
+            Ok::<_, async_nats::Error>(wasm)
+        };
+        let wasm = wasm
+            .await
+            .map_err(|e| format!("cannot fetch component {}: {e}", self.spec.component))?;
+        let hash: String = Sha256::digest(&wasm)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if hash != self.spec.component {
+            return Err(format!(
+                "the component's bytes hash to {hash}, not {}",
+                self.spec.component
+            ));
+        }
+        let component = Component::from_bytes(self.spec.name.clone(), wasm);
+        component
+            .and_then(|component| component.task(Some(&self.spec.func)))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Takes tasks from the job's consumer as slots free up, never more
+    /// than are free, and hands them to the local run.
+    async fn fetch(
+        &self,
+        consumer: &PullConsumer,
+        task: &Task,
+        submit: &Sender<(u64, Input)>,
+        held: &HeldTasks,
+    ) {
+        loop {
+            let Ok(first) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let mut slots = vec![first];
+            while let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                slots.push(slot);
+            }
+            let batch = consumer
+                .fetch()
+                .max_messages(slots.len())
+                .expires(FETCH_WAIT)
+                .messages()
+                .await;
+            let Ok(mut batch) = batch else {
+                // The consumer is gone: the job has ended.
+                return;
+            };
+            while let Some(message) = batch.next().await {
+                let (Ok(message), Some(slot)) = (message, slots.pop()) else {
+                    break;
+                };
+                self.take(message, slot, task, submit, held).await;
+            }
+        }
+    }
+
+    /// One task delivered: run it, unless it was answered already or does
+    /// not decode.
+    async fn take(
+        &self,
+        message: jetstream::Message,
+        slot: OwnedSemaphorePermit,
+        task: &Task,
+        submit: &Sender<(u64, Input)>,
+        held: &HeldTasks,
+    ) {
+        let index = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(INDEX_HEADER))
+            .and_then(|value| value.as_str().parse::<u64>().ok());
+        let Some(index) = index else {
+            // No reply can name it: it leaves the stream.
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        };
+        let delivery = message.info().map_or(1, |info| info.delivered);
+        if delivery > 1 {
+            let answered = self.answered(index).await;
+            let what = match answered {
+                true => "answered already: not run again",
+                false => "running it",
+            };
+            log(format_args!(
+                "job {}: task {index} delivered again (delivery {delivery}), {what}",
+                self.job
+            ));
+            if answered {
+                let _ = message.double_ack().await;
+                return;
+            }
+        }
+        #[cfg(feature = "test-hooks")]
+        test_hook("agent-abort", index);
+        let input = match task.input(message.payload.clone()) {
+            Ok(input) => input,
+            Err(error) => {
+                let reply = Reply::rejected(format!(
+                    "its message does not decode as the function's input: {error}"
+                ));
+                if self.publish(index, reply).await {
+                    let _ = message.double_ack().await;
+                }
+                return;
+            }
+        };
+        let mut tasks = lock(held);
+        if let Some(earlier) = tasks.get_mut(&index) {
+            // Delivered again while it runs here: the newer delivery is
+            // the one to acknowledge.
+            earlier.message = message;
+            return;
+        }
+        tasks.insert(
+            index,
+            Held {
+                message,
+                _slot: slot,
+            },
+        );
+        drop(tasks);
+        let _ = submit.send((index, input));
+    }
+
+    /// Whether task `index` has a reply stored already.
+    async fn answered(&self, index: u64) -> bool {
+        let Ok(results) = self.link.js.get_stream_no_info(RESULTS).await else {
+            return false;
+        };
+        results
+            .direct_get_last_for_subject(result_subject(&self.job, index))
+            .await
+            .is_ok()
+    }
+
+    /// Publishes each output of the local run as its task's reply, then
+    /// acknowledges the task. A run that stops as a whole is the job's
+    /// fatal error.
+    async fn answer(
+        &self,
+        outputs: &mut mpsc::UnboundedReceiver<Result<TaskOutput, Error>>,
+        held: &HeldTasks,
+    ) -> Result<(), String> {
+        while let Some(output) = outputs.recv().await {
+            let output = output.map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
+            let stored = self.publish(output.index, Reply::new(&output)).await;
+            #[cfg(feature = "test-hooks")]
+            test_hook("agent-abort-after-reply", output.index);
+            let task = lock(held).remove(&output.index);
+            // Unacknowledged when its reply could not be stored: it is
+            // delivered again after the ack wait.
+            if let (true, Some(task)) = (stored, task) {
+                let _ = task.message.double_ack().await;
+            }
+        }
+        Err("the agent's run ended".into())
+    }
+
+    /// Publishes `reply` for task `index` and waits until it is stored.
+    async fn publish(&self, index: u64, reply: Reply) -> bool {
+        let publish = PublishMessage::build()
+            .payload(reply.encode())
+            .message_id(message_id(&self.job, index));
+        match self
+            .link
+            .js
+            .send_publish(result_subject(&self.job, index), publish)
+            .await
+        {
+            Ok(ack) => ack.await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Tells the server, three times per ack wait, that the tasks held are
+    /// still running, so that a long task is not delivered again.
+    async fn keep_alive(&self, held: &HeldTasks) {
+        let period = (self.spec.ack_wait / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(period).await;
+            let messages: Vec<jetstream::Message> = lock(held)
+                .values()
+                .map(|task| task.message.clone())
+                .collect();
+            for message in messages {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding it; a poisoned one is still whole.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
+}
+
+/// Says what the agent did on stderr, for whoever runs it.
+fn log(what: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "wpool agent: {what}");
+}
+
+/// Faults only the test suite provokes, in the agent process itself:
+/// `WPOOL_TEST_HOOK=agent-abort=N` aborts the agent when it is about to
+/// run task N, as a machine that dies under one input would;
+/// `agent-abort-after-reply=N` aborts it once task N's reply is stored,
+/// before the task is acknowledged.
+#[cfg(feature = "test-hooks")]
+fn test_hook(name: &str, index: u64) {
+    let hook = std::env::var(crate::protocol::TEST_HOOK_VAR).ok();
+    if hook.is_some_and(|hook| hook == format!("{name}={index}")) {
+        std::process::abort();
+    }
+}

@@ -1,0 +1,237 @@
+//! Runs on many machines through NATS JetStream: a real `nats-server`,
+//! real `wpool agent` processes (killed with SIGKILL, or aborting under a
+//! poison input through `WPOOL_TEST_HOOK`), and `wpool run --nats`
+//! submitting the job and printing what a local run prints.
+
+use std::time::Duration;
+
+use crate::util::nats::{Agent, NatsServer};
+use crate::util::{Guest, as_strs, error_kind, json_by_index, run, squares};
+
+#[test]
+fn a_job_across_two_agents_gives_every_result_once_in_order() {
+    let server = NatsServer::start();
+    let _agents = [
+        Agent::start(&server, 2, None),
+        Agent::start(&server, 2, None),
+    ];
+    let out = run(Guest::Square, ["0..300", "--nats", server.url()]).output();
+    out.assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..300)));
+
+    let out = run(
+        Guest::Square,
+        ["0..300", "--unordered", "--json", "--nats", server.url()],
+    )
+    .output();
+    out.assert_success();
+    for (index, line) in json_by_index(&out, 300) {
+        let square = (index * index).to_string();
+        out.check(
+            line["value"] == square.as_str(),
+            format_args!("task {index}: expected {square}, got {line}"),
+        );
+    }
+}
+
+#[test]
+fn killing_an_agent_mid_job_loses_nothing() {
+    let server = NatsServer::start();
+    let doomed = Agent::start(&server, 1, None);
+    let survivor = Agent::start(&server, 1, None);
+    // Twelve naps of 400 ms on two slots: each agent holds a task at any
+    // time until the end.
+    let naps: Vec<String> = (0..12).map(|i| (400 + i).to_string()).collect();
+    let mut args = vec!["--func", "nap", "--ack-wait", "2s", "--nats", server.url()];
+    args.extend(naps.iter().map(String::as_str));
+    let mut running = run(Guest::Misbehave, args).start();
+    let first = running.next_line(Duration::from_secs(60));
+    assert_eq!(first.as_deref(), Some("400"), "the first result");
+    // Half-way through both agents' second tasks.
+    std::thread::sleep(Duration::from_millis(200));
+    doomed.kill();
+    let out = running.finish();
+    out.assert_success().assert_stdout_lines(&as_strs(&naps));
+    let log = survivor.kill();
+    assert!(
+        log.contains("delivered again (delivery 2), running it"),
+        "the dead agent's task went to the survivor: {log}"
+    );
+}
+
+#[test]
+fn an_agent_killed_after_its_reply_does_not_run_the_task_again() {
+    let server = NatsServer::start();
+    // Whichever agent runs task 0 dies once its reply is stored, before it
+    // acknowledges the task; the other still runs task 1 when task 0 comes
+    // back to it after the ack wait.
+    let hook = Some("agent-abort-after-reply=0");
+    let agents = [
+        Agent::start(&server, 2, hook),
+        Agent::start(&server, 2, hook),
+    ];
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "nap",
+            "100",
+            "4000",
+            "--ack-wait",
+            "1s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_success().assert_stdout_lines(&["100", "4000"]);
+    let logs: String = agents.into_iter().map(Agent::kill).collect();
+    assert!(
+        logs.contains("task 0 delivered again (delivery 2), answered already: not run again"),
+        "task 0 came back and was not run again: {logs}"
+    );
+    assert!(
+        !logs.contains("task 0 delivered again (delivery 2), running it"),
+        "task 0 ran once: {logs}"
+    );
+}
+
+#[test]
+fn a_poison_input_that_kills_its_agents_ends_as_a_failed_result() {
+    let server = NatsServer::start();
+    // Every agent aborts when it is about to run task 3: with one retry,
+    // the task kills two agents and then fails; the third agent finishes
+    // the rest.
+    let hook = Some("agent-abort=3");
+    let _agents = [
+        Agent::start(&server, 1, hook),
+        Agent::start(&server, 1, hook),
+        Agent::start(&server, 1, hook),
+    ];
+    let out = run(
+        Guest::Square,
+        ["0..8", "--json", "--ack-wait", "1s", "--nats", server.url()],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 8);
+    for (index, line) in &lines {
+        match index {
+            3 => {
+                out.check(
+                    error_kind(&out, line) == "worker-lost",
+                    format_args!("task 3 is lost: {line}"),
+                );
+                let message = line["error"]["message"].as_str().unwrap_or_default();
+                out.check(
+                    message.contains("after 2 attempt(s)"),
+                    format_args!("task 3 was tried twice: {line}"),
+                );
+            }
+            _ => {
+                let square = (index * index).to_string();
+                out.check(
+                    line["value"] == square.as_str(),
+                    format_args!("task {index}: {line}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_trap_is_reported_once_and_not_retried() {
+    let server = NatsServer::start();
+    let agents = [
+        Agent::start(&server, 1, None),
+        Agent::start(&server, 1, None),
+    ];
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "crash",
+            r#""boom""#,
+            "--json",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 1);
+    out.check(error_kind(&out, &lines[&0]) == "trap", "the task traps");
+    for agent in agents {
+        let log = agent.kill();
+        assert!(
+            !log.contains("delivered again"),
+            "a trap is not retried: {log}"
+        );
+    }
+}
+
+#[test]
+fn a_value_over_the_message_limit_fails_its_task() {
+    let server = NatsServer::start();
+    let _agent = Agent::start(&server, 1, None);
+    let big = format!("\"{}\"", "x".repeat(2 << 20));
+    let out = run(
+        Guest::Payload,
+        [
+            "--func",
+            "echo-text",
+            "--json",
+            "--input",
+            "-",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .stdin(format!("\"small\"\n{big}\n"))
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 2);
+    out.check(lines[&0]["value"] == "\"small\"", "the small value crosses");
+    out.check(
+        error_kind(&out, &lines[&1]) == "size",
+        "the 2 MiB value is refused",
+    );
+}
+
+#[test]
+fn a_server_that_cannot_serve_is_refused_before_any_work() {
+    let out = run(Guest::Square, ["1", "--nats", "nats://127.0.0.1:1"]).output();
+    out.assert_refused(&["nats://127.0.0.1:1", "cannot connect"]);
+
+    let server = NatsServer::start_with(false);
+    let out = run(Guest::Square, ["1", "--nats", server.url()]).output();
+    out.assert_refused(&["no JetStream", "-js"]);
+}
+
+#[test]
+fn a_task_longer_than_the_ack_wait_is_not_delivered_again() {
+    let server = NatsServer::start();
+    let agents = [
+        Agent::start(&server, 1, None),
+        Agent::start(&server, 1, None),
+    ];
+    // Progress acknowledgements hold the task past three ack waits.
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "nap",
+            "3500",
+            "--ack-wait",
+            "1s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_success().assert_stdout_lines(&["3500"]);
+    for agent in agents {
+        let log = agent.kill();
+        assert!(!log.contains("delivered again"), "no redelivery: {log}");
+    }
+}
