@@ -69,7 +69,7 @@ pub use pool::{
     AsyncError, AsyncResult, Barrier, Callbacks, Component, Condition, Connection, Dict, Error,
     Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
     Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
-    build_guest,
+    build_guest, shorten,
 };
 pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 

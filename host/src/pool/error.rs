@@ -195,6 +195,12 @@ pub enum TaskError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The input could not be made: a file that cannot be read (missing, a
+    /// directory, not readable, not UTF-8 for a `string` parameter), or a
+    /// streamed input that does not match the parameter types. The task
+    /// never reached a worker.
+    #[error("{0}")]
+    Input(String),
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -208,7 +214,7 @@ pub enum TaskError {
 impl TaskError {
     /// A short stable name for the kind of failure, as used in JSON output:
     /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
-    /// `size`, `worker-lost` or `terminated`.
+    /// `size`, `input`, `worker-lost` or `terminated`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
@@ -219,6 +225,7 @@ impl TaskError {
             TaskError::OutOfFuel(_) => "fuel",
             TaskError::MemoryLimit(_) => "memory",
             TaskError::TooLarge { .. } => "size",
+            TaskError::Input(_) => "input",
             TaskError::WorkerLost { .. } => "worker-lost",
             TaskError::Terminated => "terminated",
         }

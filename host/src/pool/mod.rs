@@ -21,6 +21,7 @@ mod error;
 mod guest_build;
 mod hub;
 mod job;
+mod json;
 mod lane;
 mod output;
 mod settings;
@@ -41,7 +42,7 @@ pub use self::hub::{
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use self::output::TaskOutput;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
-pub use self::value::{Input, Value};
+pub use self::value::{Input, Value, shorten};
 
 use self::dispatch::{Run, Source};
 use self::hub::{Hub, HubLimits};

@@ -21,6 +21,17 @@ pub struct TaskOutput {
     pub stdout: Captured,
     /// What the task wrote to its stderr.
     pub stderr: Captured,
+    /// The worker process that ran the task last (its
+    /// `context.worker-id`); `None` when no worker ran it (an input refused
+    /// at admission, a task terminated before it started).
+    pub worker: Option<u32>,
+    /// How many times a worker ran the task: 1 for a task that finished,
+    /// one more for each worker that died running it, 0 when none ran it.
+    pub attempts: u32,
+    /// How long the task ran in its worker, measured there, from its
+    /// instantiation to its result; `None` when no result came from a
+    /// worker.
+    pub time: Option<std::time::Duration>,
 }
 
 impl TaskOutput {
@@ -39,14 +50,24 @@ impl TaskOutput {
             + self.stderr.bytes.len()
     }
 
-    /// The output of a task that failed without a result from a worker.
-    pub(crate) fn failed(index: u64, input: Input, error: TaskError) -> TaskOutput {
+    /// The output of a task that failed without a result from a worker,
+    /// after `attempts` on workers that died, the last `worker`.
+    pub(crate) fn failed(
+        index: u64,
+        input: Input,
+        error: TaskError,
+        attempts: u32,
+        worker: Option<u32>,
+    ) -> TaskOutput {
         TaskOutput {
             index,
             input,
             result: Err(error),
             stdout: Captured::default(),
             stderr: Captured::default(),
+            worker,
+            attempts,
+            time: None,
         }
     }
 }

@@ -32,6 +32,8 @@ struct Pending {
     input: Input,
     /// How many workers died running it.
     deaths: u32,
+    /// The last worker that died running it.
+    last_worker: Option<u32>,
 }
 
 /// The next batch to send, and the inputs refused on the way.
@@ -97,16 +99,26 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             if window_end.is_some_and(|end| self.next_index >= end) {
                 break;
             }
-            let Some((index, input)) = self.read() else {
+            let Some((index, mut input)) = self.read() else {
                 break;
             };
-            match self.admit(&input) {
+            match self.admit(&mut input) {
                 Ok(size) => {
                     bytes += size;
-                    self.pending.insert(index, Pending { input, deaths: 0 });
+                    self.pending.insert(
+                        index,
+                        Pending {
+                            input,
+                            deaths: 0,
+                            last_worker: None,
+                        },
+                    );
                     batch.indexes.push(index);
                 }
-                Err(error) => batch.refused.push(TaskOutput::failed(index, input, error)),
+                Err(error) => {
+                    let output = TaskOutput::failed(index, input, error, 0, None);
+                    batch.refused.push(output);
+                }
             }
         }
         batch
@@ -131,9 +143,11 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         next
     }
 
-    /// Admission, the same for every run: an input larger than
-    /// `Limits::max_value` fails at once. Returns the input's size.
-    fn admit(&self, input: &Input) -> Result<usize, TaskError> {
+    /// Admission, the same for every run: a file is read now, as its task
+    /// is dispatched; an input that cannot be made, or is larger than
+    /// `Limits::max_value`, fails at once. Returns the input's size.
+    fn admit(&self, input: &mut Input) -> Result<usize, TaskError> {
+        input.load(self.max_value)?;
         let size = input.args.len();
         if size > self.max_value {
             return Err(TaskError::TooLarge {
@@ -167,9 +181,12 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         }
     }
 
-    /// Task `index` finished: its input, unless it had finished already.
-    pub(super) fn finish(&mut self, index: u64) -> Option<Input> {
-        self.pending.remove(&index).map(|pending| pending.input)
+    /// Task `index` finished: its input and how many workers died running
+    /// it before, unless it had finished already.
+    pub(super) fn finish(&mut self, index: u64) -> Option<(Input, u32)> {
+        self.pending
+            .remove(&index)
+            .map(|pending| (pending.input, pending.deaths))
     }
 
     /// Tasks that never started on a worker that died: they run again, at
@@ -178,11 +195,19 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.retry.extend(indexes);
     }
 
-    /// Task `index` was running on a worker that died: it runs again, alone,
-    /// unless it has had `retries` attempts more already; then it fails.
-    pub(super) fn lost(&mut self, index: u64, retries: u32, reason: &str) -> Option<TaskOutput> {
+    /// Task `index` was running on `worker`, which died: it runs again,
+    /// alone, unless it has had `retries` attempts more already; then it
+    /// fails.
+    pub(super) fn lost(
+        &mut self,
+        index: u64,
+        retries: u32,
+        reason: &str,
+        worker: u32,
+    ) -> Option<TaskOutput> {
         let pending = self.pending.get_mut(&index)?;
         pending.deaths += 1;
+        pending.last_worker = Some(worker);
         if pending.deaths <= retries {
             self.retry.push_back(index);
             return None;
@@ -192,24 +217,40 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             attempts: pending.deaths,
             reason: reason.to_owned(),
         };
-        Some(TaskOutput::failed(index, pending.input, error))
+        Some(TaskOutput::failed(
+            index,
+            pending.input,
+            error,
+            pending.deaths,
+            Some(worker),
+        ))
     }
 
     /// Stops the feed: no input is read any more, and every input handed
     /// out or submitted and not yet finished fails with `error`.
     pub(super) fn stop(&mut self, error: TaskError) -> Vec<TaskOutput> {
-        let mut unfinished: Vec<(u64, Input)> = self
+        let mut unfinished: Vec<TaskOutput> = self
             .pending
             .drain()
-            .map(|(index, pending)| (index, pending.input))
+            .map(|(index, pending)| {
+                let error = error.clone();
+                TaskOutput::failed(
+                    index,
+                    pending.input,
+                    error,
+                    pending.deaths,
+                    pending.last_worker,
+                )
+            })
             .collect();
         if let Some(Source::Submitted(receiver)) = self.source.take() {
-            unfinished.extend(receiver.try_iter());
+            unfinished.extend(
+                receiver
+                    .try_iter()
+                    .map(|(index, input)| TaskOutput::failed(index, input, error.clone(), 0, None)),
+            );
         }
         self.retry.clear();
         unfinished
-            .into_iter()
-            .map(|(index, input)| TaskOutput::failed(index, input, error.clone()))
-            .collect()
     }
 }

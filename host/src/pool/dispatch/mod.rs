@@ -38,6 +38,15 @@ use super::task::Task;
 use super::value::{Input, Value};
 use crate::protocol::{CallResult, Captured, Failure, encoding};
 
+/// How a task that finished on a worker ran: where, for how long, and
+/// what it wrote.
+struct Ran {
+    worker: u32,
+    time: Duration,
+    stdout: Captured,
+    stderr: Captured,
+}
+
 /// How long a batch should keep a worker busy, once task cost is known.
 const BATCH_TIME: Duration = Duration::from_millis(5);
 const MAX_BATCH: usize = 1024;
@@ -231,16 +240,24 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 });
             }
             EventKind::Done { busy, results } => {
+                let worker = self.slots.worker_id(slot);
                 let decoded: Result<Vec<_>, _> = results
                     .into_iter()
                     .map(|result| {
                         let CallResult {
                             index,
                             outcome,
+                            time,
                             stdout,
                             stderr,
                         } = result;
-                        Ok((index, self.outcome(outcome)?, stdout, stderr))
+                        let ran = Ran {
+                            worker,
+                            time,
+                            stdout,
+                            stderr,
+                        };
+                        Ok((index, self.outcome(outcome)?, ran))
                     })
                     .collect();
                 let decoded = match decoded {
@@ -258,8 +275,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for (index, outcome, stdout, stderr) in decoded {
-                    self.finish(index, outcome, stdout, stderr);
+                for (index, outcome, ran) in decoded {
+                    self.finish(index, outcome, ran);
                 }
             }
             EventKind::Exited => self.replace(slot),
@@ -291,24 +308,20 @@ impl<I: Iterator<Item = Input>> Run<I> {
         })
     }
 
-    /// Task `index` finished with `result`, having written `stdout` and
-    /// `stderr`.
-    fn finish(
-        &mut self,
-        index: u64,
-        result: Result<Value, TaskError>,
-        stdout: Captured,
-        stderr: Captured,
-    ) {
-        let Some(input) = self.feed.finish(index) else {
+    /// Task `index` finished with `result`, as `ran` tells.
+    fn finish(&mut self, index: u64, result: Result<Value, TaskError>, ran: Ran) {
+        let Some((input, deaths)) = self.feed.finish(index) else {
             return;
         };
         self.reorder.insert(TaskOutput {
             index,
             input,
             result,
-            stdout,
-            stderr,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
+            worker: Some(ran.worker),
+            attempts: deaths + 1,
+            time: Some(ran.time),
         });
     }
 
@@ -342,7 +355,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
         self.feed.requeue(lost.waiting);
         let retries = self.job.settings.retries;
         for index in lost.ran {
-            if let Some(output) = self.feed.lost(index, retries, &lost.reason) {
+            let output = self.feed.lost(index, retries, &lost.reason, lost.worker);
+            if let Some(output) = output {
                 self.reorder.insert(output);
             }
         }

@@ -35,6 +35,8 @@ const GRACE: Duration = Duration::from_secs(2);
 /// One worker process and what the host expects of it.
 struct Slot {
     process: WorkerProcess,
+    /// The process's id in the pool, as its tasks read it.
+    worker_id: u32,
     /// Bumped each time the slot gets a new process: events of an earlier
     /// process, still in the channel, are told apart and ignored.
     generation: u64,
@@ -59,6 +61,8 @@ pub(super) struct Lost {
     pub waiting: Vec<u64>,
     /// How the worker ended.
     pub reason: String,
+    /// Its id.
+    pub worker: u32,
     /// Whether it aborted while compiling the component, as a worker does
     /// when the compile outgrows its memory cap: another worker would too.
     pub aborted_compiling: bool,
@@ -155,6 +159,7 @@ impl Slots {
         })?;
         Ok(Slot {
             process,
+            worker_id: setup.worker_id,
             generation,
             ready: false,
             batches: VecDeque::new(),
@@ -170,6 +175,11 @@ impl Slots {
             s.generation == event.generation
                 && (s.killed.is_none() || matches!(event.kind, EventKind::Exited))
         })
+    }
+
+    /// The id of the worker now in `slot`.
+    pub(super) fn worker_id(&self, slot: usize) -> u32 {
+        self.slots[slot].worker_id
     }
 
     pub(super) fn any_ready(&self) -> bool {
@@ -318,6 +328,7 @@ impl Slots {
             ran,
             waiting,
             reason,
+            worker: old.worker_id,
             aborted_compiling,
         })
     }
