@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use wpool::{Captured, Imap, Input, TaskOutput, Value};
+use wpool::{Captured, Imap, Input, TaskError, TaskOutput, Value};
 
 use super::out_dir::OutDir;
 
@@ -181,10 +181,13 @@ impl Report {
 
 /// One output as a JSON line: its index and input, its value (typed), the
 /// file written or its error, its captured output, and where and how long
-/// it ran. A failed task's input is shortened when its JSON is long.
+/// it ran. A failed task's input is shortened when its JSON is long (one
+/// that failed with kind `input`, a file's path or an invalid input's
+/// text, is short already).
 fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
     let mut input = output.input.to_json();
-    if let Shown::Failed(..) = shown {
+    let quoted_short = matches!(output.result, Err(TaskError::Input(_)));
+    if let (Shown::Failed(..), false) = (shown, quoted_short) {
         let text = input.to_string();
         let short = wpool::shorten(&text);
         if short.len() < text.len() {

@@ -206,14 +206,12 @@ impl Eq for Input {}
 impl fmt::Display for Input {
     /// Formats the input as WAVE: the value, or a tuple of several; a
     /// file's input as the file's path, and an invalid one as its text.
-    /// The alternate form (`{:#}`) shortens a long input to its first 200
-    /// characters and its length in bytes, as error messages quote it.
+    /// The alternate form (`{:#}`) shortens a long value to its first 200
+    /// characters and its length in bytes, as error messages quote it (an
+    /// invalid input's text is kept shortened already).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if f.alternate() {
-            let whole = format!("{self}");
-            return f.write_str(&shorten(&whole));
-        }
         match &self.origin {
+            Origin::Value if f.alternate() => return f.write_str(&shorten(&format!("{self}"))),
             Origin::Value => {}
             Origin::File { path, .. } => return write!(f, "{}", path.display()),
             Origin::Invalid { text, .. } => return f.write_str(text),
