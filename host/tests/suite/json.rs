@@ -161,12 +161,12 @@ fn a_long_failed_input_is_quoted_shortened() {
     for json in [false, true] {
         let mut cmd = run(
             Guest::Payload,
-            ["--func", "echo-text", "--max-value", "1MiB", &long],
+            ["--func", "echo-text", "--max-value", "1MiB", "--input", "-"],
         );
         if json {
             cmd.args(["--json"]);
         }
-        let out = cmd.output();
+        let out = cmd.stdin(long.clone()).output();
         out.assert_code(1);
         out.assert_stderr_contains(&format!(
             "wpool: task 0 (input \"{}… ({} bytes)) failed: input of 2.0 MiB exceeds",
