@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - `task`: [`Component`] (a validated component and its WIT) and [`Task`]
-//!   (one exported function); `value`: [`Input`] and [`Value`];
+//!   (one exported function); `value`: [`Input`] (from a value or a file)
+//!   and [`Value`]; `json`: values as typed JSON, both ways;
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
