@@ -211,17 +211,26 @@ impl fmt::Display for Input {
     /// invalid input's text is kept shortened already).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.origin {
-            Origin::Value if f.alternate() => return f.write_str(&shorten(&format!("{self}"))),
-            Origin::Value => {}
-            Origin::File { path, .. } => return write!(f, "{}", path.display()),
-            Origin::Invalid { text, .. } => return f.write_str(text),
+            Origin::Value if f.alternate() => f.write_str(&shorten(&Wave(self).to_string())),
+            Origin::Value => Wave(self).fmt(f),
+            Origin::File { path, .. } => write!(f, "{}", path.display()),
+            Origin::Invalid { text, .. } => f.write_str(text),
         }
-        let mut reader = Reader::new(&self.args);
-        let several = self.params.len() != 1;
+    }
+}
+
+/// An input given as values, displayed as WAVE.
+struct Wave<'a>(&'a Input);
+
+impl fmt::Display for Wave<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Input { args, params, .. } = self.0;
+        let mut reader = Reader::new(args);
+        let several = params.len() != 1;
         if several {
             f.write_str("(")?;
         }
-        for (i, ty) in self.params.iter().enumerate() {
+        for (i, ty) in params.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }

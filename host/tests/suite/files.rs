@@ -104,7 +104,7 @@ fn unreadable_files_fail_alone() {
     fs::create_dir(&subdir).unwrap();
     let locked = dir.path().join("in/locked.txt");
     fs::write(&locked, "secret").unwrap();
-    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0)).unwrap();
+    fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     // The tests run as root, whom file modes do not stop: `unshare --user`
     // runs wpool as an unprivileged user, in a user namespace of its own.
     let mut cmd = run(
