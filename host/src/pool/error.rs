@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::value::{Input, Value};
+use super::value::{Input, LoadError, Value};
 
 /// Why a component could not be loaded, a task chosen, an input accepted, or
 /// a run started or gone on.
@@ -228,6 +228,19 @@ impl TaskError {
             TaskError::Input(_) => "input",
             TaskError::WorkerLost { .. } => "worker-lost",
             TaskError::Terminated => "terminated",
+        }
+    }
+}
+
+impl From<LoadError> for TaskError {
+    fn from(error: LoadError) -> TaskError {
+        match error {
+            LoadError::Input(message) => TaskError::Input(message),
+            LoadError::TooLarge { size, limit } => TaskError::TooLarge {
+                what: "input",
+                size,
+                limit,
+            },
         }
     }
 }

@@ -396,7 +396,7 @@ fn number(json: &Json) -> Option<f64> {
 
 /// A JSON value as an error message quotes it: shortened when long.
 fn quote(json: &Json) -> String {
-    super::value::shorten(&json.to_string())
+    super::quote::shorten(&json.to_string())
 }
 
 #[cfg(test)]

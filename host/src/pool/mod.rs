@@ -4,7 +4,8 @@
 //! # Layout
 //! - `task`: [`Component`] (a validated component and its WIT) and [`Task`]
 //!   (one exported function); `value`: [`Input`] (from a value or a file)
-//!   and [`Value`]; `json`: values as typed JSON, both ways;
+//!   and [`Value`]; `json`: values as typed JSON, both ways; `quote`: how
+//!   messages quote a long input;
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
@@ -25,6 +26,7 @@ mod job;
 mod json;
 mod lane;
 mod output;
+mod quote;
 mod settings;
 mod task;
 mod value;
@@ -42,8 +44,9 @@ pub use self::hub::{
 };
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
 pub use self::output::TaskOutput;
+pub use self::quote::shorten;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
-pub use self::value::{Input, Value, shorten};
+pub use self::value::{Input, Value};
 
 use self::dispatch::{Run, Source};
 use self::hub::{Hub, HubLimits};

@@ -19,7 +19,8 @@ use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use super::error::Error;
 use super::json;
-use super::value::{Input, Value, is_bytes, shorten};
+use super::quote::shorten;
+use super::value::{Input, Value, is_bytes};
 use crate::protocol::encoding;
 
 /// The largest component wpool loads: a larger file is refused before it

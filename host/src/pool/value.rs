@@ -15,12 +15,9 @@ use bytes::Bytes;
 use wasm_wave::value::Type;
 use wasm_wave::wasm::{WasmType, WasmTypeKind};
 
-use super::error::TaskError;
 use super::json;
+use super::quote::shorten;
 use crate::protocol::encoding::{self, Reader};
-
-/// How many characters of a long input an error message quotes.
-const QUOTED_CHARS: usize = 200;
 
 /// The arguments of one call, checked against the task's parameter types.
 #[derive(Clone)]
@@ -93,22 +90,21 @@ impl Input {
     /// read whole), or fails an invalid input.
     ///
     /// # Errors
-    /// [`TaskError::Input`] for an invalid input or a file that cannot be
-    /// read (or is not UTF-8 for a `string`), [`TaskError::TooLarge`] for a
+    /// [`LoadError::Input`] for an invalid input or a file that cannot be
+    /// read (or is not UTF-8 for a `string`), [`LoadError::TooLarge`] for a
     /// file whose encoding is larger than `max_value`.
-    pub(super) fn load(&mut self, max_value: usize) -> Result<(), TaskError> {
+    pub(super) fn load(&mut self, max_value: usize) -> Result<(), LoadError> {
         let path = match &mut self.origin {
             Origin::Value | Origin::File { read: true, .. } => return Ok(()),
-            Origin::Invalid { reason, .. } => return Err(TaskError::Input(reason.to_string())),
+            Origin::Invalid { reason, .. } => return Err(LoadError::Input(reason.to_string())),
             Origin::File { path, read } => {
                 *read = true;
                 path.clone()
             }
         };
         let cannot =
-            |e: std::io::Error| TaskError::Input(format!("cannot read {}: {e}", path.display()));
-        let too_large = |len: u64| TaskError::TooLarge {
-            what: "input",
+            |e: std::io::Error| LoadError::Input(format!("cannot read {}: {e}", path.display()));
+        let too_large = |len: u64| LoadError::TooLarge {
             size: encoded_len(len),
             limit: max_value as u64,
         };
@@ -127,7 +123,7 @@ impl Input {
         }
         if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(&contents).is_err()
         {
-            return Err(TaskError::Input(format!(
+            return Err(LoadError::Input(format!(
                 "{} is not UTF-8 text, which the string parameter needs",
                 path.display()
             )));
@@ -150,26 +146,19 @@ pub(super) fn is_bytes(ty: &Type) -> bool {
     }
 }
 
+/// Why an input could not be made ready to send ([`Input::load`]).
+pub(super) enum LoadError {
+    /// It is invalid, or its file cannot be read: why.
+    Input(String),
+    /// Its file's encoding takes `size` bytes, more than `limit`.
+    TooLarge { size: u64, limit: u64 },
+}
+
 /// Bytes of the encoding of a byte string of `len` bytes: its length as
 /// LEB128, then the bytes.
 fn encoded_len(len: u64) -> u64 {
     let prefix = (u64::BITS - len.leading_zeros()).div_ceil(7).max(1);
     len.saturating_add(prefix.into())
-}
-
-/// `text` as is when it is at most 200 characters long, else its first 200
-/// characters and its length: how wpool's messages quote a long input.
-///
-/// ```
-/// assert_eq!(wpool::shorten("[1, 2]"), "[1, 2]");
-/// let long = "x".repeat(4 << 20);
-/// assert_eq!(wpool::shorten(&long), format!("{}… (4194304 bytes)", "x".repeat(200)));
-/// ```
-pub fn shorten(text: &str) -> String {
-    match text.char_indices().nth(QUOTED_CHARS) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}… ({} bytes)", &text[..end], text.len()),
-    }
 }
 
 impl Input {
