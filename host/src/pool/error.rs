@@ -83,7 +83,7 @@ pub enum Error {
     /// An input does not parse as the function's parameter types.
     #[error("input {input:?} is not a valid {expected}: {reason}")]
     BadInput {
-        /// The input text.
+        /// The input text, shortened when long ([`shorten`](crate::shorten)).
         input: String,
         /// The expected type, in WIT syntax.
         expected: String,
