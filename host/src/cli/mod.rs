@@ -72,14 +72,15 @@ pub(crate) enum Command {
 /// function of several parameters takes an array, or an object by
 /// parameter name. With --files, inputs are files (paths, or glob patterns
 /// wpool expands), each passed whole as the function's one list<u8> or
-/// string parameter, read when its task starts.
+/// string parameter, read when its task is dispatched.
 ///
 /// Results are printed in WAVE on stdout (typed JSON with --json), or with
-/// --out-dir written to files, whose paths are printed. A task that fails (a trap, a
-/// timeout, a memory or fuel limit, an `err` result, a worker that died)
-/// fails alone: its error goes to stderr in place of its result, and the run
-/// goes on. What tasks write to their stdout and stderr is shown on stderr,
-/// each line prefixed with the task's index.
+/// --out-dir written to files, whose paths are printed. A task that fails
+/// (a trap, a timeout, a memory or fuel limit, an `err` result, a worker
+/// that died, an unreadable file) fails alone: its error goes to stderr in
+/// place of its result, and the run goes on. What tasks write to their
+/// stdout and stderr is shown on stderr, each line prefixed with the task's
+/// index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
 /// the run could not start or go on (bad option, bad component, unknown
