@@ -47,17 +47,19 @@
 //!
 //! - `protocol`: what crosses between the host and a worker process: frames,
 //!   messages, the binary encoding of values, [`Limits`], the shared-object operations with their answers
-//!   and [`ObjectError`], [`Captured`] output, the engine settings, the
+//!   and [`ObjectError`], [`Captured`] output and the [`Stream`]s a process's
+//!   output streams on, the engine settings, the
 //!   worker's command-line marker, the lockdown probe's report to
 //!   `wpool doctor`. Nothing in it runs a process.
 //! - `pool` (the host side): the public API ([`Pool`], [`PoolBuilder`],
-//!   [`Component`], [`Task`], [`AsyncResult`], [`Process`], [`Error`]), the
+//!   [`Component`], [`Task`], [`AsyncResult`], [`Process`] and its
+//!   [`ProcessOptions`], [`Error`]), the
 //!   dispatcher that runs worker processes, the compile cache, guest builds,
 //!   and the hub (`pool::hub`): every job's shared objects, one file per WIT
 //!   interface, and the host's blocking handles on them ([`Queue`] and its
 //!   siblings).
 //! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
-//!   `wpool:task` host bindings, output capture, the sandbox lockdown. Its
+//!   `wpool:task` host bindings, output capture (or streaming), the sandbox lockdown. Its
 //!   `load` module holds the crate's one `unsafe` block: loading a compiled
 //!   artifact whose keyed tag the host verified.
 //!
@@ -71,11 +73,11 @@ mod worker;
 
 pub use pool::{
     AsyncError, AsyncResult, Barrier, Callbacks, Component, Condition, Connection, Dict, Error,
-    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, Queue,
-    Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
-    build_guest, shorten,
+    Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process,
+    ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError,
+    TaskOutput, Value, build_guest, shorten,
 };
-pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
+pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 
 /// The hidden modes of the `wpool` binary: a worker process, and the
 /// lockdown probe of `wpool doctor`. Not part of the API: only the binary

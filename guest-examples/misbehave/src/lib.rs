@@ -13,7 +13,7 @@ wit_bindgen::generate!({
 use wpool::task::context;
 use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
-use wpool::task::shared::{Lock, SharedList, Value};
+use wpool::task::shared::{Dict, Lock, SharedList, Value};
 use wpool::task::sync::Barrier;
 use wpool::task::types::{Error, Scalar};
 
@@ -151,9 +151,54 @@ impl Guest for Misbehave {
         }
     }
 
+    fn announce_and_await(name: String) -> Result<Vec<u8>, String> {
+        println!("waiting on {name}");
+        eprintln!("{name} is empty");
+        Self::await_item(name)
+    }
+
     fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
+    }
+
+    fn hoard(kind: String) -> Result<u64, String> {
+        const PER_OBJECT: u64 = 50_000;
+        let mut stored = 0u64;
+        loop {
+            let name = format!("hoard-{kind}-{}", stored / PER_OBJECT);
+            // Stores up to `n` items in the object `name`; false once denied.
+            let outcome = match kind.as_str() {
+                "queue" => Queue::open(&name, 0).and_then(|queue| {
+                    for _ in 0..PER_OBJECT {
+                        queue.put(&[], None)?;
+                        stored += 1;
+                    }
+                    Ok(())
+                }),
+                "dict" => Dict::open(&name).and_then(|dict| {
+                    for _ in 0..PER_OBJECT {
+                        dict.set(&stored.to_string(), &[])?;
+                        stored += 1;
+                    }
+                    Ok(())
+                }),
+                "list" => SharedList::open(&name).and_then(|list| {
+                    let batch = vec![Vec::new(); 1000];
+                    for _ in 0..PER_OBJECT / 1000 {
+                        list.extend(&batch)?;
+                        stored += 1000;
+                    }
+                    Ok(())
+                }),
+                other => return Err(format!("no kind {other}")),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(Error::Denied(_)) => return Ok(stored),
+                Err(e) => return Err(format!("{e:?}")),
+            }
+        }
     }
 
     fn flood(mib: u32) -> u64 {

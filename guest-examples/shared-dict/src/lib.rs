@@ -52,7 +52,15 @@ impl Guest for SharedDict {
 
     fn entries() -> Result<Vec<(String, u64)>, String> {
         let dict = squares()?;
-        let mut keys = dict.keys().map_err(describe)?;
+        // Keys come a page at a time; a page's last key asks for the next.
+        let mut keys: Vec<String> = Vec::new();
+        loop {
+            let page = dict.keys(keys.last().map(String::as_str)).map_err(describe)?;
+            if page.is_empty() {
+                break;
+            }
+            keys.extend(page);
+        }
         keys.sort_by_key(|k| k.parse::<u64>().unwrap_or(u64::MAX));
         keys.into_iter()
             .map(|key| {

@@ -169,6 +169,12 @@ pub(crate) struct RunArgs {
     #[command(flatten)]
     limits: LimitArgs,
 
+    /// How many times a task is retried when its worker process dies; each
+    /// retry is announced on stderr. The result counts once, but what the
+    /// earlier attempts did to shared objects stays done.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retries: u32,
+
     /// Print results as tasks finish, not in input order.
     #[arg(long)]
     unordered: bool,
@@ -220,9 +226,11 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = parse_size)]
     compile_memory: u64,
 
-    /// How many times a task is retried when its worker process dies.
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    retries: u32,
+    /// Bytes the job's shared objects (queues, pipes, values, arrays,
+    /// dicts, lists) may hold in the host, each item counted with 128 bytes
+    /// of overhead; a store past it is denied.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
+    max_shared: u64,
 
     /// Let one instance serve up to N tasks in a row before it is replaced
     /// (like maxtasksperchild). State in the instance's memory carries over
@@ -247,11 +255,11 @@ impl LimitArgs {
             max_value: usize::try_from(self.max_value).context("--max-value is too large")?,
         };
         let mut pool = Pool::builder()
-            .retries(self.retries)
             .reuse(self.reuse)
             .limits(limits)
             .compile_timeout(self.compile_timeout)
-            .compile_memory(self.compile_memory);
+            .compile_memory(self.compile_memory)
+            .max_shared(usize::try_from(self.max_shared).context("--max-shared is too large")?);
         if self.no_cache {
             pool = pool.compile_cache(None);
         }
@@ -394,7 +402,12 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         Some(dir) => Some(OutDir::create(dir, args.force, &task)?),
         None => None,
     };
-    let mut pool = args.limits.pool()?;
+    let mut pool = args.limits.pool()?.retries(args.retries).on_retry(|retry| {
+        warn(format_args!(
+            "task {} (input {}): {}, retrying (attempt {} of {})",
+            retry.index, retry.input, retry.reason, retry.attempt, retry.attempts
+        ))
+    });
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }

@@ -3,14 +3,15 @@
 //! program starting `Process`es and joining them.
 
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use wpool::{Component, Task};
+use wpool::{Component, Process, ProcessOptions, Stream, Task};
 
-use super::report::{prefix_lines, printable};
+use super::report::printable;
 use super::{LimitArgs, Outcome, warn};
 
 /// Start tasks as processes that share queues, pipes and shared state, wait
@@ -22,11 +23,19 @@ use super::{LimitArgs, Outcome, warn};
 /// component's `run`). All processes start together and see the same named
 /// objects: a queue one of them opens by name is the queue another opens.
 ///
-/// Each process's output is printed when it ends, each line prefixed with
-/// [N FUNC]; its returned value goes to stdout as [N FUNC] = VALUE.
+/// What each process writes is printed as it writes it, line by line, each
+/// line prefixed with [N FUNC], on stdout or stderr as the process wrote it.
+/// When a process ends, its returned value goes to stdout as
+/// [N FUNC] = VALUE, or its failure to stderr with its exit code (as
+/// Python's Process.exitcode: -9 for a worker killed by SIGKILL).
 ///
-/// Exit status: 0 when every process succeeded, 1 when one failed, 2 when
-/// they could not start; 0 when stdout is closed early.
+/// A process whose worker dies is not started again (Python never restarts
+/// a process), unless --retries says so; each new start is announced on
+/// stderr.
+///
+/// Exit status: 0 when every process succeeded, 1 when one failed (a
+/// killed one among them), 2 when they could not start; 0 when stdout is
+/// closed early.
 ///
 /// Example:
 ///
@@ -40,6 +49,11 @@ pub(crate) struct SpawnArgs {
 
     #[command(flatten)]
     limits: LimitArgs,
+
+    /// How many times a process is started again when its worker process
+    /// dies; what it did before stays done, and its output shows again.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
 }
 
 pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
@@ -74,35 +88,87 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     if planned.is_empty() {
         bail!("no processes to spawn");
     }
-    let pool = args.limits.pool()?.build();
+    // The processes are the job's submissions 0, 1, 2, ...: a retry's index
+    // names its process.
+    let names: Vec<String> = planned.iter().map(|(name, ..)| name.clone()).collect();
+    let pool = args
+        .limits
+        .pool()?
+        .on_retry(move |retry| {
+            let name = usize::try_from(retry.index)
+                .ok()
+                .and_then(|i| names.get(i))
+                .map_or("?", String::as_str);
+            warn(format_args!(
+                "[{name}] {}, starting it again (attempt {} of {})",
+                retry.reason, retry.attempt, retry.attempts
+            ))
+        })
+        .build();
+    // Each process says when it ends: results are printed in that order.
+    let (ended, ends) = std::sync::mpsc::channel();
     let mut running = Vec::new();
-    for (name, task, input) in planned {
-        running.push((name, pool.spawn(&task, input)?));
+    for (i, (name, task, input)) in planned.into_iter().enumerate() {
+        let prefix = name.clone();
+        let ended = ended.clone();
+        let options = ProcessOptions::default()
+            .retries(args.retries)
+            .on_output(move |stream, bytes| print_output(&prefix, stream, bytes))
+            .on_exit(move |_| {
+                let _ = ended.send(i);
+            });
+        running.push((name, Some(pool.spawn_with(&task, input, options)?)));
     }
+    drop(ended);
     let mut all_ok = true;
-    let mut stdout = std::io::stdout().lock();
-    for (name, mut process) in running {
-        process.join(None);
-        let Some(output) = process.output() else {
-            warn(format_args!("[{name}] stopped before it finished"));
-            all_ok = false;
-            continue;
-        };
-        let mut out = String::new();
-        prefix_lines(&mut out, &name, &output.stdout, "stdout");
-        let mut err = String::new();
-        prefix_lines(&mut err, &name, &output.stderr, "stderr");
-        match &output.result {
-            Ok(value) => out.push_str(&format!("[{name}] = {value}\n")),
-            Err(error) => {
-                all_ok = false;
-                let error = printable(&error.to_string());
-                err.push_str(&format!("wpool: [{name}] failed: {error}\n"));
-            }
+    for i in ends {
+        if let Some(process) = running[i].1.take() {
+            all_ok &= report(&running[i].0, process)?;
         }
-        stdout.write_all(out.as_bytes())?;
-        stdout.flush()?;
-        let _ = std::io::stderr().write_all(err.as_bytes());
+    }
+    // A process whose run stopped as a whole never said it ended.
+    for (name, process) in running {
+        if let Some(process) = process {
+            all_ok &= report(&name, process)?;
+        }
     }
     Ok(Outcome::of(all_ok))
+}
+
+/// Prints what process `name` wrote to `stream`, each line prefixed, with
+/// control characters escaped so that a guest cannot drive the terminal.
+/// Called on the pool's threads as the process writes.
+fn print_output(name: &str, stream: Stream, bytes: &[u8]) {
+    let mut text = String::new();
+    for line in String::from_utf8_lossy(bytes).lines() {
+        let _ = writeln!(text, "[{name}] {}", printable(line));
+    }
+    // A closed stdout ends the run when its results are printed.
+    let _ = match stream {
+        Stream::Stdout => io::stdout().lock().write_all(text.as_bytes()),
+        Stream::Stderr => io::stderr().lock().write_all(text.as_bytes()),
+    };
+}
+
+/// Waits for process `name` to end and prints its result, or its failure
+/// and exit code; returns whether it succeeded.
+fn report(name: &str, mut process: Process) -> anyhow::Result<bool> {
+    process.join(None);
+    let Some(output) = process.output() else {
+        warn(format_args!("[{name}] stopped before it finished"));
+        return Ok(false);
+    };
+    match &output.result {
+        Ok(value) => {
+            let mut stdout = io::stdout().lock();
+            writeln!(stdout, "[{name}] = {value}")?;
+            stdout.flush()?;
+            Ok(true)
+        }
+        Err(error) => {
+            let code = error.exit_code();
+            warn(format_args!("[{name}] failed: {error} (exit code {code})"));
+            Ok(false)
+        }
+    }
 }

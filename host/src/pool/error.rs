@@ -208,10 +208,30 @@ pub enum TaskError {
         attempts: u32,
         /// How the last worker ended, as the operating system reported it.
         reason: String,
+        /// The signal that killed the last worker, if one did (9 for
+        /// SIGKILL).
+        signal: Option<i32>,
     },
 }
 
 impl TaskError {
+    /// The exit code a process that failed this way ends with, as Python's
+    /// `Process.exitcode` gives it: the status the task passed to WASI
+    /// `exit`; minus the signal when its worker was killed by one (-9 for
+    /// SIGKILL, and for [`TaskError::Terminated`]); 1 for any other
+    /// failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            TaskError::Exit(code) => *code,
+            TaskError::Terminated => -libc::SIGKILL,
+            TaskError::WorkerLost {
+                signal: Some(signal),
+                ..
+            } => -signal,
+            _ => 1,
+        }
+    }
+
     /// A short stable name for the kind of failure, as used in JSON output:
     /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
     /// `size`, `input`, `worker-lost` or `terminated`.

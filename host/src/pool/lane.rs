@@ -2,22 +2,25 @@
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
 //! of its own whose source is a channel of submissions; each submission gets
 //! an [`AsyncResult`]. [`Lanes`] keeps a pool's lanes, one per task. A
-//! [`Process`] is a lane of one worker and one task.
+//! [`Process`] is a lane of one worker and one task, whose output may
+//! stream as it is written ([`ProcessOptions`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{Run, Source};
+use super::dispatch::{OutputSink, Plan, Run, Source};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
 use super::task::Task;
 use super::value::{Input, Value};
+use crate::protocol::Stream;
 
 /// What to call with a task's result when it comes, on a thread of the
 /// pool's, as Python's `apply_async` calls `callback` and `error_callback`.
@@ -31,10 +34,13 @@ use super::value::{Input, Value};
 pub struct Callbacks {
     on_success: Option<SuccessCallback>,
     on_error: Option<ErrorCallback>,
+    /// A process's [`ProcessOptions::on_exit`]: called after the others.
+    on_exit: Option<ExitCallback>,
 }
 
 type SuccessCallback = Box<dyn FnOnce(&Value) + Send>;
 type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
+type ExitCallback = Box<dyn FnOnce(&TaskOutput) + Send>;
 
 impl Callbacks {
     /// Calls `f` with the value when the task succeeds.
@@ -106,7 +112,8 @@ impl Lanes {
                 return Ok(lane.submit(job.next_submission(), input, callbacks));
             }
         }
-        let started = Lane::start(job, job.settings.workers, task)?;
+        let plan = Plan::new(job, job.settings.workers, false);
+        let started = Lane::start(job, task, plan)?;
         let mut state = lock(&self.0);
         if state.closed {
             started.close();
@@ -181,12 +188,17 @@ pub(crate) struct Lane {
 
 impl Lane {
     /// Starts the run's workers (reporting a component that cannot run) and
-    /// the thread that drives the run.
-    pub(crate) fn start(job: &Arc<Job>, workers: usize, task: &Task) -> Result<Lane, Error> {
+    /// the thread that drives the run, as `plan` says; the lane terminates
+    /// it.
+    pub(crate) fn start(job: &Arc<Job>, task: &Task, plan: Plan) -> Result<Lane, Error> {
         let (submissions, source) = crossbeam_channel::unbounded();
         let (terminate, terminated) = crossbeam_channel::bounded(1);
         let source = Source::<std::iter::Empty<Input>>::Submitted(source);
-        let mut run = Run::start(job, workers, task, source, false, Some(terminated))?;
+        let plan = Plan {
+            terminate: Some(terminated),
+            ..plan
+        };
+        let mut run = Run::start(job, task, source, plan)?;
         let deliveries: Arc<Mutex<HashMap<u64, Delivery>>> = Arc::default();
         let routes = deliveries.clone();
         let thread = std::thread::Builder::new()
@@ -256,23 +268,21 @@ impl Lane {
 }
 
 impl Delivery {
-    /// Calls the callback that matches the output, then settles the outcome.
+    /// Calls the callback that matches the output, and then `on_exit`,
+    /// then settles the outcome.
     fn deliver(mut self, output: TaskOutput) {
-        match (&output.result, std::mem::take(&mut self.callbacks)) {
-            (
-                Ok(value),
-                Callbacks {
-                    on_success: Some(f),
-                    ..
-                },
-            ) => f(value),
-            (
-                Err(error),
-                Callbacks {
-                    on_error: Some(f), ..
-                },
-            ) => f(error),
+        let Callbacks {
+            on_success,
+            on_error,
+            on_exit,
+        } = std::mem::take(&mut self.callbacks);
+        match (&output.result, on_success, on_error) {
+            (Ok(value), Some(f), _) => f(value),
+            (Err(error), _, Some(f)) => f(error),
             _ => {}
+        }
+        if let Some(f) = on_exit {
+            f(&output);
         }
         let _ = self.outcome.set(Some(output));
     }
@@ -342,24 +352,105 @@ impl AsyncResult {
     }
 }
 
+/// How [`Pool::spawn_with`](crate::Pool::spawn_with) runs a process:
+/// where its output goes as it is written, what to call when it ends, and
+/// whether it is started again when its worker dies.
+///
+/// ```
+/// use std::io::Write as _;
+///
+/// let options = wpool::ProcessOptions::default()
+///     .on_output(|stream, bytes| match stream {
+///         wpool::Stream::Stdout => std::io::stdout().write_all(bytes).unwrap(),
+///         wpool::Stream::Stderr => std::io::stderr().write_all(bytes).unwrap(),
+///     })
+///     .on_exit(|output| println!("process {} ended", output.index));
+/// ```
+#[derive(Default)]
+pub struct ProcessOptions {
+    on_output: Option<OutputSink>,
+    on_exit: Option<ExitCallback>,
+    retries: u32,
+}
+
+impl ProcessOptions {
+    /// Streams the process's output to `f` as it is written, instead of
+    /// capturing it into its [`TaskOutput`] (whose `stdout` and `stderr`
+    /// are then empty): `f` gets whole lines, unless a line outgrows the
+    /// worker's 16 KiB buffer, and what is left when the task ends (an
+    /// unfinished line waits for its end, even if the guest flushes). It is called on a thread of
+    /// the pool's, one call at a time; while it runs, the process waits
+    /// when it writes more. What a process wrote before its worker died
+    /// has been given to `f`, except an unfinished line.
+    pub fn on_output(
+        mut self,
+        f: impl Fn(Stream, &[u8]) + Send + Sync + 'static,
+    ) -> ProcessOptions {
+        self.on_output = Some(Arc::new(f));
+        self
+    }
+
+    /// Calls `f` with the process's output when it ends, on a thread of the
+    /// pool's, before [`Process::join`] returns.
+    pub fn on_exit(mut self, f: impl FnOnce(&TaskOutput) + Send + 'static) -> ProcessOptions {
+        self.on_exit = Some(Box::new(f));
+        self
+    }
+
+    /// Starts the task again, up to `n` times, when the worker running it
+    /// dies (a process is never started again by default, as Python never
+    /// restarts one). What the earlier attempts did, to shared objects and
+    /// on their output, stays done.
+    pub fn retries(mut self, n: u32) -> ProcessOptions {
+        self.retries = n;
+        self
+    }
+}
+
 /// A task running on a worker process of its own: see
 /// [`Pool::spawn`](crate::Pool::spawn). Dropping it does not stop the task;
 /// [`Process::terminate`] does.
 pub struct Process {
     lane: Option<Lane>,
     result: AsyncResult,
+    /// The process id of its worker; 0 before it starts.
+    pid: Arc<AtomicU32>,
 }
 
 impl Process {
-    /// Starts `task` on a worker process of its own, with `input`.
-    pub(crate) fn start(job: &Arc<Job>, task: &Task, input: Input) -> Result<Process, Error> {
-        let lane = Lane::start(job, 1, task)?;
-        let result = lane.submit(job.next_submission(), input, Callbacks::default());
+    /// Starts `task` on a worker process of its own, with `input`, as
+    /// `options` say.
+    pub(crate) fn start(
+        job: &Arc<Job>,
+        task: &Task,
+        input: Input,
+        options: ProcessOptions,
+    ) -> Result<Process, Error> {
+        let pid = Arc::new(AtomicU32::new(0));
+        let plan = Plan {
+            retries: options.retries,
+            output: options.on_output,
+            pid: Some(pid.clone()),
+            ..Plan::new(job, 1, false)
+        };
+        let lane = Lane::start(job, task, plan)?;
+        let callbacks = Callbacks {
+            on_exit: options.on_exit,
+            ..Callbacks::default()
+        };
+        let result = lane.submit(job.next_submission(), input, callbacks);
         lane.close();
         Ok(Process {
             lane: Some(lane),
             result,
+            pid,
         })
+    }
+
+    /// The operating system's id of the worker process running the task,
+    /// like `Process.pid` (a retried process gets a new one).
+    pub fn pid(&self) -> u32 {
+        self.pid.load(Ordering::Relaxed)
     }
 
     /// Waits up to `timeout` (forever for `None`) for the task to finish;
@@ -385,17 +476,17 @@ impl Process {
     }
 
     /// The exit code, like `Process.exitcode`: `None` while the task runs;
-    /// 0 when it returned a value; the status it passed to WASI `exit`; -9
-    /// when it was terminated; 1 for any other failure.
+    /// 0 when it returned a value; else [`TaskError::exit_code`]: the
+    /// status it passed to WASI `exit`, minus the signal that killed its
+    /// worker (-9 when it was terminated or killed with SIGKILL), 1 for any
+    /// other failure.
     pub fn exit_code(&self) -> Option<i32> {
         let output = self.result.get(Some(Duration::ZERO));
         match output.map(|o| o.result) {
             Err(AsyncError::NotReady) => None,
             Err(_) => Some(1),
             Ok(Ok(_)) => Some(0),
-            Ok(Err(TaskError::Exit(code))) => Some(code),
-            Ok(Err(TaskError::Terminated)) => Some(-9),
-            Ok(Err(_)) => Some(1),
+            Ok(Err(error)) => Some(error.exit_code()),
         }
     }
 

@@ -42,17 +42,17 @@ pub use self::hub::{
     Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedList,
     SharedValue,
 };
-pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process};
-pub use self::output::TaskOutput;
+pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process, ProcessOptions};
+pub use self::output::{Retry, TaskOutput};
 pub use self::quote::shorten;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
-use self::dispatch::{Run, Source};
+use self::dispatch::{Plan, Run, Source};
 use self::hub::{Hub, HubLimits};
 use self::job::Job;
 use self::lane::Lanes;
-use self::settings::Settings;
+use self::settings::{RetryHook, Settings};
 use crate::protocol::{End, Limits, MAX_TIMEOUT, ObjectError, Scalar};
 
 /// Configures a [`Pool`]. Start from [`Pool::builder`].
@@ -89,6 +89,17 @@ impl PoolBuilder {
         self
     }
 
+    /// How many bytes one job's shared objects (queues, pipes, values,
+    /// arrays, dicts, lists) may hold in the host, counting what holding
+    /// each item costs beyond its bytes (128 bytes an item, and a dict
+    /// entry's key with 128 more). A store past it is denied and changes
+    /// nothing, so the host's memory stays bounded whatever tasks store.
+    /// Defaults to 256 MiB.
+    pub fn max_shared(mut self, bytes: usize) -> PoolBuilder {
+        self.0.max_shared = bytes;
+        self
+    }
+
     /// How many worker processes run tasks at once. Defaults to the number of
     /// cores; at least 1.
     pub fn workers(mut self, n: usize) -> PoolBuilder {
@@ -106,12 +117,33 @@ impl PoolBuilder {
         self
     }
 
-    /// How many times a task is tried again when the worker running it dies
-    /// (it is then run alone, so that one poison input cannot take others
-    /// down with it). Defaults to 1. A task that fails inside the sandbox (a
-    /// trap, a timeout) is never retried: it would fail the same way.
+    /// How many times a task of [`Pool::map`] and its kin, or of
+    /// [`Pool::apply_async`], is tried again when the worker running it
+    /// dies (it is then run alone, so that one poison input cannot take
+    /// others down with it). Defaults to 1. A task that fails inside the
+    /// sandbox (a trap, a timeout) is never retried: it would fail the same
+    /// way. A retried task's result counts once, but whatever its earlier
+    /// attempts did to shared objects (a put, an increment) stays done, and
+    /// may be done again. [`Pool::spawn`] never retries unless
+    /// [`ProcessOptions::retries`] says so.
     pub fn retries(mut self, n: u32) -> PoolBuilder {
         self.0.retries = n;
+        self
+    }
+
+    /// Calls `f` each time a task is retried, when its new attempt starts,
+    /// on the thread driving the run (for [`Pool::imap`], the caller's,
+    /// inside `next`), as the command line announces retries on stderr.
+    ///
+    /// ```
+    /// let pool = wpool::Pool::builder()
+    ///     .on_retry(|retry| {
+    ///         eprintln!("task {}: {}, attempt {} of {}", retry.index, retry.reason, retry.attempt, retry.attempts)
+    ///     })
+    ///     .build();
+    /// ```
+    pub fn on_retry(mut self, f: impl Fn(&Retry) + Send + Sync + 'static) -> PoolBuilder {
+        self.0.on_retry = Some(RetryHook(Arc::new(f)));
         self
     }
 
@@ -155,8 +187,12 @@ impl PoolBuilder {
     /// Makes the pool, with its hub of shared objects. Workers start with
     /// each run, not here.
     pub fn build(self) -> Pool {
+        let limits = HubLimits {
+            max_job_bytes: self.0.max_shared,
+            ..HubLimits::default()
+        };
         Pool {
-            job: Arc::new(Job::first(self.0, Hub::new(HubLimits::default()))),
+            job: Arc::new(Job::first(self.0, Hub::new(limits))),
             lanes: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
@@ -263,9 +299,8 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let workers = self.job.settings.workers;
-        let source = Source::Inputs(inputs.into_iter());
-        let run = Run::start(&self.job, workers, task, source, true, None)?;
+        let plan = Plan::new(&self.job, self.job.settings.workers, true);
+        let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap { run })
     }
 
@@ -294,9 +329,8 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let workers = self.job.settings.workers;
-        let source = Source::Inputs(inputs.into_iter());
-        let run = Run::start(&self.job, workers, task, source, false, None)?;
+        let plan = Plan::new(&self.job, self.job.settings.workers, false);
+        let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap { run })
     }
 
@@ -374,7 +408,37 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(&self, task: &Task, input: Input) -> Result<Process, Error> {
-        Process::start(&self.job, task, input)
+        self.spawn_with(task, input, ProcessOptions::default())
+    }
+
+    /// Like [`Pool::spawn`], as `options` say: its output streamed as it
+    /// is written, a callback when it ends, retries.
+    ///
+    /// # Errors
+    /// As [`Pool::map`].
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// let pool = wpool::Pool::builder().worker_program(worker).build();
+    /// let (ended, end) = std::sync::mpsc::channel();
+    /// let options = wpool::ProcessOptions::default()
+    ///     .on_exit(move |output| ended.send(output.index).unwrap());
+    /// let mut process = pool.spawn_with(&task, task.parse_input("7")?, options)?;
+    /// assert_eq!(end.recv()?, 0);
+    /// assert!(process.join(None));
+    /// assert_eq!(process.exit_code(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_with(
+        &self,
+        task: &Task,
+        input: Input,
+        options: ProcessOptions,
+    ) -> Result<Process, Error> {
+        Process::start(&self.job, task, input, options)
     }
 
     /// No more [`Pool::apply_async`]: the tasks already submitted still run.

@@ -2,8 +2,11 @@
 //! [`PoolBuilder`](super::PoolBuilder) and shared by every run.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::hub::HubLimits;
+use super::output::Retry;
 use crate::protocol::Limits;
 
 /// A pool's settings. [`Pool::builder`](super::Pool::builder) starts from
@@ -13,14 +16,18 @@ pub(crate) struct Settings {
     /// Worker processes of a `map` run (a spawned process has one).
     pub workers: usize,
     pub limits: Limits,
-    /// Attempts more for a task whose worker died.
+    /// Attempts more for a task whose worker died (`map`, `apply_async`).
     pub retries: u32,
+    /// Told of each task retried.
+    pub on_retry: Option<RetryHook>,
     pub compile_timeout: Duration,
     /// Bytes of data a worker may hold while it compiles the component.
     pub compile_memory: u64,
     /// Bytes of finished outputs an ordered run holds while an earlier task
     /// still runs.
     pub max_waiting_output: usize,
+    /// Bytes one job's shared objects may hold in the host.
+    pub max_shared: usize,
     /// Tasks one instance serves before it is replaced.
     pub reuse: u32,
     /// The compile cache's directory; `None` when it is off.
@@ -38,13 +45,31 @@ impl Default for Settings {
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             limits: Limits::default(),
             retries: 1,
+            on_retry: None,
             compile_timeout: Duration::from_secs(60),
             compile_memory: 2 << 30,
             max_waiting_output: 256 << 20,
+            max_shared: HubLimits::default().max_job_bytes,
             reuse: 1,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),
         }
+    }
+}
+
+/// What [`PoolBuilder::on_retry`](super::PoolBuilder::on_retry) calls.
+#[derive(Clone)]
+pub(crate) struct RetryHook(pub Arc<dyn Fn(&Retry) + Send + Sync>);
+
+impl RetryHook {
+    pub(crate) fn call(&self, retry: &Retry) {
+        (self.0)(retry)
+    }
+}
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryHook")
     }
 }
 

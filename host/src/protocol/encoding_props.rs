@@ -143,7 +143,7 @@ pub(crate) fn typed_value() -> impl Strategy<Value = (Type, Value)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(crate::protocol::prop_config(2000))]
 
     #[test]
     fn values_round_trip((ty, value) in typed_value()) {

@@ -33,6 +33,9 @@ pub(crate) struct Setup {
     /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
     /// for the host to cache.
     pub serialize: bool,
+    /// Whether a task's output streams to the host as it is written
+    /// ([`FromWorker::Output`]) instead of being captured into its result.
+    pub stream_output: bool,
 }
 
 /// Host to worker.
@@ -73,11 +76,19 @@ pub(crate) enum FromWorker {
     Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
-    /// The results of one batch, in the batch's order.
+    /// The results of the batch's next calls, in the batch's order. A
+    /// batch is answered by one `Done`, or by several once its results pass
+    /// [`RESULTS_PER_FRAME`] bytes, so that no frame outgrows the limit
+    /// and a worker holds a bounded number of finished results. `busy` is
+    /// the time spent on these calls.
     Done {
         busy: Duration,
         results: Vec<CallResult>,
     },
+    /// What the running task wrote to `stream`, sent while it runs when the
+    /// setup asked for streaming: whole lines, or a full buffer, or what
+    /// was left when the task ended.
+    Output { stream: Stream, bytes: Vec<u8> },
     /// Task `task` operates on a shared object; the hub answers with a
     /// [`ToWorker::Reply`] within `timeout`.
     Request {
@@ -86,6 +97,20 @@ pub(crate) enum FromWorker {
         op: Op,
         timeout: Option<Duration>,
     },
+}
+
+/// Bytes of results after which a worker sends those it has, before its
+/// batch is over: far below [`MAX_FRAME`](super::frame::MAX_FRAME), which
+/// a batch of large results could otherwise pass.
+pub(crate) const RESULTS_PER_FRAME: usize = 64 << 20;
+
+/// One of a task's output streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stream {
+    /// The task's stdout.
+    Stdout,
+    /// The task's stderr.
+    Stderr,
 }
 
 /// The outcome of one call: its result in the binary value encoding
@@ -119,4 +144,16 @@ pub(crate) enum Failure {
         size: u64,
         limit: u64,
     },
+}
+
+impl CallResult {
+    /// About how many bytes the result takes in a frame: its value or
+    /// error's bytes and its captured output.
+    pub fn size(&self) -> usize {
+        let value = match &self.outcome {
+            Ok(bytes) | Err(Failure::Returned(bytes)) => bytes.len(),
+            Err(_) => 0,
+        };
+        value + self.stdout.bytes.len() + self.stderr.bytes.len()
+    }
 }

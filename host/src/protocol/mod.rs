@@ -20,7 +20,10 @@ mod probe;
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
-pub(crate) use self::messages::{Call, CallResult, Calls, Failure, FromWorker, Setup, ToWorker};
+pub use self::messages::Stream;
+pub(crate) use self::messages::{
+    Call, CallResult, Calls, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
+};
 pub(crate) use self::ops::{
     Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,
     pipe, queue, semaphore, typed_answer, value,
@@ -41,3 +44,15 @@ pub const PROBE_ARG: &str = "__probe";
 /// `test-hooks` feature.
 #[cfg(feature = "test-hooks")]
 pub(crate) const TEST_HOOK_VAR: &str = "WPOOL_TEST_HOOK";
+
+/// Settings of the crate's property tests: `cases` cases, or as many as
+/// `PROPTEST_CASES` says, to fuzz longer on demand
+/// (`PROPTEST_CASES=1000000 cargo test --release --lib props`).
+#[cfg(test)]
+pub(crate) fn prop_config(cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(cases);
+    proptest::test_runner::Config::with_cases(cases)
+}

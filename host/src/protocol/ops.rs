@@ -329,7 +329,9 @@ resources! {
         /// Sets `key` to `new` (`None`: removes it) if its value is
         /// `expected` (`None`: absent); answers whether it did.
         CompareAndSet { key: String, expected: Option<Vec<u8>>, new: Option<Vec<u8>> } -> bool;
-        Keys {} -> Vec<String>;
+        /// The keys after `after` (`None`: from the first), in order, as
+        /// many as fit in one message; none when there are no more.
+        Keys { after: Option<String> } -> Vec<String>;
         Len {} -> u32;
     }
 

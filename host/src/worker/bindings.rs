@@ -466,8 +466,13 @@ impl shared::HostDict for TaskState {
         self.on(&d, request, None).await
     }
 
-    async fn keys(&mut self, d: Resource<dict::Handle>) -> Answered<Vec<String>> {
-        self.on(&d, |handle| dict::Keys { handle }, None).await
+    async fn keys(
+        &mut self,
+        d: Resource<dict::Handle>,
+        after: Option<String>,
+    ) -> Answered<Vec<String>> {
+        self.on(&d, |handle| dict::Keys { handle, after }, None)
+            .await
     }
 
     async fn len(&mut self, d: Resource<dict::Handle>) -> Answered<u32> {

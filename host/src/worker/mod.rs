@@ -9,7 +9,8 @@
 //!   per task with its deadline, fuel and memory cap.
 //! - `state`: the store data of one task.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
-//! - `capture`: bounded capture of guest stdout and stderr.
+//! - `capture`: bounded capture of guest stdout and stderr, or streaming
+//!   them to the host line by line.
 //! - `load`: compiling the component, or loading the verified artifact the
 //!   host sent (the crate's one `unsafe` block).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
@@ -35,7 +36,7 @@ use self::link::{HostLink, spawn_reader};
 use self::runtime::Runtime;
 #[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
-use crate::protocol::{Calls, FromWorker, Limits, ToWorker};
+use crate::protocol::{Calls, FromWorker, Limits, RESULTS_PER_FRAME, ToWorker};
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
 /// process id of the host, which must still be our parent. The process is
@@ -76,10 +77,21 @@ pub fn main(parent: u32) -> ExitCode {
         let ToWorker::Batch(Calls { calls, args }) = request else {
             return ExitCode::FAILURE;
         };
-        let start = Instant::now();
+        let mut start = Instant::now();
         let mut offset = 0usize;
         let mut results = Vec::with_capacity(calls.len());
+        let mut held = 0usize;
         for call in &calls {
+            if held >= RESULTS_PER_FRAME {
+                let done = FromWorker::Done {
+                    busy: std::mem::replace(&mut start, Instant::now()).elapsed(),
+                    results: std::mem::take(&mut results),
+                };
+                if link.send(&done).is_err() {
+                    return ExitCode::FAILURE;
+                }
+                held = 0;
+            }
             #[cfg(feature = "test-hooks")]
             if hook == Some(Hook::ForbiddenSyscall(call.index)) {
                 sandbox::try_forbidden_call();
@@ -91,7 +103,9 @@ pub fn main(parent: u32) -> ExitCode {
                 .and_then(|size| offset.checked_add(size))
                 .filter(|&end| end <= args.len())
                 .unwrap_or(offset);
-            results.push(runtime.run(call, &args[offset..end]));
+            let result = runtime.run(call, &args[offset..end]);
+            held += result.size();
+            results.push(result);
             offset = end;
         }
         #[cfg(feature = "test-hooks")]

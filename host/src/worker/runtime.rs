@@ -30,7 +30,7 @@ use super::load::compile_or_load;
 use super::state::{MemoryCap, TaskState};
 use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
-use crate::protocol::{Call, CallResult, Failure, Limits, Setup};
+use crate::protocol::{Call, CallResult, Failure, Limits, Setup, Stream};
 
 /// A compiled component, ready to run tasks.
 pub(crate) struct Runtime {
@@ -46,6 +46,8 @@ pub(crate) struct Runtime {
     limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     reuse: u32,
+    /// Whether tasks' output streams to the host as it is written.
+    stream_output: bool,
     worker_id: u32,
     link: HostLink,
     executor: tokio::runtime::Runtime,
@@ -80,6 +82,7 @@ impl Runtime {
             compile_memory: _,
             compiled,
             serialize,
+            stream_output,
         } = setup;
         let engine = Engine::new(&engine::config(&limits))?;
         let (component, artifact) =
@@ -139,6 +142,7 @@ impl Runtime {
             hostcall_fuel,
             limits,
             reuse,
+            stream_output,
             worker_id,
             link,
             executor: tokio::runtime::Builder::new_current_thread()
@@ -209,8 +213,11 @@ impl Runtime {
 
     /// A store for a fresh instance.
     fn new_session(&self) -> Session {
-        let stdout = Capture::new(self.limits.max_output);
-        let stderr = Capture::new(self.limits.max_output);
+        let capture = |stream| match self.stream_output {
+            true => Capture::streaming(self.link.clone(), stream),
+            false => Capture::new(self.limits.max_output),
+        };
+        let (stdout, stderr) = (capture(Stream::Stdout), capture(Stream::Stderr));
         let mut store = Store::new(
             &self.engine,
             TaskState {

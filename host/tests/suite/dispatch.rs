@@ -222,7 +222,8 @@ fn spawned_processes_each_see_their_own_task_index() {
     let whoami = format!("{}#whoami", Guest::Misbehave.wasm().display());
     let out = finish(&mut wpool(["spawn", &whoami, &whoami, &whoami]));
     out.assert_success();
-    let indexes: Vec<&str> = out
+    // Processes print their results as they end, in any order.
+    let mut indexes: Vec<&str> = out
         .stdout_lines()
         .iter()
         .map(|line| {
@@ -236,6 +237,7 @@ fn spawned_processes_each_see_their_own_task_index() {
                 .unwrap_or_default()
         })
         .collect();
+    indexes.sort_unstable();
     out.check(
         indexes == ["0", "1", "2"],
         format_args!("expected task indexes 0, 1, 2, got {indexes:?}"),
@@ -354,4 +356,34 @@ fn outputs_waiting_behind_a_slow_task_bound_what_is_read() {
         "{before} inputs were read while the first task ran"
     );
     assert_eq!(outputs.count(), 999, "every other input yields its output");
+}
+
+/// A batch whose results together pass the frame limit (1 GiB): cheap
+/// tasks make batches of 1024, then each of the same batch's tasks returns
+/// 1 MiB. The worker answers in parts, and every task succeeds; a worker
+/// sending one frame for the batch died trying.
+#[test]
+fn a_batch_of_large_results_is_answered_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("inputs.txt");
+    let lines = std::iter::repeat_n("0\n", 3000).chain(std::iter::repeat_n("1\n", 1100));
+    std::fs::write(&inputs, lines.collect::<String>()).unwrap();
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func".as_ref(),
+            "big-string".as_ref(),
+            "--reuse".as_ref(),
+            "100000".as_ref(),
+            "--retries".as_ref(),
+            "0".as_ref(),
+            "-j".as_ref(),
+            "1".as_ref(),
+            "--input".as_ref(),
+            inputs.as_os_str(),
+        ],
+    )
+    .discard_stdout()
+    .output();
+    out.assert_success().assert_stderr_lacks("failed");
 }

@@ -104,13 +104,15 @@ fn command_component_that_exits_1_fails_its_process() {
     ])
     .output()
     .assert_code(1)
-    .assert_stdout_lines(&[
-        "[0 run] hello from a command component",
-        "[0 run] = ok",
-        "[1 run] exiting with status 1",
+    .assert_process_lines(&[
+        (
+            "0 run",
+            &["[0 run] hello from a command component", "[0 run] = ok"],
+        ),
+        ("1 run", &["[1 run] exiting with status 1"]),
     ])
     .assert_stderr_contains("[1 run] this command fails on purpose")
-    .assert_stderr_contains("wpool: [1 run] failed: exited with status 1");
+    .assert_stderr_contains("wpool: [1 run] failed: exited with status 1 (exit code 1)");
 }
 
 #[test]
@@ -122,11 +124,14 @@ fn queue_bench_bounces_messages_between_two_processes() {
     ])
     .output();
     out.assert_success();
-    let lines = out.stdout_lines();
-    out.check(lines.len() == 2, "expected one result per process");
+    let (bounce, echo) = (out.process_lines("0 bounce"), out.process_lines("1 echo"));
+    out.check(
+        bounce.len() == 1 && echo.len() == 1 && out.stdout_lines().len() == 2,
+        "expected one result per process",
+    );
     // The mean round trip in nanoseconds: more than nothing, less than a
     // second.
-    let mean = lines[0]
+    let mean = bounce[0]
         .strip_prefix("[0 bounce] = ok(")
         .and_then(|l| l.strip_suffix(')'))
         .and_then(|n| n.parse::<u64>().ok());
@@ -135,7 +140,7 @@ fn queue_bench_bounces_messages_between_two_processes() {
         "expected bounce to return its mean round trip",
     );
     out.check(
-        lines[1] == "[1 echo] = ok(50)",
+        echo[0] == "[1 echo] = ok(50)",
         "expected echo to answer 50 times",
     );
 }
@@ -149,13 +154,13 @@ fn queue_bench_streams_messages_from_a_producer_to_a_consumer() {
     ])
     .output();
     out.assert_success();
-    let lines = out.stdout_lines();
     out.check(
-        lines.first() == Some(&"[0 produce] = ok(100)"),
+        out.process_lines("0 produce") == ["[0 produce] = ok(100)"],
         "expected the producer to put 100 messages",
     );
-    let rate = lines
-        .get(1)
+    let rate = out
+        .process_lines("1 consume")
+        .first()
         .and_then(|l| l.strip_prefix("[1 consume] = ok("))
         .and_then(|l| l.strip_suffix(')'))
         .and_then(|n| n.parse::<u64>().ok());

@@ -104,6 +104,14 @@ fn killed_worker_tasks_are_retried() {
         !new_workers.is_empty(),
         "wpool started no worker in place of the killed one",
     );
+    // The retry was announced, naming the task, its input and the signal.
+    let retried = attempts
+        .iter()
+        .position(|a| *a == Some(2))
+        .unwrap_or_default();
+    out.assert_stderr_contains(&format!(
+        "wpool: task {retried} (input 300): worker killed by signal 9 (SIGKILL), retrying (attempt 2 of 2)"
+    ));
 }
 
 #[test]
@@ -133,7 +141,8 @@ fn killed_worker_without_retries_loses_its_tasks() {
         lost += 1;
     }
     out.check(lost == 1, "expected the killed worker's task to be lost");
-    out.assert_stderr_contains("worker lost");
+    out.assert_stderr_contains("worker lost")
+        .assert_stderr_lacks("retrying");
 }
 
 #[test]

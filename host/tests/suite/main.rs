@@ -3,6 +3,7 @@
 //! with that same binary as its workers: real worker processes, real
 //! wasmtime, guest components built from the crates in `guest-examples`.
 
+mod advisories;
 mod cache;
 mod components;
 mod dispatch;

@@ -2,9 +2,7 @@
 //! and stderr (capped, escaped, kept off wpool's stdout) and the size of
 //! inputs and results.
 
-use std::time::Duration;
-
-use crate::util::{Guest, error_kind, json_by_index, procfs, run};
+use crate::util::{Guest, error_kind, json_by_index, run};
 
 #[test]
 fn guest_output_is_capped_and_kept_off_stdout() {
@@ -29,21 +27,7 @@ fn guest_output_is_capped_and_kept_off_stdout() {
 #[test]
 fn guest_flooding_stdout_is_bounded_and_escaped() {
     let mut running = run(Guest::Misbehave, ["--func", "flood", "4096"]).start();
-    // The peak resident memory of wpool and of its workers, sampled until
-    // the run ends.
-    let mut peak_kib = 0;
-    while running.child.try_wait().ok().flatten().is_none() {
-        let host = running.child.id();
-        for pid in procfs::children_of(host).into_iter().chain([host]) {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            let hwm = status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok());
-            peak_kib = peak_kib.max(hwm.unwrap_or(0));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let peak_kib = running.peak_kib(true);
     let out = running.finish();
     out.assert_success()
         .assert_stderr_contains("more bytes of stdout dropped");

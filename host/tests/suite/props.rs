@@ -22,8 +22,18 @@ fn task(guest: Guest) -> &'static Task {
     })
 }
 
+/// `n` cases, or as many as `PROPTEST_CASES` says, to fuzz longer on
+/// demand.
+fn cases(n: u32) -> ProptestConfig {
+    let n = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n);
+    ProptestConfig::with_cases(n)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(cases(1000))]
 
     #[test]
     fn parse_input_never_panics(text in ".{0,64}") {

@@ -8,8 +8,8 @@ use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
-use crate::pool::value::Input;
-use crate::protocol::{Call, Calls};
+use crate::pool::value::{Input, Value};
+use crate::protocol::{Call, Calls, Captured};
 
 /// Bytes of input one batch carries at most, unless a single input is
 /// larger: keeps each batch's frame far below the frame limit.
@@ -30,10 +30,27 @@ pub(crate) enum Source<I> {
 /// An input handed out and not yet finished.
 struct Pending {
     input: Input,
-    /// How many workers died running it.
-    deaths: u32,
-    /// The last worker that died running it.
-    last_worker: Option<u32>,
+    /// How many times it was sent to a worker to run, not counting the
+    /// times it came back unstarted: every attempt but the last ended with
+    /// its worker's death.
+    attempts: u32,
+}
+
+/// How a task that finished on a worker ran: where, for how long, and
+/// what it wrote.
+pub(super) struct Ran {
+    pub worker: u32,
+    pub time: std::time::Duration,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// What became of a task whose worker died running it.
+pub(super) enum Loss {
+    /// It runs again, as attempt number `attempt`.
+    Retried { input: Input, attempt: u32 },
+    /// It had all its attempts: it failed.
+    Failed(TaskOutput),
 }
 
 /// The next batch to send, and the inputs refused on the way.
@@ -46,6 +63,8 @@ pub(super) struct Batch {
 pub(super) struct Feed<I> {
     /// `None` once exhausted (or terminated): no input comes any more.
     source: Option<Source<I>>,
+    /// A submitted input [`Feed::is_spent`] found, for `read` to hand out.
+    peeked: Option<(u64, Input)>,
     /// The index of the iterator's next input.
     next_index: u64,
     /// Every input handed out whose task has not finished, by index.
@@ -61,6 +80,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     pub(super) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
+            peeked: None,
             next_index: 0,
             pending: HashMap::new(),
             retry: VecDeque::new(),
@@ -82,6 +102,20 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
     }
 
+    /// Whether nothing is left to run: [`Feed::is_done`], once a submitted
+    /// source is looked at without waiting (an input that came meanwhile
+    /// is kept for the next batch).
+    pub(super) fn is_spent(&mut self) -> bool {
+        if let (Some(Source::Submitted(receiver)), None) = (&self.source, &self.peeked) {
+            match receiver.try_recv() {
+                Ok(submitted) => self.peeked = Some(submitted),
+                Err(TryRecvError::Disconnected) => self.source = None,
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        self.is_done()
+    }
+
     /// The next batch of at most `size` tasks: a task to retry, alone, or
     /// new inputs, none at or past `window_end` when given. Empty when no
     /// input is available now.
@@ -91,6 +125,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             refused: Vec::new(),
         };
         if let Some(index) = self.retry.pop_front() {
+            if let Some(pending) = self.pending.get_mut(&index) {
+                pending.attempts += 1;
+            }
             batch.indexes.push(index);
             return batch;
         }
@@ -105,20 +142,12 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             match self.admit(&mut input) {
                 Ok(size) => {
                     bytes += size;
-                    self.pending.insert(
-                        index,
-                        Pending {
-                            input,
-                            deaths: 0,
-                            last_worker: None,
-                        },
-                    );
+                    self.pending.insert(index, Pending { input, attempts: 1 });
                     batch.indexes.push(index);
                 }
-                Err(error) => {
-                    let output = TaskOutput::failed(index, input, error, 0, None);
-                    batch.refused.push(output);
-                }
+                Err(error) => batch
+                    .refused
+                    .push(TaskOutput::failed(index, input, error, 0)),
             }
         }
         batch
@@ -126,6 +155,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The next input from the source, if one is there now.
     fn read(&mut self) -> Option<(u64, Input)> {
+        if let Some(peeked) = self.peeked.take() {
+            return Some(peeked);
+        }
         let next = match self.source.as_mut()? {
             Source::Inputs(inputs) => inputs.next().map(|input| {
                 self.next_index += 1;
@@ -143,9 +175,8 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         next
     }
 
-    /// Admission, the same for every run: a file is read now, as its task
-    /// is dispatched; an input that cannot be made, or is larger than
-    /// `Limits::max_value`, fails at once. Returns the input's size.
+    /// Admission, the same for every run: an input larger than
+    /// `Limits::max_value` fails at once. Returns the input's size.
     fn admit(&self, input: &mut Input) -> Result<usize, TaskError> {
         input.load(self.max_value)?;
         let size = input.args.len();
@@ -181,76 +212,86 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         }
     }
 
-    /// Task `index` finished: its input and how many workers died running
-    /// it before, unless it had finished already.
-    pub(super) fn finish(&mut self, index: u64) -> Option<(Input, u32)> {
-        self.pending
-            .remove(&index)
-            .map(|pending| (pending.input, pending.deaths))
+    /// Task `index` finished with `result`, as `ran` tells: its output,
+    /// unless it had finished already.
+    pub(super) fn finish(
+        &mut self,
+        index: u64,
+        result: Result<Value, TaskError>,
+        ran: Ran,
+    ) -> Option<TaskOutput> {
+        let Pending { input, attempts } = self.pending.remove(&index)?;
+        Some(TaskOutput {
+            index,
+            input,
+            result,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
+            attempts,
+            worker: Some(ran.worker),
+            time: Some(ran.time),
+        })
     }
 
     /// Tasks that never started on a worker that died: they run again, at
     /// no cost of an attempt.
     pub(super) fn requeue(&mut self, indexes: impl IntoIterator<Item = u64>) {
-        self.retry.extend(indexes);
+        for index in indexes {
+            if let Some(pending) = self.pending.get_mut(&index) {
+                pending.attempts -= 1;
+            }
+            self.retry.push_back(index);
+        }
     }
 
-    /// Task `index` was running on `worker`, which died: it runs again,
-    /// alone, unless it has had `retries` attempts more already; then it
-    /// fails.
+    /// Task `index` was running on a worker that died (for `reason`, by
+    /// `signal` if one killed it): it runs again, alone, unless it has had
+    /// `retries` attempts more already; then it fails.
     pub(super) fn lost(
         &mut self,
         index: u64,
         retries: u32,
         reason: &str,
-        worker: u32,
-    ) -> Option<TaskOutput> {
-        let pending = self.pending.get_mut(&index)?;
-        pending.deaths += 1;
-        pending.last_worker = Some(worker);
-        if pending.deaths <= retries {
+        signal: Option<i32>,
+    ) -> Option<Loss> {
+        let pending = self.pending.get(&index)?;
+        if pending.attempts <= retries {
             self.retry.push_back(index);
-            return None;
+            return Some(Loss::Retried {
+                input: pending.input.clone(),
+                attempt: pending.attempts + 1,
+            });
         }
-        let pending = self.pending.remove(&index)?;
+        let Pending { input, attempts } = self.pending.remove(&index)?;
         let error = TaskError::WorkerLost {
-            attempts: pending.deaths,
+            attempts,
             reason: reason.to_owned(),
+            signal,
         };
-        Some(TaskOutput::failed(
-            index,
-            pending.input,
-            error,
-            pending.deaths,
-            Some(worker),
-        ))
+        Some(Loss::Failed(TaskOutput::failed(
+            index, input, error, attempts,
+        )))
     }
 
     /// Stops the feed: no input is read any more, and every input handed
     /// out or submitted and not yet finished fails with `error`.
     pub(super) fn stop(&mut self, error: TaskError) -> Vec<TaskOutput> {
-        let mut unfinished: Vec<TaskOutput> = self
+        let mut unfinished: Vec<(u64, Input, u32)> = self
             .pending
             .drain()
-            .map(|(index, pending)| {
-                let error = error.clone();
-                TaskOutput::failed(
-                    index,
-                    pending.input,
-                    error,
-                    pending.deaths,
-                    pending.last_worker,
-                )
-            })
+            .map(|(index, pending)| (index, pending.input, pending.attempts))
             .collect();
+        let peeked = self.peeked.take().into_iter();
+        unfinished.extend(peeked.map(|(index, input)| (index, input, 0)));
         if let Some(Source::Submitted(receiver)) = self.source.take() {
-            unfinished.extend(
-                receiver
-                    .try_iter()
-                    .map(|(index, input)| TaskOutput::failed(index, input, error.clone(), 0, None)),
-            );
+            unfinished.extend(receiver.try_iter().map(|(index, input)| (index, input, 0)));
         }
         self.retry.clear();
         unfinished
+            .into_iter()
+            .map(|(index, input, attempts)| {
+                TaskOutput::failed(index, input, error.clone(), attempts)
+            })
+            .collect()
     }
 }

@@ -21,30 +21,57 @@ mod reorder;
 mod slots;
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
-use self::feed::Feed;
 pub(crate) use self::feed::Source;
+use self::feed::{Feed, Loss, Ran};
+pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
 use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
 use super::error::{Error, TaskError};
 use super::job::Job;
-use super::output::TaskOutput;
+use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Captured, Failure, encoding};
+use crate::protocol::{CallResult, Failure, encoding};
 
-/// How a task that finished on a worker ran: where, for how long, and
-/// what it wrote.
-struct Ran {
-    worker: u32,
-    time: Duration,
-    stdout: Captured,
-    stderr: Captured,
+/// How a run goes, beyond its task and its inputs.
+pub(crate) struct Plan {
+    /// Worker processes.
+    pub workers: usize,
+    /// Whether outputs come in input order.
+    pub ordered: bool,
+    /// Attempts more for a task whose worker died.
+    pub retries: u32,
+    /// Where the tasks' output streams, live; `None` captures it into each
+    /// [`TaskOutput`].
+    pub output: Option<OutputSink>,
+    /// Kept up to date with the process id of the first slot's worker
+    /// (for [`Process::pid`](crate::Process::pid)).
+    pub pid: Option<Arc<AtomicU32>>,
+    /// A message here terminates the run: its workers are killed and its
+    /// unfinished tasks fail.
+    pub terminate: Option<Receiver<()>>,
+}
+
+impl Plan {
+    /// `workers` processes, the pool's retries, captured output, nothing
+    /// else.
+    pub(crate) fn new(job: &Job, workers: usize, ordered: bool) -> Plan {
+        Plan {
+            workers,
+            ordered,
+            retries: job.settings.retries,
+            output: None,
+            pid: None,
+            terminate: None,
+        }
+    }
 }
 
 /// How long a batch should keep a worker busy, once task cost is known.
@@ -70,6 +97,8 @@ pub(crate) struct Run<I> {
     /// unfinished tasks fail. When every sender has dropped, no termination
     /// can come any more and the run stops watching it.
     terminate: Option<Receiver<()>>,
+    /// Attempts more for a task whose worker died.
+    retries: u32,
     /// Measured worker time per task, averaged over the batches answered.
     cost: Option<Duration>,
     /// Why the run stopped as a whole: yielded once, after the outputs
@@ -81,17 +110,22 @@ pub(crate) struct Run<I> {
 
 impl<I: Iterator<Item = Input>> Run<I> {
     /// Starts the workers and waits until one is ready, so that a component
-    /// that cannot run is reported before any input is read. A message on
-    /// `terminate`, if given, terminates the run.
+    /// that cannot run is reported before any input is read.
     pub(crate) fn start(
         job: &Arc<Job>,
-        workers: usize,
         task: &Task,
         source: Source<I>,
-        ordered: bool,
-        terminate: Option<Receiver<()>>,
+        plan: Plan,
     ) -> Result<Run<I>, Error> {
-        let (slots, events) = Slots::start(job, task, workers)?;
+        let Plan {
+            workers,
+            ordered,
+            retries,
+            output,
+            pid,
+            terminate,
+        } = plan;
+        let (slots, events) = Slots::start(job, task, workers, output, pid)?;
         let mut run = Run {
             task: task.clone(),
             job: job.clone(),
@@ -100,6 +134,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             reorder: Reorder::new(ordered, job.settings.max_waiting_output),
             events,
             terminate,
+            retries,
             cost: None,
             fatal: None,
             finished: false,
@@ -276,7 +311,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     });
                 }
                 for (index, outcome, ran) in decoded {
-                    self.finish(index, outcome, ran);
+                    if let Some(output) = self.feed.finish(index, outcome, ran) {
+                        self.reorder.insert(output);
+                    }
                 }
             }
             EventKind::Exited => self.replace(slot),
@@ -308,23 +345,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
         })
     }
 
-    /// Task `index` finished with `result`, as `ran` tells.
-    fn finish(&mut self, index: u64, result: Result<Value, TaskError>, ran: Ran) {
-        let Some((input, deaths)) = self.feed.finish(index) else {
-            return;
-        };
-        self.reorder.insert(TaskOutput {
-            index,
-            input,
-            result,
-            stdout: ran.stdout,
-            stderr: ran.stderr,
-            worker: Some(ran.worker),
-            attempts: deaths + 1,
-            time: Some(ran.time),
-        });
-    }
-
     /// Kills every worker and fails every unfinished task.
     fn terminate(&mut self) {
         self.terminate = None;
@@ -353,12 +373,32 @@ impl<I: Iterator<Item = Input>> Run<I> {
             return;
         }
         self.feed.requeue(lost.waiting);
-        let retries = self.job.settings.retries;
         for index in lost.ran {
-            let output = self.feed.lost(index, retries, &lost.reason, lost.worker);
-            if let Some(output) = output {
-                self.reorder.insert(output);
+            match self
+                .feed
+                .lost(index, self.retries, &lost.reason, lost.signal)
+            {
+                Some(Loss::Failed(mut output)) => {
+                    output.worker = Some(lost.worker);
+                    self.reorder.insert(output);
+                }
+                Some(Loss::Retried { input, attempt }) => {
+                    if let Some(hook) = &self.job.settings.on_retry {
+                        hook.call(&Retry {
+                            index,
+                            input,
+                            reason: lost.reason.clone(),
+                            attempt,
+                            attempts: self.retries + 1,
+                        });
+                    }
+                }
+                None => {}
             }
+        }
+        // With nothing left to run, no worker takes the dead one's place.
+        if self.feed.is_spent() {
+            return;
         }
         if let Err(error) = self.slots.replace(slot, &lost.reason) {
             self.fatal = Some(error);

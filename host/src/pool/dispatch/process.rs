@@ -1,7 +1,8 @@
 //! One worker process as the host sees it: the child, the pipe to its stdin,
 //! and a thread that reads its stdout. That thread serves the worker's
-//! requests to the hub itself, and turns everything else into
-//! [`WorkerEvent`]s for the dispatcher.
+//! requests to the hub itself, hands the output its tasks stream to the
+//! run's sink, and turns everything else into [`WorkerEvent`]s for the
+//! dispatcher.
 
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -13,8 +14,13 @@ use crossbeam_channel::Sender;
 
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::{
-    CallResult, FromWorker, Setup, ToWorker, WORKER_ARG, read_frame, write_frame,
+    CallResult, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
 };
+
+/// Where the tasks' output goes as they write it, when it streams: called
+/// on the worker's reader thread with each chunk (whole lines, unless a
+/// line outgrows the worker's buffer, or the rest when the task ends).
+pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 
 /// What a worker's reader thread posts to its run: `kind`, from the worker
 /// in `slot`, of `generation` (a slot's worker is replaced when it dies).
@@ -61,13 +67,15 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `program` as a worker and sends it `setup`.
+    /// Starts `program` as a worker and sends it `setup`. The output its
+    /// tasks stream, if the setup asks them to, goes to `output`.
     pub(crate) fn spawn(
         program: &Path,
         setup: &Setup,
         place: Place,
         hub: Hub,
         events: Sender<WorkerEvent>,
+        output: Option<OutputSink>,
     ) -> io::Result<WorkerProcess> {
         let mut command = Command::new(program);
         command
@@ -98,7 +106,7 @@ impl WorkerProcess {
         };
         std::thread::Builder::new()
             .name(format!("worker-{}", place.worker_id))
-            .spawn(move || serve(stdout, place, hub, stdin, events))?;
+            .spawn(move || serve(stdout, place, hub, stdin, events, output))?;
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death; one that is alive and cannot be
         // written to is killed, so that its `Exited` comes too.
@@ -106,6 +114,11 @@ impl WorkerProcess {
             worker.kill();
         }
         Ok(worker)
+    }
+
+    /// The operating system's id of the process.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends one request. An error means the worker is gone or cannot take
@@ -146,13 +159,35 @@ impl WorkerProcess {
                 (None, Some(signal)) if signal == libc::SIGSYS => format!(
                     "worker killed by signal {signal} (SIGSYS: a system call its seccomp filter forbids)"
                 ),
-                (None, Some(signal)) => format!("worker killed by signal {signal}"),
+                (None, Some(signal)) => match signal_name(signal) {
+                    Some(name) => format!("worker killed by signal {signal} ({name})"),
+                    None => format!("worker killed by signal {signal}"),
+                },
                 (None, None) => format!("worker ended: {status}"),
             },
             Err(e) => format!("worker lost: {e}"),
         };
         (reason, signal)
     }
+}
+
+/// The name of the signals that end a worker: killed by a person or the
+/// host, or crashed.
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        _ => return None,
+    })
 }
 
 impl Drop for WorkerProcess {
@@ -176,6 +211,7 @@ fn serve(
     hub: Hub,
     stdin: Stdin,
     events: Sender<WorkerEvent>,
+    output: Option<OutputSink>,
 ) {
     let Place {
         job,
@@ -210,6 +246,14 @@ fn serve(
                     let _ = send(&stdin, &ToWorker::Reply { id, result });
                 };
                 hub.request(caller, op, timeout, Box::new(reply));
+                continue;
+            }
+            // Only workers asked to stream send output; any other's is
+            // dropped.
+            FromWorker::Output { stream, bytes } => {
+                if let Some(output) = &output {
+                    output(stream, &bytes);
+                }
                 continue;
             }
             // The dispatcher checks the indexes before the hub hears of

@@ -7,11 +7,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::process::{EventKind, Place, WorkerEvent, WorkerProcess};
+use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
 use crate::pool::cache::{CompileCache, Entry};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
@@ -61,6 +62,8 @@ pub(super) struct Lost {
     pub waiting: Vec<u64>,
     /// How the worker ended.
     pub reason: String,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     /// Its id.
     pub worker: u32,
     /// Whether it aborted while compiling the component, as a worker does
@@ -88,6 +91,10 @@ pub(super) struct Slots {
     /// The compiled component workers load instead of compiling, once the
     /// cache had it or a worker sent it.
     compiled: Option<Arc<[u8]>>,
+    /// Where the workers' tasks' output streams, if it does.
+    output: Option<OutputSink>,
+    /// Set to the process id of each worker started in slot 0.
+    pid: Option<Arc<AtomicU32>>,
 }
 
 impl Slots {
@@ -96,6 +103,8 @@ impl Slots {
         job: &Arc<Job>,
         task: &Task,
         workers: usize,
+        output: Option<OutputSink>,
+        pid: Option<Arc<AtomicU32>>,
     ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
         let (events, receiver) = crossbeam_channel::unbounded();
         let settings = &job.settings;
@@ -117,6 +126,8 @@ impl Slots {
             terminated: false,
             cache,
             compiled,
+            output,
+            pid,
         };
         for slot in 0..workers {
             let slot = slots.spawn(slot, 0)?;
@@ -138,6 +149,7 @@ impl Slots {
             compile_memory: settings.compile_memory,
             compiled: self.compiled.clone(),
             serialize: self.cache.is_some() && self.compiled.is_none(),
+            stream_output: self.output.is_some(),
         };
         let program = &settings.worker_program;
         let place = Place {
@@ -152,11 +164,15 @@ impl Slots {
             place,
             self.job.hub.clone(),
             self.events.clone(),
+            self.output.clone(),
         )
         .map_err(|source| Error::SpawnWorker {
             program: program.clone(),
             source,
         })?;
+        if let (0, Some(pid)) = (slot, &self.pid) {
+            pid.store(process.id(), Ordering::Relaxed);
+        }
         Ok(Slot {
             process,
             worker_id: setup.worker_id,
@@ -268,15 +284,16 @@ impl Slots {
         }
     }
 
-    /// The worker in `slot` answered for the tasks `got`. They must be its
-    /// oldest batch's, one per task, in the batch's order: then the batch is done,
-    /// the hub learns that its tasks ended, and this returns true. Anything
-    /// else means the worker is broken: it is killed, and its batches come
-    /// back from [`Slots::reap`].
+    /// The worker in `slot` answered for the tasks `got`. They must be the
+    /// next of its oldest batch, one per task, in the batch's order (a batch
+    /// of large results is answered in several parts): then the hub learns
+    /// that those tasks ended, the batch is done once all of its tasks are,
+    /// and this returns true. Anything else means the worker is broken: it
+    /// is killed, and its batches come back from [`Slots::reap`].
     pub(super) fn answered(&mut self, slot: usize, got: &[u64]) -> bool {
         let target = &mut self.slots[slot];
         let expected = target.batches.front();
-        if expected.is_none_or(|batch| batch != got) {
+        if got.is_empty() || expected.is_none_or(|batch| !batch.starts_with(got)) {
             let why = format!(
                 "answered for tasks {got:?} instead of its batch {:?} and was killed",
                 expected.cloned().unwrap_or_default()
@@ -284,11 +301,15 @@ impl Slots {
             self.kill(slot, why);
             return false;
         }
-        let batch = target.batches.pop_front().unwrap_or_default();
-        target.process.tasks_ended(&batch);
+        target.process.tasks_ended(got);
         self.deaths_in_a_row = 0;
-        let next_len = self.slots[slot].batches.front().map(Vec::len);
-        self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
+        let batch = target.batches.front_mut().expect("checked above");
+        batch.drain(..got.len());
+        if batch.is_empty() {
+            target.batches.pop_front();
+            let next_len = target.batches.front().map(Vec::len);
+            self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
+        }
         true
     }
 
@@ -328,6 +349,7 @@ impl Slots {
             ran,
             waiting,
             reason,
+            signal,
             worker: old.worker_id,
             aborted_compiling,
         })

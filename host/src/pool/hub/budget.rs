@@ -1,14 +1,30 @@
 //! The bytes a job's objects hold in the host process, counted against
 //! [`HubLimits::max_job_bytes`](super::HubLimits): each message stored in a
-//! queue, pipe, dict or list is a [`Held`], which gives its bytes back when
-//! it is taken or dropped, whichever way it leaves its object; the scalars
-//! of values and arrays are charged in place ([`Budget::resize`]) for as
-//! long as the job lives.
+//! queue, pipe, dict or list is a [`Held`], charged its bytes and what
+//! holding it costs beyond them ([`ITEM_OVERHEAD`], and [`key_cost`] for a
+//! dict entry's key), which it gives back when it is taken or dropped,
+//! whichever way it leaves its object; the scalars of values and arrays are
+//! charged in place ([`Budget::resize`]) for as long as the job lives.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::protocol::ObjectError;
+
+/// What holding one message costs the host beyond its bytes: its [`Held`]
+/// (40 bytes) in its queue, list or dict, with room for that container's
+/// growth, and the allocator's header and rounding of the bytes. An empty
+/// message costs this much, not nothing: the suite's
+/// `multiprocessing::shared::shared_objects_stay_within_their_budget`
+/// fills a job with empty items and checks that the host grows by no more
+/// than the budget.
+pub(super) const ITEM_OVERHEAD: usize = 128;
+
+/// What a dict entry's key costs: its bytes, its own allocation, and its
+/// `String` in a B-tree node with the node's unused slots.
+pub(super) fn key_cost(key: &str) -> usize {
+    key.len() + 128
+}
 
 /// One job's count of held bytes, and its limit. The count is atomic only
 /// so that a [`Held`] can give its bytes back wherever it drops; holding
@@ -27,10 +43,11 @@ impl Budget {
         }
     }
 
-    /// Holds `bytes`, counted with `extra` bytes more (a dict entry's key);
-    /// `denied` if the job would hold more than its limit.
+    /// Holds `bytes`, charged with [`ITEM_OVERHEAD`] and `extra` bytes more
+    /// (a dict entry's [`key_cost`]); `denied` if the job would hold more
+    /// than its limit.
     pub fn hold(&self, bytes: Vec<u8>, extra: usize) -> Result<Held, ObjectError> {
-        let charge = bytes.len() + extra;
+        let charge = bytes.len() + ITEM_OVERHEAD + extra;
         self.resize(0, charge)?;
         Ok(Held {
             bytes,

@@ -530,9 +530,18 @@ impl Dict {
         self.0.call(request, None)
     }
 
-    /// The keys, in order.
+    /// The keys, in order (asked for a page at a time, so that the hub's
+    /// answers stay bounded however large the dict).
     pub fn keys(&self) -> Result<Vec<String>, ObjectError> {
-        self.0.call(|handle| dict::Keys { handle }, None)
+        let mut keys: Vec<String> = Vec::new();
+        loop {
+            let after = keys.last().cloned();
+            let page = self.0.call(|handle| dict::Keys { handle, after }, None)?;
+            if page.is_empty() {
+                return Ok(keys);
+            }
+            keys.extend(page);
+        }
     }
 
     /// How many entries the dict has.

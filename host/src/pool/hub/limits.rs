@@ -14,8 +14,9 @@ pub(crate) struct HubLimits {
     /// The most items one queue of capacity 0, one pipe inbox, one dict or
     /// one list holds, and the longest array.
     pub max_queued_items: usize,
-    /// The most bytes a job's queues, pipes, dicts and lists hold together
-    /// (waiting puts and sends included); beyond, a store gets `denied`.
+    /// The most bytes a job's objects hold together (waiting puts and
+    /// sends included, each item with what holding it costs, values and
+    /// arrays by their slots); beyond, a store gets `denied`.
     pub max_job_bytes: usize,
 }
 

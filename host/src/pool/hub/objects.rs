@@ -78,7 +78,9 @@ impl Object {
                 };
                 Object::Condition(lock)
             }
-            Open::Dict(_) => Object::Dict(DictObject::new(limits.max_queued_items)),
+            Open::Dict(_) => {
+                Object::Dict(DictObject::new(limits.max_queued_items, limits.max_message))
+            }
             Open::List(_) => {
                 Object::List(ListObject::new(limits.max_queued_items, limits.max_message))
             }

@@ -3,8 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::ops::Bound;
 
-use super::budget::{Budget, Held};
+use super::budget::{Budget, Held, key_cost};
 use super::caller::{Caller, Gone};
 use super::queue::count;
 use super::waiters::{Flow, Outbox, WaitList, Waiter, WaiterId};
@@ -402,17 +403,21 @@ impl LockObject {
     }
 }
 
-/// A `dict` from strings to byte strings, its keys listed in order.
+/// A `dict` from strings to byte strings, its keys listed in order, a page
+/// of at most one message at a time.
 pub(super) struct DictObject {
     /// The most entries it holds.
     capacity: usize,
+    /// The most bytes of keys one page answers.
+    max_message: usize,
     entries: BTreeMap<String, Held>,
 }
 
 impl DictObject {
-    pub fn new(capacity: usize) -> DictObject {
+    pub fn new(capacity: usize, max_message: usize) -> DictObject {
         DictObject {
             capacity,
+            max_message,
             entries: BTreeMap::new(),
         }
     }
@@ -431,7 +436,7 @@ impl DictObject {
             }
             dict::Op::Set(set) => {
                 let stored = budget
-                    .hold(set.value, set.key.len())
+                    .hold(set.value, key_cost(&set.key))
                     .and_then(|value| self.set(set.key, value));
                 out.answer::<dict::Set>(waiter, stored)
             }
@@ -442,7 +447,7 @@ impl DictObject {
             dict::Op::SetDefault(op) => {
                 let value = match self.entries.get(&op.key) {
                     Some(held) => Ok(held.bytes().to_vec()),
-                    None => budget.hold(op.value, op.key.len()).and_then(|held| {
+                    None => budget.hold(op.value, key_cost(&op.key)).and_then(|held| {
                         let value = held.bytes().to_vec();
                         self.set(op.key, held).map(|()| value)
                     }),
@@ -453,8 +458,8 @@ impl DictObject {
                 let swapped = self.compare_and_set(op, budget);
                 out.answer::<dict::CompareAndSet>(waiter, swapped)
             }
-            dict::Op::Keys(_) => {
-                let keys = self.entries.keys().cloned().collect();
+            dict::Op::Keys(op) => {
+                let keys = self.keys_after(op.after.as_deref());
                 out.answer::<dict::Keys>(waiter, Ok(keys))
             }
             dict::Op::Len(_) => out.answer::<dict::Len>(waiter, Ok(count(self.entries.len()))),
@@ -473,12 +478,34 @@ impl DictObject {
         }
         match op.new {
             Some(new) => {
-                let held = budget.hold(new, op.key.len())?;
+                let held = budget.hold(new, key_cost(&op.key))?;
                 self.set(op.key, held)?;
             }
             None => drop(self.entries.remove(&op.key)),
         }
         Ok(true)
+    }
+
+    /// The keys after `after` (`None`: from the first), in order, as many
+    /// as fit in one message (each counted with its length's prefix): at
+    /// least one if any is left, since an entry fits in a message.
+    fn keys_after(&self, after: Option<&str>) -> Vec<String> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut room = self.max_message;
+        let mut page = Vec::new();
+        for key in self
+            .entries
+            .range::<str, _>((from, Bound::Unbounded))
+            .map(|(key, _)| key)
+        {
+            let cost = key.len() + 8;
+            if cost > room && !page.is_empty() {
+                break;
+            }
+            room = room.saturating_sub(cost);
+            page.push(key.clone());
+        }
+        page
     }
 
     /// `denied` if `key` is new and the dict is full.

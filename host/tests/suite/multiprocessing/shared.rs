@@ -300,3 +300,43 @@ fn a_task_killed_waiting_on_a_condition_leaves_the_lock_and_the_others_free() {
     assert_eq!(wave(&survivor.output().expect("it ended")), "ok(1)");
     assert_eq!(stock.get(), Ok(Scalar::Int(0)));
 }
+
+/// A task storing empty items in queues, in dicts or in lists until the
+/// job's budget denies them grows the host by no more than the budget:
+/// each item is charged what holding it costs, not just its (zero) bytes.
+#[test]
+fn shared_objects_stay_within_their_budget() {
+    const BUDGET_MIB: u64 = 24;
+    let hoard = |kind: &str, budget: &str| {
+        let kind = format!("{kind:?}");
+        let args = ["--func", "hoard", "--max-shared", budget, &kind];
+        let mut running = crate::util::run(Guest::Misbehave, args).start();
+        let peak = running.peak_kib(false);
+        (peak, running.finish())
+    };
+    for kind in ["queue", "dict", "list"] {
+        // The same run with room for nothing: the host's own memory.
+        let (base_kib, empty) = hoard(kind, "1KiB");
+        empty.assert_success();
+        let (full_kib, out) = hoard(kind, &format!("{BUDGET_MIB}MiB"));
+        out.assert_success();
+        let line = out.stdout.trim();
+        let stored: u64 = line
+            .strip_prefix("ok(")
+            .and_then(|v| v.strip_suffix(')'))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| out.fail(format_args!("the task answered {line}")));
+        out.check(
+            stored > 50_000,
+            format_args!("only {stored} {kind} items were stored"),
+        );
+        let grown_mib = full_kib.saturating_sub(base_kib) / 1024;
+        out.check(
+            grown_mib <= BUDGET_MIB + 4,
+            format_args!(
+                "the host grew by {grown_mib} MiB ({base_kib} KiB to {full_kib} KiB) \
+                 holding {stored} empty {kind} items under a budget of {BUDGET_MIB} MiB"
+            ),
+        );
+    }
+}

@@ -14,13 +14,18 @@ fn spawn_queue_writer_and_reader() {
         process(Guest::QueueDemo, "reader", None),
     ])
     .output();
-    out.assert_success().assert_stdout_lines(&[
-        "[0 writer] = 4",
-        "[1 reader] got A",
-        "[1 reader] got B",
-        "[1 reader] got C",
-        "[1 reader] got D",
-        r#"[1 reader] = ok(["A", "B", "C", "D"])"#,
+    out.assert_success().assert_process_lines(&[
+        ("0 writer", &["[0 writer] = 4"]),
+        (
+            "1 reader",
+            &[
+                "[1 reader] got A",
+                "[1 reader] got B",
+                "[1 reader] got C",
+                "[1 reader] got D",
+                r#"[1 reader] = ok(["A", "B", "C", "D"])"#,
+            ],
+        ),
     ]);
 }
 
@@ -33,15 +38,25 @@ fn spawn_pipe_ping_pong() {
     ])
     .output();
     // Pong returns once ping has closed its end of the pipe.
-    out.assert_success().assert_stdout_lines(&[
-        "[0 ping] pong 0",
-        "[0 ping] pong 1",
-        "[0 ping] pong 2",
-        "[0 ping] = ok(3)",
-        "[1 pong] ping 0",
-        "[1 pong] ping 1",
-        "[1 pong] ping 2",
-        "[1 pong] = ok(3)",
+    out.assert_success().assert_process_lines(&[
+        (
+            "0 ping",
+            &[
+                "[0 ping] pong 0",
+                "[0 ping] pong 1",
+                "[0 ping] pong 2",
+                "[0 ping] = ok(3)",
+            ],
+        ),
+        (
+            "1 pong",
+            &[
+                "[1 pong] ping 0",
+                "[1 pong] ping 1",
+                "[1 pong] ping 2",
+                "[1 pong] = ok(3)",
+            ],
+        ),
     ]);
 }
 
@@ -196,16 +211,136 @@ fn queue_reader_waits_for_the_writer() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let out = running.finish();
-    out.assert_success().assert_stdout_lines(&[
-        "[0 reader] got A",
-        "[0 reader] got B",
-        "[0 reader] got C",
-        "[0 reader] got D",
-        r#"[0 reader] = ok(["A", "B", "C", "D"])"#,
-        "[1 writer] = 4",
+    out.assert_success().assert_process_lines(&[
+        (
+            "0 reader",
+            &[
+                "[0 reader] got A",
+                "[0 reader] got B",
+                "[0 reader] got C",
+                "[0 reader] got D",
+                r#"[0 reader] = ok(["A", "B", "C", "D"])"#,
+            ],
+        ),
+        ("1 writer", &["[1 writer] = 4"]),
     ]);
     out.check(
         longest_wait >= Duration::from_millis(300),
         format_args!("the reader never waited long for a letter: at most {longest_wait:?}"),
     );
+}
+
+#[test]
+fn killed_process_is_not_started_again_and_exits_minus_nine() {
+    // The process counts its attempt in a shared value, then sleeps.
+    let running = wpool([
+        "spawn".to_string(),
+        process(Guest::Misbehave, "attempt", Some("60000")),
+        "--timeout".to_string(),
+        "2m".to_string(),
+    ])
+    .start();
+    let parent = running.child.id();
+    let workers = procfs::workers_blocked_in_host_calls(parent, 1, Duration::from_secs(30));
+    procfs::kill_9(workers[0]);
+    let killed = Instant::now();
+    // Any worker started after the kill would be the process run again.
+    let mut new_workers = Vec::new();
+    let mut running = running;
+    while running.child.try_wait().ok().flatten().is_none() {
+        for pid in procfs::children_of(parent) {
+            if pid != workers[0] && !new_workers.contains(&pid) {
+                new_workers.push(pid);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = running.finish();
+    out.assert_code(1)
+        .assert_stdout_empty()
+        .assert_stderr_contains("[0 attempt] failed: worker lost after 1 attempt(s)")
+        .assert_stderr_contains("killed by signal 9 (SIGKILL)")
+        .assert_stderr_contains("(exit code -9)")
+        .assert_stderr_lacks("retrying");
+    out.check(
+        new_workers.is_empty(),
+        format_args!("a worker started after the kill: {new_workers:?}"),
+    );
+    out.check(
+        killed.elapsed() < Duration::from_secs(20),
+        "the run should end when its process is killed",
+    );
+}
+
+#[test]
+fn spawn_streams_output_live_and_prints_each_result_as_its_process_ends() {
+    // Process 0 writes a line to stdout and one to stderr, then waits on a
+    // queue nobody fills; process 1 returns at once.
+    let mut running = wpool([
+        "spawn".to_string(),
+        process(Guest::Misbehave, "announce-and-await", Some(r#""go""#)),
+        process(Guest::Misbehave, "echo", Some(r#""hi""#)),
+        "--timeout".to_string(),
+        "2m".to_string(),
+    ])
+    .start();
+    let parent = running.child.id();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match running.next_line(Duration::from_secs(60)) {
+            Some(line) => seen.push(line),
+            None => running.finish().fail(format_args!(
+                "expected two lines while process 0 waits, got {seen:?}"
+            )),
+        }
+    }
+    seen.sort();
+    // Process 0's line, before it ends; process 1's result, not held
+    // behind process 0.
+    let expected = [
+        r#"[0 announce-and-await] waiting on go"#,
+        r#"[1 echo] = "hi""#,
+    ];
+    if seen != expected {
+        running
+            .finish()
+            .fail(format_args!("expected {expected:?} first, got {seen:?}"));
+    }
+    // Process 0 still waits: its worker is the one left, blocked in the
+    // hub. Killed, it ends with what it wrote already shown.
+    let workers = procfs::workers_blocked_in_host_calls(parent, 1, Duration::from_secs(30));
+    procfs::kill_9(workers[0]);
+    let out = running.finish();
+    out.assert_code(1)
+        .assert_process_lines(&[
+            (
+                "0 announce-and-await",
+                &["[0 announce-and-await] waiting on go"],
+            ),
+            ("1 echo", &[r#"[1 echo] = "hi""#]),
+        ])
+        .assert_stderr_contains("[0 announce-and-await] go is empty")
+        .assert_stderr_contains("[0 announce-and-await] failed: worker lost")
+        .assert_stderr_contains("(exit code -9)");
+}
+
+#[test]
+fn spawn_retries_a_killed_process_only_when_asked_and_says_so() {
+    let running = wpool([
+        "spawn".to_string(),
+        process(Guest::Misbehave, "attempt", Some("3000")),
+        "--retries".to_string(),
+        "1".to_string(),
+    ])
+    .start();
+    let workers =
+        procfs::workers_blocked_in_host_calls(running.child.id(), 1, Duration::from_secs(30));
+    procfs::kill_9(workers[0]);
+    let out = running.finish();
+    // The second attempt counted the first one's increment too.
+    out.assert_success()
+        .assert_process_lines(&[("0 attempt", &["[0 attempt] = 2"])])
+        .assert_stderr_contains(
+            "wpool: [0 attempt] worker killed by signal 9 (SIGKILL), starting it again (attempt 2 of 2)",
+        );
 }

@@ -77,6 +77,8 @@ pub fn error_kind<'a>(out: &Output, line: &'a Json) -> &'a str {
 pub struct Cmd {
     cmd: Command,
     stdin: Option<Vec<u8>>,
+    /// Send stdout to `/dev/null` instead of gathering it.
+    discard_stdout: bool,
 }
 
 /// `wpool` with `args`.
@@ -95,7 +97,11 @@ where
         "WPOOL_CACHE_DIR",
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("wpool-cache"),
     );
-    Cmd { cmd, stdin: None }
+    Cmd {
+        cmd,
+        stdin: None,
+        discard_stdout: false,
+    }
 }
 
 /// `wpool run GUEST.wasm` followed by `args`.
@@ -178,11 +184,23 @@ impl Cmd {
             .join(" ")
     }
 
-    /// Starts the command with every stream piped.
+    /// Sends the command's stdout to `/dev/null`: for runs that print
+    /// more than a test should hold.
+    pub fn discard_stdout(&mut self) -> &mut Cmd {
+        self.discard_stdout = true;
+        self
+    }
+
+    /// Starts the command with every stream piped (stdout to `/dev/null`
+    /// after [`Cmd::discard_stdout`]).
     pub fn spawn(&mut self) -> Child {
+        let stdout = match self.discard_stdout {
+            true => Stdio::null(),
+            false => Stdio::piped(),
+        };
         self.cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped());
         match self.cmd.spawn() {
             Ok(child) => child,
@@ -201,7 +219,7 @@ impl Cmd {
             // The command may exit without reading all of it.
             let _ = stdin.write_all(&input);
         });
-        let stdout = drain(child.stdout.take().expect("piped"));
+        let stdout = child.stdout.take().map(drain);
         let stderr = drain(child.stderr.take().expect("piped"));
         let status = wait_with_deadline(&mut child, COMMAND_DEADLINE).unwrap_or_else(|| {
             panic!(
@@ -213,7 +231,10 @@ impl Cmd {
         Output {
             command: self.describe(),
             status,
-            stdout: String::from_utf8_lossy(&stdout.join().expect("reader thread")).into_owned(),
+            stdout: stdout
+                .map(|reader| reader.join().expect("reader thread"))
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default(),
             stderr: String::from_utf8_lossy(&stderr.join().expect("reader thread")).into_owned(),
             elapsed: started.elapsed(),
         }
@@ -387,6 +408,35 @@ impl Output {
         self.stdout.lines().collect()
     }
 
+    /// The stdout lines of process `name` (such as `0 writer`) of a
+    /// `wpool spawn`, prefix included. Processes print as they go, so only
+    /// each one's own lines come in a known order.
+    pub fn process_lines(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("[{name}] ");
+        self.stdout
+            .lines()
+            .filter(|line| line.starts_with(&prefix))
+            .collect()
+    }
+
+    /// Asserts the stdout lines of each process of a `wpool spawn`, and
+    /// that stdout holds nothing else.
+    #[track_caller]
+    pub fn assert_process_lines(&self, expected: &[(&str, &[&str])]) -> &Output {
+        for (name, lines) in expected {
+            let got = self.process_lines(name);
+            self.check(
+                got == *lines,
+                format_args!("expected process {name}'s lines {lines:?}, got {got:?}"),
+            );
+        }
+        let total: usize = expected.iter().map(|(_, lines)| lines.len()).sum();
+        self.check(
+            self.stdout_lines().len() == total,
+            "expected no other stdout lines",
+        )
+    }
+
     /// Stdout as JSON Lines, one object per line.
     #[track_caller]
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
@@ -451,6 +501,25 @@ impl Cmd {
 }
 
 impl Running {
+    /// The highest peak resident memory (`VmHWM`, in KiB) of wpool's own
+    /// process, and of its workers too when `workers` is set, sampled
+    /// every 20 ms until the command ends.
+    pub fn peak_kib(&mut self, workers: bool) -> u64 {
+        let mut peak = 0;
+        while self.child.try_wait().ok().flatten().is_none() {
+            let host = self.child.id();
+            let mut pids = vec![host];
+            if workers {
+                pids.extend(procfs::children_of(host));
+            }
+            for pid in pids {
+                peak = peak.max(procfs::peak_resident_kib(pid).unwrap_or(0));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    }
+
     /// Waits for the next stdout line; `None` when stdout closes or after
     /// `timeout`.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {

@@ -1,6 +1,7 @@
 //! What holds for every kind: scoping to a job, limits on names, objects and bytes, dropping a job or the hub, the host's handles, the wire.
 
 use super::*;
+use crate::pool::hub::budget::{ITEM_OVERHEAD, key_cost};
 
 #[test]
 fn handles_and_names_are_scoped_to_their_job() {
@@ -99,9 +100,11 @@ fn oversized_messages_are_refused_and_change_nothing() {
 
 #[test]
 fn a_job_holds_a_limited_number_of_bytes() {
+    // Room for two items of 40 bytes, not for one and a dict entry "k" of
+    // 60: each is charged with what holding it costs beyond its bytes.
     let limits = HubLimits {
         max_message: 64,
-        max_job_bytes: 100,
+        max_job_bytes: 2 * ITEM_OVERHEAD + key_cost("k") + 60,
         ..HubLimits::default()
     };
     let hub = Hub::new(limits);
@@ -147,12 +150,57 @@ fn a_job_holds_a_limited_number_of_bytes() {
         put(&hub, me, queue, vec![0; 40], None),
         Err(ObjectError::Denied(_))
     ));
-    set("k", 1).unwrap();
+    // Removing the entry gives its bytes back.
+    let remove = dict::Remove {
+        handle: dict,
+        key: "k".into(),
+    };
+    call(&hub, me, remove, None).unwrap();
     put(&hub, me, queue, vec![0; 40], None).unwrap();
     // Another job has a budget of its own.
     let theirs = open_queue(&hub, task(2, 0, 0), "q", 0);
     let item = vec![0; 60];
     put(&hub, task(2, 0, 0), theirs, item, None).unwrap();
+}
+
+#[test]
+fn empty_items_and_entries_are_charged_what_holding_them_costs() {
+    let limits = HubLimits {
+        max_job_bytes: 10 * ITEM_OVERHEAD,
+        ..HubLimits::default()
+    };
+    let hub = Hub::new(limits);
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 0);
+    // Empty items are not free: ten fill the budget.
+    for _ in 0..10 {
+        put(&hub, me, queue, Vec::new(), None).unwrap();
+    }
+    assert!(matches!(
+        put(&hub, me, queue, Vec::new(), None),
+        Err(ObjectError::Denied(_))
+    ));
+    // Taking one gives its charge back; a dict entry costs its key too.
+    call(&hub, me, queue::Get { handle: queue }, None).unwrap();
+    let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
+    let set = dict::Set {
+        handle: dict,
+        key: "k".into(),
+        value: Vec::new(),
+    };
+    assert!(matches!(
+        call(&hub, me, set, None),
+        Err(ObjectError::Denied(_))
+    ));
+    for _ in 0..2 {
+        call(&hub, me, queue::Get { handle: queue }, None).unwrap();
+    }
+    let set = dict::Set {
+        handle: dict,
+        key: "k".into(),
+        value: Vec::new(),
+    };
+    assert_eq!(call(&hub, me, set, None), Ok(()));
 }
 
 #[test]

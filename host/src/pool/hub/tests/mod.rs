@@ -15,6 +15,7 @@ use crate::protocol::{
     lock, pipe, queue, semaphore, value,
 };
 
+mod fuzz;
 mod jobs;
 mod locks;
 mod pipes;

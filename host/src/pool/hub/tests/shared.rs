@@ -1,6 +1,7 @@
 //! Values, arrays, dicts and lists: their operations and limits.
 
 use super::*;
+use crate::pool::hub::budget::{ITEM_OVERHEAD, key_cost};
 
 #[test]
 fn value_add_and_compare_and_swap() {
@@ -171,8 +172,11 @@ fn dict_entries() {
         None,
     );
     assert_eq!(get, Ok(Some(b"a".to_vec())));
-    let keys = call(&hub, me, dict::Keys { handle: dict }, None);
-    assert_eq!(keys, Ok(vec!["a".into(), "b".into()]));
+    let keys = dict::Keys {
+        handle: dict,
+        after: None,
+    };
+    assert_eq!(call(&hub, me, keys, None), Ok(vec!["a".into(), "b".into()]));
     let removed = call(
         &hub,
         me,
@@ -219,7 +223,8 @@ fn dict_updates_within_the_limits() {
     let limits = HubLimits {
         max_message: 16,
         max_queued_items: 1,
-        max_job_bytes: 24,
+        // 24 bytes of keys and values, and two entries' overheads.
+        max_job_bytes: 24 + 2 * (ITEM_OVERHEAD + key_cost("")),
         ..HubLimits::default()
     };
     let hub = Hub::new(limits);
@@ -366,7 +371,8 @@ fn list_stays_within_the_limits() {
     let limits = HubLimits {
         max_message: 8,
         max_queued_items: 3,
-        max_job_bytes: 12,
+        // 12 bytes, and three items' overheads.
+        max_job_bytes: 12 + 3 * ITEM_OVERHEAD,
         ..HubLimits::default()
     };
     let hub = Hub::new(limits);
@@ -552,4 +558,40 @@ fn a_value_that_grows_is_charged_and_one_that_shrinks_gives_back() {
         call(&hub, me, value::Get { handle: first }, None),
         Ok(Scalar::Bytes(vec![1; 10]))
     );
+}
+
+#[test]
+fn dict_keys_come_a_page_of_one_message_at_a_time() {
+    let hub = Hub::new(HubLimits {
+        max_message: 100,
+        ..HubLimits::default()
+    });
+    let me = task(1, 0, 0);
+    let dict = call(&hub, me, dict::Open { name: "d".into() }, None).unwrap();
+    let names: Vec<String> = (0..30).map(|i| format!("key-{i:02}")).collect();
+    for key in &names {
+        let set = dict::Set {
+            handle: dict,
+            key: key.clone(),
+            value: Vec::new(),
+        };
+        call(&hub, me, set, None).unwrap();
+    }
+    // Each key counts 6 bytes and a prefix of 8: seven fit in 100 bytes.
+    let page = |after: Option<&str>| {
+        let keys = dict::Keys {
+            handle: dict,
+            after: after.map(Into::into),
+        };
+        call(&hub, me, keys, None).unwrap()
+    };
+    let first = page(None);
+    assert_eq!(first, names[..7]);
+    assert_eq!(page(Some("key-06")), names[7..14]);
+    // A key that is not in the dict still marks a place.
+    assert_eq!(page(Some("key-065")), names[7..14]);
+    assert_eq!(page(Some("key-29")), Vec::<String>::new());
+    // The host's handle pages through all of them.
+    let host = Dict::open(&hub, 1, "d").unwrap();
+    assert_eq!(host.keys().unwrap(), names);
 }
