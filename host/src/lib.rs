@@ -31,7 +31,11 @@
 //!
 //! Values are given and shown as WAVE, the WebAssembly value encoding:
 //! `42`, `"text"`, `[1, 2]`, `{name: "x", size: 3}`, `some(1)`, `ok(2)`. A
-//! function with several parameters takes a tuple, `(1, "a")`. Between the
+//! function with several parameters takes a tuple, `(1, "a")`. They are
+//! also given and shown as typed JSON ([`Task::parse_input_json`],
+//! [`Value::to_json`]: records as objects, `list<u8>` as base64, ...), and
+//! a function of one `list<u8>` or `string` takes a file's contents
+//! ([`Task::file_input`]), read only when its task is dispatched. Between the
 //! host and its workers they cross in a compact binary encoding (a
 //! `list<u8>` as a length and its bytes), which
 //! [`Limits::max_value`](crate::Limits::max_value) measures.
@@ -72,7 +76,7 @@ pub use pool::{
     Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection,
     Dict, Error, Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder,
     Process, ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task,
-    TaskError, TaskOutput, Value, build_guest,
+    TaskError, TaskOutput, Value, build_guest, shorten,
 };
 pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 

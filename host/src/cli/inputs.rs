@@ -1,15 +1,34 @@
-//! Where a run's inputs come from: arguments (WAVE values and integer
-//! ranges, all checked before the run starts) or a file read line by line
-//! as the workers need them.
+//! Where a run's inputs come from: arguments (values, integer ranges, or
+//! with `--files` file paths and glob patterns, all checked before the run
+//! starts) or a file read line by line as the workers need them. A value
+//! is WAVE or JSON text (`--input-format`); a file input is read when its
+//! task is dispatched.
 
 use std::cell::Cell;
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
+use std::iter::Peekable;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 use std::rc::Rc;
 
 use anyhow::{Context as _, bail};
+use clap::ValueEnum;
 use wpool::{Input, Task};
+
+/// What each input given is.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A WAVE value.
+    Wave,
+    /// A JSON value, typed as the README's table says.
+    Json,
+    /// A file path (or, as an argument, a glob pattern): the file's
+    /// contents are the input (`--files`).
+    #[value(skip)]
+    Files,
+}
 
 /// How many bytes of WAVE text an input line may have per byte of
 /// `--max-value`: a `list<u8>` takes up to five (`255, `) for each byte it
@@ -26,6 +45,7 @@ pub(crate) enum InputSource {
     },
     Lines {
         task: Task,
+        format: Format,
         name: String,
         reader: Box<dyn BufRead>,
         /// The longest line accepted, in bytes.
@@ -35,6 +55,9 @@ pub(crate) enum InputSource {
 
 pub(crate) enum Arg {
     Value(Input),
+    /// The files a glob pattern matches, found as they are needed; at
+    /// least one.
+    Files(Peekable<glob::Paths>),
     /// `start..end`, end excluded, both within the parameter's type.
     Range {
         start: i128,
@@ -47,16 +70,23 @@ pub(crate) enum Arg {
 pub(crate) type LateError = Rc<Cell<Option<anyhow::Error>>>;
 
 impl InputSource {
-    /// Checks every argument against the task's parameter types.
-    pub(crate) fn args(texts: &[String], task: &Task) -> anyhow::Result<InputSource> {
+    /// Checks every argument against the task's parameter types, and that
+    /// each glob pattern matches a file.
+    pub(crate) fn args(
+        texts: &[String],
+        task: &Task,
+        format: Format,
+    ) -> anyhow::Result<InputSource> {
         if texts.is_empty() {
-            bail!("no inputs: give WAVE values, a range such as 0..10, or --input FILE");
+            bail!("no inputs: give values, a range such as 0..10, or --input FILE");
         }
         let args = texts
             .iter()
-            .map(|text| match parse_range(text)? {
-                Some((start, end)) => check_range(text, start, end, task),
-                None => Ok(Arg::Value(task.parse_input(text)?)),
+            .map(|text| match (format, parse_range(text)?) {
+                (Format::Files, _) => files(text, task),
+                (_, Some((start, end))) => check_range(text, start, end, task),
+                (Format::Wave, None) => Ok(Arg::Value(task.parse_input(text)?)),
+                (Format::Json, None) => Ok(Arg::Value(task.parse_input_json(text)?)),
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(InputSource::Args {
@@ -67,7 +97,12 @@ impl InputSource {
 
     /// Opens `path`, or stdin for `-`. A line may be as long as the WAVE
     /// text of an input of `max_value` bytes.
-    pub(crate) fn file(path: &Path, task: &Task, max_value: u64) -> anyhow::Result<InputSource> {
+    pub(crate) fn file(
+        path: &Path,
+        task: &Task,
+        format: Format,
+        max_value: u64,
+    ) -> anyhow::Result<InputSource> {
         let (name, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
             ("stdin".into(), Box::new(BufReader::new(std::io::stdin())))
         } else {
@@ -77,6 +112,7 @@ impl InputSource {
         };
         Ok(InputSource::Lines {
             task: task.clone(),
+            format,
             name,
             reader,
             max_line: max_value.saturating_mul(LINE_PER_VALUE_BYTE).max(MIN_LINE),
@@ -99,6 +135,13 @@ impl InputSource {
                 let task = task.clone();
                 let items: Box<dyn Iterator<Item = Input>> = match arg {
                     Arg::Value(input) => Box::new(std::iter::once(input)),
+                    Arg::Files(paths) => Box::new(paths.map(move |path| match path {
+                        Ok(path) => task.file_input(path).expect("the task takes bytes"),
+                        Err(e) => {
+                            let path = e.path().display().to_string();
+                            task.invalid_input(&path, format!("cannot read {path}: {}", e.error()))
+                        }
+                    })),
                     Arg::Range { start, end } => Box::new((start..end).map(move |n| {
                         task.parse_input(&n.to_string())
                             .expect("both ends of the range were checked against the type")
@@ -108,6 +151,7 @@ impl InputSource {
             })),
             InputSource::Lines {
                 task,
+                format,
                 name,
                 reader,
                 max_line,
@@ -115,13 +159,15 @@ impl InputSource {
                 let late = late.clone();
                 let mut lines = Lines {
                     reader,
+                    format,
+                    name,
                     number: 0,
                     max_line,
                 };
                 Box::new(std::iter::from_fn(move || {
                     let result = lines
                         .next_input(&task)
-                        .with_context(|| format!("{name} line {}", lines.number));
+                        .with_context(|| format!("{} line {}", lines.name, lines.number));
                     result.unwrap_or_else(|error| {
                         late.set(Some(error));
                         None
@@ -139,6 +185,7 @@ fn count(args: &[Arg]) -> Option<u64> {
     args.iter().try_fold(0u64, |total, arg| {
         let len = match arg {
             Arg::Value(_) => 1,
+            Arg::Files(_) => return None,
             Arg::Range { start, end } => u64::try_from(end - start).ok()?,
         };
         total.checked_add(len)
@@ -147,6 +194,9 @@ fn count(args: &[Arg]) -> Option<u64> {
 
 struct Lines {
     reader: Box<dyn BufRead>,
+    format: Format,
+    /// The file's name, or `stdin`.
+    name: String,
     number: u64,
     max_line: u64,
 }
@@ -170,14 +220,52 @@ impl Lines {
                     self.max_line
                 );
             }
+            if self.format == Format::Files {
+                // A path is taken as it is, whatever its bytes, but for
+                // its line ending.
+                let path = line.strip_suffix(b"\n").unwrap_or(&line);
+                let path = path.strip_suffix(b"\r").unwrap_or(path);
+                if !path.is_empty() {
+                    let input = task.file_input(OsStr::from_bytes(path))?;
+                    return Ok(Some(input));
+                }
+                continue;
+            }
             let text = std::str::from_utf8(&line)
                 .context("the line is not UTF-8")?
                 .trim();
-            if !text.is_empty() {
-                return Ok(Some(task.parse_input(text)?));
+            if text.is_empty() {
+                continue;
             }
+            return Ok(Some(match self.format {
+                Format::Json => task.parse_input_json(text).unwrap_or_else(|e| {
+                    let reason = format!("{} line {}: {e}", self.name, self.number);
+                    task.invalid_input(text, reason)
+                }),
+                _ => task.parse_input(text)?,
+            }));
         }
     }
+}
+
+/// A `--files` argument: a path, or a glob pattern (one with `*`, `?` or
+/// `[`) that must match at least one path. As in a shell, a `*` does not
+/// match a leading dot.
+fn files(text: &str, task: &Task) -> anyhow::Result<Arg> {
+    if !text.contains(['*', '?', '[']) {
+        return Ok(Arg::Value(task.file_input(text)?));
+    }
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..glob::MatchOptions::new()
+    };
+    let mut paths = glob::glob_with(text, options)
+        .with_context(|| format!("bad glob pattern {text:?}"))?
+        .peekable();
+    if paths.peek().is_none() {
+        bail!("no file matches {text:?}");
+    }
+    Ok(Arg::Files(paths))
 }
 
 /// `A..B` or `A..=B` as a half-open range; `None` when `text` is not meant

@@ -6,6 +6,7 @@ mod agent;
 mod doctor;
 mod inputs;
 mod interrupt;
+mod out_dir;
 mod report;
 mod spawn;
 
@@ -19,8 +20,9 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use wpool::{Component, Limits, MAX_TIMEOUT, Pool, Task};
 
-use self::inputs::InputSource;
+use self::inputs::{Format, InputSource};
 use self::interrupt::Interrupt;
+use self::out_dir::OutDir;
 use self::report::{Report, printable};
 
 /// Run WebAssembly components as tasks on a pool of isolated worker
@@ -67,11 +69,20 @@ pub(crate) enum Command {
 /// parameter also takes ranges: 0..10 (10 excluded) and 0..=10. Inputs that
 /// start with '-' other than plain numbers go after '--': -- -5..5.
 ///
-/// Results are printed in WAVE on stdout. A task that fails (a trap, a
-/// timeout, a memory or fuel limit, an `err` result, a worker that died)
-/// fails alone: its error goes to stderr in place of its result, and the run
-/// goes on. What tasks write to their stdout and stderr is shown on stderr,
-/// each line prefixed with the task's index.
+/// With --input-format json, inputs are JSON values instead, typed as the
+/// README's table says (records as objects, list<u8> as base64, ...); a
+/// function of several parameters takes an array, or an object by
+/// parameter name. With --files, inputs are files (paths, or glob patterns
+/// wpool expands), each passed whole as the function's one list<u8> or
+/// string parameter, read when its task is dispatched.
+///
+/// Results are printed in WAVE on stdout (typed JSON with --json), or with
+/// --out-dir written to files, whose paths are printed. A task that fails
+/// (a trap, a timeout, a memory or fuel limit, an `err` result, a worker
+/// that died, an unreadable file) fails alone: its error goes to stderr in
+/// place of its result, and the run goes on. What tasks write to their
+/// stdout and stderr is shown on stderr, each line prefixed with the task's
+/// index.
 ///
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
 /// the run could not start or go on (bad option, bad component, unknown
@@ -90,6 +101,12 @@ pub(crate) enum Command {
 ///
 ///   wpool run wordstats.wasm '("a b a", insensitive, 2)'
 ///
+///   wpool run wordstats.wasm --input-format json '{"text": "a b a", "case": "insensitive", "top": 2}'
+///
+///   wpool run guest-examples/gzip --func compress --files 'logs/*.txt' --out-dir logs.gz
+///
+///   find logs -name '*.txt' | wpool run gzip.wasm --func compress --files --input - --out-dir gz
+///
 ///   wpool run primes.wasm 0..1000 --nats nats://127.0.0.1:4222
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
@@ -98,14 +115,50 @@ pub(crate) struct RunArgs {
     /// is built for wasm32-wasip2 first.
     task: PathBuf,
 
-    /// Inputs: WAVE values, or ranges A..B and A..=B.
+    /// Inputs: values (WAVE, or JSON with --input-format json), ranges A..B
+    /// and A..=B, or with --files paths and glob patterns.
     #[arg(allow_negative_numbers = true, conflicts_with = "input")]
     inputs: Vec<String>,
 
-    /// Read inputs from FILE, one WAVE value per line ('-' for stdin).
-    /// Lines are read as workers need them; blank lines are skipped.
+    /// Read inputs from FILE, one per line ('-' for stdin). Lines are read
+    /// as workers need them; blank lines are skipped. A WAVE line that does
+    /// not parse stops the run; a JSON line that does not fail its task.
     #[arg(long, short, value_name = "FILE")]
     input: Option<PathBuf>,
+
+    /// How inputs are written: wave, or json (typed JSON values, JSON
+    /// Lines with --input).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "wave")]
+    input_format: Format,
+
+    /// The inputs are files: each argument is a path or a glob pattern
+    /// ('photos/*.jpg', expanded by wpool, sorted; a pattern that matches
+    /// nothing stops the run before it starts), each --input line a path.
+    /// The function's one list<u8> or string parameter gets a file's
+    /// contents, read when its task is dispatched. A file that cannot be
+    /// read fails its task, and one larger than --max-value fails with a
+    /// size error without being read.
+    #[arg(long, conflicts_with = "input_format")]
+    files: bool,
+
+    /// Write each result to a file in DIR (made if missing) instead of
+    /// printing it, and print the file's path: the function must return
+    /// list<u8> or string, or a result whose ok is one (an err fails the
+    /// task). A file is named as the input file (photos/a.jpg ->
+    /// DIR/a.jpg); an input that is not a file by its task index (DIR/0).
+    /// Written under a temporary name and renamed; an existing file fails
+    /// the task, unless --force.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+
+    /// With --out-dir, replace files that exist.
+    #[arg(long, requires = "out_dir")]
+    force: bool,
+
+    /// Print a summary on stderr at the end: tasks succeeded and failed,
+    /// failures by kind, retries, and percentiles of the tasks' run times.
+    #[arg(long)]
+    summary: bool,
 
     /// The function to map: its name, or its full name (iface#name) where
     /// two interfaces export the same name. Needed when the component
@@ -142,8 +195,10 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     unordered: bool,
 
-    /// Print JSON Lines: {"index", "input", "value" or "error", "stdout",
-    /// "stderr"}, with values in WAVE.
+    /// Print JSON Lines: {"index", "input", "value" (or "file" with
+    /// --out-dir, or "error": {"kind", "message"}), "stdout", "stderr",
+    /// "worker", "attempts", "time" (seconds the task ran in its worker)},
+    /// with input and value as typed JSON.
     #[arg(long)]
     json: bool,
 }
@@ -347,9 +402,22 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Component> {
 
 fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let task: Task = load(&args.task)?.task(args.func.as_deref())?;
+    let format = match args.files {
+        true if !task.takes_bytes() => anyhow::bail!(
+            "--files needs a function of one list<u8> or string parameter; {} takes {}",
+            task.name(),
+            task.input_type()
+        ),
+        true => Format::Files,
+        false => args.input_format,
+    };
     let source = match &args.input {
-        Some(file) => InputSource::file(file, &task, args.limits.max_value)?,
-        None => InputSource::args(&args.inputs, &task)?,
+        Some(file) => InputSource::file(file, &task, format, args.limits.max_value)?,
+        None => InputSource::args(&args.inputs, &task, format)?,
+    };
+    let out_dir = match &args.out_dir {
+        Some(dir) => Some(OutDir::create(dir, args.force, &task)?),
+        None => None,
     };
     let mut pool = args.limits.pool()?.retries(args.retries).on_retry(|retry| {
         warn(format_args!(
@@ -375,8 +443,10 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         (None, true) => pool.imap_unordered(&task, inputs)?,
         (None, false) => pool.imap(&task, inputs)?,
     };
-    let mut report = Report::new(args.json, total);
-    let all_ok = report.print(outputs)?;
+    let mut report = Report::new(args.json, out_dir, args.summary, total);
+    let printed = report.print(outputs);
+    report.print_summary();
+    let all_ok = printed?;
     if interrupt.requested() {
         warn("interrupted; the tasks already started were finished");
         return Ok(Outcome::Interrupted);

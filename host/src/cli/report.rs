@@ -1,19 +1,29 @@
-//! Printing a run: results on stdout (WAVE lines or JSON Lines), failures
-//! and guest output on stderr, and a progress bar when stderr is a terminal
-//! and the run takes a while.
+//! Printing a run: results on stdout (WAVE lines, typed JSON Lines, or
+//! the files `--out-dir` wrote), failures and guest output on stderr, a
+//! progress bar when stderr is a terminal and the run takes a while, and
+//! the `--summary` at the end.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use wpool::{Captured, Imap, Input, TaskOutput};
+use wpool::{Captured, Imap, Input, TaskError, TaskOutput, Value};
+
+use super::out_dir::OutDir;
 
 /// How long a run goes before it shows a progress bar.
 const PROGRESS_AFTER: Duration = Duration::from_secs(1);
 
 pub(crate) struct Report {
     json: bool,
+    /// Where `--out-dir` writes results, if given.
+    out_dir: Option<OutDir>,
+    /// The counts `--summary` prints, if asked for.
+    summary: Option<Summary>,
     stdout: BufWriter<StdoutLock<'static>>,
     total: Option<u64>,
     started: Instant,
@@ -23,10 +33,25 @@ pub(crate) struct Report {
     stderr_is_terminal: bool,
 }
 
+/// What a task's output line shows: its value, the file its value was
+/// written to, or why it failed (kind and message).
+enum Shown<'a> {
+    Value(&'a Value),
+    File(PathBuf),
+    Failed(&'static str, String),
+}
+
 impl Report {
-    pub(crate) fn new(json: bool, total: Option<u64>) -> Report {
+    pub(crate) fn new(
+        json: bool,
+        out_dir: Option<OutDir>,
+        summary: bool,
+        total: Option<u64>,
+    ) -> Report {
         Report {
             json,
+            out_dir,
+            summary: summary.then(Summary::default),
             stdout: BufWriter::new(io::stdout().lock()),
             total,
             started: Instant::now(),
@@ -49,6 +74,13 @@ impl Report {
         printed
     }
 
+    /// Prints the summary on stderr, if `--summary` asked for one.
+    pub(crate) fn print_summary(&self) {
+        if let Some(summary) = &self.summary {
+            self.to_stderr(&summary.to_string());
+        }
+    }
+
     fn print_all<I: Iterator<Item = Input>>(
         &mut self,
         mut outputs: Imap<I>,
@@ -56,8 +88,7 @@ impl Report {
         let mut all_ok = true;
         while let Some(output) = outputs.next() {
             let output = output?;
-            all_ok &= output.result.is_ok();
-            self.write(&output)?;
+            all_ok &= self.write(&output)?;
             // Flush before waiting for the next result, so that each result
             // shows as soon as it is known.
             if !outputs.has_ready() {
@@ -69,51 +100,51 @@ impl Report {
         Ok(all_ok)
     }
 
-    fn write(&mut self, output: &TaskOutput) -> io::Result<()> {
-        let TaskOutput {
-            index,
-            input,
-            result,
-            stdout,
-            stderr,
-            ..
-        } = output;
+    /// Shows one output (its value written to `--out-dir` first, if
+    /// given); returns whether its task succeeded.
+    fn write(&mut self, output: &TaskOutput) -> io::Result<bool> {
+        let shown = match (&output.result, &mut self.out_dir) {
+            (Ok(value), Some(out_dir)) => {
+                // `OutDir::create` checked that the function returns bytes.
+                let bytes = value.as_bytes().unwrap_or_default();
+                match out_dir.write(output, bytes) {
+                    Ok(path) => Shown::File(path),
+                    Err(message) => Shown::Failed("write", message),
+                }
+            }
+            (Ok(value), None) => Shown::Value(value),
+            (Err(error), _) => Shown::Failed(error.kind(), error.to_string()),
+        };
+        if let Some(summary) = &mut self.summary {
+            summary.add(output, &shown);
+        }
+        let index = output.index;
         let mut notes = String::new();
-        for (captured, stream) in [(stdout, "stdout"), (stderr, "stderr")] {
+        for (captured, stream) in [(&output.stdout, "stdout"), (&output.stderr, "stderr")] {
             prefix_lines(&mut notes, index, captured, stream);
         }
-        if let Err(error) = result {
+        if let Shown::Failed(_, message) = &shown {
             let _ = writeln!(
                 notes,
                 "wpool: task {index} (input {}) failed: {}",
-                printable(&input.to_string()),
-                printable(&error.to_string())
+                printable(&format!("{:#}", output.input)),
+                printable(message)
             );
         }
         if !notes.is_empty() {
             self.to_stderr(&notes);
         }
-        if self.json {
-            let mut line = serde_json::json!({
-                "index": index,
-                "input": input.to_string(),
-                "stdout": String::from_utf8_lossy(&stdout.bytes),
-                "stderr": String::from_utf8_lossy(&stderr.bytes),
-            });
-            match result {
-                Ok(value) => line["value"] = value.as_wave().into(),
-                Err(error) => {
-                    line["error"] =
-                        serde_json::json!({"kind": error.kind(), "message": error.to_string()});
+        match self.json {
+            true => writeln!(self.stdout, "{}", json_line(output, &shown)),
+            false => match &shown {
+                Shown::Value(value) => writeln!(self.stdout, "{value}"),
+                Shown::File(path) => {
+                    writeln!(self.stdout, "{}", printable(&path.display().to_string()))
                 }
-            }
-            writeln!(self.stdout, "{line}")
-        } else {
-            match result {
-                Ok(value) => writeln!(self.stdout, "{value}"),
-                Err(_) => Ok(()),
-            }
-        }
+                Shown::Failed(..) => Ok(()),
+            },
+        }?;
+        Ok(!matches!(shown, Shown::Failed(..)))
     }
 
     fn to_stderr(&self, text: &str) {
@@ -144,6 +175,110 @@ impl Report {
         }
         if let Some(bar) = &self.progress {
             bar.inc(1);
+        }
+    }
+}
+
+/// One output as a JSON line: its index and input, its value (typed), the
+/// file written or its error, its captured output, and where and how long
+/// it ran. A failed task's input is shortened when its JSON is long (one
+/// that failed with kind `input`, a file's path or an invalid input's
+/// text, is short already).
+fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
+    let mut input = output.input.to_json();
+    let quoted_short = matches!(output.result, Err(TaskError::Input(_)));
+    if let (Shown::Failed(..), false) = (shown, quoted_short) {
+        let text = input.to_string();
+        let short = wpool::shorten(&text);
+        if short.len() < text.len() {
+            input = short.into();
+        }
+    }
+    let mut line = serde_json::json!({
+        "index": output.index,
+        "input": input,
+        "stdout": String::from_utf8_lossy(&output.stdout.bytes),
+        "stderr": String::from_utf8_lossy(&output.stderr.bytes),
+        "worker": output.worker,
+        "attempts": output.attempts,
+        "time": output.time.map(|time| time.as_secs_f64()),
+    });
+    match shown {
+        Shown::Value(value) => line["value"] = value.to_json(),
+        Shown::File(path) => line["file"] = path.display().to_string().into(),
+        Shown::Failed(kind, message) => {
+            line["error"] = serde_json::json!({"kind": kind, "message": message});
+        }
+    }
+    line
+}
+
+/// What `--summary` prints at the end: how many tasks succeeded and
+/// failed, the failures by kind, the retries, and the task times.
+#[derive(Default)]
+struct Summary {
+    succeeded: u64,
+    /// Failures by kind, in the kinds' order.
+    failed: BTreeMap<&'static str, u64>,
+    /// Attempts past the first: tasks run again after their worker died.
+    retries: u64,
+    /// The run time of each task that ran in a worker, in microseconds.
+    times: Option<Histogram<u64>>,
+}
+
+impl Summary {
+    fn add(&mut self, output: &TaskOutput, shown: &Shown) {
+        match shown {
+            Shown::Failed(kind, _) => *self.failed.entry(kind).or_default() += 1,
+            _ => self.succeeded += 1,
+        }
+        self.retries += u64::from(output.attempts.saturating_sub(1));
+        if let Some(time) = output.time {
+            let micros = u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+            let times = self.times.get_or_insert_with(|| {
+                Histogram::new(3).expect("3 significant figures are within the histogram's range")
+            });
+            times.saturating_record(micros);
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failed: u64 = self.failed.values().sum();
+        let total = self.succeeded + failed;
+        writeln!(
+            f,
+            "wpool: summary: {total} tasks, {} succeeded, {failed} failed",
+            self.succeeded
+        )?;
+        if failed > 0 {
+            let kinds: Vec<String> = self
+                .failed
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            writeln!(f, "wpool: failed by kind: {}", kinds.join(", "))?;
+        }
+        writeln!(
+            f,
+            "wpool: retries: {} (tasks run again after their worker died)",
+            self.retries
+        )?;
+        match &self.times {
+            None => writeln!(f, "wpool: task time: no task ran in a worker"),
+            Some(times) => {
+                let at = |q: f64| Duration::from_micros(times.value_at_quantile(q));
+                writeln!(
+                    f,
+                    "wpool: task time in the workers ({} tasks): p50 {:.3?}, p90 {:.3?}, p99 {:.3?}, max {:.3?}",
+                    times.len(),
+                    at(0.5),
+                    at(0.9),
+                    at(0.99),
+                    Duration::from_micros(times.max())
+                )
+            }
         }
     }
 }

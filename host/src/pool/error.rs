@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::value::{Input, Value};
+use super::value::{Input, LoadError, Value};
 
 /// Why a component could not be loaded, a task chosen, an input accepted, or
 /// a run started or gone on.
@@ -83,7 +83,7 @@ pub enum Error {
     /// An input does not parse as the function's parameter types.
     #[error("input {input:?} is not a valid {expected}: {reason}")]
     BadInput {
-        /// The input text.
+        /// The input text, shortened when long ([`shorten`](crate::shorten)).
         input: String,
         /// The expected type, in WIT syntax.
         expected: String,
@@ -211,6 +211,13 @@ pub enum TaskError {
     /// function's result.
     #[error("rejected: {0}")]
     Rejected(String),
+
+    /// The input could not be made: a file that cannot be read (missing, a
+    /// directory, not readable, not UTF-8 for a `string` parameter), or a
+    /// streamed input that does not match the parameter types. The task
+    /// never reached a worker.
+    #[error("{0}")]
+    Input(String),
     /// The worker process running the task died, on every attempt.
     #[error("worker lost after {attempts} attempt(s): {reason}")]
     WorkerLost {
@@ -244,7 +251,7 @@ impl TaskError {
 
     /// A short stable name for the kind of failure, as used in JSON output:
     /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
-    /// `size`, `worker-lost`, `terminated` or `rejected`.
+    /// `size`, `input`, `worker-lost`, `terminated` or `rejected`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
@@ -255,9 +262,23 @@ impl TaskError {
             TaskError::OutOfFuel(_) => "fuel",
             TaskError::MemoryLimit(_) => "memory",
             TaskError::TooLarge { .. } => "size",
+            TaskError::Input(_) => "input",
             TaskError::WorkerLost { .. } => "worker-lost",
             TaskError::Terminated => "terminated",
             TaskError::Rejected(_) => "rejected",
+        }
+    }
+}
+
+impl From<LoadError> for TaskError {
+    fn from(error: LoadError) -> TaskError {
+        match error {
+            LoadError::Input(message) => TaskError::Input(message),
+            LoadError::TooLarge { size, limit } => TaskError::TooLarge {
+                what: "input",
+                size,
+                limit,
+            },
         }
     }
 }

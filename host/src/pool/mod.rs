@@ -3,7 +3,9 @@
 //!
 //! # Layout
 //! - `task`: [`Component`] (a validated component and its WIT) and [`Task`]
-//!   (one exported function); `value`: [`Input`] and [`Value`];
+//!   (one exported function); `value`: [`Input`] (from a value or a file)
+//!   and [`Value`]; `json`: values as typed JSON, both ways; `quote`: how
+//!   messages quote a long input;
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
@@ -24,8 +26,10 @@ mod error;
 mod guest_build;
 mod hub;
 mod job;
+mod json;
 mod lane;
 mod output;
+mod quote;
 mod settings;
 mod task;
 mod value;
@@ -44,6 +48,7 @@ pub use self::hub::{
 };
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process, ProcessOptions};
 pub use self::output::{Retry, TaskOutput};
+pub use self::quote::shorten;
 pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 

@@ -29,6 +29,14 @@ pub struct TaskOutput {
     /// it started). A retried task's result counts once, but what its
     /// earlier attempts did to shared objects stays done.
     pub attempts: u32,
+    /// The worker process that ran the task last (its
+    /// `context.worker-id`); `None` when no worker ran it (an input refused
+    /// at admission, a task terminated before it started).
+    pub worker: Option<u32>,
+    /// How long the task ran in its worker, measured there, from its
+    /// instantiation to its result; `None` when no result came from a
+    /// worker.
+    pub time: Option<std::time::Duration>,
 }
 
 /// A task that runs again because the worker process running it died, as
@@ -74,6 +82,8 @@ impl TaskOutput {
             stdout: Captured::default(),
             stderr: Captured::default(),
             attempts,
+            worker: None,
+            time: None,
         }
     }
 }

@@ -18,7 +18,9 @@ use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use super::error::{Error, TaskError};
-use super::value::{Input, Value};
+use super::json;
+use super::quote::shorten;
+use super::value::{Input, Value, is_bytes};
 use crate::protocol::{Failure, encoding};
 
 /// The largest component wpool loads: a larger file is refused before it
@@ -270,6 +272,8 @@ struct TaskInner {
     component: Component,
     export: usize,
     params: Arc<[Type]>,
+    /// Each parameter's name and WIT type, as JSON inputs name them.
+    param_names: Vec<(String, String)>,
     /// The parameters as one WIT type: the type of a single parameter, or a
     /// tuple of several; `None` when there are no parameters.
     input_type: Option<Type>,
@@ -297,6 +301,12 @@ impl Task {
             .iter()
             .map(|p| wit_type_name(resolve, &p.ty))
             .collect();
+        let param_names = func
+            .params
+            .iter()
+            .zip(&wit_names)
+            .map(|(param, wit)| (param.name.clone(), wit.clone()))
+            .collect();
         let (input_type, input_wit) = match &*params {
             [] => (None, "()".to_string()),
             [one] => (Some(one.clone()), wit_names[0].clone()),
@@ -310,6 +320,7 @@ impl Task {
                 component: component.clone(),
                 export,
                 params,
+                param_names,
                 input_type,
                 input_wit,
                 result,
@@ -362,7 +373,7 @@ impl Task {
             params, input_type, ..
         } = &*self.inner;
         let bad = |reason: String| Error::BadInput {
-            input: text.to_string(),
+            input: shorten(text),
             expected: self.inner.input_wit.clone(),
             reason,
         };
@@ -377,6 +388,139 @@ impl Task {
         // The arguments' encoding is the tuple's: each parameter in turn.
         let mut args = Vec::new();
         encoding::encode(&value, input_type, &mut args).map_err(|e| bad(e.to_string()))?;
+        Ok(Input::new(args.into(), params.clone()))
+    }
+
+    /// An input that is the contents of the file `path`, for a function of
+    /// one `list<u8>` or `string` parameter. The file is read when its task
+    /// is dispatched, not now: a run over many files holds only those its
+    /// workers are running. A file that cannot be read (or is not UTF-8,
+    /// for a `string`) fails its task with [`TaskError::Input`](crate::TaskError::Input),
+    /// one whose contents are larger than
+    /// [`Limits::max_value`](crate::Limits::max_value) with
+    /// [`TaskError::TooLarge`](crate::TaskError::TooLarge), without being
+    /// read whole; the other tasks go on.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedSignature`] when the function does not take one
+    /// `list<u8>` or `string`.
+    ///
+    /// # Example
+    /// ```
+    /// # let payload = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/payload"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// // payload.wasm exports `len: func(data: list<u8>) -> u64`.
+    /// let task = wpool::Component::from_file(payload)?.task(Some("len"))?;
+    /// let pool = wpool::Pool::builder().worker_program(worker).build();
+    /// let input = task.file_input("Cargo.toml")?;
+    /// let output = pool.map(&task, [input])?.remove(0);
+    /// assert_eq!(output.input.file_path(), Some(std::path::Path::new("Cargo.toml")));
+    /// let size = std::fs::metadata("Cargo.toml")?.len();
+    /// assert_eq!(output.result?.to_string(), size.to_string());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn file_input(&self, path: impl AsRef<Path>) -> Result<Input, Error> {
+        if !self.takes_bytes() {
+            return Err(Error::UnsupportedSignature {
+                func: self.name().to_string(),
+                reason: format!(
+                    "it takes {}, and a file is passed as one list<u8> or string parameter",
+                    self.input_type()
+                ),
+            });
+        }
+        Ok(Input::file(path.as_ref().into(), self.inner.params.clone()))
+    }
+
+    /// An input that fails its task with [`TaskError::Input`](crate::TaskError::Input)
+    /// and `reason`, without reaching a worker: for a stream of inputs where
+    /// one that does not parse should fail alone, and the others go on.
+    /// The input displays as `text`, shortened when long.
+    pub fn invalid_input(&self, text: &str, reason: impl fmt::Display) -> Input {
+        Input::invalid(text, reason.to_string(), self.inner.params.clone())
+    }
+
+    /// Whether the function takes one `list<u8>` or `string`, as
+    /// [`Task::file_input`] needs.
+    pub fn takes_bytes(&self) -> bool {
+        matches!(&*self.inner.params, [p] if is_bytes(p))
+    }
+
+    /// Whether the function returns a `list<u8>` or a `string`, or a
+    /// `result` whose `ok` is one: a result [`Value::as_bytes`] gives the
+    /// bytes of.
+    pub fn returns_bytes(&self) -> bool {
+        use wasm_wave::wasm::WasmType as _;
+        self.inner.result.as_deref().is_some_and(|ty| {
+            is_bytes(ty)
+                || ty
+                    .result_types()
+                    .is_some_and(|(ok, _)| ok.as_ref().is_some_and(is_bytes))
+        })
+    }
+
+    /// Parses an input in JSON, by the rules of typed JSON (see the
+    /// README's table): a function of one parameter takes its value, one of
+    /// several an array of them or an object of them by parameter name, one
+    /// of none `[]`, `{}` or `null`.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] naming the parameter, its WIT type, and where in
+    /// the JSON value it does not match.
+    ///
+    /// # Example
+    /// ```
+    /// # let wordstats = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/wordstats"))?;
+    /// // `analyze: func(text: string, case: case, top: u32) -> stats`
+    /// let task = wpool::Component::from_file(wordstats)?.task(None)?;
+    /// let by_name = task.parse_input_json(r#"{"text": "a b a", "case": "sensitive", "top": 2}"#)?;
+    /// let in_order = task.parse_input_json(r#"["a b a", "sensitive", 2]"#)?;
+    /// assert_eq!(by_name, in_order);
+    /// let error = task.parse_input_json(r#"["a b a", "sensitive", -2]"#).unwrap_err();
+    /// assert!(error.to_string().contains("parameter top (u32)"), "{error}");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parse_input_json(&self, text: &str) -> Result<Input, Error> {
+        let TaskInner {
+            params,
+            param_names,
+            input_wit,
+            ..
+        } = &*self.inner;
+        let bad = |reason: String| Error::BadInput {
+            input: shorten(text),
+            expected: input_wit.clone(),
+            reason,
+        };
+        let json: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let values: Vec<&serde_json::Value> = match (&json, params.len()) {
+            (json, 1) => vec![json],
+            (serde_json::Value::Array(items), n) if items.len() == n => items.iter().collect(),
+            (serde_json::Value::Object(object), n) if object.len() == n => param_names
+                .iter()
+                .map(|(name, _)| {
+                    object
+                        .get(name)
+                        .ok_or_else(|| bad(format!("no parameter {name:?}")))
+                })
+                .collect::<Result<_, _>>()?,
+            (serde_json::Value::Null, 0) => Vec::new(),
+            _ => {
+                let names: Vec<&str> = param_names.iter().map(|(name, _)| name.as_str()).collect();
+                return Err(bad(format!(
+                    "give an array of {} values, or an object of the parameters {}",
+                    params.len(),
+                    names.join(", ")
+                )));
+            }
+        };
+        let mut args = Vec::new();
+        for ((value, ty), (name, wit)) in values.into_iter().zip(params.iter()).zip(param_names) {
+            let value: wasm_wave::value::Value = json::from_json(value, ty)
+                .map_err(|e| bad(format!("parameter {name} ({wit}): {e}")))?;
+            encoding::encode(&value, ty, &mut args).map_err(|e| bad(e.to_string()))?;
+        }
         Ok(Input::new(args.into(), params.clone()))
     }
 

@@ -1,29 +1,186 @@
 //! The values that cross into and out of a task: an [`Input`] checked
 //! against the function's parameters, and a [`Value`] it returned. Both
 //! hold their bytes in the binary value encoding that crosses to the
-//! workers (`protocol::encoding`), and display as WAVE text.
+//! workers (`protocol::encoding`), and display as WAVE text. An input may
+//! also be a file, read when its task is dispatched, or text that made no
+//! value, whose task fails then.
 
 use std::fmt;
+use std::fs::File;
+use std::io::Read as _;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use wasm_wave::value::Type;
+use wasm_wave::wasm::{WasmType, WasmTypeKind};
 
+use super::json;
+use super::quote::shorten;
 use crate::protocol::encoding::{self, Reader};
 
 /// The arguments of one call, checked against the task's parameter types.
 #[derive(Clone)]
 pub struct Input {
-    /// The arguments, encoded one parameter after the other.
+    /// The arguments, encoded one parameter after the other; for a file,
+    /// empty until it is read.
     pub(super) args: Bytes,
     /// The parameters' types, to display the arguments.
     params: Arc<[Type]>,
+    origin: Origin,
+}
+
+/// Where an input's arguments come from.
+#[derive(Clone)]
+enum Origin {
+    /// A value given whole: `args` holds it.
+    Value,
+    /// The contents of a file, the function's one `list<u8>` or `string`
+    /// parameter: read into `args` when the input is admitted, so that a
+    /// run holds only the files its workers are running.
+    File { path: Arc<Path>, read: bool },
+    /// Text that makes no value of the parameter types (a streamed input):
+    /// its task fails at admission, and the others go on.
+    Invalid { text: Arc<str>, reason: Arc<str> },
 }
 
 impl Input {
     /// Arguments encoded from values of the types `params`.
     pub(super) fn new(args: Bytes, params: Arc<[Type]>) -> Input {
-        Input { args, params }
+        Input {
+            args,
+            params,
+            origin: Origin::Value,
+        }
+    }
+
+    /// The contents of the file `path`, read when the input is admitted;
+    /// `params` is one `list<u8>` or `string`.
+    pub(super) fn file(path: Arc<Path>, params: Arc<[Type]>) -> Input {
+        Input {
+            args: Bytes::new(),
+            params,
+            origin: Origin::File { path, read: false },
+        }
+    }
+
+    /// An input whose task fails with `reason`; `text` is kept shortened.
+    pub(super) fn invalid(text: &str, reason: String, params: Arc<[Type]>) -> Input {
+        Input {
+            args: Bytes::new(),
+            params,
+            origin: Origin::Invalid {
+                text: shorten(text).into(),
+                reason: reason.into(),
+            },
+        }
+    }
+
+    /// The file whose contents are this input, if it is one
+    /// ([`Task::file_input`](crate::Task::file_input)).
+    pub fn file_path(&self) -> Option<&Path> {
+        match &self.origin {
+            Origin::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Makes the arguments ready to send, once: reads a file (at most one
+    /// byte past what `max_value` allows, so that a larger file is never
+    /// read whole), or fails an invalid input.
+    ///
+    /// # Errors
+    /// [`LoadError::Input`] for an invalid input or a file that cannot be
+    /// read (or is not UTF-8 for a `string`), [`LoadError::TooLarge`] for a
+    /// file whose encoding is larger than `max_value`.
+    pub(super) fn load(&mut self, max_value: usize) -> Result<(), LoadError> {
+        let path = match &mut self.origin {
+            Origin::Value | Origin::File { read: true, .. } => return Ok(()),
+            Origin::Invalid { reason, .. } => return Err(LoadError::Input(reason.to_string())),
+            Origin::File { path, read } => {
+                *read = true;
+                path.clone()
+            }
+        };
+        let cannot =
+            |e: std::io::Error| LoadError::Input(format!("cannot read {}: {e}", path.display()));
+        let too_large = |len: u64| LoadError::TooLarge {
+            size: encoded_len(len),
+            limit: max_value as u64,
+        };
+        let file = File::open(&path).map_err(cannot)?;
+        let len = file.metadata().map_err(cannot)?.len();
+        if encoded_len(len) > max_value as u64 {
+            return Err(too_large(len));
+        }
+        // The file may grow while it is read: read one byte past the limit.
+        let mut contents = Vec::with_capacity(len as usize);
+        file.take(max_value as u64 + 1)
+            .read_to_end(&mut contents)
+            .map_err(cannot)?;
+        if encoded_len(contents.len() as u64) > max_value as u64 {
+            return Err(too_large(contents.len() as u64));
+        }
+        if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(&contents).is_err()
+        {
+            return Err(LoadError::Input(format!(
+                "{} is not UTF-8 text, which the string parameter needs",
+                path.display()
+            )));
+        }
+        let mut args = Vec::with_capacity(contents.len() + 5);
+        encoding::put_bytes(&mut args, &contents);
+        self.args = args.into();
+        Ok(())
+    }
+}
+
+/// Whether `ty` is `list<u8>` or `string`: bytes in the value encoding.
+pub(super) fn is_bytes(ty: &Type) -> bool {
+    match ty.kind() {
+        WasmTypeKind::String => true,
+        WasmTypeKind::List => ty
+            .list_element_type()
+            .is_some_and(|element| element.kind() == WasmTypeKind::U8),
+        _ => false,
+    }
+}
+
+/// Why an input could not be made ready to send ([`Input::load`]).
+pub(super) enum LoadError {
+    /// It is invalid, or its file cannot be read: why.
+    Input(String),
+    /// Its file's encoding takes `size` bytes, more than `limit`.
+    TooLarge { size: u64, limit: u64 },
+}
+
+/// Bytes of the encoding of a byte string of `len` bytes: its length as
+/// LEB128, then the bytes.
+fn encoded_len(len: u64) -> u64 {
+    let prefix = (u64::BITS - len.leading_zeros()).div_ceil(7).max(1);
+    len.saturating_add(prefix.into())
+}
+
+impl Input {
+    /// The input as typed JSON (see [`Task::parse_input_json`](crate::Task::parse_input_json)):
+    /// the value of a function's one parameter, an array of several, `null`
+    /// for none; a file's input as its path, an invalid input as its text
+    /// (shortened), both strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.origin {
+            Origin::Value => {}
+            Origin::File { path, .. } => return path.display().to_string().into(),
+            Origin::Invalid { text, .. } => return text.to_string().into(),
+        }
+        let mut reader = Reader::new(&self.args);
+        let mut values = self.params.iter().map(|ty| {
+            encoding::decode::<wasm_wave::value::Value>(ty, &mut reader)
+                .map_or(serde_json::Value::Null, |value| json::to_json(&value, ty))
+        });
+        match self.params.len() {
+            1 => values.next().unwrap_or_default(),
+            _ => values.collect(),
+        }
     }
 }
 
@@ -36,14 +193,33 @@ impl PartialEq for Input {
 impl Eq for Input {}
 
 impl fmt::Display for Input {
-    /// Formats the input as WAVE: the value, or a tuple of several.
+    /// Formats the input as WAVE: the value, or a tuple of several; a
+    /// file's input as the file's path, and an invalid one as its text.
+    /// The alternate form (`{:#}`) shortens a long value to its first 200
+    /// characters and its length in bytes, as error messages quote it (an
+    /// invalid input's text is kept shortened already).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut reader = Reader::new(&self.args);
-        let several = self.params.len() != 1;
+        match &self.origin {
+            Origin::Value if f.alternate() => f.write_str(&shorten(&Wave(self).to_string())),
+            Origin::Value => Wave(self).fmt(f),
+            Origin::File { path, .. } => write!(f, "{}", path.display()),
+            Origin::Invalid { text, .. } => f.write_str(text),
+        }
+    }
+}
+
+/// An input given as values, displayed as WAVE.
+struct Wave<'a>(&'a Input);
+
+impl fmt::Display for Wave<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Input { args, params, .. } = self.0;
+        let mut reader = Reader::new(args);
+        let several = params.len() != 1;
         if several {
             f.write_str("(")?;
         }
-        for (i, ty) in self.params.iter().enumerate() {
+        for (i, ty) in params.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
@@ -106,6 +282,61 @@ impl Value {
     /// its [`Display`](fmt::Display).
     pub fn as_wave(&self) -> String {
         self.to_string()
+    }
+
+    /// The bytes of a `list<u8>` or `string` value (a string's UTF-8), or
+    /// of the `ok` of a `result` of one; `None` for any other type. No copy
+    /// is made.
+    ///
+    /// # Example
+    /// ```
+    /// # let payload = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/payload"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// // payload.wasm exports `echo: func(data: list<u8>) -> list<u8>`.
+    /// let task = wpool::Component::from_file(payload)?.task(Some("echo"))?;
+    /// assert!(task.returns_bytes());
+    /// let pool = wpool::Pool::builder().worker_program(worker).build();
+    /// let output = pool.map(&task, [task.parse_input("[104, 105]")?])?.remove(0);
+    /// assert_eq!(output.result?.as_bytes(), Some(&b"hi"[..]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        let ty = self.ty.as_deref()?;
+        let mut reader = Reader::new(&self.bytes);
+        if !is_bytes(ty) {
+            let (Some(ok), _) = ty.result_types()? else {
+                return None;
+            };
+            if !is_bytes(&ok) || reader.byte().ok()? != encoding::RESULT_OK {
+                return None;
+            }
+        }
+        reader.bytes().ok()
+    }
+
+    /// The value as typed JSON, by the rules of the README's table
+    /// (records as objects, `list<u8>` as base64, ...); `null` for a
+    /// function without a result.
+    ///
+    /// # Example
+    /// ```
+    /// # let wordstats = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/wordstats"))?;
+    /// # let worker = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
+    /// let task = wpool::Component::from_file(wordstats)?.task(None)?;
+    /// let pool = wpool::Pool::builder().worker_program(worker).build();
+    /// let input = task.parse_input(r#"("b a b", sensitive, 1)"#)?;
+    /// let stats = pool.map(&task, [input])?.remove(0).result?;
+    /// assert_eq!(
+    ///     stats.to_json(),
+    ///     serde_json::json!({"words": 3, "lines": 1, "longest": "b", "top": [["b", 2]]})
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_json(&self) -> serde_json::Value {
+        match (self.to_wave_value(), self.ty.as_deref()) {
+            (Some(value), Some(ty)) => json::to_json(&value, ty),
+            _ => serde_json::Value::Null,
+        }
     }
 
     /// Decodes the value against its type; `None` for a function without a

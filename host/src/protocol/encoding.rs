@@ -267,7 +267,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn byte(&mut self) -> Result<u8, Error> {
+    /// One byte: a case's tag, a `bool`.
+    pub(crate) fn byte(&mut self) -> Result<u8, Error> {
         let (&first, rest) = self
             .bytes
             .split_first()
@@ -584,4 +585,4 @@ fn result_types<T: WasmType>(ty: &T) -> Result<(Option<T>, Option<T>), Error> {
 
 #[cfg(test)]
 #[path = "encoding_props.rs"]
-mod props;
+pub(crate) mod props;

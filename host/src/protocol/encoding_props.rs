@@ -1,6 +1,7 @@
 //! Property tests of the value encoding: random values of random types
 //! round-trip, no strict prefix of an encoding decodes, and decoding
-//! arbitrary bytes as any type never panics.
+//! arbitrary bytes as any type never panics. [`typed_value`] makes random
+//! values of random types for the host's tests too.
 
 use proptest::prelude::*;
 use wasm_wave::value::{Type, Value};
@@ -136,7 +137,8 @@ fn any_value(ty: &Type) -> BoxedStrategy<Value> {
     }
 }
 
-fn typed_value() -> impl Strategy<Value = (Type, Value)> {
+/// A random type and a random value of it.
+pub(crate) fn typed_value() -> impl Strategy<Value = (Type, Value)> {
     any_type().prop_flat_map(|ty| (Just(ty.clone()), any_value(&ty)))
 }
 

@@ -119,6 +119,9 @@ pub enum Stream {
 pub(crate) struct CallResult {
     pub index: u64,
     pub outcome: Result<Bytes, Failure>,
+    /// How long the call took in the worker, from the start of its
+    /// instantiation (or its reused instance's call) to its result.
+    pub time: Duration,
     pub stdout: Captured,
     pub stderr: Captured,
 }

@@ -170,6 +170,7 @@ impl Runtime {
     /// or (in reuse mode) in the one the previous task left, which is kept
     /// only if the task did not trap.
     pub(crate) fn run(&mut self, call: &Call, args: &[u8]) -> CallResult {
+        let started = Instant::now();
         let mut session = self.session.take().unwrap_or_else(|| self.new_session());
         let store = &mut session.store;
         let state = store.data_mut();
@@ -196,6 +197,7 @@ impl Runtime {
         let result = CallResult {
             index: call.index,
             outcome,
+            time: started.elapsed(),
             stdout: session.stdout.take(),
             stderr: session.stderr.take(),
         };

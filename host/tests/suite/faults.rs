@@ -76,7 +76,7 @@ fn run_and_kill_a_worker(extra: &[&str]) -> Killed {
 fn attempts(out: &Output) -> Vec<Option<i64>> {
     json_by_index(out, 16)
         .values()
-        .map(|line| line["value"].as_str().and_then(|v| v.parse().ok()))
+        .map(|line| line["value"].as_i64())
         .collect()
 }
 
@@ -93,6 +93,13 @@ fn killed_worker_tasks_are_retried() {
         twice == 1 && attempts.iter().all(|a| *a == Some(1) || *a == Some(2)),
         format_args!("expected one task run twice, the others once: {attempts:?}"),
     );
+    // The dispatcher's count of attempts agrees with the tasks' own.
+    for line in json_by_index(&out, 16).values() {
+        out.check(
+            line["attempts"] == line["value"],
+            format_args!("{line}: attempts should be the count the task made"),
+        );
+    }
     out.check(
         !new_workers.is_empty(),
         "wpool started no worker in place of the killed one",
@@ -117,7 +124,7 @@ fn killed_worker_without_retries_loses_its_tasks() {
         if line.get("value").is_some() {
             // No task ran twice.
             out.check(
-                line["value"] == "1",
+                line["value"] == 1,
                 format_args!("unexpected value in {line}"),
             );
             continue;

@@ -72,7 +72,7 @@ fn forbidden_syscall_kills_the_worker_and_the_task_fails_after_its_retries() {
         .output();
     out.assert_code(1);
     let lines = json_by_index(&out, 4);
-    for (index, square) in [(0, "0"), (2, "4"), (3, "9")] {
+    for (index, square) in [(0, 0), (2, 4), (3, 9)] {
         out.check(
             lines[&index]["value"] == square,
             format_args!("task {index} should succeed"),

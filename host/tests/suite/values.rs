@@ -121,7 +121,7 @@ fn the_size_limit_counts_encoded_bytes_not_wave_text() {
     out.assert_code(1);
     let lines = json_by_index(&out, 2);
     out.check(
-        lines[&0]["value"] == fits.as_str(),
+        lines[&0]["value"].as_str().map(str::len) == Some(1022_usize.div_ceil(3) * 4),
         "1022 bytes should fit in 1 KiB",
     );
     out.check(

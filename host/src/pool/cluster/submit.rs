@@ -23,7 +23,7 @@ use super::link::{
     result_subject, task_subject,
 };
 use super::wire::{JobSpec, Reply};
-use crate::pool::dispatch::{Feed, Reorder, Source};
+use crate::pool::dispatch::{Feed, Ran, Reorder, Source};
 use crate::pool::error::Error;
 use crate::pool::output::TaskOutput;
 use crate::pool::settings::Settings;
@@ -245,7 +245,13 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             return;
         };
         let (result, stdout, stderr) = Reply::decode(&self.task, payload);
-        let Some(output) = self.feed.finish(index, result, stdout, stderr) else {
+        let ran = Ran {
+            worker: None,
+            time: None,
+            stdout,
+            stderr,
+        };
+        let Some(output) = self.feed.finish(index, result, ran) else {
             return;
         };
         self.sequences.remove(&index);

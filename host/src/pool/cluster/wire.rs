@@ -58,6 +58,7 @@ pub(super) enum Fault {
     },
     Terminated,
     Rejected(String),
+    Input(String),
 }
 
 impl Reply {
@@ -96,6 +97,7 @@ impl Reply {
                 },
                 TaskError::Terminated => Fault::Terminated,
                 TaskError::Rejected(reason) => Fault::Rejected(reason.clone()),
+                TaskError::Input(message) => Fault::Input(message.clone()),
             }),
         };
         Reply {
@@ -172,6 +174,7 @@ impl Reply {
             }),
             Err(Fault::Terminated) => Err(TaskError::Terminated),
             Err(Fault::Rejected(reason)) => Err(TaskError::Rejected(reason)),
+            Err(Fault::Input(message)) => Err(TaskError::Input(message)),
         };
         (result, reply.stdout, reply.stderr)
     }

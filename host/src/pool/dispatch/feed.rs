@@ -36,6 +36,17 @@ struct Pending {
     attempts: u32,
 }
 
+/// How a task that finished on a worker ran: where, for how long, and
+/// what it wrote.
+pub(crate) struct Ran {
+    /// The worker that ran it; `None` when a cluster's agent did.
+    pub worker: Option<u32>,
+    /// How long the call took; `None` when a cluster's agent ran it.
+    pub time: Option<std::time::Duration>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
 /// What became of a task whose worker died running it.
 pub(super) enum Loss {
     /// It runs again, as attempt number `attempt`.
@@ -127,10 +138,10 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             if window_end.is_some_and(|end| self.next_index >= end) {
                 break;
             }
-            let Some((index, input)) = self.read() else {
+            let Some((index, mut input)) = self.read() else {
                 break;
             };
-            match self.admit(&input) {
+            match self.admit(&mut input) {
                 Ok(size) => {
                     bytes += size;
                     self.pending.insert(index, Pending { input, attempts: 1 });
@@ -168,7 +179,8 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// Admission, the same for every run: an input larger than
     /// `Limits::max_value` fails at once. Returns the input's size.
-    fn admit(&self, input: &Input) -> Result<usize, TaskError> {
+    fn admit(&self, input: &mut Input) -> Result<usize, TaskError> {
+        input.load(self.max_value)?;
         let size = input.args.len();
         if size > self.max_value {
             return Err(TaskError::TooLarge {
@@ -214,23 +226,24 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.pending.len()
     }
 
-    /// Task `index` finished with `result`, having written `stdout` and
-    /// `stderr`: its output, unless it had finished already.
+    /// Task `index` finished with `result`, as `ran` tells: its output,
+    /// unless it had finished already.
     pub(crate) fn finish(
         &mut self,
         index: u64,
         result: Result<Value, TaskError>,
-        stdout: Captured,
-        stderr: Captured,
+        ran: Ran,
     ) -> Option<TaskOutput> {
         let Pending { input, attempts } = self.pending.remove(&index)?;
         Some(TaskOutput {
             index,
             input,
             result,
-            stdout,
-            stderr,
+            stdout: ran.stdout,
+            stderr: ran.stderr,
             attempts,
+            worker: ran.worker,
+            time: ran.time,
         })
     }
 

@@ -31,6 +31,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 use self::feed::Loss;
+pub(crate) use self::feed::Ran;
 pub(crate) use self::feed::{Feed, Source};
 pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
@@ -278,16 +279,24 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 });
             }
             EventKind::Done { busy, results } => {
+                let worker = self.slots.worker_id(slot);
                 let decoded: Result<Vec<_>, _> = results
                     .into_iter()
                     .map(|result| {
                         let CallResult {
                             index,
                             outcome,
+                            time,
                             stdout,
                             stderr,
                         } = result;
-                        Ok((index, self.outcome(outcome)?, stdout, stderr))
+                        let ran = Ran {
+                            worker: Some(worker),
+                            time: Some(time),
+                            stdout,
+                            stderr,
+                        };
+                        Ok((index, self.outcome(outcome)?, ran))
                     })
                     .collect();
                 let decoded = match decoded {
@@ -305,8 +314,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for (index, outcome, stdout, stderr) in decoded {
-                    if let Some(output) = self.feed.finish(index, outcome, stdout, stderr) {
+                for (index, outcome, ran) in decoded {
+                    if let Some(output) = self.feed.finish(index, outcome, ran) {
                         self.reorder.insert(output);
                     }
                 }
@@ -360,7 +369,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 .feed
                 .lost(index, self.retries, &lost.reason, lost.signal)
             {
-                Some(Loss::Failed(output)) => self.reorder.insert(output),
+                Some(Loss::Failed(mut output)) => {
+                    output.worker = Some(lost.worker);
+                    self.reorder.insert(output);
+                }
                 Some(Loss::Retried { input, attempt }) => {
                     if let Some(hook) = &self.job.settings.on_retry {
                         hook.call(&Retry {

@@ -36,6 +36,8 @@ const GRACE: Duration = Duration::from_secs(2);
 /// One worker process and what the host expects of it.
 struct Slot {
     process: WorkerProcess,
+    /// The process's id in the pool, as its tasks read it.
+    worker_id: u32,
     /// Bumped each time the slot gets a new process: events of an earlier
     /// process, still in the channel, are told apart and ignored.
     generation: u64,
@@ -62,6 +64,8 @@ pub(super) struct Lost {
     pub reason: String,
     /// The signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// Its id.
+    pub worker: u32,
     /// Whether it aborted while compiling the component, as a worker does
     /// when the compile outgrows its memory cap: another worker would too.
     pub aborted_compiling: bool,
@@ -171,6 +175,7 @@ impl Slots {
         }
         Ok(Slot {
             process,
+            worker_id: setup.worker_id,
             generation,
             ready: false,
             batches: VecDeque::new(),
@@ -186,6 +191,11 @@ impl Slots {
             s.generation == event.generation
                 && (s.killed.is_none() || matches!(event.kind, EventKind::Exited))
         })
+    }
+
+    /// The id of the worker now in `slot`.
+    pub(super) fn worker_id(&self, slot: usize) -> u32 {
+        self.slots[slot].worker_id
     }
 
     pub(super) fn any_ready(&self) -> bool {
@@ -340,6 +350,7 @@ impl Slots {
             waiting,
             reason,
             signal,
+            worker: old.worker_id,
             aborted_compiling,
         })
     }

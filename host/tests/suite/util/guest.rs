@@ -23,11 +23,12 @@ pub enum Guest {
     PoolSquare,
     HelloCommand,
     ExitCommand,
+    Gzip,
 }
 
 impl Guest {
     /// Every guest example crate.
-    pub const ALL: [Guest; 16] = [
+    pub const ALL: [Guest; 17] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -44,6 +45,7 @@ impl Guest {
         Guest::PoolSquare,
         Guest::HelloCommand,
         Guest::ExitCommand,
+        Guest::Gzip,
     ];
 
     /// The crate's directory name under `guest-examples`.
@@ -65,6 +67,7 @@ impl Guest {
             Guest::PoolSquare => "pool-square",
             Guest::HelloCommand => "hello-command",
             Guest::ExitCommand => "exit-command",
+            Guest::Gzip => "gzip",
         }
     }
 

@@ -126,6 +126,24 @@ impl Cmd {
         self
     }
 
+    /// Runs the command under `program` and its `args`, as in
+    /// `unshare --user wpool run ...`, with the same environment.
+    pub fn under(&mut self, program: &str, args: &[&str]) -> &mut Cmd {
+        let mut under = Command::new(program);
+        under
+            .args(args)
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        for (key, value) in self.cmd.get_envs() {
+            match value {
+                Some(value) => under.env(key, value),
+                None => under.env_remove(key),
+            };
+        }
+        self.cmd = under;
+        self
+    }
+
     /// Sets an environment variable of the command.
     pub fn env(&mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> &mut Cmd {
         self.cmd.env(key, value);
