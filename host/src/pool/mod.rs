@@ -13,11 +13,14 @@
 //! - `hub`: every job's shared objects, and the host's handles on them
 //!   ([`Queue`] and its siblings).
 //! - `cache`: the compile cache on disk and its keyed tags.
-//! - `guest_build`: building a guest crate into a component.
+//! - `guest_build`: building a task project (Rust, Python, JavaScript)
+//!   into a component.
+//! - `exception`: naming a guest's uncaught exception from its stderr.
 
 mod cache;
 mod dispatch;
 mod error;
+mod exception;
 mod guest_build;
 mod hub;
 mod job;

@@ -20,6 +20,7 @@ use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 use super::error::Error;
 use super::value::{Input, Value};
 use crate::protocol::encoding;
+use crate::protocol::provided;
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -38,6 +39,9 @@ struct ComponentInner {
     resolve: Resolve,
     world: WorldId,
     funcs: Vec<Export>,
+    /// The imports no worker provides, by name: a task of this component
+    /// cannot run.
+    unprovided: Vec<String>,
 }
 
 /// An exported function, and where it sits in the component's exports.
@@ -47,7 +51,18 @@ struct Export {
     /// The export name of the interface instance holding the function.
     instance: Option<String>,
     func: wit_parser::Function,
+    /// Whose start-up hook this is, when a toolchain exports it beside
+    /// the task.
+    hook: Option<&'static str>,
 }
+
+/// The functions toolchains export beside a task for their own start-up,
+/// and whose they are: never chosen as the function to map unless named.
+/// (wizer's `wizer.initialize` is a core export, never seen here.)
+const HOOKS: &[(&str, &str)] = &[
+    ("exports#init", "componentize-py's start-up hook"),
+    ("init", "a toolchain's start-up hook (jco's QuickJS builds)"),
+];
 
 impl Component {
     /// Reads and validates the component in `path`.
@@ -124,6 +139,7 @@ impl Component {
             }
         };
         let funcs = exported_funcs(&resolve, world);
+        let unprovided = unprovided_imports(&resolve, world);
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 name,
@@ -131,6 +147,7 @@ impl Component {
                 resolve,
                 world,
                 funcs,
+                unprovided,
             }),
         })
     }
@@ -143,6 +160,34 @@ impl Component {
     /// The names of the exported functions, as [`Component::task`] takes them.
     pub fn functions(&self) -> impl Iterator<Item = &str> {
         self.inner.funcs.iter().map(|f| f.name.as_str())
+    }
+
+    /// Whose start-up hook the exported function `func` (named as
+    /// [`Component::functions`] names it) is, when it is a toolchain's own,
+    /// such as componentize-py's `exports#init`: `wpool run` never chooses
+    /// one unless it is named.
+    pub fn hook(&self, func: &str) -> Option<&'static str> {
+        let export = self.inner.funcs.iter().find(|f| f.name == func)?;
+        export.hook
+    }
+
+    /// Checks that every import of the component is one a worker provides:
+    /// WASI 0.2 (`wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli`,
+    /// `wasi:filesystem`, `wasi:sockets`, and `wasi:http`, whose requests
+    /// are all refused) and `wpool:task` 0.1. [`Component::task`] checks
+    /// it too, so that no worker starts for a component that cannot run.
+    ///
+    /// # Errors
+    /// [`Error::UnprovidedImports`] naming every import that is not.
+    pub fn check_imports(&self) -> Result<(), Error> {
+        match self.inner.unprovided.is_empty() {
+            true => Ok(()),
+            false => Err(Error::UnprovidedImports {
+                name: self.inner.name.clone(),
+                imports: self.inner.unprovided.join(", "),
+                provided: provided::summary(),
+            }),
+        }
     }
 
     /// The component's world in WIT: what it imports and exports, followed by
@@ -170,20 +215,32 @@ impl Component {
     }
 
     /// Chooses the function to map: `func` by name (either its full name or,
-    /// when that is unambiguous, its bare name), or the only exported function.
+    /// when that is unambiguous, its bare name), or else the only exported
+    /// function that is not a toolchain's start-up [hook](Component::hook).
     ///
     /// # Errors
+    /// [`Error::UnprovidedImports`] when the component imports what no
+    /// worker provides (see [`Component::check_imports`]);
     /// [`Error::UnknownFunc`], [`Error::AmbiguousFunc`] or [`Error::NoFunc`]
     /// when no single function matches; [`Error::UnsupportedSignature`] when
     /// its parameters or result have no value form (resources, streams).
     pub fn task(&self, func: Option<&str>) -> Result<Task, Error> {
+        self.check_imports()?;
         let funcs = &self.inner.funcs;
         let list = || {
             let names: Vec<&str> = self.functions().collect();
             names.join(", ")
         };
         let chosen: Vec<usize> = match func {
-            None => (0..funcs.len()).collect(),
+            None => {
+                let tasks: Vec<usize> = (0..funcs.len())
+                    .filter(|&i| funcs[i].hook.is_none())
+                    .collect();
+                match tasks.is_empty() {
+                    true => (0..funcs.len()).collect(),
+                    false => tasks,
+                }
+            }
             Some(want) => {
                 let exact: Vec<usize> = (0..funcs.len())
                     .filter(|&i| funcs[i].name == want)
@@ -239,6 +296,7 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
                 name: func.name.clone(),
                 instance: None,
                 func: func.clone(),
+                hook: None,
             }),
             WorldItem::Interface { id, .. } => {
                 let instance = resolve.name_world_key(key);
@@ -248,6 +306,7 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
                             name: format!("{instance}#{}", func.name),
                             instance: Some(instance.clone()),
                             func: func.clone(),
+                            hook: None,
                         });
                     }
                 }
@@ -255,7 +314,49 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
             WorldItem::Type { .. } => {}
         }
     }
+    for export in &mut funcs {
+        export.hook = HOOKS
+            .iter()
+            .find(|(name, _)| *name == export.name)
+            .map(|(_, whose)| *whose);
+    }
     funcs
+}
+
+/// The imports of `world` that no worker provides, each by its full name
+/// (`wasi:http/types@0.3.0`, or the bare name of a function or of an
+/// interface defined in the world itself).
+fn unprovided_imports(resolve: &Resolve, world: WorldId) -> Vec<String> {
+    let mut unprovided = Vec::new();
+    for (key, item) in &resolve.worlds[world].imports {
+        let provided = match (key, item) {
+            (_, WorldItem::Type { .. }) => true,
+            (WorldKey::Interface(id), WorldItem::Interface { .. }) => {
+                let interface = &resolve.interfaces[*id];
+                match (interface.package, &interface.name) {
+                    (Some(package), Some(name)) => {
+                        let package = &resolve.packages[package].name;
+                        let version = package
+                            .version
+                            .as_ref()
+                            .map(|v| (v.major, v.minor, v.patch));
+                        let full = format!("{}:{}", package.namespace, package.name);
+                        provided::provides(&full, version, name)
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !provided {
+            let name = resolve.name_world_key(key);
+            match item {
+                WorldItem::Function(_) => unprovided.push(format!("{name} (a function)")),
+                _ => unprovided.push(name),
+            }
+        }
+    }
+    unprovided
 }
 
 /// One exported function of a component, ready to be mapped over inputs.

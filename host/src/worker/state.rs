@@ -1,4 +1,4 @@
-//! The store data of one task: its WASI context and resource table, its
+//! The store data of one task: its WASI and `wasi:http` contexts and resource table, its
 //! memory cap, and what its host functions need (its index, its deadline,
 //! the link to the hub).
 
@@ -8,11 +8,13 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::http::Http;
 use super::link::HostLink;
 
 /// The store data of one task.
 pub(crate) struct TaskState {
     pub(super) wasi: WasiCtx,
+    pub(super) http: Http,
     pub(crate) table: ResourceTable,
     pub(super) memory: MemoryCap,
     pub(crate) task_index: u64,

@@ -11,6 +11,7 @@ mod examples;
 mod faults;
 mod inputs;
 mod interrupt;
+mod languages;
 mod layout;
 mod library;
 mod limits;

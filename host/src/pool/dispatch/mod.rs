@@ -32,6 +32,7 @@ use self::process::{EventKind, WorkerEvent};
 use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
 use super::error::{Error, TaskError};
+use super::exception;
 use super::job::Job;
 use super::output::TaskOutput;
 use super::task::Task;
@@ -240,7 +241,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stdout,
                             stderr,
                         } = result;
-                        Ok((index, self.outcome(outcome)?, stdout, stderr))
+                        Ok((index, self.outcome(outcome, &stderr)?, stdout, stderr))
                     })
                     .collect();
                 let decoded = match decoded {
@@ -266,17 +267,23 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// What a worker's outcome of a call means to the caller. An error
-    /// when its value does not decode as the function's result.
+    /// What a worker's outcome of a call means to the caller: a trap after
+    /// the guest reported an uncaught exception on its `stderr` is that
+    /// exception. An error when its value does not decode as the
+    /// function's result.
     fn outcome(
         &self,
         outcome: Result<Bytes, Failure>,
+        stderr: &Captured,
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(self.task.value(bytes)?),
             Err(failure) => Err(match failure {
                 Failure::Returned(bytes) => TaskError::Returned(self.task.value(bytes)?),
-                Failure::Trap(message) => TaskError::Trap(message),
+                Failure::Trap(message) => match exception::uncaught(&stderr.bytes) {
+                    Some(exception) => TaskError::Exception(exception),
+                    None => TaskError::Trap(message),
+                },
                 Failure::Exit(code) => TaskError::Exit(code),
                 Failure::StackOverflow => TaskError::StackOverflow,
                 Failure::Timeout(after) => TaskError::Timeout(after),

@@ -1,10 +1,11 @@
-//! The guest example crates, each built from source into a component once
-//! per test binary.
+//! The guest examples, each built from source into a component once per
+//! test binary: Rust crates, and a Python and a JavaScript task, built with
+//! componentize-py and componentize-js (which `.ci/run` installs).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The guest example crates.
+/// The guest examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guest {
     Square,
@@ -23,11 +24,13 @@ pub enum Guest {
     PoolSquare,
     HelloCommand,
     ExitCommand,
+    PythonTasks,
+    JsTasks,
 }
 
 impl Guest {
-    /// Every guest example crate.
-    pub const ALL: [Guest; 16] = [
+    /// Every guest example.
+    pub const ALL: [Guest; 18] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -44,9 +47,11 @@ impl Guest {
         Guest::PoolSquare,
         Guest::HelloCommand,
         Guest::ExitCommand,
+        Guest::PythonTasks,
+        Guest::JsTasks,
     ];
 
-    /// The crate's directory name under `guest-examples`.
+    /// The example's directory name under `guest-examples`.
     pub fn crate_name(self) -> &'static str {
         match self {
             Guest::Square => "square",
@@ -65,10 +70,12 @@ impl Guest {
             Guest::PoolSquare => "pool-square",
             Guest::HelloCommand => "hello-command",
             Guest::ExitCommand => "exit-command",
+            Guest::PythonTasks => "python-tasks",
+            Guest::JsTasks => "js-tasks",
         }
     }
 
-    /// The guest crate's directory.
+    /// The example's directory.
     pub fn dir(self) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")
