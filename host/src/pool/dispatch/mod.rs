@@ -224,7 +224,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let slot = event.slot;
         match event.kind {
-            EventKind::Ready { artifact } => self.slots.ready(slot, artifact),
+            EventKind::Ready { artifact } => {
+                if let Err(error) = self.slots.ready(slot, artifact) {
+                    self.fatal = Some(error);
+                }
+            }
             EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::CannotRun {
                     name: self.task.component().name().to_string(),
