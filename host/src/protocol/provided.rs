@@ -1,7 +1,8 @@
 //! The interfaces a worker links for its tasks: WASI 0.2 (with `wasi:http`,
 //! whose outgoing requests are refused) and `wpool:task` 0.1. The host
 //! checks a component's imports against this list before any worker
-//! starts; the worker's tests check that it links every one.
+//! starts. Keep it in step with what `worker::runtime` links: an interface
+//! listed here and not linked fails on the worker, as a link error.
 
 /// A WIT package a worker provides interfaces of, at every version of the
 /// same `major.minor` (below 1.0, wasmtime's linker treats those as
