@@ -178,7 +178,7 @@ fn files(name: &str, lang: Lang, shared: bool) -> Vec<(String, String)> {
     };
     let shared_note = match shared {
         true => {
-            " The world includes `wpool:task/host@0.1.0` (its WIT is in\n`wit/deps/`): \
+            "\nThe world includes `wpool:task/host@0.1.0` (its WIT is in `wit/deps/`):\n\
              queues, pipes, locks and shared values, opened by name."
         }
         false => "",

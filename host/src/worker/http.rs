@@ -5,11 +5,10 @@
 
 use std::future::Future;
 
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi_http::{
-    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
 };
-
-use super::state::TaskState;
 
 /// A task's `wasi:http` state: the context wasmtime keeps, and the hooks
 /// that refuse to send anything.
@@ -47,12 +46,14 @@ impl WasiHttpHooks for RefuseRequests {
     }
 }
 
-impl WasiHttpView for TaskState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
+impl Http {
+    /// What wasmtime's `wasi:http` host functions work on, with the task's
+    /// resource `table`.
+    pub(super) fn view<'a>(&'a mut self, table: &'a mut ResourceTable) -> WasiHttpCtxView<'a> {
         WasiHttpCtxView {
-            ctx: &mut self.http.ctx,
-            table: &mut self.table,
-            hooks: &mut self.http.hooks,
+            ctx: &mut self.ctx,
+            table,
+            hooks: &mut self.hooks,
         }
     }
 }
