@@ -6,6 +6,7 @@ mod agent;
 mod doctor;
 mod inputs;
 mod interrupt;
+mod new;
 mod out_dir;
 mod report;
 mod spawn;
@@ -40,10 +41,12 @@ pub(crate) enum Command {
     /// Print a component's imports and exports as WIT, and the functions
     /// `wpool run --func` can map.
     Inspect {
-        /// A component (.wasm file) or a guest crate directory to build.
+        /// A component (.wasm file), or a task project directory to build
+        /// (a Rust crate, a Python app.py, a JavaScript app.js).
         task: PathBuf,
     },
     Spawn(spawn::SpawnArgs),
+    New(new::NewArgs),
     Agent(agent::AgentArgs),
     /// Show which layers of the worker lockdown this machine applies
     /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
@@ -111,8 +114,9 @@ pub(crate) enum Command {
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct RunArgs {
-    /// The task: a component (.wasm file), or a guest crate directory, which
-    /// is built for wasm32-wasip2 first.
+    /// The task: a component (.wasm file), or a task project directory
+    /// that is built first (a Rust crate, a Python app.py or a JavaScript
+    /// app.js with its world in wit/, as `wpool new` writes them).
     task: PathBuf,
 
     /// Inputs: values (WAVE, or JSON with --input-format json), ranges A..B
@@ -325,6 +329,7 @@ pub(crate) fn main(command: Command) -> ExitCode {
     let ended = match command {
         Command::Run(args) => run(args),
         Command::Spawn(args) => spawn::spawn(args),
+        Command::New(args) => new::new(args),
         Command::Agent(args) => agent::agent(args),
         Command::Inspect { task } => inspect(&task),
         Command::Doctor => doctor::doctor(),
@@ -380,18 +385,29 @@ fn inspect(task: &Path) -> anyhow::Result<Outcome> {
         writeln!(out, "{}", printable(line))?;
     }
     writeln!(out)?;
+    if let Err(error) = component.check_imports() {
+        writeln!(
+            out,
+            "// wpool cannot run it: {}",
+            printable(&error.to_string())
+        )?;
+        return Ok(Outcome::Success);
+    }
     writeln!(out, "// functions wpool can map:")?;
     for func in component.functions() {
-        let note = match component.task(Some(func)) {
+        let mut note = match component.task(Some(func)) {
             Ok(task) => format!("takes {}", task.input_type()),
             Err(e) => e.to_string(),
         };
+        if let Some(whose) = component.hook(func) {
+            note = format!("{whose}, not mapped unless named; {note}");
+        }
         writeln!(out, "//   {}: {}", printable(func), printable(&note))?;
     }
     Ok(Outcome::Success)
 }
 
-/// Reads a component, building it first when `path` is a crate directory.
+/// Reads a component, building it first when `path` is a project directory.
 pub(crate) fn load(path: &Path) -> anyhow::Result<Component> {
     let file = match path.is_dir() {
         true => wpool::build_guest(path)?,

@@ -47,6 +47,20 @@ pub enum Error {
         /// The largest size accepted, in bytes.
         limit: u64,
     },
+    /// The component imports what no worker provides: it cannot run. Found
+    /// on the host, from the component's WIT, before any worker starts.
+    #[error(
+        "{name} imports what wpool does not provide: {imports}; a task may import only {provided} \
+         (rebuild it against those, or without the others; `wpool inspect` lists its imports)"
+    )]
+    UnprovidedImports {
+        /// The component.
+        name: String,
+        /// The imports no worker provides, comma-separated.
+        imports: String,
+        /// What workers do provide: packages with their versions.
+        provided: String,
+    },
     /// No exported function has the name asked for.
     #[error("{name} has no exported function {func:?}; it exports: {exports}")]
     UnknownFunc {
@@ -117,8 +131,8 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
-    /// A worker could not prepare the component, for example because it
-    /// imports what wpool does not provide.
+    /// A worker could not prepare the component (wasmtime refused to link
+    /// or instantiate it).
     #[error("{name} cannot run: {reason}")]
     CannotRun {
         /// The component.
@@ -177,6 +191,11 @@ pub enum TaskError {
     /// The guest trapped: a panic, an `unreachable`, an out-of-bounds access.
     #[error("trap: {0}")]
     Trap(String),
+    /// The guest raised an exception it did not catch (a Python `raise`, a
+    /// JavaScript `throw`): the exception, as the last line of the report
+    /// the guest printed on its stderr, such as `ValueError: bad input`.
+    #[error("exception: {0}")]
+    Exception(String),
     /// The guest exited (WASI `exit`) with this status instead of returning.
     #[error("exited with status {0}")]
     Exit(i32),
@@ -250,12 +269,13 @@ impl TaskError {
     }
 
     /// A short stable name for the kind of failure, as used in JSON output:
-    /// `err`, `trap`, `exit`, `stack-overflow`, `timeout`, `fuel`, `memory`,
-    /// `size`, `input`, `worker-lost`, `terminated` or `rejected`.
+    /// `err`, `trap`, `exception`, `exit`, `stack-overflow`, `timeout`, `fuel`,
+    /// `memory`, `size`, `input`, `worker-lost`, `terminated` or `rejected`.
     pub fn kind(&self) -> &'static str {
         match self {
             TaskError::Returned(_) => "err",
             TaskError::Trap(_) => "trap",
+            TaskError::Exception(_) => "exception",
             TaskError::Exit(_) => "exit",
             TaskError::StackOverflow => "stack-overflow",
             TaskError::Timeout(_) => "timeout",

@@ -17,12 +17,15 @@
 //! - `cluster`: runs on many machines through NATS JetStream: a
 //!   [`Cluster`]'s submissions and the [`Agent`]s that serve them.
 //! - `cache`: the compile cache on disk and its keyed tags.
-//! - `guest_build`: building a guest crate into a component.
+//! - `guest_build`: building a task project (Rust, Python, JavaScript)
+//!   into a component.
+//! - `exception`: naming a guest's uncaught exception from its stderr.
 
 mod cache;
 mod cluster;
 mod dispatch;
 mod error;
+mod exception;
 mod guest_build;
 mod hub;
 mod job;

@@ -62,7 +62,7 @@ impl TaskOutput {
     pub(crate) fn held_bytes(&self) -> usize {
         let result = match &self.result {
             Ok(value) | Err(TaskError::Returned(value)) => value.encoded_len(),
-            Err(TaskError::Trap(message)) => message.len(),
+            Err(TaskError::Trap(message) | TaskError::Exception(message)) => message.len(),
             Err(_) => 0,
         };
         std::mem::size_of::<TaskOutput>()

@@ -18,10 +18,11 @@ use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use super::error::{Error, TaskError};
+use super::exception;
 use super::json;
 use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
-use crate::protocol::{Failure, encoding};
+use crate::protocol::{Captured, Failure, encoding, provided};
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -40,6 +41,9 @@ struct ComponentInner {
     resolve: Resolve,
     world: WorldId,
     funcs: Vec<Export>,
+    /// The imports no worker provides, by name: a task of this component
+    /// cannot run.
+    unprovided: Vec<String>,
 }
 
 /// An exported function, and where it sits in the component's exports.
@@ -49,7 +53,18 @@ struct Export {
     /// The export name of the interface instance holding the function.
     instance: Option<String>,
     func: wit_parser::Function,
+    /// Whose start-up hook this is, when a toolchain exports it beside
+    /// the task.
+    hook: Option<&'static str>,
 }
+
+/// The functions toolchains export beside a task for their own start-up,
+/// and whose they are: never chosen as the function to map unless named.
+/// (wizer's `wizer.initialize` is a core export, never seen here.)
+const HOOKS: &[(&str, &str)] = &[
+    ("exports#init", "componentize-py's start-up hook"),
+    ("init", "a toolchain's start-up hook (jco's QuickJS builds)"),
+];
 
 impl Component {
     /// Reads and validates the component in `path`.
@@ -126,6 +141,7 @@ impl Component {
             }
         };
         let funcs = exported_funcs(&resolve, world);
+        let unprovided = unprovided_imports(&resolve, world);
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 name,
@@ -133,6 +149,7 @@ impl Component {
                 resolve,
                 world,
                 funcs,
+                unprovided,
             }),
         })
     }
@@ -145,6 +162,34 @@ impl Component {
     /// The names of the exported functions, as [`Component::task`] takes them.
     pub fn functions(&self) -> impl Iterator<Item = &str> {
         self.inner.funcs.iter().map(|f| f.name.as_str())
+    }
+
+    /// Whose start-up hook the exported function `func` (named as
+    /// [`Component::functions`] names it) is, when it is a toolchain's own,
+    /// such as componentize-py's `exports#init`: `wpool run` never chooses
+    /// one unless it is named.
+    pub fn hook(&self, func: &str) -> Option<&'static str> {
+        let export = self.inner.funcs.iter().find(|f| f.name == func)?;
+        export.hook
+    }
+
+    /// Checks that every import of the component is one a worker provides:
+    /// WASI 0.2 (`wasi:io`, `wasi:clocks`, `wasi:random`, `wasi:cli`,
+    /// `wasi:filesystem`, `wasi:sockets`, and `wasi:http`, whose requests
+    /// are all refused) and `wpool:task` 0.1. [`Component::task`] checks
+    /// it too, so that no worker starts for a component that cannot run.
+    ///
+    /// # Errors
+    /// [`Error::UnprovidedImports`] naming every import that is not.
+    pub fn check_imports(&self) -> Result<(), Error> {
+        match self.inner.unprovided.is_empty() {
+            true => Ok(()),
+            false => Err(Error::UnprovidedImports {
+                name: self.inner.name.clone(),
+                imports: self.inner.unprovided.join(", "),
+                provided: provided::summary(),
+            }),
+        }
     }
 
     /// The component's world in WIT: what it imports and exports, followed by
@@ -172,20 +217,32 @@ impl Component {
     }
 
     /// Chooses the function to map: `func` by name (either its full name or,
-    /// when that is unambiguous, its bare name), or the only exported function.
+    /// when that is unambiguous, its bare name), or else the only exported
+    /// function that is not a toolchain's start-up [hook](Component::hook).
     ///
     /// # Errors
+    /// [`Error::UnprovidedImports`] when the component imports what no
+    /// worker provides (see [`Component::check_imports`]);
     /// [`Error::UnknownFunc`], [`Error::AmbiguousFunc`] or [`Error::NoFunc`]
     /// when no single function matches; [`Error::UnsupportedSignature`] when
     /// its parameters or result have no value form (resources, streams).
     pub fn task(&self, func: Option<&str>) -> Result<Task, Error> {
+        self.check_imports()?;
         let funcs = &self.inner.funcs;
         let list = || {
             let names: Vec<&str> = self.functions().collect();
             names.join(", ")
         };
         let chosen: Vec<usize> = match func {
-            None => (0..funcs.len()).collect(),
+            None => {
+                let tasks: Vec<usize> = (0..funcs.len())
+                    .filter(|&i| funcs[i].hook.is_none())
+                    .collect();
+                match tasks.is_empty() {
+                    true => (0..funcs.len()).collect(),
+                    false => tasks,
+                }
+            }
             Some(want) => {
                 let exact: Vec<usize> = (0..funcs.len())
                     .filter(|&i| funcs[i].name == want)
@@ -241,6 +298,7 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
                 name: func.name.clone(),
                 instance: None,
                 func: func.clone(),
+                hook: None,
             }),
             WorldItem::Interface { id, .. } => {
                 let instance = resolve.name_world_key(key);
@@ -250,6 +308,7 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
                             name: format!("{instance}#{}", func.name),
                             instance: Some(instance.clone()),
                             func: func.clone(),
+                            hook: None,
                         });
                     }
                 }
@@ -257,7 +316,49 @@ fn exported_funcs(resolve: &Resolve, world: WorldId) -> Vec<Export> {
             WorldItem::Type { .. } => {}
         }
     }
+    for export in &mut funcs {
+        export.hook = HOOKS
+            .iter()
+            .find(|(name, _)| *name == export.name)
+            .map(|(_, whose)| *whose);
+    }
     funcs
+}
+
+/// The imports of `world` that no worker provides, each by its full name
+/// (`wasi:http/types@0.3.0`, or the bare name of a function or of an
+/// interface defined in the world itself).
+fn unprovided_imports(resolve: &Resolve, world: WorldId) -> Vec<String> {
+    let mut unprovided = Vec::new();
+    for (key, item) in &resolve.worlds[world].imports {
+        let provided = match (key, item) {
+            (_, WorldItem::Type { .. }) => true,
+            (WorldKey::Interface(id), WorldItem::Interface { .. }) => {
+                let interface = &resolve.interfaces[*id];
+                match (interface.package, &interface.name) {
+                    (Some(package), Some(name)) => {
+                        let package = &resolve.packages[package].name;
+                        let version = package
+                            .version
+                            .as_ref()
+                            .map(|v| (v.major, v.minor, v.patch));
+                        let full = format!("{}:{}", package.namespace, package.name);
+                        provided::provides(&full, version, name)
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        };
+        if !provided {
+            let name = resolve.name_world_key(key);
+            match item {
+                WorldItem::Function(_) => unprovided.push(format!("{name} (a function)")),
+                _ => unprovided.push(name),
+            }
+        }
+    }
+    unprovided
 }
 
 /// One exported function of a component, ready to be mapped over inputs.
@@ -556,15 +657,24 @@ impl Task {
         Ok(Value::new(bytes, self.inner.result.clone()))
     }
 
-    /// What a worker's failure of a call means to the caller.
+    /// What a worker's failure of a call means to the caller: a trap after
+    /// the guest reported an uncaught exception on its `stderr` is that
+    /// exception.
     ///
     /// # Errors
     /// When the `err` value it returned does not decode as the function's
     /// result.
-    pub(crate) fn failure(&self, failure: Failure) -> Result<TaskError, encoding::Error> {
+    pub(crate) fn failure(
+        &self,
+        failure: Failure,
+        stderr: &Captured,
+    ) -> Result<TaskError, encoding::Error> {
         Ok(match failure {
             Failure::Returned(bytes) => TaskError::Returned(self.value(bytes)?),
-            Failure::Trap(message) => TaskError::Trap(message),
+            Failure::Trap(message) => match exception::uncaught(&stderr.bytes) {
+                Some(exception) => TaskError::Exception(exception),
+                None => TaskError::Trap(message),
+            },
             Failure::Exit(code) => TaskError::Exit(code),
             Failure::StackOverflow => TaskError::StackOverflow,
             Failure::Timeout(after) => TaskError::Timeout(after),

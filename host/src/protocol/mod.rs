@@ -2,7 +2,8 @@
 //! that runs either: the frames and messages on the pipes between them, the
 //! limits a worker applies, the shared-object operations it forwards to the
 //! hub with their answers and errors, the binary encoding of values, the output it captured, the engine
-//! settings the compile cache is keyed by, the command-line markers that
+//! settings the compile cache is keyed by, the interfaces a worker
+//! provides to tasks, the command-line markers that
 //! start the `wpool` binary as a worker, and the lockdown probe's report.
 //!
 //! The host side (`pool`, `hub`) and the worker side (`worker`) both import
@@ -16,6 +17,7 @@ mod limits;
 mod messages;
 mod ops;
 mod probe;
+pub(crate) mod provided;
 
 pub use self::captured::Captured;
 pub(crate) use self::frame::{read_frame, write_frame};

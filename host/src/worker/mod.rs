@@ -9,6 +9,7 @@
 //!   per task with its deadline, fuel and memory cap.
 //! - `state`: the store data of one task.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
+//! - `http`: `wasi:http`, linked with every outgoing request refused.
 //! - `capture`: bounded capture of guest stdout and stderr, or streaming
 //!   them to the host line by line.
 //! - `load`: compiling the component, or loading the verified artifact the
@@ -20,6 +21,7 @@
 
 mod bindings;
 mod capture;
+mod http;
 mod link;
 mod load;
 mod runtime;

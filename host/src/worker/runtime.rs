@@ -25,6 +25,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::bindings;
 use super::capture::Capture;
+use super::http::Http;
 use super::link::HostLink;
 use super::load::compile_or_load;
 use super::state::{MemoryCap, TaskState};
@@ -92,6 +93,7 @@ impl Runtime {
         component.initialize_copy_on_write_image()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
         let pre = linker
             .instantiate_pre(&component)
@@ -225,6 +227,7 @@ impl Runtime {
                     .stdout(stdout.clone())
                     .stderr(stderr.clone())
                     .build(),
+                http: Http::default(),
                 table: ResourceTable::new(),
                 memory: MemoryCap {
                     max: usize::try_from(self.limits.max_memory).unwrap_or(usize::MAX),

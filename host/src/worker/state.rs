@@ -1,4 +1,4 @@
-//! The store data of one task: its WASI context and resource table, its
+//! The store data of one task: its WASI and `wasi:http` contexts and resource table, its
 //! memory cap, and what its host functions need (its index, its deadline,
 //! the link to the hub).
 
@@ -7,12 +7,15 @@ use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
+use super::http::Http;
 use super::link::HostLink;
 
 /// The store data of one task.
 pub(crate) struct TaskState {
     pub(super) wasi: WasiCtx,
+    pub(super) http: Http,
     pub(crate) table: ResourceTable,
     pub(super) memory: MemoryCap,
     pub(crate) task_index: u64,
@@ -29,6 +32,12 @@ impl WasiView for TaskState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+impl WasiHttpView for TaskState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        self.http.view(&mut self.table)
     }
 }
 

@@ -134,29 +134,38 @@ fn closed_pool_hands_back_the_input() {
 }
 
 #[test]
-fn component_importing_what_wpool_does_not_provide_cannot_run() {
+fn component_importing_what_wpool_does_not_provide_is_refused_before_any_worker() {
     let dir = tempfile::tempdir().unwrap();
     let path = component_with_a_missing_import(dir.path());
-    let needs = Component::from_file(&path)
-        .and_then(|c| c.task(None))
-        .expect("the component loads: its imports are checked by workers");
-    let input = needs.parse_input("()").expect("valid input");
-    match pool().build().map(&needs, [input]) {
-        Err(Error::CannotRun { name, reason }) => {
+    let component = Component::from_file(&path).expect("the component loads");
+    match component.task(None) {
+        Err(Error::UnprovidedImports {
+            name,
+            imports,
+            provided,
+        }) => {
             assert!(name.contains("needs-absent"), "named {name}");
+            assert_eq!(imports, "test:missing/absent");
             assert!(
-                reason.contains("does not provide") && reason.contains("test:missing/absent"),
-                "the reason should name the import: {reason}"
+                provided.contains("wasi:io@0.2") && provided.contains("wpool:task@0.1"),
+                "what wpool provides: {provided}"
             );
         }
-        other => panic!("expected a component that cannot run, got {other:?}"),
+        other => panic!("expected unprovided imports, got {other:?}"),
     }
     let name = path.display().to_string();
+    // Refused at once, with the fix: no worker ever started.
     wpool(["run", &name, "()"]).output().assert_refused(&[
         &name,
-        "cannot run",
-        "test:missing/absent",
+        "imports what wpool does not provide: test:missing/absent",
+        "a task may import only wasi:io@0.2",
+        "wpool inspect",
     ]);
+    wpool(["inspect", &name])
+        .output()
+        .assert_success()
+        .assert_stdout_contains("import test:missing/absent;")
+        .assert_stdout_contains("// wpool cannot run it: ");
 }
 
 #[test]

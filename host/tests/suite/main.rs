@@ -15,6 +15,7 @@ mod files;
 mod inputs;
 mod interrupt;
 mod json;
+mod languages;
 mod layout;
 mod library;
 mod limits;

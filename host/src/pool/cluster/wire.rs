@@ -59,6 +59,7 @@ pub(super) enum Fault {
     Terminated,
     Rejected(String),
     Input(String),
+    Exception(String),
 }
 
 impl Reply {
@@ -98,6 +99,7 @@ impl Reply {
                 TaskError::Terminated => Fault::Terminated,
                 TaskError::Rejected(reason) => Fault::Rejected(reason.clone()),
                 TaskError::Input(message) => Fault::Input(message.clone()),
+                TaskError::Exception(message) => Fault::Exception(message.clone()),
             }),
         };
         Reply {
@@ -157,7 +159,9 @@ impl Reply {
         };
         let result = match reply.result {
             Ok(bytes) => task.value(bytes).map_err(undecodable),
-            Err(Fault::Worker(failure)) => Err(task.failure(failure).unwrap_or_else(undecodable)),
+            Err(Fault::Worker(failure)) => Err(task
+                .failure(failure, &reply.stderr)
+                .unwrap_or_else(undecodable)),
             Err(Fault::InputTooLarge { size, limit }) => Err(TaskError::TooLarge {
                 what: "input",
                 size,
@@ -175,6 +179,7 @@ impl Reply {
             Err(Fault::Terminated) => Err(TaskError::Terminated),
             Err(Fault::Rejected(reason)) => Err(TaskError::Rejected(reason)),
             Err(Fault::Input(message)) => Err(TaskError::Input(message)),
+            Err(Fault::Exception(message)) => Err(TaskError::Exception(message)),
         };
         (result, reply.stdout, reply.stderr)
     }

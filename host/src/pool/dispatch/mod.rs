@@ -42,7 +42,7 @@ use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Failure, encoding};
+use crate::protocol::{CallResult, Captured, Failure, encoding};
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
@@ -271,7 +271,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let slot = event.slot;
         match event.kind {
-            EventKind::Ready { artifact } => self.slots.ready(slot, artifact),
+            EventKind::Ready { artifact } => {
+                if let Err(error) = self.slots.ready(slot, artifact) {
+                    self.fatal = Some(error);
+                }
+            }
             EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::CannotRun {
                     name: self.task.component().name().to_string(),
@@ -290,13 +294,14 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stdout,
                             stderr,
                         } = result;
+                        let outcome = self.outcome(outcome, &stderr)?;
                         let ran = Ran {
                             worker: Some(worker),
                             time: Some(time),
                             stdout,
                             stderr,
                         };
-                        Ok((index, self.outcome(outcome)?, ran))
+                        Ok((index, outcome, ran))
                     })
                     .collect();
                 let decoded = match decoded {
@@ -324,15 +329,17 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// What a worker's outcome of a call means to the caller. An error
-    /// when its value does not decode as the function's result.
+    /// What a worker's outcome of a call means to the caller (see
+    /// [`Task::failure`]). An error when its value does not decode as the
+    /// function's result.
     fn outcome(
         &self,
         outcome: Result<Bytes, Failure>,
+        stderr: &Captured,
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(self.task.value(bytes)?),
-            Err(failure) => Err(self.task.failure(failure)?),
+            Err(failure) => Err(self.task.failure(failure, stderr)?),
         })
     }
 

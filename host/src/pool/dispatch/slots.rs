@@ -3,7 +3,9 @@
 //! misses its deadline, cannot be written to, or answers with results that
 //! are not its batch's is killed, and a new process of the next generation
 //! takes its slot, until too many die in a row. The workers load the
-//! component from the compile cache when it has it, and fill it otherwise.
+//! component from the compile cache when it has it; otherwise one worker
+//! compiles it and fills the cache, and the others start once it has,
+//! loading its artifact: a component is compiled once, under one deadline.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -95,6 +97,9 @@ pub(super) struct Slots {
     output: Option<OutputSink>,
     /// Set to the process id of each worker started in slot 0.
     pid: Option<Arc<AtomicU32>>,
+    /// How many workers the run has once the component is compiled; until
+    /// then, when a worker compiles it for the cache, that one alone.
+    wanted: usize,
 }
 
 impl Slots {
@@ -128,12 +133,22 @@ impl Slots {
             compiled,
             output,
             pid,
+            wanted: workers,
         };
-        for slot in 0..workers {
-            let slot = slots.spawn(slot, 0)?;
-            slots.slots.push(slot);
+        match slots.cache.is_some() && slots.compiled.is_none() {
+            true => slots.grow(1)?,
+            false => slots.grow(workers)?,
         }
         Ok((slots, receiver))
+    }
+
+    /// Starts workers in new slots until there are `count`.
+    fn grow(&mut self, count: usize) -> Result<(), Error> {
+        for slot in self.slots.len()..count {
+            let slot = self.spawn(slot, 0)?;
+            self.slots.push(slot);
+        }
+        Ok(())
     }
 
     fn spawn(&mut self, slot: usize, generation: u64) -> Result<Slot, Error> {
@@ -271,8 +286,8 @@ impl Slots {
 
     /// The worker in `slot` is ready for tasks. Its compiled component, if
     /// it sent one, goes to the compile cache and to the workers started
-    /// after it.
-    pub(super) fn ready(&mut self, slot: usize, artifact: Option<Vec<u8>>) {
+    /// after it, which start now if they waited for it.
+    pub(super) fn ready(&mut self, slot: usize, artifact: Option<Vec<u8>>) -> Result<(), Error> {
         self.slots[slot].ready = true;
         self.slots[slot].deadline = None;
         if let (Some(artifact), Some((cache, entry)), None) =
@@ -282,6 +297,7 @@ impl Slots {
             let _ = cache.put(entry, &artifact);
             self.compiled = Some(artifact.into());
         }
+        self.grow(self.wanted)
     }
 
     /// The worker in `slot` answered for the tasks `got`. They must be the

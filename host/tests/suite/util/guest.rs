@@ -1,10 +1,11 @@
-//! The guest example crates, each built from source into a component once
-//! per test binary.
+//! The guest examples, each built from source into a component once per
+//! test binary: Rust crates, and a Python and a JavaScript task, built with
+//! componentize-py and componentize-js (which `.ci/run` installs).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The guest example crates.
+/// The guest examples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guest {
     Square,
@@ -24,11 +25,13 @@ pub enum Guest {
     HelloCommand,
     ExitCommand,
     Gzip,
+    PythonTasks,
+    JsTasks,
 }
 
 impl Guest {
-    /// Every guest example crate.
-    pub const ALL: [Guest; 17] = [
+    /// Every guest example.
+    pub const ALL: [Guest; 19] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -46,9 +49,11 @@ impl Guest {
         Guest::HelloCommand,
         Guest::ExitCommand,
         Guest::Gzip,
+        Guest::PythonTasks,
+        Guest::JsTasks,
     ];
 
-    /// The crate's directory name under `guest-examples`.
+    /// The example's directory name under `guest-examples`.
     pub fn crate_name(self) -> &'static str {
         match self {
             Guest::Square => "square",
@@ -68,10 +73,12 @@ impl Guest {
             Guest::HelloCommand => "hello-command",
             Guest::ExitCommand => "exit-command",
             Guest::Gzip => "gzip",
+            Guest::PythonTasks => "python-tasks",
+            Guest::JsTasks => "js-tasks",
         }
     }
 
-    /// The guest crate's directory.
+    /// The example's directory.
     pub fn dir(self) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("..")

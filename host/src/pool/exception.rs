@@ -1,0 +1,70 @@
+//! Naming a guest's uncaught exception. An interpreted guest (Python built
+//! by componentize-py, JavaScript by componentize-js) that does not catch
+//! an exception prints a report on its stderr, then traps; the task then
+//! fails with the exception, read from the report, rather than the trap.
+
+/// The exception the captured `stderr` of a task that trapped reports, if
+/// it reports one:
+///
+/// - Python's traceback, `Traceback (most recent call last):` and indented
+///   frames, ends with the exception: `ValueError: no real square root`;
+/// - StarlingMonkey (componentize-js) prints the error's message, then
+///   `Stack:` and indented frames.
+///
+/// The last report wins (a Python exception raised while handling another
+/// prints both).
+pub(crate) fn uncaught(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let indented = |line: &&str| line.starts_with(char::is_whitespace);
+    let python = lines
+        .iter()
+        .rposition(|line| *line == "Traceback (most recent call last):")
+        .and_then(|start| {
+            let after = &lines[start + 1..];
+            let end = after.iter().position(|line| !indented(line))?;
+            Some((start, after[end]))
+        });
+    let js = (1..lines.len())
+        .rev()
+        .find(|&i| lines[i] == "Stack:" && lines.get(i + 1).is_none_or(indented))
+        .map(|i| (i, lines[i - 1]));
+    let (_, exception) = match (python, js) {
+        (Some(p), Some(j)) => Some(if p.0 > j.0 { p } else { j }),
+        (p, j) => p.or(j),
+    }?;
+    let exception = exception.trim();
+    (!exception.is_empty()).then(|| exception.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uncaught;
+
+    #[test]
+    fn a_python_traceback_names_its_exception() {
+        // As componentize-py 0.25 prints it, its runtime's panic after it.
+        let stderr = b"starting\nTraceback (most recent call last):\n  File \"/0/app.py\", line 31, in root\nValueError: no real square root of -1.0\n\nthread '<unnamed>' (1) panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n";
+        assert_eq!(
+            uncaught(stderr).as_deref(),
+            Some("ValueError: no real square root of -1.0")
+        );
+    }
+
+    #[test]
+    fn a_javascript_stack_names_its_error() {
+        // As componentize-js 0.23 prints it.
+        let stderr = b"no real square root of -1\nStack:\n  root@app.js:27:11\n  export_root@/tmp/x/sources/initializer.js:6744:15\n\nRedirecting call to abort() to mozalloc_abort\n\n";
+        assert_eq!(
+            uncaught(stderr).as_deref(),
+            Some("no real square root of -1")
+        );
+    }
+
+    #[test]
+    fn output_without_a_report_names_nothing() {
+        assert_eq!(uncaught(b"just a line\n"), None);
+        assert_eq!(uncaught(b"Stack:\n  frame\n"), None);
+        assert_eq!(uncaught(b""), None);
+    }
+}

@@ -1,0 +1,196 @@
+//! Tasks in Python and JavaScript, built from source with the real
+//! toolchains (componentize-py and componentize-js, which `.ci/run`
+//! installs): values of every shape, an uncaught exception named as such,
+//! a shared counter under a lock, the toolchains' own hooks left out of the
+//! choice of function, `wpool new` projects that build and run as written,
+//! and the errors for a missing toolchain or an import wpool does not
+//! provide.
+//!
+//! Each component is compiled once, by one worker (the others load its
+//! artifact), and later runs load it from the compile cache. A compile of
+//! an interpreter takes seconds, and minutes on a machine busy compiling
+//! many at once, as the suite's is: every run here allows it 10 minutes.
+
+use std::path::Path;
+
+use std::ffi::OsStr;
+
+use crate::util::{Cmd, Guest, as_strs, error_kind, json_by_index, squares, wpool};
+
+/// How long a compile may take here (see the module's docs).
+const COMPILE_TIMEOUT: &str = "10m";
+
+/// `wpool run TASK ARGS... --compile-timeout 10m`.
+fn run<I, S>(task: impl AsRef<OsStr>, args: I) -> Cmd
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = wpool([OsStr::new("run"), task.as_ref()]);
+    cmd.args(args).args(["--compile-timeout", COMPILE_TIMEOUT]);
+    cmd
+}
+
+/// Everything a Python or JavaScript task is checked for, one run after
+/// another so that the component is compiled once. `exception` is the
+/// message a negative `root` fails with.
+fn check_tasks(guest: Guest, exception: &str) {
+    let guest = guest.wasm();
+    run(guest, ["--func", "square", "3", "-4", "0", "-j", "2"])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&["9", "16", "0"]);
+
+    // A record holding a list, inside a result; an `err` for the empty list.
+    run(guest, ["--func", "summarize", "[1, 2, 6]", "[]"])
+        .output()
+        .assert_code(1)
+        .assert_stdout_lines(&["ok({count: 3, total: 9, largest: 6, spread: [-2, -1, 3]})"])
+        .assert_stderr_contains(
+            r#"task 1 (input []) failed: returned err("nothing to summarize")"#,
+        );
+
+    // An uncaught exception: its own kind, the exception in the message.
+    let out = run(guest, ["--func", "root", "2.25", "-1", "--json"]).output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 2);
+    assert_eq!(lines[&0]["value"], "1.5", "{}", out.dump());
+    assert_eq!(error_kind(&out, &lines[&1]), "exception", "{}", out.dump());
+    assert_eq!(lines[&1]["error"]["message"], exception, "{}", out.dump());
+    run(guest, ["--func", "root", "-1"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains(&format!("task 0 (input -1) failed: {exception}\n"));
+
+    // A shared counter under a shared lock, from tasks on two workers: the
+    // task that incremented last saw the exact total.
+    let out = run(
+        guest,
+        ["--func", "increment", "25", "25", "25", "25", "-j", "2"],
+    )
+    .output();
+    out.assert_success();
+    let results: Vec<i64> = out
+        .stdout_lines()
+        .iter()
+        .map(|line| {
+            let inner = line.strip_prefix("ok(").and_then(|l| l.strip_suffix(')'));
+            match inner.and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => out.fail(format_args!("not ok(N): {line}")),
+            }
+        })
+        .collect();
+    assert_eq!(results.iter().max(), Some(&100), "{}", out.dump());
+}
+
+#[test]
+fn python_tasks_run_with_every_shape_an_exception_and_a_lock() {
+    check_tasks(
+        Guest::PythonTasks,
+        "exception: ValueError: no real square root of -1.0",
+    );
+}
+
+#[test]
+fn javascript_tasks_run_with_every_shape_an_exception_and_a_lock() {
+    // StarlingMonkey prints the error's message, not its name.
+    check_tasks(Guest::JsTasks, "exception: no real square root of -1");
+}
+
+#[test]
+fn a_toolchain_hook_is_marked_and_never_chosen() {
+    let wasm = Guest::PythonTasks.wasm().display().to_string();
+    let out = wpool(["inspect", &wasm]).output();
+    out.assert_success().assert_stdout_contains(
+        "//   exports#init: componentize-py's start-up hook, not mapped unless named",
+    );
+    // Four functions beside the hook: name one.
+    run(&wasm, ["1"]).output().assert_refused(&[
+        "exports several functions, name one",
+        "square",
+        "summarize",
+    ]);
+}
+
+/// `wpool new NAME --lang LANG` in a fresh directory, then `wpool run` on
+/// the project it wrote, which builds it and maps its one function
+/// without `--func`.
+fn new_project_runs(lang: &str, env: &[(&str, &Path)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("my-task");
+    let name = project.display().to_string();
+    wpool(["new", &name, "--lang", lang])
+        .output()
+        .assert_success()
+        .assert_stdout_contains("README.md");
+    let readme = std::fs::read_to_string(project.join("README.md")).unwrap();
+    assert!(readme.contains("wpool run . 0..10"), "{readme}");
+    let mut cmd = run(&name, ["0..5"]);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    cmd.output()
+        .assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..5)));
+    // Written once: a second `new` into the same directory is refused and
+    // leaves it as it was.
+    wpool(["new", &name, "--lang", lang])
+        .output()
+        .assert_refused(&["cannot make", "my-task"]);
+    assert_eq!(
+        std::fs::read_to_string(project.join("README.md")).unwrap(),
+        readme
+    );
+}
+
+#[test]
+fn new_python_project_builds_and_runs_as_written() {
+    new_project_runs("python", &[]);
+}
+
+#[test]
+fn new_javascript_project_builds_and_runs_as_written() {
+    new_project_runs("js", &[]);
+}
+
+#[test]
+fn new_rust_project_builds_and_runs_as_written() {
+    // The guest examples' target directory: wit-bindgen is built there.
+    let target = Guest::Square.dir().join("../target");
+    new_project_runs("rust", &[("CARGO_TARGET_DIR", &target)]);
+}
+
+#[test]
+fn new_refuses_a_name_that_cannot_name_a_world() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["My_Task", "2fast", "world"] {
+        let path = dir.path().join(bad).display().to_string();
+        wpool(["new", &path, "--lang", "python"])
+            .output()
+            .assert_refused(&["cannot name a task", "my-task"]);
+        assert!(!dir.path().join(bad).exists(), "{bad} was made");
+    }
+}
+
+#[test]
+fn a_missing_toolchain_is_named_with_its_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, install) in [
+        ("python", "pip install componentize-py==0.25.1"),
+        (
+            "js",
+            "npm install --global @bytecodealliance/componentize-js@0.23.0",
+        ),
+    ] {
+        let project = dir.path().join(format!("{lang}-task"));
+        let name = project.display().to_string();
+        wpool(["new", &name, "--lang", lang])
+            .output()
+            .assert_success();
+        run(&name, ["1"])
+            .env("PATH", "/nonexistent")
+            .output()
+            .assert_refused(&["is not installed", install]);
+    }
+}
