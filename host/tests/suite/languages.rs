@@ -54,7 +54,7 @@ fn check_tasks(guest: Guest, exception: &str) {
     let out = run(guest, ["--func", "root", "2.25", "-1", "--json"]).output();
     out.assert_code(1);
     let lines = json_by_index(&out, 2);
-    assert_eq!(lines[&0]["value"], "1.5", "{}", out.dump());
+    assert_eq!(lines[&0]["value"], 1.5, "{}", out.dump());
     assert_eq!(error_kind(&out, &lines[&1]), "exception", "{}", out.dump());
     assert_eq!(lines[&1]["error"]["message"], exception, "{}", out.dump());
     run(guest, ["--func", "root", "-1"])
