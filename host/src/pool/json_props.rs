@@ -8,7 +8,7 @@ use super::{from_json, to_json};
 use crate::protocol::encoding::props::typed_value;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(crate::protocol::prop_config(2000))]
 
     #[test]
     fn wave_to_json_and_back((ty, value) in typed_value()) {

@@ -1,5 +1,6 @@
-//! Property tests of the input parser of the library API: any text is an
-//! input or an error, never a panic, and integers round-trip.
+//! Property tests of the input parsers of the library API, WAVE and JSON:
+//! any text is an input or an error, never a panic, and integers
+//! round-trip.
 
 use std::sync::OnceLock;
 
@@ -45,6 +46,19 @@ proptest! {
     #[test]
     fn wave_like_text_never_panics(text in r#"[\[\]{}()",:a-z0-9 -]{0,48}"#) {
         let _ = task(Guest::Wordstats).parse_input(&text);
+    }
+
+    #[test]
+    fn parse_input_json_never_panics(text in ".{0,64}") {
+        for guest in [Guest::Square, Guest::Wordstats, Guest::CheckedDiv] {
+            let _ = task(guest).parse_input_json(&text);
+        }
+    }
+
+    #[test]
+    fn json_like_text_never_panics(text in r#"[\[\]{}",:a-z0-9 .-]{0,48}"#) {
+        let _ = task(Guest::Wordstats).parse_input_json(&text);
+        let _ = task(Guest::CheckedDiv).parse_input_json(&text);
     }
 
     #[test]
