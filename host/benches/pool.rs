@@ -1,16 +1,14 @@
-//! In-process benchmarks of a pool, with criterion: the cost of a tiny task
-//! in a fresh instance and in a reused one, and a 16 MiB `list<u8>` through
-//! a task next to the same bytes through a raw OS pipe. `bench/run.sh` reads
-//! their medians into its table.
+//! In-process benchmarks of a pool, with criterion: a 16 MiB `list<u8>`,
+//! and a 16 MiB `string`, through a task next to the same bytes through a
+//! raw OS pipe. `bench/run.sh` reads their medians into its table.
 
 use std::io::{Read, Write};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_main};
-use wpool::{Component, Input, Limits, Pool, Task};
+use wpool::{Component, Limits, Pool, Task, Value};
 
 const WPOOL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/wpool");
-const TINY_TASKS: u64 = 20_000;
 const PAYLOAD: usize = 16 << 20;
 
 fn guest(name: &str, func: Option<&str>) -> Task {
@@ -21,42 +19,20 @@ fn guest(name: &str, func: Option<&str>) -> Task {
         .expect("the guest has the function")
 }
 
-fn pool(reuse: u32) -> Pool {
-    Pool::builder()
-        .workers(1)
-        .reuse(reuse)
-        .worker_program(WPOOL)
-        .build()
-}
-
-/// One worker runs 20 000 squares: the time per element is the worker's
-/// time per task (the host's work overlaps it), plus one worker start
-/// spread over them.
-fn tiny(c: &mut Criterion) {
-    let square = guest("square", None);
-    let inputs: Vec<Input> = (0..TINY_TASKS)
-        .map(|i| square.parse_input(&i.to_string()).expect("an s64"))
-        .collect();
-    let mut group = c.benchmark_group("tiny");
-    group
-        .sample_size(10)
-        .throughput(Throughput::Elements(TINY_TASKS));
-    for (name, reuse) in [("fresh", 1), ("reuse", 1_000_000)] {
-        let pool = pool(reuse);
-        group.bench_function(name, |b| {
-            b.iter(|| pool.map(&square, inputs.iter().cloned()).expect("the run"))
-        });
-    }
-    group.finish();
-}
-
-/// 16 MiB into a task (`len`) and into it and back (`echo`), against 16 MiB
-/// through an OS pipe between two threads. The input is parsed once,
-/// outside the measurement: what is measured is the way to the worker and
-/// back, not WAVE text.
+/// 16 MiB into a task (`len`), into it and back (`echo`), and as a string
+/// into it and back (`echo-text`), against 16 MiB through an OS pipe
+/// between two threads. Each input is parsed once, outside the
+/// measurement: what is measured is the way to the worker and back, not
+/// WAVE text. Every result is checked: a failed task cannot be a fast one.
 fn payload(c: &mut Criterion) {
-    let bytes: Vec<String> = (0..PAYLOAD).map(|i| (i % 251).to_string()).collect();
-    let wave = format!("[{}]", bytes.join(","));
+    let bytes: Vec<u8> = (0..PAYLOAD).map(|i| (i % 251) as u8).collect();
+    let list = format!(
+        "[{}]",
+        bytes.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+    );
+    let text: String = (0..PAYLOAD)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     let mut group = c.benchmark_group("payload");
     group
         .sample_size(10)
@@ -72,15 +48,33 @@ fn payload(c: &mut Criterion) {
         .limits(limits)
         .worker_program(WPOOL)
         .build();
-    for func in ["len", "echo"] {
+    let (len, quoted) = (PAYLOAD.to_string(), format!("{text:?}"));
+    let cases: [(&str, &str, &[u8]); 3] = [
+        ("len", &list, len.as_bytes()),
+        ("echo", &list, &bytes),
+        ("echo-text", &quoted, text.as_bytes()),
+    ];
+    for (func, wave, expected) in cases {
         let task = guest("payload", Some(func));
-        let input = task.parse_input(&wave).expect("a list<u8>");
+        let input = task.parse_input(wave).expect("the input parses");
+        let run = || -> Value {
+            let mut out = pool.map(&task, [input.clone()]).expect("the run");
+            match out.remove(0).result {
+                Ok(value) => value,
+                Err(error) => panic!("{func} failed: {error}"),
+            }
+        };
+        // The whole result checked once, its length every time.
+        let result = |value: &Value| match value.as_bytes() {
+            Some(bytes) => bytes.to_vec(),
+            None => value.as_wave().into_bytes(),
+        };
+        assert!(result(&run()) == expected, "{func} gave a wrong result");
         group.bench_function(func, |b| {
             b.iter(|| {
-                let out = pool.map(&task, [input.clone()]).expect("the run");
-                if let Err(error) = &out[0].result {
-                    panic!("{func} failed: {error}");
-                }
+                let value = run();
+                let size = value.as_bytes().map_or_else(|| value.as_wave().len(), <[u8]>::len);
+                assert_eq!(size, expected.len(), "{func} gave a wrong result");
             })
         });
     }
@@ -108,6 +102,6 @@ fn payload(c: &mut Criterion) {
 /// The benchmarks, as criterion runs them.
 mod group {
     #![allow(missing_docs, reason = "criterion_group! makes an undocumented fn")]
-    criterion::criterion_group!(benches, super::tiny, super::payload);
+    criterion::criterion_group!(benches, super::payload);
 }
 criterion_main!(group::benches);

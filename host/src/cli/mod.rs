@@ -160,7 +160,10 @@ pub(crate) struct RunArgs {
     force: bool,
 
     /// Print a summary on stderr at the end: tasks succeeded and failed,
-    /// failures by kind, retries, and percentiles of the tasks' run times.
+    /// failures by kind, retries, percentiles of the tasks' run times, and
+    /// the CPU time (user + system) of this process (host) and of the
+    /// worker processes it ran, once they ended (workers; a task directory's
+    /// build counts there too; a --nats run's agents do not).
     #[arg(long)]
     summary: bool,
 

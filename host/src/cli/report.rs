@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::time::{TimeVal, TimeValLike as _};
 use wpool::{Captured, Imap, Input, TaskError, TaskOutput, Value};
 
 use super::out_dir::OutDir;
@@ -74,10 +76,11 @@ impl Report {
         printed
     }
 
-    /// Prints the summary on stderr, if `--summary` asked for one.
+    /// Prints the summary on stderr, if `--summary` asked for one. Called
+    /// once the run's workers are reaped, so that their CPU time counts.
     pub(crate) fn print_summary(&self) {
         if let Some(summary) = &self.summary {
-            self.to_stderr(&summary.to_string());
+            self.to_stderr(&format!("{summary}{}", CpuTime::now()));
         }
     }
 
@@ -280,6 +283,42 @@ impl fmt::Display for Summary {
                 )
             }
         }
+    }
+}
+
+/// The CPU time (user + system) of this process, and of its child
+/// processes that ended and were reaped: the workers, and the toolchain
+/// that built a task directory.
+struct CpuTime {
+    host: Duration,
+    children: Duration,
+}
+
+impl CpuTime {
+    fn now() -> CpuTime {
+        let used = |who| match getrusage(who) {
+            Ok(usage) => seconds(usage.user_time()) + seconds(usage.system_time()),
+            Err(_) => Duration::ZERO, // Linux fails neither
+        };
+        CpuTime {
+            host: used(UsageWho::RUSAGE_SELF),
+            children: used(UsageWho::RUSAGE_CHILDREN),
+        }
+    }
+}
+
+fn seconds(time: TimeVal) -> Duration {
+    Duration::from_micros(u64::try_from(time.num_microseconds()).unwrap_or(0))
+}
+
+impl fmt::Display for CpuTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "wpool: CPU time (user + system): host {:.6} s, workers {:.6} s",
+            self.host.as_secs_f64(),
+            self.children.as_secs_f64()
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! The guest examples not covered by a topic of their own, run as the README
-//! shows them: primes, pool-square, payload's bytes, command components,
-//! queue-bench and condition-demo; and a check that the suite knows every guest example.
+//! shows them: primes, the benchmark kernels, pool-square, payload's bytes,
+//! command components, queue-bench and condition-demo; and a check that the
+//! suite knows every guest example.
 
 use std::collections::BTreeSet;
 
@@ -53,6 +54,28 @@ fn primes_counts_the_primes_below_a_bound() {
         .output()
         .assert_success()
         .assert_stdout_lines(&["0", "0", "1", "4", "25", "1229"]);
+}
+
+/// The benchmark kernels, built natively here as
+/// `host/examples/native_kernels.rs` builds them.
+#[path = "../../../guest-examples/kernels/src/work.rs"]
+mod kernels;
+
+#[test]
+fn kernels_give_the_answers_of_the_same_code_built_natively() {
+    let cases = [
+        ("sha256", 2, format!("{:?}", kernels::sha256(2))),
+        ("gzip", 1, kernels::gzip(1).to_string()),
+        ("json", 1000, kernels::json(1000).to_string()),
+    ];
+    for (func, arg, native) in cases {
+        run(Guest::Kernels, ["--func", func, &arg.to_string()])
+            .output()
+            .assert_success()
+            .assert_stdout_lines(&[&native]);
+    }
+    // Not a constant: the generated input differs with the size.
+    assert_ne!(kernels::sha256(1), kernels::sha256(2));
 }
 
 #[test]

@@ -248,3 +248,30 @@ fn summary_counts_failures_retries_and_times() {
     out.assert_success();
     out.assert_stderr_lacks("summary");
 }
+
+#[test]
+fn summary_gives_the_cpu_time_of_the_host_and_of_its_reaped_workers() {
+    // Four tasks of about 50 ms of CPU each: the workers' time is counted
+    // only once they have been reaped, and it is most of the run's.
+    let out = run(
+        Guest::Primes,
+        ["--summary", "-j2", "560000", "560000", "560000", "560000"],
+    )
+    .output();
+    out.assert_success();
+    let prefix = "wpool: CPU time (user + system): host ";
+    let Some(line) = out.stderr.lines().find(|l| l.starts_with(prefix)) else {
+        out.fail("no CPU time in the summary");
+    };
+    let seconds: Vec<f64> = line[prefix.len()..]
+        .split([' ', ','])
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [host, workers] = seconds[..] else {
+        out.fail(format_args!("{line:?} gives no host and workers times"));
+    };
+    out.check(
+        workers >= 0.05 && workers > host,
+        format_args!("workers {workers} s, host {host} s: the workers' CPU is missing"),
+    );
+}

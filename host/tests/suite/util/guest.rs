@@ -25,13 +25,14 @@ pub enum Guest {
     HelloCommand,
     ExitCommand,
     Gzip,
+    Kernels,
     PythonTasks,
     JsTasks,
 }
 
 impl Guest {
     /// Every guest example.
-    pub const ALL: [Guest; 19] = [
+    pub const ALL: [Guest; 20] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -49,6 +50,7 @@ impl Guest {
         Guest::HelloCommand,
         Guest::ExitCommand,
         Guest::Gzip,
+        Guest::Kernels,
         Guest::PythonTasks,
         Guest::JsTasks,
     ];
@@ -73,6 +75,7 @@ impl Guest {
             Guest::HelloCommand => "hello-command",
             Guest::ExitCommand => "exit-command",
             Guest::Gzip => "gzip",
+            Guest::Kernels => "kernels",
             Guest::PythonTasks => "python-tasks",
             Guest::JsTasks => "js-tasks",
         }
