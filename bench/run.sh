@@ -172,11 +172,11 @@ lang() {
   local lang=$1 dir=$2 tasks=$3
   local wasm=$dir/target/$(basename "$dir").wasm
   "$wpool" inspect "$dir" >/dev/null # builds it
-  HF_RUNS=$(( runs < 3 ? runs : 3 )) hf "b7-$lang-cold" \
+  # One run each: a compile of an 18 MB component takes seconds.
+  HF_RUNS=1 hf "b7-$lang-cold" \
     --prepare "rm -rf $out/$lang-cold" \
     -n first "WPOOL_CACHE_DIR=$out/$lang-cold $wpool run $wasm --func square 0..10 -j2" \
     -n compile "$root/target/release/examples/compile_component $wasm"
-  "$wpool" run "$wasm" --func square 0 >/dev/null # fill the compile cache
   hf "b7-$lang" --warmup 1 \
     -n warm "$wpool run $wasm --func square 0..10 -j2 --summary" \
     -n fresh "$wpool run $wasm --func square 0..$tasks -j2 --summary" \

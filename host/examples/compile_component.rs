@@ -10,16 +10,9 @@ fn main() -> ExitCode {
         eprintln!("usage: compile_component FILE");
         return ExitCode::from(2);
     };
-    let compiled = std::fs::read(&file)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| {
-            let mut config = wasmtime::Config::new();
-            config.epoch_interruption(true);
-            wasmtime::Engine::new(&config)?.precompile_component(&bytes)
-        });
-    match compiled {
-        Ok(artifact) => {
-            println!("{} bytes compiled", artifact.len());
+    match compile(&file) {
+        Ok(bytes) => {
+            println!("{bytes} bytes compiled");
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -27,4 +20,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Compiles the component in `file`; returns the compiled artifact's size.
+fn compile(file: &str) -> wasmtime::Result<usize> {
+    let bytes = std::fs::read(file)?;
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let engine = wasmtime::Engine::new(&config)?;
+    Ok(engine.precompile_component(&bytes)?.len())
 }
