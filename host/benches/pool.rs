@@ -28,7 +28,11 @@ fn payload(c: &mut Criterion) {
     let bytes: Vec<u8> = (0..PAYLOAD).map(|i| (i % 251) as u8).collect();
     let list = format!(
         "[{}]",
-        bytes.iter().map(u8::to_string).collect::<Vec<_>>().join(",")
+        bytes
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let text: String = (0..PAYLOAD)
         .map(|i| char::from(b'a' + (i % 26) as u8))
@@ -73,7 +77,9 @@ fn payload(c: &mut Criterion) {
         group.bench_function(func, |b| {
             b.iter(|| {
                 let value = run();
-                let size = value.as_bytes().map_or_else(|| value.as_wave().len(), <[u8]>::len);
+                let size = value
+                    .as_bytes()
+                    .map_or_else(|| value.as_wave().len(), <[u8]>::len);
                 assert_eq!(size, expected.len(), "{func} gave a wrong result");
             })
         });

@@ -274,4 +274,10 @@ fn summary_gives_the_cpu_time_of_the_host_and_of_its_reaped_workers() {
         workers >= 0.05 && workers > host,
         format_args!("workers {workers} s, host {host} s: the workers' CPU is missing"),
     );
+    // And the task times are the tasks': tens of milliseconds, not clamped.
+    out.assert_stderr_contains("wpool: task time in the workers (4 tasks): p50 ");
+    out.check(
+        !out.stderr.contains("p50 2.000µs") && out.stderr.contains("ms, max "),
+        "task times of about 50 ms shown in milliseconds",
+    );
 }
