@@ -59,7 +59,7 @@ hf() {
     esac
   done
   hyperfine --style none --runs "${HF_RUNS:-$runs}" --export-json "$out/$group.json" "${args[@]}" >&2 \
-    || fail "$group: a command failed (above); its stderr: $(tail -n 5 "$out/$group"-*.err)"
+    || fail "$group: a command failed (above); its stderr: $(tail -n 5 "$out/$group"-*.err 2>/dev/null)"
 }
 
 # same FILE NAME...: each command's output is FILE's.
@@ -114,7 +114,8 @@ kernel gzip kernels 2 16
 kernel json kernels 40000 16
 
 echo "== B3 cold start" >&2
-b3=(-n wpool-first --prepare "rm -rf $out/cold" "WPOOL_CACHE_DIR=$out/cold $wpool run $guests/square.wasm 0..10"
+b3=(--prepare "rm -rf $out/cold" # before each command: only the first uses it
+    -n wpool-first "WPOOL_CACHE_DIR=$out/cold $wpool run $guests/square.wasm 0..10"
     -n wpool-warm "$wpool run $guests/square.wasm 0..10"
     -n python "python3 bench/pool_square.py 10")
 if [ -n "$wasmtime" ]; then
