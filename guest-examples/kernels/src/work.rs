@@ -42,7 +42,7 @@ pub fn json(records: u32) -> u64 {
                 "id": id,
                 "name": word(&mut random),
                 "score": random.next() as f64 / u64::MAX as f64,
-                "active": random.next() % 2 == 0,
+                "active": random.next().is_multiple_of(2),
                 "tags": (0..random.next() % 5).map(|_| word(&mut random)).collect::<Vec<_>>(),
                 "position": {"x": random.next() % 1000, "y": random.next() % 1000},
             })
