@@ -1,5 +1,5 @@
 //! Counting primes by trial division: the guest's task, and the native
-//! benchmark's (`host/examples/native_primes.rs` includes this file), so
+//! benchmark's (`host/examples/native_kernels.rs` includes this file), so
 //! both run the same code.
 
 /// How many primes are smaller than `below`.
