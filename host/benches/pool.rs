@@ -40,7 +40,7 @@ fn payload(c: &mut Criterion) {
     let mut group = c.benchmark_group("payload");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(20))
+        .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Bytes(PAYLOAD as u64));
     // 16 MiB and its length prefix.
     let limits = Limits {
