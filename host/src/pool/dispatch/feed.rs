@@ -2,9 +2,10 @@
 //! way for every kind of run, and the tasks to run again after their worker
 //! died. The feed keeps every input handed out until its task finishes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crossbeam_channel::{Receiver, TryRecvError};
+use rustc_hash::FxHashMap;
 
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
@@ -69,8 +70,9 @@ pub(crate) struct Feed<I> {
     peeked: Option<(u64, Input)>,
     /// The index of the iterator's next input.
     next_index: u64,
-    /// Every input handed out whose task has not finished, by index.
-    pending: HashMap<u64, Pending>,
+    /// Every input handed out whose task has not finished, by index (a
+    /// map with a fast hash: it takes an insert and a removal a task).
+    pending: FxHashMap<u64, Pending>,
     /// Tasks whose worker died, to run again, each alone, before any new
     /// input.
     retry: VecDeque<u64>,
@@ -84,7 +86,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             source: Some(source),
             peeked: None,
             next_index: 0,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             retry: VecDeque::new(),
             max_value,
         }
