@@ -143,7 +143,7 @@ impl InputSource {
                         }
                     })),
                     Arg::Range { start, end } => Box::new((start..end).map(move |n| {
-                        task.parse_input(&n.to_string())
+                        task.integer_input(n)
                             .expect("both ends of the range were checked against the type")
                     })),
                 };
@@ -304,7 +304,7 @@ fn check_range(text: &str, start: i128, end: i128, task: &Task) -> anyhow::Resul
     }
     if start < end {
         for n in [start, end - 1] {
-            task.parse_input(&n.to_string())
+            task.integer_input(n)
                 .with_context(|| format!("range {text:?} does not fit {}", task.input_type()))?;
         }
     }

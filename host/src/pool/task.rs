@@ -454,6 +454,48 @@ impl Task {
         ))
     }
 
+    /// The input `n` for a function of one integer parameter (as a range
+    /// such as `0..10` feeds it), made without going through text.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] when the function does not take one integer, or
+    /// `n` does not fit its type.
+    ///
+    /// # Example
+    /// ```
+    /// # let square = wpool::build_guest(concat!(env!("CARGO_MANIFEST_DIR"), "/../guest-examples/square"))?;
+    /// let task = wpool::Component::from_file(square)?.task(None)?;
+    /// assert_eq!(task.integer_input(-7)?, task.parse_input("-7")?);
+    /// assert!(task.integer_input(1 << 64).is_err()); // past s64
+    /// # Ok::<(), wpool::Error>(())
+    /// ```
+    pub fn integer_input(&self, n: i128) -> Result<Input, Error> {
+        use wasm_wave::value::Value as Wave;
+        use wasm_wave::wasm::WasmValue as _;
+        let bad = |reason: &str| Error::BadInput {
+            input: n.to_string(),
+            expected: self.inner.input_wit.clone(),
+            reason: reason.to_owned(),
+        };
+        let ([ty], true) = (&*self.inner.params, self.takes_one_integer()) else {
+            return Err(bad("the function does not take one integer"));
+        };
+        let value = match wasm_wave::wasm::WasmType::kind(ty) {
+            WasmTypeKind::S8 => i8::try_from(n).map(Wave::make_s8),
+            WasmTypeKind::S16 => i16::try_from(n).map(Wave::make_s16),
+            WasmTypeKind::S32 => i32::try_from(n).map(Wave::make_s32),
+            WasmTypeKind::S64 => i64::try_from(n).map(Wave::make_s64),
+            WasmTypeKind::U8 => u8::try_from(n).map(Wave::make_u8),
+            WasmTypeKind::U16 => u16::try_from(n).map(Wave::make_u16),
+            WasmTypeKind::U32 => u32::try_from(n).map(Wave::make_u32),
+            _ => u64::try_from(n).map(Wave::make_u64),
+        }
+        .map_err(|_| bad(&format!("out of range for {}", self.inner.input_wit)))?;
+        let mut args = Vec::with_capacity(10);
+        encoding::encode(&value, ty, &mut args).map_err(|e| bad(&e.to_string()))?;
+        Ok(Input::new(args.into(), self.inner.params.clone()))
+    }
+
     /// Parses an input in WAVE syntax: a value of the parameter's type, a
     /// tuple `(a, b, …)` when the function takes several parameters, or `()`
     /// when it takes none.

@@ -114,23 +114,31 @@ impl Input {
             return Err(too_large(len));
         }
         // The file may grow while it is read: read one byte past the limit.
-        let mut contents = Vec::with_capacity(len as usize);
+        // Read after room for the length prefix, which then goes just
+        // before the contents: the arguments are the bytes as read, not a
+        // copy of them.
+        const ROOM: usize = 10;
+        let mut buf = Vec::with_capacity(ROOM + len as usize);
+        buf.resize(ROOM, 0);
         file.take(max_value as u64 + 1)
-            .read_to_end(&mut contents)
+            .read_to_end(&mut buf)
             .map_err(cannot)?;
+        let contents = &buf[ROOM..];
         if encoded_len(contents.len() as u64) > max_value as u64 {
             return Err(too_large(contents.len() as u64));
         }
-        if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(&contents).is_err()
+        if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(contents).is_err()
         {
             return Err(LoadError::Input(format!(
                 "{} is not UTF-8 text, which the string parameter needs",
                 path.display()
             )));
         }
-        let mut args = Vec::with_capacity(contents.len() + 5);
-        encoding::put_bytes(&mut args, &contents);
-        self.args = args.into();
+        let mut prefix = Vec::with_capacity(ROOM);
+        encoding::put_unsigned(&mut prefix, contents.len() as u64);
+        let start = ROOM - prefix.len();
+        buf[start..ROOM].copy_from_slice(&prefix);
+        self.args = Bytes::from(buf).slice(start..);
         Ok(())
     }
 }
@@ -238,16 +246,19 @@ impl fmt::Debug for Input {
     }
 }
 
-/// Writes a decoded value as WAVE. The host encoded, or checked, every
-/// value it displays, so the fallback is never shown.
+/// Writes a decoded value as WAVE, straight into the formatter. The host
+/// encoded, or checked, every value it displays, so the fallback is never
+/// shown.
 fn write_wave(
     f: &mut fmt::Formatter<'_>,
     value: Result<wasm_wave::value::Value, encoding::Error>,
 ) -> fmt::Result {
-    match value.map(|value| wasm_wave::to_string(&value)) {
-        Ok(Ok(text)) => f.write_str(&text),
-        _ => f.write_str("<undecodable>"),
-    }
+    let Ok(value) = value else {
+        return f.write_str("<undecodable>");
+    };
+    wasm_wave::writer::Writer::new(f)
+        .write_value(&value)
+        .map_err(|_| fmt::Error)
 }
 
 /// A value a task returned, typed by the function's WIT result.

@@ -1,9 +1,16 @@
 //! Frames: a little-endian `u32` length, then the message encoded with
 //! postcard. Both directions of the pipe pair between the host and a worker
 //! are a stream of frames.
+//!
+//! A message is written straight to the writer, not built in a buffer
+//! first: a large value's bytes go from where they are to the pipe. A value
+//! that is most of the frame it arrives in is read as a slice of that frame
+//! ([`shared_bytes`]), not copied out of it.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 
+use bytes::Bytes;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The largest frame either side accepts; a longer length prefix means the
@@ -12,14 +19,20 @@ pub(crate) const MAX_FRAME: usize = 1 << 30;
 
 /// Writes one frame and flushes it.
 pub(crate) fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> io::Result<()> {
-    let body = postcard::to_stdvec(msg).map_err(io::Error::other)?;
-    let len = u32::try_from(body.len())
+    let size = postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
+        .map_err(io::Error::other)?;
+    let len = u32::try_from(size)
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME)
-        .ok_or_else(|| io::Error::other(format!("frame of {} bytes is too large", body.len())))?;
+        .ok_or_else(|| io::Error::other(format!("frame of {size} bytes is too large")))?;
     w.write_all(&len.to_le_bytes())?;
-    w.write_all(&body)?;
+    postcard::to_io(msg, &mut *w).map_err(io::Error::other)?;
     w.flush()
+}
+
+thread_local! {
+    /// The frame being decoded on this thread, for [`shared_bytes`].
+    static DECODING: RefCell<Bytes> = const { RefCell::new(Bytes::new()) };
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream.
@@ -44,9 +57,49 @@ pub(crate) fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> io::Result<O
     if body.len() < len {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
-    postcard::from_bytes(&body)
+    let body = Bytes::from(body);
+    DECODING.with_borrow_mut(|frame| *frame = body.clone());
+    let decoded = postcard::from_bytes(&body);
+    DECODING.with_borrow_mut(|frame| *frame = Bytes::new());
+    decoded
         .map(Some)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// Decodes a message's `Bytes` field (`#[serde(deserialize_with = ...)]`):
+/// one that takes at least half of the frame it arrives in is a slice of
+/// the frame, not a copy, so that a 16 MiB argument or result is not
+/// copied again once read; a smaller one is copied, so that a small value
+/// kept never holds a large frame's memory.
+pub(crate) fn shared_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Bytes;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_borrowed_bytes<E>(self, v: &'de [u8]) -> Result<Bytes, E> {
+            Ok(DECODING.with_borrow(|frame| {
+                let within = frame.as_ptr_range().start <= v.as_ptr_range().start
+                    && v.as_ptr_range().end <= frame.as_ptr_range().end;
+                match within && v.len() >= frame.len() / 2 {
+                    true => frame.slice_ref(v),
+                    false => Bytes::copy_from_slice(v),
+                }
+            }))
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+            Ok(Bytes::copy_from_slice(v))
+        }
+
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+            Ok(Bytes::from(v))
+        }
+    }
+    d.deserialize_bytes(Visitor)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::captured::Captured;
+use super::frame::shared_bytes;
 use super::limits::Limits;
 use super::ops::{Answer, ObjectError, Op};
 
@@ -57,6 +58,7 @@ pub(crate) struct Calls {
     pub calls: Vec<Call>,
     /// Every call's arguments in the binary value encoding
     /// (`protocol::encoding`), one call after the other.
+    #[serde(deserialize_with = "shared_bytes")]
     pub args: Bytes,
 }
 
@@ -118,6 +120,7 @@ pub enum Stream {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CallResult {
     pub index: u64,
+    #[serde(deserialize_with = "shared_outcome")]
     pub outcome: Result<Bytes, Failure>,
     /// How long the call took in the worker, from the start of its
     /// instantiation (or its reused instance's call) to its result.
@@ -132,7 +135,7 @@ pub(crate) struct CallResult {
 pub(crate) enum Failure {
     /// The function returned the `err` case of its `result`: the whole
     /// result, encoded.
-    Returned(Bytes),
+    Returned(#[serde(deserialize_with = "shared_bytes")] Bytes),
     Trap(String),
     Exit(i32),
     StackOverflow,
@@ -156,4 +159,20 @@ impl CallResult {
         };
         value + self.stdout.bytes.len() + self.stderr.bytes.len()
     }
+}
+
+/// Decodes an outcome as `Result`'s own `Deserialize` does, its value
+/// through [`shared_bytes`].
+fn shared_outcome<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Result<Bytes, Failure>, D::Error> {
+    #[derive(Deserialize)]
+    enum Outcome {
+        Ok(#[serde(deserialize_with = "shared_bytes")] Bytes),
+        Err(Failure),
+    }
+    Ok(match Outcome::deserialize(d)? {
+        Outcome::Ok(bytes) => Ok(bytes),
+        Outcome::Err(failure) => Err(failure),
+    })
 }

@@ -71,14 +71,47 @@ pub fn main(parent: u32) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let Ok(executor) = runtime::executor() else {
+        return ExitCode::FAILURE;
+    };
     sandbox::seal(max_memory.saturating_add(runtime.value_memory()));
     if link.send(&FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {
-        let ToWorker::Batch(Calls { calls, args }) = request else {
+        let ToWorker::Batch(calls) = request else {
             return ExitCode::FAILURE;
         };
+        let batch = Batch {
+            runtime: &mut runtime,
+            link: &link,
+            #[cfg(feature = "test-hooks")]
+            hook,
+            #[cfg(feature = "test-hooks")]
+            worker_id,
+        };
+        // One entry into the executor a batch, not a call.
+        if executor.block_on(batch.run(calls)).is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// One batch of calls on the worker's runtime, its results sent to the
+/// host in frames of at most [`RESULTS_PER_FRAME`] bytes of results.
+struct Batch<'a> {
+    runtime: &'a mut Runtime,
+    link: &'a HostLink,
+    #[cfg(feature = "test-hooks")]
+    hook: Option<Hook>,
+    #[cfg(feature = "test-hooks")]
+    worker_id: u32,
+}
+
+impl Batch<'_> {
+    /// Runs the calls in turn; an error when the host's channel is gone.
+    async fn run(self, Calls { calls, args }: Calls) -> std::io::Result<()> {
         let mut start = Instant::now();
         let mut offset = 0usize;
         let mut results = Vec::with_capacity(calls.len());
@@ -89,13 +122,11 @@ pub fn main(parent: u32) -> ExitCode {
                     busy: std::mem::replace(&mut start, Instant::now()).elapsed(),
                     results: std::mem::take(&mut results),
                 };
-                if link.send(&done).is_err() {
-                    return ExitCode::FAILURE;
-                }
+                self.link.send(&done)?;
                 held = 0;
             }
             #[cfg(feature = "test-hooks")]
-            if hook == Some(Hook::ForbiddenSyscall(call.index)) {
+            if self.hook == Some(Hook::ForbiddenSyscall(call.index)) {
                 sandbox::try_forbidden_call();
             }
             // Arguments past the buffer are the host's bug: the call gets
@@ -105,26 +136,23 @@ pub fn main(parent: u32) -> ExitCode {
                 .and_then(|size| offset.checked_add(size))
                 .filter(|&end| end <= args.len())
                 .unwrap_or(offset);
-            let result = runtime.run(call, &args[offset..end]);
+            let result = self.runtime.run(call, &args[offset..end]).await;
             held += result.size();
             results.push(result);
             offset = end;
         }
         #[cfg(feature = "test-hooks")]
-        let results = match hook {
-            Some(Hook::WrongIndex) => test_hook::misnumber(worker_id, results),
-            Some(Hook::CorruptResult) => test_hook::corrupt(worker_id, results),
+        let results = match self.hook {
+            Some(Hook::WrongIndex) => test_hook::misnumber(self.worker_id, results),
+            Some(Hook::CorruptResult) => test_hook::corrupt(self.worker_id, results),
             _ => results,
         };
         let done = FromWorker::Done {
             busy: start.elapsed(),
             results,
         };
-        if link.send(&done).is_err() {
-            return ExitCode::FAILURE;
-        }
+        self.link.send(&done)
     }
-    ExitCode::SUCCESS
 }
 
 /// Applies the whole lockdown as a worker would (with the default memory

@@ -2,9 +2,10 @@
 //! into an [`InstancePre`], and a fresh store and instance for every task,
 //! with its deadline, fuel and memory cap.
 //!
-//! Calls are async, driven by a single-threaded tokio runtime: the deadline
-//! then stops a task both in wasm (epoch interruption) and while it waits in
-//! a host call such as a sleep (the call's future is dropped).
+//! Calls are async, driven by the worker loop's single-threaded tokio
+//! runtime ([`executor`]), one batch of calls at a time: the deadline then
+//! stops a task both in wasm (epoch interruption) and while it waits in a
+//! host call such as a sleep (the call's future is dropped).
 //!
 //! Arguments arrive and results leave in the binary value encoding
 //! (`protocol::encoding`). A function whose signature is one of a few
@@ -51,7 +52,6 @@ pub(crate) struct Runtime {
     stream_output: bool,
     worker_id: u32,
     link: HostLink,
-    executor: tokio::runtime::Runtime,
     /// The instance kept for the next task, in reuse mode.
     session: Option<Session>,
 }
@@ -147,9 +147,6 @@ impl Runtime {
             stream_output,
             worker_id,
             link,
-            executor: tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?,
             session: None,
         };
         Ok((runtime, artifact))
@@ -171,14 +168,14 @@ impl Runtime {
     /// Runs one task with the encoded arguments `args`, in a fresh instance
     /// or (in reuse mode) in the one the previous task left, which is kept
     /// only if the task did not trap.
-    pub(crate) fn run(&mut self, call: &Call, args: &[u8]) -> CallResult {
+    pub(crate) async fn run(&mut self, call: &Call, args: &[u8]) -> CallResult {
         let started = Instant::now();
         let mut session = self.session.take().unwrap_or_else(|| self.new_session());
         let store = &mut session.store;
         let state = store.data_mut();
         state.task_index = call.index;
         state.memory.refused = false;
-        state.deadline = Instant::now() + self.limits.timeout;
+        state.deadline = started + self.limits.timeout;
         store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
         if let Some(fuel) = self.limits.fuel {
             store
@@ -187,11 +184,9 @@ impl Runtime {
         }
         // The epoch deadline stops wasm one tick after the timeout; this one,
         // a tick later, stops a task that waits in a host call.
-        let deadline = self.limits.timeout + 2 * TICK;
-        let running = async {
-            tokio::time::timeout(deadline, self.call(&mut *store, session.instance, args)).await
-        };
-        let (outcome, instance) = match self.executor.block_on(running) {
+        let deadline = tokio::time::Instant::from_std(started + self.limits.timeout + 2 * TICK);
+        let running = tokio::time::timeout_at(deadline, self.call(&mut *store, session.instance, args));
+        let (outcome, instance) = match running.await {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok(Err(error)) => (self.failure(error, store.data().memory.refused), None),
             Ok(Ok((instance, returned))) => (returned, Some(instance)),
@@ -375,6 +370,13 @@ impl Runtime {
             None => Failure::Trap(format!("{error:#}")),
         })
     }
+}
+
+/// The runtime that drives calls: one thread, with timers for deadlines.
+pub(crate) fn executor() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
 }
 
 /// wasmtime's hostcall fuel when it is not set: a store never gets less.

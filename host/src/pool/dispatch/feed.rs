@@ -2,9 +2,10 @@
 //! way for every kind of run, and the tasks to run again after their worker
 //! died. The feed keeps every input handed out until its task finishes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crossbeam_channel::{Receiver, TryRecvError};
+use nohash_hasher::IntMap;
 
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
@@ -69,8 +70,11 @@ pub(crate) struct Feed<I> {
     peeked: Option<(u64, Input)>,
     /// The index of the iterator's next input.
     next_index: u64,
-    /// Every input handed out whose task has not finished, by index.
-    pending: HashMap<u64, Pending>,
+    /// Every input handed out whose task has not finished, by index. The
+    /// index is its own hash: indexes handed out in a row sit side by side
+    /// in the table, which takes an insert and a removal a task, mostly in
+    /// index order.
+    pending: IntMap<u64, Pending>,
     /// Tasks whose worker died, to run again, each alone, before any new
     /// input.
     retry: VecDeque<u64>,
@@ -84,7 +88,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             source: Some(source),
             peeked: None,
             next_index: 0,
-            pending: HashMap::new(),
+            pending: IntMap::default(),
             retry: VecDeque::new(),
             max_value,
         }
@@ -196,6 +200,16 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// buffer.
     pub(crate) fn calls(&self, indexes: &[u64]) -> Calls {
         let inputs: Vec<&Input> = indexes.iter().map(|i| &self.pending[i].input).collect();
+        // One input is sent as it is, without a copy.
+        if let ([index], [input]) = (indexes, &inputs[..]) {
+            return Calls {
+                calls: vec![Call {
+                    index: *index,
+                    size: input.args.len() as u64,
+                }],
+                args: input.args.clone(),
+            };
+        }
         let mut args = Vec::with_capacity(inputs.iter().map(|input| input.args.len()).sum());
         let calls = indexes
             .iter()

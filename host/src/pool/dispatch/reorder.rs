@@ -22,8 +22,10 @@ pub(crate) struct Reorder {
     /// What the outputs in `done` hold, as [`TaskOutput::held_bytes`]
     /// counts it: each insert adds, each pop takes away.
     held: usize,
-    /// Finished outputs not yet yielded, by index.
-    done: BTreeMap<u64, TaskOutput>,
+    /// Finished outputs not yet yielded, by index. Boxed: a B-tree moves
+    /// its values within a node on every insert and pop, and an output is
+    /// a few hundred bytes.
+    done: BTreeMap<u64, Box<TaskOutput>>,
     /// In an ordered run, the index of the next output to yield: each yield
     /// moves it one past the output yielded.
     next_out: u64,
@@ -42,7 +44,7 @@ impl Reorder {
 
     pub(crate) fn insert(&mut self, output: TaskOutput) {
         self.held += output.held_bytes();
-        self.done.insert(output.index, output);
+        self.done.insert(output.index, Box::new(output));
     }
 
     /// Whether an output may be yielded now.
@@ -61,7 +63,7 @@ impl Reorder {
         let (_, output) = self.done.pop_first()?;
         self.next_out = output.index + 1;
         self.held -= output.held_bytes();
-        Some(output)
+        Some(*output)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
