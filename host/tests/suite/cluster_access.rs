@@ -74,7 +74,13 @@ fn a_connection_without_the_right_credentials_is_refused() {
 
     let out = run(
         Guest::Square,
-        ["1", "--nats", server.url(), "--nats-creds", "/nonexistent.creds"],
+        [
+            "1",
+            "--nats",
+            server.url(),
+            "--nats-creds",
+            "/nonexistent.creds",
+        ],
     )
     .output();
     out.assert_refused(&["cannot read credentials /nonexistent.creds"]);

@@ -41,12 +41,17 @@ fn a_killed_submitter_resumed_prints_every_result_once() {
     }
     first.child.kill().expect("SIGKILL to the submitter");
     let printed = first.finish().stdout_lines().len() as u64;
-    let before = server.last_sequence("WPOOL_TASKS", None).expect("the tasks");
+    let before = server
+        .last_sequence("WPOOL_TASKS", None)
+        .expect("the tasks");
     assert_eq!(before, 40, "the first submitter published every input");
 
     let out = run(Guest::Misbehave, naps_job(&server, &naps, true, &[])).output();
     out.assert_success().assert_stdout_lines(&as_strs(&naps));
-    let republished = server.last_sequence("WPOOL_TASKS", None).expect("the tasks") - before;
+    let republished = server
+        .last_sequence("WPOOL_TASKS", None)
+        .expect("the tasks")
+        - before;
     out.check(
         republished <= 40 - printed,
         format_args!(

@@ -171,12 +171,9 @@ impl Link {
         let failed = |what: &str| {
             let what = what.to_string();
             let url = shown.clone();
-            move |source| Error::Cluster {
-                url,
-                what,
-                source,
-            }
+            move |source| Error::Cluster { url, what, source }
         };
+        let (servers, user) = split_user(url);
         let options = match credentials {
             Some(file) => runtime
                 .block_on(ConnectOptions::with_credentials_file(file))
@@ -185,12 +182,17 @@ impl Link {
                 })?,
             None => ConnectOptions::new(),
         };
+        let options = match user {
+            Some(User::Password(user, password)) => options.user_and_password(user, password),
+            Some(User::Token(token)) => options.token(token),
+            None => options,
+        };
         let client = runtime
             .block_on(
                 options
                     .name("wpool")
                     .connection_timeout(Duration::from_secs(5))
-                    .connect(url),
+                    .connect(servers),
             )
             .map_err(|e| failed("cannot connect")(e.into()))?;
         // The context starts a task of its own on the runtime.
@@ -221,20 +223,55 @@ impl Link {
     }
 }
 
-/// `url` with the password of each `user:password@` replaced by `***`,
-/// so that messages can show it.
+/// Who connects, as a server URL says: `user:password@` or `token@`.
+#[derive(Debug, PartialEq)]
+enum User {
+    Password(String, String),
+    Token(String),
+}
+
+/// One server of a URL list: its scheme (with `://`, or empty), the user
+/// part before `@` if any, and the rest.
+fn parts(server: &str) -> (&str, Option<&str>, &str) {
+    let (scheme, rest) = match server.find("://") {
+        Some(at) => server.split_at(at + 3),
+        None => ("", server),
+    };
+    match rest.rsplit_once('@') {
+        Some((user, host)) => (scheme, Some(user), host),
+        None => (scheme, None, rest),
+    }
+}
+
+/// The server list `url` without its user parts, which the client does not
+/// read, and the first user part, as written (not percent-decoded).
+fn split_user(url: &str) -> (Vec<String>, Option<User>) {
+    let mut user = None;
+    let servers = url
+        .split(',')
+        .map(|server| {
+            let (scheme, part, host) = parts(server);
+            if let (None, Some(part)) = (&user, part) {
+                user = Some(match part.split_once(':') {
+                    Some((name, password)) => User::Password(name.into(), password.into()),
+                    None => User::Token(part.into()),
+                });
+            }
+            format!("{scheme}{host}")
+        })
+        .collect();
+    (servers, user)
+}
+
+/// `url` with the secret of each user part (a password, a token) replaced
+/// by `***`, so that messages can show it.
 fn hide_password(url: &str) -> String {
     let hide = |server: &str| {
-        let (scheme, rest) = server.split_once("://").unwrap_or(("", server));
-        let Some((user_info, host)) = rest.rsplit_once('@') else {
-            return server.to_string();
-        };
-        let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
-        let scheme = match scheme {
-            "" => String::new(),
-            scheme => format!("{scheme}://"),
-        };
-        format!("{scheme}{user}:***@{host}")
+        let (scheme, part, host) = parts(server);
+        match part.map(|part| part.split_once(':').map_or("", |(user, _)| user)) {
+            Some(user) => format!("{scheme}{user}:***@{host}"),
+            None => server.to_string(),
+        }
     };
     url.split(',').map(hide).collect::<Vec<_>>().join(",")
 }
@@ -278,7 +315,7 @@ async fn prepare(js: &jetstream::Context) -> Result<(), async_nats::Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::hide_password;
+    use super::{User, hide_password, split_user};
 
     #[test]
     fn passwords_are_hidden_from_messages() {
@@ -288,9 +325,21 @@ mod tests {
         );
         assert_eq!(hide_password("tls://host:4222"), "tls://host:4222");
         assert_eq!(hide_password("ann:p@ss@host"), "ann:***@host");
+        assert_eq!(hide_password("nats://t0ken@host"), "nats://:***@host");
         assert_eq!(
             hide_password("nats://a:x@h1,nats://h2"),
             "nats://a:***@h1,nats://h2"
         );
+    }
+
+    #[test]
+    fn the_user_part_of_a_url_is_taken_out_for_the_client() {
+        let (servers, user) = split_user("nats://ann:p@ss:w@h1:4222,tls://h2");
+        assert_eq!(servers, ["nats://h1:4222", "tls://h2"]);
+        assert_eq!(user, Some(User::Password("ann".into(), "p@ss:w".into())));
+        let (servers, user) = split_user("tok@h1");
+        assert_eq!(servers, ["h1"]);
+        assert_eq!(user, Some(User::Token("tok".into())));
+        assert_eq!(split_user("nats://h1").1, None);
     }
 }

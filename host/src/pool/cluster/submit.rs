@@ -21,9 +21,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
-use bytes::Bytes;
 use async_nats::jetstream::consumer::{self, AckPolicy, pull};
+use async_nats::jetstream::kv;
 use async_nats::jetstream::message::PublishMessage;
+use bytes::Bytes;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 
@@ -157,7 +158,12 @@ impl<I: Iterator<Item = Input>> Submission<I> {
                 continue;
             };
             let bytes = runtime
-                .block_on(payload(&link.js, &job, message.headers.as_ref(), &message.payload))
+                .block_on(payload(
+                    &link.js,
+                    &job,
+                    message.headers.as_ref(),
+                    &message.payload,
+                ))
                 .map_err(|e| link.error("cannot read the job's results", e))?;
             let input = header(message.headers.as_ref(), INPUT_HEADER).map(str::to_string);
             earlier.insert(index, (bytes, input));
@@ -501,7 +507,11 @@ async fn open(
 ) -> Result<Opened, Error> {
     let failed = |e| link.error("cannot submit the job", e);
     let cannot_resume = |why: String| link.error(format!("cannot resume job {job}"), why.into());
-    let store = link.js.get_object_store(COMPONENTS).await.map_err(|e| failed(e.into()))?;
+    let store = link
+        .js
+        .get_object_store(COMPONENTS)
+        .await
+        .map_err(|e| failed(e.into()))?;
     if store.info(&spec.component).await.is_err() {
         let wasm = task.wasm();
         store
@@ -509,9 +519,19 @@ async fn open(
             .await
             .map_err(|e| failed(e.into()))?;
     }
-    let jobs = link.js.get_key_value(JOBS).await.map_err(|e| failed(e.into()))?;
-    let tasks = link.js.get_stream(TASKS).await.map_err(|e| failed(e.into()))?;
+    let jobs = link
+        .js
+        .get_key_value(JOBS)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    let tasks = link
+        .js
+        .get_stream(TASKS)
+        .await
+        .map_err(|e| failed(e.into()))?;
+    // A job that ended leaves its key deleted, not gone.
     let entry = jobs.entry(job).await.map_err(|e| failed(e.into()))?;
+    let entry = entry.filter(|entry| entry.operation == kv::Operation::Put);
     let revision = match (entry, resume) {
         (None, true) => {
             return Err(cannot_resume(
@@ -550,7 +570,11 @@ async fn open(
         ))
         .await
         .map_err(|e| failed(e.into()))?;
-    let results = link.js.get_stream(RESULTS).await.map_err(|e| failed(e.into()))?;
+    let results = link
+        .js
+        .get_stream(RESULTS)
+        .await
+        .map_err(|e| failed(e.into()))?;
     let replies = results
         .create_consumer(pull::OrderedConfig {
             filter_subject: format!("wpool.res.{job}.>"),
@@ -580,7 +604,9 @@ async fn open(
         })
         .await
         .map_err(|e| failed(e.into()))?;
-    let value = serde_json::to_vec(spec).map_err(|e| failed(e.into()))?.into();
+    let value = serde_json::to_vec(spec)
+        .map_err(|e| failed(e.into()))?
+        .into();
     let put = match revision {
         Some(revision) => jobs.update(job, value, revision).await.map_err(Into::into),
         None => jobs.create(job, value).await.map_err(Into::into),
@@ -614,4 +640,3 @@ fn job_id() -> String {
     let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
     hex(&bytes)
 }
-

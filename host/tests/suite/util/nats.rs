@@ -95,7 +95,14 @@ impl NatsServer {
             let client = async_nats::connect(url).await.expect("a connection");
             let js = async_nats::jetstream::new(client);
             let mut stream = js.get_stream(name).await.ok()?;
-            Some(stream.info().await.expect("the stream's info").state.last_sequence)
+            Some(
+                stream
+                    .info()
+                    .await
+                    .expect("the stream's info")
+                    .state
+                    .last_sequence,
+            )
         })
     }
 }
