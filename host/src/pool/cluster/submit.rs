@@ -322,7 +322,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
         let event = runtime.block_on(async {
             tokio::select! {
                 reply = replies.next() => match reply {
-                    Some(Ok(message)) => Event::Reply(message),
+                    Some(Ok(message)) => Event::Reply(Box::new(message)),
                     Some(Err(error)) => Event::Failed("cannot read the replies", error.into()),
                     None => Event::Failed("the connection closed", "the replies ended".into()),
                 },
@@ -477,7 +477,7 @@ struct Outgoing {
 /// What a wait brought.
 enum Event {
     /// A reply.
-    Reply(async_nats::jetstream::Message),
+    Reply(Box<async_nats::jetstream::Message>),
     /// A `MAX_DELIVERIES` advisory.
     Dead(bytes::Bytes),
     Failed(&'static str, async_nats::Error),
