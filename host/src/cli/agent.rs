@@ -32,6 +32,10 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "URL")]
     nats: String,
 
+    /// Connect with this NATS credentials file (.creds).
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<std::path::PathBuf>,
+
     /// Tasks run at once, each on a worker process [default: the number of
     /// cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -46,6 +50,9 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
     let mut pool = Pool::builder();
     if let Some(slots) = args.slots {
         pool = pool.workers(slots.into());
+    }
+    if let Some(file) = args.nats_creds {
+        pool = pool.nats_credentials(file);
     }
     if args.no_cache {
         pool = pool.compile_cache(None);

@@ -111,6 +111,8 @@ pub(crate) enum Command {
 ///   find logs -name '*.txt' | wpool run gzip.wasm --func compress --files --input - --out-dir gz
 ///
 ///   wpool run primes.wasm 0..1000 --nats nats://127.0.0.1:4222
+///
+///   wpool run primes.wasm 0..1000 --nats nats://127.0.0.1:4222 --job primes --resume
 #[derive(Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct RunArgs {
@@ -179,10 +181,26 @@ pub(crate) struct RunArgs {
 
     /// Submit the job to the agents (wpool agent) of the NATS JetStream
     /// server at URL (nats://HOST:PORT, tls://..., USER:PASSWORD@ when it
-    /// asks) instead of running it here. Inputs and results must fit in one
-    /// message of the server's (1 MiB by default, less 2 x --max-output).
+    /// asks) instead of running it here. Inputs and results larger than one
+    /// message travel through the server's object store.
     #[arg(long, value_name = "URL")]
     nats: Option<String>,
+
+    /// With --nats: connect with this NATS credentials file (.creds).
+    #[arg(long, value_name = "FILE", requires = "nats")]
+    nats_creds: Option<PathBuf>,
+
+    /// With --nats: name the job (letters, digits, '-', '_'), so that it
+    /// can be resumed should this command die; a job of that name must not
+    /// be on the server.
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    job: Option<String>,
+
+    /// With --job: take up the job NAME, whose submitter died, and print
+    /// every result once, running again only the inputs without one. Give
+    /// the task, inputs and options the job was started with.
+    #[arg(long, requires = "job")]
+    resume: bool,
 
     /// With --nats: how long an agent may hold a task without acknowledging
     /// it before another agent gets it (how long a dead agent's tasks wait).
@@ -447,8 +465,18 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     if let Some(n) = args.workers {
         pool = pool.workers(n.into());
     }
+    if let Some(file) = &args.nats_creds {
+        pool = pool.nats_credentials(file);
+    }
     let cluster = match &args.nats {
-        Some(url) => Some(pool.clone().cluster(url)?.ack_wait(args.ack_wait)),
+        Some(url) => {
+            let cluster = pool.clone().cluster(url)?.ack_wait(args.ack_wait);
+            Some(match (&args.job, args.resume) {
+                (Some(name), true) => cluster.resume(name),
+                (Some(name), false) => cluster.job(name),
+                (None, _) => cluster,
+            })
+        }
         None => None,
     };
     let pool = pool.build();

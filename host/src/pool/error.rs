@@ -173,6 +173,13 @@ pub enum Error {
         /// What the client said.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A cluster job's name ([`Cluster::job`](crate::Cluster::job)) is not
+    /// 1 to 64 ASCII letters, digits, `-` and `_`.
+    #[error("job name {name:?}: a job is named with 1 to 64 ASCII letters, digits, '-' and '_'")]
+    JobName {
+        /// The name, as given.
+        name: String,
+    },
     /// The host could not start a thread of its own.
     #[error("cannot start a thread")]
     Thread {

@@ -192,14 +192,23 @@ impl PoolBuilder {
         self
     }
 
+    /// The NATS credentials file (`.creds`: a user JWT and its NKey seed)
+    /// that [`PoolBuilder::cluster`] and [`PoolBuilder::agent`] connect
+    /// with. A user and password go in the URL instead
+    /// (`nats://user:password@host:4222`).
+    pub fn nats_credentials(mut self, file: impl Into<PathBuf>) -> PoolBuilder {
+        self.0.nats_credentials = Some(file.into());
+        self
+    }
+
     /// Connects to the NATS server at `url` (`nats://host:port`,
-    /// `tls://...`, with `user:password@` when it asks for them), whose
-    /// agents ([`PoolBuilder::agent`]) will run this builder's tasks, under
-    /// its limits and retries. A run on the cluster prints and yields what
-    /// a local run does; its inputs and results must fit in one message
-    /// of the server's (`max_payload`, 1 MiB by default, less room for the
-    /// captured output), a larger one fails its task with
-    /// [`TaskError::TooLarge`].
+    /// `tls://...`, with `user:password@` when it asks for them, or with
+    /// [`PoolBuilder::nats_credentials`]), whose agents
+    /// ([`PoolBuilder::agent`]) will run this builder's tasks, under its
+    /// limits and retries. A run on the cluster prints and yields what a
+    /// local run does; an input or result too large for one message of the
+    /// server's (`max_payload`, 1 MiB by default) travels through the
+    /// server's object store, up to [`Limits::max_value`](crate::Limits::max_value).
     ///
     /// # Errors
     /// [`Error::Cluster`] if the server cannot be reached or has no
@@ -221,7 +230,7 @@ impl PoolBuilder {
     /// ```
     pub fn cluster(self, url: &str) -> Result<Cluster, Error> {
         Ok(Cluster {
-            link: Link::connect(url)?,
+            link: Link::connect(url, self.0.nats_credentials.as_deref())?,
             settings: self.0,
             cluster: ClusterSettings::default(),
         })
@@ -247,7 +256,8 @@ impl PoolBuilder {
     /// # Ok::<(), wpool::Error>(())
     /// ```
     pub fn agent(self, url: &str) -> Result<Agent, Error> {
-        Ok(Agent::new(Link::connect(url)?, self.0))
+        let link = Link::connect(url, self.0.nats_credentials.as_deref())?;
+        Ok(Agent::new(link, self.0))
     }
 
     /// Makes the pool, with its hub of shared objects. Workers start with
@@ -657,6 +667,29 @@ impl Cluster {
     /// so a long task is not delivered again. Defaults to 30 s.
     pub fn ack_wait(mut self, wait: Duration) -> Cluster {
         self.cluster.ack_wait = wait;
+        self
+    }
+
+    /// Names the job of each run (1 to 64 ASCII letters, digits, `-` and
+    /// `_`), rather than a fresh random name: a job of that name must not
+    /// be on the server. Should its submitter die, the job stays there,
+    /// its tasks running, and [`Cluster::resume`] takes it up again.
+    pub fn job(mut self, name: impl Into<String>) -> Cluster {
+        self.cluster.job = Some(name.into());
+        self.cluster.resume = false;
+        self
+    }
+
+    /// Resumes the job `name`, whose submitter died: a run with the task,
+    /// inputs and settings the job was started with yields every output
+    /// once, publishing again only the inputs that have no result yet.
+    /// The run fails with [`Error::Cluster`] when there is no such job, or
+    /// it runs another component, function or limits, or an input differs
+    /// from the one it was started with (checked by SHA-256); the job then
+    /// stays as it was.
+    pub fn resume(mut self, name: impl Into<String>) -> Cluster {
+        self.cluster.job = Some(name.into());
+        self.cluster.resume = true;
         self
     }
 

@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub cache_dir: Option<PathBuf>,
     /// The `wpool` binary each worker process runs.
     pub worker_program: PathBuf,
+    /// The NATS credentials file a cluster or agent connects with.
+    pub nats_credentials: Option<PathBuf>,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             reuse: 1,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),
+            nats_credentials: None,
         }
     }
 }

@@ -170,30 +170,95 @@ fn a_trap_is_reported_once_and_not_retried() {
 }
 
 #[test]
-fn a_value_over_the_message_limit_fails_its_task() {
+fn values_over_the_message_limit_travel_through_the_object_store() {
     let server = NatsServer::start();
     let _agent = Agent::start(&server, 1, None);
-    let big = format!("\"{}\"", "x".repeat(2 << 20));
+    // A 3 MiB string in and out, past the server's 1 MiB messages; and
+    // one over --max-value, which fails its task alone.
+    let big = "x".repeat(3 << 20);
+    let bigger = "y".repeat(5 << 20);
     let out = run(
         Guest::Payload,
         [
             "--func",
             "echo-text",
             "--json",
+            "--max-value",
+            "4MiB",
             "--input",
             "-",
+            "--job",
+            "big",
             "--nats",
             server.url(),
         ],
     )
-    .stdin(format!("\"small\"\n{big}\n"))
+    .stdin(format!("\"small\"\n\"{big}\"\n\"{bigger}\"\n"))
     .output();
     out.assert_code(1);
-    let lines = json_by_index(&out, 2);
+    let lines = json_by_index(&out, 3);
     out.check(lines[&0]["value"] == "small", "the small value crosses");
     out.check(
-        error_kind(&out, &lines[&1]) == "size",
-        "the 2 MiB value is refused",
+        lines[&1]["value"].as_str() == Some(big.as_str()),
+        "the 3 MiB value crosses both ways whole",
+    );
+    out.check(
+        error_kind(&out, &lines[&2]) == "size",
+        "the 5 MiB value is over --max-value",
+    );
+    // The job's values left the server with it.
+    out.check(
+        server.last_sequence("OBJ_wpool_values_big", None).is_none(),
+        "the job's values store is deleted",
+    );
+}
+
+#[test]
+fn three_agents_one_killed_every_input_once() {
+    let server = NatsServer::start();
+    let doomed = Agent::start(&server, 4, None);
+    let _others = [
+        Agent::start(&server, 4, None),
+        Agent::start(&server, 4, None),
+    ];
+    // Naps of 0 to 299 ms on twelve slots: about 4 s of work, the doomed
+    // agent holding four tasks when it is killed.
+    let mut running = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "nap",
+            "0..300",
+            "--unordered",
+            "--json",
+            "--ack-wait",
+            "1s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .start();
+    for _ in 0..60 {
+        let line = running.next_line(Duration::from_secs(60));
+        assert!(line.is_some(), "the first results");
+    }
+    doomed.kill();
+    let out = running.finish();
+    out.assert_success();
+    let lines = json_by_index(&out, 300);
+    for (index, line) in &lines {
+        out.check(
+            line["value"] == *index,
+            format_args!("task {index}: {line}"),
+        );
+    }
+    let retried = lines
+        .values()
+        .filter(|line| line["attempts"].as_u64() > Some(1))
+        .count();
+    out.check(
+        retried > 0,
+        "at least one result came from a task delivered again",
     );
 }
 

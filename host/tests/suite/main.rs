@@ -6,6 +6,8 @@
 mod advisories;
 mod cache;
 mod cluster;
+mod cluster_access;
+mod cluster_jobs;
 mod components;
 mod dispatch;
 mod errors;

@@ -11,6 +11,9 @@
 //! delivered again (its first agent died, or was too slow to acknowledge)
 //! is first looked up among the replies: one that has a reply is
 //! acknowledged and not run again.
+//!
+//! A task's input too large for one message is read from the job's values
+//! store; so is a reply too large for one message written there.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,8 +30,8 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::link::{
-    COMPONENTS, INDEX_HEADER, JOBS, Link, RESULTS, TASKS, consumer_name, fatal_subject, message_id,
-    result_subject,
+    COMPONENTS, INDEX_HEADER, INPUT_HEADER, JOBS, Link, MESSAGE_OVERHEAD, OBJECT_HEADER, RESULTS,
+    TASKS, consumer_name, fatal_subject, header, message_id, payload, put_value, result_subject,
 };
 use super::wire::{JobSpec, Reply};
 use crate::pool::dispatch::{Plan, Run, Source};
@@ -136,6 +139,19 @@ struct Served {
 struct Held {
     message: jetstream::Message,
     _slot: OwnedSemaphorePermit,
+}
+
+impl Held {
+    /// Deliveries of the task before this one, to agents that died.
+    fn earlier(&self) -> u32 {
+        let delivered = self.message.info().map_or(1, |info| info.delivered);
+        u32::try_from(delivered - 1).unwrap_or(0)
+    }
+
+    /// The SHA-256 of the task's arguments, as its submitter sent it.
+    fn input(&self) -> Option<String> {
+        header(self.message.headers.as_ref(), INPUT_HEADER).map(str::to_string)
+    }
 }
 
 type HeldTasks = Arc<Mutex<HashMap<u64, Held>>>;
@@ -327,13 +343,19 @@ impl Served {
         }
         #[cfg(feature = "test-hooks")]
         test_hook("agent-abort", index);
-        let input = match task.input(message.payload.clone()) {
+        let headers = message.headers.as_ref();
+        let args = payload(&self.link.js, &self.job, headers, &message.payload).await;
+        let input = match args {
+            Ok(args) => task.input(args).map_err(|error| {
+                format!("its message does not decode as the function's input: {error}")
+            }),
+            Err(error) => Err(format!("its input cannot be read: {error}")),
+        };
+        let input = match input {
             Ok(input) => input,
-            Err(error) => {
-                let reply = Reply::rejected(format!(
-                    "its message does not decode as the function's input: {error}"
-                ));
-                if self.publish(index, reply).await {
+            Err(reason) => {
+                let digest = header(headers, INPUT_HEADER).map(str::to_string);
+                if self.publish(index, Reply::rejected(reason), digest).await {
                     let _ = message.double_ack().await;
                 }
                 return;
@@ -378,7 +400,11 @@ impl Served {
     ) -> Result<(), String> {
         while let Some(output) = outputs.recv().await {
             let output = output.map_err(|error| format!("{:#}", anyhow::Error::from(error)))?;
-            let stored = self.publish(output.index, Reply::new(&output)).await;
+            let (earlier, input) = lock(held)
+                .get(&output.index)
+                .map_or((0, None), |task| (task.earlier(), task.input()));
+            let reply = Reply::new(&output, earlier);
+            let stored = self.publish(output.index, reply, input).await;
             #[cfg(feature = "test-hooks")]
             test_hook("agent-abort-after-reply", output.index);
             let task = lock(held).remove(&output.index);
@@ -391,10 +417,31 @@ impl Served {
         Err("the agent's run ended".into())
     }
 
-    /// Publishes `reply` for task `index` and waits until it is stored.
-    async fn publish(&self, index: u64, reply: Reply) -> bool {
+    /// Publishes `reply` for task `index`, whose arguments have the SHA-256
+    /// `input`, and waits until it is stored. A reply too large for one
+    /// message is stored in the job's values store, and its message names
+    /// it.
+    async fn publish(&self, index: u64, reply: Reply, input: Option<String>) -> bool {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(input) = input {
+            headers.insert(INPUT_HEADER, input.as_str());
+        }
+        let mut reply = reply.encode();
+        let max_payload = self.link.client.server_info().max_payload;
+        if reply.len() + MESSAGE_OVERHEAD > max_payload {
+            let name = format!("res-{index}");
+            if put_value(&self.link.js, &self.job, &name, &reply)
+                .await
+                .is_err()
+            {
+                return false;
+            }
+            headers.insert(OBJECT_HEADER, name.as_str());
+            reply = bytes::Bytes::new();
+        }
         let publish = PublishMessage::build()
-            .payload(reply.encode())
+            .payload(reply)
+            .headers(headers)
             .message_id(message_id(&self.job, index));
         match self
             .link

@@ -16,7 +16,7 @@ use crate::protocol::{Captured, Failure, Limits, encoding};
 
 /// A job as its agents see it: what to run and under which limits. Put in
 /// the jobs bucket under the job's id; deleting the key ends the job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct JobSpec {
     /// The SHA-256 of the component's bytes, in hex: its name in the
     /// components object store, and what an agent checks its bytes against.
@@ -32,6 +32,37 @@ pub(super) struct JobSpec {
     /// How long a delivered task may go without an acknowledgement (or a
     /// progress acknowledgement) before it is delivered again.
     pub ack_wait: Duration,
+    /// How many times the job was resumed: its tasks' message ids differ
+    /// from one submitter to the next.
+    pub epoch: u32,
+}
+
+impl JobSpec {
+    /// Why a job started as `self` cannot be resumed as `other`, if it
+    /// cannot: they differ in more than their epoch.
+    pub(super) fn differs(&self, other: &JobSpec) -> Option<String> {
+        if self.component != other.component {
+            return Some(format!(
+                "it runs another component ({}, SHA-256 {})",
+                self.name, self.component
+            ));
+        }
+        if self.func != other.func {
+            return Some(format!("it runs function {}", self.func));
+        }
+        let same = JobSpec {
+            epoch: self.epoch,
+            name: self.name.clone(),
+            ..other.clone()
+        };
+        (*self != same).then(|| {
+            format!(
+                "it was started with other limits, retries, reuse or ack wait: {:?}, {} retries, \
+                 reuse {}, ack wait {:?}",
+                self.limits, self.retries, self.reuse, self.ack_wait
+            )
+        })
+    }
 }
 
 /// One task's outcome as an agent publishes it.
@@ -40,6 +71,18 @@ pub(super) struct Reply {
     pub result: Result<Bytes, Fault>,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// How many times the task started: on its agent's worker processes,
+    /// and on agents before it that died running it.
+    pub attempts: u32,
+}
+
+/// A reply as the submitter reads it: its values checked against the
+/// task's types.
+pub(super) struct Answer {
+    pub result: Result<Value, TaskError>,
+    pub stdout: Captured,
+    pub stderr: Captured,
+    pub attempts: u32,
 }
 
 /// Why a task failed, as it crosses: a worker's [`Failure`], or one that
@@ -63,8 +106,9 @@ pub(super) enum Fault {
 }
 
 impl Reply {
-    /// The reply that carries `output`.
-    pub(super) fn new(output: &TaskOutput) -> Reply {
+    /// The reply that carries `output`, of a task delivered to this agent
+    /// after `earlier` deliveries to agents that died.
+    pub(super) fn new(output: &TaskOutput, earlier: u32) -> Reply {
         let result = match &output.result {
             Ok(value) => Ok(value.encoded()),
             Err(error) => Err(match error {
@@ -106,6 +150,7 @@ impl Reply {
             result,
             stdout: output.stdout.clone(),
             stderr: output.stderr.clone(),
+            attempts: output.attempts + earlier,
         }
     }
 
@@ -115,6 +160,7 @@ impl Reply {
             result: Err(Fault::Rejected(reason)),
             stdout: Captured::default(),
             stderr: Captured::default(),
+            attempts: 0,
         }
     }
 
@@ -128,6 +174,7 @@ impl Reply {
             }),
             stdout: Captured::default(),
             stderr: Captured::default(),
+            attempts,
         }
     }
 
@@ -140,16 +187,18 @@ impl Reply {
     /// The reply in `payload`, its values checked against `task`'s types,
     /// as the task's result. A payload that does not decode is the task's
     /// failure too: it never stops the run.
-    pub(super) fn decode(
-        task: &Task,
-        payload: &[u8],
-    ) -> (Result<Value, TaskError>, Captured, Captured) {
+    pub(super) fn decode(task: &Task, payload: &[u8]) -> Answer {
         let reply: Reply = match postcard::from_bytes(payload) {
             Ok(reply) => reply,
             Err(error) => {
                 let error =
                     TaskError::Rejected(format!("its agent's reply does not decode: {error}"));
-                return (Err(error), Captured::default(), Captured::default());
+                return Answer {
+                    result: Err(error),
+                    stdout: Captured::default(),
+                    stderr: Captured::default(),
+                    attempts: 1,
+                };
             }
         };
         let undecodable = |error: encoding::Error| {
@@ -181,6 +230,11 @@ impl Reply {
             Err(Fault::Input(message)) => Err(TaskError::Input(message)),
             Err(Fault::Exception(message)) => Err(TaskError::Exception(message)),
         };
-        (result, reply.stdout, reply.stderr)
+        Answer {
+            result,
+            stdout: reply.stdout,
+            stderr: reply.stderr,
+            attempts: reply.attempts,
+        }
     }
 }

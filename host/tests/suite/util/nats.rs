@@ -28,6 +28,16 @@ impl NatsServer {
 
     /// Starts a server, with JetStream or without.
     pub fn start_with(jetstream: bool) -> NatsServer {
+        NatsServer::start_configured(jetstream, None)
+    }
+
+    /// Starts a server with JetStream and the configuration file `config`
+    /// (users and their permissions, say).
+    pub fn start_with_config(config: &str) -> NatsServer {
+        NatsServer::start_configured(true, Some(config))
+    }
+
+    fn start_configured(jetstream: bool, config: Option<&str>) -> NatsServer {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let ports = dir.path().join("ports");
         std::fs::create_dir(&ports).expect("the ports directory");
@@ -37,6 +47,11 @@ impl NatsServer {
         command.arg("--ports_file_dir").arg(&ports);
         if jetstream {
             command.arg("-js");
+        }
+        if let Some(config) = config {
+            let file = dir.path().join("server.conf");
+            std::fs::write(&file, config).expect("the server's configuration");
+            command.arg("-c").arg(file);
         }
         let child = command
             .stdin(Stdio::null())
@@ -61,6 +76,82 @@ impl NatsServer {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// `nats://USER:PASSWORD@127.0.0.1:PORT`.
+    pub fn url_as(&self, user: &str, password: &str) -> String {
+        self.url
+            .replacen("nats://", &format!("nats://{user}:{password}@"), 1)
+    }
+
+    /// The last sequence number of stream `name` (how many messages were
+    /// ever stored in it), or `None` when there is no such stream; asked
+    /// as `user:password` when given.
+    pub fn last_sequence(&self, name: &str, user: Option<(&str, &str)>) -> Option<u64> {
+        let url = match user {
+            Some((user, password)) => self.url_as(user, password),
+            None => self.url.clone(),
+        };
+        block_on(async {
+            let client = async_nats::connect(url).await.expect("a connection");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream(name).await.ok()?;
+            Some(
+                stream
+                    .info()
+                    .await
+                    .expect("the stream's info")
+                    .state
+                    .last_sequence,
+            )
+        })
+    }
+}
+
+impl NatsServer {
+    /// Whether the server refuses `user` (with `password`) a publish to
+    /// `subject` as a permissions violation, which it reports to the
+    /// client within a few seconds.
+    pub fn refuses_publish(&self, user: &str, password: &str, subject: &str) -> bool {
+        block_on(async {
+            let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+            let client = async_nats::ConnectOptions::new()
+                .user_and_password(user.into(), password.into())
+                .event_callback(move |event| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(event.to_string());
+                    }
+                })
+                .connect(&self.url)
+                .await
+                .expect("a connection");
+            client
+                .publish(subject.to_string(), "forged".into())
+                .await
+                .expect("the publish is sent");
+            client.flush().await.expect("a flush");
+            let refused = async {
+                while let Some(event) = events.recv().await {
+                    if event.contains("Permissions Violation for Publish") {
+                        return true;
+                    }
+                }
+                false
+            };
+            tokio::time::timeout(Duration::from_secs(5), refused)
+                .await
+                .unwrap_or(false)
+        })
+    }
+}
+
+/// Runs `future` to its end on a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(future)
 }
 
 impl Drop for NatsServer {
@@ -97,8 +188,13 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(server: &NatsServer, slots: u32, hook: Option<&str>) -> Agent {
+        Agent::start_at(server.url(), slots, hook)
+    }
+
+    /// An agent serving the server at `url`.
+    pub fn start_at(url: &str, slots: u32, hook: Option<&str>) -> Agent {
         let slots = slots.to_string();
-        let mut cmd = wpool(["agent", "--nats", server.url(), "--slots", &slots]);
+        let mut cmd = wpool(["agent", "--nats", url, "--slots", &slots]);
         if let Some(hook) = hook {
             cmd.env("WPOOL_TEST_HOOK", hook);
         }
