@@ -127,8 +127,7 @@ impl Input {
         if encoded_len(contents.len() as u64) > max_value as u64 {
             return Err(too_large(contents.len() as u64));
         }
-        if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(contents).is_err()
-        {
+        if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(contents).is_err() {
             return Err(LoadError::Input(format!(
                 "{} is not UTF-8 text, which the string parameter needs",
                 path.display()

@@ -185,7 +185,8 @@ impl Runtime {
         // The epoch deadline stops wasm one tick after the timeout; this one,
         // a tick later, stops a task that waits in a host call.
         let deadline = tokio::time::Instant::from_std(started + self.limits.timeout + 2 * TICK);
-        let running = tokio::time::timeout_at(deadline, self.call(&mut *store, session.instance, args));
+        let running =
+            tokio::time::timeout_at(deadline, self.call(&mut *store, session.instance, args));
         let (outcome, instance) = match running.await {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok(Err(error)) => (self.failure(error, store.data().memory.refused), None),
