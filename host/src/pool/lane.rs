@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{OutputSink, Plan, Run, Source};
+use super::dispatch::{OutputSink, Plan, Run, Source, Warm};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -99,6 +99,7 @@ impl Lanes {
     pub(crate) fn submit(
         &self,
         job: &Arc<Job>,
+        warm: &Arc<Warm>,
         task: &Task,
         input: Input,
         callbacks: Callbacks,
@@ -112,7 +113,10 @@ impl Lanes {
                 return Ok(lane.submit(job.next_submission(), input, callbacks));
             }
         }
-        let plan = Plan::new(job, job.settings.workers, false);
+        let plan = Plan {
+            warm: Some(warm.clone()),
+            ..Plan::new(job, job.settings.workers, false)
+        };
         let started = Lane::start(job, task, plan)?;
         let mut state = lock(&self.0);
         if state.closed {

@@ -56,7 +56,7 @@ pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
 use self::cluster::{ClusterSettings, Link, Submission};
-use self::dispatch::{Plan, Run, Source};
+use self::dispatch::{Plan, Run, Source, Warm};
 use self::hub::Hub;
 use self::job::Job;
 use self::lane::Lanes;
@@ -257,6 +257,7 @@ impl PoolBuilder {
         Pool {
             job: Arc::new(Job::first(self.0, hub)),
             lanes: Arc::default(),
+            warm: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -282,6 +283,8 @@ pub struct Pool {
     /// The `apply_async` runs of this pool's job; dropping the last clone
     /// closes them.
     lanes: Arc<Lanes>,
+    /// The job's worker processes that wait, idle, for its next run.
+    warm: Arc<Warm>,
     /// Ids for [`Pool::job`], shared by every job of the pool.
     next_job: Arc<AtomicU64>,
 }
@@ -315,6 +318,7 @@ impl Pool {
         Pool {
             job: Arc::new(self.job.sibling(id)),
             lanes: Arc::default(),
+            warm: Arc::default(),
             next_job: self.next_job.clone(),
         }
     }
@@ -362,7 +366,10 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let plan = Plan::new(&self.job, self.job.settings.workers, true);
+        let plan = Plan {
+            warm: Some(self.warm.clone()),
+            ..Plan::new(&self.job, self.job.settings.workers, true)
+        };
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap {
             run: Stream::Local(run),
@@ -394,7 +401,10 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let plan = Plan::new(&self.job, self.job.settings.workers, false);
+        let plan = Plan {
+            warm: Some(self.warm.clone()),
+            ..Plan::new(&self.job, self.job.settings.workers, false)
+        };
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap {
             run: Stream::Local(run),
@@ -451,7 +461,8 @@ impl Pool {
         input: Input,
         callbacks: Callbacks,
     ) -> Result<AsyncResult, Error> {
-        self.lanes.submit(&self.job, task, input, callbacks)
+        self.lanes
+            .submit(&self.job, &self.warm, task, input, callbacks)
     }
 
     /// Runs one task on a worker process of its own, outside the pool's
@@ -509,19 +520,25 @@ impl Pool {
     }
 
     /// No more [`Pool::apply_async`]: the tasks already submitted still run.
+    /// The pool's idle workers stop, and so does each worker when its run
+    /// ends: a later run starts its own.
     pub fn close(&self) {
         self.lanes.close();
+        self.warm.close();
     }
 
     /// Stops every `apply_async` run at once: their workers are killed, and
-    /// unfinished tasks fail with [`TaskError::Terminated`].
+    /// unfinished tasks fail with [`TaskError::Terminated`]. The pool's idle
+    /// workers stop too.
     pub fn terminate(&self) {
         self.lanes.terminate();
+        self.warm.close();
     }
 
     /// Closes the pool and waits until every submitted task has finished and
     /// the `apply_async` workers have stopped.
     pub fn join(&self) {
+        self.close();
         self.lanes.join();
     }
 

@@ -27,3 +27,4 @@ mod run;
 mod sandbox;
 mod util;
 mod values;
+mod warm;

@@ -22,6 +22,7 @@ mod feed;
 mod process;
 mod reorder;
 mod slots;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -37,6 +38,7 @@ pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
 pub(crate) use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
+pub(crate) use self::warm::Warm;
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::{Retry, TaskOutput};
@@ -61,6 +63,10 @@ pub(crate) struct Plan {
     /// A message here terminates the run: its workers are killed and its
     /// unfinished tasks fail.
     pub terminate: Option<Receiver<()>>,
+    /// The pool's warm workers: the run takes its task's from there, and
+    /// hands back those it leaves idle and ready when it ends; `None`: it
+    /// starts its own, and stops them.
+    pub warm: Option<Arc<Warm>>,
 }
 
 impl Plan {
@@ -74,6 +80,7 @@ impl Plan {
             output: None,
             pid: None,
             terminate: None,
+            warm: None,
         }
     }
 }
@@ -128,8 +135,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
             output,
             pid,
             terminate,
+            warm,
         } = plan;
-        let (slots, events) = Slots::start(job, task, workers, output, pid)?;
+        let (slots, events) = Slots::start(job, task, workers, output, pid, warm)?;
         let mut run = Run {
             task: task.clone(),
             job: job.clone(),

@@ -6,6 +6,8 @@
 //! component from the compile cache when it has it; otherwise one worker
 //! compiles it and fills the cache, and the others start once it has,
 //! loading its artifact: a component is compiled once, under one deadline.
+//! A run of a pool first takes the pool's warm workers of its task, and
+//! hands back those it leaves idle (ready, or still starting) when it ends.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
+use super::warm::Warm;
 use crate::pool::cache::{CompileCache, Entry};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
@@ -100,16 +103,21 @@ pub(super) struct Slots {
     /// How many workers the run has once the component is compiled; until
     /// then, when a worker compiles it for the cache, that one alone.
     wanted: usize,
+    /// The pool's warm workers: where the run takes its first workers
+    /// from, and hands back those it leaves idle.
+    warm: Option<Arc<Warm>>,
 }
 
 impl Slots {
-    /// Starts `workers` processes; their events come on the receiver.
+    /// Takes up to `workers` warm processes of the task, and starts the
+    /// others; their events come on the receiver.
     pub(super) fn start(
         job: &Arc<Job>,
         task: &Task,
         workers: usize,
         output: Option<OutputSink>,
         pid: Option<Arc<AtomicU32>>,
+        warm: Option<Arc<Warm>>,
     ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
         let (events, receiver) = crossbeam_channel::unbounded();
         let settings = &job.settings;
@@ -134,8 +142,32 @@ impl Slots {
             output,
             pid,
             wanted: workers,
+            warm,
         };
-        match slots.cache.is_some() && slots.compiled.is_none() {
+        let taken = match &slots.warm {
+            Some(warm) => warm.take(task, workers),
+            None => Vec::new(),
+        };
+        for process in taken {
+            let slot = slots.slots.len();
+            // One that died while idle is dropped, which reaps it. One still
+            // starting gets the time a new one gets.
+            if let Some(ready) = process.reroute(slot, 0, slots.events.clone()) {
+                let deadline = Instant::now() + job.settings.compile_timeout;
+                slots.slots.push(Slot {
+                    worker_id: process.worker_id(),
+                    process,
+                    generation: 0,
+                    ready,
+                    batches: VecDeque::new(),
+                    deadline: (!ready).then_some(deadline),
+                    killed: None,
+                });
+            }
+        }
+        // A run with warm workers has its component: workers it starts
+        // load it from the cache, or compile it alongside.
+        match slots.slots.is_empty() && slots.cache.is_some() && slots.compiled.is_none() {
             true => slots.grow(1)?,
             false => slots.grow(workers)?,
         }
@@ -385,12 +417,34 @@ impl Slots {
         Ok(())
     }
 
+    /// Hands the workers that are idle (ready, or still starting) back to
+    /// the pool, for its next run of the task; the others are killed as the
+    /// slots drop.
+    fn hand_back(&mut self) {
+        let Some(warm) = self.warm.take() else {
+            return;
+        };
+        for slot in std::mem::take(&mut self.slots) {
+            let idle = slot.batches.is_empty() && slot.killed.is_none();
+            if idle && !slot.process.exited() {
+                warm.give_back(&self.task, slot.process, self.wanted);
+            }
+        }
+    }
+
     /// Kills every worker for good: none is replaced any more.
     pub(super) fn terminate(&mut self) {
         self.terminated = true;
+        self.warm = None;
         for slot in 0..self.slots.len() {
             self.slots[slot].batches.clear();
             self.kill(slot, "was terminated".into());
         }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.hand_back();
     }
 }
