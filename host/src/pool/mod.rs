@@ -9,7 +9,8 @@
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
-//! - `dispatch`: one run of a task over inputs, on worker processes.
+//! - `dispatch`: one run over inputs, on worker processes, and the
+//!   workers a pool keeps between its runs.
 //! - `lane`: runs fed one input at a time: `apply_async`'s [`AsyncResult`],
 //!   `spawn`'s [`Process`].
 //! - `hub`: every job's shared objects, and the host's handles on them
@@ -251,7 +252,7 @@ impl PoolBuilder {
     }
 
     /// Makes the pool, with its hub of shared objects. Workers start with
-    /// each run, not here.
+    /// the first run that needs them, not here.
     pub fn build(self) -> Pool {
         let hub = Hub::new(self.0.hub_limits());
         Pool {
@@ -266,12 +267,16 @@ impl PoolBuilder {
 /// A pool of isolated worker processes that runs [`Task`]s, and the set of
 /// shared objects (queues, pipes, values, locks, …) its tasks see.
 ///
-/// Each run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) starts
-/// its own worker processes, each compiling the component once, and stops
-/// them when it ends or when its iterator is dropped. [`Pool::apply_async`]
-/// keeps one run per task going, fed one input at a time, until
-/// [`Pool::close`]; [`Pool::spawn`] runs one task on a worker process of its
-/// own, like `multiprocessing.Process`.
+/// A run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) takes
+/// the pool's idle worker processes, starts as many more as it lacks, and
+/// hands back those it leaves idle when it ends: the next run, of any task,
+/// starts no process. Each worker hosts up to 8 tasks at once, each
+/// component compiled once for the pool and loaded into a worker the first
+/// time it runs a task of it (the least recently used is unloaded past 8).
+/// [`Pool::apply_async`] keeps one run going for every task, on the pool's
+/// workers, fed one input at a time, until [`Pool::close`]; idle workers
+/// stay up until the pool is closed or dropped. [`Pool::spawn`] runs one
+/// task on a worker process of its own, like `multiprocessing.Process`.
 ///
 /// Clones share everything. [`Pool::job`] makes a pool with the same settings
 /// whose tasks see a fresh set of shared objects. When the last clone of a
@@ -306,7 +311,7 @@ impl Pool {
         PoolBuilder(Settings::default())
     }
 
-    /// How many workers each run starts.
+    /// How many workers each run has.
     pub fn workers(&self) -> usize {
         self.job.settings.workers
     }
@@ -412,13 +417,15 @@ impl Pool {
     }
 
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
-    /// output. Tasks submitted for the same [`Task`] share one run whose
-    /// workers stay up until [`Pool::close`] or [`Pool::terminate`].
+    /// output. Tasks submitted for any [`Task`] share one run on the pool's
+    /// workers, which stays up until [`Pool::close`] or
+    /// [`Pool::terminate`]. A task new to the pool is compiled first (or
+    /// taken from the compile cache), so this may take that long.
     ///
     /// # Errors
     /// [`Error::Closed`], holding `input`, if the pool is closed; as
-    /// [`Pool::map`] if the task's workers are not running yet and cannot
-    /// start.
+    /// [`Pool::map`] if the task cannot be compiled, or the pool's
+    /// workers are not running yet and cannot start.
     ///
     /// # Example
     /// ```
@@ -737,7 +744,8 @@ impl Cluster {
 }
 
 /// The streaming iterator of a run: see [`Pool::imap`]. Dropping it stops the
-/// run: its workers are killed and reaped (on a cluster, the job ends).
+/// run: its busy workers are killed and reaped, its idle ones go back to the
+/// pool (on a cluster, the job ends).
 pub struct Imap<I: Iterator<Item = Input>> {
     run: Stream<I>,
 }

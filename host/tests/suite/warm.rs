@@ -123,3 +123,189 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
         idle.iter().all(|&pid| !is_running(pid))
     });
 }
+
+/// `n` components that are `square` with a custom section of their own
+/// appended: the same function, distinct bytes, so each is a task of its
+/// own to the pool (compiled apart, hosted apart).
+fn distinct_squares(n: usize) -> Vec<Task> {
+    let wasm = std::fs::read(Guest::Square.wasm()).expect("square is built");
+    (0..n)
+        .map(|i| {
+            let name = format!("variant-{i}");
+            let mut bytes = wasm.clone();
+            // A custom section: id 0, its size, its name, no payload.
+            bytes.push(0);
+            bytes.push(1 + name.len() as u8);
+            bytes.push(name.len() as u8);
+            bytes.extend_from_slice(name.as_bytes());
+            Component::from_bytes(name, bytes)
+                .and_then(|c| c.task(None))
+                .expect("a square variant is a component")
+        })
+        .collect()
+}
+
+/// Compiles every task into the cache at `dir`, with a pool of its own, so
+/// that a counted pool using that cache starts only its workers.
+fn precompile(dir: &std::path::Path, tasks: &[Task]) {
+    let pool = Pool::builder()
+        .workers(1)
+        .worker_program(crate::util::WPOOL)
+        .compile_cache(Some(dir.to_path_buf()))
+        .build();
+    for task in tasks {
+        let input = task.parse_input("1").expect("an s64");
+        pool.map(task, [input]).expect("the task runs");
+    }
+}
+
+fn cached_pool(workers: usize, counted: &CountedWorkers, dir: &std::path::Path) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .worker_program(counted.program())
+        .compile_cache(Some(dir.to_path_buf()))
+        .build()
+}
+
+#[test]
+fn apply_async_of_100_different_tasks_runs_on_the_pools_2_workers() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(100);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    let pending: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let input = task.parse_input(&i.to_string()).expect("an s64");
+            pool.apply_async(task, input).expect("submitted")
+        })
+        .collect();
+    let mut workers = BTreeSet::new();
+    for (i, result) in pending.iter().enumerate() {
+        let output = result
+            .get(Some(Duration::from_secs(120)))
+            .expect("finished");
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+        workers.insert(output.worker.expect("ran on a worker"));
+    }
+    pool.join();
+    assert!(workers.len() <= 2, "ran on the workers {workers:?}");
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started its 2 workers, no more"
+    );
+}
+
+#[test]
+fn runs_of_different_tasks_share_the_warm_workers() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(3);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    let mut seen = BTreeSet::new();
+    for task in tasks.iter().chain(&tasks) {
+        seen.extend(squares(&pool, task, 20));
+    }
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "every run ran on the first run's workers"
+    );
+    assert!(seen.len() <= 2, "ran on the workers {seen:?}");
+}
+
+/// How many regions of compiled code (anonymous, readable and executable
+/// mappings) worker `pid` holds, from `/proc/PID/maps`: each task a worker
+/// hosts adds its component's code, and unloading it unmaps it.
+fn code_regions(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the worker's maps");
+    maps.lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"r-xp") && fields.len() == 5
+        })
+        .count()
+}
+
+#[test]
+fn a_task_evicted_past_the_cap_is_loaded_again() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(12);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(1, &counted, cache.path());
+    for task in &tasks[..4] {
+        squares(&pool, task, 5);
+    }
+    let pid = counted.pids()[0];
+    let four = code_regions(pid);
+    for task in &tasks[4..8] {
+        squares(&pool, task, 5);
+    }
+    let eight = code_regions(pid);
+    assert!(
+        eight > four,
+        "loading tasks maps their code: {four} then {eight}"
+    );
+    for task in &tasks[8..] {
+        squares(&pool, task, 5);
+    }
+    assert_eq!(
+        code_regions(pid),
+        eight,
+        "past 8 tasks, one is unloaded for each loaded"
+    );
+    // The first task was evicted: it is loaded again, on the same worker.
+    squares(&pool, &tasks[0], 5);
+    assert_eq!(code_regions(pid), eight);
+    assert_eq!(counted.pids(), [pid], "one worker ran every task");
+}
+
+#[test]
+fn a_worker_that_dies_hosting_several_tasks_is_replaced() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(6);
+    let nap = task(Guest::Misbehave, Some("nap"));
+    precompile(cache.path(), &tasks);
+    precompile(cache.path(), std::slice::from_ref(&nap));
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    for task in &tasks {
+        squares(&pool, task, 4);
+    }
+    let naps: Vec<_> = (0..2)
+        .map(|_| {
+            let input = nap.parse_input("1500").expect("a u32");
+            pool.apply_async(&nap, input).expect("submitted")
+        })
+        .collect();
+    let later: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let input = task.parse_input(&i.to_string()).expect("an s64");
+            pool.apply_async(task, input).expect("submitted")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    kill_9(counted.pids()[0]);
+    for result in &naps {
+        let output = result.get(Some(Duration::from_secs(60))).expect("finished");
+        assert_eq!(
+            output.result.as_ref().map(ToString::to_string),
+            Ok("1500".into())
+        );
+    }
+    for (i, result) in later.iter().enumerate() {
+        let output = result.get(Some(Duration::from_secs(60))).expect("finished");
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+    }
+    pool.join();
+    assert_eq!(counted.pids().len(), 3, "one worker replaced the dead one");
+}

@@ -37,6 +37,9 @@ pub(crate) enum EventKind {
     Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
+    /// The worker cannot host task `id` in the memory its lockdown allows;
+    /// it exits, having run nothing more.
+    Unfit(u32),
     /// The results of one batch.
     Done {
         busy: std::time::Duration,
@@ -318,6 +321,7 @@ fn serve(
             FromWorker::Done { busy, results } => EventKind::Done { busy, results },
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
+            FromWorker::Unfit(id) => EventKind::Unfit(id),
         };
         post(kind);
     }
