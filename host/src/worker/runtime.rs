@@ -153,8 +153,10 @@ impl Runtime {
 
     /// Links `component` and finds the function `export` names in it.
     fn host(&mut self, export: Export, component: &Component) -> Result<()> {
-        // Now, not at the first instantiation: a task's first call then
-        // costs no more than the others.
+        // Now, not at the first instantiation. Before the seal its memory
+        // images are memfds, which the lockdown then forbids making: a task
+        // loaded after it has none (`memfd_create` fails with `ENOSYS`),
+        // and its data is copied into each instance.
         component.initialize_copy_on_write_image()?;
         let pre = self
             .linker

@@ -309,3 +309,46 @@ fn a_worker_that_dies_hosting_several_tasks_is_replaced() {
     pool.join();
     assert_eq!(counted.pids().len(), 3, "one worker replaced the dead one");
 }
+
+/// A worker's data limit is sized for its first task: `square`'s values are
+/// small, `payload`'s `len` takes a `list<u8>` held as wasmtime values. A
+/// worker sealed for `square` cannot host `len`: a worker sealed for `len`
+/// takes its place, and hosts `square` too.
+#[test]
+fn a_task_too_large_for_a_worker_gets_a_worker_of_its_own() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let square = task(Guest::Square, None);
+    let len = task(Guest::Payload, Some("len"));
+    precompile(cache.path(), std::slice::from_ref(&square));
+    let input = len.parse_input("[1, 2, 3]").expect("a list<u8>");
+    let precompiled = Pool::builder()
+        .workers(1)
+        .worker_program(crate::util::WPOOL)
+        .compile_cache(Some(cache.path().to_path_buf()))
+        .build();
+    precompiled.map(&len, [input.clone()]).expect("len runs");
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(1, &counted, cache.path());
+    squares(&pool, &square, 5);
+    assert_eq!(counted.pids().len(), 1);
+    let outputs = pool.map(&len, [input]).expect("the run starts");
+    assert_eq!(
+        outputs[0].result.as_ref().map(ToString::to_string),
+        Ok("3".into())
+    );
+    assert_eq!(
+        outputs[0].attempts, 1,
+        "the worker that could not host it ran nothing"
+    );
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "a worker sealed for len replaced it"
+    );
+    squares(&pool, &square, 5);
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the worker sealed for len hosts square too"
+    );
+}

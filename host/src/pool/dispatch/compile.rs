@@ -9,13 +9,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::process::{EventKind, Place, WorkerProcess};
-use super::slots::MAX_DEATHS_IN_A_ROW;
 use super::warm::Warm;
 use crate::pool::cache::CompileCache;
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::{Export, Setup};
+
+/// Worker deaths in a row, with no batch finished in between (or, here,
+/// before the component is compiled), before a run stops: a crash loop is
+/// reported, not respawned forever.
+pub(super) const MAX_DEATHS_IN_A_ROW: u32 = 8;
 
 /// A task ready for workers: the id they know it by, and its compiled
 /// component.

@@ -8,11 +8,11 @@
 //! A worker hosts several tasks, each loaded the first time a batch of it
 //! is sent there, at most [`HOSTED`] at once, the least recently used
 //! unloaded first. A run of a pool takes the pool's idle workers first,
-//! whatever they host, and hands back those it leaves idle (ready, or still
-//! starting) when it ends. A worker's data limit is fixed when its lockdown is sealed,
-//! sized for its first task's values: one that cannot hold a later task's
-//! says so and exits, and a fresh worker for that task takes its slot,
-//! its batches coming back unstarted.
+//! whatever they host, and hands back those it leaves idle (ready, or
+//! still starting) when it ends. A worker's data limit is fixed when its
+//! lockdown is sealed, sized for its first task's values: one that cannot
+//! hold a later task's says so and exits, and a fresh worker for that task
+//! takes its slot, its batches coming back unstarted.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::compile::{Prepared, prepare};
+use super::compile::{MAX_DEATHS_IN_A_ROW, Prepared, prepare};
 use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
 use super::warm::{Idle, Warm};
 use crate::pool::error::Error;
@@ -30,19 +30,16 @@ use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
 use crate::protocol::{Calls, Export, Load, Setup, ToWorker, encoding};
 
-/// Tasks one worker hosts at most. Each holds its compiled code and its
-/// memory images in the worker (a Python task's code is about 35 MB, so
-/// eight keep a worker within a few hundred MB), and one file descriptor
-/// per memory image against the worker's 64.
+/// Tasks one worker hosts at most. Each holds its compiled code in the
+/// worker: a Python task's is about 35 MB, so eight keep a worker within a
+/// few hundred MB, and a pool rarely cycles through more tasks at once.
 pub(super) const HOSTED: usize = 8;
+
 /// Batches in flight per worker once task cost is known: one running, one
 /// waiting in its pipe, so a worker never idles while the host prepares its
 /// next batch. Until then a worker gets one task at a time, so that long
 /// tasks spread over every worker instead of queueing behind the first one.
 pub(super) const IN_FLIGHT: usize = 2;
-/// Worker deaths in a row, with no batch finished in between, before the
-/// run stops: a crash loop is reported, not respawned forever.
-pub(super) const MAX_DEATHS_IN_A_ROW: u32 = 8;
 /// How long past its tasks' deadlines a batch may go unanswered before the
 /// host takes its worker for hung and kills it. Deadlines inside wasm are
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
