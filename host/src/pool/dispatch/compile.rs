@@ -108,30 +108,30 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
                 },
             )?;
         let deadline = Instant::now() + settings.compile_timeout;
-        loop {
-            let Ok(event) = received.recv_deadline(deadline) else {
-                return Err(Error::CompileTimeout {
+        // Its first word is the answer: the compiled component, why it
+        // cannot be compiled, or its end.
+        let Ok(event) = received.recv_deadline(deadline) else {
+            return Err(Error::CompileTimeout {
+                name: name(),
+                timeout: settings.compile_timeout,
+            });
+        };
+        match event.kind {
+            EventKind::Ready {
+                artifact: Some(artifact),
+            } => return Ok(artifact),
+            EventKind::SetupFailed(reason) => {
+                return Err(Error::CannotRun {
                     name: name(),
-                    timeout: settings.compile_timeout,
+                    reason,
                 });
-            };
-            match event.kind {
-                EventKind::Ready {
-                    artifact: Some(artifact),
-                } => return Ok(artifact),
-                EventKind::SetupFailed(reason) => {
-                    return Err(Error::CannotRun {
-                        name: name(),
-                        reason,
-                    });
-                }
-                EventKind::Exited => break,
-                _ => {
-                    return Err(Error::CannotRun {
-                        name: name(),
-                        reason: "its worker did not send the compiled component back".into(),
-                    });
-                }
+            }
+            EventKind::Exited => {}
+            _ => {
+                return Err(Error::CannotRun {
+                    name: name(),
+                    reason: "its worker did not send the compiled component back".into(),
+                });
             }
         }
         let (reason, signal) = process.reap();
