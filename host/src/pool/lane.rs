@@ -1,9 +1,10 @@
 //! Runs fed one input at a time, for [`Pool::apply_async`](crate::Pool::apply_async)
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
-//! of its own whose source is a channel of submissions; each submission gets
-//! an [`AsyncResult`]. [`Lanes`] keeps a pool's lanes, one per task. A
-//! [`Process`] is a lane of one worker and one task, whose output may
-//! stream as it is written ([`ProcessOptions`]).
+//! of its own whose source is a channel of submissions, each of any task;
+//! each submission gets an [`AsyncResult`]. [`Lanes`] keeps a pool's one
+//! `apply_async` lane, on the pool's workers. A [`Process`] is a lane of
+//! one worker and one task, whose output may stream as it is written
+//! ([`ProcessOptions`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{OutputSink, Plan, Run, Source};
+use super::dispatch::{OutputSink, Plan, Run, Source, Submitted, Warm, prepare};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -80,87 +81,89 @@ impl Drop for Delivery {
     }
 }
 
-/// A pool's `apply_async` lanes, one per task. Dropping it closes them:
-/// each finishes what was submitted, then stops.
+/// A pool's `apply_async` lane, for every task. Dropping it closes it: it
+/// finishes what was submitted, then stops.
 #[derive(Default)]
 pub(crate) struct Lanes(Mutex<LanesState>);
 
 #[derive(Default)]
 struct LanesState {
     closed: bool,
-    /// One lane per task, keyed by the task's identity.
-    by_task: Vec<(Task, Lane)>,
+    lane: Option<Lane>,
 }
 
 impl Lanes {
-    /// Submits `input` to the lane of `task`, starting the lane first if it
-    /// has none. The pool's lock is not held while a new lane's workers
-    /// compile, so `close` and `terminate` never wait for a compile.
+    /// Submits `input` of `task` to the pool's lane, starting the lane
+    /// first if it has none. A task new to the pool is compiled first, so
+    /// that one that cannot run is reported here. The pool's lock is not
+    /// held while a task compiles or a new lane's workers start, so `close`
+    /// and `terminate` never wait for them.
     pub(crate) fn submit(
         &self,
         job: &Arc<Job>,
+        warm: &Arc<Warm>,
         task: &Task,
         input: Input,
         callbacks: Callbacks,
     ) -> Result<AsyncResult, Error> {
+        if lock(&self.0).closed {
+            return Err(Error::Closed { input });
+        }
+        prepare(job, task, Some(warm))?;
         {
             let state = lock(&self.0);
             if state.closed {
                 return Err(Error::Closed { input });
             }
-            if let Some((_, lane)) = state.by_task.iter().find(|(t, _)| t.same_function(task)) {
-                return Ok(lane.submit(job.next_submission(), input, callbacks));
+            if let Some(lane) = &state.lane {
+                return Ok(lane.submit(job.next_submission(), task, input, callbacks));
             }
         }
-        let plan = Plan::new(job, job.settings.workers, false);
+        let plan = Plan {
+            warm: Some(warm.clone()),
+            ..Plan::new(job, job.settings.workers, false)
+        };
         let started = Lane::start(job, task, plan)?;
         let mut state = lock(&self.0);
         if state.closed {
             started.close();
             return Err(Error::Closed { input });
         }
-        // Another thread may have started a lane for this task meanwhile:
-        // the first one serves, the other ends at once, having run nothing.
-        let lane = match state
-            .by_task
-            .iter()
-            .position(|(t, _)| t.same_function(task))
-        {
-            Some(i) => {
+        // Another thread may have started the lane meanwhile: the first one
+        // serves, the other ends at once, having run nothing.
+        let lane = match &state.lane {
+            Some(_) => {
                 started.close();
-                &state.by_task[i].1
+                state.lane.as_ref().expect("checked")
             }
-            None => {
-                state.by_task.push((task.clone(), started));
-                &state.by_task.last().expect("just pushed").1
-            }
+            None => state.lane.insert(started),
         };
-        Ok(lane.submit(job.next_submission(), input, callbacks))
+        Ok(lane.submit(job.next_submission(), task, input, callbacks))
     }
 
     /// No more submissions; what was submitted still runs.
     pub(crate) fn close(&self) {
         let mut state = lock(&self.0);
         state.closed = true;
-        for (_, lane) in &state.by_task {
+        if let Some(lane) = &state.lane {
             lane.close();
         }
     }
 
-    /// Kills every lane's workers; unfinished tasks fail as terminated.
+    /// Kills the lane's workers; unfinished tasks fail as terminated.
     pub(crate) fn terminate(&self) {
         let mut state = lock(&self.0);
         state.closed = true;
-        for (_, lane) in &state.by_task {
+        if let Some(lane) = &state.lane {
             lane.terminate();
         }
     }
 
-    /// Closes, then waits until every lane has finished and stopped.
+    /// Closes, then waits until the lane has finished and stopped.
     pub(crate) fn join(&self) {
         self.close();
-        let lanes = std::mem::take(&mut lock(&self.0).by_task);
-        for (_, lane) in lanes {
+        let lane = lock(&self.0).lane.take();
+        if let Some(lane) = lane {
             lane.join();
         }
     }
@@ -176,7 +179,7 @@ pub(crate) struct Lane {
     /// The run's source: it reads each submission as its next input. Taken
     /// by [`Lane::close`]: when the sender drops, the run finishes what was
     /// submitted, then ends.
-    submissions: Mutex<Option<Sender<(u64, Input)>>>,
+    submissions: Mutex<Option<Sender<Submitted>>>,
     /// A message terminates the run: its workers are killed, and what is
     /// unfinished fails.
     terminate: Sender<()>,
@@ -187,9 +190,9 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    /// Starts the run's workers (reporting a component that cannot run) and
-    /// the thread that drives the run, as `plan` says; the lane terminates
-    /// it.
+    /// Starts the run's workers (reporting a component that cannot run),
+    /// `task` their first, and the thread that drives the run, as `plan`
+    /// says; the lane terminates it.
     pub(crate) fn start(job: &Arc<Job>, task: &Task, plan: Plan) -> Result<Lane, Error> {
         let (submissions, source) = crossbeam_channel::unbounded();
         let (terminate, terminated) = crossbeam_channel::bounded(1);
@@ -226,8 +229,15 @@ impl Lane {
         })
     }
 
-    /// Submits `input` as task `index`, which must be new to the lane.
-    pub(crate) fn submit(&self, index: u64, input: Input, callbacks: Callbacks) -> AsyncResult {
+    /// Submits `input` of `task` as task `index`, which must be new to the
+    /// lane.
+    pub(crate) fn submit(
+        &self,
+        index: u64,
+        task: &Task,
+        input: Input,
+        callbacks: Callbacks,
+    ) -> AsyncResult {
         let (settled, waiting) = crossbeam_channel::bounded(0);
         let outcome = Outcome::default();
         let delivery = Delivery {
@@ -241,7 +251,7 @@ impl Lane {
         let submissions = lock(&self.submissions);
         let sent = submissions
             .as_ref()
-            .is_some_and(|s| s.send((index, input)).is_ok());
+            .is_some_and(|s| s.send((index, task.clone(), input)).is_ok());
         drop(submissions);
         if !sent {
             lock(&self.deliveries).remove(&index);
@@ -438,7 +448,7 @@ impl Process {
             on_exit: options.on_exit,
             ..Callbacks::default()
         };
-        let result = lane.submit(job.next_submission(), input, callbacks);
+        let result = lane.submit(job.next_submission(), task, input, callbacks);
         lane.close();
         Ok(Process {
             lane: Some(lane),

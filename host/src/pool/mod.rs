@@ -9,7 +9,8 @@
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
-//! - `dispatch`: one run of a task over inputs, on worker processes.
+//! - `dispatch`: one run over inputs, on worker processes, and the
+//!   workers a pool keeps between its runs.
 //! - `lane`: runs fed one input at a time: `apply_async`'s [`AsyncResult`],
 //!   `spawn`'s [`Process`].
 //! - `hub`: every job's shared objects, and the host's handles on them
@@ -56,7 +57,7 @@ pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
 use self::cluster::{ClusterSettings, Link, Submission};
-use self::dispatch::{Plan, Run, Source};
+use self::dispatch::{Plan, Run, Source, Warm};
 use self::hub::Hub;
 use self::job::Job;
 use self::lane::Lanes;
@@ -261,12 +262,13 @@ impl PoolBuilder {
     }
 
     /// Makes the pool, with its hub of shared objects. Workers start with
-    /// each run, not here.
+    /// the first run that needs them, not here.
     pub fn build(self) -> Pool {
         let hub = Hub::new(self.0.hub_limits());
         Pool {
             job: Arc::new(Job::first(self.0, hub)),
             lanes: Arc::default(),
+            warm: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -275,12 +277,16 @@ impl PoolBuilder {
 /// A pool of isolated worker processes that runs [`Task`]s, and the set of
 /// shared objects (queues, pipes, values, locks, …) its tasks see.
 ///
-/// Each run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) starts
-/// its own worker processes, each compiling the component once, and stops
-/// them when it ends or when its iterator is dropped. [`Pool::apply_async`]
-/// keeps one run per task going, fed one input at a time, until
-/// [`Pool::close`]; [`Pool::spawn`] runs one task on a worker process of its
-/// own, like `multiprocessing.Process`.
+/// A run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) takes
+/// the pool's idle worker processes, starts as many more as it lacks, and
+/// hands back those it leaves idle when it ends: the next run, of any task,
+/// starts no process. Each worker hosts up to 8 tasks at once, each
+/// component compiled once for the pool and loaded into a worker the first
+/// time it runs a task of it (the least recently used is unloaded past 8).
+/// [`Pool::apply_async`] keeps one run going for every task, on the pool's
+/// workers, fed one input at a time, until [`Pool::close`]; idle workers
+/// stay up until the pool is closed or dropped. [`Pool::spawn`] runs one
+/// task on a worker process of its own, like `multiprocessing.Process`.
 ///
 /// Clones share everything. [`Pool::job`] makes a pool with the same settings
 /// whose tasks see a fresh set of shared objects. When the last clone of a
@@ -292,6 +298,8 @@ pub struct Pool {
     /// The `apply_async` runs of this pool's job; dropping the last clone
     /// closes them.
     lanes: Arc<Lanes>,
+    /// The job's worker processes that wait, idle, for its next run.
+    warm: Arc<Warm>,
     /// Ids for [`Pool::job`], shared by every job of the pool.
     next_job: Arc<AtomicU64>,
 }
@@ -313,7 +321,7 @@ impl Pool {
         PoolBuilder(Settings::default())
     }
 
-    /// How many workers each run starts.
+    /// How many workers each run has.
     pub fn workers(&self) -> usize {
         self.job.settings.workers
     }
@@ -325,6 +333,7 @@ impl Pool {
         Pool {
             job: Arc::new(self.job.sibling(id)),
             lanes: Arc::default(),
+            warm: Arc::default(),
             next_job: self.next_job.clone(),
         }
     }
@@ -372,7 +381,10 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let plan = Plan::new(&self.job, self.job.settings.workers, true);
+        let plan = Plan {
+            warm: Some(self.warm.clone()),
+            ..Plan::new(&self.job, self.job.settings.workers, true)
+        };
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap {
             run: Stream::Local(run),
@@ -404,7 +416,10 @@ impl Pool {
     where
         I: IntoIterator<Item = Input>,
     {
-        let plan = Plan::new(&self.job, self.job.settings.workers, false);
+        let plan = Plan {
+            warm: Some(self.warm.clone()),
+            ..Plan::new(&self.job, self.job.settings.workers, false)
+        };
         let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
         Ok(Imap {
             run: Stream::Local(run),
@@ -412,13 +427,15 @@ impl Pool {
     }
 
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
-    /// output. Tasks submitted for the same [`Task`] share one run whose
-    /// workers stay up until [`Pool::close`] or [`Pool::terminate`].
+    /// output. Tasks submitted for any [`Task`] share one run on the pool's
+    /// workers, which stays up until [`Pool::close`] or
+    /// [`Pool::terminate`]. A task new to the pool is compiled first (or
+    /// taken from the compile cache), so this may take that long.
     ///
     /// # Errors
     /// [`Error::Closed`], holding `input`, if the pool is closed; as
-    /// [`Pool::map`] if the task's workers are not running yet and cannot
-    /// start.
+    /// [`Pool::map`] if the task cannot be compiled, or the pool's
+    /// workers are not running yet and cannot start.
     ///
     /// # Example
     /// ```
@@ -461,7 +478,8 @@ impl Pool {
         input: Input,
         callbacks: Callbacks,
     ) -> Result<AsyncResult, Error> {
-        self.lanes.submit(&self.job, task, input, callbacks)
+        self.lanes
+            .submit(&self.job, &self.warm, task, input, callbacks)
     }
 
     /// Runs one task on a worker process of its own, outside the pool's
@@ -519,19 +537,25 @@ impl Pool {
     }
 
     /// No more [`Pool::apply_async`]: the tasks already submitted still run.
+    /// The pool's idle workers stop, and so does each worker when its run
+    /// ends: a later run starts its own.
     pub fn close(&self) {
         self.lanes.close();
+        self.warm.close();
     }
 
     /// Stops every `apply_async` run at once: their workers are killed, and
-    /// unfinished tasks fail with [`TaskError::Terminated`].
+    /// unfinished tasks fail with [`TaskError::Terminated`]. The pool's idle
+    /// workers stop too.
     pub fn terminate(&self) {
         self.lanes.terminate();
+        self.warm.close();
     }
 
     /// Closes the pool and waits until every submitted task has finished and
     /// the `apply_async` workers have stopped.
     pub fn join(&self) {
+        self.close();
         self.lanes.join();
     }
 
@@ -753,7 +777,8 @@ impl Cluster {
 }
 
 /// The streaming iterator of a run: see [`Pool::imap`]. Dropping it stops the
-/// run: its workers are killed and reaped (on a cluster, the job ends).
+/// run: its busy workers are killed and reaped, its idle ones go back to the
+/// pool (on a cluster, the job ends).
 pub struct Imap<I: Iterator<Item = Input>> {
     run: Stream<I>,
 }

@@ -52,7 +52,7 @@ proptest! {
     #[test]
     fn frames_round_trip(index in any::<u64>(), args in proptest::collection::vec(any::<u8>(), 0..64)) {
         let call = Call { index, size: args.len() as u64 };
-        let batch = Calls { calls: vec![call], args: args.clone().into() };
+        let batch = Calls { task: 0, calls: vec![call], args: args.clone().into() };
         let mut bytes = Vec::new();
         write_frame(&mut bytes, &ToWorker::Batch(batch)).unwrap();
         let Some(ToWorker::Batch(batch)) = read_frame(&mut &bytes[..]).unwrap() else {

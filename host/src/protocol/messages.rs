@@ -14,35 +14,60 @@ use super::frame::shared_bytes;
 use super::limits::Limits;
 use super::ops::{Answer, ObjectError, Op};
 
-/// What a worker runs: sent once, first.
+/// How a worker runs its tasks, and the first task it hosts: sent once,
+/// first. The first task's component is compiled (or loaded) before the
+/// worker's lockdown is sealed; every later one comes compiled
+/// ([`Load`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Setup {
     /// Unique within the pool; guests read it as `context.worker-id`.
     pub worker_id: u32,
-    pub wasm: Arc<[u8]>,
-    /// The export name of the interface holding the function, if any.
-    pub instance: Option<String>,
-    pub func: String,
     pub limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     pub reuse: u32,
     /// Bytes of data the worker may hold while it compiles the component.
     pub compile_memory: u64,
+    /// Whether a task's output streams to the host as it is written
+    /// ([`FromWorker::Output`]) instead of being captured into its result.
+    pub stream_output: bool,
+    /// The first task.
+    pub export: Export,
+    pub wasm: Arc<[u8]>,
     /// The component compiled by an earlier worker, from the compile cache,
     /// its tag verified by the host.
     pub compiled: Option<Arc<[u8]>>,
     /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
     /// for the host to cache.
     pub serialize: bool,
-    /// Whether a task's output streams to the host as it is written
-    /// ([`FromWorker::Output`]) instead of being captured into its result.
-    pub stream_output: bool,
+}
+
+/// A function a worker hosts, and the id its batches name it by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Export {
+    /// The host's id for the task, unique within the pool.
+    pub task: u32,
+    /// The export name of the interface holding the function, if any.
+    pub instance: Option<String>,
+    pub func: String,
+}
+
+/// One more task for a worker to host, its component compiled by another
+/// worker (a sealed worker compiles nothing).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Load {
+    pub export: Export,
+    pub compiled: Arc<[u8]>,
 }
 
 /// Host to worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
     Setup(Setup),
+    /// Host this task too. A worker that cannot within the memory its
+    /// lockdown was sealed with answers [`FromWorker::Unfit`] and exits.
+    Load(Load),
+    /// Stop hosting task `id`.
+    Unload(u32),
     /// Run these calls, in order, and answer with one [`FromWorker::Done`].
     Batch(Calls),
     /// The hub's answer to the worker's [`FromWorker::Request`] `id`.
@@ -52,9 +77,11 @@ pub(crate) enum ToWorker {
     },
 }
 
-/// A batch of calls of the function, their arguments in one buffer.
+/// A batch of calls of one function, their arguments in one buffer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Calls {
+    /// Which of the worker's tasks ([`Export::task`]).
+    pub task: u32,
     pub calls: Vec<Call>,
     /// Every call's arguments in the binary value encoding
     /// (`protocol::encoding`), one call after the other.
@@ -78,6 +105,10 @@ pub(crate) enum FromWorker {
     Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
+    /// The task of a [`ToWorker::Load`], by id, needs more memory for its
+    /// values than this worker's lockdown allows (sized for its first
+    /// task): the worker exits after saying so, having run nothing more.
+    Unfit(u32),
     /// The results of the batch's next calls, in the batch's order. A
     /// batch is answered by one `Done`, or by several once its results pass
     /// [`RESULTS_PER_FRAME`] bytes, so that no frame outgrows the limit

@@ -24,7 +24,7 @@ pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
 pub use self::messages::Stream;
 pub(crate) use self::messages::{
-    Call, CallResult, Calls, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
+    Call, CallResult, Calls, Export, Failure, FromWorker, Load, RESULTS_PER_FRAME, Setup, ToWorker,
 };
 pub(crate) use self::ops::{
     Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,

@@ -5,14 +5,15 @@
 //!
 //! # Layout
 //! - `link`: the channel to the host; hub requests and their replies.
-//! - `runtime`: the wasmtime engine, the compiled component, and a store
-//!   per task with its deadline, fuel and memory cap.
+//! - `runtime`: the wasmtime engine, the tasks it hosts (each a compiled
+//!   component), and a store per call with its deadline, fuel and memory
+//!   cap.
 //! - `state`: the store data of one task.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `http`: `wasi:http`, linked with every outgoing request refused.
 //! - `capture`: bounded capture of guest stdout and stderr, or streaming
 //!   them to the host line by line.
-//! - `load`: compiling the component, or loading the verified artifact the
+//! - `load`: compiling a component, or loading the verified artifact the
 //!   host sent (the crate's one `unsafe` block).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
 //!   seccomp).
@@ -62,6 +63,7 @@ pub fn main(parent: u32) -> ExitCode {
     }
     #[cfg(feature = "test-hooks")]
     let worker_id = setup.worker_id;
+    let first = setup.export.task;
     let max_memory = setup.limits.max_memory;
     sandbox::cap_compile_memory(setup.compile_memory);
     let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
@@ -74,13 +76,33 @@ pub fn main(parent: u32) -> ExitCode {
     let Ok(executor) = runtime::executor() else {
         return ExitCode::FAILURE;
     };
-    sandbox::seal(max_memory.saturating_add(runtime.value_memory()));
+    // The data limit is sized for the first task's values: a later task
+    // that needs more does not fit this worker.
+    let value_memory = runtime.value_memory(first);
+    sandbox::seal(max_memory.saturating_add(value_memory));
     if link.send(&FromWorker::Ready { artifact }).is_err() {
         return ExitCode::FAILURE;
     }
     for request in requests {
-        let ToWorker::Batch(calls) = request else {
-            return ExitCode::FAILURE;
+        let calls = match request {
+            ToWorker::Load(load) => {
+                let id = load.export.task;
+                if let Err(e) = runtime.load(load) {
+                    let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
+                    return ExitCode::FAILURE;
+                }
+                if runtime.value_memory(id) > value_memory {
+                    let _ = link.send(&FromWorker::Unfit(id));
+                    return ExitCode::FAILURE;
+                }
+                continue;
+            }
+            ToWorker::Unload(id) => {
+                runtime.unload(id);
+                continue;
+            }
+            ToWorker::Batch(calls) if runtime.hosts(calls.task) => calls,
+            _ => return ExitCode::FAILURE,
         };
         let batch = Batch {
             runtime: &mut runtime,
@@ -111,7 +133,7 @@ struct Batch<'a> {
 
 impl Batch<'_> {
     /// Runs the calls in turn; an error when the host's channel is gone.
-    async fn run(self, Calls { calls, args }: Calls) -> std::io::Result<()> {
+    async fn run(self, Calls { task, calls, args }: Calls) -> std::io::Result<()> {
         let mut start = Instant::now();
         let mut offset = 0usize;
         let mut results = Vec::with_capacity(calls.len());
@@ -136,7 +158,7 @@ impl Batch<'_> {
                 .and_then(|size| offset.checked_add(size))
                 .filter(|&end| end <= args.len())
                 .unwrap_or(offset);
-            let result = self.runtime.run(call, &args[offset..end]).await;
+            let result = self.runtime.run(task, call, &args[offset..end]).await;
             held += result.size();
             results.push(result);
             offset = end;

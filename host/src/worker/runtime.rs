@@ -1,6 +1,7 @@
-//! The wasmtime side of a worker: one engine, the component compiled once
-//! into an [`InstancePre`], and a fresh store and instance for every task,
-//! with its deadline, fuel and memory cap.
+//! The wasmtime side of a worker: one engine, and the tasks it hosts, each
+//! a component compiled once into an [`InstancePre`] (by the host's id for
+//! the task); a fresh store and instance for every call, with its
+//! deadline, fuel and memory cap.
 //!
 //! Calls are async, driven by the worker loop's single-threaded tokio
 //! runtime ([`executor`]), one batch of calls at a time: the deadline then
@@ -13,11 +14,12 @@
 //! strings and byte lists are copied into and out of guest memory whole;
 //! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::component::{
-    ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
+    Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store, Trap};
@@ -28,15 +30,32 @@ use super::bindings;
 use super::capture::Capture;
 use super::http::Http;
 use super::link::HostLink;
-use super::load::compile_or_load;
+use super::load::{compile_or_load, load};
 use super::state::{MemoryCap, TaskState};
 use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
-use crate::protocol::{Call, CallResult, Failure, Limits, Setup, Stream};
+use crate::protocol::{Call, CallResult, Export, Failure, Limits, Load, Setup, Stream};
 
-/// A compiled component, ready to run tasks.
+/// The engine and the tasks it hosts, ready to run calls.
 pub(crate) struct Runtime {
     engine: Engine,
+    linker: Linker<TaskState>,
+    /// The tasks hosted, by the host's id for them.
+    tasks: HashMap<u32, Hosted>,
+    limits: Limits,
+    /// How many tasks one instance serves before it is replaced.
+    reuse: u32,
+    /// Whether tasks' output streams to the host as it is written.
+    stream_output: bool,
+    worker_id: u32,
+    link: HostLink,
+    /// The instance kept for the next call, in reuse mode, and the task it
+    /// belongs to: a call of another task ends it.
+    session: Option<(u32, Session)>,
+}
+
+/// One task: its component linked, and its function's types.
+struct Hosted {
     pre: InstancePre<TaskState>,
     func: ComponentExportIndex,
     params: Vec<Type>,
@@ -45,15 +64,6 @@ pub(crate) struct Runtime {
     /// The store's hostcall fuel: enough to lift any result of at most
     /// `limits.max_value` bytes.
     hostcall_fuel: usize,
-    limits: Limits,
-    /// How many tasks one instance serves before it is replaced.
-    reuse: u32,
-    /// Whether tasks' output streams to the host as it is written.
-    stream_output: bool,
-    worker_id: u32,
-    link: HostLink,
-    /// The instance kept for the next task, in reuse mode.
-    session: Option<Session>,
 }
 
 /// A store, and the instance in it once a task has instantiated it. Every
@@ -69,59 +79,29 @@ struct Session {
 }
 
 impl Runtime {
-    /// Compiles (or loads) and links the component, and starts the epoch
-    /// ticker. Also returns the compiled artifact if the setup asked for it.
+    /// Makes the engine, compiles (or loads) and links the setup's task,
+    /// and starts the epoch ticker. Also returns the compiled artifact if
+    /// the setup asked for it.
     pub(crate) fn new(setup: Setup, link: HostLink) -> Result<(Runtime, Option<Vec<u8>>)> {
         let Setup {
             worker_id,
-            wasm,
-            instance,
-            func,
             limits,
             reuse,
             // Applied by the worker loop, before this compile.
             compile_memory: _,
+            stream_output,
+            export,
+            wasm,
             compiled,
             serialize,
-            stream_output,
         } = setup;
         let engine = Engine::new(&engine::config(&limits))?;
         let (component, artifact) =
             compile_or_load(&engine, &wasm, compiled.as_deref(), serialize)?;
-        // Now, not at the first instantiation: the images are memfds, which
-        // the worker's lockdown forbids making once it is sealed.
-        component.initialize_copy_on_write_image()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .context("the component imports what wpool does not provide")?;
-
-        let parent = match &instance {
-            Some(name) => Some(
-                component
-                    .get_export_index(None, name)
-                    .with_context(|| format!("no exported instance {name}"))?,
-            ),
-            None => None,
-        };
-        let Some((item, func_index)) = component.get_export(parent.as_ref(), &func) else {
-            bail!("no exported function {func}");
-        };
-        let wasmtime::component::types::ComponentItem::ComponentFunc(ty) = item else {
-            bail!("export {func} is not a function");
-        };
-        let params: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
-        let result = ty.results().next();
-        let shape = Shape::of(&params, result.as_ref());
-        let hostcall_fuel = result
-            .as_ref()
-            .map_or(0, |ty| {
-                lift_fuel_per_byte(ty).saturating_mul(limits.max_value)
-            })
-            .max(DEFAULT_HOSTCALL_FUEL);
 
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -134,14 +114,10 @@ impl Runtime {
                 }
             })?;
 
-        let runtime = Runtime {
+        let mut runtime = Runtime {
             engine,
-            pre,
-            func: func_index,
-            params,
-            result,
-            shape,
-            hostcall_fuel,
+            linker,
+            tasks: HashMap::new(),
             limits,
             reuse,
             stream_output,
@@ -149,28 +125,104 @@ impl Runtime {
             link,
             session: None,
         };
+        runtime.host(export, &component)?;
         Ok((runtime, artifact))
     }
 
-    /// Bytes of private memory one task's values may take in this worker
-    /// beyond its linear memory, at most: its encoded arguments and result
-    /// and their copies in frames, and, on the dynamic path, the `Val`s of
-    /// its arguments and of its result, bounded like the hostcall fuel.
-    pub(crate) fn value_memory(&self) -> u64 {
+    /// Hosts one more task, from its compiled artifact.
+    pub(crate) fn load(&mut self, task: Load) -> Result<()> {
+        let component = load(&self.engine, &task.compiled)?;
+        self.host(task.export, &component)
+    }
+
+    /// Stops hosting task `id`, and drops its kept instance.
+    pub(crate) fn unload(&mut self, id: u32) {
+        self.tasks.remove(&id);
+        if self.session.as_ref().is_some_and(|(task, _)| *task == id) {
+            self.session = None;
+        }
+    }
+
+    /// Whether the worker hosts task `id`.
+    pub(crate) fn hosts(&self, id: u32) -> bool {
+        self.tasks.contains_key(&id)
+    }
+
+    /// Links `component` and finds the function `export` names in it.
+    fn host(&mut self, export: Export, component: &Component) -> Result<()> {
+        // Now, not at the first instantiation. Before the seal its memory
+        // images are memfds, which the lockdown then forbids making: a task
+        // loaded after it has none (`memfd_create` fails with `ENOSYS`),
+        // and its data is copied into each instance.
+        component.initialize_copy_on_write_image()?;
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .context("the component imports what wpool does not provide")?;
+        let parent = match &export.instance {
+            Some(name) => Some(
+                component
+                    .get_export_index(None, name)
+                    .with_context(|| format!("no exported instance {name}"))?,
+            ),
+            None => None,
+        };
+        let func = &export.func;
+        let Some((item, func_index)) = component.get_export(parent.as_ref(), func) else {
+            bail!("no exported function {func}");
+        };
+        let wasmtime::component::types::ComponentItem::ComponentFunc(ty) = item else {
+            bail!("export {func} is not a function");
+        };
+        let params: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
+        let result = ty.results().next();
+        let shape = Shape::of(&params, result.as_ref());
+        let hostcall_fuel = result
+            .as_ref()
+            .map_or(0, |ty| {
+                lift_fuel_per_byte(ty).saturating_mul(self.limits.max_value)
+            })
+            .max(DEFAULT_HOSTCALL_FUEL);
+        let hosted = Hosted {
+            pre,
+            func: func_index,
+            params,
+            result,
+            shape,
+            hostcall_fuel,
+        };
+        self.tasks.insert(export.task, hosted);
+        Ok(())
+    }
+
+    /// Bytes of private memory one call of task `id` may take for its
+    /// values in this worker beyond its linear memory, at most: its encoded
+    /// arguments and result and their copies in frames, and, on the dynamic
+    /// path, the `Val`s of its arguments and of its result, bounded like
+    /// the hostcall fuel.
+    pub(crate) fn value_memory(&self, id: u32) -> u64 {
+        let Some(task) = self.tasks.get(&id) else {
+            return 0;
+        };
         let per_byte = |types: &mut dyn Iterator<Item = &Type>| {
             types.map(lift_fuel_per_byte).max().unwrap_or(0)
         };
-        let args = per_byte(&mut self.params.iter());
-        let result = per_byte(&mut self.result.iter());
+        let args = per_byte(&mut task.params.iter());
+        let result = per_byte(&mut task.result.iter());
         (args + result + 4).saturating_mul(self.limits.max_value) as u64
     }
 
-    /// Runs one task with the encoded arguments `args`, in a fresh instance
-    /// or (in reuse mode) in the one the previous task left, which is kept
-    /// only if the task did not trap.
-    pub(crate) async fn run(&mut self, call: &Call, args: &[u8]) -> CallResult {
+    /// Runs one call of task `id` (which the worker hosts) with the encoded
+    /// arguments `args`, in a fresh instance or (in reuse mode) in the one
+    /// the previous call of the same task left, which is kept only if the
+    /// call did not trap.
+    pub(crate) async fn run(&mut self, id: u32, call: &Call, args: &[u8]) -> CallResult {
         let started = Instant::now();
-        let mut session = self.session.take().unwrap_or_else(|| self.new_session());
+        let task = &self.tasks[&id];
+        let mut session = match self.session.take() {
+            Some((kept, session)) if kept == id => session,
+            _ => self.new_session(task),
+        };
         let store = &mut session.store;
         let state = store.data_mut();
         state.task_index = call.index;
@@ -185,11 +237,14 @@ impl Runtime {
         // The epoch deadline stops wasm one tick after the timeout; this one,
         // a tick later, stops a task that waits in a host call.
         let deadline = tokio::time::Instant::from_std(started + self.limits.timeout + 2 * TICK);
-        let running =
-            tokio::time::timeout_at(deadline, self.call(&mut *store, session.instance, args));
-        let (outcome, instance) = match running.await {
+        let limits = &self.limits;
+        let running = task.call(limits, &mut *store, session.instance, args);
+        let (outcome, instance) = match tokio::time::timeout_at(deadline, running).await {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
-            Ok(Err(error)) => (self.failure(error, store.data().memory.refused), None),
+            Ok(Err(error)) => (
+                task.failure(limits, error, store.data().memory.refused),
+                None,
+            ),
             Ok(Ok((instance, returned))) => (returned, Some(instance)),
         };
         let result = CallResult {
@@ -204,13 +259,13 @@ impl Runtime {
         // state: it is always dropped.
         if instance.is_some() && session.served < self.reuse {
             session.instance = instance;
-            self.session = Some(session);
+            self.session = Some((id, session));
         }
         result
     }
 
-    /// A store for a fresh instance.
-    fn new_session(&self) -> Session {
+    /// A store for a fresh instance of `task`.
+    fn new_session(&self, task: &Hosted) -> Session {
         let capture = |stream| match self.stream_output {
             true => Capture::streaming(self.link.clone(), stream),
             false => Capture::new(self.limits.max_output),
@@ -236,7 +291,7 @@ impl Runtime {
             },
         );
         store.limiter(|state| &mut state.memory);
-        store.set_hostcall_fuel(self.hostcall_fuel);
+        store.set_hostcall_fuel(task.hostcall_fuel);
         Session {
             store,
             instance: None,
@@ -245,12 +300,15 @@ impl Runtime {
             served: 0,
         }
     }
+}
 
+impl Hosted {
     /// Instantiates (unless `instance` is given) and calls with the encoded
     /// arguments `args`; the outer error is a trap (or arguments that do
     /// not decode), the inner one the `err` case of a returned `result`.
     async fn call(
         &self,
+        limits: &Limits,
         store: &mut Store<TaskState>,
         instance: Option<Instance>,
         args: &[u8],
@@ -311,10 +369,10 @@ impl Runtime {
                 }
             },
         }
-        if out.len() > self.limits.max_value {
+        if out.len() > limits.max_value {
             let too_large = Failure::ResultTooLarge {
                 size: out.len() as u64,
-                limit: self.limits.max_value as u64,
+                limit: limits.max_value as u64,
             };
             return Ok((instance, Err(too_large)));
         }
@@ -348,7 +406,12 @@ impl Runtime {
     /// What an error out of a call means. A guest that exits with status 0
     /// (as a command component may) succeeded, if its function's result can
     /// say so.
-    fn failure(&self, error: wasmtime::Error, memory_refused: bool) -> Result<Bytes, Failure> {
+    fn failure(
+        &self,
+        limits: &Limits,
+        error: wasmtime::Error,
+        memory_refused: bool,
+    ) -> Result<Bytes, Failure> {
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return match (exit.0, &self.result) {
                 (0, Some(Type::Result(result))) if result.ok().is_none() => {
@@ -358,16 +421,16 @@ impl Runtime {
             };
         }
         Err(match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => Failure::Timeout(self.limits.timeout),
-            Some(Trap::OutOfFuel) => Failure::OutOfFuel(self.limits.fuel.unwrap_or(0)),
+            Some(Trap::Interrupt) => Failure::Timeout(limits.timeout),
+            Some(Trap::OutOfFuel) => Failure::OutOfFuel(limits.fuel.unwrap_or(0)),
             Some(Trap::StackOverflow) => Failure::StackOverflow,
-            Some(_) if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
+            Some(_) if memory_refused => Failure::MemoryLimit(limits.max_memory),
             Some(trap) => Failure::Trap(
                 trap.to_string()
                     .trim_start_matches("wasm trap: ")
                     .to_string(),
             ),
-            None if memory_refused => Failure::MemoryLimit(self.limits.max_memory),
+            None if memory_refused => Failure::MemoryLimit(limits.max_memory),
             None => Failure::Trap(format!("{error:#}")),
         })
     }

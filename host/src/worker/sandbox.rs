@@ -231,6 +231,12 @@ const REFUSED: &[i64] = &[
     libc::SYS_open,
 ];
 
+/// Calls that fail with `ENOSYS`, as on a kernel without them: a task
+/// loaded after the seal would get its memory image as a `memfd`, whose
+/// writes the file-size limit of 0 forbids; wasmtime takes `ENOSYS` as
+/// no `memfd` at all, and copies the task's data into each instance.
+const MISSING: &[i64] = &[libc::SYS_memfd_create];
+
 /// `PAGEMAP_SCAN`: `_IOWR('f', 16, struct pm_scan_arg)`, a 96-byte argument.
 const PAGEMAP_SCAN: u64 = (3 << 30) | (96 << 16) | ((b'f' as u64) << 8) | 16;
 
@@ -263,19 +269,29 @@ fn seccomp() -> Result<String, String> {
             .and_then(BpfProgram::try_from)
             .map_err(|e| e.to_string())
     };
-    let all: Vec<i64> = ALLOWED.iter().chain(REFUSED).copied().collect();
+    let all: Vec<i64> = ALLOWED
+        .iter()
+        .chain(REFUSED)
+        .chain(MISSING)
+        .copied()
+        .collect();
     let refuse = filter(
         REFUSED,
         SeccompAction::Errno(libc::EACCES as u32),
         SeccompAction::Allow,
     )?;
+    let missing = filter(
+        MISSING,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        SeccompAction::Allow,
+    )?;
     let allow = filter(&all, SeccompAction::Allow, SeccompAction::KillProcess)?;
-    for program in [&refuse, &allow] {
+    for program in [&refuse, &missing, &allow] {
         seccompiler::apply_filter_all_threads(program).map_err(|e| e.to_string())?;
     }
     Ok(format!(
         "{} system calls allowed, {} refused, any other kills the worker; all threads",
         ALLOWED.len() + 2,
-        REFUSED.len()
+        REFUSED.len() + MISSING.len()
     ))
 }

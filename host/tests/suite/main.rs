@@ -29,3 +29,4 @@ mod run;
 mod sandbox;
 mod util;
 mod values;
+mod warm;

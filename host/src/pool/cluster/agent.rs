@@ -34,7 +34,7 @@ use super::link::{
     TASKS, consumer_name, fatal_subject, header, message_id, payload, put_value, result_subject,
 };
 use super::wire::{JobSpec, Reply};
-use crate::pool::dispatch::{Plan, Run, Source};
+use crate::pool::dispatch::{Plan, Run, Source, Submitted};
 use crate::pool::error::Error;
 use crate::pool::hub::Hub;
 use crate::pool::job::Job;
@@ -275,7 +275,7 @@ impl Served {
         &self,
         consumer: &PullConsumer,
         task: &Task,
-        submit: &Sender<(u64, Input)>,
+        submit: &Sender<Submitted>,
         held: &HeldTasks,
     ) {
         loop {
@@ -312,7 +312,7 @@ impl Served {
         message: jetstream::Message,
         slot: OwnedSemaphorePermit,
         task: &Task,
-        submit: &Sender<(u64, Input)>,
+        submit: &Sender<Submitted>,
         held: &HeldTasks,
     ) {
         let index = message
@@ -376,7 +376,7 @@ impl Served {
             },
         );
         drop(tasks);
-        let _ = submit.send((index, input));
+        let _ = submit.send((index, task.clone(), input));
     }
 
     /// Whether task `index` has a reply stored already.

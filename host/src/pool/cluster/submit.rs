@@ -173,7 +173,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             link,
             job,
             task: task.clone(),
-            feed: Feed::new(Source::Inputs(inputs), spec.limits.max_value),
+            feed: Feed::new(Source::Inputs(inputs), task.clone(), spec.limits.max_value),
             reorder: Reorder::new(ordered, settings.max_waiting_output),
             replies: opened.replies,
             dead: opened.dead,

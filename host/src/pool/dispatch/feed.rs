@@ -1,6 +1,8 @@
 //! What a run's workers are fed: inputs from its [`Source`], admitted one
 //! way for every kind of run, and the tasks to run again after their worker
 //! died. The feed keeps every input handed out until its task finishes.
+//! Each input is of one [`Task`]: a run's own, or, for a submission, the
+//! one it names; a batch holds inputs of one task.
 
 use std::collections::VecDeque;
 
@@ -9,6 +11,7 @@ use nohash_hasher::IntMap;
 
 use crate::pool::error::TaskError;
 use crate::pool::output::TaskOutput;
+use crate::pool::task::Task;
 use crate::pool::value::{Input, Value};
 use crate::protocol::{Call, Calls, Captured};
 
@@ -25,11 +28,16 @@ pub(crate) enum Source<I> {
     /// `apply_async` and `spawn`: inputs submitted while the run goes on,
     /// each with the index the job gave it. Exhausted when every sender has
     /// dropped and the channel is empty.
-    Submitted(Receiver<(u64, Input)>),
+    Submitted(Receiver<Submitted>),
 }
+
+/// An input submitted to a run, with the index the job gave it and the
+/// task it is for.
+pub(crate) type Submitted = (u64, Task, Input);
 
 /// An input handed out and not yet finished.
 struct Pending {
+    task: Task,
     input: Input,
     /// How many times it was sent to a worker to run, not counting the
     /// times it came back unstarted: every attempt but the last ended with
@@ -58,6 +66,8 @@ pub(super) enum Loss {
 
 /// The next batch to send, and the inputs refused on the way.
 pub(crate) struct Batch {
+    /// What the batch's inputs are for; `None` when it has none.
+    pub task: Option<Task>,
     pub indexes: Vec<u64>,
     /// Inputs refused at admission: they never reach a worker.
     pub refused: Vec<TaskOutput>,
@@ -66,8 +76,11 @@ pub(crate) struct Batch {
 pub(crate) struct Feed<I> {
     /// `None` once exhausted (or terminated): no input comes any more.
     source: Option<Source<I>>,
-    /// A submitted input [`Feed::is_spent`] found, for `read` to hand out.
-    peeked: Option<(u64, Input)>,
+    /// The task of the source's inputs, when it is an iterator.
+    task: Task,
+    /// An input read and not handed out yet: found by [`Feed::is_spent`],
+    /// or of another task than the batch it was read for.
+    peeked: Option<Submitted>,
     /// The index of the iterator's next input.
     next_index: u64,
     /// Every input handed out whose task has not finished, by index. The
@@ -83,9 +96,11 @@ pub(crate) struct Feed<I> {
 }
 
 impl<I: Iterator<Item = Input>> Feed<I> {
-    pub(crate) fn new(source: Source<I>, max_value: usize) -> Feed<I> {
+    /// A feed of `source`, whose inputs (from an iterator) are `task`'s.
+    pub(crate) fn new(source: Source<I>, task: Task, max_value: usize) -> Feed<I> {
         Feed {
             source: Some(source),
+            task,
             peeked: None,
             next_index: 0,
             pending: IntMap::default(),
@@ -96,7 +111,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
 
     /// The channel of submitted inputs while it may still bring one: the
     /// run waits on it when a worker has room.
-    pub(crate) fn submissions(&self) -> Option<&Receiver<(u64, Input)>> {
+    pub(crate) fn submissions(&self) -> Option<&Receiver<Submitted>> {
         match &self.source {
             Some(Source::Submitted(receiver)) => Some(receiver),
             _ => None,
@@ -122,17 +137,19 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         self.is_done()
     }
 
-    /// The next batch of at most `size` tasks: a task to retry, alone, or
-    /// new inputs, none at or past `window_end` when given. Empty when no
-    /// input is available now.
+    /// The next batch of at most `size` tasks, all of one task: a task to
+    /// retry, alone, or new inputs, none at or past `window_end` when
+    /// given. Empty when no input is available now.
     pub(crate) fn next_batch(&mut self, size: usize, window_end: Option<u64>) -> Batch {
         let mut batch = Batch {
+            task: None,
             indexes: Vec::new(),
             refused: Vec::new(),
         };
         if let Some(index) = self.retry.pop_front() {
             if let Some(pending) = self.pending.get_mut(&index) {
                 pending.attempts += 1;
+                batch.task = Some(pending.task.clone());
             }
             batch.indexes.push(index);
             return batch;
@@ -142,13 +159,23 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             if window_end.is_some_and(|end| self.next_index >= end) {
                 break;
             }
-            let Some((index, mut input)) = self.read() else {
+            let Some((index, task, mut input)) = self.read() else {
                 break;
             };
+            if batch.task.as_ref().is_some_and(|t| !t.same_function(&task)) {
+                self.peeked = Some((index, task, input));
+                break;
+            }
             match self.admit(&mut input) {
                 Ok(size) => {
                     bytes += size;
-                    self.pending.insert(index, Pending { input, attempts: 1 });
+                    batch.task.get_or_insert_with(|| task.clone());
+                    let pending = Pending {
+                        task,
+                        input,
+                        attempts: 1,
+                    };
+                    self.pending.insert(index, pending);
                     batch.indexes.push(index);
                 }
                 Err(error) => batch
@@ -160,14 +187,14 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     }
 
     /// The next input from the source, if one is there now.
-    fn read(&mut self) -> Option<(u64, Input)> {
+    fn read(&mut self) -> Option<Submitted> {
         if let Some(peeked) = self.peeked.take() {
             return Some(peeked);
         }
         let next = match self.source.as_mut()? {
             Source::Inputs(inputs) => inputs.next().map(|input| {
                 self.next_index += 1;
-                (self.next_index - 1, input)
+                (self.next_index - 1, self.task.clone(), input)
             }),
             Source::Submitted(receiver) => match receiver.try_recv() {
                 Ok(submitted) => Some(submitted),
@@ -197,12 +224,13 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     }
 
     /// The calls that run the tasks `indexes`, their arguments in one
-    /// buffer.
+    /// buffer; the worker's id for their task is the slots' to set.
     pub(crate) fn calls(&self, indexes: &[u64]) -> Calls {
         let inputs: Vec<&Input> = indexes.iter().map(|i| &self.pending[i].input).collect();
         // One input is sent as it is, without a copy.
         if let ([index], [input]) = (indexes, &inputs[..]) {
             return Calls {
+                task: 0,
                 calls: vec![Call {
                     index: *index,
                     size: input.args.len() as u64,
@@ -223,9 +251,15 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             })
             .collect();
         Calls {
+            task: 0,
             calls,
             args: args.into(),
         }
+    }
+
+    /// What input `index`, handed out and not finished, is for.
+    pub(crate) fn task(&self, index: u64) -> Option<&Task> {
+        self.pending.get(&index).map(|pending| &pending.task)
     }
 
     /// The arguments of task `index`, handed out and not finished.
@@ -248,7 +282,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         result: Result<Value, TaskError>,
         ran: Ran,
     ) -> Option<TaskOutput> {
-        let Pending { input, attempts } = self.pending.remove(&index)?;
+        let Pending {
+            input, attempts, ..
+        } = self.pending.remove(&index)?;
         Some(TaskOutput {
             index,
             input,
@@ -290,7 +326,9 @@ impl<I: Iterator<Item = Input>> Feed<I> {
                 attempt: pending.attempts + 1,
             });
         }
-        let Pending { input, attempts } = self.pending.remove(&index)?;
+        let Pending {
+            input, attempts, ..
+        } = self.pending.remove(&index)?;
         let error = TaskError::WorkerLost {
             attempts,
             reason: reason.to_owned(),
@@ -310,9 +348,13 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             .map(|(index, pending)| (index, pending.input, pending.attempts))
             .collect();
         let peeked = self.peeked.take().into_iter();
-        unfinished.extend(peeked.map(|(index, input)| (index, input, 0)));
+        unfinished.extend(peeked.map(|(index, _, input)| (index, input, 0)));
         if let Some(Source::Submitted(receiver)) = self.source.take() {
-            unfinished.extend(receiver.try_iter().map(|(index, input)| (index, input, 0)));
+            unfinished.extend(
+                receiver
+                    .try_iter()
+                    .map(|(index, _, input)| (index, input, 0)),
+            );
         }
         self.retry.clear();
         unfinished

@@ -1,16 +1,23 @@
-//! The dispatcher: one run of a task over inputs, on worker processes.
+//! The dispatcher: one run over inputs, on worker processes. A run of
+//! `map` is of one task; the `apply_async` run of a pool takes inputs of
+//! any task, each batch of one.
 //!
 //! A [`Run`] composes three parts, each with one job:
 //! - `feed`: where inputs come from (an iterator, or a channel of
 //!   submissions), their admission, and the tasks to run again after their
 //!   worker died;
-//! - `slots`: the worker processes, their batches in flight, deadlines,
-//!   replacement, and the crash-loop count;
+//! - `slots`: the worker processes, the tasks each hosts, their batches in
+//!   flight, deadlines, replacement, and the crash-loop count;
 //! - `reorder`: finished outputs waiting for their turn, and the window
 //!   that bounds how far an ordered run reads ahead.
 //!
 //! A cluster's submission (`pool::cluster`) reads its inputs through a
 //! feed and restores their order through a reorder window too.
+//!
+//! `compile` gives a run its task compiled (from the pool's memory, the
+//! compile cache, or a worker that compiles it and is stopped); `warm` is
+//! what a pool keeps between its runs: idle workers, its tasks' ids and
+//! their compiled code.
 //!
 //! `process` is one worker process as the host sees it. The run goes on in
 //! the caller's thread, inside [`Iterator::next`]: between outputs it tops
@@ -18,10 +25,12 @@
 //! a submission when a worker has room, the run's termination, or the
 //! nearest deadline.
 
+mod compile;
 mod feed;
 mod process;
 mod reorder;
 mod slots;
+mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -30,13 +39,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
+pub(crate) use self::compile::prepare;
 use self::feed::Loss;
 pub(crate) use self::feed::Ran;
-pub(crate) use self::feed::{Feed, Source};
+pub(crate) use self::feed::{Feed, Source, Submitted};
 pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
 pub(crate) use self::reorder::Reorder;
 use self::slots::{IN_FLIGHT, Slots};
+pub(crate) use self::warm::Warm;
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::{Retry, TaskOutput};
@@ -61,6 +72,10 @@ pub(crate) struct Plan {
     /// A message here terminates the run: its workers are killed and its
     /// unfinished tasks fail.
     pub terminate: Option<Receiver<()>>,
+    /// The pool's warm workers: the run takes its task's from there, and
+    /// hands back those it leaves idle and ready when it ends; `None`: it
+    /// starts its own, and stops them.
+    pub warm: Option<Arc<Warm>>,
 }
 
 impl Plan {
@@ -74,6 +89,7 @@ impl Plan {
             output: None,
             pid: None,
             terminate: None,
+            warm: None,
         }
     }
 }
@@ -128,12 +144,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
             output,
             pid,
             terminate,
+            warm,
         } = plan;
-        let (slots, events) = Slots::start(job, task, workers, output, pid)?;
+        let (slots, events) = Slots::start(job, task, workers, output, pid, warm)?;
         let mut run = Run {
             task: task.clone(),
             job: job.clone(),
-            feed: Feed::new(source, job.settings.limits.max_value),
+            feed: Feed::new(source, task.clone(), job.settings.limits.max_value),
             slots,
             reorder: Reorder::new(ordered, job.settings.max_waiting_output),
             events,
@@ -210,14 +227,17 @@ impl<I: Iterator<Item = Input>> Run<I> {
             for output in batch.refused {
                 self.reorder.insert(output);
             }
-            if batch.indexes.is_empty() {
+            let Some(task) = batch.task.filter(|_| !batch.indexes.is_empty()) else {
                 if refused {
                     continue;
                 }
                 return;
-            }
+            };
             let calls = self.feed.calls(&batch.indexes);
-            self.slots.send(slot, batch.indexes, calls);
+            if let Err(error) = self.slots.send(slot, &task, batch.indexes, calls) {
+                self.fatal = Some(error);
+                return;
+            }
         }
     }
 
@@ -271,11 +291,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
         let slot = event.slot;
         match event.kind {
-            EventKind::Ready { artifact } => {
-                if let Err(error) = self.slots.ready(slot, artifact) {
-                    self.fatal = Some(error);
-                }
-            }
+            EventKind::Ready { .. } => self.slots.ready(slot),
+            EventKind::Unfit(id) => self.slots.unfit(slot, id),
             EventKind::SetupFailed(message) => {
                 self.fatal = Some(Error::CannotRun {
                     name: self.task.component().name().to_string(),
@@ -294,7 +311,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stdout,
                             stderr,
                         } = result;
-                        let outcome = self.outcome(outcome, &stderr)?;
+                        let task = self.feed.task(index).unwrap_or(&self.task);
+                        let outcome = Self::outcome(task, outcome, &stderr)?;
                         let ran = Ran {
                             worker: Some(worker),
                             time: Some(time),
@@ -333,13 +351,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// [`Task::failure`]). An error when its value does not decode as the
     /// function's result.
     fn outcome(
-        &self,
+        task: &Task,
         outcome: Result<Bytes, Failure>,
         stderr: &Captured,
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
-            Ok(bytes) => Ok(self.task.value(bytes)?),
-            Err(failure) => Err(self.task.failure(failure, stderr)?),
+            Ok(bytes) => Ok(task.value(bytes)?),
+            Err(failure) => Err(task.failure(failure, stderr)?),
         })
     }
 
@@ -358,18 +376,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let Some(lost) = self.slots.reap(slot) else {
             return;
         };
-        if lost.aborted_compiling {
-            let cap = bytesize::ByteSize::b(self.job.settings.compile_memory);
-            self.fatal = Some(Error::CannotRun {
-                name: self.task.component().name().to_string(),
-                reason: format!(
-                    "its worker aborted while compiling it ({}): it ran out of the {} a worker may use to compile (--compile-memory), or the compiler failed",
-                    lost.reason,
-                    cap.display().iec()
-                ),
-            });
-            return;
-        }
         self.feed.requeue(lost.waiting);
         for index in lost.ran {
             match self

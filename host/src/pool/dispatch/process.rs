@@ -2,7 +2,8 @@
 //! and a thread that reads its stdout. That thread serves the worker's
 //! requests to the hub itself, hands the output its tasks stream to the
 //! run's sink, and turns everything else into [`WorkerEvent`]s for the
-//! dispatcher.
+//! dispatcher. Where those events go is the worker's [`Route`]: a worker
+//! kept warm between the runs of a pool is routed to each run in turn.
 
 use std::io::{self, BufReader, BufWriter};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -36,6 +37,9 @@ pub(crate) enum EventKind {
     Ready { artifact: Option<Vec<u8>> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
+    /// The worker cannot host task `id` in the memory its lockdown allows;
+    /// it exits, having run nothing more.
+    Unfit(u32),
     /// The results of one batch.
     Done {
         busy: std::time::Duration,
@@ -53,6 +57,21 @@ pub(crate) struct Place {
     pub generation: u64,
 }
 
+/// Where the reader thread posts a worker's events: the slot and run it
+/// serves now. A worker kept warm between runs is routed to its next run
+/// when that run takes it ([`WorkerProcess::reroute`]).
+struct Route {
+    slot: usize,
+    generation: u64,
+    events: Sender<WorkerEvent>,
+    /// Set once the worker is ready, even if no run heard it (it was
+    /// handed back to the pool while it started).
+    ready: bool,
+    /// Set once the worker's stdout has closed: it is gone, and can serve
+    /// no other run.
+    exited: bool,
+}
+
 /// The pipe to a worker's stdin, shared by the dispatcher (batches) and the
 /// reader thread (hub replies).
 type Stdin = Arc<Mutex<BufWriter<ChildStdin>>>;
@@ -64,6 +83,7 @@ pub(crate) struct WorkerProcess {
     hub: Hub,
     job: JobId,
     worker_id: u32,
+    route: Arc<Mutex<Route>>,
 }
 
 impl WorkerProcess {
@@ -97,16 +117,25 @@ impl WorkerProcess {
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
             child.stdin.take().expect("stdin is piped"),
         )));
+        let route = Arc::new(Mutex::new(Route {
+            slot: place.slot,
+            generation: place.generation,
+            events,
+            ready: false,
+            exited: false,
+        }));
         let mut worker = WorkerProcess {
             child,
             stdin: stdin.clone(),
             hub: hub.clone(),
             job: place.job,
             worker_id: place.worker_id,
+            route: route.clone(),
         };
+        let (job, worker_id) = (place.job, place.worker_id);
         std::thread::Builder::new()
-            .name(format!("worker-{}", place.worker_id))
-            .spawn(move || serve(stdout, place, hub, stdin, events, output))?;
+            .name(format!("worker-{worker_id}"))
+            .spawn(move || serve(stdout, job, worker_id, route, hub, stdin, output))?;
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death; one that is alive and cannot be
         // written to is killed, so that its `Exited` comes too.
@@ -119,6 +148,33 @@ impl WorkerProcess {
     /// The operating system's id of the process.
     pub(crate) fn id(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The id of the process in its pool, as its tasks read it.
+    pub(crate) fn worker_id(&self) -> u32 {
+        self.worker_id
+    }
+
+    /// Whether the worker's stdout has closed: it is gone.
+    pub(crate) fn exited(&self) -> bool {
+        lock(&self.route).exited
+    }
+
+    /// Routes the worker's events to `slot` of another run, as of
+    /// `generation`, and says whether it is ready already; `None` when it
+    /// has exited: it cannot serve. What it says from now on (that it is
+    /// ready, that it exited) goes to the new run.
+    pub(crate) fn reroute(
+        &self,
+        slot: usize,
+        generation: u64,
+        events: Sender<WorkerEvent>,
+    ) -> Option<bool> {
+        let mut route = lock(&self.route);
+        route.slot = slot;
+        route.generation = generation;
+        route.events = events;
+        (!route.exited).then_some(route.ready)
     }
 
     /// Sends one request. An error means the worker is gone or cannot take
@@ -198,34 +254,38 @@ impl Drop for WorkerProcess {
 }
 
 fn send(stdin: &Stdin, request: &ToWorker) -> io::Result<()> {
-    let mut stdin = stdin.lock().unwrap_or_else(|poison| poison.into_inner());
-    write_frame(&mut *stdin, request)
+    write_frame(&mut *lock(stdin), request)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Nothing panics while holding these locks; a poisoned one is still whole.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 /// The reader thread: hub requests are served here, in the order the worker
 /// sent them, so a task's last request reaches the hub before the
 /// dispatcher, reading its result, tells the hub that the task ended.
+/// An event for a run that has ended (the worker waits, warm, for the
+/// next) is dropped.
 fn serve(
     stdout: std::process::ChildStdout,
-    place: Place,
+    job: JobId,
+    worker_id: u32,
+    route: Arc<Mutex<Route>>,
     hub: Hub,
     stdin: Stdin,
-    events: Sender<WorkerEvent>,
     output: Option<OutputSink>,
 ) {
-    let Place {
-        job,
-        worker_id,
-        slot,
-        generation,
-    } = place;
     let mut stdout = BufReader::new(stdout);
-    let post = |kind| {
-        events.send(WorkerEvent {
-            slot,
-            generation,
+    let post = |kind: EventKind| {
+        let mut route = lock(&route);
+        route.ready |= matches!(kind, EventKind::Ready { .. });
+        route.exited |= matches!(kind, EventKind::Exited);
+        let _ = route.events.send(WorkerEvent {
+            slot: route.slot,
+            generation: route.generation,
             kind,
-        })
+        });
     };
     while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
         let kind = match message {
@@ -261,11 +321,10 @@ fn serve(
             FromWorker::Done { busy, results } => EventKind::Done { busy, results },
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
+            FromWorker::Unfit(id) => EventKind::Unfit(id),
         };
-        if post(kind).is_err() {
-            return;
-        }
+        post(kind);
     }
     hub.worker_died(job, worker_id);
-    let _ = post(EventKind::Exited);
+    post(EventKind::Exited);
 }

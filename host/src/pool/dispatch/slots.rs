@@ -2,10 +2,17 @@
 //! batches it was sent and the deadline it must meet. A worker that dies,
 //! misses its deadline, cannot be written to, or answers with results that
 //! are not its batch's is killed, and a new process of the next generation
-//! takes its slot, until too many die in a row. The workers load the
-//! component from the compile cache when it has it; otherwise one worker
-//! compiles it and fills the cache, and the others start once it has,
-//! loading its artifact: a component is compiled once, under one deadline.
+//! takes its slot, until too many die in a row. Every worker loads the
+//! run's task compiled (see `compile`): a component is compiled once.
+//!
+//! A worker hosts several tasks, each loaded the first time a batch of it
+//! is sent there, at most [`HOSTED`] at once, the least recently used
+//! unloaded first. A run of a pool takes the pool's idle workers first,
+//! whatever they host, and hands back those it leaves idle (ready, or
+//! still starting) when it ends. A worker's data limit is fixed when its
+//! lockdown is sealed, sized for its first task's values: one that cannot
+//! hold a later task's says so and exits, and a fresh worker for that task
+//! takes its slot, its batches coming back unstarted.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,22 +21,25 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::compile::{MAX_DEATHS_IN_A_ROW, Prepared, prepare};
 use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
-use crate::pool::cache::{CompileCache, Entry};
+use super::warm::{Idle, Warm};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Calls, Setup, ToWorker, encoding};
+use crate::protocol::{Calls, Export, Load, Setup, ToWorker, encoding};
+
+/// Tasks one worker hosts at most. Each holds its compiled code in the
+/// worker: a Python task's is about 35 MB, so eight keep a worker within a
+/// few hundred MB, and a pool rarely cycles through more tasks at once.
+pub(super) const HOSTED: usize = 8;
 
 /// Batches in flight per worker once task cost is known: one running, one
 /// waiting in its pipe, so a worker never idles while the host prepares its
 /// next batch. Until then a worker gets one task at a time, so that long
 /// tasks spread over every worker instead of queueing behind the first one.
 pub(super) const IN_FLIGHT: usize = 2;
-/// Worker deaths in a row, with no batch finished in between, before the
-/// run stops: a crash loop is reported, not respawned forever.
-const MAX_DEATHS_IN_A_ROW: u32 = 8;
 /// How long past its tasks' deadlines a batch may go unanswered before the
 /// host takes its worker for hung and kills it. Deadlines inside wasm are
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
@@ -54,6 +64,11 @@ struct Slot {
     /// Why the host killed this worker, if it did: from then on its events
     /// are ignored until its `Exited`.
     killed: Option<String>,
+    /// The tasks the worker hosts, by id, the most recently used last.
+    hosted: Vec<(u32, Task)>,
+    /// The task the worker said it cannot host ([`Slots::unfit`]): its
+    /// batches never started, and its replacement starts with that task.
+    unfit: Option<Task>,
 }
 
 /// The tasks of a worker that died, as [`Slots::reap`] hands them back.
@@ -68,16 +83,14 @@ pub(super) struct Lost {
     pub signal: Option<i32>,
     /// Its id.
     pub worker: u32,
-    /// Whether it aborted while compiling the component, as a worker does
-    /// when the compile outgrows its memory cap: another worker would too.
-    pub aborted_compiling: bool,
 }
 
 pub(super) struct Slots {
     /// Whose settings the workers get, and whose hub serves them.
     job: Arc<Job>,
-    /// What every worker runs.
+    /// The run's task, compiled: a new worker's first.
     task: Task,
+    prepared: Prepared,
     /// Indexed by slot number, which each worker's events carry.
     slots: Vec<Slot>,
     /// Handed to each worker's reader thread. The slots hold one, so the
@@ -87,84 +100,102 @@ pub(super) struct Slots {
     deaths_in_a_row: u32,
     /// Set when the run is terminated: workers are not replaced any more.
     terminated: bool,
-    /// The compile cache and this run's entry in it, unless it is off or
-    /// cannot be used.
-    cache: Option<(CompileCache, Entry)>,
-    /// The compiled component workers load instead of compiling, once the
-    /// cache had it or a worker sent it.
-    compiled: Option<Arc<[u8]>>,
     /// Where the workers' tasks' output streams, if it does.
     output: Option<OutputSink>,
     /// Set to the process id of each worker started in slot 0.
     pid: Option<Arc<AtomicU32>>,
-    /// How many workers the run has once the component is compiled; until
-    /// then, when a worker compiles it for the cache, that one alone.
-    wanted: usize,
+    /// How many workers the run has.
+    workers: usize,
+    /// The pool's idle workers and its tasks' ids and code: where the run
+    /// takes its first workers from, and hands back those it leaves idle.
+    warm: Option<Arc<Warm>>,
 }
 
 impl Slots {
-    /// Starts `workers` processes; their events come on the receiver.
+    /// Prepares the task (see `compile`), takes up to `workers` of the
+    /// pool's idle workers and starts the others; their events come on the
+    /// receiver.
     pub(super) fn start(
         job: &Arc<Job>,
         task: &Task,
         workers: usize,
         output: Option<OutputSink>,
         pid: Option<Arc<AtomicU32>>,
+        warm: Option<Arc<Warm>>,
     ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
+        let prepared = prepare(job, task, warm.as_deref())?;
         let (events, receiver) = crossbeam_channel::unbounded();
-        let settings = &job.settings;
-        let cache = settings.cache_dir.as_deref().and_then(|dir| {
-            let cache = CompileCache::open_or_warn(dir)?;
-            let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
-            Some((cache, entry))
-        });
-        let compiled = cache
-            .as_ref()
-            .and_then(|(cache, entry)| cache.get(entry))
-            .map(Arc::from);
         let mut slots = Slots {
             job: job.clone(),
             task: task.clone(),
+            prepared,
             slots: Vec::with_capacity(workers),
             events,
             deaths_in_a_row: 0,
             terminated: false,
-            cache,
-            compiled,
             output,
             pid,
-            wanted: workers,
+            workers,
+            warm,
         };
-        match slots.cache.is_some() && slots.compiled.is_none() {
-            true => slots.grow(1)?,
-            false => slots.grow(workers)?,
+        let taken = match &slots.warm {
+            Some(warm) => warm.take(slots.prepared.id, workers),
+            None => Vec::new(),
+        };
+        for Idle { process, hosted } in taken {
+            let slot = slots.slots.len();
+            // One that died while idle is dropped, which reaps it. One still
+            // starting gets the time a new one gets.
+            if let Some(ready) = process.reroute(slot, 0, slots.events.clone()) {
+                let deadline = Instant::now() + job.settings.compile_timeout;
+                slots.slots.push(Slot {
+                    worker_id: process.worker_id(),
+                    process,
+                    generation: 0,
+                    ready,
+                    batches: VecDeque::new(),
+                    deadline: (!ready).then_some(deadline),
+                    killed: None,
+                    hosted,
+                    unfit: None,
+                });
+            }
+        }
+        for slot in slots.slots.len()..workers {
+            let task = slots.task.clone();
+            let started = slots.spawn(slot, 0, &task)?;
+            slots.slots.push(started);
         }
         Ok((slots, receiver))
     }
 
-    /// Starts workers in new slots until there are `count`.
-    fn grow(&mut self, count: usize) -> Result<(), Error> {
-        for slot in self.slots.len()..count {
-            let slot = self.spawn(slot, 0)?;
-            self.slots.push(slot);
+    /// `task`, compiled, with the id its workers know it by.
+    fn prepared(&self, task: &Task) -> Result<Prepared, Error> {
+        match task.same_function(&self.task) {
+            true => Ok(self.prepared.clone()),
+            false => prepare(&self.job, task, self.warm.as_deref()),
         }
-        Ok(())
     }
 
-    fn spawn(&mut self, slot: usize, generation: u64) -> Result<Slot, Error> {
-        let (instance, func) = self.task.export_path();
+    /// Starts a worker for `slot` whose first task is `first`.
+    fn spawn(&mut self, slot: usize, generation: u64, first: &Task) -> Result<Slot, Error> {
+        let Prepared { id, compiled } = self.prepared(first)?;
+        let (instance, func) = first.export_path();
         let settings = &self.job.settings;
         let setup = Setup {
             worker_id: self.job.next_worker_id(),
-            wasm: self.task.wasm(),
-            instance,
-            func,
             limits: settings.limits.clone(),
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
-            compiled: self.compiled.clone(),
-            serialize: self.cache.is_some() && self.compiled.is_none(),
             stream_output: self.output.is_some(),
+            export: Export {
+                task: id,
+                instance,
+                func,
+            },
+            wasm: first.wasm(),
+            compiled: Some(compiled),
+            serialize: false,
         };
         let program = &settings.worker_program;
         let place = Place {
@@ -196,6 +227,8 @@ impl Slots {
             batches: VecDeque::new(),
             deadline: Some(Instant::now() + settings.compile_timeout),
             killed: None,
+            hosted: vec![(id, first.clone())],
+            unfit: None,
         })
     }
 
@@ -266,14 +299,47 @@ impl Slots {
         Instant::now() + (self.job.settings.limits.timeout + TICK) * len as u32 + GRACE
     }
 
-    /// Sends the batch of tasks `indexes` to the worker in `slot`. A worker
-    /// that cannot be written to is killed: the batch counts as sent, and
-    /// comes back from [`Slots::reap`] with the others when its `Exited`
-    /// comes.
-    pub(super) fn send(&mut self, slot: usize, indexes: Vec<u64>, calls: Calls) {
+    /// Sends the batch of tasks `indexes`, inputs of `task`, to the worker
+    /// in `slot`, loading the task there first if the worker does not host
+    /// it. A worker that cannot be written to is killed: the batch counts
+    /// as sent, and comes back from [`Slots::reap`] with the others when
+    /// its `Exited` comes.
+    ///
+    /// # Errors
+    /// When `task` cannot be compiled (the pool had forgotten its code).
+    pub(super) fn send(
+        &mut self,
+        slot: usize,
+        task: &Task,
+        indexes: Vec<u64>,
+        mut calls: Calls,
+    ) -> Result<(), Error> {
         let deadline = self.batch_deadline(indexes.len());
+        let Prepared { id, compiled } = self.prepared(task)?;
         let target = &mut self.slots[slot];
-        let sent = target.process.send(&ToWorker::Batch(calls));
+        let mut sent = Ok(());
+        match target.hosted.iter().position(|(hosted, _)| *hosted == id) {
+            Some(i) => {
+                target.hosted.remove(i);
+            }
+            None => {
+                if target.hosted.len() >= HOSTED {
+                    let (oldest, _) = target.hosted.remove(0);
+                    sent = target.process.send(&ToWorker::Unload(oldest));
+                }
+                let (instance, func) = task.export_path();
+                let export = Export {
+                    task: id,
+                    instance,
+                    func,
+                };
+                let load = ToWorker::Load(Load { export, compiled });
+                sent = sent.and_then(|()| target.process.send(&load));
+            }
+        }
+        target.hosted.push((id, task.clone()));
+        calls.task = id;
+        sent = sent.and_then(|()| target.process.send(&ToWorker::Batch(calls)));
         target.deadline.get_or_insert(deadline);
         target.batches.push_back(indexes);
         if let Err(e) = sent {
@@ -282,22 +348,24 @@ impl Slots {
                 format!("could not be sent a batch ({e}) and was killed"),
             );
         }
+        Ok(())
     }
 
-    /// The worker in `slot` is ready for tasks. Its compiled component, if
-    /// it sent one, goes to the compile cache and to the workers started
-    /// after it, which start now if they waited for it.
-    pub(super) fn ready(&mut self, slot: usize, artifact: Option<Vec<u8>>) -> Result<(), Error> {
+    /// The worker in `slot` is ready for tasks.
+    pub(super) fn ready(&mut self, slot: usize) {
         self.slots[slot].ready = true;
         self.slots[slot].deadline = None;
-        if let (Some(artifact), Some((cache, entry)), None) =
-            (artifact, &self.cache, &self.compiled)
-        {
-            // A cache that cannot be written only costs speed.
-            let _ = cache.put(entry, &artifact);
-            self.compiled = Some(artifact.into());
-        }
-        self.grow(self.wanted)
+    }
+
+    /// The worker in `slot` cannot host its task `id` (its values need
+    /// more memory than its lockdown allows), and exits: its batches never
+    /// started. Its replacement starts with that task.
+    pub(super) fn unfit(&mut self, slot: usize, id: u32) {
+        let task = self.hosted(slot, id).unwrap_or_else(|| self.task.clone());
+        let target = &mut self.slots[slot];
+        target.ready = false;
+        target.deadline = None;
+        target.unfit = Some(task);
     }
 
     /// The worker in `slot` answered for the tasks `got`. They must be the
@@ -347,17 +415,25 @@ impl Slots {
         if self.terminated {
             return None;
         }
-        let killed = old.killed.take();
-        let aborted_compiling = !old.ready && killed.is_none() && signal == Some(libc::SIGABRT);
-        if let Some(why) = killed {
+        if let Some(why) = old.killed.take() {
             reason = format!("worker {why} ({reason})");
         }
         old.ready = false;
         old.deadline = None;
+        let mut batches = old.batches.drain(..);
+        // A worker that could not host a task ran none of its batches.
+        if old.unfit.is_some() {
+            return Some(Lost {
+                ran: Vec::new(),
+                waiting: batches.flatten().collect(),
+                reason,
+                signal,
+                worker: old.worker_id,
+            });
+        }
         // Only the oldest batch was running: the worker answers batches in
         // order, and the answers it sent came before its end. The batches
         // behind it never started.
-        let mut batches = old.batches.drain(..);
         let ran = batches.next().unwrap_or_default();
         let waiting = batches.flatten().collect();
         self.deaths_in_a_row += 1;
@@ -367,30 +443,67 @@ impl Slots {
             reason,
             signal,
             worker: old.worker_id,
-            aborted_compiling,
         })
     }
 
     /// Starts a new worker in `slot`, after [`Slots::reap`], unless workers
-    /// are dying in a loop: then the run stops.
+    /// are dying in a loop: then the run stops. One that replaces a worker
+    /// too small for a task starts with that task.
     pub(super) fn replace(&mut self, slot: usize, reason: &str) -> Result<(), Error> {
-        if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
+        let unfit = self.slots[slot].unfit.take();
+        if unfit.is_none() && self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
             return Err(Error::CrashLoop {
                 deaths: self.deaths_in_a_row,
                 last: reason.to_string(),
             });
         }
+        let first = unfit.unwrap_or_else(|| self.task.clone());
         let generation = self.slots[slot].generation + 1;
-        self.slots[slot] = self.spawn(slot, generation)?;
+        self.slots[slot] = self.spawn(slot, generation, &first)?;
         Ok(())
+    }
+
+    /// The task the worker in `slot` knows as `id`, if it hosts it.
+    pub(super) fn hosted(&self, slot: usize, id: u32) -> Option<Task> {
+        let hosted = &self.slots[slot].hosted;
+        hosted
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, t)| t.clone())
+    }
+
+    /// Hands the workers that are idle (ready, or still starting) back to
+    /// the pool, for its
+    /// next run of any task; the others are killed as the slots drop.
+    fn hand_back(&mut self) {
+        let Some(warm) = self.warm.take() else {
+            return;
+        };
+        for slot in std::mem::take(&mut self.slots) {
+            let idle = slot.batches.is_empty() && slot.killed.is_none();
+            if idle && !slot.process.exited() {
+                let idle = Idle {
+                    process: slot.process,
+                    hosted: slot.hosted,
+                };
+                warm.give_back(idle, self.workers);
+            }
+        }
     }
 
     /// Kills every worker for good: none is replaced any more.
     pub(super) fn terminate(&mut self) {
         self.terminated = true;
+        self.warm = None;
         for slot in 0..self.slots.len() {
             self.slots[slot].batches.clear();
             self.kill(slot, "was terminated".into());
         }
+    }
+}
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        self.hand_back();
     }
 }

@@ -142,3 +142,51 @@ pub fn workers_blocked_in_host_calls(parent: u32, count: usize, deadline: Durati
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A worker program that records the process id of every worker a pool
+/// starts: a script that appends its pid to a file and becomes `wpool`
+/// (same process), so a test counts the processes its own pool started,
+/// whatever other tests run at the same time.
+pub struct CountedWorkers {
+    dir: tempfile::TempDir,
+}
+
+impl CountedWorkers {
+    pub fn new() -> CountedWorkers {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let script = dir.path().join("worker");
+        let pids = dir.path().join("pids");
+        let text = format!(
+            "#!/bin/sh\necho $$ >> '{}'\nexec '{}' \"$@\"\n",
+            pids.display(),
+            super::WPOOL
+        );
+        std::fs::write(&script, text).expect("write the worker script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("make the worker script executable");
+        CountedWorkers { dir }
+    }
+
+    /// The program to give [`wpool::PoolBuilder::worker_program`].
+    pub fn program(&self) -> std::path::PathBuf {
+        self.dir.path().join("worker")
+    }
+
+    /// The process ids of the workers started so far, in order.
+    pub fn pids(&self) -> Vec<u32> {
+        let text = std::fs::read_to_string(self.dir.path().join("pids")).unwrap_or_default();
+        text.lines().map(|l| l.parse().expect("a pid")).collect()
+    }
+}
+
+/// Whether process `pid` exists (and is not a zombie).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}

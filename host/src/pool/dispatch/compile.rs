@@ -1,0 +1,156 @@
+//! A task's compiled component, before any worker runs it: from the pool's
+//! memory, else from the compile cache, else compiled by a worker process
+//! of its own, which sends the artifact back before it runs any guest code
+//! and is stopped then. Every worker of a run loads that artifact: a
+//! component is compiled once, under one deadline and one memory cap, and a
+//! worker sealed by its lockdown (which may not compile) can take it too.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::process::{EventKind, Place, WorkerProcess};
+use super::warm::Warm;
+use crate::pool::cache::CompileCache;
+use crate::pool::error::Error;
+use crate::pool::job::Job;
+use crate::pool::task::Task;
+use crate::protocol::{Export, Setup};
+
+/// Worker deaths in a row, with no batch finished in between (or, here,
+/// before the component is compiled), before a run stops: a crash loop is
+/// reported, not respawned forever.
+pub(super) const MAX_DEATHS_IN_A_ROW: u32 = 8;
+
+/// A task ready for workers: the id they know it by, and its compiled
+/// component.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub id: u32,
+    pub compiled: Arc<[u8]>,
+}
+
+/// `task`, compiled: see the module's docs. Tasks of a pool have the ids
+/// `warm` gives them; a run without one has the one task, id 0.
+///
+/// # Errors
+/// As the compile of a run: [`Error::SpawnWorker`], [`Error::CannotRun`],
+/// [`Error::CompileTimeout`], [`Error::CrashLoop`].
+pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Result<Prepared, Error> {
+    let (id, known) = match warm {
+        Some(warm) => warm.known(task),
+        None => (0, None),
+    };
+    if let Some(compiled) = known {
+        return Ok(Prepared { id, compiled });
+    }
+    let settings = &job.settings;
+    let cache = settings.cache_dir.as_deref().and_then(|dir| {
+        let cache = CompileCache::open_or_warn(dir)?;
+        let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
+        Some((cache, entry))
+    });
+    let cached = cache.as_ref().and_then(|(cache, entry)| cache.get(entry));
+    let compiled: Arc<[u8]> = match cached {
+        Some(artifact) => artifact.into(),
+        None => {
+            let artifact = compile(job, task)?;
+            if let Some((cache, entry)) = &cache {
+                // A cache that cannot be written only costs speed.
+                let _ = cache.put(entry, &artifact);
+            }
+            artifact.into()
+        }
+    };
+    if let Some(warm) = warm {
+        warm.compiled(id, &compiled);
+    }
+    Ok(Prepared { id, compiled })
+}
+
+/// Compiles `task`'s component in a worker process that sends the artifact
+/// back, under the pool's compile deadline and memory cap. A worker that
+/// dies otherwise is started again, until too many die in a row.
+fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
+    let settings = &job.settings;
+    let name = || task.component().name().to_string();
+    let mut deaths = 0;
+    loop {
+        let (instance, func) = task.export_path();
+        let setup = Setup {
+            worker_id: job.next_worker_id(),
+            limits: settings.limits.clone(),
+            reuse: settings.reuse,
+            compile_memory: settings.compile_memory,
+            stream_output: false,
+            export: Export {
+                task: 0,
+                instance,
+                func,
+            },
+            wasm: task.wasm(),
+            compiled: None,
+            serialize: true,
+        };
+        let place = Place {
+            job: job.id,
+            worker_id: setup.worker_id,
+            slot: 0,
+            generation: 0,
+        };
+        let (events, received) = crossbeam_channel::unbounded();
+        let program = &settings.worker_program;
+        // Dropped on every return: the process is killed and reaped.
+        let mut process =
+            WorkerProcess::spawn(program, &setup, place, job.hub.clone(), events, None).map_err(
+                |source| Error::SpawnWorker {
+                    program: program.clone(),
+                    source,
+                },
+            )?;
+        let deadline = Instant::now() + settings.compile_timeout;
+        // Its first word is the answer: the compiled component, why it
+        // cannot be compiled, or its end.
+        let Ok(event) = received.recv_deadline(deadline) else {
+            return Err(Error::CompileTimeout {
+                name: name(),
+                timeout: settings.compile_timeout,
+            });
+        };
+        match event.kind {
+            EventKind::Ready {
+                artifact: Some(artifact),
+            } => return Ok(artifact),
+            EventKind::SetupFailed(reason) => {
+                return Err(Error::CannotRun {
+                    name: name(),
+                    reason,
+                });
+            }
+            EventKind::Exited => {}
+            _ => {
+                return Err(Error::CannotRun {
+                    name: name(),
+                    reason: "its worker did not send the compiled component back".into(),
+                });
+            }
+        }
+        let (reason, signal) = process.reap();
+        if signal == Some(libc::SIGABRT) {
+            let cap = bytesize::ByteSize::b(settings.compile_memory);
+            return Err(Error::CannotRun {
+                name: name(),
+                reason: format!(
+                    "its worker aborted while compiling it ({reason}): it ran out of the {} a worker may use to compile (--compile-memory), or the compiler failed",
+                    cap.display().iec()
+                ),
+            });
+        }
+        deaths += 1;
+        if deaths >= MAX_DEATHS_IN_A_ROW {
+            return Err(Error::CrashLoop {
+                deaths,
+                last: reason,
+            });
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! What a pool keeps between its runs: its idle worker processes, each with
+//! the tasks it hosts (compiled and linked, ready to run), the ids by which
+//! workers know the pool's tasks, and the compiled code of its recent
+//! tasks. A run takes idle workers first and hands back those it leaves
+//! idle and ready, so the pool's next run, of any task, starts no process
+//! (see `slots`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::process::WorkerProcess;
+use crate::pool::task::Task;
+
+/// Tasks whose id and compiled code the pool remembers: a task forgotten
+/// gets a new id, and its code comes from the compile cache again.
+const REMEMBERED: usize = 16;
+
+/// A pool's workers between runs, and what they know of its tasks. Dropping
+/// it kills the idle workers.
+#[derive(Default)]
+pub(crate) struct Warm(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    /// Set by [`Warm::close`]: workers handed back are stopped.
+    closed: bool,
+    /// The most recently handed back last.
+    idle: Vec<Idle>,
+    /// The tasks the pool ran lately, the most recent last, each with its
+    /// id and, once known, its compiled component.
+    tasks: VecDeque<Known>,
+    /// The next task's id: ids are never used twice, so a worker never
+    /// mistakes one task for another.
+    next_id: u32,
+}
+
+struct Known {
+    task: Task,
+    id: u32,
+    compiled: Option<Arc<[u8]>>,
+}
+
+/// An idle worker and the tasks it hosts, by id, the most recently used
+/// last.
+pub(super) struct Idle {
+    pub process: WorkerProcess,
+    pub hosted: Vec<(u32, Task)>,
+}
+
+impl Warm {
+    /// Up to `count` idle workers, the most recently used first, those that
+    /// host task `id` before the others.
+    pub(super) fn take(&self, id: u32, count: usize) -> Vec<Idle> {
+        let mut state = self.lock();
+        let mut order: Vec<usize> = (0..state.idle.len()).rev().collect();
+        order.sort_by_key(|&i| !state.idle[i].hosted.iter().any(|(h, _)| *h == id));
+        order.truncate(count);
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        // Removed from the back first, so that each index still holds.
+        order.into_iter().map(|i| state.idle.remove(i)).collect()
+    }
+
+    /// Keeps `worker`, idle and ready, for a later run. The pool keeps at
+    /// most `keep` idle workers: past that, the longest idle goes. Once
+    /// closed, the worker stops at once.
+    pub(super) fn give_back(&self, worker: Idle, keep: usize) {
+        let mut state = self.lock();
+        if state.closed {
+            return;
+        }
+        state.idle.push(worker);
+        let excess = state.idle.len().saturating_sub(keep);
+        let stopped: Vec<_> = state.idle.drain(..excess).collect();
+        drop(state);
+        // Dropped outside the lock: each is killed and reaped.
+        drop(stopped);
+    }
+
+    /// Stops the idle workers, and every worker handed back from now on.
+    pub(crate) fn close(&self) {
+        let idle = {
+            let mut state = self.lock();
+            state.closed = true;
+            std::mem::take(&mut state.idle)
+        };
+        drop(idle);
+    }
+
+    /// The id workers know `task` by, and its compiled component if the
+    /// pool has it.
+    pub(super) fn known(&self, task: &Task) -> (u32, Option<Arc<[u8]>>) {
+        let mut state = self.lock();
+        let found = state.tasks.iter().position(|k| k.task.same_function(task));
+        let known = match found {
+            Some(i) => state.tasks.remove(i).expect("found"),
+            None => {
+                state.next_id += 1;
+                Known {
+                    task: task.clone(),
+                    id: state.next_id,
+                    compiled: None,
+                }
+            }
+        };
+        let answer = (known.id, known.compiled.clone());
+        state.tasks.push_back(known);
+        if state.tasks.len() > REMEMBERED {
+            state.tasks.pop_front();
+        }
+        answer
+    }
+
+    /// Remembers the compiled component of task `id`.
+    pub(super) fn compiled(&self, id: u32, compiled: &Arc<[u8]>) {
+        let mut state = self.lock();
+        if let Some(known) = state.tasks.iter_mut().find(|k| k.id == id) {
+            known.compiled = Some(compiled.clone());
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned one is still whole.
+        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}

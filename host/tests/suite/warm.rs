@@ -1,0 +1,354 @@
+//! One pool, many runs: the worker processes a run leaves idle stay up for
+//! the pool's next run, until the pool is closed or dropped. Each test
+//! counts the processes its pool started through a worker program that
+//! records them (`CountedWorkers`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use wpool::{Component, Pool, Task, TaskOutput};
+
+use crate::util::Guest;
+use crate::util::procfs::{CountedWorkers, is_running, kill_9};
+
+fn task(guest: Guest, func: Option<&str>) -> Task {
+    Component::from_file(guest.wasm())
+        .expect("the guest is a component")
+        .task(func)
+        .expect("the function exists")
+}
+
+fn pool(workers: usize, counted: &CountedWorkers) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .worker_program(counted.program())
+        .build()
+}
+
+/// Maps `square` over `0..n`, checks every result, and returns the ids of
+/// the workers that ran them.
+fn squares(pool: &Pool, square: &Task, n: i64) -> BTreeSet<u32> {
+    let inputs = (0..n).map(|i| square.parse_input(&i.to_string()).expect("an s64"));
+    let outputs: Vec<TaskOutput> = pool.map(square, inputs).expect("the run starts");
+    for (i, output) in (0..n).zip(&outputs) {
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+    }
+    outputs.iter().map(|o| o.worker.expect("ran")).collect()
+}
+
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_second_map_on_a_warm_pool_starts_no_process() {
+    let counted = CountedWorkers::new();
+    let pool = pool(2, &counted);
+    let square = task(Guest::Square, None);
+    let mut ran = squares(&pool, &square, 40);
+    let started = counted.pids();
+    assert_eq!(started.len(), 2, "the first run starts its 2 workers");
+    assert!(started.iter().all(|&pid| is_running(pid)), "they stay up");
+    for _ in 0..3 {
+        ran.extend(squares(&pool, &square, 40));
+    }
+    // Worker ids are unique in a pool: a third would be a new process.
+    assert!(ran.len() <= 2, "the runs ran on the workers {ran:?}");
+    let unordered: Vec<_> = pool
+        .imap_unordered(&square, [square.parse_input("7").expect("an s64")])
+        .expect("the run starts")
+        .collect::<Result<_, _>>()
+        .expect("it ends");
+    assert_eq!(
+        unordered[0].result.as_ref().map(ToString::to_string),
+        Ok("49".into())
+    );
+    assert_eq!(
+        counted.pids(),
+        started,
+        "no run after the first started a process"
+    );
+}
+
+#[test]
+fn workers_killed_while_idle_are_replaced_by_the_next_run() {
+    let counted = CountedWorkers::new();
+    let pool = pool(2, &counted);
+    let square = task(Guest::Square, None);
+    squares(&pool, &square, 10);
+    let idle = counted.pids();
+    assert_eq!(idle.len(), 2);
+    for &pid in &idle {
+        kill_9(pid);
+    }
+    wait_until("the idle workers are gone", || {
+        idle.iter().all(|&pid| !is_running(pid))
+    });
+    squares(&pool, &square, 10);
+    assert_eq!(
+        counted.pids().len(),
+        4,
+        "two new workers replaced the dead ones"
+    );
+}
+
+#[test]
+fn closing_or_dropping_the_pool_stops_its_idle_workers() {
+    let counted = CountedWorkers::new();
+    let square = task(Guest::Square, None);
+    let pool = pool(2, &counted);
+    squares(&pool, &square, 10);
+    let idle = counted.pids();
+    pool.close();
+    wait_until("close stopped the idle workers", || {
+        idle.iter().all(|&pid| !is_running(pid))
+    });
+    // A closed pool still maps, on workers of the run's own.
+    squares(&pool, &square, 10);
+    let after_close = counted.pids();
+    assert_eq!(after_close.len(), 4);
+    assert!(after_close[2..].iter().all(|&pid| !is_running(pid)));
+
+    let counted = CountedWorkers::new();
+    let pool = self::pool(2, &counted);
+    squares(&pool, &square, 10);
+    let idle = counted.pids();
+    drop(pool);
+    wait_until("dropping the pool stopped its idle workers", || {
+        idle.iter().all(|&pid| !is_running(pid))
+    });
+}
+
+/// `n` components that are `square` with a custom section of their own
+/// appended: the same function, distinct bytes, so each is a task of its
+/// own to the pool (compiled apart, hosted apart).
+fn distinct_squares(n: usize) -> Vec<Task> {
+    let wasm = std::fs::read(Guest::Square.wasm()).expect("square is built");
+    (0..n)
+        .map(|i| {
+            let name = format!("variant-{i}");
+            let mut bytes = wasm.clone();
+            // A custom section: id 0, its size, its name, no payload.
+            bytes.push(0);
+            bytes.push(1 + name.len() as u8);
+            bytes.push(name.len() as u8);
+            bytes.extend_from_slice(name.as_bytes());
+            Component::from_bytes(name, bytes)
+                .and_then(|c| c.task(None))
+                .expect("a square variant is a component")
+        })
+        .collect()
+}
+
+/// Compiles every task into the cache at `dir`, with a pool of its own, so
+/// that a counted pool using that cache starts only its workers.
+fn precompile(dir: &std::path::Path, tasks: &[Task]) {
+    let pool = Pool::builder()
+        .workers(1)
+        .worker_program(crate::util::WPOOL)
+        .compile_cache(Some(dir.to_path_buf()))
+        .build();
+    for task in tasks {
+        let input = task.parse_input("1").expect("an s64");
+        pool.map(task, [input]).expect("the task runs");
+    }
+}
+
+fn cached_pool(workers: usize, counted: &CountedWorkers, dir: &std::path::Path) -> Pool {
+    Pool::builder()
+        .workers(workers)
+        .worker_program(counted.program())
+        .compile_cache(Some(dir.to_path_buf()))
+        .build()
+}
+
+#[test]
+fn apply_async_of_100_different_tasks_runs_on_the_pools_2_workers() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(100);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    let pending: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let input = task.parse_input(&i.to_string()).expect("an s64");
+            pool.apply_async(task, input).expect("submitted")
+        })
+        .collect();
+    let mut workers = BTreeSet::new();
+    for (i, result) in pending.iter().enumerate() {
+        let output = result
+            .get(Some(Duration::from_secs(120)))
+            .expect("finished");
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+        workers.insert(output.worker.expect("ran on a worker"));
+    }
+    pool.join();
+    assert!(workers.len() <= 2, "ran on the workers {workers:?}");
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started its 2 workers, no more"
+    );
+}
+
+#[test]
+fn runs_of_different_tasks_share_the_warm_workers() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(3);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    let mut seen = BTreeSet::new();
+    for task in tasks.iter().chain(&tasks) {
+        seen.extend(squares(&pool, task, 20));
+    }
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "every run ran on the first run's workers"
+    );
+    assert!(seen.len() <= 2, "ran on the workers {seen:?}");
+}
+
+/// How many regions of compiled code (anonymous, readable and executable
+/// mappings) worker `pid` holds, from `/proc/PID/maps`: each task a worker
+/// hosts adds its component's code, and unloading it unmaps it.
+fn code_regions(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the worker's maps");
+    maps.lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"r-xp") && fields.len() == 5
+        })
+        .count()
+}
+
+#[test]
+fn a_task_evicted_past_the_cap_is_loaded_again() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(12);
+    precompile(cache.path(), &tasks);
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(1, &counted, cache.path());
+    for task in &tasks[..4] {
+        squares(&pool, task, 5);
+    }
+    let pid = counted.pids()[0];
+    let four = code_regions(pid);
+    for task in &tasks[4..8] {
+        squares(&pool, task, 5);
+    }
+    let eight = code_regions(pid);
+    assert!(
+        eight > four,
+        "loading tasks maps their code: {four} then {eight}"
+    );
+    for task in &tasks[8..] {
+        squares(&pool, task, 5);
+    }
+    assert_eq!(
+        code_regions(pid),
+        eight,
+        "past 8 tasks, one is unloaded for each loaded"
+    );
+    // The first task was evicted: it is loaded again, on the same worker.
+    squares(&pool, &tasks[0], 5);
+    assert_eq!(code_regions(pid), eight);
+    assert_eq!(counted.pids(), [pid], "one worker ran every task");
+}
+
+#[test]
+fn a_worker_that_dies_hosting_several_tasks_is_replaced() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let tasks = distinct_squares(6);
+    let nap = task(Guest::Misbehave, Some("nap"));
+    precompile(cache.path(), &tasks);
+    precompile(cache.path(), std::slice::from_ref(&nap));
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(2, &counted, cache.path());
+    for task in &tasks {
+        squares(&pool, task, 4);
+    }
+    let naps: Vec<_> = (0..2)
+        .map(|_| {
+            let input = nap.parse_input("1500").expect("a u32");
+            pool.apply_async(&nap, input).expect("submitted")
+        })
+        .collect();
+    let later: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, task)| {
+            let input = task.parse_input(&i.to_string()).expect("an s64");
+            pool.apply_async(task, input).expect("submitted")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    kill_9(counted.pids()[0]);
+    for result in &naps {
+        let output = result.get(Some(Duration::from_secs(60))).expect("finished");
+        assert_eq!(
+            output.result.as_ref().map(ToString::to_string),
+            Ok("1500".into())
+        );
+    }
+    for (i, result) in later.iter().enumerate() {
+        let output = result.get(Some(Duration::from_secs(60))).expect("finished");
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+    }
+    pool.join();
+    assert_eq!(counted.pids().len(), 3, "one worker replaced the dead one");
+}
+
+/// A worker's data limit is sized for its first task: `square`'s values are
+/// small, `payload`'s `len` takes a `list<u8>` held as wasmtime values. A
+/// worker sealed for `square` cannot host `len`: a worker sealed for `len`
+/// takes its place, and hosts `square` too.
+#[test]
+fn a_task_too_large_for_a_worker_gets_a_worker_of_its_own() {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    let square = task(Guest::Square, None);
+    let len = task(Guest::Payload, Some("len"));
+    precompile(cache.path(), std::slice::from_ref(&square));
+    let input = len.parse_input("[1, 2, 3]").expect("a list<u8>");
+    let precompiled = Pool::builder()
+        .workers(1)
+        .worker_program(crate::util::WPOOL)
+        .compile_cache(Some(cache.path().to_path_buf()))
+        .build();
+    precompiled.map(&len, [input.clone()]).expect("len runs");
+    let counted = CountedWorkers::new();
+    let pool = cached_pool(1, &counted, cache.path());
+    squares(&pool, &square, 5);
+    assert_eq!(counted.pids().len(), 1);
+    let outputs = pool.map(&len, [input]).expect("the run starts");
+    assert_eq!(
+        outputs[0].result.as_ref().map(ToString::to_string),
+        Ok("3".into())
+    );
+    assert_eq!(
+        outputs[0].attempts, 1,
+        "the worker that could not host it ran nothing"
+    );
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "a worker sealed for len replaced it"
+    );
+    squares(&pool, &square, 5);
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the worker sealed for len hosts square too"
+    );
+}
