@@ -492,6 +492,9 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let mut report = Report::new(args.json, out_dir, args.summary, total);
     let printed = report.print(outputs);
+    // The pool keeps its idle workers: stopping and reaping them first lets
+    // the summary count their CPU time.
+    drop(pool);
     report.print_summary();
     let all_ok = printed?;
     if interrupt.requested() {
