@@ -237,13 +237,16 @@ impl Lines {
             if text.is_empty() {
                 continue;
             }
-            return Ok(Some(match self.format {
-                Format::Json => task.parse_input_json(text).unwrap_or_else(|e| {
-                    let reason = format!("{} line {}: {e}", self.name, self.number);
-                    task.invalid_input(text, reason)
-                }),
-                _ => task.parse_input(text)?,
-            }));
+            // A line that makes no input fails its own task, naming the
+            // line; the lines around it run.
+            let parsed = match self.format {
+                Format::Json => task.parse_input_json(text),
+                _ => task.parse_input(text),
+            };
+            return Ok(Some(parsed.unwrap_or_else(|e| {
+                let reason = format!("{} line {}: {e}", self.name, self.number);
+                task.invalid_input(text, reason)
+            })));
         }
     }
 }

@@ -127,8 +127,8 @@ pub(crate) struct RunArgs {
     inputs: Vec<String>,
 
     /// Read inputs from FILE, one per line ('-' for stdin). Lines are read
-    /// as workers need them; blank lines are skipped. A WAVE line that does
-    /// not parse stops the run; a JSON line that does not fail its task.
+    /// as workers need them; blank lines are skipped. A line that makes no
+    /// input fails its own task, naming the line; the others run.
     #[arg(long, short, value_name = "FILE")]
     input: Option<PathBuf>,
 

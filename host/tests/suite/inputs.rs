@@ -1,7 +1,8 @@
 //! Where inputs come from (a file, stdin) and the runs refused before any
-//! task starts: inputs that do not parse as the function's parameter type,
-//! bad ranges, no inputs. A refused run exits 2 with one line on stderr and
-//! nothing on stdout.
+//! task starts: inputs given as arguments that do not parse as the
+//! function's parameter type, bad ranges, no inputs. A refused run exits 2
+//! with one line on stderr and nothing on stdout. A streamed line that
+//! does not parse fails its own task, and the others run.
 
 use crate::util::{Guest, run};
 
@@ -26,15 +27,15 @@ fn input_from_stdin() {
 }
 
 #[test]
-fn bad_line_in_input_file_stops_the_run_after_earlier_results() {
+fn a_bad_line_in_an_input_file_fails_alone_naming_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("inputs.txt");
     std::fs::write(&file, "1\n\n2\n3\nfour\n5\n").unwrap();
     let out = run(Guest::Square, ["--input".as_ref(), file.as_os_str()]).output();
-    out.assert_code(2)
-        .assert_stdout_lines(&["1", "4", "9"])
-        .assert_stderr_contains("line 5")
-        .assert_stderr_contains("\"four\"")
+    out.assert_code(1)
+        .assert_stdout_lines(&["1", "4", "9", "25"])
+        .assert_stderr_contains("task 3 (input four) failed: ")
+        .assert_stderr_contains("inputs.txt line 5")
         .assert_stderr_contains("s64")
         .assert_stderr_lacks("panicked");
     out.check(
@@ -44,13 +45,25 @@ fn bad_line_in_input_file_stops_the_run_after_earlier_results() {
 }
 
 #[test]
-fn bad_line_on_stdin_names_its_line() {
-    run(Guest::Square, ["--input", "-"])
-        .stdin("7\n\"x\"\n")
-        .output()
-        .assert_code(2)
-        .assert_stdout_lines(&["49"])
-        .assert_stderr_contains("stdin line 2");
+fn a_bad_line_on_stdin_fails_alone_in_the_json_log() {
+    let out = run(Guest::Square, ["--input", "-", "--json"])
+        .stdin("7\n\"x\"\n8\n")
+        .output();
+    out.assert_code(1).assert_stderr_contains("stdin line 2");
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    out.check(lines.len() == 3, "a JSON line for each input");
+    out.check(
+        lines[0]["value"] == 49 && lines[2]["value"] == 64,
+        "the lines around the bad one run",
+    );
+    out.check(
+        lines[1]["error"]["kind"] == "input" && lines[1]["attempts"] == 0,
+        "the bad line fails with kind input, never sent to a worker",
+    );
 }
 
 #[test]
