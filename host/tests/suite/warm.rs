@@ -167,13 +167,29 @@ fn cached_pool(workers: usize, counted: &CountedWorkers, dir: &std::path::Path) 
         .build()
 }
 
+/// A counted pool of `workers` on a cache of its own, where `tasks` are
+/// compiled already: the processes it counts are its workers alone.
+struct Warm {
+    pool: Pool,
+    counted: CountedWorkers,
+    _cache: tempfile::TempDir,
+}
+
+fn warm_pool(workers: usize, tasks: &[Task]) -> Warm {
+    let cache = tempfile::tempdir().expect("a cache directory");
+    precompile(cache.path(), tasks);
+    let counted = CountedWorkers::new();
+    Warm {
+        pool: cached_pool(workers, &counted, cache.path()),
+        counted,
+        _cache: cache,
+    }
+}
+
 #[test]
 fn apply_async_of_100_different_tasks_runs_on_the_pools_2_workers() {
-    let cache = tempfile::tempdir().expect("a cache directory");
     let tasks = distinct_squares(100);
-    precompile(cache.path(), &tasks);
-    let counted = CountedWorkers::new();
-    let pool = cached_pool(2, &counted, cache.path());
+    let Warm { pool, counted, .. } = &warm_pool(2, &tasks);
     let pending: Vec<_> = tasks
         .iter()
         .enumerate()
@@ -202,14 +218,11 @@ fn apply_async_of_100_different_tasks_runs_on_the_pools_2_workers() {
 
 #[test]
 fn runs_of_different_tasks_share_the_warm_workers() {
-    let cache = tempfile::tempdir().expect("a cache directory");
     let tasks = distinct_squares(3);
-    precompile(cache.path(), &tasks);
-    let counted = CountedWorkers::new();
-    let pool = cached_pool(2, &counted, cache.path());
+    let Warm { pool, counted, .. } = &warm_pool(2, &tasks);
     let mut seen = BTreeSet::new();
     for task in tasks.iter().chain(&tasks) {
-        seen.extend(squares(&pool, task, 20));
+        seen.extend(squares(pool, task, 20));
     }
     assert_eq!(
         counted.pids().len(),
@@ -234,18 +247,15 @@ fn code_regions(pid: u32) -> usize {
 
 #[test]
 fn a_task_evicted_past_the_cap_is_loaded_again() {
-    let cache = tempfile::tempdir().expect("a cache directory");
     let tasks = distinct_squares(12);
-    precompile(cache.path(), &tasks);
-    let counted = CountedWorkers::new();
-    let pool = cached_pool(1, &counted, cache.path());
+    let Warm { pool, counted, .. } = &warm_pool(1, &tasks);
     for task in &tasks[..4] {
-        squares(&pool, task, 5);
+        squares(pool, task, 5);
     }
     let pid = counted.pids()[0];
     let four = code_regions(pid);
     for task in &tasks[4..8] {
-        squares(&pool, task, 5);
+        squares(pool, task, 5);
     }
     let eight = code_regions(pid);
     assert!(
@@ -253,7 +263,7 @@ fn a_task_evicted_past_the_cap_is_loaded_again() {
         "loading tasks maps their code: {four} then {eight}"
     );
     for task in &tasks[8..] {
-        squares(&pool, task, 5);
+        squares(pool, task, 5);
     }
     assert_eq!(
         code_regions(pid),
@@ -261,22 +271,19 @@ fn a_task_evicted_past_the_cap_is_loaded_again() {
         "past 8 tasks, one is unloaded for each loaded"
     );
     // The first task was evicted: it is loaded again, on the same worker.
-    squares(&pool, &tasks[0], 5);
+    squares(pool, &tasks[0], 5);
     assert_eq!(code_regions(pid), eight);
     assert_eq!(counted.pids(), [pid], "one worker ran every task");
 }
 
 #[test]
 fn a_worker_that_dies_hosting_several_tasks_is_replaced() {
-    let cache = tempfile::tempdir().expect("a cache directory");
     let tasks = distinct_squares(6);
     let nap = task(Guest::Misbehave, Some("nap"));
-    precompile(cache.path(), &tasks);
-    precompile(cache.path(), std::slice::from_ref(&nap));
-    let counted = CountedWorkers::new();
-    let pool = cached_pool(2, &counted, cache.path());
+    let all: Vec<Task> = tasks.iter().chain([&nap]).cloned().collect();
+    let Warm { pool, counted, .. } = &warm_pool(2, &all);
     for task in &tasks {
-        squares(&pool, task, 4);
+        squares(pool, task, 4);
     }
     let naps: Vec<_> = (0..2)
         .map(|_| {
