@@ -165,7 +165,8 @@ pub(crate) struct RunArgs {
     /// failures by kind, retries, percentiles of the tasks' run times, and
     /// the CPU time (user + system) of this process (host) and of the
     /// worker processes it ran, once they ended (workers; a task directory's
-    /// build counts there too; a --nats run's agents do not).
+    /// build counts there too; a --nats run's agents do not), and the peak
+    /// resident memory of the host and of its largest worker.
     #[arg(long)]
     summary: bool,
 

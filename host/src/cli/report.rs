@@ -80,7 +80,7 @@ impl Report {
     /// once the run's workers are reaped, so that their CPU time counts.
     pub(crate) fn print_summary(&self) {
         if let Some(summary) = &self.summary {
-            self.to_stderr(&format!("{summary}{}", CpuTime::now()));
+            self.to_stderr(&format!("{summary}{}", Usage::now()));
         }
     }
 
@@ -289,21 +289,36 @@ impl fmt::Display for Summary {
     }
 }
 
-/// The CPU time (user + system) of this process, and of its child
-/// processes that ended and were reaped: the workers, and the toolchain
-/// that built a task directory.
-struct CpuTime {
-    host: Duration,
-    children: Duration,
+/// What this process used, and what its child processes that ended and
+/// were reaped used: the workers, and the toolchain that built a task
+/// directory. CPU time is summed over the children; peak memory is the
+/// largest child's.
+struct Usage {
+    host: Used,
+    children: Used,
 }
 
-impl CpuTime {
-    fn now() -> CpuTime {
+/// CPU time (user + system), and peak resident memory in KiB.
+struct Used {
+    cpu: Duration,
+    peak_kib: u64,
+}
+
+impl Usage {
+    fn now() -> Usage {
         let used = |who| match getrusage(who) {
-            Ok(usage) => seconds(usage.user_time()) + seconds(usage.system_time()),
-            Err(_) => Duration::ZERO, // Linux fails neither
+            Ok(usage) => Used {
+                cpu: seconds(usage.user_time()) + seconds(usage.system_time()),
+                // Linux counts `ru_maxrss` in KiB.
+                peak_kib: u64::try_from(usage.max_rss()).unwrap_or(0),
+            },
+            Err(_) => Used {
+                // Linux fails neither.
+                cpu: Duration::ZERO,
+                peak_kib: 0,
+            },
         };
-        CpuTime {
+        Usage {
             host: used(UsageWho::RUSAGE_SELF),
             children: used(UsageWho::RUSAGE_CHILDREN),
         }
@@ -314,13 +329,18 @@ fn seconds(time: TimeVal) -> Duration {
     Duration::from_micros(u64::try_from(time.num_microseconds()).unwrap_or(0))
 }
 
-impl fmt::Display for CpuTime {
+impl fmt::Display for Usage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
             "wpool: CPU time (user + system): host {:.6} s, workers {:.6} s",
-            self.host.as_secs_f64(),
-            self.children.as_secs_f64()
+            self.host.cpu.as_secs_f64(),
+            self.children.cpu.as_secs_f64()
+        )?;
+        writeln!(
+            f,
+            "wpool: peak resident memory: host {} KiB, largest worker {} KiB",
+            self.host.peak_kib, self.children.peak_kib
         )
     }
 }

@@ -309,10 +309,10 @@ fn shared_objects_stay_within_their_budget() {
     const BUDGET_MIB: u64 = 24;
     let hoard = |kind: &str, budget: &str| {
         let kind = format!("{kind:?}");
-        let args = ["--func", "hoard", "--max-shared", budget, &kind];
-        let mut running = crate::util::run(Guest::Misbehave, args).start();
-        let peak = running.peak_kib(false);
-        (peak, running.finish())
+        let args = ["--summary", "--func", "hoard", "--max-shared", budget, &kind];
+        let out = crate::util::run(Guest::Misbehave, args).output();
+        let (host_kib, _) = out.peak_kib();
+        (host_kib, out)
     };
     for kind in ["queue", "dict", "list"] {
         // The same run with room for nothing: the host's own memory.

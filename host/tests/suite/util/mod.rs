@@ -303,6 +303,25 @@ impl Output {
         self
     }
 
+    /// The peak resident memory, in KiB, of wpool's own process and of its
+    /// largest worker, from the line `--summary` prints (the kernel's
+    /// `ru_maxrss`, which holds each process's whole life).
+    #[track_caller]
+    pub fn peak_kib(&self) -> (u64, u64) {
+        let prefix = "wpool: peak resident memory: host ";
+        let Some(line) = self.stderr.lines().find_map(|l| l.strip_prefix(prefix)) else {
+            self.fail("no peak memory in the summary (run with --summary)");
+        };
+        let kib: Vec<u64> = line
+            .split([' ', ','])
+            .filter_map(|word| word.parse().ok())
+            .collect();
+        match kib[..] {
+            [host, worker] => (host, worker),
+            _ => self.fail(format_args!("{line:?} gives no host and worker peaks")),
+        }
+    }
+
     /// The command, its exit status, its stdout and its stderr.
     pub fn dump(&self) -> String {
         let mut text = String::new();
@@ -502,25 +521,6 @@ impl Cmd {
 }
 
 impl Running {
-    /// The highest peak resident memory (`VmHWM`, in KiB) of wpool's own
-    /// process, and of its workers too when `workers` is set, sampled
-    /// every 20 ms until the command ends.
-    pub fn peak_kib(&mut self, workers: bool) -> u64 {
-        let mut peak = 0;
-        while self.child.try_wait().ok().flatten().is_none() {
-            let host = self.child.id();
-            let mut pids = vec![host];
-            if workers {
-                pids.extend(procfs::children_of(host));
-            }
-            for pid in pids {
-                peak = peak.max(procfs::peak_resident_kib(pid).unwrap_or(0));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        peak
-    }
-
     /// Waits for the next stdout line; `None` when stdout closes or after
     /// `timeout`.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {
