@@ -309,7 +309,14 @@ fn shared_objects_stay_within_their_budget() {
     const BUDGET_MIB: u64 = 24;
     let hoard = |kind: &str, budget: &str| {
         let kind = format!("{kind:?}");
-        let args = ["--summary", "--func", "hoard", "--max-shared", budget, &kind];
+        let args = [
+            "--summary",
+            "--func",
+            "hoard",
+            "--max-shared",
+            budget,
+            &kind,
+        ];
         let out = crate::util::run(Guest::Misbehave, args).output();
         let (host_kib, _) = out.peak_kib();
         (host_kib, out)
