@@ -28,7 +28,7 @@ use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Calls, Export, Load, Setup, ToWorker, encoding};
+use crate::protocol::{Calls, Code, Export, Setup, ToWorker, encoding};
 
 /// Tasks one worker hosts at most. Each holds its compiled code in the
 /// worker: a Python task's is about 35 MB, so eight keep a worker within a
@@ -193,9 +193,7 @@ impl Slots {
                 instance,
                 func,
             },
-            wasm: first.wasm(),
-            compiled: Some(compiled),
-            serialize: false,
+            code: Code::Compiled,
         };
         let program = &settings.worker_program;
         let place = Place {
@@ -207,6 +205,7 @@ impl Slots {
         let process = WorkerProcess::spawn(
             program,
             &setup,
+            Some(&compiled),
             place,
             self.job.hub.clone(),
             self.events.clone(),
@@ -333,8 +332,7 @@ impl Slots {
                     instance,
                     func,
                 };
-                let load = ToWorker::Load(Load { export, compiled });
-                sent = sent.and_then(|()| target.process.send(&load));
+                sent = sent.and_then(|()| target.process.load(export, &compiled));
             }
         }
         target.hosted.push((id, task.clone()));
