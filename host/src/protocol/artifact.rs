@@ -15,11 +15,11 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use rustix::fs::{MemfdFlags, SealFlags};
-use serde::Serialize;
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
+use serde::Serialize;
 
 use super::frame::write_frame;
 
@@ -41,7 +41,6 @@ impl Artifact {
         rustix::fs::fcntl_add_seals(&fd, seals)?;
         Ok(Artifact { fd: Arc::new(fd) })
     }
-
 }
 
 impl AsFd for Artifact {

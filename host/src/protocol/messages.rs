@@ -58,7 +58,6 @@ pub(crate) struct Export {
     pub func: String,
 }
 
-
 /// Host to worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {

@@ -94,12 +94,18 @@ pub(super) fn spawn_reader(link: HostLink) -> Receiver<Request> {
                 match request {
                     ToWorker::Reply { id, result } => link.deliver(id, result),
                     request => {
+                        #[cfg(feature = "test-hooks")]
+                        let deaf = super::test_hook::deafens(&request);
                         let artifact = match request.carries_artifact() {
                             true => stdin.get_mut().take(),
                             false => None,
                         };
                         if tx.send((request, artifact)).is_err() {
                             break;
+                        }
+                        #[cfg(feature = "test-hooks")]
+                        if deaf {
+                            super::test_hook::stay_deaf();
                         }
                     }
                 }

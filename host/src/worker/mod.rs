@@ -48,10 +48,6 @@ pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
     #[cfg(feature = "test-hooks")]
     let hook = test_hook::get();
-    #[cfg(feature = "test-hooks")]
-    if hook == Some(Hook::Deaf) {
-        test_hook::relay_stdin();
-    }
     let link = HostLink::new();
     let requests = spawn_reader(link.clone());
     let Ok((ToWorker::Setup(setup), artifact)) = requests.recv() else {

@@ -107,12 +107,10 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
         // Dropped on every return: the process is killed and reaped.
         let mut process =
             WorkerProcess::spawn(program, &setup, None, place, job.hub.clone(), events, None)
-                .map_err(
-                |source| Error::SpawnWorker {
+                .map_err(|source| Error::SpawnWorker {
                     program: program.clone(),
                     source,
-                },
-            )?;
+                })?;
         let deadline = Instant::now() + settings.compile_timeout;
         // Its first word is the answer: the compiled component, why it
         // cannot be compiled, or its end.

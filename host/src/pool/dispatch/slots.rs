@@ -232,11 +232,15 @@ impl Slots {
     }
 
     /// Whether `event` comes from the process now in its slot, alive as far
-    /// as the host knows (or its `Exited`).
+    /// as the host knows, or is its `Exited`, or its `Unfit`: a worker that
+    /// says it cannot host a task exits at once, so the host may fail to
+    /// write it the task's batch and kill it before it hears why; its
+    /// batches still never started.
     pub(super) fn is_current(&self, event: &WorkerEvent) -> bool {
         self.slots.get(event.slot).is_some_and(|s| {
             s.generation == event.generation
-                && (s.killed.is_none() || matches!(event.kind, EventKind::Exited))
+                && (s.killed.is_none()
+                    || matches!(event.kind, EventKind::Exited | EventKind::Unfit(_)))
         })
     }
 
