@@ -1,9 +1,9 @@
 //! Frames: a little-endian `u32` length, then the message encoded with
-//! postcard. Both directions of the pipe pair between the host and a worker
-//! are a stream of frames.
+//! postcard. Both directions between the host and a worker (a socket to
+//! the worker's stdin, a pipe from its stdout) are a stream of frames.
 //!
 //! A message is written straight to the writer, not built in a buffer
-//! first: a large value's bytes go from where they are to the pipe. A value
+//! first: a large value's bytes go from where they are to the stream. A value
 //! that is most of the frame it arrives in is read as a slice of that frame
 //! ([`shared_bytes`]), not copied out of it.
 

@@ -1,11 +1,11 @@
 //! What crosses between the host process and a worker process, and nothing
-//! that runs either: the frames and messages on the pipes between them,
-//! the compiled artifacts passed as sealed descriptors, the
-//! limits a worker applies, the shared-object operations it forwards to the
-//! hub with their answers and errors, the binary encoding of values, the output it captured, the engine
-//! settings the compile cache is keyed by, the interfaces a worker
-//! provides to tasks, the command-line markers that
-//! start the `wpool` binary as a worker, and the lockdown probe's report.
+//! that runs either: the frames and messages between them, the compiled
+//! artifacts passed as sealed descriptors, the limits a worker applies,
+//! the shared-object operations it forwards to the hub with their answers
+//! and errors, the binary encoding of values, the output it captured, the
+//! engine settings the compile cache is keyed by, the interfaces a worker
+//! provides to tasks, the command-line markers that start the `wpool`
+//! binary as a worker, and the lockdown probe's report.
 //!
 //! The host side (`pool`, `hub`) and the worker side (`worker`) both import
 //! this module and never each other.
