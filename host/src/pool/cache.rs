@@ -3,16 +3,19 @@
 //! access); workers compile and deserialize.
 //!
 //! A cached artifact is machine code that wasmtime loads without checking it,
-//! so every file carries an HMAC-SHA256 tag made with a secret key that only
+//! so every file carries a tag, BLAKE3 keyed with a secret that only
 //! this user can read (`key`, created 0600). The host hands a worker an
 //! artifact only once its tag verifies; a file that fails is ignored and
 //! rewritten by the next compile. The cache is used only in a directory that
 //! this user owns and nobody else may write to, with a key that is a regular
 //! file (never a symbolic link) that only this user can read; files are
 //! written under fresh names, created exclusively, and renamed into place,
-//! so a symbolic link planted in the directory is never written through. Files are named by a SHA-256 of the
-//! component's bytes and of the engine's compatibility hash (wasmtime's
-//! version and every setting that changes the code it makes).
+//! so a symbolic link planted in the directory is never written through.
+//! Files are named by a BLAKE3 hash of the component's bytes and of the
+//! engine's compatibility hash (wasmtime's version and every setting that
+//! changes the code it makes). BLAKE3, not SHA-256: a run on a warm cache
+//! hashes the component and its compiled code, tens of megabytes for an
+//! interpreter, and BLAKE3 does that several times faster.
 
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
@@ -23,9 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-
+use crate::protocol::artifact::Artifact;
 use crate::protocol::{Limits, engine};
 
 /// Bytes of the secret key, and of each file's tag.
@@ -41,7 +42,7 @@ pub(crate) struct CompileCache {
 /// Where one component's artifact lives, for one set of engine settings.
 pub(crate) struct Entry {
     path: PathBuf,
-    /// The SHA-256 naming the entry; tagged along with the artifact, so a
+    /// The hash naming the entry; tagged along with the artifact, so a
     /// valid file cannot be passed off under another name.
     id: [u8; 32],
 }
@@ -110,11 +111,9 @@ impl CompileCache {
     /// The entry of `wasm` compiled with the engine settings of `limits`.
     pub(crate) fn entry(&self, wasm: &[u8], limits: &Limits) -> wasmtime::Result<Entry> {
         let engine = wasmtime::Engine::new(&engine::config(limits))?;
-        let mut hasher = ShaHasher(Sha256::new());
+        let mut hasher = IdHasher(blake3::Hasher::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let mut sha = hasher.0;
-        sha.update(Sha256::digest(wasm));
-        let id: [u8; 32] = sha.finalize().into();
+        let id: [u8; 32] = hasher.0.update(wasm).finalize().into();
         let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Entry {
             path: self.dir.join(format!("{name}.cwasm")),
@@ -122,17 +121,20 @@ impl CompileCache {
         })
     }
 
-    /// The artifact of `entry`, if its file exists and its tag verifies.
-    pub(crate) fn get(&self, entry: &Entry) -> Option<Vec<u8>> {
-        let mut bytes = fs::read(&entry.path).ok()?;
-        if bytes.len() < TAG_LEN {
-            return None;
-        }
-        let artifact = bytes.split_off(TAG_LEN);
-        self.mac(entry, &artifact)
-            .verify_slice(&bytes)
-            .ok()
-            .map(|()| artifact)
+    /// The artifact of `entry`, sealed for the workers, if its file exists
+    /// and its tag verifies. The file is read once, in chunks that are
+    /// hashed as they are copied into the artifact.
+    pub(crate) fn get(&self, entry: &Entry) -> Option<Artifact> {
+        let mut file = fs::File::open(&entry.path).ok()?;
+        let mut tag = [0u8; TAG_LEN];
+        file.read_exact(&mut tag).ok()?;
+        let mut mac = self.mac(entry);
+        let artifact = Artifact::copy_from(&mut file, |chunk| {
+            mac.update(chunk);
+        })
+        .ok()?;
+        // `blake3::Hash` compares in constant time.
+        (mac.finalize() == blake3::Hash::from_bytes(tag)).then_some(artifact)
     }
 
     /// Stores `artifact` under `entry`, atomically: a reader sees the old
@@ -141,7 +143,7 @@ impl CompileCache {
         // Unique among the runs of all processes, so that two runs never
         // write the same temporary file.
         static WRITES: AtomicU64 = AtomicU64::new(0);
-        let tag = self.mac(entry, artifact).finalize().into_bytes();
+        let tag = self.mac(entry).update(artifact).finalize();
         let n = WRITES.fetch_add(1, Ordering::Relaxed);
         let temp = entry
             .path
@@ -155,7 +157,7 @@ impl CompileCache {
             .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&temp)?;
-        file.write_all(&tag)?;
+        file.write_all(tag.as_bytes())?;
         file.write_all(artifact)?;
         drop(file);
         fs::rename(&temp, &entry.path).inspect_err(|_| {
@@ -163,10 +165,10 @@ impl CompileCache {
         })
     }
 
-    fn mac(&self, entry: &Entry, artifact: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("any key length works");
+    /// The keyed hash of `entry`'s tag, fed its id, for the artifact next.
+    fn mac(&self, entry: &Entry) -> blake3::Hasher {
+        let mut mac = blake3::Hasher::new_keyed(&self.key);
         mac.update(&entry.id);
-        mac.update(artifact);
         mac
     }
 }
@@ -201,11 +203,11 @@ fn owned_by_us(meta: &fs::Metadata) -> bool {
     meta.uid() == rustix::process::getuid().as_raw()
 }
 
-/// Feeds what [`Hash`] writes into a SHA-256, which, unlike std's hashers,
-/// is the same in every build.
-struct ShaHasher(Sha256);
+/// Feeds what [`Hash`] writes into a BLAKE3 hash, which, unlike std's
+/// hashers, is the same in every build.
+struct IdHasher(blake3::Hasher);
 
-impl Hasher for ShaHasher {
+impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.0.update(bytes);
     }

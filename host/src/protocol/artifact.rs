@@ -34,9 +34,30 @@ pub(crate) struct Artifact {
 impl Artifact {
     /// A sealed copy of `bytes`.
     pub(crate) fn new(bytes: &[u8]) -> io::Result<Artifact> {
+        Artifact::copy_from(&mut &bytes[..], |_| {})
+    }
+
+    /// A sealed copy of all that `reader` gives, each chunk shown to `seen`
+    /// as it passes (to hash it): a large artifact is never held in a
+    /// buffer of its own on the way.
+    pub(crate) fn copy_from(
+        reader: &mut impl Read,
+        mut seen: impl FnMut(&[u8]),
+    ) -> io::Result<Artifact> {
         let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
         let fd = rustix::fs::memfd_create("wpool-artifact", flags)?;
-        std::fs::File::from(fd.try_clone()?).write_all(bytes)?;
+        let mut file = std::fs::File::from(fd.try_clone()?);
+        let mut chunk = vec![0; 1 << 20];
+        loop {
+            let n = match reader.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            seen(&chunk[..n]);
+            file.write_all(&chunk[..n])?;
+        }
         let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
         rustix::fs::fcntl_add_seals(&fd, seals)?;
         Ok(Artifact { fd: Arc::new(fd) })

@@ -68,8 +68,8 @@ pub(crate) fn load(engine: &Engine, artifact: OwnedFd) -> wasmtime::Result<Compo
     let bytes = unsafe { std::slice::from_raw_parts(map.cast::<u8>(), len) };
     // SAFETY: `Component::deserialize` requires bytes made by
     // `Component::serialize` of this wasmtime build, unmodified. The host
-    // hands a worker an artifact only after checking its HMAC-SHA256 tag,
-    // keyed with a secret that only this user can read (see
+    // hands a worker an artifact only after checking its tag, a BLAKE3
+    // hash keyed with a secret that only this user can read (see
     // `cache::CompileCache::get`), or straight from a worker that compiled
     // it before it ran any guest code: so the bytes are exactly what a
     // worker of ours serialized for this component. An artifact of another

@@ -18,13 +18,6 @@ fn task(guest: Guest, func: Option<&str>) -> Task {
         .expect("the function exists")
 }
 
-fn pool(workers: usize, counted: &CountedWorkers) -> Pool {
-    Pool::builder()
-        .workers(workers)
-        .worker_program(counted.program())
-        .build()
-}
-
 /// Maps `square` over `0..n`, checks every result, and returns the ids of
 /// the workers that ran them.
 fn squares(pool: &Pool, square: &Task, n: i64) -> BTreeSet<u32> {
@@ -47,15 +40,14 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 #[test]
 fn a_second_map_on_a_warm_pool_starts_no_process() {
-    let counted = CountedWorkers::new();
-    let pool = pool(2, &counted);
     let square = task(Guest::Square, None);
-    let mut ran = squares(&pool, &square, 40);
+    let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
+    let mut ran = squares(pool, &square, 40);
     let started = counted.pids();
     assert_eq!(started.len(), 2, "the first run starts its 2 workers");
     assert!(started.iter().all(|&pid| is_running(pid)), "they stay up");
     for _ in 0..3 {
-        ran.extend(squares(&pool, &square, 40));
+        ran.extend(squares(pool, &square, 40));
     }
     // Worker ids are unique in a pool: a third would be a new process.
     assert!(ran.len() <= 2, "the runs ran on the workers {ran:?}");
@@ -77,10 +69,9 @@ fn a_second_map_on_a_warm_pool_starts_no_process() {
 
 #[test]
 fn workers_killed_while_idle_are_replaced_by_the_next_run() {
-    let counted = CountedWorkers::new();
-    let pool = pool(2, &counted);
     let square = task(Guest::Square, None);
-    squares(&pool, &square, 10);
+    let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
+    squares(pool, &square, 10);
     let idle = counted.pids();
     assert_eq!(idle.len(), 2);
     for &pid in &idle {
@@ -89,7 +80,7 @@ fn workers_killed_while_idle_are_replaced_by_the_next_run() {
     wait_until("the idle workers are gone", || {
         idle.iter().all(|&pid| !is_running(pid))
     });
-    squares(&pool, &square, 10);
+    squares(pool, &square, 10);
     assert_eq!(
         counted.pids().len(),
         4,
@@ -99,26 +90,24 @@ fn workers_killed_while_idle_are_replaced_by_the_next_run() {
 
 #[test]
 fn closing_or_dropping_the_pool_stops_its_idle_workers() {
-    let counted = CountedWorkers::new();
     let square = task(Guest::Square, None);
-    let pool = pool(2, &counted);
-    squares(&pool, &square, 10);
+    let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
+    squares(pool, &square, 10);
     let idle = counted.pids();
     pool.close();
     wait_until("close stopped the idle workers", || {
         idle.iter().all(|&pid| !is_running(pid))
     });
     // A closed pool still maps, on workers of the run's own.
-    squares(&pool, &square, 10);
+    squares(pool, &square, 10);
     let after_close = counted.pids();
     assert_eq!(after_close.len(), 4);
     assert!(after_close[2..].iter().all(|&pid| !is_running(pid)));
 
-    let counted = CountedWorkers::new();
-    let pool = self::pool(2, &counted);
-    squares(&pool, &square, 10);
-    let idle = counted.pids();
-    drop(pool);
+    let warm = warm_pool(2, std::slice::from_ref(&square));
+    squares(&warm.pool, &square, 10);
+    let idle = warm.counted.pids();
+    drop(warm);
     wait_until("dropping the pool stopped its idle workers", || {
         idle.iter().all(|&pid| !is_running(pid))
     });

@@ -53,21 +53,20 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
         Some((cache, entry))
     });
     let cached = cache.as_ref().and_then(|(cache, entry)| cache.get(entry));
-    let bytes = match cached {
-        Some(artifact) => Bytes::from(artifact),
+    let compiled = match cached {
+        Some(artifact) => artifact,
         None => {
-            let artifact = compile(job, task)?;
+            let bytes = compile(job, task)?;
             if let Some((cache, entry)) = &cache {
                 // A cache that cannot be written only costs speed.
-                let _ = cache.put(entry, &artifact);
+                let _ = cache.put(entry, &bytes);
             }
-            artifact
+            Artifact::new(&bytes).map_err(|e| Error::CannotRun {
+                name: task.component().name().to_string(),
+                reason: format!("its compiled code cannot be sealed for the workers: {e}"),
+            })?
         }
     };
-    let compiled = Artifact::new(&bytes).map_err(|e| Error::CannotRun {
-        name: task.component().name().to_string(),
-        reason: format!("its compiled code cannot be sealed for the workers: {e}"),
-    })?;
     if let Some(warm) = warm {
         warm.compiled(id, &compiled);
     }
