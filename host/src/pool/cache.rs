@@ -107,9 +107,15 @@ impl CompileCache {
         })
     }
 
-    /// The entry of `wasm` compiled with the engine settings of `limits`.
-    pub(crate) fn entry(&self, wasm: &[u8], limits: &Limits) -> wasmtime::Result<Entry> {
-        let engine = wasmtime::Engine::new(&engine::config(limits))?;
+    /// The entry of `wasm` compiled with the engine settings of `limits` and
+    /// `concurrency` (see `engine::config`).
+    pub(crate) fn entry(
+        &self,
+        wasm: &[u8],
+        limits: &Limits,
+        concurrency: bool,
+    ) -> wasmtime::Result<Entry> {
+        let engine = wasmtime::Engine::new(&engine::config(limits, concurrency))?;
         let mut hasher = ShaHasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let mut sha = hasher.0;

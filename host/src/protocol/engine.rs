@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use wasmparser::WasmFeatures;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::limits::Limits;
@@ -16,14 +17,29 @@ pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// in place rather than decommitted.
 const KEEP_RESIDENT: usize = 8 << 20;
 
+/// The component-model features that wasmtime accepts only in an engine
+/// with concurrency support (component-model async: async-lifted exports,
+/// `task.return`, streams, futures, `error-context`). A component that uses
+/// none of them runs on an engine without it: concurrency support makes
+/// every call go through wasmtime's task scheduler, which costs even a
+/// component that never uses it (about 2 µs a call).
+pub(crate) const NEEDS_CONCURRENCY: WasmFeatures = WasmFeatures::CM_ASYNC
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_THREADING)
+    .union(WasmFeatures::CM_ERROR_CONTEXT);
+
 /// The engine settings: epoch interruption for deadlines, fuel only when
-/// asked (it costs), and the pooling allocator with copy-on-write memory
-/// images so that a fresh instance per task is cheap.
-pub(crate) fn config(limits: &Limits) -> Config {
+/// asked (it costs), concurrency support (component-model async) only for
+/// a component that needs it (see [`NEEDS_CONCURRENCY`]), and the pooling
+/// allocator with copy-on-write memory images so that a fresh instance per
+/// task is cheap. Engines that differ in `concurrency` make artifacts that
+/// do not load into each other.
+pub(crate) fn config(limits: &Limits, concurrency: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(limits.fuel.is_some());
-    config.concurrency_support(false);
+    config.concurrency_support(concurrency);
     config.wasm_backtrace_max_frames(None);
     let mut pooling = PoolingAllocationConfig::default();
     pooling

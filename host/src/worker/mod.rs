@@ -87,6 +87,10 @@ pub fn main(parent: u32) -> ExitCode {
         let calls = match request {
             ToWorker::Load(load) => {
                 let id = load.export.task;
+                if !runtime.runs(&load.export) {
+                    let _ = link.send(&FromWorker::Unfit(id));
+                    return ExitCode::FAILURE;
+                }
                 if let Err(e) = runtime.load(load) {
                     let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
                     return ExitCode::FAILURE;

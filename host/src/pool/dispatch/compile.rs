@@ -14,7 +14,7 @@ use crate::pool::cache::CompileCache;
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
-use crate::protocol::{Export, Setup};
+use crate::protocol::Setup;
 
 /// Worker deaths in a row, with no batch finished in between (or, here,
 /// before the component is compiled), before a run stops: a crash loop is
@@ -46,7 +46,9 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
     let settings = &job.settings;
     let cache = settings.cache_dir.as_deref().and_then(|dir| {
         let cache = CompileCache::open_or_warn(dir)?;
-        let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
+        let entry = cache
+            .entry(&task.wasm(), &settings.limits, task.concurrency())
+            .ok()?;
         Some((cache, entry))
     });
     let cached = cache.as_ref().and_then(|(cache, entry)| cache.get(entry));
@@ -75,18 +77,13 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
     let name = || task.component().name().to_string();
     let mut deaths = 0;
     loop {
-        let (instance, func) = task.export_path();
         let setup = Setup {
             worker_id: job.next_worker_id(),
             limits: settings.limits.clone(),
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
             stream_output: false,
-            export: Export {
-                task: 0,
-                instance,
-                func,
-            },
+            export: task.worker_export(0),
             wasm: task.wasm(),
             compiled: None,
             serialize: true,
