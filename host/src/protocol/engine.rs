@@ -18,11 +18,13 @@ pub(crate) const TICK: Duration = Duration::from_millis(10);
 const KEEP_RESIDENT: usize = 8 << 20;
 
 /// The component-model features that wasmtime accepts only in an engine
-/// with concurrency support (component-model async: async-lifted exports,
-/// `task.return`, streams, futures, `error-context`). A component that uses
-/// none of them runs on an engine without it: concurrency support makes
-/// every call go through wasmtime's task scheduler, which costs even a
-/// component that never uses it (about 2 µs a call).
+/// with concurrency support. A component that uses one (a jco QuickJS
+/// build's exports are async-lifted) gets such an engine, which enables
+/// component-model async (async lifts and lowers, `task.return`, streams,
+/// futures; the other features stay off, as wasmtime has them); every
+/// other component gets an engine without it, because with it every call
+/// goes through wasmtime's task scheduler: about 2 µs more a fresh
+/// instance's call and 1 µs more a reused one's (B1's `square`).
 pub(crate) const NEEDS_CONCURRENCY: WasmFeatures = WasmFeatures::CM_ASYNC
     .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
     .union(WasmFeatures::CM_ASYNC_STACKFUL)
