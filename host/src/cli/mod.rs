@@ -166,7 +166,7 @@ pub(crate) struct RunArgs {
     /// the CPU time (user + system) of this process (host) and of the
     /// worker processes it ran, once they ended (workers; a task directory's
     /// build counts there too; a --nats run's agents do not), and the peak
-    /// resident memory of the host and of its largest worker.
+    /// resident memory of the host.
     #[arg(long)]
     summary: bool,
 

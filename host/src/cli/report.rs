@@ -289,40 +289,36 @@ impl fmt::Display for Summary {
     }
 }
 
-/// What this process used, and what its child processes that ended and
-/// were reaped used: the workers, and the toolchain that built a task
-/// directory. CPU time is summed over the children; peak memory is the
-/// largest child's.
+/// The CPU time (user + system) of this process, and of its child
+/// processes that ended and were reaped: the workers, and the toolchain
+/// that built a task directory; and this process's peak resident memory.
 struct Usage {
-    host: Used,
-    children: Used,
-}
-
-/// CPU time (user + system), and peak resident memory in KiB.
-struct Used {
-    cpu: Duration,
-    peak_kib: u64,
+    host: Duration,
+    children: Duration,
+    host_peak_kib: Option<u64>,
 }
 
 impl Usage {
     fn now() -> Usage {
         let used = |who| match getrusage(who) {
-            Ok(usage) => Used {
-                cpu: seconds(usage.user_time()) + seconds(usage.system_time()),
-                // Linux counts `ru_maxrss` in KiB.
-                peak_kib: u64::try_from(usage.max_rss()).unwrap_or(0),
-            },
-            Err(_) => Used {
-                // Linux fails neither.
-                cpu: Duration::ZERO,
-                peak_kib: 0,
-            },
+            Ok(usage) => seconds(usage.user_time()) + seconds(usage.system_time()),
+            Err(_) => Duration::ZERO, // Linux fails neither
         };
         Usage {
             host: used(UsageWho::RUSAGE_SELF),
             children: used(UsageWho::RUSAGE_CHILDREN),
+            host_peak_kib: peak_resident_kib(),
         }
     }
+}
+
+/// `VmHWM` of `/proc/self/status`: the most memory this process has held
+/// at once. Not `getrusage`'s `ru_maxrss`, which also counts the memory of
+/// the process that started this one, as it was when it did.
+fn peak_resident_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
 fn seconds(time: TimeVal) -> Duration {
@@ -334,14 +330,13 @@ impl fmt::Display for Usage {
         writeln!(
             f,
             "wpool: CPU time (user + system): host {:.6} s, workers {:.6} s",
-            self.host.cpu.as_secs_f64(),
-            self.children.cpu.as_secs_f64()
+            self.host.as_secs_f64(),
+            self.children.as_secs_f64()
         )?;
-        writeln!(
-            f,
-            "wpool: peak resident memory: host {} KiB, largest worker {} KiB",
-            self.host.peak_kib, self.children.peak_kib
-        )
+        match self.host_peak_kib {
+            Some(kib) => writeln!(f, "wpool: peak resident memory of the host: {kib} KiB"),
+            None => Ok(()),
+        }
     }
 }
 

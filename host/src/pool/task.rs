@@ -28,8 +28,8 @@ use crate::protocol::{self, Captured, Failure, encoding, engine, provided};
 /// is read, and so never reaches a worker's compiler.
 pub const MAX_COMPONENT_SIZE: usize = 128 << 20;
 
-/// A validated WebAssembly component: its bytes and the WIT world it exports
-/// and imports.
+/// A WebAssembly component, validated but for its functions' bodies: its
+/// bytes and the WIT world it exports and imports.
 #[derive(Clone)]
 pub struct Component {
     inner: Arc<ComponentInner>,
@@ -69,6 +69,25 @@ const HOOKS: &[(&str, &str)] = &[
     ("init", "a toolchain's start-up hook (jco's QuickJS builds)"),
 ];
 
+/// Validates everything in `wasm` but its functions' bodies, with
+/// `features`: its types,
+/// imports, exports and the structure of its modules and components, all
+/// that the host reads of it. The bodies, most of a large component's
+/// bytes, are validated by the compiler in a locked-down worker, before
+/// any task runs; a component whose code is invalid fails its compile
+/// (see `pool::dispatch::compile`), with the validator's message.
+fn validate_structure(
+    wasm: &[u8],
+    features: wasmparser::WasmFeatures,
+) -> Result<(), wasmparser::BinaryReaderError> {
+    let mut validator = wasmparser::Validator::new_with_features(features);
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        // `ValidPayload::Func` is a body for the caller to validate: not here.
+        validator.payload(&payload?)?;
+    }
+    Ok(())
+}
+
 impl Component {
     /// Reads and validates the component in `path`.
     ///
@@ -101,7 +120,9 @@ impl Component {
         Component::from_bytes(path.display().to_string(), wasm)
     }
 
-    /// Validates `wasm` as a component; `name` names it in error messages.
+    /// Validates `wasm` as a component, all but its functions' bodies (the
+    /// compiler validates those, in a worker); `name` names it in error
+    /// messages.
     ///
     /// # Errors
     /// [`Error::NotComponent`] if the bytes are not a valid component,
@@ -139,16 +160,14 @@ impl Component {
         // async-lifted.
         let without_async =
             wasmparser::WasmFeatures::default().difference(engine::NEEDS_CONCURRENCY);
-        let concurrency =
-            match wasmparser::Validator::new_with_features(without_async).validate_all(&wasm) {
-                Ok(_) => false,
-                Err(_) => {
-                    wasmparser::Validator::new()
-                        .validate_all(&wasm)
-                        .map_err(|e| not_component(e.to_string()))?;
-                    true
-                }
-            };
+        let concurrency = match validate_structure(&wasm, without_async) {
+            Ok(()) => false,
+            Err(_) => {
+                validate_structure(&wasm, wasmparser::WasmFeatures::default())
+                    .map_err(|e| not_component(e.to_string()))?;
+                true
+            }
+        };
         let (resolve, world) = match decode(&wasm).map_err(|e| not_component(format!("{e:#}")))? {
             DecodedWasm::Component(resolve, world) => (resolve, world),
             DecodedWasm::WitPackage(..) => {

@@ -3,7 +3,6 @@
 //! from its stdout. This is the narrow interface a networked transport would
 //! replace.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,13 +31,21 @@ pub(crate) struct Setup {
     pub stream_output: bool,
     /// The first task.
     pub export: Export,
-    pub wasm: Arc<[u8]>,
-    /// The component compiled by an earlier worker, from the compile cache,
-    /// its tag verified by the host.
-    pub compiled: Option<Arc<[u8]>>,
-    /// Whether to send the compiled artifact back in [`FromWorker::Ready`],
-    /// for the host to cache.
-    pub serialize: bool,
+    /// Its code.
+    pub code: Code,
+}
+
+/// Where a worker gets its first task's code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum Code {
+    /// The component, to compile and send back compiled in
+    /// [`FromWorker::Ready`], for the host to cache and other workers to
+    /// load.
+    Compile(Bytes),
+    /// Compiled by an earlier worker, or from the compile cache (its tag
+    /// verified by the host): the artifact's descriptor comes with the
+    /// frame (see [`artifact`](super::artifact)).
+    Compiled,
 }
 
 /// A function a worker hosts, and the id its batches name it by.
@@ -56,21 +63,15 @@ pub(crate) struct Export {
     pub concurrency: bool,
 }
 
-/// One more task for a worker to host, its component compiled by another
-/// worker (a sealed worker compiles nothing).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Load {
-    pub export: Export,
-    pub compiled: Arc<[u8]>,
-}
-
 /// Host to worker.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
     Setup(Setup),
-    /// Host this task too. A worker that cannot within the memory its
-    /// lockdown was sealed with answers [`FromWorker::Unfit`] and exits.
-    Load(Load),
+    /// Host this task too, compiled: its artifact's descriptor comes with
+    /// the frame (a sealed worker compiles nothing). A worker that cannot
+    /// host it within the memory its lockdown was sealed with answers
+    /// [`FromWorker::Unfit`] and exits.
+    Load(Export),
     /// Stop hosting task `id`.
     Unload(u32),
     /// Run these calls, in order, and answer with one [`FromWorker::Done`].
@@ -102,12 +103,26 @@ pub(crate) struct Call {
     pub size: u64,
 }
 
+impl ToWorker {
+    /// Whether the frame comes with an artifact's descriptor.
+    pub(crate) fn carries_artifact(&self) -> bool {
+        matches!(
+            self,
+            ToWorker::Load(_)
+                | ToWorker::Setup(Setup {
+                    code: Code::Compiled,
+                    ..
+                })
+        )
+    }
+}
+
 /// Worker to host.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum FromWorker {
     /// The component compiled and links: calls may come. `artifact` is the
-    /// compiled component when the setup asked for it.
-    Ready { artifact: Option<Vec<u8>> },
+    /// compiled component when the setup gave [`Code::Compile`].
+    Ready { artifact: Option<Bytes> },
     /// The component cannot run here; the worker exits after saying so.
     SetupFailed(String),
     /// The task of a [`ToWorker::Load`], by id, needs more memory for its

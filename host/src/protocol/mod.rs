@@ -1,5 +1,6 @@
 //! What crosses between the host process and a worker process, and nothing
-//! that runs either: the frames and messages on the pipes between them, the
+//! that runs either: the frames and messages on the pipes between them,
+//! the compiled artifacts passed as sealed descriptors, the
 //! limits a worker applies, the shared-object operations it forwards to the
 //! hub with their answers and errors, the binary encoding of values, the output it captured, the engine
 //! settings the compile cache is keyed by, the interfaces a worker
@@ -9,6 +10,7 @@
 //! The host side (`pool`, `hub`) and the worker side (`worker`) both import
 //! this module and never each other.
 
+pub(crate) mod artifact;
 mod captured;
 pub(crate) mod encoding;
 pub(crate) mod engine;
@@ -24,7 +26,7 @@ pub(crate) use self::frame::{read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
 pub use self::messages::Stream;
 pub(crate) use self::messages::{
-    Call, CallResult, Calls, Export, Failure, FromWorker, Load, RESULTS_PER_FRAME, Setup, ToWorker,
+    Call, CallResult, Calls, Code, Export, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
 };
 pub(crate) use self::ops::{
     Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,

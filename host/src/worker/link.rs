@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader, BufWriter, Stdout};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 
+use crate::protocol::artifact::FdReader;
 use crate::protocol::{Answer, FromWorker, ObjectError, Op, ToWorker, read_frame, write_frame};
 
 /// The worker's side of the channel to the host, shared by the task loop
@@ -74,22 +76,36 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
+/// A request from the host, and the artifact's descriptor that came with
+/// it, if it carries one ([`ToWorker::carries_artifact`]).
+pub(super) type Request = (ToWorker, Option<OwnedFd>);
+
 /// Reads requests on a thread of their own, so that the host never blocks
 /// writing to a busy worker, and hub replies reach a task while it runs.
 /// When stdin closes, the host is gone or done with us: the whole process
 /// exits at once, even in the middle of a task.
-pub(super) fn spawn_reader(link: HostLink) -> Receiver<ToWorker> {
+pub(super) fn spawn_reader(link: HostLink) -> Receiver<Request> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("requests".into())
         .spawn(move || {
-            let mut stdin = BufReader::new(io::stdin().lock());
+            let mut stdin = BufReader::new(FdReader::new(io::stdin()));
             while let Ok(Some(request)) = read_frame::<ToWorker>(&mut stdin) {
                 match request {
                     ToWorker::Reply { id, result } => link.deliver(id, result),
                     request => {
-                        if tx.send(request).is_err() {
+                        #[cfg(feature = "test-hooks")]
+                        let deaf = super::test_hook::deafens(&request);
+                        let artifact = match request.carries_artifact() {
+                            true => stdin.get_mut().take(),
+                            false => None,
+                        };
+                        if tx.send((request, artifact)).is_err() {
                             break;
+                        }
+                        #[cfg(feature = "test-hooks")]
+                        if deaf {
+                            super::test_hook::stay_deaf();
                         }
                     }
                 }

@@ -48,13 +48,9 @@ pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
     #[cfg(feature = "test-hooks")]
     let hook = test_hook::get();
-    #[cfg(feature = "test-hooks")]
-    if hook == Some(Hook::Deaf) {
-        test_hook::relay_stdin();
-    }
     let link = HostLink::new();
     let requests = spawn_reader(link.clone());
-    let Ok(ToWorker::Setup(setup)) = requests.recv() else {
+    let Ok((ToWorker::Setup(setup), artifact)) = requests.recv() else {
         return ExitCode::FAILURE;
     };
     #[cfg(feature = "test-hooks")]
@@ -66,7 +62,7 @@ pub fn main(parent: u32) -> ExitCode {
     let first = setup.export.task;
     let max_memory = setup.limits.max_memory;
     sandbox::cap_compile_memory(setup.compile_memory);
-    let (mut runtime, artifact) = match Runtime::new(setup, link.clone()) {
+    let (mut runtime, artifact) = match Runtime::new(setup, artifact, link.clone()) {
         Ok(ready) => ready,
         Err(e) => {
             let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
@@ -85,13 +81,13 @@ pub fn main(parent: u32) -> ExitCode {
     }
     for request in requests {
         let calls = match request {
-            ToWorker::Load(load) => {
-                let id = load.export.task;
-                if !runtime.runs(&load.export) {
+            (ToWorker::Load(export), Some(artifact)) => {
+                let id = export.task;
+                if !runtime.runs(&export) {
                     let _ = link.send(&FromWorker::Unfit(id));
                     return ExitCode::FAILURE;
                 }
-                if let Err(e) = runtime.load(load) {
+                if let Err(e) = runtime.load(export, artifact) {
                     let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
                     return ExitCode::FAILURE;
                 }
@@ -101,11 +97,11 @@ pub fn main(parent: u32) -> ExitCode {
                 }
                 continue;
             }
-            ToWorker::Unload(id) => {
+            (ToWorker::Unload(id), _) => {
                 runtime.unload(id);
                 continue;
             }
-            ToWorker::Batch(calls) if runtime.hosts(calls.task) => calls,
+            (ToWorker::Batch(calls), _) if runtime.hosts(calls.task) => calls,
             _ => return ExitCode::FAILURE,
         };
         let batch = Batch {

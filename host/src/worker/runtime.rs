@@ -15,6 +15,7 @@
 //! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -34,7 +35,7 @@ use super::load::{compile_or_load, load};
 use super::state::{MemoryCap, TaskState};
 use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
-use crate::protocol::{Call, CallResult, Export, Failure, Limits, Load, Setup, Stream};
+use crate::protocol::{Call, CallResult, Export, Failure, Limits, Setup, Stream};
 
 /// The engine and the tasks it hosts, ready to run calls.
 pub(crate) struct Runtime {
@@ -79,10 +80,14 @@ struct Session {
 }
 
 impl Runtime {
-    /// Makes the engine, compiles (or loads) and links the setup's task,
-    /// and starts the epoch ticker. Also returns the compiled artifact if
-    /// the setup asked for it.
-    pub(crate) fn new(setup: Setup, link: HostLink) -> Result<(Runtime, Option<Vec<u8>>)> {
+    /// Makes the engine, compiles (or loads, from `artifact`) and links the
+    /// setup's task, and starts the epoch ticker. Also returns the compiled
+    /// artifact when the setup gave the component to compile.
+    pub(crate) fn new(
+        setup: Setup,
+        artifact: Option<OwnedFd>,
+        link: HostLink,
+    ) -> Result<(Runtime, Option<Bytes>)> {
         let Setup {
             worker_id,
             limits,
@@ -91,13 +96,10 @@ impl Runtime {
             compile_memory: _,
             stream_output,
             export,
-            wasm,
-            compiled,
-            serialize,
+            code,
         } = setup;
         let engine = Engine::new(&engine::config(&limits, export.concurrency))?;
-        let (component, artifact) =
-            compile_or_load(&engine, &wasm, compiled.as_deref(), serialize)?;
+        let (component, artifact) = compile_or_load(&engine, code, artifact)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -129,10 +131,10 @@ impl Runtime {
         Ok((runtime, artifact))
     }
 
-    /// Hosts one more task, from its compiled artifact.
-    pub(crate) fn load(&mut self, task: Load) -> Result<()> {
-        let component = load(&self.engine, &task.compiled)?;
-        self.host(task.export, &component)
+    /// Hosts one more task, `export`, from its compiled `artifact`.
+    pub(crate) fn load(&mut self, export: Export, artifact: OwnedFd) -> Result<()> {
+        let component = load(&self.engine, artifact)?;
+        self.host(export, &component)
     }
 
     /// Stops hosting task `id`, and drops its kept instance.

@@ -176,14 +176,17 @@ fn rlimits(max_memory: u64) -> Result<String, String> {
 }
 
 /// The system calls a ready worker makes: reading requests and writing
-/// results on its pipes, memory management for instances, fibers and
-/// traps, clocks and sleeps for deadlines, randomness for WASI, exiting.
+/// results (and `recvmsg` on stdin, allowed in [`seccomp`]), the size of a
+/// compiled component it was sent (`fstat`), memory management for
+/// instances, fibers and traps, clocks and sleeps for deadlines,
+/// randomness for WASI, exiting.
 const ALLOWED: &[i64] = &[
     libc::SYS_read,
     libc::SYS_readv,
     libc::SYS_write,
     libc::SYS_writev,
     libc::SYS_close,
+    libc::SYS_fstat,
     libc::SYS_futex,
     libc::SYS_mmap,
     libc::SYS_munmap,
@@ -264,6 +267,12 @@ fn seccomp() -> Result<String, String> {
                     .and_then(|c| SeccompRule::new(vec![c]))
                     .map_err(|e| e.to_string())?;
             rules.insert(libc::SYS_ioctl, vec![pagemap_scan]);
+            // Requests, and the compiled code that comes with them, on
+            // stdin; no other socket.
+            let stdin = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, 0)
+                .and_then(|c| SeccompRule::new(vec![c]))
+                .map_err(|e| e.to_string())?;
+            rules.insert(libc::SYS_recvmsg, vec![stdin]);
         }
         SeccompFilter::new(rules, otherwise, matched, arch)
             .and_then(BpfProgram::try_from)
@@ -291,7 +300,7 @@ fn seccomp() -> Result<String, String> {
     }
     Ok(format!(
         "{} system calls allowed, {} refused, any other kills the worker; all threads",
-        ALLOWED.len() + 2,
+        ALLOWED.len() + 3,
         REFUSED.len() + MISSING.len()
     ))
 }

@@ -14,14 +14,11 @@
 //! - `corrupt-result`: the pool's first worker (id 0) sends every result
 //!   as one byte, `0x80`, which decodes as no type's value (an integer
 //!   that does not end).
-//! - `deaf`: the pool's first worker (id 0) closes the pipe it reads
+//! - `deaf`: the pool's first worker (id 0) shuts the socket it reads
 //!   requests from once its setup came, and stays alive: the host's next
 //!   write to it fails.
 
-use std::io::{BufReader, BufWriter};
-use std::os::fd::AsFd as _;
-
-use crate::protocol::{CallResult, TEST_HOOK_VAR, ToWorker, read_frame, write_frame};
+use crate::protocol::{CallResult, TEST_HOOK_VAR, ToWorker};
 
 /// A fault to provoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,37 +69,23 @@ pub(crate) fn corrupt(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallR
     results
 }
 
-/// For [`Hook::Deaf`]: puts a relay between the host's pipe and the stdin
-/// the worker reads. The relay passes frames on; in worker 0 it stops after
-/// the setup and closes the host's pipe, while keeping the worker's stdin
-/// open, so the worker neither reads nor exits. Must run before the
-/// worker's reader starts, and before the lockdown is sealed (it makes a
-/// pipe and duplicates descriptors).
-pub(crate) fn relay_stdin() {
-    let host = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .expect("cannot duplicate stdin");
-    let (inner, outer) = std::io::pipe().expect("cannot make a pipe");
-    rustix::stdio::dup2_stdin(&inner).expect("cannot replace stdin");
-    drop(inner);
-    std::thread::spawn(move || {
-        let mut host = BufReader::new(std::fs::File::from(host));
-        let mut worker = BufWriter::new(outer);
-        while let Ok(Some(request)) = read_frame::<ToWorker>(&mut host) {
-            if write_frame(&mut worker, &request).is_err() {
-                return;
-            }
-            if let ToWorker::Setup(setup) = &request
-                && setup.worker_id == 0
-            {
-                drop(host);
-                // The worker's stdin stays open: it waits for requests
-                // that never come.
-                loop {
-                    std::thread::park();
-                }
-            }
-        }
-    });
+/// For [`Hook::Deaf`]: whether `request` is worker 0's setup, after which
+/// it stops reading: then the socket it reads is shut for reading (the
+/// host's next write to it fails) before the setup is handed on, while the
+/// lockdown is not sealed yet.
+pub(crate) fn deafens(request: &ToWorker) -> bool {
+    let deaf = get() == Some(Hook::Deaf)
+        && matches!(request, ToWorker::Setup(setup) if setup.worker_id == 0);
+    if deaf {
+        let _ = rustix::net::shutdown(std::io::stdin(), rustix::net::Shutdown::Read);
+    }
+    deaf
+}
+
+/// The reader of a deaf worker stays, reading nothing, so that the worker
+/// neither reads nor exits.
+pub(crate) fn stay_deaf() -> ! {
+    loop {
+        std::thread::park();
+    }
 }

@@ -51,6 +51,59 @@ fn truncated_component_is_refused() {
         .assert_refused(&[&name, "is not a WebAssembly component"]);
 }
 
+/// `square: func(x: u32) -> u32`, lifted from a core function whose body
+/// does not validate: it returns an `i64` where its type says `i32`.
+fn component_with_invalid_code() -> Vec<u8> {
+    use wasm_encoder::{
+        CodeSection, ComponentBuilder, ComponentExportKind, ExportKind, ExportSection, Function,
+        FunctionSection, Instruction, Module, PrimitiveValType, TypeSection, ValType,
+    };
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    module.section(&types);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut exports = ExportSection::new();
+    exports.export("square", ExportKind::Func, 0);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    let mut body = Function::new([]);
+    body.instruction(&Instruction::I64Const(0));
+    body.instruction(&Instruction::End);
+    code.function(&body);
+    module.section(&code);
+
+    let mut component = ComponentBuilder::default();
+    let module = component.core_module(None, &module);
+    let instance = component.core_instantiate(None, module, []);
+    let core_square = component.core_alias_export(None, instance, "square", ExportKind::Func);
+    let (ty, mut func) = component.type_function(None);
+    func.params([("x", PrimitiveValType::U32)])
+        .result(Some(PrimitiveValType::U32.into()));
+    let square = component.lift_func(None, core_square, ty, []);
+    component.export("square", ComponentExportKind::Func, square, None);
+    component.finish()
+}
+
+#[test]
+fn component_whose_code_does_not_validate_is_refused_by_its_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("invalid.wasm");
+    std::fs::write(&file, component_with_invalid_code()).unwrap();
+    let name = file.display().to_string();
+    // The host reads its WIT: the function is there, and the input fits.
+    wpool(["inspect", &name])
+        .output()
+        .assert_success()
+        .assert_stdout_contains("square");
+    // The compiler, in a worker, validates the code: nothing runs.
+    wpool(["run", "--no-cache", &name, "1", "2"])
+        .output()
+        .assert_refused(&[&name, "cannot run", "cannot compile", "type mismatch"]);
+}
+
 #[test]
 fn component_with_no_function_to_map_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,13 +8,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use super::process::{EventKind, Place, WorkerProcess};
 use super::warm::Warm;
 use crate::pool::cache::CompileCache;
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
-use crate::protocol::Setup;
+use crate::protocol::artifact::Artifact;
+use crate::protocol::{Code, Setup};
 
 /// Worker deaths in a row, with no batch finished in between (or, here,
 /// before the component is compiled), before a run stops: a crash loop is
@@ -22,11 +25,11 @@ use crate::protocol::Setup;
 pub(super) const MAX_DEATHS_IN_A_ROW: u32 = 8;
 
 /// A task ready for workers: the id they know it by, and its compiled
-/// component.
+/// component, sealed to be passed to them.
 #[derive(Clone)]
 pub(crate) struct Prepared {
     pub id: u32,
-    pub compiled: Arc<[u8]>,
+    pub compiled: Artifact,
 }
 
 /// `task`, compiled: see the module's docs. Tasks of a pool have the ids
@@ -52,17 +55,21 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
         Some((cache, entry))
     });
     let cached = cache.as_ref().and_then(|(cache, entry)| cache.get(entry));
-    let compiled: Arc<[u8]> = match cached {
-        Some(artifact) => artifact.into(),
+    let bytes = match cached {
+        Some(artifact) => Bytes::from(artifact),
         None => {
             let artifact = compile(job, task)?;
             if let Some((cache, entry)) = &cache {
                 // A cache that cannot be written only costs speed.
                 let _ = cache.put(entry, &artifact);
             }
-            artifact.into()
+            artifact
         }
     };
+    let compiled = Artifact::new(&bytes).map_err(|e| Error::CannotRun {
+        name: task.component().name().to_string(),
+        reason: format!("its compiled code cannot be sealed for the workers: {e}"),
+    })?;
     if let Some(warm) = warm {
         warm.compiled(id, &compiled);
     }
@@ -72,7 +79,7 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
 /// Compiles `task`'s component in a worker process that sends the artifact
 /// back, under the pool's compile deadline and memory cap. A worker that
 /// dies otherwise is started again, until too many die in a row.
-fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
+fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
     let settings = &job.settings;
     let name = || task.component().name().to_string();
     let mut deaths = 0;
@@ -84,9 +91,7 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
             compile_memory: settings.compile_memory,
             stream_output: false,
             export: task.worker_export(0),
-            wasm: task.wasm(),
-            compiled: None,
-            serialize: true,
+            code: Code::Compile(Bytes::from_owner(task.wasm())),
         };
         let place = Place {
             job: job.id,
@@ -98,12 +103,11 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Vec<u8>, Error> {
         let program = &settings.worker_program;
         // Dropped on every return: the process is killed and reaped.
         let mut process =
-            WorkerProcess::spawn(program, &setup, place, job.hub.clone(), events, None).map_err(
-                |source| Error::SpawnWorker {
+            WorkerProcess::spawn(program, &setup, None, place, job.hub.clone(), events, None)
+                .map_err(|source| Error::SpawnWorker {
                     program: program.clone(),
                     source,
-                },
-            )?;
+                })?;
         let deadline = Instant::now() + settings.compile_timeout;
         // Its first word is the answer: the compiled component, why it
         // cannot be compiled, or its end.

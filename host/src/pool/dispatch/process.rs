@@ -1,21 +1,26 @@
-//! One worker process as the host sees it: the child, the pipe to its stdin,
+//! One worker process as the host sees it: the child, the socket that is its
+//! stdin,
 //! and a thread that reads its stdout. That thread serves the worker's
 //! requests to the hub itself, hands the output its tasks stream to the
 //! run's sink, and turns everything else into [`WorkerEvent`]s for the
 //! dispatcher. Where those events go is the worker's [`Route`]: a worker
 //! kept warm between the runs of a pool is routed to each run in turn.
 
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader, BufWriter, Write as _};
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use crossbeam_channel::Sender;
 
 use crate::pool::hub::{Caller, Hub, JobId};
+use crate::protocol::artifact::{self, Artifact};
 use crate::protocol::{
-    CallResult, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
+    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
 };
 
 /// Where the tasks' output goes as they write it, when it streams: called
@@ -34,7 +39,7 @@ pub(crate) struct WorkerEvent {
 pub(crate) enum EventKind {
     /// The component compiled and links: tasks may come. The compiled
     /// artifact comes along when the setup asked for it, for the cache.
-    Ready { artifact: Option<Vec<u8>> },
+    Ready { artifact: Option<Bytes> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
     /// The worker cannot host task `id` (in the memory its lockdown allows,
@@ -72,9 +77,10 @@ struct Route {
     exited: bool,
 }
 
-/// The pipe to a worker's stdin, shared by the dispatcher (batches) and the
-/// reader thread (hub replies).
-type Stdin = Arc<Mutex<BufWriter<ChildStdin>>>;
+/// The socket that is a worker's stdin, shared by the dispatcher (batches)
+/// and the reader thread (hub replies). A socket, not a pipe, so that an
+/// artifact's descriptor can go with a frame ([`artifact::send_with`]).
+type Stdin = Arc<Mutex<BufWriter<UnixStream>>>;
 
 /// A running worker process. Dropping it kills and reaps the process.
 pub(crate) struct WorkerProcess {
@@ -87,16 +93,20 @@ pub(crate) struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Starts `program` as a worker and sends it `setup`. The output its
-    /// tasks stream, if the setup asks them to, goes to `output`.
+    /// Starts `program` as a worker and sends it `setup`, with `artifact`
+    /// when the setup's code is [`Code::Compiled`](crate::protocol::Code).
+    /// The output its tasks stream, if the setup asks them to, goes to
+    /// `output`.
     pub(crate) fn spawn(
         program: &Path,
         setup: &Setup,
+        artifact: Option<&Artifact>,
         place: Place,
         hub: Hub,
         events: Sender<WorkerEvent>,
         output: Option<OutputSink>,
     ) -> io::Result<WorkerProcess> {
+        let (ours, theirs) = UnixStream::pair()?;
         let mut command = Command::new(program);
         command
             .arg(WORKER_ARG)
@@ -105,7 +115,7 @@ impl WorkerProcess {
             // Out of the terminal's process group: a Ctrl-C reaches the host
             // alone, which lets running tasks finish.
             .process_group(0)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         #[cfg(feature = "test-hooks")]
@@ -113,10 +123,10 @@ impl WorkerProcess {
             command.env(crate::protocol::TEST_HOOK_VAR, hook);
         }
         let mut child = command.spawn()?;
+        // The worker's end of the socket, held by `command`, closes here.
+        drop(command);
         let stdout = child.stdout.take().expect("stdout is piped");
-        let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(
-            child.stdin.take().expect("stdin is piped"),
-        )));
+        let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(ours)));
         let route = Arc::new(Mutex::new(Route {
             slot: place.slot,
             generation: place.generation,
@@ -139,7 +149,7 @@ impl WorkerProcess {
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death; one that is alive and cannot be
         // written to is killed, so that its `Exited` comes too.
-        if worker.send(&ToWorker::Setup(setup.clone())).is_err() {
+        if send(&worker.stdin, &ToWorker::Setup(setup.clone()), artifact).is_err() {
             worker.kill();
         }
         Ok(worker)
@@ -180,7 +190,13 @@ impl WorkerProcess {
     /// Sends one request. An error means the worker is gone or cannot take
     /// the request: the caller kills it, and its `Exited` event follows.
     pub(crate) fn send(&self, request: &ToWorker) -> io::Result<()> {
-        send(&self.stdin, request)
+        send(&self.stdin, request, None)
+    }
+
+    /// Sends task `export` to host, its compiled code `artifact` with it;
+    /// errors as [`WorkerProcess::send`].
+    pub(crate) fn load(&self, export: Export, artifact: &Artifact) -> io::Result<()> {
+        send(&self.stdin, &ToWorker::Load(export), Some(artifact))
     }
 
     /// The hub learns that the worker's tasks `indexes` ended: their waiters
@@ -253,8 +269,15 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn send(stdin: &Stdin, request: &ToWorker) -> io::Result<()> {
-    write_frame(&mut *lock(stdin), request)
+fn send(stdin: &Stdin, request: &ToWorker, artifact: Option<&Artifact>) -> io::Result<()> {
+    let mut stdin = lock(stdin);
+    match artifact {
+        None => write_frame(&mut *stdin, request),
+        Some(artifact) => {
+            stdin.flush()?;
+            artifact::send_with(stdin.get_ref(), request, artifact.as_fd())
+        }
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -303,7 +326,7 @@ fn serve(
                 };
                 let reply = move |result| {
                     // A worker gone meanwhile reports itself through `Exited`.
-                    let _ = send(&stdin, &ToWorker::Reply { id, result });
+                    let _ = send(&stdin, &ToWorker::Reply { id, result }, None);
                 };
                 hub.request(caller, op, timeout, Box::new(reply));
                 continue;

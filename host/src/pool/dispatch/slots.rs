@@ -30,7 +30,7 @@ use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Calls, Load, Setup, ToWorker, encoding};
+use crate::protocol::{Calls, Code, Setup, ToWorker, encoding};
 
 /// Tasks one worker hosts at most. Each holds its compiled code in the
 /// worker: a Python task's is about 35 MB, so eight keep a worker within a
@@ -190,9 +190,7 @@ impl Slots {
             compile_memory: settings.compile_memory,
             stream_output: self.output.is_some(),
             export: first.worker_export(id),
-            wasm: first.wasm(),
-            compiled: Some(compiled),
-            serialize: false,
+            code: Code::Compiled,
         };
         let program = &settings.worker_program;
         let place = Place {
@@ -204,6 +202,7 @@ impl Slots {
         let process = WorkerProcess::spawn(
             program,
             &setup,
+            Some(&compiled),
             place,
             self.job.hub.clone(),
             self.events.clone(),
@@ -230,11 +229,15 @@ impl Slots {
     }
 
     /// Whether `event` comes from the process now in its slot, alive as far
-    /// as the host knows (or its `Exited`).
+    /// as the host knows, or is its `Exited`, or its `Unfit`: a worker that
+    /// says it cannot host a task exits at once, so the host may fail to
+    /// write it the task's batch and kill it before it hears why; its
+    /// batches still never started.
     pub(super) fn is_current(&self, event: &WorkerEvent) -> bool {
         self.slots.get(event.slot).is_some_and(|s| {
             s.generation == event.generation
-                && (s.killed.is_none() || matches!(event.kind, EventKind::Exited))
+                && (s.killed.is_none()
+                    || matches!(event.kind, EventKind::Exited | EventKind::Unfit(_)))
         })
     }
 
@@ -325,8 +328,7 @@ impl Slots {
                     sent = target.process.send(&ToWorker::Unload(oldest));
                 }
                 let export = task.worker_export(id);
-                let load = ToWorker::Load(Load { export, compiled });
-                sent = sent.and_then(|()| target.process.send(&load));
+                sent = sent.and_then(|()| target.process.load(export, &compiled));
             }
         }
         target.hosted.push((id, task.clone()));

@@ -6,10 +6,11 @@
 //! (see `slots`).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use super::process::WorkerProcess;
 use crate::pool::task::Task;
+use crate::protocol::artifact::Artifact;
 
 /// Tasks whose id and compiled code the pool remembers: a task forgotten
 /// gets a new id, and its code comes from the compile cache again.
@@ -37,7 +38,7 @@ struct State {
 struct Known {
     task: Task,
     id: u32,
-    compiled: Option<Arc<[u8]>>,
+    compiled: Option<Artifact>,
 }
 
 /// An idle worker and the tasks it hosts, by id, the most recently used
@@ -88,7 +89,7 @@ impl Warm {
 
     /// The id workers know `task` by, and its compiled component if the
     /// pool has it.
-    pub(super) fn known(&self, task: &Task) -> (u32, Option<Arc<[u8]>>) {
+    pub(super) fn known(&self, task: &Task) -> (u32, Option<Artifact>) {
         let mut state = self.lock();
         let found = state.tasks.iter().position(|k| k.task.same_function(task));
         let known = match found {
@@ -111,7 +112,7 @@ impl Warm {
     }
 
     /// Remembers the compiled component of task `id`.
-    pub(super) fn compiled(&self, id: u32, compiled: &Arc<[u8]>) {
+    pub(super) fn compiled(&self, id: u32, compiled: &Artifact) {
         let mut state = self.lock();
         if let Some(known) = state.tasks.iter_mut().find(|k| k.id == id) {
             known.compiled = Some(compiled.clone());

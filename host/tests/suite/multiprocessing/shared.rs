@@ -318,8 +318,7 @@ fn shared_objects_stay_within_their_budget() {
             &kind,
         ];
         let out = crate::util::run(Guest::Misbehave, args).output();
-        let (host_kib, _) = out.peak_kib();
-        (host_kib, out)
+        (out.host_peak_kib(), out)
     };
     for kind in ["queue", "dict", "list"] {
         // The same run with room for nothing: the host's own memory.

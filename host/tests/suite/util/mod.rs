@@ -303,23 +303,17 @@ impl Output {
         self
     }
 
-    /// The peak resident memory, in KiB, of wpool's own process and of its
-    /// largest worker, from the line `--summary` prints (the kernel's
-    /// `ru_maxrss`, which holds each process's whole life).
+    /// The peak resident memory, in KiB, of wpool's own process, from the
+    /// line `--summary` prints (its `VmHWM`, which holds its whole life).
     #[track_caller]
-    pub fn peak_kib(&self) -> (u64, u64) {
-        let prefix = "wpool: peak resident memory: host ";
+    pub fn host_peak_kib(&self) -> u64 {
+        let prefix = "wpool: peak resident memory of the host: ";
         let Some(line) = self.stderr.lines().find_map(|l| l.strip_prefix(prefix)) else {
             self.fail("no peak memory in the summary (run with --summary)");
         };
-        let kib: Vec<u64> = line
-            .split([' ', ','])
-            .filter_map(|word| word.parse().ok())
-            .collect();
-        match kib[..] {
-            [host, worker] => (host, worker),
-            _ => self.fail(format_args!("{line:?} gives no host and worker peaks")),
-        }
+        line.strip_suffix(" KiB")
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or_else(|| self.fail(format_args!("{line:?} is no size in KiB")))
     }
 
     /// The command, its exit status, its stdout and its stderr.
@@ -521,6 +515,20 @@ impl Cmd {
 }
 
 impl Running {
+    /// The highest peak resident memory (`VmHWM`, in KiB) of wpool's worker
+    /// processes, sampled every 20 ms until the command ends (a worker's
+    /// own figure is gone once it is reaped).
+    pub fn workers_peak_kib(&mut self) -> u64 {
+        let mut peak = 0;
+        while self.child.try_wait().ok().flatten().is_none() {
+            for pid in procfs::children_of(self.child.id()) {
+                peak = peak.max(procfs::peak_resident_kib(pid).unwrap_or(0));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    }
+
     /// Waits for the next stdout line; `None` when stdout closes or after
     /// `timeout`.
     pub fn next_line(&mut self, timeout: Duration) -> Option<String> {

@@ -4,6 +4,14 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The peak resident memory of `pid` (`VmHWM` in `/proc/PID/status`), in
+/// KiB.
+pub fn peak_resident_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    hwm.trim().trim_end_matches(" kB").parse().ok()
+}
+
 /// The process ids whose parent is `parent`, from `/proc/*/stat`.
 pub fn children_of(parent: u32) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {

@@ -1,0 +1,122 @@
+//! A compiled component on its way to a worker. The host puts the artifact
+//! in a sealed `memfd` once ([`Artifact`]) and passes the descriptor to each
+//! worker that hosts the task, attached (`SCM_RIGHTS`) to the first byte of
+//! the frame that needs it on the worker's stdin, a Unix stream socket
+//! ([`send_with`]). The worker keeps the descriptors that arrive as it reads
+//! ([`FdReader`]) and maps the one its frame names: no copy of tens of
+//! megabytes through the socket, none in the host per worker, and no file
+//! for a sealed worker to open.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write as _};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use rustix::fs::{MemfdFlags, SealFlags};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use serde::Serialize;
+
+use super::frame::write_frame;
+
+/// A compiled component in a sealed `memfd`: its size can no longer change
+/// and nobody can write it, so a worker may map it and trust it stays as
+/// the host verified it. Cloning shares the one descriptor.
+#[derive(Clone, Debug)]
+pub(crate) struct Artifact {
+    fd: Arc<OwnedFd>,
+}
+
+impl Artifact {
+    /// A sealed copy of `bytes`.
+    pub(crate) fn new(bytes: &[u8]) -> io::Result<Artifact> {
+        let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create("wpool-artifact", flags)?;
+        std::fs::File::from(fd.try_clone()?).write_all(bytes)?;
+        let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
+        rustix::fs::fcntl_add_seals(&fd, seals)?;
+        Ok(Artifact { fd: Arc::new(fd) })
+    }
+}
+
+impl AsFd for Artifact {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Writes `message` as one frame to `socket`, with the descriptor `fd` (an
+/// [`Artifact`]'s) attached to its first byte. Whoever else writes to the
+/// socket must have flushed what it buffered.
+pub(crate) fn send_with(
+    socket: &UnixStream,
+    message: &impl Serialize,
+    fd: BorrowedFd<'_>,
+) -> io::Result<()> {
+    let mut frame = Vec::new();
+    write_frame(&mut frame, message)?;
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(io::Error::other("no room for a descriptor"));
+    }
+    let sent = rustix::net::sendmsg(
+        socket,
+        &[IoSlice::new(&frame)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    // The descriptor went with the first bytes; the rest, if any, follows.
+    let mut rest = socket;
+    rest.write_all(&frame[sent..])
+}
+
+/// Reads a Unix stream socket, keeping in order the descriptors that come
+/// attached to its bytes: [`FdReader::take`] hands out the oldest, for the
+/// frame that was sent with it (a sender attaches one per frame, to its
+/// first byte, and the kernel never merges bytes across such a boundary
+/// into one read).
+pub(crate) struct FdReader<Fd> {
+    socket: Fd,
+    fds: VecDeque<OwnedFd>,
+}
+
+impl<Fd: AsFd> FdReader<Fd> {
+    pub(crate) fn new(socket: Fd) -> FdReader<Fd> {
+        FdReader {
+            socket,
+            fds: VecDeque::new(),
+        }
+    }
+
+    /// The oldest descriptor received and not yet taken.
+    pub(crate) fn take(&mut self) -> Option<OwnedFd> {
+        self.fds.pop_front()
+    }
+}
+
+impl<Fd: AsFd> Read for FdReader<Fd> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Room for a few descriptors, though a sender attaches one: any
+        // beyond the room would be closed by the kernel, and flagged.
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let received = rustix::net::recvmsg(
+            &self.socket,
+            &mut [IoSliceMut::new(buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        )?;
+        for message in control.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = message {
+                self.fds.extend(fds);
+            }
+        }
+        Ok(received.bytes)
+    }
+}
