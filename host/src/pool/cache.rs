@@ -108,9 +108,15 @@ impl CompileCache {
         })
     }
 
-    /// The entry of `wasm` compiled with the engine settings of `limits`.
-    pub(crate) fn entry(&self, wasm: &[u8], limits: &Limits) -> wasmtime::Result<Entry> {
-        let engine = wasmtime::Engine::new(&engine::config(limits))?;
+    /// The entry of `wasm` compiled with the engine settings of `limits` and
+    /// `concurrency` (see `engine::config`).
+    pub(crate) fn entry(
+        &self,
+        wasm: &[u8],
+        limits: &Limits,
+        concurrency: bool,
+    ) -> wasmtime::Result<Entry> {
+        let engine = wasmtime::Engine::new(&engine::config(limits, concurrency))?;
         let mut hasher = IdHasher(blake3::Hasher::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let id: [u8; 32] = hasher.0.update(wasm).finalize().into();

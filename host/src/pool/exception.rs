@@ -1,5 +1,6 @@
 //! Naming a guest's uncaught exception. An interpreted guest (Python built
-//! by componentize-py, JavaScript by componentize-js) that does not catch
+//! by componentize-py, JavaScript by componentize-js or jco's QuickJS
+//! backend) that does not catch
 //! an exception prints a report on its stderr, then traps; the task then
 //! fails with the exception, read from the report, rather than the trap.
 
@@ -9,7 +10,10 @@
 /// - Python's traceback, `Traceback (most recent call last):` and indented
 ///   frames, ends with the exception: `ValueError: no real square root`;
 /// - StarlingMonkey (componentize-js) prints the error's message, then
-///   `Stack:` and indented frames.
+///   `Stack:` and indented frames;
+/// - jco's QuickJS builds panic with the error's message in Rust's debug
+///   form: `Failed to call 'root': Exception(Exception { message:
+///   Some("no real square root of -1"), stack: ...`.
 ///
 /// The last report wins (a Python exception raised while handling another
 /// prints both).
@@ -23,18 +27,49 @@ pub(crate) fn uncaught(stderr: &[u8]) -> Option<String> {
         .and_then(|start| {
             let after = &lines[start + 1..];
             let end = after.iter().position(|line| !indented(line))?;
-            Some((start, after[end]))
+            Some((start, after[end].to_string()))
         });
     let js = (1..lines.len())
         .rev()
         .find(|&i| lines[i] == "Stack:" && lines.get(i + 1).is_none_or(indented))
-        .map(|i| (i, lines[i - 1]));
-    let (_, exception) = match (python, js) {
-        (Some(p), Some(j)) => Some(if p.0 > j.0 { p } else { j }),
-        (p, j) => p.or(j),
-    }?;
+        .map(|i| (i, lines[i - 1].to_string()));
+    let quickjs = lines
+        .iter()
+        .rposition(|line| line.starts_with("Failed to call '"))
+        .and_then(|i| {
+            let (_, message) = lines[i].split_once("Exception { message: Some(\"")?;
+            let (message, _) = message
+                .rsplit_once("\"), stack: ")
+                .or_else(|| message.rsplit_once("\") })"))?;
+            Some((i, unescape_debug(message)))
+        });
+    let (_, exception) = [python, js, quickjs]
+        .into_iter()
+        .flatten()
+        .max_by_key(|(at, _)| *at)?;
     let exception = exception.trim();
     (!exception.is_empty()).then(|| exception.to_string())
+}
+
+/// `text` as it was before Rust's `{:?}` escaped its quotes, backslashes
+/// and line breaks.
+fn unescape_debug(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(escaped) => out.push(escaped),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -59,6 +94,13 @@ mod tests {
             uncaught(stderr).as_deref(),
             Some("no real square root of -1")
         );
+    }
+
+    #[test]
+    fn a_quickjs_panic_names_its_error() {
+        // As jco 1.35's QuickJS backend (componentize-qjs 0.4) prints it.
+        let stderr = b"\nthread '<unnamed>' (1) panicked at crates/runtime/src/interpreter.rs:51:31:\nFailed to call 'root': Exception(Exception { message: Some(\"no \\\"real\\\" root of -1\"), stack: Some(\"    at root (/app.js:11:52)\\n\") })\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(uncaught(stderr).as_deref(), Some("no \"real\" root of -1"));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::exception;
 use super::json;
 use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
-use crate::protocol::{Captured, Failure, encoding, provided};
+use crate::protocol::{self, Captured, Failure, encoding, engine, provided};
 
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
@@ -44,6 +44,9 @@ struct ComponentInner {
     /// The imports no worker provides, by name: a task of this component
     /// cannot run.
     unprovided: Vec<String>,
+    /// Whether it uses component-model async, and so needs an engine with
+    /// concurrency support (see [`engine::NEEDS_CONCURRENCY`]).
+    concurrency: bool,
 }
 
 /// An exported function, and where it sits in the component's exports.
@@ -66,14 +69,18 @@ const HOOKS: &[(&str, &str)] = &[
     ("init", "a toolchain's start-up hook (jco's QuickJS builds)"),
 ];
 
-/// Validates everything in `wasm` but its functions' bodies: its types,
+/// Validates everything in `wasm` but its functions' bodies, with
+/// `features`: its types,
 /// imports, exports and the structure of its modules and components, all
 /// that the host reads of it. The bodies, most of a large component's
 /// bytes, are validated by the compiler in a locked-down worker, before
 /// any task runs; a component whose code is invalid fails its compile
 /// (see `pool::dispatch::compile`), with the validator's message.
-fn validate_structure(wasm: &[u8]) -> Result<(), wasmparser::BinaryReaderError> {
-    let mut validator = wasmparser::Validator::new();
+fn validate_structure(
+    wasm: &[u8],
+    features: wasmparser::WasmFeatures,
+) -> Result<(), wasmparser::BinaryReaderError> {
+    let mut validator = wasmparser::Validator::new_with_features(features);
     for payload in wasmparser::Parser::new(0).parse_all(wasm) {
         // `ValidPayload::Func` is a body for the caller to validate: not here.
         validator.payload(&payload?)?;
@@ -148,7 +155,19 @@ impl Component {
                     .into(),
             ));
         }
-        validate_structure(&wasm).map_err(|e| not_component(e.to_string()))?;
+        // Valid without component-model async, or else valid with it (the
+        // validator's default features): a QuickJS build's exports are
+        // async-lifted.
+        let without_async =
+            wasmparser::WasmFeatures::default().difference(engine::NEEDS_CONCURRENCY);
+        let concurrency = match validate_structure(&wasm, without_async) {
+            Ok(()) => false,
+            Err(_) => {
+                validate_structure(&wasm, wasmparser::WasmFeatures::default())
+                    .map_err(|e| not_component(e.to_string()))?;
+                true
+            }
+        };
         let (resolve, world) = match decode(&wasm).map_err(|e| not_component(format!("{e:#}")))? {
             DecodedWasm::Component(resolve, world) => (resolve, world),
             DecodedWasm::WitPackage(..) => {
@@ -165,6 +184,7 @@ impl Component {
                 world,
                 funcs,
                 unprovided,
+                concurrency,
             }),
         })
     }
@@ -686,9 +706,21 @@ impl Task {
         &self.inner.component.inner.funcs[self.inner.export]
     }
 
-    pub(crate) fn export_path(&self) -> (Option<String>, String) {
+    /// The function as the worker that hosts it under `id` knows it.
+    pub(crate) fn worker_export(&self, id: u32) -> protocol::Export {
         let export = self.export();
-        (export.instance.clone(), export.func.name.clone())
+        protocol::Export {
+            task: id,
+            instance: export.instance.clone(),
+            func: export.func.name.clone(),
+            concurrency: self.concurrency(),
+        }
+    }
+
+    /// Whether its component uses component-model async, and so needs an
+    /// engine with concurrency support (see [`engine::NEEDS_CONCURRENCY`]).
+    pub(crate) fn concurrency(&self) -> bool {
+        self.inner.component.inner.concurrency
     }
 
     pub(crate) fn wasm(&self) -> Arc<[u8]> {

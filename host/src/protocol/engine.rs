@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use wasmparser::WasmFeatures;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::limits::Limits;
@@ -16,14 +17,31 @@ pub(crate) const TICK: Duration = Duration::from_millis(10);
 /// in place rather than decommitted.
 const KEEP_RESIDENT: usize = 8 << 20;
 
+/// The component-model features that wasmtime accepts only in an engine
+/// with concurrency support. A component that uses one (a jco QuickJS
+/// build's exports are async-lifted) gets such an engine, which enables
+/// component-model async (async lifts and lowers, `task.return`, streams,
+/// futures; the other features stay off, as wasmtime has them); every
+/// other component gets an engine without it, because with it every call
+/// goes through wasmtime's task scheduler: about 2 µs more a fresh
+/// instance's call and 1 µs more a reused one's (B1's `square`).
+pub(crate) const NEEDS_CONCURRENCY: WasmFeatures = WasmFeatures::CM_ASYNC
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_THREADING)
+    .union(WasmFeatures::CM_ERROR_CONTEXT);
+
 /// The engine settings: epoch interruption for deadlines, fuel only when
-/// asked (it costs), and the pooling allocator with copy-on-write memory
-/// images so that a fresh instance per task is cheap.
-pub(crate) fn config(limits: &Limits) -> Config {
+/// asked (it costs), concurrency support (component-model async) only for
+/// a component that needs it (see [`NEEDS_CONCURRENCY`]), and the pooling
+/// allocator with copy-on-write memory images so that a fresh instance per
+/// task is cheap. Engines that differ in `concurrency` make artifacts that
+/// do not load into each other.
+pub(crate) fn config(limits: &Limits, concurrency: bool) -> Config {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.consume_fuel(limits.fuel.is_some());
-    config.concurrency_support(false);
+    config.concurrency_support(concurrency);
     config.wasm_backtrace_max_frames(None);
     let mut pooling = PoolingAllocationConfig::default();
     pooling

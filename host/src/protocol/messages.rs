@@ -56,6 +56,11 @@ pub(crate) struct Export {
     /// The export name of the interface holding the function, if any.
     pub instance: Option<String>,
     pub func: String,
+    /// Whether its component uses component-model async, and so runs only
+    /// on an engine with concurrency support (`engine::config`). A worker's
+    /// engine is made for its first task: one that is sent a task needing
+    /// the other engine cannot host it ([`FromWorker::Unfit`]).
+    pub concurrency: bool,
 }
 
 /// Host to worker.
@@ -122,7 +127,9 @@ pub(crate) enum FromWorker {
     SetupFailed(String),
     /// The task of a [`ToWorker::Load`], by id, needs more memory for its
     /// values than this worker's lockdown allows (sized for its first
-    /// task): the worker exits after saying so, having run nothing more.
+    /// task), or another engine than its first task's
+    /// ([`Export::concurrency`]): the worker exits after saying so, having
+    /// run nothing more.
     Unfit(u32),
     /// The results of the batch's next calls, in the batch's order. A
     /// batch is answered by one `Done`, or by several once its results pass

@@ -83,6 +83,10 @@ pub fn main(parent: u32) -> ExitCode {
         let calls = match request {
             (ToWorker::Load(export), Some(artifact)) => {
                 let id = export.task;
+                if !runtime.runs(&export) {
+                    let _ = link.send(&FromWorker::Unfit(id));
+                    return ExitCode::FAILURE;
+                }
                 if let Err(e) = runtime.load(export, artifact) {
                     let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
                     return ExitCode::FAILURE;

@@ -98,7 +98,7 @@ impl Runtime {
             export,
             code,
         } = setup;
-        let engine = Engine::new(&engine::config(&limits))?;
+        let engine = Engine::new(&engine::config(&limits, export.concurrency))?;
         let (component, artifact) = compile_or_load(&engine, code, artifact)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -148,6 +148,12 @@ impl Runtime {
     /// Whether the worker hosts task `id`.
     pub(crate) fn hosts(&self, id: u32) -> bool {
         self.tasks.contains_key(&id)
+    }
+
+    /// Whether `export`'s component runs on this worker's engine, which
+    /// has concurrency support only if its first task needed it.
+    pub(crate) fn runs(&self, export: &Export) -> bool {
+        export.concurrency == self.engine.get_concurrency_support()
     }
 
     /// Links `component` and finds the function `export` names in it.

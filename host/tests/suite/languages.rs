@@ -1,21 +1,24 @@
 //! Tasks in Python and JavaScript, built from source with the real
-//! toolchains (componentize-py and componentize-js, which `.ci/run`
+//! toolchains (componentize-py, componentize-js and jco, which `.ci/run`
 //! installs): values of every shape, an uncaught exception named as such,
 //! a shared counter under a lock, the toolchains' own hooks left out of the
 //! choice of function, `wpool new` projects that build and run as written,
-//! and the errors for a missing toolchain or an import wpool does not
-//! provide.
+//! the errors for a missing toolchain or an import wpool does not provide,
+//! a QuickJS default build (component-model async) under the usual limits,
+//! and a `fetch` refused inside the guest.
 //!
 //! Each component is compiled once, by one worker (the others load its
 //! artifact), and later runs load it from the compile cache. A compile of
 //! an interpreter takes seconds, and minutes on a machine busy compiling
 //! many at once, as the suite's is: every run here allows it 10 minutes.
 
-use std::path::Path;
-
 use std::ffi::OsStr;
+use std::path::Path;
+use std::time::Duration;
 
-use crate::util::{Cmd, Guest, as_strs, error_kind, json_by_index, squares, wpool};
+use wpool::{Component, Pool, Task};
+
+use crate::util::{Cmd, Guest, WPOOL, as_strs, error_kind, json_by_index, squares, wpool};
 
 /// How long a compile may take here (see the module's docs).
 const COMPILE_TIMEOUT: &str = "10m";
@@ -193,4 +196,108 @@ fn a_missing_toolchain_is_named_with_its_install_command() {
             .output()
             .assert_refused(&["is not installed", install]);
     }
+}
+
+#[test]
+fn a_quickjs_default_build_runs_under_the_usual_limits() {
+    let wasm = Guest::QjsTasks.wasm();
+    // Its exports are async-lifted: the build needs component-model async.
+    let text = std::fs::read(wasm).unwrap();
+    let validated = wasmparser::Validator::new_with_features(
+        wasmparser::WasmFeatures::default().difference(wasmparser::WasmFeatures::CM_ASYNC),
+    )
+    .validate_all(&text);
+    assert!(
+        validated.is_err(),
+        "the QuickJS build does not use component-model async"
+    );
+
+    run(wasm, ["--func", "square", "0..10", "-j", "2"])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..10)));
+
+    let out = run(wasm, ["--func", "root", "2.25", "-1", "--json"]).output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 2);
+    assert_eq!(lines[&0]["value"], 1.5, "{}", out.dump());
+    assert_eq!(error_kind(&out, &lines[&1]), "exception", "{}", out.dump());
+    assert_eq!(
+        lines[&1]["error"]["message"],
+        "exception: no real square root of -1",
+        "{}",
+        out.dump()
+    );
+
+    run(wasm, ["--func", "spin", "()", "--timeout", "1s"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("task 0 (input ()) failed: timed out after 1s");
+    run(wasm, ["--func", "spin", "()", "--fuel", "1000000"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("failed: out of fuel after 1000000 units");
+    run(wasm, ["--func", "hoard", "()", "--max-memory", "64MiB"])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("failed: memory limit of 64.0 MiB exceeded");
+}
+
+/// Maps `square` over `0..5` on `pool`, checks every result, each task run
+/// once, and returns the worker that ran them.
+fn five_squares(pool: &Pool, square: &Task) -> u32 {
+    let inputs = (0..5).map(|i| square.parse_input(&i.to_string()).expect("an s64"));
+    let outputs = pool.map(square, inputs).expect("the run starts");
+    for (i, output) in (0..5i64).zip(&outputs) {
+        let value = output.result.as_ref().expect("square succeeds");
+        assert_eq!(value.to_string(), (i * i).to_string());
+        assert_eq!(output.attempts, 1, "task {i} ran more than once");
+    }
+    outputs[0].worker.expect("it ran")
+}
+
+#[test]
+fn a_pool_alternates_between_async_and_sync_components() {
+    // A worker's engine has concurrency support only if its first task
+    // needs it: the pool's one worker is replaced at each switch, and at
+    // no other time.
+    let rust = Component::from_file(Guest::Square.wasm())
+        .unwrap()
+        .task(None)
+        .unwrap();
+    let qjs = Component::from_file(Guest::QjsTasks.wasm())
+        .unwrap()
+        .task(Some("square"))
+        .unwrap();
+    let pool = Pool::builder()
+        .workers(1)
+        .worker_program(WPOOL)
+        .compile_timeout(Duration::from_secs(600))
+        .build();
+    let workers: Vec<u32> = [&rust, &rust, &qjs, &qjs, &rust]
+        .into_iter()
+        .map(|task| five_squares(&pool, task))
+        .collect();
+    assert_eq!(workers[0], workers[1], "{workers:?}");
+    assert_ne!(workers[1], workers[2], "{workers:?}");
+    assert_eq!(workers[2], workers[3], "{workers:?}");
+    assert_ne!(workers[3], workers[4], "{workers:?}");
+}
+
+#[test]
+fn a_fetch_is_refused_inside_the_guest() {
+    // A default componentize-js build imports wasi:http. Every request is
+    // refused: the guest sees the error code, and the task goes on.
+    let wasm = Guest::JsFetch.wasm();
+    run(wasm, ["--func", "send", "\"example.com\""])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&["\"refused: HTTP-request-denied\""]);
+    // StarlingMonkey's fetch rejects with a TypeError that does not say why.
+    run(wasm, ["--func", "attempt", "\"http://example.com/\""])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&[
+            "\"fetch failed: TypeError: NetworkError when attempting to fetch resource\"",
+        ]);
 }

@@ -17,7 +17,7 @@ use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::artifact::Artifact;
-use crate::protocol::{Code, Export, Setup};
+use crate::protocol::{Code, Setup};
 
 /// Worker deaths in a row, with no batch finished in between (or, here,
 /// before the component is compiled), before a run stops: a crash loop is
@@ -49,7 +49,9 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
     let settings = &job.settings;
     let cache = settings.cache_dir.as_deref().and_then(|dir| {
         let cache = CompileCache::open_or_warn(dir)?;
-        let entry = cache.entry(&task.wasm(), &settings.limits).ok()?;
+        let entry = cache
+            .entry(&task.wasm(), &settings.limits, task.concurrency())
+            .ok()?;
         Some((cache, entry))
     });
     let cached = cache.as_ref().and_then(|(cache, entry)| cache.get(entry));
@@ -81,18 +83,13 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
     let name = || task.component().name().to_string();
     let mut deaths = 0;
     loop {
-        let (instance, func) = task.export_path();
         let setup = Setup {
             worker_id: job.next_worker_id(),
             limits: settings.limits.clone(),
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
             stream_output: false,
-            export: Export {
-                task: 0,
-                instance,
-                func,
-            },
+            export: task.worker_export(0),
             code: Code::Compile(Bytes::from_owner(task.wasm())),
         };
         let place = Place {

@@ -42,8 +42,8 @@ pub(crate) enum EventKind {
     Ready { artifact: Option<Bytes> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
-    /// The worker cannot host task `id` in the memory its lockdown allows;
-    /// it exits, having run nothing more.
+    /// The worker cannot host task `id` (in the memory its lockdown allows,
+    /// or on its engine); it exits, having run nothing more.
     Unfit(u32),
     /// The results of one batch.
     Done {

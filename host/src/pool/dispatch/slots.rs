@@ -10,9 +10,11 @@
 //! unloaded first. A run of a pool takes the pool's idle workers first,
 //! whatever they host, and hands back those it leaves idle (ready, or
 //! still starting) when it ends. A worker's data limit is fixed when its
-//! lockdown is sealed, sized for its first task's values: one that cannot
-//! hold a later task's says so and exits, and a fresh worker for that task
-//! takes its slot, its batches coming back unstarted.
+//! lockdown is sealed, sized for its first task's values, and its engine
+//! has concurrency support only if its first task needs it (component-model
+//! async): one that cannot hold a later task's values, or run its
+//! component, says so and exits, and a fresh worker for that task takes
+//! its slot, its batches coming back unstarted.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Calls, Code, Export, Setup, ToWorker, encoding};
+use crate::protocol::{Calls, Code, Setup, ToWorker, encoding};
 
 /// Tasks one worker hosts at most. Each holds its compiled code in the
 /// worker: a Python task's is about 35 MB, so eight keep a worker within a
@@ -180,7 +182,6 @@ impl Slots {
     /// Starts a worker for `slot` whose first task is `first`.
     fn spawn(&mut self, slot: usize, generation: u64, first: &Task) -> Result<Slot, Error> {
         let Prepared { id, compiled } = self.prepared(first)?;
-        let (instance, func) = first.export_path();
         let settings = &self.job.settings;
         let setup = Setup {
             worker_id: self.job.next_worker_id(),
@@ -188,11 +189,7 @@ impl Slots {
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
             stream_output: self.output.is_some(),
-            export: Export {
-                task: id,
-                instance,
-                func,
-            },
+            export: first.worker_export(id),
             code: Code::Compiled,
         };
         let program = &settings.worker_program;
@@ -330,12 +327,7 @@ impl Slots {
                     let (oldest, _) = target.hosted.remove(0);
                     sent = target.process.send(&ToWorker::Unload(oldest));
                 }
-                let (instance, func) = task.export_path();
-                let export = Export {
-                    task: id,
-                    instance,
-                    func,
-                };
+                let export = task.worker_export(id);
                 sent = sent.and_then(|()| target.process.load(export, &compiled));
             }
         }
@@ -360,7 +352,8 @@ impl Slots {
     }
 
     /// The worker in `slot` cannot host its task `id` (its values need
-    /// more memory than its lockdown allows), and exits: its batches never
+    /// more memory than its lockdown allows, or its component another
+    /// engine), and exits: its batches never
     /// started. Its replacement starts with that task.
     pub(super) fn unfit(&mut self, slot: usize, id: u32) {
         let task = self.hosted(slot, id).unwrap_or_else(|| self.task.clone());

@@ -1,8 +1,9 @@
 //! The guest examples, each built from source into a component once per
-//! test binary: Rust crates, and a Python and a JavaScript task, built with
-//! componentize-py and componentize-js (which `.ci/run` installs).
+//! test binary: Rust crates, and Python and JavaScript tasks, built with
+//! componentize-py, componentize-js and jco (which `.ci/run` installs).
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// The guest examples.
@@ -28,11 +29,13 @@ pub enum Guest {
     Kernels,
     PythonTasks,
     JsTasks,
+    JsFetch,
+    QjsTasks,
 }
 
 impl Guest {
     /// Every guest example.
-    pub const ALL: [Guest; 20] = [
+    pub const ALL: [Guest; 22] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
@@ -53,6 +56,8 @@ impl Guest {
         Guest::Kernels,
         Guest::PythonTasks,
         Guest::JsTasks,
+        Guest::JsFetch,
+        Guest::QjsTasks,
     ];
 
     /// The example's directory name under `guest-examples`.
@@ -78,6 +83,8 @@ impl Guest {
             Guest::Kernels => "kernels",
             Guest::PythonTasks => "python-tasks",
             Guest::JsTasks => "js-tasks",
+            Guest::JsFetch => "js-fetch",
+            Guest::QjsTasks => "qjs-tasks",
         }
     }
 
@@ -89,8 +96,9 @@ impl Guest {
             .join(self.crate_name())
     }
 
-    /// The component, built from source by [`wpool::build_guest`] the first
-    /// time any test asks for it.
+    /// The component, built from source the first time any test asks for
+    /// it: by [`wpool::build_guest`], or for `qjs-tasks` by jco's QuickJS
+    /// backend in its default (async) form, which wpool does not drive.
     pub fn wasm(self) -> &'static Path {
         static BUILT: [OnceLock<PathBuf>; Guest::ALL.len()] =
             [const { OnceLock::new() }; Guest::ALL.len()];
@@ -98,9 +106,41 @@ impl Guest {
             .iter()
             .position(|g| *g == self)
             .expect("every guest is listed");
-        BUILT[slot].get_or_init(|| match wpool::build_guest(self.dir()) {
-            Ok(path) => path,
-            Err(error) => panic!("cannot build guest {}: {error}", self.crate_name()),
+        BUILT[slot].get_or_init(|| {
+            let built = match self {
+                Guest::QjsTasks => build_quickjs(&self.dir()),
+                _ => wpool::build_guest(self.dir()).map_err(|e| e.to_string()),
+            };
+            built.unwrap_or_else(|e| panic!("cannot build guest {}: {e}", self.crate_name()))
         })
+    }
+}
+
+/// `jco componentize --backend qjs app.js --wit wit` in `dir`, into
+/// `dir/target`; jco comes from `.tools` (`.ci/run` installs it).
+fn build_quickjs(dir: &Path) -> Result<PathBuf, String> {
+    let target = dir.join("target");
+    std::fs::create_dir_all(&target).map_err(|e| e.to_string())?;
+    let wasm = target.join("qjs-tasks.wasm");
+    let built = Command::new("jco")
+        .args([
+            "componentize",
+            "--backend",
+            "qjs",
+            "app.js",
+            "--wit",
+            "wit",
+            "-o",
+        ])
+        .arg(&wasm)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run jco (bash .ci/run installs it): {e}"))?;
+    match built.status.success() {
+        true => Ok(wasm),
+        false => Err(format!(
+            "jco failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        )),
     }
 }
