@@ -37,7 +37,7 @@ pub struct Component {
 
 struct ComponentInner {
     name: String,
-    wasm: Arc<[u8]>,
+    wasm: Bytes,
     resolve: Resolve,
     world: WorldId,
     funcs: Vec<Export>,
@@ -129,7 +129,7 @@ impl Component {
     /// [`Error::TooLarge`] if they are more than [`MAX_COMPONENT_SIZE`].
     pub fn from_bytes(
         name: impl Into<String>,
-        wasm: impl Into<Arc<[u8]>>,
+        wasm: impl Into<Bytes>,
     ) -> Result<Component, Error> {
         let name = name.into();
         let wasm = wasm.into();
@@ -723,7 +723,7 @@ impl Task {
         self.inner.component.inner.concurrency
     }
 
-    pub(crate) fn wasm(&self) -> Arc<[u8]> {
+    pub(crate) fn wasm(&self) -> Bytes {
         self.inner.component.inner.wasm.clone()
     }
 

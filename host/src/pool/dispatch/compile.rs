@@ -90,7 +90,7 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
             compile_memory: settings.compile_memory,
             stream_output: false,
             export: task.worker_export(0),
-            code: Code::Compile(Bytes::from_owner(task.wasm())),
+            code: Code::Compile(task.wasm()),
         };
         let place = Place {
             job: job.id,
