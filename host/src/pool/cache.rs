@@ -127,20 +127,29 @@ impl CompileCache {
         })
     }
 
-    /// The artifact of `entry`, sealed for the workers, if its file exists
-    /// and its tag verifies. The file is read once, in chunks that are
-    /// hashed as they are copied into the artifact.
+    /// The artifact of `entry`, if its file exists and its tag verifies: the
+    /// file itself, read once through to check the tag (the artifact, then
+    /// its tag), and then mapped by the workers it is sent to.
     pub(crate) fn get(&self, entry: &Entry) -> Option<Artifact> {
         let mut file = fs::File::open(&entry.path).ok()?;
+        let len = file.metadata().ok()?.len().checked_sub(TAG_LEN as u64)?;
+        let mut mac = self.mac(entry);
+        let mut chunk = vec![0; 1 << 20];
+        let mut artifact = (&mut file).take(len);
+        loop {
+            match artifact.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    mac.update(&chunk[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
         let mut tag = [0u8; TAG_LEN];
         file.read_exact(&mut tag).ok()?;
-        let mut mac = self.mac(entry);
-        let artifact = Artifact::copy_from(&mut file, |chunk| {
-            mac.update(chunk);
-        })
-        .ok()?;
         // `blake3::Hash` compares in constant time.
-        (mac.finalize() == blake3::Hash::from_bytes(tag)).then_some(artifact)
+        (mac.finalize() == blake3::Hash::from_bytes(tag)).then(|| Artifact::verified(file, len))
     }
 
     /// Stores `artifact` under `entry`, atomically: a reader sees the old
@@ -163,8 +172,8 @@ impl CompileCache {
             .custom_flags(libc::O_NOFOLLOW)
             .mode(0o600)
             .open(&temp)?;
-        file.write_all(tag.as_bytes())?;
         file.write_all(artifact)?;
+        file.write_all(tag.as_bytes())?;
         drop(file);
         fs::rename(&temp, &entry.path).inspect_err(|_| {
             let _ = fs::remove_file(&temp);

@@ -127,10 +127,7 @@ impl Component {
     /// # Errors
     /// [`Error::NotComponent`] if the bytes are not a valid component,
     /// [`Error::TooLarge`] if they are more than [`MAX_COMPONENT_SIZE`].
-    pub fn from_bytes(
-        name: impl Into<String>,
-        wasm: impl Into<Bytes>,
-    ) -> Result<Component, Error> {
+    pub fn from_bytes(name: impl Into<String>, wasm: impl Into<Bytes>) -> Result<Component, Error> {
         let name = name.into();
         let wasm = wasm.into();
         if wasm.len() > MAX_COMPONENT_SIZE {

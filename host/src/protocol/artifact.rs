@@ -1,11 +1,10 @@
-//! A compiled component on its way to a worker. The host puts the artifact
-//! in a sealed `memfd` once ([`Artifact`]) and passes the descriptor to each
-//! worker that hosts the task, attached (`SCM_RIGHTS`) to the first byte of
-//! the frame that needs it on the worker's stdin, a Unix stream socket
-//! ([`send_with`]). The worker keeps the descriptors that arrive as it reads
-//! ([`FdReader`]) and maps the one its frame names: no copy of tens of
-//! megabytes through the socket, none in the host per worker, and no file
-//! for a sealed worker to open.
+//! A compiled component on its way to a worker, as a file descriptor
+//! ([`Artifact`]) passed to each worker that hosts the task, attached
+//! (`SCM_RIGHTS`) to the first byte of the frame that needs it on the
+//! worker's stdin, a Unix stream socket ([`send_with`]). The worker keeps
+//! the descriptors that arrive as it reads ([`FdReader`]) and maps the one
+//! its frame names: no copy of tens of megabytes through the socket, none
+//! in the host per worker, and no file for a sealed worker to open.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write as _};
@@ -23,44 +22,44 @@ use serde::Serialize;
 
 use super::frame::write_frame;
 
-/// A compiled component in a sealed `memfd`: its size can no longer change
-/// and nobody can write it, so a worker may map it and trust it stays as
-/// the host verified it. Cloning shares the one descriptor.
+/// Compiled code the host verified, in the first [`Artifact::len`] bytes
+/// of a file that does not change: a sealed `memfd` (code a worker of this
+/// process compiled), or a file of the compile cache, whose tag the host
+/// checked over the very bytes this descriptor reads, and which the cache
+/// never writes in place. Cloning shares the one descriptor.
 #[derive(Clone, Debug)]
 pub(crate) struct Artifact {
     fd: Arc<OwnedFd>,
+    len: u64,
 }
 
 impl Artifact {
-    /// A sealed copy of `bytes`.
+    /// A sealed `memfd` holding a copy of `bytes`: its size can no longer
+    /// change and nobody can write it.
     pub(crate) fn new(bytes: &[u8]) -> io::Result<Artifact> {
-        Artifact::copy_from(&mut &bytes[..], |_| {})
-    }
-
-    /// A sealed copy of all that `reader` gives, each chunk shown to `seen`
-    /// as it passes (to hash it): a large artifact is never held in a
-    /// buffer of its own on the way.
-    pub(crate) fn copy_from(
-        reader: &mut impl Read,
-        mut seen: impl FnMut(&[u8]),
-    ) -> io::Result<Artifact> {
         let flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
         let fd = rustix::fs::memfd_create("wpool-artifact", flags)?;
-        let mut file = std::fs::File::from(fd.try_clone()?);
-        let mut chunk = vec![0; 1 << 20];
-        loop {
-            let n = match reader.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            seen(&chunk[..n]);
-            file.write_all(&chunk[..n])?;
-        }
+        std::fs::File::from(fd.try_clone()?).write_all(bytes)?;
         let seals = SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE | SealFlags::SEAL;
         rustix::fs::fcntl_add_seals(&fd, seals)?;
-        Ok(Artifact { fd: Arc::new(fd) })
+        Ok(Artifact {
+            fd: Arc::new(fd),
+            len: bytes.len() as u64,
+        })
+    }
+
+    /// The first `len` bytes of `file`, a file of the compile cache whose
+    /// tag the caller verified over those bytes, read through `file`.
+    pub(crate) fn verified(file: std::fs::File, len: u64) -> Artifact {
+        Artifact {
+            fd: Arc::new(file.into()),
+            len,
+        }
+    }
+
+    /// How many bytes of the file the code is.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
     }
 }
 

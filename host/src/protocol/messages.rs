@@ -43,9 +43,9 @@ pub(crate) enum Code {
     /// load.
     Compile(Bytes),
     /// Compiled by an earlier worker, or from the compile cache (its tag
-    /// verified by the host): the artifact's descriptor comes with the
-    /// frame (see [`artifact`](super::artifact)).
-    Compiled,
+    /// verified by the host): the first this many bytes of the descriptor
+    /// that comes with the frame (see [`artifact`](super::artifact)).
+    Compiled(u64),
 }
 
 /// A function a worker hosts, and the id its batches name it by.
@@ -67,11 +67,12 @@ pub(crate) struct Export {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ToWorker {
     Setup(Setup),
-    /// Host this task too, compiled: its artifact's descriptor comes with
-    /// the frame (a sealed worker compiles nothing). A worker that cannot
+    /// Host this task too, compiled: its code is the first this many bytes
+    /// of the descriptor that comes with the frame (a sealed worker
+    /// compiles nothing). A worker that cannot
     /// host it within the memory its lockdown was sealed with answers
     /// [`FromWorker::Unfit`] and exits.
-    Load(Export),
+    Load(Export, u64),
     /// Stop hosting task `id`.
     Unload(u32),
     /// Run these calls, in order, and answer with one [`FromWorker::Done`].
@@ -108,9 +109,9 @@ impl ToWorker {
     pub(crate) fn carries_artifact(&self) -> bool {
         matches!(
             self,
-            ToWorker::Load(_)
+            ToWorker::Load(..)
                 | ToWorker::Setup(Setup {
-                    code: Code::Compiled,
+                    code: Code::Compiled(_),
                     ..
                 })
         )

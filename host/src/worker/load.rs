@@ -29,30 +29,31 @@ pub(crate) fn compile_or_load(
             let artifact = component.serialize()?;
             Ok((component, Some(Bytes::from(artifact))))
         }
-        Code::Compiled => {
+        Code::Compiled(len) => {
             let artifact = artifact.context("the compiled component did not come")?;
-            Ok((load(engine, artifact)?, None))
+            Ok((load(engine, artifact, len)?, None))
         }
     }
 }
 
-/// The component compiled into `artifact`, a sealed `memfd` holding an
-/// artifact the host verified: one from its compile cache, whose keyed tag
-/// it checked, or one a worker of this pool serialized before running any
-/// guest code. A sealed worker loads its later tasks this way: it may not
+/// The component compiled into the first `len` bytes of `artifact`, a file
+/// the host sent whose bytes it verified (see `protocol::artifact`): a
+/// sealed `memfd` holding what a worker of this pool serialized before
+/// running any guest code, or a file of its compile cache, whose keyed tag
+/// it checked. A sealed worker loads its later tasks this way: it may not
 /// compile.
-pub(crate) fn load(engine: &Engine, artifact: OwnedFd) -> wasmtime::Result<Component> {
-    let len = rustix::fs::fstat(&artifact)?.st_size;
-    let len = usize::try_from(len).context("an artifact of negative size")?;
+pub(crate) fn load(engine: &Engine, artifact: OwnedFd, len: u64) -> wasmtime::Result<Component> {
+    let len = usize::try_from(len).context("an artifact larger than memory")?;
     if len == 0 {
         wasmtime::bail!("an empty artifact");
     }
-    // SAFETY: a fresh private read-only mapping of the whole file, which
-    // nothing else in this process refers to; unmapped below, after
-    // `deserialize` has copied what it keeps. The host sealed the `memfd`
-    // against writes, growth and shrinking before sending it
-    // (`protocol::artifact::Artifact::new`), so the mapped bytes cannot
-    // change, nor the mapping fault past a shrunk end, while we read them.
+    // SAFETY: a fresh private read-only mapping of `len` bytes of the file,
+    // which nothing else in this process refers to; unmapped below, after
+    // `deserialize` has copied what it keeps. The file does not change
+    // while we read it: a `memfd` is sealed against writes, growth and
+    // shrinking, and the compile cache never writes a file in place (it
+    // renames new files over old ones), so only someone with this user's
+    // rights could, who could replace the wpool binary as well.
     let map = unsafe {
         rustix::mm::mmap(
             std::ptr::null_mut(),

@@ -81,13 +81,13 @@ pub fn main(parent: u32) -> ExitCode {
     }
     for request in requests {
         let calls = match request {
-            (ToWorker::Load(export), Some(artifact)) => {
+            (ToWorker::Load(export, len), Some(artifact)) => {
                 let id = export.task;
                 if !runtime.runs(&export) {
                     let _ = link.send(&FromWorker::Unfit(id));
                     return ExitCode::FAILURE;
                 }
-                if let Err(e) = runtime.load(export, artifact) {
+                if let Err(e) = runtime.load(export, artifact, len) {
                     let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
                     return ExitCode::FAILURE;
                 }

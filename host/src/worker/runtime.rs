@@ -131,9 +131,10 @@ impl Runtime {
         Ok((runtime, artifact))
     }
 
-    /// Hosts one more task, `export`, from its compiled `artifact`.
-    pub(crate) fn load(&mut self, export: Export, artifact: OwnedFd) -> Result<()> {
-        let component = load(&self.engine, artifact)?;
+    /// Hosts one more task, `export`, compiled into the first `len` bytes
+    /// of `artifact`.
+    pub(crate) fn load(&mut self, export: Export, artifact: OwnedFd, len: u64) -> Result<()> {
+        let component = load(&self.engine, artifact, len)?;
         self.host(export, &component)
     }
 

@@ -176,17 +176,15 @@ fn rlimits(max_memory: u64) -> Result<String, String> {
 }
 
 /// The system calls a ready worker makes: reading requests and writing
-/// results (and `recvmsg` on stdin, allowed in [`seccomp`]), the size of a
-/// compiled component it was sent (`fstat`), memory management for
-/// instances, fibers and traps, clocks and sleeps for deadlines,
-/// randomness for WASI, exiting.
+/// results (and `recvmsg` on stdin, allowed in [`seccomp`]), memory
+/// management for instances, fibers and traps, clocks and sleeps for
+/// deadlines, randomness for WASI, exiting.
 const ALLOWED: &[i64] = &[
     libc::SYS_read,
     libc::SYS_readv,
     libc::SYS_write,
     libc::SYS_writev,
     libc::SYS_close,
-    libc::SYS_fstat,
     libc::SYS_futex,
     libc::SYS_mmap,
     libc::SYS_munmap,

@@ -196,7 +196,8 @@ impl WorkerProcess {
     /// Sends task `export` to host, its compiled code `artifact` with it;
     /// errors as [`WorkerProcess::send`].
     pub(crate) fn load(&self, export: Export, artifact: &Artifact) -> io::Result<()> {
-        send(&self.stdin, &ToWorker::Load(export), Some(artifact))
+        let load = ToWorker::Load(export, artifact.len());
+        send(&self.stdin, &load, Some(artifact))
     }
 
     /// The hub learns that the worker's tasks `indexes` ended: their waiters

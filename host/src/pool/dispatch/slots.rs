@@ -190,7 +190,7 @@ impl Slots {
             compile_memory: settings.compile_memory,
             stream_output: self.output.is_some(),
             export: first.worker_export(id),
-            code: Code::Compiled,
+            code: Code::Compiled(compiled.len()),
         };
         let program = &settings.worker_program;
         let place = Place {
