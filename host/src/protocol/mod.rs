@@ -1,6 +1,6 @@
 //! What crosses between the host process and a worker process, and nothing
 //! that runs either: the frames and messages between them, the compiled
-//! artifacts passed as sealed descriptors, the limits a worker applies,
+//! artifacts passed as file descriptors, the limits a worker applies,
 //! the shared-object operations it forwards to the hub with their answers
 //! and errors, the binary encoding of values, the output it captured, the
 //! engine settings the compile cache is keyed by, the interfaces a worker
