@@ -183,9 +183,11 @@ lang() {
   hf "b7-$lang" --warmup 1 \
     -n warm "$wpool run $wasm --func square 0..10 -j2 --summary" \
     -n fresh "$wpool run $wasm --func square 0..$tasks -j2 --summary" \
+    -n reuse-10 "$wpool run $wasm --func square 0..10 -j2 --reuse 10 --summary" \
     -n reuse "$wpool run $wasm --func square 0..$tasks -j2 --reuse $tasks --summary"
   head -n "$tasks" "$out/squares-1000000" >"$out/squares-$tasks"
   same "$out/squares-10" "b7-$lang-cold-first" "b7-$lang-warm"
+  same "$out/squares-10" "b7-$lang-warm" "b7-$lang-reuse-10"
   same "$out/squares-$tasks" "b7-$lang-fresh" "b7-$lang-reuse"
   echo "$tasks" >"$out/b7-$lang-tasks"
 }
