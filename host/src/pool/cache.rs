@@ -134,18 +134,7 @@ impl CompileCache {
         let mut file = fs::File::open(&entry.path).ok()?;
         let len = file.metadata().ok()?.len().checked_sub(TAG_LEN as u64)?;
         let mut mac = self.mac(entry);
-        let mut chunk = vec![0; 1 << 20];
-        let mut artifact = (&mut file).take(len);
-        loop {
-            match artifact.read(&mut chunk) {
-                Ok(0) => break,
-                Ok(n) => {
-                    mac.update(&chunk[..n]);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
+        mac.update_reader((&mut file).take(len)).ok()?;
         let mut tag = [0u8; TAG_LEN];
         file.read_exact(&mut tag).ok()?;
         // `blake3::Hash` compares in constant time.

@@ -74,8 +74,9 @@ pub(crate) fn corrupt(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallR
 /// host's next write to it fails) before the setup is handed on, while the
 /// lockdown is not sealed yet.
 pub(crate) fn deafens(request: &ToWorker) -> bool {
-    let deaf = get() == Some(Hook::Deaf)
-        && matches!(request, ToWorker::Setup(setup) if setup.worker_id == 0);
+    // The setup first: the environment is read once, not per request.
+    let deaf = matches!(request, ToWorker::Setup(setup) if setup.worker_id == 0)
+        && get() == Some(Hook::Deaf);
     if deaf {
         let _ = rustix::net::shutdown(std::io::stdin(), rustix::net::Shutdown::Read);
     }

@@ -30,9 +30,10 @@ fn squares(pool: &Pool, square: &Task, n: i64) -> BTreeSet<u32> {
     outputs.iter().map(|o| o.worker.expect("ran")).collect()
 }
 
-fn wait_until(what: &str, done: impl Fn() -> bool) {
+/// Waits until none of the processes `pids` runs any more.
+fn wait_until_gone(what: &str, pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
+    while pids.iter().any(|&pid| is_running(pid)) {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -77,9 +78,7 @@ fn workers_killed_while_idle_are_replaced_by_the_next_run() {
     for &pid in &idle {
         kill_9(pid);
     }
-    wait_until("the idle workers are gone", || {
-        idle.iter().all(|&pid| !is_running(pid))
-    });
+    wait_until_gone("the idle workers are gone", &idle);
     squares(pool, &square, 10);
     assert_eq!(
         counted.pids().len(),
@@ -95,9 +94,7 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
     squares(pool, &square, 10);
     let idle = counted.pids();
     pool.close();
-    wait_until("close stopped the idle workers", || {
-        idle.iter().all(|&pid| !is_running(pid))
-    });
+    wait_until_gone("close stopped the idle workers", &idle);
     // A closed pool still maps, on workers of the run's own.
     squares(pool, &square, 10);
     let after_close = counted.pids();
@@ -108,9 +105,7 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
     squares(&warm.pool, &square, 10);
     let idle = warm.counted.pids();
     drop(warm);
-    wait_until("dropping the pool stopped its idle workers", || {
-        idle.iter().all(|&pid| !is_running(pid))
-    });
+    wait_until_gone("dropping the pool stopped its idle workers", &idle);
 }
 
 /// `n` components that are `square` with a custom section of their own
