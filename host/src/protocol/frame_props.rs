@@ -1,24 +1,26 @@
 //! Property tests of the frame decoder: on any bytes at all, `read_frame`
 //! returns a frame, an error or the end of the stream, never panics, and
-//! never allocates more than the bytes it was given could fill.
+//! never allocates more than the bytes it was given could fill, beyond the
+//! part of a length prefix it believes.
 
 use std::io::{self, Read};
 
 use proptest::prelude::*;
 
-use super::{read_frame, write_frame};
+use super::{FIRST_READ, read_frame, write_frame};
 use crate::protocol::{Call, Calls, FromWorker, ToWorker};
 
-/// A reader that fails the test if asked to fill a buffer of more than a
-/// MiB while it holds less than 1 KiB: a decoder that trusts a length
-/// prefix would allocate that much and ask.
+/// A reader that fails the test if asked to fill a buffer larger than the
+/// part of a length prefix the decoder believes ([`FIRST_READ`]) while it
+/// holds less than 1 KiB: a decoder that trusted the whole prefix would
+/// allocate that much and ask.
 struct Bounded<'a> {
     bytes: &'a [u8],
 }
 
 impl Read for Bounded<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        assert!(buf.len() <= 1 << 20, "asked to fill {} bytes", buf.len());
+        assert!(buf.len() <= FIRST_READ, "asked to fill {} bytes", buf.len());
         self.bytes.read(buf)
     }
 }
@@ -36,7 +38,7 @@ proptest! {
 
     #[test]
     fn a_large_length_prefix_is_refused_without_allocating_it(
-        len in (1u32 << 20)..=u32::MAX,
+        len in (FIRST_READ as u32 + 1)..=u32::MAX,
         tail in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let mut bytes = len.to_le_bytes().to_vec();

@@ -23,6 +23,11 @@ use crate::protocol::{
     CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
 };
 
+/// The size asked for the pipe a worker writes its frames to: 1 MiB, the
+/// most Linux gives an unprivileged process by default
+/// (`/proc/sys/fs/pipe-max-size`), against 64 KiB otherwise.
+const PIPE_SIZE: usize = 1 << 20;
+
 /// Where the tasks' output goes as they write it, when it streams: called
 /// on the worker's reader thread with each chunk (whole lines, unless a
 /// line outgrows the worker's buffer, or the rest when the task ends).
@@ -126,6 +131,10 @@ impl WorkerProcess {
         // The worker's end of the socket, held by `command`, closes here.
         drop(command);
         let stdout = child.stdout.take().expect("stdout is piped");
+        // A large result crosses in fewer turns of the two processes with
+        // room for more of it in the pipe. The pipe works at any size, so a
+        // refusal (a user over their pipe quota) is no error.
+        let _ = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE);
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(ours)));
         let route = Arc::new(Mutex::new(Route {
             slot: place.slot,
