@@ -11,8 +11,8 @@
 //! file (never a symbolic link) that only this user can read; files are
 //! written under fresh names, created exclusively, and renamed into place,
 //! so a symbolic link planted in the directory is never written through.
-//! Files are named by a BLAKE3 hash of the component's bytes and of the
-//! engine's compatibility hash (wasmtime's version and every setting that
+//! Files are named by a BLAKE3 hash of the component's (its digest, taken
+//! as it is loaded) and of the engine's compatibility hash (wasmtime's version and every setting that
 //! changes the code it makes). BLAKE3, not SHA-256: a run on a warm cache
 //! hashes the component and its compiled code, tens of megabytes for an
 //! interpreter, and BLAKE3 does that several times faster.
@@ -108,18 +108,19 @@ impl CompileCache {
         })
     }
 
-    /// The entry of `wasm` compiled with the engine settings of `limits` and
-    /// `concurrency` (see `engine::config`).
+    /// The entry of the component whose bytes hash to `digest`, compiled
+    /// with the engine settings of `limits` and `concurrency` (see
+    /// `engine::config`).
     pub(crate) fn entry(
         &self,
-        wasm: &[u8],
+        digest: &blake3::Hash,
         limits: &Limits,
         concurrency: bool,
     ) -> wasmtime::Result<Entry> {
         let engine = wasmtime::Engine::new(&engine::config(limits, concurrency))?;
         let mut hasher = IdHasher(blake3::Hasher::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let id: [u8; 32] = hasher.0.update(wasm).finalize().into();
+        let id: [u8; 32] = hasher.0.update(digest.as_bytes()).finalize().into();
         let name: String = id.iter().map(|b| format!("{b:02x}")).collect();
         Ok(Entry {
             path: self.dir.join(format!("{name}.cwasm")),

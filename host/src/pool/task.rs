@@ -47,6 +47,9 @@ struct ComponentInner {
     /// Whether it uses component-model async, and so needs an engine with
     /// concurrency support (see [`engine::NEEDS_CONCURRENCY`]).
     concurrency: bool,
+    /// The BLAKE3 hash of `wasm`, which names its compiled code in the
+    /// compile cache.
+    digest: blake3::Hash,
 }
 
 /// An exported function, and where it sits in the component's exports.
@@ -154,18 +157,29 @@ impl Component {
         }
         // Valid without component-model async, or else valid with it (the
         // validator's default features): a QuickJS build's exports are
-        // async-lifted.
-        let without_async =
-            wasmparser::WasmFeatures::default().difference(engine::NEEDS_CONCURRENCY);
-        let concurrency = match validate_structure(&wasm, without_async) {
-            Ok(()) => false,
-            Err(_) => {
-                validate_structure(&wasm, wasmparser::WasmFeatures::default())
-                    .map_err(|e| not_component(e.to_string()))?;
-                true
-            }
+        // async-lifted. Validated, and hashed for the compile cache, beside
+        // the decoding of its WIT, which takes longer on a large component.
+        let validate_and_hash = || {
+            let without_async =
+                wasmparser::WasmFeatures::default().difference(engine::NEEDS_CONCURRENCY);
+            let concurrency = match validate_structure(&wasm, without_async) {
+                Ok(()) => Ok(false),
+                Err(_) => {
+                    validate_structure(&wasm, wasmparser::WasmFeatures::default()).map(|()| true)
+                }
+            };
+            (concurrency, blake3::hash(&wasm))
         };
-        let (resolve, world) = match decode(&wasm).map_err(|e| not_component(format!("{e:#}")))? {
+        let ((concurrency, digest), decoded) = std::thread::scope(|scope| {
+            let validation = scope.spawn(validate_and_hash);
+            let decoded = decode(&wasm);
+            let validated = validation
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (validated, decoded)
+        });
+        let concurrency = concurrency.map_err(|e| not_component(e.to_string()))?;
+        let (resolve, world) = match decoded.map_err(|e| not_component(format!("{e:#}")))? {
             DecodedWasm::Component(resolve, world) => (resolve, world),
             DecodedWasm::WitPackage(..) => {
                 return Err(not_component("it is a WIT package, not a component".into()));
@@ -182,6 +196,7 @@ impl Component {
                 funcs,
                 unprovided,
                 concurrency,
+                digest,
             }),
         })
     }
@@ -722,6 +737,11 @@ impl Task {
 
     pub(crate) fn wasm(&self) -> Bytes {
         self.inner.component.inner.wasm.clone()
+    }
+
+    /// The BLAKE3 hash of its component's bytes.
+    pub(crate) fn digest(&self) -> &blake3::Hash {
+        &self.inner.component.inner.digest
     }
 
     /// Whether `other` is this very task (a clone of it).

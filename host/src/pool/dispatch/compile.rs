@@ -50,7 +50,7 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
     let cache = settings.cache_dir.as_deref().and_then(|dir| {
         let cache = CompileCache::open_or_warn(dir)?;
         let entry = cache
-            .entry(&task.wasm(), &settings.limits, task.concurrency())
+            .entry(task.digest(), &settings.limits, task.concurrency())
             .ok()?;
         Some((cache, entry))
     });

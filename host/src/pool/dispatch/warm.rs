@@ -73,8 +73,8 @@ impl Warm {
         let excess = state.idle.len().saturating_sub(keep);
         let stopped: Vec<_> = state.idle.drain(..excess).collect();
         drop(state);
-        // Dropped outside the lock: each is killed and reaped.
-        drop(stopped);
+        // Outside the lock.
+        stop(stopped);
     }
 
     /// Stops the idle workers, and every worker handed back from now on.
@@ -84,7 +84,7 @@ impl Warm {
             state.closed = true;
             std::mem::take(&mut state.idle)
         };
-        drop(idle);
+        stop(idle);
     }
 
     /// The id workers know `task` by, and its compiled component if the
@@ -122,5 +122,13 @@ impl Warm {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding it; a poisoned one is still whole.
         self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Kills every worker of `workers`, then reaps them (as each is dropped):
+/// they end side by side, not one after the other.
+fn stop(mut workers: Vec<Idle>) {
+    for worker in &mut workers {
+        worker.process.kill();
     }
 }
