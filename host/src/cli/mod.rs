@@ -493,14 +493,9 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let mut report = Report::new(args.json, out_dir, args.summary, total);
     let printed = report.print(outputs);
-    // The pool keeps its idle workers. For a summary they are stopped and
-    // reaped first, so that it counts their CPU time; otherwise the host
-    // does not wait for their teardown (a few milliseconds each): they end
-    // on their own when it exits and their channel closes.
-    match args.summary {
-        true => drop(pool),
-        false => std::mem::forget(pool),
-    }
+    // The pool keeps its idle workers: stopping and reaping them first lets
+    // the summary count their CPU time.
+    drop(pool);
     report.print_summary();
     let all_ok = printed?;
     if interrupt.requested() {
