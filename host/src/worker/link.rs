@@ -80,32 +80,41 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// it, if it carries one ([`ToWorker::carries_artifact`]).
 pub(super) type Request = (ToWorker, Option<OwnedFd>);
 
+/// The worker's stdin: frames from the host, and the descriptors that come
+/// with them.
+pub(super) struct Requests(BufReader<FdReader<io::Stdin>>);
+
+impl Requests {
+    pub(super) fn new() -> Requests {
+        Requests(BufReader::new(FdReader::new(io::stdin())))
+    }
+
+    /// The next request; `None` once stdin is closed or broken.
+    pub(super) fn next(&mut self) -> Option<Request> {
+        let request = read_frame::<ToWorker>(&mut self.0).ok()??;
+        let artifact = match request.carries_artifact() {
+            true => self.0.get_mut().take(),
+            false => None,
+        };
+        Some((request, artifact))
+    }
+}
+
 /// Reads requests on a thread of their own, so that the host never blocks
 /// writing to a busy worker, and hub replies reach a task while it runs.
 /// When stdin closes, the host is gone or done with us: the whole process
 /// exits at once, even in the middle of a task.
-pub(super) fn spawn_reader(link: HostLink) -> Receiver<Request> {
+pub(super) fn spawn_reader(link: HostLink, mut requests: Requests) -> Receiver<Request> {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
         .name("requests".into())
         .spawn(move || {
-            let mut stdin = BufReader::new(FdReader::new(io::stdin()));
-            while let Ok(Some(request)) = read_frame::<ToWorker>(&mut stdin) {
+            while let Some((request, artifact)) = requests.next() {
                 match request {
                     ToWorker::Reply { id, result } => link.deliver(id, result),
                     request => {
-                        #[cfg(feature = "test-hooks")]
-                        let deaf = super::test_hook::deafens(&request);
-                        let artifact = match request.carries_artifact() {
-                            true => stdin.get_mut().take(),
-                            false => None,
-                        };
                         if tx.send((request, artifact)).is_err() {
                             break;
-                        }
-                        #[cfg(feature = "test-hooks")]
-                        if deaf {
-                            super::test_hook::stay_deaf();
                         }
                     }
                 }

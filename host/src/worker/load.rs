@@ -1,10 +1,10 @@
 //! The worker's half of the compile cache, and the crate's one use of
 //! `unsafe` for loading code: a compiled artifact that the host has
-//! verified, mapped from the sealed descriptor it sent.
+//! verified, from the descriptor it sent.
 
 #![allow(unsafe_code)]
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd as _, OwnedFd};
 
 use bytes::Bytes;
 use rustix::mm::{MapFlags, ProtFlags};
@@ -12,27 +12,36 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime::error::Context as _;
 
-use crate::protocol::Code;
+/// The component `wasm` compiles to, and its code serialized, for the
+/// host to cache and the other workers to load.
+pub(crate) fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<(Component, Bytes)> {
+    let component = Component::new(engine, wasm).context("cannot compile the component")?;
+    let artifact = component.serialize()?;
+    Ok((component, Bytes::from(artifact)))
+}
 
-/// The first task's component, from its setup's `code`: compiled from the
-/// wasm (and then also serialized, for the host to cache and the other
-/// workers to load), or loaded from `artifact`.
-pub(crate) fn compile_or_load(
+/// The first task's component, compiled into the first `len` bytes of
+/// `artifact`, loaded before the worker's file access is shut
+/// (`sandbox::shut_files`): wasmtime maps the file itself, opened again
+/// through the descriptor's name in `/proc/self/fd`. So its code is not
+/// copied, and its instances' memory images map straight from the file,
+/// with no copy into a `memfd` either (a Python task's: 35 MB and 12 MB).
+/// A file that cannot be mapped so (its code executable, from a `noexec`
+/// mount) is loaded as a later task's is ([`load`]).
+pub(crate) fn load_first(
     engine: &Engine,
-    code: Code,
-    artifact: Option<OwnedFd>,
-) -> wasmtime::Result<(Component, Option<Bytes>)> {
-    match code {
-        Code::Compile(wasm) => {
-            let component =
-                Component::new(engine, &wasm).context("cannot compile the component")?;
-            let artifact = component.serialize()?;
-            Ok((component, Some(Bytes::from(artifact))))
-        }
-        Code::Compiled(len) => {
-            let artifact = artifact.context("the compiled component did not come")?;
-            Ok((load(engine, artifact, len)?, None))
-        }
+    artifact: OwnedFd,
+    len: u64,
+) -> wasmtime::Result<Component> {
+    let path = format!("/proc/self/fd/{}", artifact.as_raw_fd());
+    // SAFETY: as in `load`, for as long as the component lives: the file
+    // holds, unmodified, what a worker of ours serialized, and never
+    // changes (a sealed `memfd`, or a cache file, never written in place).
+    // The file goes on past `len` with the cache's tag, which wasmtime, reading
+    // the code as an ELF image by its headers, never reads.
+    match unsafe { Component::deserialize_file(engine, &path) } {
+        Ok(component) => Ok(component),
+        Err(_) => load(engine, artifact, len),
     }
 }
 

@@ -35,7 +35,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use self::link::{HostLink, spawn_reader};
+use self::link::{HostLink, Requests, spawn_reader};
 use self::runtime::Runtime;
 #[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
@@ -43,16 +43,28 @@ use crate::protocol::{Calls, FromWorker, Limits, RESULTS_PER_FRAME, ToWorker};
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
 /// process id of the host, which must still be our parent. The process is
-/// locked down first (`sandbox`), and sealed before any guest code runs.
+/// locked down first (`sandbox`), shuts file access once it has its setup
+/// and its first task's code, and is sealed before any guest code runs.
 pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
     #[cfg(feature = "test-hooks")]
     let hook = test_hook::get();
     let link = HostLink::new();
-    let requests = spawn_reader(link.clone());
-    let Ok((ToWorker::Setup(setup), artifact)) = requests.recv() else {
+    let mut requests = Requests::new();
+    let Some((ToWorker::Setup(setup), artifact)) = requests.next() else {
         return ExitCode::FAILURE;
     };
+    // The engine, and the first task's code if it comes compiled, before
+    // file access is shut: see `load::load_first`.
+    let early = runtime::Early::new(&setup, artifact);
+    sandbox::shut_files();
+    #[cfg(feature = "test-hooks")]
+    let requests = match test_hook::deafens(hook, &setup) {
+        true => test_hook::deaf_requests(),
+        false => spawn_reader(link.clone(), requests),
+    };
+    #[cfg(not(feature = "test-hooks"))]
+    let requests = spawn_reader(link.clone(), requests);
     #[cfg(feature = "test-hooks")]
     if hook == Some(Hook::SlowCompile) {
         test_hook::stall();
@@ -62,13 +74,14 @@ pub fn main(parent: u32) -> ExitCode {
     let first = setup.export.task;
     let max_memory = setup.limits.max_memory;
     sandbox::cap_compile_memory(setup.compile_memory);
-    let (mut runtime, artifact) = match Runtime::new(setup, artifact, link.clone()) {
-        Ok(ready) => ready,
-        Err(e) => {
-            let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
-            return ExitCode::FAILURE;
-        }
-    };
+    let (mut runtime, artifact) =
+        match early.and_then(|early| Runtime::new(setup, early, link.clone())) {
+            Ok(ready) => ready,
+            Err(e) => {
+                let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
+                return ExitCode::FAILURE;
+            }
+        };
     let Ok(executor) = runtime::executor() else {
         return ExitCode::FAILURE;
     };
@@ -183,6 +196,7 @@ impl Batch<'_> {
 /// not kill exits with status 3.
 pub fn probe(parent: u32) -> ExitCode {
     let mut layers = sandbox::enter(parent);
+    layers.push(sandbox::shut_files());
     layers.extend(sandbox::seal(Limits::default().max_memory));
     let mut out = std::io::stdout().lock();
     for layer in &layers {

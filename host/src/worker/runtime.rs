@@ -31,11 +31,39 @@ use super::bindings;
 use super::capture::Capture;
 use super::http::Http;
 use super::link::HostLink;
-use super::load::{compile_or_load, load};
+use super::load::{compile, load, load_first};
 use super::state::{MemoryCap, TaskState};
 use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
-use crate::protocol::{Call, CallResult, Export, Failure, Limits, Setup, Stream};
+use crate::protocol::{Call, CallResult, Code, Export, Failure, Limits, Setup, Stream};
+
+/// What a worker makes before its file access is shut: its engine, and
+/// its first task's component if that came compiled.
+pub(crate) struct Early {
+    engine: Engine,
+    first: First,
+}
+
+enum First {
+    Loaded(Component),
+    Compile(Bytes),
+}
+
+impl Early {
+    /// The engine for `setup`, and its task's component loaded from
+    /// `artifact` if the setup's code is compiled (see `load::load_first`).
+    pub(crate) fn new(setup: &Setup, artifact: Option<OwnedFd>) -> Result<Early> {
+        let engine = Engine::new(&engine::config(&setup.limits, setup.export.concurrency))?;
+        let first = match &setup.code {
+            Code::Compile(wasm) => First::Compile(wasm.clone()),
+            Code::Compiled(len) => {
+                let artifact = artifact.context("the compiled component did not come")?;
+                First::Loaded(load_first(&engine, artifact, *len)?)
+            }
+        };
+        Ok(Early { engine, first })
+    }
+}
 
 /// The engine and the tasks it hosts, ready to run calls.
 pub(crate) struct Runtime {
@@ -80,12 +108,12 @@ struct Session {
 }
 
 impl Runtime {
-    /// Makes the engine, compiles (or loads, from `artifact`) and links the
-    /// setup's task, and starts the epoch ticker. Also returns the compiled
-    /// artifact when the setup gave the component to compile.
+    /// Compiles the setup's task unless `early` loaded it, links it, and
+    /// starts the epoch ticker. Also returns the compiled artifact when the
+    /// setup gave the component to compile.
     pub(crate) fn new(
         setup: Setup,
-        artifact: Option<OwnedFd>,
+        early: Early,
         link: HostLink,
     ) -> Result<(Runtime, Option<Bytes>)> {
         let Setup {
@@ -96,10 +124,17 @@ impl Runtime {
             compile_memory: _,
             stream_output,
             export,
-            code,
+            // Read by `Early`.
+            code: _,
         } = setup;
-        let engine = Engine::new(&engine::config(&limits, export.concurrency))?;
-        let (component, artifact) = compile_or_load(&engine, code, artifact)?;
+        let Early { engine, first } = early;
+        let (component, artifact) = match first {
+            First::Loaded(component) => (component, None),
+            First::Compile(wasm) => {
+                let (component, artifact) = compile(&engine, &wasm)?;
+                (component, Some(artifact))
+            }
+        };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

@@ -1,9 +1,12 @@
 //! The worker's process lockdown, the second wall behind wasm's own sandbox.
 //! [`enter`] runs first thing in a worker, while it has a single thread:
 //! fresh user and network namespaces, death with the parent, no new
-//! privileges, Landlock with no file access; every thread started later
-//! inherits all of it. [`seal`] runs once the engine is ready and before any
-//! guest code: rlimits, and a seccomp allowlist applied to every thread.
+//! privileges. [`shut_files`] follows, still on the single thread, once the
+//! worker has read its setup from the host and loaded its first task's
+//! compiled code (the one file it opens, a descriptor the host sent):
+//! Landlock with no file access. Every thread started later inherits all
+//! of it. [`seal`] runs once the engine is ready and before any guest code:
+//! rlimits, and a seccomp allowlist applied to every thread.
 //!
 //! Each layer is applied where the kernel offers it and reported either way
 //! ([`Layer`]); `wpool doctor` reads the report of a probe process.
@@ -60,8 +63,14 @@ pub(crate) fn enter(parent: u32) -> Vec<Layer> {
             .map(|()| "setuid binaries and file capabilities cannot raise privileges".into())
             .map_err(|e| e.to_string()),
     );
-    let landlock = layer("landlock", landlock());
-    vec![death, namespaces, privileges, landlock]
+    vec![death, namespaces, privileges]
+}
+
+/// The step between [`enter`] and [`seal`], which must also run while the
+/// process has one thread: Landlock, with no file access. Until then the
+/// worker opens only what the host sent it (see `load::load_first`).
+pub(crate) fn shut_files() -> Layer {
+    layer("landlock", landlock())
 }
 
 /// The last lockdown step, before guest code runs. `max_memory` is what a

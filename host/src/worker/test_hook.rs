@@ -18,7 +18,10 @@
 //!   requests from once its setup came, and stays alive: the host's next
 //!   write to it fails.
 
-use crate::protocol::{CallResult, TEST_HOOK_VAR, ToWorker};
+use crossbeam_channel::Receiver;
+
+use super::link::Request;
+use crate::protocol::{CallResult, Setup, TEST_HOOK_VAR};
 
 /// A fault to provoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,24 +72,21 @@ pub(crate) fn corrupt(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallR
     results
 }
 
-/// For [`Hook::Deaf`]: whether `request` is worker 0's setup, after which
-/// it stops reading: then the socket it reads is shut for reading (the
-/// host's next write to it fails) before the setup is handed on, while the
-/// lockdown is not sealed yet.
-pub(crate) fn deafens(request: &ToWorker) -> bool {
-    // The setup first: the environment is read once, not per request.
-    let deaf = matches!(request, ToWorker::Setup(setup) if setup.worker_id == 0)
-        && get() == Some(Hook::Deaf);
+/// For [`Hook::Deaf`]: whether worker 0, set up by `setup`, stops reading
+/// now: then the socket it reads is shut for reading (the host's next
+/// write to it fails), while the lockdown is not sealed yet.
+pub(crate) fn deafens(hook: Option<Hook>, setup: &Setup) -> bool {
+    let deaf = hook == Some(Hook::Deaf) && setup.worker_id == 0;
     if deaf {
         let _ = rustix::net::shutdown(std::io::stdin(), rustix::net::Shutdown::Read);
     }
     deaf
 }
 
-/// The reader of a deaf worker stays, reading nothing, so that the worker
-/// neither reads nor exits.
-pub(crate) fn stay_deaf() -> ! {
-    loop {
-        std::thread::park();
-    }
+/// A deaf worker's requests: none ever comes, and the channel never
+/// closes, so that the worker neither reads nor exits.
+pub(crate) fn deaf_requests() -> Receiver<Request> {
+    let (sender, requests) = crossbeam_channel::unbounded();
+    std::mem::forget(sender);
+    requests
 }
