@@ -216,15 +216,21 @@ fn runs_of_different_tasks_share_the_warm_workers() {
     assert!(seen.len() <= 2, "ran on the workers {seen:?}");
 }
 
-/// How many regions of compiled code (anonymous, readable and executable
-/// mappings) worker `pid` holds, from `/proc/PID/maps`: each task a worker
-/// hosts adds its component's code, and unloading it unmaps it.
+/// How many regions of compiled code worker `pid` holds, from
+/// `/proc/PID/maps`: readable and executable mappings, anonymous (code
+/// copied out of its artifact) or of an artifact itself (a compile cache
+/// file, or a `memfd`, which wasmtime maps for a worker's first task). Each
+/// task a worker hosts adds its component's code, and unloading it unmaps it.
 fn code_regions(pid: u32) -> usize {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("the worker's maps");
     maps.lines()
         .filter(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            fields.get(1) == Some(&"r-xp") && fields.len() == 5
+            let artifact = match fields.get(5) {
+                None => true,
+                Some(path) => path.ends_with(".cwasm") || path.starts_with("/memfd:wpool-artifact"),
+            };
+            fields.get(1) == Some(&"r-xp") && artifact
         })
         .count()
 }
