@@ -11,8 +11,9 @@
 //! file (never a symbolic link) that only this user can read; files are
 //! written under fresh names, created exclusively, and renamed into place,
 //! so a symbolic link planted in the directory is never written through.
-//! Files are named by a BLAKE3 hash of the component's (its digest, taken
-//! as it is loaded) and of the engine's compatibility hash (wasmtime's version and every setting that
+//! Files are named by a BLAKE3 hash of the component's own BLAKE3 digest
+//! (taken as it is loaded, see `Component::from_bytes`) and of the
+//! engine's compatibility hash (wasmtime's version and every setting that
 //! changes the code it makes). BLAKE3, not SHA-256: a run on a warm cache
 //! hashes the component and its compiled code, tens of megabytes for an
 //! interpreter, and BLAKE3 does that several times faster.

@@ -37,8 +37,8 @@ pub(crate) fn load_first(
     // SAFETY: as in `load`, for as long as the component lives: the file
     // holds, unmodified, what a worker of ours serialized, and never
     // changes (a sealed `memfd`, or a cache file, never written in place).
-    // The file goes on past `len` with the cache's tag, which wasmtime, reading
-    // the code as an ELF image by its headers, never reads.
+    // The file goes on past `len` with the cache's tag, which wasmtime,
+    // reading the code as an ELF image by its headers, never reads.
     match unsafe { Component::deserialize_file(engine, &path) } {
         Ok(component) => Ok(component),
         Err(_) => load(engine, artifact, len),
