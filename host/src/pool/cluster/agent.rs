@@ -33,6 +33,7 @@ use super::link::{
     COMPONENTS, INDEX_HEADER, INPUT_HEADER, JOBS, Link, MESSAGE_OVERHEAD, OBJECT_HEADER, RESULTS,
     TASKS, consumer_name, fatal_subject, header, message_id, payload, put_value, result_subject,
 };
+use super::shared::Forwarder;
 use super::wire::{JobSpec, Reply};
 use crate::pool::dispatch::{Plan, Run, Source, Submitted};
 use crate::pool::error::Error;
@@ -192,8 +193,9 @@ impl Served {
         settings.limits = self.spec.limits.clone();
         settings.retries = self.spec.retries;
         settings.reuse = self.spec.reuse;
-        let hub = Hub::new(settings.hub_limits());
-        let job = Arc::new(Job::first(settings, hub));
+        // The job's shared objects are its submitter's.
+        let forwarder = Arc::new(Forwarder::new(&self.link.client, &self.job));
+        let job = Arc::new(Job::first(settings, Hub::remote(forwarder.clone())));
         let (submit, submitted) = crossbeam_channel::unbounded();
         let (terminate, terminated) = crossbeam_channel::bounded(1);
         let _terminate = Terminate(terminate);
@@ -237,6 +239,7 @@ impl Served {
             () = self.fetch(&consumer, &task, &submit, &held) => Ok(()),
             fatal = self.answer(&mut outputs, &held) => fatal,
             () = self.keep_alive(&held) => Ok(()),
+            () = forwarder.keep_alive() => Ok(()),
         }
     }
 

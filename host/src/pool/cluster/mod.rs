@@ -15,10 +15,13 @@
 //! - `wire`: what crosses: a job's spec, a task's reply.
 //! - `submit`: [`Submission`], one run of a task over inputs on the
 //!   cluster.
+//! - `shared`: the job's shared objects, served by its submitter to the
+//!   tasks on its agents.
 //! - `agent`: [`Agent`], which serves the cluster's jobs on this machine.
 
 mod agent;
 mod link;
+mod shared;
 mod submit;
 mod wire;
 

@@ -30,12 +30,14 @@ use sha2::{Digest as _, Sha256};
 
 use super::link::{
     COMPONENTS, INDEX_HEADER, INPUT_HEADER, JOBS, Link, MESSAGE_OVERHEAD, OBJECT_HEADER, RESULTS,
-    TASKS, consumer_name, digest, header, hex, message_id, payload, put_value, result_subject,
-    task_message_id, task_subject, values_store,
+    TASKS, consumer_name, digest, header, hex, message_id, payload, put_value, random_id,
+    result_subject, task_message_id, task_subject, values_store,
 };
+use super::shared::Objects;
 use super::wire::{JobSpec, Reply};
 use crate::pool::dispatch::{Feed, Ran, Reorder, Source};
 use crate::pool::error::Error;
+use crate::pool::hub::Hub;
 use crate::pool::output::TaskOutput;
 use crate::pool::settings::Settings;
 use crate::pool::task::Task;
@@ -117,6 +119,9 @@ pub(crate) struct Submission<I> {
     finished: bool,
     /// Whether the job's bucket key, consumer and messages are gone.
     cleaned: bool,
+    /// The job's shared objects, which its agents' tasks use; they go with
+    /// the run.
+    _objects: Objects,
 }
 
 impl<I: Iterator<Item = Input>> Submission<I> {
@@ -149,6 +154,11 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             epoch: 0,
         };
         let runtime = link.runtime.clone();
+        // Served before any agent can see the job.
+        let hub = Hub::new(settings.hub_limits());
+        let objects = runtime
+            .block_on(Objects::serve(&link.client, &job, hub))
+            .map_err(|e| link.error("cannot serve the job's shared objects", e))?;
         let opened = runtime.block_on(open(&link, &job, &mut spec, task, cluster.resume))?;
         let mut earlier = HashMap::new();
         let mut fatal = None;
@@ -186,6 +196,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             refused: None,
             finished: false,
             cleaned: false,
+            _objects: objects,
         })
     }
 
@@ -636,7 +647,5 @@ fn cannot_run(task: &Task, reason: &[u8]) -> Error {
 
 /// A fresh job id: 16 hex digits from the system's random numbers.
 fn job_id() -> String {
-    let mut bytes = [0u8; 8];
-    let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
-    hex(&bytes)
+    format!("{:016x}", random_id())
 }

@@ -17,7 +17,8 @@
 //!
 //! # Layout
 //! - `server`: [`Hub`], its lock and timer thread, and the typed client
-//!   calls the host's handles and the tests use.
+//!   calls the host's handles and the tests use; or the [`Remote`] hub in
+//!   another process that it forwards to.
 //! - `state`: every job's objects behind the lock, and how an operation is
 //!   served: an open by name, or an operation on the object a handle names.
 //! - `objects`: a job's table of objects; [`Object`](objects::Object) hands
@@ -57,4 +58,5 @@ pub use self::handles::{
     SharedValue,
 };
 pub(crate) use self::limits::HubLimits;
-pub(crate) use self::server::Hub;
+pub(crate) use self::server::{Hub, Remote};
+pub(crate) use self::waiters::Reply;

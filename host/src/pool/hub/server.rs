@@ -1,6 +1,7 @@
 //! [`Hub`]: the handle every part of the host holds on the hub, its lock,
 //! and the timer thread that answers `timeout` to waiters whose deadline
-//! passes.
+//! passes; or, where the job's objects live in another process, the
+//! [`Remote`] its operations are forwarded to.
 
 use std::marker::PhantomData;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -83,7 +84,28 @@ impl Drop for Owner {
 /// last clone drops, its timer thread ends and every parked request is
 /// answered `closed`.
 #[derive(Clone)]
-pub(crate) struct Hub(Arc<Owner>);
+pub(crate) struct Hub(Serving);
+
+/// Where a hub's objects are.
+#[derive(Clone)]
+enum Serving {
+    /// In this process.
+    Here(Arc<Owner>),
+    /// In another process: an agent's workers share the objects of their
+    /// job's submitter.
+    Elsewhere(Arc<dyn Remote>),
+}
+
+/// A hub in another process, which serves the operations of this process's
+/// workers: the same calls as [`Hub`]'s, with the same promises.
+pub(crate) trait Remote: Send + Sync {
+    /// As [`Hub::request`].
+    fn request(&self, caller: Caller, op: Op, timeout: Option<Duration>, reply: Reply);
+    /// As [`Hub::task_ended`].
+    fn task_ended(&self, caller: Caller);
+    /// As [`Hub::worker_died`].
+    fn worker_died(&self, job: JobId, worker: u32);
+}
 
 impl Hub {
     /// A hub with no objects, and its timer thread started.
@@ -101,11 +123,12 @@ impl Hub {
             .name("wpool-hub-timer".into())
             .spawn(move || timer.run_timer())
             .expect("cannot start the hub's timer thread");
-        Hub(Arc::new(Owner(core)))
+        Hub(Serving::Here(Arc::new(Owner(core))))
     }
 
-    fn core(&self) -> &Core {
-        &self.0.0
+    /// A hub whose objects `remote` serves.
+    pub(crate) fn remote(remote: Arc<dyn Remote>) -> Hub {
+        Hub(Serving::Elsewhere(remote))
     }
 
     /// Serves `op` for `caller`, as a worker sent it. Never blocks: `reply`
@@ -113,7 +136,10 @@ impl Hub {
     /// complete, or with `timeout` once `timeout` has passed; `None` waits
     /// as long as needed).
     pub(crate) fn request(&self, caller: Caller, op: Op, timeout: Option<Duration>, reply: Reply) {
-        let core = self.core();
+        let core = match &self.0 {
+            Serving::Here(owner) => &owner.0,
+            Serving::Elsewhere(remote) => return remote.request(caller, op, timeout, reply),
+        };
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut out = Outbox::default();
         let wake_timer = {
@@ -165,8 +191,17 @@ impl Hub {
     }
 
     fn forget(&self, job: JobId, gone: Gone) {
+        let owner = match &self.0 {
+            Serving::Here(owner) => owner,
+            Serving::Elsewhere(remote) => {
+                return match gone {
+                    Gone::Task(caller) => remote.task_ended(caller),
+                    Gone::Worker(job, worker) => remote.worker_died(job, worker),
+                };
+            }
+        };
         let mut out = Outbox::default();
-        self.core().lock().forget(job, gone, &mut out);
+        owner.0.lock().forget(job, gone, &mut out);
         out.deliver();
     }
 
@@ -186,10 +221,14 @@ impl Hub {
     }
 
     /// Forgets every object of `job`; their waiters are answered `closed`.
+    /// A remote hub's objects are its process's to forget.
     pub(crate) fn drop_job(&self, job: JobId) {
+        let Serving::Here(owner) = &self.0 else {
+            return;
+        };
         let mut out = Outbox::default();
         {
-            let mut state = self.core().lock();
+            let mut state = owner.0.lock();
             if let Some(objects) = state.jobs.remove(&job) {
                 objects.abort(&mut out);
             }
