@@ -210,6 +210,8 @@ impl PoolBuilder {
     /// local run does; an input or result too large for one message of the
     /// server's (`max_payload`, 1 MiB by default) travels through the
     /// server's object store, up to [`Limits::max_value`](crate::Limits::max_value).
+    /// Each run is a job whose shared objects this process serves to the
+    /// tasks on every agent, for as long as the run lasts.
     ///
     /// # Errors
     /// [`Error::Cluster`] if the server cannot be reached or has no
