@@ -374,10 +374,26 @@ fn exit_code(ended: anyhow::Result<Outcome>) -> ExitCode {
         Ok(Outcome::Interrupted) => ExitCode::from(interrupt::EXIT_INTERRUPTED),
         Err(error) if stdout_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            warn(format_args!("{error:#}"));
+            warn(causes(&error));
             ExitCode::from(2)
         }
     }
+}
+
+/// `error` and its causes, joined by `: `, leaving out a cause that the
+/// text before it ends with already (a client library's error often
+/// repeats its own source).
+fn causes(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.is_empty() {
+            text = cause;
+        } else if !text.ends_with(&cause) {
+            text = format!("{text}: {cause}");
+        }
+    }
+    text
 }
 
 /// Whether `error` comes from a write into a pipe nobody reads any more.

@@ -1,8 +1,10 @@
 //! Who may use a cluster: a real `nats-server` whose configuration asks
 //! for a user and password and grants agents and submitters only their
-//! part (the configuration the README shows), `wpool agent` and `wpool run
-//! --nats` connecting as those users, and connections without them
-//! refused.
+//! part (the configuration the README shows), or for a user JWT signed by
+//! its operator's account (a credentials file), or TLS with a certificate
+//! of a private authority; `wpool agent` and `wpool run --nats` connecting
+//! with them, and connections without them refused. The keys and
+//! certificates are test fixtures, made by `fixtures/make.sh`.
 
 use crate::util::nats::{Agent, NatsServer};
 use crate::util::{Guest, as_strs, run, squares, wpool};
@@ -84,4 +86,53 @@ fn a_connection_without_the_right_credentials_is_refused() {
     )
     .output();
     out.assert_refused(&["cannot read credentials /nonexistent.creds"]);
+}
+
+/// A fixture of `fixtures/`, by its path there.
+fn fixture(path: &str) -> String {
+    format!("{}/tests/suite/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn a_credentials_file_connects_agents_and_submitters() {
+    // An operator's server: only users whose JWT its account signed.
+    let config = std::fs::read_to_string(fixture("creds/server.conf")).expect("the fixture");
+    let server = NatsServer::start_with_config(&config);
+    let creds = fixture("creds/user.creds");
+    let with_creds = ["--nats", server.url(), "--nats-creds", &creds];
+    let _agent = Agent::start_cmd(wpool(["agent", "--slots", "2"]).args(with_creds));
+    let out = run(Guest::Square, ["0..20"]).args(with_creds).output();
+    out.assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..20)));
+
+    let out = run(Guest::Square, ["1", "--nats", server.url()]).output();
+    out.assert_refused(&["cannot connect", "authorization violation"]);
+}
+
+#[test]
+fn tls_with_a_private_authority_connects_once_it_is_trusted() {
+    let config = format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n",
+        fixture("tls/server.pem"),
+        fixture("tls/server-key.pem")
+    );
+    let server = NatsServer::start_with_config(&config);
+    let url = server.url().replacen("nats://", "tls://", 1);
+    let authority = fixture("tls/ca.pem");
+    let _agent = Agent::start_cmd(
+        wpool(["agent", "--nats", &url, "--slots", "2"]).env("SSL_CERT_FILE", &authority),
+    );
+    let out = run(Guest::Square, ["0..20", "--nats", &url])
+        .env("SSL_CERT_FILE", &authority)
+        .output();
+    out.assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..20)));
+
+    // The authority not trusted: refused, saying how to trust it.
+    let out = run(Guest::Square, ["1", "--nats", &url]).output();
+    out.assert_refused(&[
+        "cannot connect",
+        "SSL_CERT_FILE",
+        "invalid peer certificate",
+    ]);
 }

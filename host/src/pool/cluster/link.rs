@@ -201,7 +201,17 @@ impl Link {
                     .connection_timeout(Duration::from_secs(5))
                     .connect(servers),
             )
-            .map_err(|e| failed("cannot connect")(e.into()))?;
+            .map_err(|e| {
+                // rustls's words for a server certificate it cannot trust.
+                let what = match e.to_string().contains("invalid peer certificate") {
+                    true => {
+                        "cannot connect (a server certificate from a private authority is \
+                             trusted with SSL_CERT_FILE=its-certificate.pem)"
+                    }
+                    false => "cannot connect",
+                };
+                failed(what)(e.into())
+            })?;
         // The context starts a task of its own on the runtime.
         let entered = runtime.enter();
         let js = jetstream::new(client.clone());

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Running, wpool};
+use super::{Cmd, Running, wpool};
 
 /// How long the server may take to write its port.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -198,6 +198,11 @@ impl Agent {
         if let Some(hook) = hook {
             cmd.env("WPOOL_TEST_HOOK", hook);
         }
+        Agent::start_cmd(&mut cmd)
+    }
+
+    /// The agent `cmd` (`wpool agent ...`) starts.
+    pub fn start_cmd(cmd: &mut Cmd) -> Agent {
         Agent {
             running: Some(cmd.start()),
         }
