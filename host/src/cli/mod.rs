@@ -108,7 +108,7 @@ pub(crate) enum Command {
 ///
 ///   wpool run guest-examples/gzip --func compress --files 'logs/*.txt' --out-dir logs.gz
 ///
-///   find logs -name '*.txt' | wpool run gzip.wasm --func compress --files --input - --out-dir gz
+///   find logs -name '*.txt' | wpool run gzip.wasm --func compress --files --input - --out-dir gz --out-name '{name}.gz'
 ///
 ///   wpool run primes.wasm 0..1000 --nats nats://127.0.0.1:4222
 ///
@@ -150,12 +150,25 @@ pub(crate) struct RunArgs {
     /// Write each result to a file in DIR (made if missing) instead of
     /// printing it, and print the file's path: the function must return
     /// list<u8> or string, or a result whose ok is one (an err fails the
-    /// task). A file is named as the input file (photos/a.jpg ->
-    /// DIR/a.jpg); an input that is not a file by its task index (DIR/0).
-    /// Written under a temporary name and renamed; an existing file fails
-    /// the task, unless --force.
+    /// task). A file is named as --out-name says: by default as the input
+    /// file (photos/a.jpg -> DIR/a.jpg), an input that is not a file by its
+    /// task index (DIR/0). Written under a temporary name and renamed; an
+    /// existing file fails the task, unless --force.
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+
+    /// With --out-dir, how each result's file is named: {name} is the
+    /// input file's name (a.tar.gz), {stem} that name without its last
+    /// extension (a.tar), {ext} that extension (gz), {index} the task's
+    /// index; {name} and {stem} are the index for an input that is not a
+    /// file. No '/': '{name}.gz', '{stem}.png', '{index}-{name}'.
+    #[arg(
+        long,
+        value_name = "TEMPLATE",
+        default_value = "{name}",
+        requires = "out_dir"
+    )]
+    out_name: String,
 
     /// With --out-dir, replace files that exist.
     #[arg(long, requires = "out_dir")]
@@ -470,7 +483,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         None => InputSource::args(&args.inputs, &task, format)?,
     };
     let out_dir = match &args.out_dir {
-        Some(dir) => Some(OutDir::create(dir, args.force, &task)?),
+        Some(dir) => Some(OutDir::create(dir, &args.out_name, args.force, &task)?),
         None => None,
     };
     let mut pool = args.limits.pool()?.retries(args.retries).on_retry(|retry| {

@@ -6,8 +6,9 @@
 //! value, whose task fails then.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -108,8 +109,24 @@ impl Input {
             size: encoded_len(len),
             limit: max_value as u64,
         };
-        let file = File::open(&path).map_err(cannot)?;
-        let len = file.metadata().map_err(cannot)?.len();
+        // Opened without O_NONBLOCK, a FIFO would wait for a writer and
+        // hold up every task behind it; once it is known not to be one,
+        // reads block again.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+            .open(&path)
+            .map_err(cannot)?;
+        let metadata = file.metadata().map_err(cannot)?;
+        if let Some(kind) = unreadable(metadata.file_type()) {
+            return Err(LoadError::Input(format!(
+                "cannot read {}: {kind}",
+                path.display()
+            )));
+        }
+        rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty())
+            .map_err(|e| cannot(e.into()))?;
+        let len = metadata.len();
         if encoded_len(len) > max_value as u64 {
             return Err(too_large(len));
         }
@@ -139,6 +156,24 @@ impl Input {
         buf[start..ROOM].copy_from_slice(&prefix);
         self.args = Bytes::from(buf).slice(start..);
         Ok(())
+    }
+}
+
+/// Why `--files` does not read a file of type `kind`, if it does not: a
+/// directory has no contents, and a FIFO or a socket may keep its reader
+/// waiting for ever, with every task behind it. Devices are read, up to
+/// the value limit.
+fn unreadable(kind: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt as _;
+    match () {
+        () if kind.is_dir() => Some("a directory, not a file"),
+        () if kind.is_fifo() => {
+            Some("a FIFO, which may keep the run waiting: save its data to a file")
+        }
+        () if kind.is_socket() => {
+            Some("a socket, which may keep the run waiting: save its data to a file")
+        }
+        () => None,
     }
 }
 

@@ -47,11 +47,13 @@ fn files_go_through_a_compressor_and_back() {
             &pattern,
             &"--out-dir",
             &gz,
+            &"--out-name",
+            &"{name}.gz",
         ]),
     )
     .output();
     out.assert_success();
-    let written: Vec<PathBuf> = ["f1.txt", "f2.txt", "f3.txt"]
+    let written: Vec<PathBuf> = ["f1.txt.gz", "f2.txt.gz", "f3.txt.gz"]
         .iter()
         .map(|name| gz.join(name))
         .collect();
@@ -82,6 +84,8 @@ fn files_go_through_a_compressor_and_back() {
             &"-",
             &"--out-dir",
             &back,
+            &"--out-name",
+            &"{stem}",
         ]),
     )
     .stdin(list)
@@ -104,6 +108,10 @@ fn unreadable_files_fail_alone() {
     fs::create_dir(&subdir).unwrap();
     let locked = dir.path().join("in/locked.txt");
     fs::write(&locked, "secret").unwrap();
+    // A FIFO that nobody writes to: read, it would wait for ever.
+    let fifo = dir.path().join("in/fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|status| status.success()), "mkfifo");
     fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     // The tests run as root, whom file modes do not stop: `unshare --user`
     // runs wpool as an unprivileged user, in a user namespace of its own.
@@ -120,12 +128,13 @@ fn unreadable_files_fail_alone() {
             &subdir,
             &locked,
             &files[1],
+            &fifo,
         ]),
     );
     cmd.under("unshare", &["--user"]);
     let out = cmd.output();
     out.assert_code(1);
-    let lines = json_by_index(&out, 5);
+    let lines = json_by_index(&out, 6);
     let size = |path: &Path| fs::metadata(path).unwrap().len();
     out.check(
         lines[&0]["value"] == size(&files[0]),
@@ -137,8 +146,9 @@ fn unreadable_files_fail_alone() {
     );
     for (index, why) in [
         (1, "No such file or directory"),
-        (2, "Is a directory"),
+        (2, "a directory, not a file"),
         (3, "Permission denied"),
+        (5, "a FIFO, which may keep the run waiting"),
     ] {
         out.check(
             error_kind(&out, &lines[&index]) == "input",
@@ -392,8 +402,62 @@ fn files_and_out_dir_need_byte_signatures() {
     )
     .output()
     .assert_refused(&["no file matches"]);
+    for (template, why) in [
+        ("sub/{name}", "a file name, without '/', is needed"),
+        (
+            "{name",
+            "a brace starts none of {name}, {stem}, {ext} and {index}",
+        ),
+        ("{base}.gz", "a brace starts none of"),
+    ] {
+        run(
+            Guest::Gzip,
+            os(&[
+                &"--func",
+                &"compress",
+                &"--files",
+                &file,
+                &"--out-dir",
+                &dir.path().join("out"),
+                &"--out-name",
+                &template,
+            ]),
+        )
+        .output()
+        .assert_refused(&[why]);
+    }
     assert!(
         !dir.path().join("out").exists(),
         "a refused run made its output directory"
+    );
+}
+
+#[test]
+fn a_name_template_that_names_no_file_fails_its_task_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, text) = (dir.path().join("plain"), dir.path().join("a.txt"));
+    fs::write(&plain, "no extension").unwrap();
+    fs::write(&text, "an extension").unwrap();
+    let out_dir = dir.path().join("out");
+    let out = run(
+        Guest::Payload,
+        os(&[
+            &"--func",
+            &"check",
+            &"--files",
+            &plain,
+            &text,
+            &"--out-dir",
+            &out_dir,
+            &"--out-name",
+            &"{ext}",
+        ]),
+    )
+    .output();
+    out.assert_code(1);
+    out.assert_stderr_contains("--out-name makes \"\" of its input, which names no file");
+    out.check(
+        fs::read(out_dir.join("txt")).unwrap() == b"an extension",
+        "txt holds the second file",
     );
 }
