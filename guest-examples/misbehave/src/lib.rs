@@ -157,6 +157,13 @@ impl Guest for Misbehave {
         Self::await_item(name)
     }
 
+    fn half_line_and_await(name: String) -> Result<Vec<u8>, String> {
+        print!("waiting on {name}");
+        std::io::stdout().flush().map_err(|e| e.to_string())?;
+        eprintln!("{name} is empty");
+        Self::await_item(name)
+    }
+
     fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))

@@ -386,12 +386,12 @@ pub struct ProcessOptions {
 impl ProcessOptions {
     /// Streams the process's output to `f` as it is written, instead of
     /// capturing it into its [`TaskOutput`] (whose `stdout` and `stderr`
-    /// are then empty): `f` gets whole lines, unless a line outgrows the
-    /// worker's 16 KiB buffer, and what is left when the task ends (an
-    /// unfinished line waits for its end, even if the guest flushes). It is called on a thread of
-    /// the pool's, one call at a time; while it runs, the process waits
-    /// when it writes more. What a process wrote before its worker died
-    /// has been given to `f`, except an unfinished line.
+    /// are then empty): `f` gets whole lines, unless a line outgrows 16
+    /// KiB, and what is left when the task ends or its worker dies (an
+    /// unfinished line waits for its end, even if the guest flushes). It is
+    /// called on a thread of the pool's, one call at a time; while it runs,
+    /// the process waits when it writes more. What a process wrote before
+    /// its worker died has been given to `f`, its unfinished line too.
     pub fn on_output(
         mut self,
         f: impl Fn(Stream, &[u8]) + Send + Sync + 'static,

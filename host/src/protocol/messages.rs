@@ -142,8 +142,8 @@ pub(crate) enum FromWorker {
         results: Vec<CallResult>,
     },
     /// What the running task wrote to `stream`, sent while it runs when the
-    /// setup asked for streaming: whole lines, or a full buffer, or what
-    /// was left when the task ended.
+    /// setup asked for streaming: each write of the guest's, as it makes
+    /// it (the host cuts them into lines).
     Output { stream: Stream, bytes: Vec<u8> },
     /// Task `task` operates on a shared object; the hub answers with a
     /// [`ToWorker::Reply`] within `timeout`.

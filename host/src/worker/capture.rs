@@ -2,8 +2,8 @@
 //! first bytes up to the cap are kept, the rest counted and dropped, and the
 //! guest's writes always succeed, so a chatty guest is never failed for it.
 //! When the host asks for streaming (a spawned process), nothing is kept:
-//! whole lines go to the host as they are written, through a buffer of at
-//! most [`CHUNK`] bytes, and the last unfinished line when the task ends.
+//! each write goes to the host as it is made, which cuts it into lines, so
+//! that what a process wrote is shown even if its worker is killed.
 
 use std::io;
 use std::pin::Pin;
@@ -17,15 +17,11 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use super::link::HostLink;
 use crate::protocol::{Captured, FromWorker, Stream};
 
-/// Bytes a streaming capture holds before it sends them without waiting
-/// for the end of the line.
-const CHUNK: usize = 16 << 10;
-
 /// A sink for one guest output stream. Clones share the buffer: the store
 /// holds one, the worker reads the other when the task ends.
 #[derive(Clone)]
 pub(crate) struct Capture {
-    /// Kept output; when streaming, the bytes not sent yet.
+    /// Kept output; empty when streaming.
     inner: Arc<Mutex<Captured>>,
     /// Bytes kept; what is written past them is counted in `dropped`.
     cap: usize,
@@ -43,60 +39,38 @@ impl Capture {
         }
     }
 
-    /// A capture that sends `stream`'s lines to the host as they come.
+    /// A capture that sends what is written to `stream` to the host as it
+    /// comes.
     pub(crate) fn streaming(link: HostLink, stream: Stream) -> Capture {
         Capture {
             inner: Arc::default(),
-            cap: CHUNK,
+            cap: 0,
             streaming: Some((link, stream)),
         }
     }
 
-    /// Takes what was kept so far, leaving the capture empty; a streaming
-    /// capture sends what it holds and keeps nothing.
+    /// Takes what was kept so far, leaving the capture empty.
     pub(crate) fn take(&self) -> Captured {
-        let mut captured = self.lock();
-        let len = captured.bytes.len();
-        self.send(&mut captured, len);
-        std::mem::take(&mut *captured)
+        std::mem::take(&mut *self.lock())
     }
 
     fn write(&self, buf: &[u8]) {
-        let mut captured = self.lock();
-        if self.streaming.is_some() {
-            captured.bytes.extend_from_slice(buf);
-            let lines = match captured.bytes.len() >= CHUNK {
-                true => captured.bytes.len(),
-                false => captured
-                    .bytes
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1),
-            };
-            self.send(&mut captured, lines);
+        if let Some((link, stream)) = &self.streaming {
+            // A host gone meanwhile ends the worker through its reader
+            // thread.
+            if !buf.is_empty() {
+                let _ = link.send(&FromWorker::Output {
+                    stream: *stream,
+                    bytes: buf.to_vec(),
+                });
+            }
             return;
         }
+        let mut captured = self.lock();
         let room = self.cap.saturating_sub(captured.bytes.len());
         let kept = buf.len().min(room);
         captured.bytes.extend_from_slice(&buf[..kept]);
         captured.dropped += (buf.len() - kept) as u64;
-    }
-
-    /// Sends the first `len` bytes held, when streaming. A host gone
-    /// meanwhile ends the worker through its reader thread.
-    fn send(&self, captured: &mut Captured, len: usize) {
-        let Some((link, stream)) = &self.streaming else {
-            return;
-        };
-        if len == 0 {
-            return;
-        }
-        let rest = captured.bytes.split_off(len);
-        let bytes = std::mem::replace(&mut captured.bytes, rest);
-        let _ = link.send(&FromWorker::Output {
-            stream: *stream,
-            bytes,
-        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
@@ -130,9 +104,7 @@ impl OutputStream for Capture {
         Ok(())
     }
 
-    // Not a reason to send a streaming capture's unfinished line: WASI's
-    // `blocking-write-and-flush`, which Rust's `print!` uses, flushes after
-    // every piece of a line.
+    // Every write is sent (or kept) as it is made: nothing to flush.
     fn flush(&mut self) -> StreamResult<()> {
         Ok(())
     }

@@ -30,8 +30,12 @@ const PIPE_SIZE: usize = 1 << 20;
 
 /// Where the tasks' output goes as they write it, when it streams: called
 /// on the worker's reader thread with each chunk (whole lines, unless a
-/// line outgrows the worker's buffer, or the rest when the task ends).
+/// line outgrows [`LINE_CHUNK`], or the rest when the task ends or its
+/// worker dies).
 pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+
+/// Bytes of a line without its end that a sink is given at once.
+const LINE_CHUNK: usize = 16 << 10;
 
 /// What a worker's reader thread posts to its run: `kind`, from the worker
 /// in `slot`, of `generation` (a slot's worker is replaced when it dies).
@@ -320,6 +324,7 @@ fn serve(
             kind,
         });
     };
+    let mut lines = Lines::default();
     while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
         let kind = match message {
             FromWorker::Request {
@@ -345,19 +350,71 @@ fn serve(
             // dropped.
             FromWorker::Output { stream, bytes } => {
                 if let Some(output) = &output {
-                    output(stream, &bytes);
+                    lines.write(stream, &bytes, output);
                 }
                 continue;
             }
             // The dispatcher checks the indexes before the hub hears of
             // them (see `WorkerProcess::tasks_ended`).
-            FromWorker::Done { busy, results } => EventKind::Done { busy, results },
+            FromWorker::Done { busy, results } => {
+                if let Some(output) = &output {
+                    lines.end(output);
+                }
+                EventKind::Done { busy, results }
+            }
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
             FromWorker::Unfit(id) => EventKind::Unfit(id),
         };
         post(kind);
     }
+    // What a killed task wrote last, without its line's end, is shown too.
+    if let Some(output) = &output {
+        lines.end(output);
+    }
     hub.worker_died(job, worker_id);
     post(EventKind::Exited);
+}
+
+/// A streaming task's output, cut into lines for its sink: what follows a
+/// stream's last line end waits for the next write, or the task's end.
+#[derive(Default)]
+struct Lines {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl Lines {
+    fn held(&mut self, stream: Stream) -> &mut Vec<u8> {
+        match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        }
+    }
+
+    /// Gives `sink` the whole lines `bytes` ends (a line held past
+    /// [`LINE_CHUNK`] as it is), and holds the rest.
+    fn write(&mut self, stream: Stream, bytes: &[u8], sink: &OutputSink) {
+        let held = self.held(stream);
+        held.extend_from_slice(bytes);
+        let end = match held.len() >= LINE_CHUNK {
+            true => held.len(),
+            false => held.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1),
+        };
+        if end > 0 {
+            sink(stream, &held[..end]);
+            held.drain(..end);
+        }
+    }
+
+    /// Gives `sink` what is held: the task ended.
+    fn end(&mut self, sink: &OutputSink) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let held = self.held(stream);
+            if !held.is_empty() {
+                sink(stream, held);
+                held.clear();
+            }
+        }
+    }
 }

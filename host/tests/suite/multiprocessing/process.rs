@@ -116,6 +116,26 @@ fn killed_process_exits_minus_nine_and_is_not_started_again() {
 }
 
 #[test]
+fn a_killed_process_s_unfinished_line_is_shown() {
+    let pool = pool(1);
+    let half = task(Guest::Misbehave, Some("half-line-and-await"));
+    let (lines, written) = std::sync::mpsc::channel();
+    let options = ProcessOptions::default().on_output(move |stream, bytes| {
+        let _ = lines.send((stream, String::from_utf8_lossy(bytes).into_owned()));
+    });
+    let mut process = pool
+        .spawn_with(&half, input(&half, r#""go""#), options)
+        .expect("it starts");
+    // Its stderr line comes after its unfinished stdout line was written.
+    let line = written.recv_timeout(LONG.unwrap()).expect("a line");
+    assert_eq!(line, (Stream::Stderr, "go is empty\n".to_string()));
+    procfs::kill_9(process.pid());
+    assert!(process.join(LONG), "a killed process ends");
+    let rest: Vec<_> = written.try_iter().collect();
+    assert_eq!(rest, [(Stream::Stdout, "waiting on go".to_string())]);
+}
+
+#[test]
 fn a_process_with_retries_starts_again_when_killed() {
     let pool = pool(1);
     let attempt = task(Guest::Misbehave, Some("attempt"));
