@@ -138,6 +138,15 @@ for _ in $(seq "$runs"); do
   sed -n 's/^\[1 consume\] = ok(\([0-9]*\))$/\1/p' "$out/b4.out" | grep . >>"$out/b4-rate" || fail "B4 consume: $(cat "$out/b4.out")"
   python3 bench/messaging.py >>"$out/b4-python"
 done
+# A counter under a lock: 8 tasks of 1000 increments on 2 workers, each
+# increment 4 operations on the shared lock and value, against Python's
+# Value and its lock on a Pool(2).
+counter_tasks=$(printf " 1000%.0s" $(seq 8))
+hf b4-counter --warmup 1 \
+  -n wpool "$wpool run $guests/shared_counter.wasm --func increment$counter_tasks -j2" \
+  -n python "python3 bench/locked_counter.py 8 1000"
+grep -qx 'ok(8000)' "$out/b4-counter-wpool.out" || fail "B4 counter: $(cat "$out/b4-counter-wpool.out")"
+grep -qx 8000 "$out/b4-counter-python.out" || fail "B4 Python counter: $(cat "$out/b4-counter-python.out")"
 
 echo "== B6 agents through NATS JetStream" >&2
 # Two agents of one slot each on this machine, joined by a loopback
