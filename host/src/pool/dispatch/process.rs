@@ -13,9 +13,11 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
+use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::artifact::{self, Artifact};
@@ -344,6 +346,7 @@ fn serve(
                     let _ = send(&stdin, &ToWorker::Reply { id, result }, None);
                 };
                 hub.request(caller, op, timeout, Box::new(reply));
+                linger(&stdout);
                 continue;
             }
             // Only workers asked to stream send output; any other's is
@@ -374,6 +377,28 @@ fn serve(
     }
     hub.worker_died(job, worker_id);
     post(EventKind::Exited);
+}
+
+/// How long the reader thread waits awake for a task's next request.
+const LINGER: Duration = Duration::from_micros(50);
+
+/// Waits awake, yielding the core, up to [`LINGER`] for the worker's next
+/// frame: a task that sent a request often sends another as soon as it is
+/// answered, and a reader asleep would cost it a wake-up (see the worker's
+/// `HostLink::request`, which waits for the answer the same way).
+fn linger(stdout: &BufReader<std::process::ChildStdout>) {
+    if !stdout.buffer().is_empty() {
+        return;
+    }
+    let start = Instant::now();
+    let mut ready = [PollFd::new(stdout.get_ref(), PollFlags::IN)];
+    let now = Timespec::default();
+    while start.elapsed() < LINGER {
+        if rustix::event::poll(&mut ready, Some(&now)).is_ok_and(|n| n > 0) {
+            return;
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// A streaming task's output, cut into lines for its sink: what follows a
