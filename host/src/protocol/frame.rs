@@ -30,8 +30,42 @@ pub(crate) fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> io::Resul
         .filter(|&n| n as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::other(format!("frame of {size} bytes is too large")))?;
     w.write_all(&len.to_le_bytes())?;
-    postcard::to_io(msg, &mut *w).map_err(io::Error::other)?;
+    let mut writing = Writing { w, failed: None };
+    if let Err(error) = postcard::to_io(msg, &mut writing) {
+        // postcard names a failed write "the serialize buffer is full":
+        // the write's own error says what happened (a closed pipe, say).
+        return Err(writing.failed.unwrap_or_else(|| io::Error::other(error)));
+    }
     w.flush()
+}
+
+/// A writer that keeps the error of a failed write, which postcard's
+/// streaming serializer drops.
+struct Writing<'a, W> {
+    w: &'a mut W,
+    failed: Option<io::Error>,
+}
+
+impl<W> Writing<'_, W> {
+    fn keep<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        result.map_err(|error| {
+            let told = io::Error::new(error.kind(), error.to_string());
+            self.failed = Some(error);
+            told
+        })
+    }
+}
+
+impl<W: Write> Write for Writing<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.w.write(buf);
+        self.keep(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let flushed = self.w.flush();
+        self.keep(flushed)
+    }
 }
 
 thread_local! {

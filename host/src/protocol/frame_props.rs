@@ -69,3 +69,28 @@ proptest! {
         }
     }
 }
+
+/// A writer whose every write and flush fails as a closed pipe does.
+struct Closed;
+
+impl io::Write for Closed {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::BrokenPipe.into())
+    }
+}
+
+#[test]
+fn a_failed_write_is_reported_as_itself() {
+    // Through a buffer, the write fails only when the frame is flushed.
+    for mut writer in [
+        Box::new(Closed) as Box<dyn io::Write>,
+        Box::new(io::BufWriter::new(Closed)),
+    ] {
+        let error = write_frame(&mut writer, &FromWorker::Unfit(7)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe, "{error}");
+    }
+}
