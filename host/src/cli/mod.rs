@@ -37,7 +37,7 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print a component's imports and exports as WIT, and the functions
     /// `wpool run --func` can map.
     Inspect {
@@ -362,7 +362,7 @@ impl Outcome {
 /// worker and probe modes have statuses of their own.
 pub(crate) fn main(command: Command) -> ExitCode {
     let ended = match command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Spawn(args) => spawn::spawn(args),
         Command::New(args) => new::new(args),
         Command::Agent(args) => agent::agent(args),

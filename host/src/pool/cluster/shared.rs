@@ -352,8 +352,9 @@ impl Remote for Forwarder {
             // is the hub's to apply.
             let request = Request::new().payload(payload).timeout(None);
             let result = match client.send_request(subject, request).await {
-                Ok(message) => postcard::from_bytes(&message.payload)
-                    .unwrap_or_else(|_| Err(ObjectError::Closed)),
+                Ok(message) => {
+                    postcard::from_bytes(&message.payload).unwrap_or(Err(ObjectError::Closed))
+                }
                 // No submitter: its objects are gone.
                 Err(_) => Err(ObjectError::Closed),
             };
