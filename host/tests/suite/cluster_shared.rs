@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::util::nats::{Agent, NatsServer};
-use crate::util::{Guest, error_kind, json_by_index, run};
+use crate::util::{Guest, error_kind, json_by_index, ok_ints, run};
 
 #[test]
 fn tasks_on_two_agents_share_the_jobs_objects() {
@@ -54,17 +54,7 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
     )
     .output();
     out.assert_success();
-    let results: Vec<i64> = out
-        .stdout_lines()
-        .iter()
-        .map(|line| {
-            let inner = line.strip_prefix("ok(").and_then(|l| l.strip_suffix(')'));
-            match inner.and_then(|n| n.parse().ok()) {
-                Some(n) => n,
-                None => out.fail(format_args!("not ok(N): {line}")),
-            }
-        })
-        .collect();
+    let results = ok_ints(&out);
     assert_eq!(results.iter().max(), Some(&1200), "{}", out.dump());
 }
 

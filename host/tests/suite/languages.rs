@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use wpool::{Component, Pool, Task};
 
-use crate::util::{Cmd, Guest, WPOOL, as_strs, error_kind, json_by_index, squares, wpool};
+use crate::util::{Cmd, Guest, WPOOL, as_strs, error_kind, json_by_index, ok_ints, squares, wpool};
 
 /// How long a compile may take here (see the module's docs).
 const COMPILE_TIMEOUT: &str = "10m";
@@ -73,17 +73,7 @@ fn check_tasks(guest: Guest, exception: &str) {
     )
     .output();
     out.assert_success();
-    let results: Vec<i64> = out
-        .stdout_lines()
-        .iter()
-        .map(|line| {
-            let inner = line.strip_prefix("ok(").and_then(|l| l.strip_suffix(')'));
-            match inner.and_then(|n| n.parse().ok()) {
-                Some(n) => n,
-                None => out.fail(format_args!("not ok(N): {line}")),
-            }
-        })
-        .collect();
+    let results = ok_ints(&out);
     assert_eq!(results.iter().max(), Some(&100), "{}", out.dump());
 }
 

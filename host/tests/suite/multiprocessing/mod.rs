@@ -15,11 +15,6 @@ use wpool::{Component, Input, Limits, Pool, Task, TaskOutput};
 
 use crate::util::{Guest, WPOOL};
 
-/// The integer `n` of a line `ok(n)`.
-fn ok_int(line: &str) -> Option<i64> {
-    line.strip_prefix("ok(")?.strip_suffix(')')?.parse().ok()
-}
-
 fn task(guest: Guest, func: Option<&str>) -> Task {
     Component::from_file(guest.wasm())
         .expect("the guest is a component")

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use wpool::{ObjectError, Scalar};
 
 use super::{LONG, SECOND, input, inputs, pool, task, wave};
-use crate::util::Guest;
+use crate::util::{Guest, ok_int};
 
 #[test]
 fn counter_under_a_lock_is_exact_and_the_host_reads_it() {
@@ -18,7 +18,7 @@ fn counter_under_a_lock_is_exact_and_the_host_reads_it() {
             inputs(&increment, (0..10).map(|_| "100".into())),
         )
         .expect("the run starts");
-    let counts: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    let counts: Vec<Option<i64>> = outputs.iter().map(|o| ok_int(&wave(o))).collect();
     assert_eq!(counts.iter().max(), Some(&Some(1000)), "{counts:?}");
     let counter = pool.value("counter", Scalar::Int(0)).expect("it exists");
     assert_eq!(counter.get(), Ok(Scalar::Int(1000)));
@@ -40,7 +40,7 @@ fn host_reads_the_dict_tasks_filled_and_tasks_read_the_host_entries() {
     let outputs = pool
         .map(&record, inputs(&record, (0..10).map(|n| n.to_string())))
         .expect("the run starts");
-    let sizes: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    let sizes: Vec<Option<i64>> = outputs.iter().map(|o| ok_int(&wave(o))).collect();
     assert_eq!(sizes.iter().max(), Some(&Some(10)), "{sizes:?}");
 
     let dict = pool.dict("squares").expect("it exists");
@@ -237,7 +237,7 @@ fn tasks_count_in_a_dict_by_compare_and_set_without_losing_updates() {
     let outputs = pool
         .map(&tally, inputs(&tally, words))
         .expect("the run starts");
-    let mut counts: Vec<Option<i64>> = outputs.iter().map(|o| super::ok_int(&wave(o))).collect();
+    let mut counts: Vec<Option<i64>> = outputs.iter().map(|o| ok_int(&wave(o))).collect();
     counts.sort();
     // Each word's tasks saw each count from 1 to 20 once.
     let expected: Vec<Option<i64>> = (1..=20).flat_map(|n| [Some(n), Some(n)]).collect();

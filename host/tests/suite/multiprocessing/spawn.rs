@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::ok_int;
+use crate::util::ok_int;
 use crate::util::{Guest, error_kind, json_by_index, process, procfs, run, wpool};
 
 #[test]

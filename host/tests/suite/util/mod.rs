@@ -65,6 +65,21 @@ pub fn json_by_index(out: &Output, count: u64) -> BTreeMap<u64, Json> {
     by_index
 }
 
+/// The integer `n` of a line `ok(n)`.
+pub fn ok_int(line: &str) -> Option<i64> {
+    line.strip_prefix("ok(")?.strip_suffix(')')?.parse().ok()
+}
+
+/// The integer of each line of `out`'s stdout, `ok(n)`; fails on any other
+/// line.
+#[track_caller]
+pub fn ok_ints(out: &Output) -> Vec<i64> {
+    let lines = out.stdout_lines();
+    let int =
+        |line: &&str| ok_int(line).unwrap_or_else(|| out.fail(format_args!("not ok(N): {line}")));
+    lines.iter().map(int).collect()
+}
+
 /// The kind of the error of a JSON line; fails if it has none.
 #[track_caller]
 pub fn error_kind<'a>(out: &Output, line: &'a Json) -> &'a str {
