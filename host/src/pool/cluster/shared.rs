@@ -223,7 +223,11 @@ struct Respond {
 
 impl Respond {
     fn answer(self, answer: Result<Answer, ObjectError>) {
-        let limit = self.client.server_info().max_payload - MESSAGE_OVERHEAD;
+        let limit = self
+            .client
+            .server_info()
+            .max_payload
+            .saturating_sub(MESSAGE_OVERHEAD);
         let mut bytes = postcard::to_stdvec(&answer).unwrap_or_default();
         if bytes.len() > limit {
             let refused: Result<Answer, _> = Err(ObjectError::TooLarge(limit as u64));
@@ -331,7 +335,11 @@ impl Remote for Forwarder {
             op,
             timeout,
         };
-        let limit = self.client.server_info().max_payload - MESSAGE_OVERHEAD;
+        let limit = self
+            .client
+            .server_info()
+            .max_payload
+            .saturating_sub(MESSAGE_OVERHEAD);
         let payload = match self.encode(what) {
             Some(payload) if payload.len() <= limit => payload,
             _ => return reply(Err(ObjectError::TooLarge(limit as u64))),
