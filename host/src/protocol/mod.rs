@@ -22,7 +22,7 @@ mod probe;
 pub(crate) mod provided;
 
 pub use self::captured::Captured;
-pub(crate) use self::frame::{read_frame, write_frame};
+pub(crate) use self::frame::{await_awake, read_frame, write_frame};
 pub use self::limits::{Limits, MAX_TIMEOUT};
 pub use self::messages::Stream;
 pub(crate) use self::messages::{

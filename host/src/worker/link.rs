@@ -6,17 +6,15 @@ use std::io::{self, BufReader, BufWriter, Stdout};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// How long a task waits awake for a hub answer before it sleeps: see
-/// [`HostLink::request`].
-const SPIN: Duration = Duration::from_micros(50);
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 
 use crate::protocol::artifact::FdReader;
-use crate::protocol::{Answer, FromWorker, ObjectError, Op, ToWorker, read_frame, write_frame};
+use crate::protocol::{
+    Answer, FromWorker, ObjectError, Op, ToWorker, await_awake, read_frame, write_frame,
+};
 
 /// The worker's side of the channel to the host, shared by the task loop
 /// (results) and the host functions of running tasks (requests to the hub,
@@ -62,21 +60,16 @@ impl HostLink {
             lock(&self.pending).remove(&id);
             return Err(ObjectError::Closed);
         }
-        // Most answers come within tens of microseconds. Waiting for one
-        // awake, yielding the core to whatever else may run on it (the
-        // reader thread that brings the answer, say), keeps the core from
-        // going idle and saves the thread a sleep and a wake-up, which can
-        // cost more than the answer takes: on a 2-core machine a locked
-        // counter's operations took 62 µs each asleep, 22 µs awake.
-        let spin = Instant::now();
-        while spin.elapsed() < SPIN {
-            match rx.try_recv() {
-                Ok(answer) => return answer,
-                Err(oneshot::error::TryRecvError::Empty) => std::thread::yield_now(),
-                Err(oneshot::error::TryRecvError::Closed) => return Err(ObjectError::Closed),
-            }
+        // Most answers come within tens of microseconds.
+        let answered = await_awake(|| match rx.try_recv() {
+            Ok(answer) => Some(answer),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(ObjectError::Closed)),
+        });
+        match answered {
+            Some(answer) => answer,
+            None => rx.await.unwrap_or(Err(ObjectError::Closed)),
         }
-        rx.await.unwrap_or(Err(ObjectError::Closed))
     }
 
     pub(super) fn deliver(&self, id: u64, result: Result<Answer, ObjectError>) {

@@ -13,7 +13,6 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -22,7 +21,8 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::artifact::{self, Artifact};
 use crate::protocol::{
-    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, read_frame, write_frame,
+    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, await_awake, read_frame,
+    write_frame,
 };
 
 /// The size asked for the pipe a worker writes its frames to: 1 MiB, the
@@ -379,26 +379,18 @@ fn serve(
     post(EventKind::Exited);
 }
 
-/// How long the reader thread waits awake for a task's next request.
-const LINGER: Duration = Duration::from_micros(50);
-
-/// Waits awake, yielding the core, up to [`LINGER`] for the worker's next
-/// frame: a task that sent a request often sends another as soon as it is
-/// answered, and a reader asleep would cost it a wake-up (see the worker's
-/// `HostLink::request`, which waits for the answer the same way).
+/// Waits awake a moment for the worker's next frame ([`await_awake`]): a
+/// task that sent a request often sends another as soon as it is answered.
 fn linger(stdout: &BufReader<std::process::ChildStdout>) {
     if !stdout.buffer().is_empty() {
         return;
     }
-    let start = Instant::now();
     let mut ready = [PollFd::new(stdout.get_ref(), PollFlags::IN)];
     let now = Timespec::default();
-    while start.elapsed() < LINGER {
-        if rustix::event::poll(&mut ready, Some(&now)).is_ok_and(|n| n > 0) {
-            return;
-        }
-        std::thread::yield_now();
-    }
+    await_awake(|| {
+        let arrived = rustix::event::poll(&mut ready, Some(&now)).is_ok_and(|n| n > 0);
+        arrived.then_some(())
+    });
 }
 
 /// A streaming task's output, cut into lines for its sink: what follows a
