@@ -161,9 +161,10 @@ impl Report {
     }
 
     fn tick(&mut self) {
+        // The clock last: it is read for every output otherwise.
         if self.progress.is_none()
-            && self.started.elapsed() >= PROGRESS_AFTER
             && self.stderr_is_terminal
+            && self.started.elapsed() >= PROGRESS_AFTER
         {
             let bar = ProgressBar::with_draw_target(self.total, ProgressDrawTarget::stderr());
             let template = match self.total {

@@ -173,6 +173,25 @@ impl PoolBuilder {
         self
     }
 
+    /// How long a worker the pool keeps between runs may stay idle before
+    /// it stops. By default idle workers stay until the pool is closed or
+    /// dropped, as a Python `Pool`'s do; a long-lived pool that runs now
+    /// and then may rather give their memory back, at the cost of starting
+    /// workers again for its next run. The workers of an open
+    /// [`Pool::apply_async`] run are its own until [`Pool::close`], not
+    /// idle.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = wpool::Pool::builder()
+    ///     .idle_timeout(Duration::from_secs(30))
+    ///     .build();
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> PoolBuilder {
+        self.0.idle_timeout = Some(timeout);
+        self
+    }
+
     /// Where workers' compiled components are cached, so that later runs
     /// skip compiling; `None` turns the cache off. By default
     /// `$WPOOL_CACHE_DIR`, else `$XDG_CACHE_HOME/wpool`, else
@@ -268,9 +287,9 @@ impl PoolBuilder {
     pub fn build(self) -> Pool {
         let hub = Hub::new(self.0.hub_limits());
         Pool {
+            warm: Arc::new(Warm::new(self.0.idle_timeout)),
             job: Arc::new(Job::first(self.0, hub)),
             lanes: Arc::default(),
-            warm: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -287,7 +306,8 @@ impl PoolBuilder {
 /// time it runs a task of it (the least recently used is unloaded past 8).
 /// [`Pool::apply_async`] keeps one run going for every task, on the pool's
 /// workers, fed one input at a time, until [`Pool::close`]; idle workers
-/// stay up until the pool is closed or dropped. [`Pool::spawn`] runs one
+/// stay up until the pool is closed or dropped, or for
+/// [`PoolBuilder::idle_timeout`]. [`Pool::spawn`] runs one
 /// task on a worker process of its own, like `multiprocessing.Process`.
 ///
 /// Clones share everything. [`Pool::job`] makes a pool with the same settings
@@ -335,7 +355,7 @@ impl Pool {
         Pool {
             job: Arc::new(self.job.sibling(id)),
             lanes: Arc::default(),
-            warm: Arc::default(),
+            warm: Arc::new(Warm::new(self.job.settings.idle_timeout)),
             next_job: self.next_job.clone(),
         }
     }

@@ -30,6 +30,9 @@ pub(crate) struct Settings {
     pub max_shared: usize,
     /// Tasks one instance serves before it is replaced.
     pub reuse: u32,
+    /// How long a worker kept between runs may stay idle; `None`: until
+    /// the pool closes.
+    pub idle_timeout: Option<Duration>,
     /// The compile cache's directory; `None` when it is off.
     pub cache_dir: Option<PathBuf>,
     /// The `wpool` binary each worker process runs.
@@ -63,6 +66,7 @@ impl Default for Settings {
             max_waiting_output: 256 << 20,
             max_shared: HubLimits::default().max_job_bytes,
             reuse: 1,
+            idle_timeout: None,
             cache_dir: super::cache::default_dir(),
             worker_program: default_worker_program(),
             nats_credentials: None,

@@ -1,5 +1,6 @@
 //! One pool, many runs: the worker processes a run leaves idle stay up for
-//! the pool's next run, until the pool is closed or dropped. Each test
+//! the pool's next run, until the pool is closed or dropped, or for its
+//! idle timeout. Each test
 //! counts the processes its pool started through a worker program that
 //! records them (`CountedWorkers`).
 
@@ -106,6 +107,39 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
     let idle = warm.counted.pids();
     drop(warm);
     wait_until_gone("dropping the pool stopped its idle workers", &idle);
+}
+
+#[test]
+fn idle_workers_stop_once_idle_for_the_idle_timeout() {
+    let square = task(Guest::Square, None);
+    let cache = tempfile::tempdir().expect("a cache directory");
+    precompile(cache.path(), std::slice::from_ref(&square));
+    let counted = CountedWorkers::new();
+    let timeout = Duration::from_secs(1);
+    let pool = Pool::builder()
+        .workers(2)
+        .worker_program(counted.program())
+        .compile_cache(Some(cache.path().to_path_buf()))
+        .idle_timeout(timeout)
+        .build();
+    squares(&pool, &square, 10);
+    let first = counted.pids();
+    assert_eq!(first.len(), 2);
+    squares(&pool, &square, 10);
+    assert_eq!(counted.pids(), first, "a run within the timeout starts none");
+    let idle = Instant::now();
+    wait_until_gone("the idle timeout stopped the idle workers", &first);
+    // They were handed back a little before `idle`, and stop a second
+    // after that.
+    assert!(
+        idle.elapsed() >= timeout / 2,
+        "stopped after {:?} idle, before the timeout",
+        idle.elapsed()
+    );
+    squares(&pool, &square, 10);
+    let after = counted.pids();
+    assert_eq!(after.len(), 4, "the next run starts 2 workers again");
+    assert!(after[2..].iter().all(|&pid| is_running(pid)));
 }
 
 /// `n` components that are `square` with a custom section of their own

@@ -3,10 +3,12 @@
 //! workers know the pool's tasks, and the compiled code of its recent
 //! tasks. A run takes idle workers first and hands back those it leaves
 //! idle and ready, so the pool's next run, of any task, starts no process
-//! (see `slots`).
+//! (see `slots`). With an idle timeout, a thread of the pool's stops the
+//! workers left idle longer, and ends when none is left.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::process::WorkerProcess;
 use crate::pool::task::Task;
@@ -18,15 +20,28 @@ const REMEMBERED: usize = 16;
 
 /// A pool's workers between runs, and what they know of its tasks. Dropping
 /// it kills the idle workers.
+pub(crate) struct Warm {
+    shared: Arc<Shared>,
+    /// How long a worker may stay idle; `None`: until the pool closes.
+    idle_timeout: Option<Duration>,
+}
+
+/// What the pool and its reaper thread share.
 #[derive(Default)]
-pub(crate) struct Warm(Mutex<State>);
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the reaper when the pool closes.
+    closing: Condvar,
+}
 
 #[derive(Default)]
 struct State {
     /// Set by [`Warm::close`]: workers handed back are stopped.
     closed: bool,
-    /// The most recently handed back last.
-    idle: Vec<Idle>,
+    /// The most recently handed back last, so the longest idle first.
+    idle: Vec<Kept>,
+    /// Whether the reaper thread runs.
+    reaping: bool,
     /// The tasks the pool ran lately, the most recent last, each with its
     /// id and, once known, its compiled component.
     tasks: VecDeque<Known>,
@@ -48,17 +63,35 @@ pub(super) struct Idle {
     pub hosted: Vec<(u32, Task)>,
 }
 
+/// An idle worker and since when it is.
+struct Kept {
+    worker: Idle,
+    since: Instant,
+}
+
 impl Warm {
+    /// Keeps idle workers for `idle_timeout` (`None`: until the pool
+    /// closes).
+    pub(crate) fn new(idle_timeout: Option<Duration>) -> Warm {
+        Warm {
+            shared: Arc::default(),
+            idle_timeout,
+        }
+    }
+
     /// Up to `count` idle workers, the most recently used first, those that
     /// host task `id` before the others.
     pub(super) fn take(&self, id: u32, count: usize) -> Vec<Idle> {
         let mut state = self.lock();
         let mut order: Vec<usize> = (0..state.idle.len()).rev().collect();
-        order.sort_by_key(|&i| !state.idle[i].hosted.iter().any(|(h, _)| *h == id));
+        order.sort_by_key(|&i| !state.idle[i].worker.hosted.iter().any(|(h, _)| *h == id));
         order.truncate(count);
         order.sort_unstable_by(|a, b| b.cmp(a));
         // Removed from the back first, so that each index still holds.
-        order.into_iter().map(|i| state.idle.remove(i)).collect()
+        order
+            .into_iter()
+            .map(|i| state.idle.remove(i).worker)
+            .collect()
     }
 
     /// Keeps `worker`, idle and ready, for a later run. The pool keeps at
@@ -69,9 +102,22 @@ impl Warm {
         if state.closed {
             return;
         }
-        state.idle.push(worker);
+        state.idle.push(Kept {
+            worker,
+            since: Instant::now(),
+        });
         let excess = state.idle.len().saturating_sub(keep);
         let stopped: Vec<_> = state.idle.drain(..excess).collect();
+        if let Some(timeout) = self.idle_timeout
+            && !state.reaping
+        {
+            let shared = self.shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("idle-workers".into())
+                .spawn(move || reap(&shared, timeout));
+            // Without the thread, idle workers stay until the pool closes.
+            state.reaping = spawned.is_ok();
+        }
         drop(state);
         // Outside the lock.
         stop(stopped);
@@ -84,6 +130,7 @@ impl Warm {
             state.closed = true;
             std::mem::take(&mut state.idle)
         };
+        self.shared.closing.notify_all();
         stop(idle);
     }
 
@@ -120,15 +167,60 @@ impl Warm {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock()
+    }
+}
+
+impl Default for Warm {
+    fn default() -> Warm {
+        Warm::new(None)
+    }
+}
+
+impl Drop for Warm {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding it; a poisoned one is still whole.
-        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// The reaper: stops each worker once it has been idle for `timeout`, until
+/// none is left idle or the pool closes.
+fn reap(shared: &Shared, timeout: Duration) {
+    let mut state = shared.lock();
+    loop {
+        let Some(oldest) = state.idle.first().filter(|_| !state.closed) else {
+            state.reaping = false;
+            return;
+        };
+        let now = Instant::now();
+        let due = oldest.since + timeout;
+        if due > now {
+            state = match shared.closing.wait_timeout(state, due - now) {
+                Ok((state, _)) => state,
+                Err(poison) => poison.into_inner().0,
+            };
+            continue;
+        }
+        let expired = state.idle.iter().take_while(|kept| kept.since + timeout <= now);
+        let expired = expired.count();
+        let stopped: Vec<_> = state.idle.drain(..expired).collect();
+        drop(state);
+        stop(stopped);
+        state = shared.lock();
     }
 }
 
 /// Kills every worker of `workers`, then reaps them (as each is dropped):
 /// they end side by side, not one after the other.
-fn stop(mut workers: Vec<Idle>) {
-    for worker in &mut workers {
-        worker.process.kill();
+fn stop(mut workers: Vec<Kept>) {
+    for kept in &mut workers {
+        kept.worker.process.kill();
     }
 }
