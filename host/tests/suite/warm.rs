@@ -126,7 +126,11 @@ fn idle_workers_stop_once_idle_for_the_idle_timeout() {
     let first = counted.pids();
     assert_eq!(first.len(), 2);
     squares(&pool, &square, 10);
-    assert_eq!(counted.pids(), first, "a run within the timeout starts none");
+    assert_eq!(
+        counted.pids(),
+        first,
+        "a run within the timeout starts none"
+    );
     let idle = Instant::now();
     wait_until_gone("the idle timeout stopped the idle workers", &first);
     // They were handed back a little before `idle`, and stop a second

@@ -186,7 +186,9 @@ impl Drop for Warm {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding it; a poisoned one is still whole.
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -208,7 +210,10 @@ fn reap(shared: &Shared, timeout: Duration) {
             };
             continue;
         }
-        let expired = state.idle.iter().take_while(|kept| kept.since + timeout <= now);
+        let expired = state
+            .idle
+            .iter()
+            .take_while(|kept| kept.since + timeout <= now);
         let expired = expired.count();
         let stopped: Vec<_> = state.idle.drain(..expired).collect();
         drop(state);
