@@ -35,7 +35,7 @@ if [ -n "$wasmtime" ] && ! "$wasmtime" --version | grep -q '^wasmtime 48\.'; the
 fi
 export PATH="$PATH:$root/.tools/venv/bin:$root/.tools/node/node_modules/.bin"
 
-cargo build --release --quiet --bin wpool --example native_kernels --example compile_component
+cargo build --release --quiet --bin wpool --example native_kernels --example compile_component --example warm_pool
 (cd guest-examples && cargo build --release --quiet --target wasm32-wasip2)
 wpool=$root/target/release/wpool
 native=$root/target/release/examples/native_kernels
@@ -126,6 +126,12 @@ same "$out/squares-10" b3-wpool-first b3-wpool-warm b3-python
 if [ -n "$wasmtime" ]; then
   same "$out/squares-10" b3-wasmtime-10
 fi
+# One pool, 50 more maps of 0..10 after its first (each checks its results).
+for _ in $(seq "$runs"); do
+  "$root/target/release/examples/warm_pool" "$guests/square.wasm" 10 50 >>"$out/b3-pool-wpool" \
+    || fail "B3 warm pool (wpool)"
+  python3 bench/warm_pool.py 10 50 >>"$out/b3-pool-python" || fail "B3 warm pool (Python)"
+done
 
 echo "== B4 messaging" >&2
 qb=$guests/queue_bench.wasm

@@ -113,6 +113,19 @@ else:
     row("B3", "warm wpool / 10 x wasmtime run --invoke", "skipped (no wasmtime 48)")
 
 
+def pool_times(side):
+    """bench/warm_pool's figures for one side: the medians over the runs
+    of its first map and of its warm maps, in seconds."""
+    with open(f"{out}/b3-pool-{side}") as f:
+        lines = [line.split() for line in f]
+    return tuple(statistics.median(float(v) for k, v in lines if k == key) for key in ("first", "warm"))
+
+
+(wf, ww), (pf, pw) = pool_times("wpool"), pool_times("python")
+row("B3", "one pool, its first map of 0..10 (task loaded, 2 workers started): wpool / Python Pool(2)", f"{wf * 1e3:.1f} ms / {pf * 1e3:.1f} ms", f"{wf / pf:.2f}x")
+row("B3", "the same pool's next maps of 0..10 (warm, median of 50): wpool / Python", f"{ww * 1e3:.2f} ms / {pw * 1e3:.2f} ms", f"{ww / pw:.2f}x")
+
+
 # B4: messaging between two tasks.
 def numbers(name):
     with open(f"{out}/{name}") as f:
