@@ -226,7 +226,8 @@ struct Summary {
     failed: BTreeMap<&'static str, u64>,
     /// Attempts past the first: tasks run again after their worker died.
     retries: u64,
-    /// The run time of each task that ran in a worker, in microseconds.
+    /// The run time of each task that ran in a worker, in nanoseconds: a
+    /// tiny task takes less than a microsecond.
     times: Option<Histogram<u64>>,
 }
 
@@ -238,14 +239,14 @@ impl Summary {
         }
         self.retries += u64::from(output.attempts.saturating_sub(1));
         if let Some(time) = output.time {
-            let micros = u64::try_from(time.as_micros()).unwrap_or(u64::MAX);
+            let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
             let times = self.times.get_or_insert_with(|| {
                 Histogram::new(3).expect("3 significant figures are within the histogram's range")
             });
             // `record` grows the histogram to take the time (it fails only
             // where usize is too small); `saturating_record` never grows it
             // and clamped every time to the first one's range.
-            let _ = times.record(micros);
+            let _ = times.record(nanos);
         }
     }
 }
@@ -275,19 +276,26 @@ impl fmt::Display for Summary {
         match &self.times {
             None => writeln!(f, "wpool: task time: no task ran in a worker"),
             Some(times) => {
-                let at = |q: f64| Duration::from_micros(times.value_at_quantile(q));
+                let shown = |nanos: u64| format!("{:?}", three_figures(nanos));
                 writeln!(
                     f,
-                    "wpool: task time in the workers ({} tasks): p50 {:.3?}, p90 {:.3?}, p99 {:.3?}, max {:.3?}",
+                    "wpool: task time in the workers ({} tasks): p50 {}, p90 {}, p99 {}, max {}",
                     times.len(),
-                    at(0.5),
-                    at(0.9),
-                    at(0.99),
-                    Duration::from_micros(times.max())
+                    shown(times.value_at_quantile(0.5)),
+                    shown(times.value_at_quantile(0.9)),
+                    shown(times.value_at_quantile(0.99)),
+                    shown(times.max())
                 )
             }
         }
     }
+}
+
+/// `nanos` to 3 significant figures, as the histogram keeps it: `215ns`,
+/// `2.68ms`.
+fn three_figures(nanos: u64) -> Duration {
+    let scale = 10u64.pow(nanos.checked_ilog10().unwrap_or(0).saturating_sub(2));
+    Duration::from_nanos(nanos.saturating_add(scale / 2) / scale * scale)
 }
 
 /// The CPU time (user + system) of this process, and of its child
@@ -376,4 +384,21 @@ pub(crate) fn printable(text: &str) -> String {
             escaped
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::three_figures;
+
+    #[test]
+    fn task_times_show_three_significant_figures() {
+        let shown = |nanos| format!("{:?}", three_figures(nanos));
+        assert_eq!(shown(0), "0ns");
+        assert_eq!(shown(215), "215ns");
+        assert_eq!(shown(1_021), "1.02µs");
+        assert_eq!(shown(15_564_800), "15.6ms");
+        assert_eq!(shown(27_082_752), "27.1ms");
+        assert_eq!(shown(2_000_000_000), "2s");
+        assert!(shown(u64::MAX).ends_with('s'));
+    }
 }
