@@ -6,7 +6,7 @@
 //! held by another.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::caller::{Caller, JobId};
 use super::server::Hub;
@@ -381,7 +381,7 @@ impl Lock {
 /// locks. Dropping the handle leaves the condition as it is.
 ///
 /// `wait` releases the lock, waits for a `notify`, and re-acquires the
-/// lock before it returns; Python's `wait_for` is a loop around it:
+/// lock before it returns; `wait_for` waits so until a predicate holds:
 ///
 /// ```
 /// use std::time::Duration;
@@ -401,10 +401,8 @@ impl Lock {
 ///     })
 /// };
 /// lock.acquire(None)?;
-/// // wait_for(stock > 0)
-/// while stock.get()? == Scalar::Int(0) {
-///     ready.wait(Some(Duration::from_secs(5)))?;
-/// }
+/// let in_stock = || Ok(stock.get()? != Scalar::Int(0));
+/// assert!(ready.wait_for(in_stock, Some(Duration::from_secs(5)))?);
 /// // The lock is held again here.
 /// assert_eq!(stock.add(Scalar::Int(-1))?, Scalar::Int(2));
 /// lock.release()?;
@@ -439,6 +437,28 @@ impl Condition {
     /// held.
     pub fn wait(&self, timeout: Option<Duration>) -> Result<bool, ObjectError> {
         self.0.call(|handle| condition::Wait { handle }, timeout)
+    }
+
+    /// Waits (as [`Condition::wait`]) until `predicate` holds, for at most
+    /// `timeout` in all, like Python's `Condition.wait_for`: checks it
+    /// first, then after each wake-up, with the lock held. Returns its last
+    /// answer: `false` when the timeout passed first.
+    pub fn wait_for(
+        &self,
+        mut predicate: impl FnMut() -> Result<bool, ObjectError>,
+        timeout: Option<Duration>,
+    ) -> Result<bool, ObjectError> {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            if predicate()? {
+                return Ok(true);
+            }
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Ok(false);
+            }
+            self.wait(left)?;
+        }
     }
 
     /// Wakes up to `n` waiters, which re-acquire the lock in turn once this

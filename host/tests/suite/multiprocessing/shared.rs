@@ -179,6 +179,31 @@ fn the_host_notifies_a_task_waiting_on_a_condition() {
 }
 
 #[test]
+fn the_host_waits_for_stock_a_task_produces() {
+    let pool = pool(1);
+    let lock = pool.lock("shelf", false).expect("the lock opens");
+    let restocked = pool.condition("restocked", "shelf").expect("it opens");
+    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let producer = task(Guest::ConditionDemo, Some("producer"));
+    lock.acquire(LONG).expect("the lock is free");
+    let mut process = pool
+        .spawn(&producer, input(&producer, "3"))
+        .expect("it starts");
+    // Each wait gives the lock to the producer, which adds one and notifies.
+    let three = || Ok(stock.get()? == Scalar::Int(3));
+    assert_eq!(restocked.wait_for(three, LONG), Ok(true));
+    assert!(process.join(LONG));
+    assert_eq!(wave(&process.output().expect("it ended")), "ok(3)");
+    // Nobody adds a fourth: the wait ends at its timeout, the lock held.
+    let started = Instant::now();
+    let four = || Ok(stock.get()? == Scalar::Int(4));
+    let short = Duration::from_millis(200);
+    assert_eq!(restocked.wait_for(four, Some(short)), Ok(false));
+    assert!(started.elapsed() >= short, "gave up early");
+    assert_eq!(lock.release(), Ok(()), "the host held the lock again");
+}
+
+#[test]
 fn a_condition_wait_nobody_notifies_times_out_with_the_lock_back() {
     let pool = pool(1);
     let consumer = task(Guest::ConditionDemo, Some("consumer"));
