@@ -2,11 +2,11 @@
 //! object it names and lets go of what departed tasks held; and the
 //! [`Shape`] an `open` of an existing name must agree on.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use super::budget::Budget;
-use super::caller::Gone;
+use super::caller::{Caller, Gone};
 use super::limits::HubLimits;
 use super::list::ListObject;
 use super::pipe::PipeObject;
@@ -312,6 +312,10 @@ pub(super) struct JobObjects {
     pub objects: HashMap<u64, Object>,
     /// Pipe connection handle → the pipe's handle.
     pub connections: HashMap<u64, u64>,
+    /// The tasks that sent the job an operation and have not ended: only
+    /// they can hold something (a lock, a pipe end, a wait) to let go when
+    /// they end, so a task that used no object ends at no cost.
+    pub active: HashSet<Caller>,
     budget: Budget,
 }
 
@@ -321,6 +325,7 @@ impl JobObjects {
             names: HashMap::new(),
             objects: HashMap::new(),
             connections: HashMap::new(),
+            active: HashSet::new(),
             budget: Budget::new(limits.max_job_bytes),
         }
     }

@@ -37,6 +37,24 @@ impl State {
         waiter: Waiter,
         out: &mut Outbox,
     ) -> Option<u64> {
+        let caller = waiter.caller;
+        let parked = self.apply(limits, op, waiter, out);
+        // The host's threads never end as tasks do: nothing to note.
+        if caller.worker != Caller::HOST
+            && let Some(job) = self.jobs.get_mut(&caller.job)
+        {
+            job.active.insert(caller);
+        }
+        parked
+    }
+
+    fn apply(
+        &mut self,
+        limits: &HubLimits,
+        op: Op,
+        waiter: Waiter,
+        out: &mut Outbox,
+    ) -> Option<u64> {
         if message_len(&op) > limits.max_message {
             out.fail(waiter, ObjectError::TooLarge(limits.max_message as u64));
             return None;
@@ -169,13 +187,25 @@ impl State {
         out.take_settled();
     }
 
-    /// Lets every object of `job` forget the tasks that are `gone`.
+    /// Lets every object of `job` forget the tasks that are `gone`, if any
+    /// of them used one.
     pub fn forget(&mut self, job: JobId, gone: Gone, out: &mut Outbox) {
-        if let Some(objects) = self.jobs.get_mut(&job) {
+        let Some(objects) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let used = match gone {
+            Gone::Task(caller) => objects.active.remove(&caller),
+            Gone::Worker(..) => {
+                let before = objects.active.len();
+                objects.active.retain(|caller| !gone.covers(caller));
+                objects.active.len() < before
+            }
+        };
+        if used {
             for object in objects.objects.values_mut() {
                 object.forget(gone, out);
             }
+            self.settle(None, None, out);
         }
-        self.settle(None, None, out);
     }
 }
