@@ -4,7 +4,7 @@
 //! of its oldest unfinished input, in inputs and in the bytes of the
 //! outputs waiting.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use crate::pool::output::TaskOutput;
 
@@ -13,71 +13,117 @@ use crate::pool::output::TaskOutput;
 const WINDOW: u64 = 1 << 16;
 
 pub(crate) struct Reorder {
-    /// Whether outputs go out in index order.
-    ordered: bool,
     /// How many bytes the outputs waiting may hold before an ordered run
     /// stops reading inputs; it reads on once the oldest unfinished task's
     /// output lets those after it go.
     max_held: usize,
-    /// What the outputs in `done` hold, as [`TaskOutput::held_bytes`]
-    /// counts it: each insert adds, each pop takes away.
+    /// What the outputs waiting hold, as [`TaskOutput::held_bytes`] counts
+    /// it: each insert adds, each pop takes away.
     held: usize,
-    /// Finished outputs not yet yielded, by index. Boxed: a B-tree moves
-    /// its values within a node on every insert and pop, and an output is
-    /// a few hundred bytes.
-    done: BTreeMap<u64, Box<TaskOutput>>,
-    /// In an ordered run, the index of the next output to yield: each yield
-    /// moves it one past the output yielded.
-    next_out: u64,
+    done: Done,
+}
+
+/// Finished outputs not yet yielded.
+enum Done {
+    /// An ordered run's, by index: slot `i` holds output `next_out + i`
+    /// once it is done. The window bounds the slots; each is boxed so that
+    /// an empty one costs a word.
+    Ordered {
+        next_out: u64,
+        slots: VecDeque<Option<Box<TaskOutput>>>,
+        /// How many slots hold an output.
+        count: usize,
+    },
+    /// An unordered run's, in the order they finished.
+    Unordered(VecDeque<TaskOutput>),
 }
 
 impl Reorder {
     pub(crate) fn new(ordered: bool, max_held: usize) -> Reorder {
+        let done = match ordered {
+            true => Done::Ordered {
+                next_out: 0,
+                slots: VecDeque::new(),
+                count: 0,
+            },
+            false => Done::Unordered(VecDeque::new()),
+        };
         Reorder {
-            ordered,
             max_held,
             held: 0,
-            done: BTreeMap::new(),
-            next_out: 0,
+            done,
         }
     }
 
     pub(crate) fn insert(&mut self, output: TaskOutput) {
-        self.held += output.held_bytes();
-        self.done.insert(output.index, Box::new(output));
+        let held = output.held_bytes();
+        match &mut self.done {
+            Done::Ordered {
+                next_out,
+                slots,
+                count,
+            } => {
+                // Every index comes once (the feed finishes each task
+                // once), at or past `next_out`, within the window of it.
+                let at = output.index.checked_sub(*next_out).map(usize::try_from);
+                let Some(Ok(at)) = at else {
+                    debug_assert!(false, "output {} came after its turn", output.index);
+                    return;
+                };
+                if slots.len() <= at {
+                    slots.resize_with(at + 1, || None);
+                }
+                *count += usize::from(slots[at].is_none());
+                slots[at] = Some(Box::new(output));
+            }
+            Done::Unordered(queue) => queue.push_back(output),
+        }
+        self.held += held;
     }
 
     /// Whether an output may be yielded now.
     pub(crate) fn has_ready(&self) -> bool {
-        match self.ordered {
-            true => self.done.contains_key(&self.next_out),
-            false => !self.done.is_empty(),
+        match &self.done {
+            Done::Ordered { slots, .. } => slots.front().is_some_and(Option::is_some),
+            Done::Unordered(queue) => !queue.is_empty(),
         }
     }
 
     /// The next output to yield, if it is there.
     pub(crate) fn pop(&mut self) -> Option<TaskOutput> {
-        if !self.has_ready() {
-            return None;
-        }
-        let (_, output) = self.done.pop_first()?;
-        self.next_out = output.index + 1;
+        let output = match &mut self.done {
+            Done::Ordered {
+                next_out,
+                slots,
+                count,
+            } => {
+                let output = *slots.front_mut()?.take()?;
+                slots.pop_front();
+                *next_out += 1;
+                *count -= 1;
+                output
+            }
+            Done::Unordered(queue) => queue.pop_front()?,
+        };
         self.held -= output.held_bytes();
-        Some(*output)
+        Some(output)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.done.is_empty()
+        match &self.done {
+            Done::Ordered { count, .. } => *count == 0,
+            Done::Unordered(queue) => queue.is_empty(),
+        }
     }
 
     /// In an ordered run, the first index the run may not read yet: none
     /// past the window, and none at all while the outputs waiting hold
     /// `max_held` bytes or more.
     pub(crate) fn window_end(&self) -> Option<u64> {
-        match (self.ordered, self.held >= self.max_held) {
-            (false, _) => None,
-            (true, false) => Some(self.next_out + WINDOW),
-            (true, true) => Some(self.next_out),
+        match (&self.done, self.held >= self.max_held) {
+            (Done::Unordered(_), _) => None,
+            (Done::Ordered { next_out, .. }, false) => Some(next_out + WINDOW),
+            (Done::Ordered { next_out, .. }, true) => Some(*next_out),
         }
     }
 }
