@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use wpool::{ObjectError, Scalar};
+use wpool::{Condition, Lock, ObjectError, Pool, Scalar, SharedValue};
 
 use super::{LONG, SECOND, input, inputs, pool, task, wave};
 use crate::util::{Guest, ok_int};
@@ -156,12 +156,19 @@ fn a_task_sees_whether_the_host_holds_a_lock_without_waiting() {
     assert_eq!(lock.try_acquire(), Ok(true));
 }
 
-#[test]
-fn the_host_notifies_a_task_waiting_on_a_condition() {
-    let pool = pool(1);
+/// The `condition-demo` guest's shelf, opened by the host: its lock, the
+/// condition consumers wait on, and its stock.
+fn shelf(pool: &Pool) -> (Lock, Condition, SharedValue) {
     let lock = pool.lock("shelf", false).expect("the lock opens");
     let restocked = pool.condition("restocked", "shelf").expect("it opens");
     let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    (lock, restocked, stock)
+}
+
+#[test]
+fn the_host_notifies_a_task_waiting_on_a_condition() {
+    let pool = pool(1);
+    let (lock, restocked, stock) = shelf(&pool);
     let consumer = task(Guest::ConditionDemo, Some("consumer"));
     let mut process = pool
         .spawn(&consumer, input(&consumer, "(2, 20000)"))
@@ -181,9 +188,7 @@ fn the_host_notifies_a_task_waiting_on_a_condition() {
 #[test]
 fn the_host_waits_for_stock_a_task_produces() {
     let pool = pool(1);
-    let lock = pool.lock("shelf", false).expect("the lock opens");
-    let restocked = pool.condition("restocked", "shelf").expect("it opens");
-    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let (lock, restocked, stock) = shelf(&pool);
     let producer = task(Guest::ConditionDemo, Some("producer"));
     lock.acquire(LONG).expect("the lock is free");
     let mut process = pool
@@ -301,9 +306,7 @@ fn tasks_append_to_a_shared_list_the_host_reads() {
 #[test]
 fn a_task_killed_waiting_on_a_condition_leaves_the_lock_and_the_others_free() {
     let pool = pool(2);
-    let lock = pool.lock("shelf", false).expect("the lock opens");
-    let restocked = pool.condition("restocked", "shelf").expect("it opens");
-    let stock = pool.value("stock", Scalar::Int(0)).expect("it opens");
+    let (lock, restocked, stock) = shelf(&pool);
     let consumer = task(Guest::ConditionDemo, Some("consumer"));
     let mut doomed = pool
         .spawn(&consumer, input(&consumer, "(1, 20000)"))
