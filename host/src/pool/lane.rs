@@ -2,7 +2,8 @@
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
 //! of its own whose source is a channel of submissions, each of any task;
 //! each submission gets an [`AsyncResult`]. [`Lanes`] keeps a pool's one
-//! `apply_async` lane, on the pool's workers. A [`Process`] is a lane of
+//! `apply_async` lane, on the pool's workers, which it lends back to the
+//! pool whenever it has nothing to run. A [`Process`] is a lane of
 //! one worker and one task, whose output may stream as it is written
 //! ([`ProcessOptions`]).
 
@@ -121,6 +122,7 @@ impl Lanes {
         }
         let plan = Plan {
             warm: Some(warm.clone()),
+            lends: true,
             ..Plan::new(job, job.settings.workers, false)
         };
         let started = Lane::start(job, task, plan)?;

@@ -177,9 +177,7 @@ impl PoolBuilder {
     /// it stops. By default idle workers stay until the pool is closed or
     /// dropped, as a Python `Pool`'s do; a long-lived pool that runs now
     /// and then may rather give their memory back, at the cost of starting
-    /// workers again for its next run. The workers of an open
-    /// [`Pool::apply_async`] run are its own until [`Pool::close`], not
-    /// idle.
+    /// workers again for its next run.
     ///
     /// ```
     /// use std::time::Duration;
@@ -305,7 +303,8 @@ impl PoolBuilder {
 /// component compiled once for the pool and loaded into a worker the first
 /// time it runs a task of it (the least recently used is unloaded past 8).
 /// [`Pool::apply_async`] keeps one run going for every task, on the pool's
-/// workers, fed one input at a time, until [`Pool::close`]; idle workers
+/// workers, fed one input at a time, until [`Pool::close`]; it lends them
+/// back to the pool whenever it has nothing to run. Idle workers
 /// stay up until the pool is closed or dropped, or for
 /// [`PoolBuilder::idle_timeout`]. [`Pool::spawn`] runs one
 /// task on a worker process of its own, like `multiprocessing.Process`.
@@ -451,7 +450,8 @@ impl Pool {
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
     /// output. Tasks submitted for any [`Task`] share one run on the pool's
     /// workers, which stays up until [`Pool::close`] or
-    /// [`Pool::terminate`]. A task new to the pool is compiled first (or
+    /// [`Pool::terminate`], and lends the workers to the pool's other runs
+    /// whenever it has nothing to run. A task new to the pool is compiled first (or
     /// taken from the compile cache), so this may take that long.
     ///
     /// # Errors

@@ -110,6 +110,32 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
 }
 
 #[test]
+fn apply_async_lends_its_workers_to_other_runs_while_it_has_nothing_to_run() {
+    let square = task(Guest::Square, None);
+    let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
+    let parse = |x: i64| square.parse_input(&x.to_string()).expect("an s64");
+    let submitted: Vec<_> = (0..10)
+        .map(|x| pool.apply_async(&square, parse(x)).expect("submitted"))
+        .collect();
+    let squared = |handle: &wpool::AsyncResult| {
+        let output = handle.get(Some(Duration::from_secs(30))).expect("done");
+        output.result.expect("square succeeds").to_string()
+    };
+    for (x, handle) in (0..10).zip(&submitted) {
+        assert_eq!(squared(handle), (x * x).to_string());
+    }
+    let started = counted.pids();
+    assert_eq!(started.len(), 2, "the apply_async run started 2 workers");
+    // Its run stays open until the pool closes, with nothing to run: a map
+    // takes its workers, and then it takes them again.
+    squares(pool, &square, 40);
+    assert_eq!(counted.pids(), started, "the map started no process");
+    let again = pool.apply_async(&square, parse(12)).expect("submitted");
+    assert_eq!(squared(&again), "144");
+    assert_eq!(counted.pids(), started, "nor did the next apply_async");
+}
+
+#[test]
 fn idle_workers_stop_once_idle_for_the_idle_timeout() {
     let square = task(Guest::Square, None);
     let cache = tempfile::tempdir().expect("a cache directory");

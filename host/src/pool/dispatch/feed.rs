@@ -127,6 +127,14 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// source is looked at without waiting (an input that came meanwhile
     /// is kept for the next batch).
     pub(super) fn is_spent(&mut self) -> bool {
+        self.is_idle() && self.source.is_none()
+    }
+
+    /// Whether nothing is to run now: no task handed out or to retry, and
+    /// no input waiting, once a submitted source is looked at without
+    /// waiting. An iterator is not looked at: its run is never idle until
+    /// it is done.
+    pub(super) fn is_idle(&mut self) -> bool {
         if let (Some(Source::Submitted(receiver)), None) = (&self.source, &self.peeked) {
             match receiver.try_recv() {
                 Ok(submitted) => self.peeked = Some(submitted),
@@ -134,7 +142,8 @@ impl<I: Iterator<Item = Input>> Feed<I> {
                 Err(TryRecvError::Empty) => {}
             }
         }
-        self.is_done()
+        let waiting = self.peeked.is_some() || matches!(self.source, Some(Source::Inputs(_)));
+        !waiting && self.pending.is_empty() && self.retry.is_empty()
     }
 
     /// The next batch of at most `size` tasks, all of one task: a task to

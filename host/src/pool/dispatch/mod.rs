@@ -76,6 +76,11 @@ pub(crate) struct Plan {
     /// hands back those it leaves idle and ready when it ends; `None`: it
     /// starts its own, and stops them.
     pub warm: Option<Arc<Warm>>,
+    /// Whether the run lends its workers to the pool (`warm`) whenever it
+    /// has nothing to run, and takes the pool's idle ones again when it
+    /// has: a run of submitted inputs (`apply_async`), which lasts until
+    /// the pool closes, then holds no worker while it waits.
+    pub lends: bool,
 }
 
 impl Plan {
@@ -90,6 +95,7 @@ impl Plan {
             pid: None,
             terminate: None,
             warm: None,
+            lends: false,
         }
     }
 }
@@ -119,6 +125,8 @@ pub(crate) struct Run<I> {
     terminate: Option<Receiver<()>>,
     /// Attempts more for a task whose worker died.
     retries: u32,
+    /// Whether the run lends its workers while it has nothing to run.
+    lends: bool,
     /// Measured worker time per task, averaged over the batches answered.
     cost: Option<Duration>,
     /// Why the run stopped as a whole: yielded once, after the outputs
@@ -145,6 +153,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             pid,
             terminate,
             warm,
+            lends,
         } = plan;
         let (slots, events) = Slots::start(job, task, workers, output, pid, warm)?;
         let mut run = Run {
@@ -156,6 +165,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             events,
             terminate,
             retries,
+            lends,
             cost: None,
             fatal: None,
             finished: false,
@@ -175,6 +185,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     pub(crate) fn next(&mut self) -> Option<Result<TaskOutput, Error>> {
         loop {
+            // Before its last output goes out, so that a run the caller
+            // starts once it has that output finds the workers idle.
+            if self.lends && !self.slots.is_empty() && self.feed.is_idle() {
+                self.slots.lend();
+            }
             if let Some(output) = self.reorder.pop() {
                 return Some(Ok(output));
             }
@@ -217,8 +232,16 @@ impl<I: Iterator<Item = Input>> Run<I> {
     }
 
     /// Tops up every ready worker with batches from the feed, the least busy
-    /// first.
+    /// first; a run that lent its workers takes some again first if it has
+    /// work.
     fn dispatch(&mut self) {
+        if self.slots.is_empty()
+            && !self.feed.is_idle()
+            && let Err(error) = self.slots.fill()
+        {
+            self.fatal = Some(error);
+            return;
+        }
         while let Some(slot) = self.slots.with_room(self.in_flight()) {
             let batch = self
                 .feed
@@ -248,9 +271,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
         let (ready, submissions) = {
             let mut select = Select::new();
             select.recv(&self.events);
-            let room = self.slots.with_room(self.in_flight());
+            // A run that lent its workers waits for its next input.
+            let room = self.slots.with_room(self.in_flight()).is_some() || self.slots.is_empty();
             let submissions = match (self.feed.submissions(), room) {
-                (Some(submissions), Some(_)) => Some(select.recv(submissions)),
+                (Some(submissions), true) => Some(select.recv(submissions)),
                 _ => None,
             };
             if let Some(terminate) = &self.terminate {

@@ -9,7 +9,9 @@
 //! is sent there, at most [`HOSTED`] at once, the least recently used
 //! unloaded first. A run of a pool takes the pool's idle workers first,
 //! whatever they host, and hands back those it leaves idle (ready, or
-//! still starting) when it ends. A worker's data limit is fixed when its
+//! still starting) when it ends; a run that lends (`apply_async`'s) also
+//! hands them all back whenever it has nothing to run, and fills its
+//! slots again when it has. A worker's data limit is fixed when its
 //! lockdown is sealed, sized for its first task's values, and its engine
 //! has concurrency support only if its first task needs it (component-model
 //! async): one that cannot hold a later task's values, or run its
@@ -52,8 +54,9 @@ struct Slot {
     process: WorkerProcess,
     /// The process's id in the pool, as its tasks read it.
     worker_id: u32,
-    /// Bumped each time the slot gets a new process: events of an earlier
-    /// process, still in the channel, are told apart and ignored.
+    /// New each time a slot gets a process (see [`Slots::generations`]):
+    /// events of an earlier process, still in the channel, are told apart
+    /// and ignored.
     generation: u64,
     /// Set by its `Ready` event; cleared when the host kills it.
     ready: bool,
@@ -111,6 +114,9 @@ pub(super) struct Slots {
     /// The pool's idle workers and its tasks' ids and code: where the run
     /// takes its first workers from, and hands back those it leaves idle.
     warm: Option<Arc<Warm>>,
+    /// The generations handed out so far: every process a slot gets, new or
+    /// taken from the pool, has a generation of its own in the run.
+    generations: u64,
 }
 
 impl Slots {
@@ -139,21 +145,30 @@ impl Slots {
             pid,
             workers,
             warm,
+            generations: 0,
         };
-        let taken = match &slots.warm {
-            Some(warm) => warm.take(slots.prepared.id, workers),
+        slots.fill()?;
+        Ok((slots, receiver))
+    }
+
+    /// Fills the slots, which are empty (the run starts, or lent its
+    /// workers): the pool's idle workers first, then new ones.
+    pub(super) fn fill(&mut self) -> Result<(), Error> {
+        let taken = match &self.warm {
+            Some(warm) => warm.take(self.prepared.id, self.workers),
             None => Vec::new(),
         };
         for Idle { process, hosted } in taken {
-            let slot = slots.slots.len();
+            let slot = self.slots.len();
+            let generation = self.next_generation();
             // One that died while idle is dropped, which reaps it. One still
             // starting gets the time a new one gets.
-            if let Some(ready) = process.reroute(slot, 0, slots.events.clone()) {
-                let deadline = Instant::now() + job.settings.compile_timeout;
-                slots.slots.push(Slot {
+            if let Some(ready) = process.reroute(slot, generation, self.events.clone()) {
+                let deadline = Instant::now() + self.job.settings.compile_timeout;
+                self.slots.push(Slot {
                     worker_id: process.worker_id(),
                     process,
-                    generation: 0,
+                    generation,
                     ready,
                     batches: VecDeque::new(),
                     deadline: (!ready).then_some(deadline),
@@ -163,12 +178,23 @@ impl Slots {
                 });
             }
         }
-        for slot in slots.slots.len()..workers {
-            let task = slots.task.clone();
-            let started = slots.spawn(slot, 0, &task)?;
-            slots.slots.push(started);
+        for slot in self.slots.len()..self.workers {
+            let task = self.task.clone();
+            let started = self.spawn(slot, &task)?;
+            self.slots.push(started);
         }
-        Ok((slots, receiver))
+        Ok(())
+    }
+
+    /// Whether the run has no worker: it lent them all (see
+    /// [`Slots::lend`]).
+    pub(super) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn next_generation(&mut self) -> u64 {
+        self.generations += 1;
+        self.generations
     }
 
     /// `task`, compiled, with the id its workers know it by.
@@ -180,8 +206,9 @@ impl Slots {
     }
 
     /// Starts a worker for `slot` whose first task is `first`.
-    fn spawn(&mut self, slot: usize, generation: u64, first: &Task) -> Result<Slot, Error> {
+    fn spawn(&mut self, slot: usize, first: &Task) -> Result<Slot, Error> {
         let Prepared { id, compiled } = self.prepared(first)?;
+        let generation = self.next_generation();
         let settings = &self.job.settings;
         let setup = Setup {
             worker_id: self.job.next_worker_id(),
@@ -453,8 +480,7 @@ impl Slots {
             });
         }
         let first = unfit.unwrap_or_else(|| self.task.clone());
-        let generation = self.slots[slot].generation + 1;
-        self.slots[slot] = self.spawn(slot, generation, &first)?;
+        self.slots[slot] = self.spawn(slot, &first)?;
         Ok(())
     }
 
@@ -467,13 +493,20 @@ impl Slots {
             .map(|(_, t)| t.clone())
     }
 
+    /// Lends every worker to the pool while the run has nothing to run
+    /// (it has none running): another run may take them, and
+    /// [`Slots::fill`] takes the pool's idle ones again when the run has
+    /// work. Nothing happens for a run that has no pool to lend to.
+    pub(super) fn lend(&mut self) {
+        if let Some(warm) = self.warm.clone() {
+            self.give_back(&warm);
+        }
+    }
+
     /// Hands the workers that are idle (ready, or still starting) back to
-    /// the pool, for its
-    /// next run of any task; the others are killed as the slots drop.
-    fn hand_back(&mut self) {
-        let Some(warm) = self.warm.take() else {
-            return;
-        };
+    /// `warm`, for the pool's next run of any task; the others are killed
+    /// as their slots drop.
+    fn give_back(&mut self, warm: &Warm) {
         for slot in std::mem::take(&mut self.slots) {
             let idle = slot.batches.is_empty() && slot.killed.is_none();
             if idle && !slot.process.exited() {
@@ -498,7 +531,10 @@ impl Slots {
 }
 
 impl Drop for Slots {
+    /// The run ended: its idle workers go back to the pool for good.
     fn drop(&mut self) {
-        self.hand_back();
+        if let Some(warm) = self.warm.take() {
+            self.give_back(&warm);
+        }
     }
 }
