@@ -171,12 +171,6 @@ impl Warm {
     }
 }
 
-impl Default for Warm {
-    fn default() -> Warm {
-        Warm::new(None)
-    }
-}
-
 impl Drop for Warm {
     fn drop(&mut self) {
         self.close();
