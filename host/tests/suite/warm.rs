@@ -141,7 +141,7 @@ fn idle_workers_stop_once_idle_for_the_idle_timeout() {
     let cache = tempfile::tempdir().expect("a cache directory");
     precompile(cache.path(), std::slice::from_ref(&square));
     let counted = CountedWorkers::new();
-    let timeout = Duration::from_secs(1);
+    let timeout = Duration::from_secs(2);
     let pool = Pool::builder()
         .workers(2)
         .worker_program(counted.program())
@@ -159,10 +159,10 @@ fn idle_workers_stop_once_idle_for_the_idle_timeout() {
     );
     let idle = Instant::now();
     wait_until_gone("the idle timeout stopped the idle workers", &first);
-    // They were handed back a little before `idle`, and stop a second
-    // after that.
+    // They were handed back a little before `idle` (well within a second
+    // of it even on a loaded machine), and stop the timeout after that.
     assert!(
-        idle.elapsed() >= timeout / 2,
+        idle.elapsed() >= timeout / 4,
         "stopped after {:?} idle, before the timeout",
         idle.elapsed()
     );
