@@ -14,7 +14,7 @@ use wpool::task::context;
 use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
 use wpool::task::shared::{Dict, Lock, SharedList, Value};
-use wpool::task::sync::Barrier;
+use wpool::task::sync::{Barrier, Event};
 use wpool::task::types::{Error, Scalar};
 
 struct Misbehave;
@@ -167,6 +167,44 @@ impl Guest for Misbehave {
     fn await_item_within(name: String, timeout_ms: u64) -> Result<Vec<u8>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         queue.get(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
+    }
+
+    fn take_then_wait(name: String, count: u32) -> Result<Vec<Vec<u8>>, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        let items = (0..count)
+            .map(|_| queue.get(None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{e:?}"))?;
+        let took = Queue::open(&format!("{name}-took"), 0).map_err(|e| format!("{e:?}"))?;
+        took.put(&[], None).map_err(|e| format!("{e:?}"))?;
+        let event = Event::open(&format!("{name}-go")).map_err(|e| format!("{e:?}"))?;
+        event.wait(None).map_err(|e| format!("{e:?}"))?;
+        Ok(items)
+    }
+
+    fn drain_closed(name: String) -> Result<Vec<Vec<u8>>, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        let mut items = Vec::new();
+        loop {
+            match queue.get(None) {
+                Ok(item) => items.push(item),
+                Err(Error::Closed) => return Ok(items),
+                Err(e) => return Err(format!("{e:?}")),
+            }
+        }
+    }
+
+    fn put_after_event(name: String, count: u32) -> Result<u32, String> {
+        let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        queue.put(b"first", None).map_err(|e| format!("{e:?}"))?;
+        let event = Event::open(&format!("{name}-go")).map_err(|e| format!("{e:?}"))?;
+        event.wait(None).map_err(|e| format!("{e:?}"))?;
+        for n in 0..count {
+            queue
+                .put(b"more", None)
+                .map_err(|e| format!("put {n} after the event: {e:?}"))?;
+        }
+        Ok(count + 1)
     }
 
     fn hoard(kind: String) -> Result<u64, String> {

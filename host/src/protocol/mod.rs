@@ -29,8 +29,8 @@ pub(crate) use self::messages::{
     Call, CallResult, Calls, Code, Export, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
 };
 pub(crate) use self::ops::{
-    Answer, AnswerType, Op, Open, Request, array, barrier, condition, dict, event, list, lock,
-    pipe, queue, semaphore, typed_answer, value,
+    Answer, AnswerType, MAX_GET_MANY, MAX_STREAMED_PUT, Op, Open, Request, array, barrier,
+    condition, dict, event, list, lock, pipe, queue, semaphore, typed_answer, value,
 };
 pub use self::ops::{End, ObjectError, Scalar};
 pub use self::probe::Layer;

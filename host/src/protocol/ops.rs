@@ -101,6 +101,12 @@ pub(crate) fn typed_answer<R: Request>(
     }
 }
 
+/// Items one `queue::GetMany` takes at most, whatever it asks for.
+pub(crate) const MAX_GET_MANY: u32 = 64;
+/// Bytes of the largest queue item a worker sends without waiting for the
+/// put's answer (when the hub said there is room); larger ones wait.
+pub(crate) const MAX_STREAMED_PUT: usize = 64 << 10;
+
 /// Declares each resource's operations; see the module docs.
 macro_rules! resources {
     ($(
@@ -233,11 +239,23 @@ resources! {
         /// Opens the queue `name`, created with room for `capacity` items
         /// (0: the hub's limit).
         open { capacity: u32 }
-        /// Appends `item`, waiting for room.
-        Put { item: Vec<u8> } -> ();
+        /// Appends `item`, waiting for room; answers how many more puts of
+        /// items up to `MAX_STREAMED_PUT` may follow without waiting for
+        /// their answers (the room left, within the job's budget), which
+        /// lets a worker answer that many of its task's next puts at once.
+        Put { item: Vec<u8> } -> u32;
         /// Takes the oldest item, waiting for one; `closed` once the queue is
         /// closed and empty.
         Get {} -> Vec<u8>;
+        /// As `Get`, and takes up to `most` items in all when more wait
+        /// (within the hub's byte bound for such a batch): a task that gets
+        /// in a tight loop takes the items ahead, and puts back those it
+        /// did not use with `PutBack`.
+        GetMany { most: u32 } -> Vec<Vec<u8>>;
+        /// Puts `items`, taken by `GetMany` and not used, back at the front
+        /// of the queue in their order, ahead of every other item, room or
+        /// not; never waits.
+        PutBack { items: Vec<Vec<u8>> } -> ();
         /// How many items wait.
         Len {} -> u32;
         /// Whether no item waits.

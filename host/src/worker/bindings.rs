@@ -59,11 +59,7 @@ impl TaskState {
         request: R,
         timeout_ms: Option<u64>,
     ) -> Answered<R::Answer> {
-        let left = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_sub(TICK);
-        let timeout = timeout_ms.map_or(left, |ms| Duration::from_millis(ms).min(left));
+        let timeout = self.wait_limit(timeout_ms);
         let reply = self
             .link
             .request(self.task_index, request.into_op(), Some(timeout))
@@ -74,6 +70,16 @@ impl TaskState {
                 "the hub answered out of turn: {answer:?}"
             )),
         }
+    }
+
+    /// How long a request may wait: `timeout_ms`, and at most until a tick
+    /// before the task's deadline.
+    fn wait_limit(&self, timeout_ms: Option<u64>) -> Duration {
+        let left = self
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(TICK);
+        timeout_ms.map_or(left, |ms| Duration::from_millis(ms).min(left))
     }
 
     /// Sends the request `request` builds from the handle `resource` holds.
@@ -168,8 +174,36 @@ impl wit_queue::HostQueue for TaskState {
         item: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.on(&q, |handle| queue::Put { handle, item }, timeout_ms)
-            .await
+        let handle = *self.table.get(&q)?;
+        // A put answered at once that failed since: this put's answer.
+        if let Some(error) = self.pipeline.failure(Some(handle), false).await? {
+            return Ok(Err(error.into()));
+        }
+        let timeout = self.wait_limit(timeout_ms);
+        if item.len() <= protocol::MAX_STREAMED_PUT && self.pipeline.take_room(handle) {
+            let op = queue::Put { handle, item }.into_op();
+            return Ok(
+                match self.link.send_request(self.task_index, op, Some(timeout)) {
+                    Ok(reply) => {
+                        self.pipeline.sent(handle, reply);
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                },
+            );
+        }
+        let answer = self.call(queue::Put { handle, item }, timeout_ms).await?;
+        // The puts sent before this one on the queue are answered by now:
+        // a failure among them is reported here, or with this one's.
+        let earlier = self.pipeline.failure(Some(handle), false).await?;
+        Ok(match (answer, earlier) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Some(error)) => Err(error.into()),
+            (Ok(room), None) => {
+                self.pipeline.set_room(handle, room);
+                Ok(())
+            }
+        })
     }
 
     async fn get(
@@ -177,16 +211,48 @@ impl wit_queue::HostQueue for TaskState {
         q: Resource<queue::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.on(&q, |handle| queue::Get { handle }, timeout_ms)
-            .await
+        let handle = *self.table.get(&q)?;
+        let most = match self.link.next_ahead(self.task_index, handle) {
+            Ok(item) => return Ok(Ok(item)),
+            Err(most) => most,
+        };
+        // A get in a tight loop takes the items waiting ahead (see `link`).
+        let mut items = match most {
+            1 => match self.call(queue::Get { handle }, timeout_ms).await? {
+                Ok(item) => vec![item],
+                Err(error) => return Ok(Err(error)),
+            },
+            most => match self
+                .call(queue::GetMany { handle, most }, timeout_ms)
+                .await?
+            {
+                Ok(items) => items,
+                Err(error) => return Ok(Err(error)),
+            },
+        };
+        if items.is_empty() {
+            return Err(wasmtime::format_err!("the hub answered a get with no item"));
+        }
+        let first = items.remove(0);
+        self.link.got(self.task_index, handle, items);
+        Ok(Ok(first))
     }
 
+    /// The items waiting, those the task took ahead included.
     async fn len(&mut self, q: Resource<queue::Handle>) -> Answered<u32> {
-        self.on(&q, |handle| queue::Len { handle }, None).await
+        let handle = *self.table.get(&q)?;
+        let held = self.link.held_ahead(self.task_index, handle);
+        let waiting = self.call(queue::Len { handle }, None).await?;
+        Ok(waiting.map(|n| n.saturating_add(u32::try_from(held).unwrap_or(u32::MAX))))
     }
 
+    /// Whether no item waits, the task's own taken ahead included.
     async fn empty(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
-        self.on(&q, |handle| queue::Empty { handle }, None).await
+        let handle = *self.table.get(&q)?;
+        if self.link.held_ahead(self.task_index, handle) > 0 {
+            return Ok(Ok(false));
+        }
+        self.call(queue::Empty { handle }, None).await
     }
 
     async fn full(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {

@@ -1,20 +1,26 @@
 //! The worker's side of the pipes to the host: results out, and requests to
 //! the hub whose replies come back on stdin while the task waits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader, BufWriter, Stdout};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 
 use crate::protocol::artifact::FdReader;
+use crate::protocol::engine::TICK;
 use crate::protocol::{
-    Answer, FromWorker, ObjectError, Op, ToWorker, await_awake, read_frame, write_frame,
+    Answer, FromWorker, MAX_GET_MANY, ObjectError, Op, Request as _, ToWorker, await_awake, queue,
+    read_frame, write_frame,
 };
+
+/// A task whose gets on a queue follow each other closer than this gets in
+/// a tight loop: it takes the items ahead (see [`HostLink::next_ahead`]).
+const TIGHT: Duration = Duration::from_millis(1);
 
 /// The worker's side of the channel to the host, shared by the task loop
 /// (results) and the host functions of running tasks (requests to the hub,
@@ -24,6 +30,19 @@ pub(crate) struct HostLink {
     out: Arc<Mutex<BufWriter<Stdout>>>,
     pending: Arc<Mutex<HashMap<u64, Answering>>>,
     next_id: Arc<AtomicU64>,
+    /// Queue items taken ahead: shared with the epoch thread, which puts
+    /// back those left unused for a tick.
+    ahead: Arc<Mutex<Vec<Ahead>>>,
+}
+
+/// The items a task took ahead from a queue, and when it last got one.
+struct Ahead {
+    task: u64,
+    queue: queue::Handle,
+    items: VecDeque<Vec<u8>>,
+    /// When the task's last get on the queue was answered, by the hub or
+    /// from `items`.
+    last: Instant,
 }
 
 impl HostLink {
@@ -32,11 +51,106 @@ impl HostLink {
             out: Arc::new(Mutex::new(BufWriter::new(io::stdout()))),
             pending: Arc::default(),
             next_id: Arc::default(),
+            ahead: Arc::default(),
         }
     }
 
     pub(super) fn send(&self, message: &FromWorker) -> io::Result<()> {
         write_frame(&mut *lock(&self.out), message)
+    }
+
+    /// The next item task `task` took ahead from `queue`; or, when it has
+    /// none, how many items its next get should take: more than one when
+    /// its gets on the queue come in a tight loop (the last one answered
+    /// less than [`TIGHT`] ago), as many as it would use in about that time
+    /// at its pace, so that what it holds ahead is about a millisecond of
+    /// its work.
+    pub(crate) fn next_ahead(&self, task: u64, queue: queue::Handle) -> Result<Vec<u8>, u32> {
+        let mut ahead = lock(&self.ahead);
+        let Some(entry) = ahead
+            .iter_mut()
+            .find(|a| a.task == task && a.queue == queue)
+        else {
+            return Err(1);
+        };
+        if let Some(item) = entry.items.pop_front() {
+            entry.last = Instant::now();
+            return Ok(item);
+        }
+        let since = entry.last.elapsed();
+        Err(match since < TIGHT {
+            true => {
+                (TIGHT.as_nanos() / since.as_nanos().max(1)).clamp(2, MAX_GET_MANY.into()) as u32
+            }
+            false => 1,
+        })
+    }
+
+    /// The hub answered a get of task `task` on `queue`: `rest` are the
+    /// items it took ahead, after the one it returns now.
+    pub(crate) fn got(&self, task: u64, queue: queue::Handle, rest: Vec<Vec<u8>>) {
+        let mut ahead = lock(&self.ahead);
+        let entry = match ahead
+            .iter()
+            .position(|a| a.task == task && a.queue == queue)
+        {
+            Some(at) => &mut ahead[at],
+            None => {
+                ahead.push(Ahead {
+                    task,
+                    queue,
+                    items: VecDeque::new(),
+                    last: Instant::now(),
+                });
+                ahead.last_mut().expect("pushed")
+            }
+        };
+        entry.items.extend(rest);
+        entry.last = Instant::now();
+    }
+
+    /// How many items task `task` holds ahead from `queue`.
+    pub(crate) fn held_ahead(&self, task: u64, queue: queue::Handle) -> usize {
+        let ahead = lock(&self.ahead);
+        ahead
+            .iter()
+            .find(|a| a.task == task && a.queue == queue)
+            .map_or(0, |a| a.items.len())
+    }
+
+    /// Task `task` ended: the items it took ahead go back to their queues.
+    pub(super) fn put_back_all(&self, task: u64) {
+        let mut ahead = lock(&self.ahead);
+        self.put_back(&mut ahead, |a| a.task == task);
+        ahead.retain(|a| a.task != task);
+    }
+
+    /// Puts back the items taken ahead whose task has not got one for a
+    /// tick: another task may be waiting for them.
+    pub(super) fn put_back_unused(&self) {
+        let mut ahead = lock(&self.ahead);
+        self.put_back(&mut ahead, |a| a.last.elapsed() >= TICK);
+    }
+
+    /// Sends the items of each entry `pick` chooses back to its queue. The
+    /// lock on `ahead` is held until they are sent, so that the task's next
+    /// get, which finds none left, reaches the hub after them.
+    fn put_back(&self, ahead: &mut [Ahead], pick: impl Fn(&Ahead) -> bool) {
+        for entry in ahead.iter_mut().filter(|a| !a.items.is_empty() && pick(a)) {
+            let items = std::mem::take(&mut entry.items).into();
+            let op = queue::PutBack {
+                handle: entry.queue,
+                items,
+            };
+            // Its answer finds no one waiting, and is dropped.
+            let request = FromWorker::Request {
+                id: self.next_id.fetch_add(1, Ordering::Relaxed),
+                task: entry.task,
+                op: op.into_op(),
+                timeout: None,
+            };
+            let _ = self.send(&request);
+        }
     }
 
     /// Sends `op` to the hub for task `task` and waits for the answer, which
@@ -47,19 +161,7 @@ impl HostLink {
         op: Op,
         timeout: Option<Duration>,
     ) -> Result<Answer, ObjectError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = oneshot::channel();
-        lock(&self.pending).insert(id, tx);
-        let request = FromWorker::Request {
-            id,
-            task,
-            op,
-            timeout,
-        };
-        if self.send(&request).is_err() {
-            lock(&self.pending).remove(&id);
-            return Err(ObjectError::Closed);
-        }
+        let mut rx = self.send_request(task, op, timeout)?;
         // Most answers come within tens of microseconds.
         let answered = await_awake(|| match rx.try_recv() {
             Ok(answer) => Some(answer),
@@ -72,6 +174,30 @@ impl HostLink {
         }
     }
 
+    /// Sends `op` to the hub for task `task` without waiting: its answer
+    /// comes on the receiver. `Err(Closed)` if the host is gone.
+    pub(crate) fn send_request(
+        &self,
+        task: u64,
+        op: Op,
+        timeout: Option<Duration>,
+    ) -> Result<Reply, ObjectError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(id, tx);
+        let request = FromWorker::Request {
+            id,
+            task,
+            op,
+            timeout,
+        };
+        if self.send(&request).is_err() {
+            lock(&self.pending).remove(&id);
+            return Err(ObjectError::Closed);
+        }
+        Ok(rx)
+    }
+
     pub(super) fn deliver(&self, id: u64, result: Result<Answer, ObjectError>) {
         if let Some(waiter) = lock(&self.pending).remove(&id) {
             let _ = waiter.send(result);
@@ -81,6 +207,9 @@ impl HostLink {
 
 /// Where the reader thread hands a hub reply to the task waiting for it.
 type Answering = oneshot::Sender<Result<Answer, ObjectError>>;
+
+/// Where a task gets the hub's reply to a request it sent.
+pub(crate) type Reply = oneshot::Receiver<Result<Answer, ObjectError>>;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Nothing panics while holding these locks; a poisoned one is still whole.

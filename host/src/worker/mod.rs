@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - `link`: the channel to the host; hub requests and their replies.
+//! - `pipeline`: queue puts answered at once while the hub has reported
+//!   room, their answers collected later.
 //! - `runtime`: the wasmtime engine, the tasks it hosts (each a compiled
 //!   component), and a store per call with its deadline, fuel and memory
 //!   cap.
@@ -25,6 +27,7 @@ mod capture;
 mod http;
 mod link;
 mod load;
+mod pipeline;
 mod runtime;
 mod sandbox;
 mod state;

@@ -32,6 +32,7 @@ use super::capture::Capture;
 use super::http::Http;
 use super::link::HostLink;
 use super::load::{compile, load, load_first};
+use super::pipeline::Pipeline;
 use super::state::{MemoryCap, TaskState};
 use crate::protocol::encoding::{self, RESULT_ERR, RESULT_OK, Reader};
 use crate::protocol::engine::{self, TICK};
@@ -140,13 +141,17 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         bindings::add_to_linker(&mut linker)?;
 
+        // Each tick also puts back the queue items a task took ahead and
+        // left unused for a tick.
         let ticker = engine.weak();
+        let unused = link.clone();
         std::thread::Builder::new()
             .name("epoch".into())
             .spawn(move || {
                 while let Some(engine) = ticker.upgrade() {
                     engine.increment_epoch();
                     drop(engine);
+                    unused.put_back_unused();
                     std::thread::sleep(TICK);
                 }
             })?;
@@ -271,6 +276,7 @@ impl Runtime {
         let state = store.data_mut();
         state.task_index = call.index;
         state.memory.refused = false;
+        state.pipeline.reset();
         state.deadline = started + self.limits.timeout;
         store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
         if let Some(fuel) = self.limits.fuel {
@@ -282,15 +288,31 @@ impl Runtime {
         // a tick later, stops a task that waits in a host call.
         let deadline = tokio::time::Instant::from_std(started + self.limits.timeout + 2 * TICK);
         let limits = &self.limits;
-        let running = task.call(limits, &mut *store, session.instance, args);
+        // The task ends once the puts it had answered at once are in: one
+        // that failed after its last put on that queue fails the task.
+        let running = async {
+            let called = task.call(limits, &mut *store, session.instance, args).await;
+            let settled = store.data_mut().pipeline.failure(None, true).await;
+            (called, settled)
+        };
         let (outcome, instance) = match tokio::time::timeout_at(deadline, running).await {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
-            Ok(Err(error)) => (
+            Ok((Err(error), _)) => (
                 task.failure(limits, error, store.data().memory.refused),
                 None,
             ),
-            Ok(Ok((instance, returned))) => (returned, Some(instance)),
+            Ok((Ok(_), Err(broken))) => (task.failure(limits, broken, false), None),
+            Ok((Ok(_), Ok(Some(error)))) => (
+                Err(Failure::Trap(format!(
+                    "a queue put answered at once failed after the task's last put on that queue: {error}"
+                ))),
+                None,
+            ),
+            Ok((Ok((instance, returned)), Ok(None))) => (returned, Some(instance)),
         };
+        // Before its result, so that the hub has them back when it hears
+        // that the task ended.
+        self.link.put_back_all(call.index);
         let result = CallResult {
             index: call.index,
             outcome,
@@ -332,6 +354,7 @@ impl Runtime {
                 worker_id: self.worker_id,
                 link: self.link.clone(),
                 deadline: Instant::now(),
+                pipeline: Pipeline::default(),
             },
         );
         store.limiter(|state| &mut state.memory);

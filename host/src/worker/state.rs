@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::http::Http;
 use super::link::HostLink;
+use super::pipeline::Pipeline;
 
 /// The store data of one task.
 pub(crate) struct TaskState {
@@ -24,6 +25,8 @@ pub(crate) struct TaskState {
     pub(crate) link: HostLink,
     /// When the task's time is up: no wait on a shared object lasts longer.
     pub(crate) deadline: Instant,
+    /// Its queue puts answered at once, whose answers are still to come.
+    pub(crate) pipeline: Pipeline,
 }
 
 impl WasiView for TaskState {

@@ -56,6 +56,24 @@ impl Budget {
         })
     }
 
+    /// Holds `bytes` again after they were taken, whatever the job holds
+    /// now: they were within its limit when first held, and an item taken
+    /// ahead and put back must not be lost to puts that came meanwhile.
+    pub fn hold_again(&self, bytes: Vec<u8>) -> Held {
+        let charge = bytes.len() + ITEM_OVERHEAD;
+        self.used.fetch_add(charge, Ordering::Relaxed);
+        Held {
+            bytes,
+            charge,
+            used: Arc::clone(&self.used),
+        }
+    }
+
+    /// The bytes the job may still hold.
+    pub fn left(&self) -> usize {
+        self.limit.saturating_sub(self.used.load(Ordering::Relaxed))
+    }
+
     /// Something the job holds in place goes from `old` bytes to `new`:
     /// `denied`, and nothing changes, if the job would then hold more than
     /// its limit.

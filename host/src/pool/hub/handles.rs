@@ -108,7 +108,9 @@ impl Queue {
     /// Appends `item`, waiting up to `timeout` (`None`: forever) for room.
     pub fn put(&self, item: &[u8], timeout: Option<Duration>) -> Result<(), ObjectError> {
         let item = item.to_vec();
-        self.0.call(|handle| queue::Put { handle, item }, timeout)
+        self.0
+            .call(|handle| queue::Put { handle, item }, timeout)
+            .map(drop)
     }
 
     /// Takes the oldest item, waiting up to `timeout` for one; `closed` once

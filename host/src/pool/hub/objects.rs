@@ -179,6 +179,7 @@ impl Object {
         match self {
             Object::Lock(l) => l.release_held_by(gone, out),
             Object::Pipe(p) => p.close_ends_of(gone, out),
+            Object::Queue(q) => q.forget(gone, out),
             Object::Barrier(b) if had_orphans && gone.died() => b.break_round(out),
             _ => {}
         }
@@ -194,6 +195,7 @@ pub(super) fn message_len(op: &Op) -> usize {
     };
     match op {
         Op::Queue(queue::Op::Put(put)) => put.item.len(),
+        Op::Queue(queue::Op::PutBack(back)) => back.items.iter().map(Vec::len).max().unwrap_or(0),
         Op::Pipe(pipe::Op::Send(send)) => send.message.len(),
         Op::Dict(dict::Op::Set(set)) => set.key.len() + set.value.len(),
         Op::Dict(dict::Op::SetDefault(op)) => op.key.len() + op.value.len(),

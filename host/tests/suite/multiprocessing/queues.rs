@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wpool::{End, Limits, ObjectError, Pool, TaskError};
+use wpool::{End, Limits, ObjectError, Pool, TaskError, TaskOutput};
 
 use super::{LONG, SECOND, input, inputs, ok_bytes, pool, pool_with, task, wave};
 use crate::util::{Guest, WPOOL, procfs};
@@ -294,4 +294,128 @@ fn a_task_polls_a_pipe_until_the_host_sends() {
         started.elapsed() < Duration::from_secs(15),
         "the send woke it"
     );
+}
+
+/// The items of a task's `ok(list<list<u8>>)`, from its typed JSON.
+#[track_caller]
+fn ok_items(output: &TaskOutput) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let json = match &output.result {
+        Ok(value) => value.to_json(),
+        Err(error) => panic!("task {} failed: {error}", output.index),
+    };
+    let Some(items) = json["ok"].as_array() else {
+        panic!("{json} is not ok([...])");
+    };
+    items
+        .iter()
+        .map(|item| {
+            let text = item.as_str().expect("each item is base64");
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("valid base64")
+        })
+        .collect()
+}
+
+#[test]
+fn items_a_waiting_task_took_ahead_come_back_to_the_others() {
+    let pool = pool(2);
+    let queue = pool.queue("ahead", 0).expect("the queue opens");
+    for n in 0..100u8 {
+        queue.put(&[n], SECOND).expect("the queue takes it");
+    }
+    queue.close().expect("the queue closes");
+    let took = pool.queue("ahead-took", 0).expect("the queue opens");
+    // Its two gets in a row take the items ahead, which it holds while it
+    // waits for the event.
+    let taker = task(Guest::Misbehave, Some("take-then-wait"));
+    let mut taking = pool
+        .spawn(&taker, input(&taker, r#"("ahead", 2)"#))
+        .expect("it starts");
+    took.get(LONG).expect("the taker took its items");
+    let drainer = task(Guest::Misbehave, Some("drain-closed"));
+    let mut draining = pool
+        .spawn(&drainer, input(&drainer, r#""ahead""#))
+        .expect("it starts");
+    // The queue is closed: the drainer ends once it has every item, those
+    // the waiting taker took ahead and put back included.
+    assert!(
+        draining.join(LONG),
+        "the drainer ends while the taker waits"
+    );
+    assert!(taking.is_alive(), "the taker still waits");
+    pool.event("ahead-go")
+        .and_then(|event| event.set())
+        .expect("the event is set");
+    assert!(taking.join(LONG), "the taker ends");
+    let mut all = ok_items(&taking.output().expect("it ended"));
+    assert_eq!(all, [[0], [1]], "the taker got the first two items");
+    all.extend(ok_items(&draining.output().expect("it ended")));
+    all.sort();
+    assert_eq!(all, (0..100u8).map(|n| vec![n]).collect::<Vec<_>>());
+}
+
+#[test]
+fn tasks_draining_a_queue_get_every_item_once() {
+    let pool = pool(1);
+    let queue = pool.queue("drained", 0).expect("the queue opens");
+    let drainer = task(Guest::Misbehave, Some("drain-closed"));
+    let mut drainers: Vec<_> = (0..3)
+        .map(|_| {
+            pool.spawn(&drainer, input(&drainer, r#""drained""#))
+                .expect("it starts")
+        })
+        .collect();
+    let items: Vec<Vec<u8>> = (0..3000u32).map(|n| n.to_le_bytes().to_vec()).collect();
+    for item in &items {
+        queue.put(item, LONG).expect("the queue takes it");
+    }
+    queue.close().expect("the queue closes");
+    let mut all = Vec::new();
+    for drainer in &mut drainers {
+        assert!(drainer.join(LONG), "each drainer ends");
+        all.extend(ok_items(&drainer.output().expect("it ended")));
+    }
+    all.sort();
+    let mut expected = items;
+    expected.sort();
+    assert_eq!(all.len(), expected.len(), "no item lost, none twice");
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn a_put_answered_at_once_that_fails_later_is_reported() {
+    let pool = pool(1);
+    let queue = pool.queue("late", 0).expect("the queue opens");
+    let putter = task(Guest::Misbehave, Some("put-after-event"));
+    let mut process = pool
+        .spawn(&putter, input(&putter, r#"("late", 5)"#))
+        .expect("it starts");
+    // Its first put waited for its answer, which said the queue has room:
+    // its next puts are answered at once. They come after the close.
+    assert_eq!(queue.get(LONG).expect("the first item comes"), b"first");
+    queue.close().expect("the queue closes");
+    pool.event("late-go")
+        .and_then(|event| event.set())
+        .expect("the event is set");
+    assert!(process.join(LONG), "the putter ends");
+    let output = process.output().expect("it ended");
+    // The first put after the close was answered `ok` at once; its failure
+    // is the answer of a later put, or fails the task if none came.
+    match &output.result {
+        Ok(value) => {
+            let wave = value.as_wave();
+            assert!(
+                wave.starts_with("err(\"put ") && wave.ends_with("after the event: Closed\")"),
+                "{wave}"
+            );
+            assert!(!wave.starts_with("err(\"put 0 "), "{wave}");
+        }
+        Err(error) => assert!(
+            error.to_string().contains("answered at once failed"),
+            "{error}"
+        ),
+    }
+    assert_eq!(queue.len(), Ok(0), "nothing was put after the close");
 }

@@ -100,7 +100,7 @@ fn put(
     timeout: Option<Duration>,
 ) -> Result<(), ObjectError> {
     let handle = queue;
-    call(hub, caller, queue::Put { handle, item }, timeout)
+    call(hub, caller, queue::Put { handle, item }, timeout).map(drop)
 }
 
 /// The barrier `b` for `parties`.

@@ -1,6 +1,7 @@
 //! Queues: delivery, order, timeouts, closing, joins.
 
 use super::*;
+use crate::protocol::MAX_GET_MANY;
 
 #[test]
 fn queue_delivers_every_item_once_to_many_consumers() {
@@ -166,7 +167,8 @@ fn queue_put_and_get_time_out_without_losing_items() {
         call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
         b"first"
     );
-    assert_eq!(waiting.wait(), Ok(()));
+    // Its answer is the room left once it is in: none.
+    assert_eq!(waiting.wait(), Ok(0));
     assert_eq!(
         call(&hub, me, queue::Get { handle: queue }, None).unwrap(),
         b"second"
@@ -272,8 +274,10 @@ fn queue_join_waits_until_every_item_put_is_marked_done() {
             },
             None,
         );
+        // Each answers the room left: one slot after the first, which
+        // went to the getter, none after the second.
         if n < 2 {
-            assert_eq!(put.wait(), Ok(()));
+            assert_eq!(put.wait(), Ok(1 - u32::from(n)));
         }
     }
     assert_eq!(getting.wait(), Ok(vec![0]));
@@ -322,4 +326,258 @@ fn queue_join_on_a_dead_consumer_ends_by_its_timeout() {
     let joining = start(&hub, joiner, queue::Join { handle: queue }, None);
     hub.worker_died(1, 2);
     assert_eq!(joining.wait(), Err(ObjectError::Abandoned));
+}
+
+#[test]
+fn a_put_answers_the_room_left() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 3);
+    let room = |item: &[u8]| {
+        let item = item.to_vec();
+        call(
+            &hub,
+            me,
+            queue::Put {
+                handle: queue,
+                item,
+            },
+            None,
+        )
+    };
+    assert_eq!(room(b"a"), Ok(2));
+    assert_eq!(room(b"b"), Ok(1));
+    assert_eq!(room(b"c"), Ok(0));
+}
+
+#[test]
+fn get_many_takes_the_items_ahead_within_its_bounds() {
+    let hub = hub();
+    let me = task(1, 0, 0);
+    let queue = open_queue(&hub, me, "q", 0);
+    for n in 0..100u8 {
+        put(&hub, me, queue, vec![n], None).unwrap();
+    }
+    let many = |most| {
+        call(
+            &hub,
+            me,
+            queue::GetMany {
+                handle: queue,
+                most,
+            },
+            None,
+        )
+    };
+    // At most its count, and never more than the hub's own bound.
+    assert_eq!(many(3), Ok(vec![vec![0], vec![1], vec![2]]));
+    let next = many(1000).unwrap();
+    assert_eq!(next.len(), MAX_GET_MANY as usize);
+    assert_eq!(next[0], vec![3]);
+    // Items of 20 KiB: three fit in 64 KiB, not four.
+    let other = open_queue(&hub, me, "big", 0);
+    for n in 0..5u8 {
+        put(&hub, me, other, vec![n; 20 << 10], None).unwrap();
+    }
+    let many = |most| {
+        call(
+            &hub,
+            me,
+            queue::GetMany {
+                handle: other,
+                most,
+            },
+            None,
+        )
+    };
+    assert_eq!(many(10).unwrap().len(), 3);
+    // An item larger than the bound comes alone.
+    put(&hub, me, other, vec![9; 100 << 10], None).unwrap();
+    assert_eq!(many(10).unwrap().len(), 2);
+    assert_eq!(many(10), Ok(vec![vec![9; 100 << 10]]));
+}
+
+#[test]
+fn items_put_back_come_first_and_reach_a_waiting_getter() {
+    let hub = hub();
+    let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
+    let queue = open_queue(&hub, taker, "q", 0);
+    for item in [b"a", b"b", b"c"] {
+        put(&hub, taker, queue, item.to_vec(), None).unwrap();
+    }
+    let taken = call(
+        &hub,
+        taker,
+        queue::GetMany {
+            handle: queue,
+            most: 3,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(taken, [b"a", b"b", b"c"]);
+    // Another task waits on the queue, drained; the taker used `a` only.
+    let getter = start(&hub, other, queue::Get { handle: queue }, None);
+    assert_parked(&getter);
+    put(&hub, taker, queue, b"d".to_vec(), None).unwrap();
+    assert_eq!(getter.wait().unwrap(), b"d");
+    let items = vec![b"b".to_vec(), b"c".to_vec()];
+    call(
+        &hub,
+        taker,
+        queue::PutBack {
+            handle: queue,
+            items,
+        },
+        None,
+    )
+    .unwrap();
+    put(&hub, taker, queue, b"e".to_vec(), None).unwrap();
+    let order: Vec<_> = (0..3)
+        .map(|_| call(&hub, other, queue::Get { handle: queue }, None).unwrap())
+        .collect();
+    assert_eq!(order, [b"b", b"c", b"e"]);
+    // Put back to a waiting getter.
+    put(&hub, taker, queue, b"f".to_vec(), None).unwrap();
+    put(&hub, taker, queue, b"g".to_vec(), None).unwrap();
+    let many = queue::GetMany {
+        handle: queue,
+        most: 3,
+    };
+    assert_eq!(call(&hub, taker, many, None).unwrap(), [b"f", b"g"]);
+    let getter = start(&hub, other, queue::Get { handle: queue }, None);
+    assert_parked(&getter);
+    let items = vec![b"g".to_vec()];
+    call(
+        &hub,
+        taker,
+        queue::PutBack {
+            handle: queue,
+            items,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(getter.wait().unwrap(), b"g");
+}
+
+#[test]
+fn a_closed_queue_is_drained_only_once_no_task_holds_items_taken_ahead() {
+    let hub = hub();
+    let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
+    let queue = open_queue(&hub, taker, "q", 0);
+    for item in [b"a", b"b", b"c", b"d"] {
+        put(&hub, taker, queue, item.to_vec(), None).unwrap();
+    }
+    call(
+        &hub,
+        taker,
+        queue::GetMany {
+            handle: queue,
+            most: 4,
+        },
+        None,
+    )
+    .unwrap();
+    call(&hub, taker, queue::Close { handle: queue }, None).unwrap();
+    // The taker may put `b`, `c`, `d` back: the getter waits for them.
+    let getter = start(&hub, other, queue::Get { handle: queue }, None);
+    assert_parked(&getter);
+    let items = vec![b"c".to_vec(), b"d".to_vec()];
+    call(
+        &hub,
+        taker,
+        queue::PutBack {
+            handle: queue,
+            items,
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(getter.wait().unwrap(), b"c");
+    assert_eq!(
+        call(&hub, other, queue::Get { handle: queue }, None).unwrap(),
+        b"d"
+    );
+    assert_eq!(
+        call(&hub, other, queue::Get { handle: queue }, None),
+        Err(ObjectError::Closed)
+    );
+    // A taker that uses its items (its next get says so) or ends lets the
+    // waiting getters see the queue drained.
+    for end_by_get in [true, false] {
+        let queue = open_queue(&hub, taker, if end_by_get { "q2" } else { "q3" }, 0);
+        for item in [b"a", b"b"] {
+            put(&hub, taker, queue, item.to_vec(), None).unwrap();
+        }
+        call(
+            &hub,
+            taker,
+            queue::GetMany {
+                handle: queue,
+                most: 2,
+            },
+            None,
+        )
+        .unwrap();
+        call(&hub, taker, queue::Close { handle: queue }, None).unwrap();
+        let getter = start(&hub, other, queue::Get { handle: queue }, None);
+        assert_parked(&getter);
+        match end_by_get {
+            true => assert_eq!(
+                call(&hub, taker, queue::Get { handle: queue }, None),
+                Err(ObjectError::Closed)
+            ),
+            false => hub.task_ended(taker),
+        }
+        assert_eq!(getter.wait(), Err(ObjectError::Closed));
+    }
+}
+
+#[test]
+fn only_items_taken_ahead_may_be_put_back() {
+    let hub = hub();
+    let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
+    let queue = open_queue(&hub, taker, "q", 0);
+    let back = |caller, items: Vec<Vec<u8>>| {
+        call(
+            &hub,
+            caller,
+            queue::PutBack {
+                handle: queue,
+                items,
+            },
+            None,
+        )
+    };
+    assert!(matches!(
+        back(taker, vec![b"x".to_vec()]),
+        Err(ObjectError::Denied(_))
+    ));
+    for item in [b"a", b"b"] {
+        put(&hub, taker, queue, item.to_vec(), None).unwrap();
+    }
+    call(
+        &hub,
+        taker,
+        queue::GetMany {
+            handle: queue,
+            most: 2,
+        },
+        None,
+    )
+    .unwrap();
+    assert!(matches!(
+        back(other, vec![b"b".to_vec()]),
+        Err(ObjectError::Denied(_))
+    ));
+    let too_many = vec![Vec::new(); MAX_GET_MANY as usize];
+    assert!(matches!(back(taker, too_many), Err(ObjectError::Denied(_))));
+    assert_eq!(back(taker, vec![b"b".to_vec()]), Ok(()));
+    // Once put back, they are no longer the task's to put back.
+    assert!(matches!(
+        back(taker, vec![b"b".to_vec()]),
+        Err(ObjectError::Denied(_))
+    ));
+    assert_eq!(call(&hub, other, queue::Len { handle: queue }, None), Ok(1));
 }

@@ -1,0 +1,120 @@
+//! Queue puts answered at once. The hub answers each put with the room its
+//! queue has left; while the task knows of room, its next puts on that
+//! queue are sent without waiting for their answers, as Python's
+//! `Queue.put` returns once there is room and leaves the sending to a
+//! feeder thread. The answers come later, in order. A put that failed
+//! meanwhile (the queue was closed, the job's byte budget ran out, other
+//! producers took the room and the put timed out) is reported by the
+//! task's next put on that queue, once, for every put sent before that
+//! report; a task waits for every answer before it ends, and a failure it
+//! was never told of fails it.
+
+use std::collections::VecDeque;
+
+use tokio::sync::oneshot::error::TryRecvError;
+
+use super::link::Reply;
+use crate::protocol::{ObjectError, queue, typed_answer};
+
+/// Puts a task sends ahead of their answers at most, whatever the room: it
+/// bounds the answers it keeps.
+const MAX_AHEAD: u32 = 256;
+
+/// A task's puts answered at once, and the room it may still use.
+#[derive(Default)]
+pub(crate) struct Pipeline {
+    /// Per queue: how many more puts may be answered at once.
+    room: Vec<(queue::Handle, u32)>,
+    /// The answers to come, oldest first, with the queue each put went to.
+    sent: VecDeque<(queue::Handle, Reply)>,
+    /// Failures that came and were not reported yet, by queue.
+    failed: Vec<(queue::Handle, ObjectError)>,
+}
+
+impl Pipeline {
+    /// Takes one put's worth of the room known on `queue`; false when none
+    /// is known, and the put must wait for its answer.
+    pub(crate) fn take_room(&mut self, queue: queue::Handle) -> bool {
+        match self.room.iter_mut().find(|(q, _)| *q == queue) {
+            Some((_, room)) if *room > 0 => {
+                *room -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The hub said `queue` has `room` left, as of a put that waited.
+    pub(crate) fn set_room(&mut self, queue: queue::Handle, room: u32) {
+        let room = room.min(MAX_AHEAD);
+        match self.room.iter_mut().find(|(q, _)| *q == queue) {
+            Some((_, known)) => *known = room,
+            None => self.room.push((queue, room)),
+        }
+    }
+
+    /// A put on `queue` was sent; its answer comes on `reply`.
+    pub(crate) fn sent(&mut self, queue: queue::Handle, reply: Reply) {
+        self.sent.push_back((queue, reply));
+    }
+
+    /// The failure of a put answered at once on `queue` (on any queue for
+    /// `None`) among the answers that came, or, when `wait`, among all of
+    /// them. Before one is reported, every answer still to come is waited
+    /// for: the puts sent before the report are part of it, and their
+    /// failures on that queue are reported with it, once. The queue's room
+    /// is unknown again after a failure. The outer error is a broken
+    /// protocol: an answer of the wrong kind.
+    pub(crate) async fn failure(
+        &mut self,
+        queue: Option<queue::Handle>,
+        wait: bool,
+    ) -> wasmtime::Result<Option<ObjectError>> {
+        self.collect(wait).await?;
+        let matching =
+            |(q, _): &(queue::Handle, ObjectError)| queue.is_none_or(|queue| queue == *q);
+        if !self.failed.iter().any(matching) {
+            return Ok(None);
+        }
+        self.collect(true).await?;
+        let at = self.failed.iter().position(matching).expect("found above");
+        let (q, error) = self.failed.remove(at);
+        self.failed.retain(|(other, _)| *other != q);
+        Ok(Some(error))
+    }
+
+    /// Takes in the answers that came, or, when `wait`, all of them, in the
+    /// order the puts were sent, keeping their failures.
+    async fn collect(&mut self, wait: bool) -> wasmtime::Result<()> {
+        while let Some((q, reply)) = self.sent.front_mut() {
+            let answer = match wait {
+                true => reply.await.unwrap_or(Err(ObjectError::Closed)),
+                false => match reply.try_recv() {
+                    Ok(answer) => answer,
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Closed) => Err(ObjectError::Closed),
+                },
+            };
+            let q = *q;
+            self.sent.pop_front();
+            match typed_answer::<queue::Put>(answer) {
+                Ok(Ok(_room)) => {}
+                Ok(Err(error)) => {
+                    self.room.retain(|(known, _)| *known != q);
+                    self.failed.push((q, error));
+                }
+                Err(answer) => {
+                    return Err(wasmtime::format_err!(
+                        "the hub answered out of turn: {answer:?}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets everything, for a new task.
+    pub(crate) fn reset(&mut self) {
+        *self = Pipeline::default();
+    }
+}
