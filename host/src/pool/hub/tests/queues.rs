@@ -328,15 +328,64 @@ fn queue_join_on_a_dead_consumer_ends_by_its_timeout() {
     assert_eq!(joining.wait(), Err(ObjectError::Abandoned));
 }
 
+/// Puts each of `items` on `queue`, as `caller`.
+fn fill(hub: &Hub, caller: Caller, queue: queue::Handle, items: &[&[u8]]) {
+    for item in items {
+        put(hub, caller, queue, item.to_vec(), None).unwrap();
+    }
+}
+
+/// A `get-many` of at most `most` items, as `caller`.
+fn get_many(
+    hub: &Hub,
+    caller: Caller,
+    queue: queue::Handle,
+    most: u32,
+) -> Result<Vec<Vec<u8>>, ObjectError> {
+    call(
+        hub,
+        caller,
+        queue::GetMany {
+            handle: queue,
+            most,
+        },
+        None,
+    )
+}
+
+/// Puts `items` back, as `caller`.
+fn put_back(
+    hub: &Hub,
+    caller: Caller,
+    queue: queue::Handle,
+    items: &[&[u8]],
+) -> Result<(), ObjectError> {
+    let items = items.iter().map(|item| item.to_vec()).collect();
+    call(
+        hub,
+        caller,
+        queue::PutBack {
+            handle: queue,
+            items,
+        },
+        None,
+    )
+}
+
+/// A `get` of `caller`, which must wait.
+fn parked_get(hub: &Hub, caller: Caller, queue: queue::Handle) -> Pending<queue::Get> {
+    let getter = start(hub, caller, queue::Get { handle: queue }, None);
+    assert_parked(&getter);
+    getter
+}
+
 #[test]
 fn a_put_answers_the_room_left() {
-    let hub = hub();
     let me = task(1, 0, 0);
-    let queue = open_queue(&hub, me, "q", 3);
-    let room = |item: &[u8]| {
-        let item = item.to_vec();
+    let room = |hub: &Hub, queue, size| {
+        let item = vec![0; size];
         call(
-            &hub,
+            hub,
             me,
             queue::Put {
                 handle: queue,
@@ -345,9 +394,19 @@ fn a_put_answers_the_room_left() {
             None,
         )
     };
-    assert_eq!(room(b"a"), Ok(2));
-    assert_eq!(room(b"b"), Ok(1));
-    assert_eq!(room(b"c"), Ok(0));
+    let hub = hub();
+    let queue = open_queue(&hub, me, "q", 3);
+    assert_eq!(room(&hub, queue, 1), Ok(2));
+    assert_eq!(room(&hub, queue, 1), Ok(1));
+    assert_eq!(room(&hub, queue, 1), Ok(0));
+    // No more than half the job's budget would hold at 64 KiB each.
+    let hub = Hub::new(HubLimits {
+        max_job_bytes: 1 << 20,
+        ..HubLimits::default()
+    });
+    let queue = open_queue(&hub, me, "q", 0);
+    let expected = "(1 MiB - 1128 bytes) / 2 / (64 KiB + 128 bytes)";
+    assert_eq!(room(&hub, queue, 1000), Ok(7), "{expected}");
 }
 
 #[test]
@@ -355,46 +414,35 @@ fn get_many_takes_the_items_ahead_within_its_bounds() {
     let hub = hub();
     let me = task(1, 0, 0);
     let queue = open_queue(&hub, me, "q", 0);
-    for n in 0..100u8 {
-        put(&hub, me, queue, vec![n], None).unwrap();
-    }
-    let many = |most| {
-        call(
-            &hub,
-            me,
-            queue::GetMany {
-                handle: queue,
-                most,
-            },
-            None,
-        )
-    };
+    let numbers: Vec<[u8; 1]> = (0..100u8).map(|n| [n]).collect();
+    fill(
+        &hub,
+        me,
+        queue,
+        &numbers.iter().map(|n| &n[..]).collect::<Vec<_>>(),
+    );
     // At most its count, and never more than the hub's own bound.
-    assert_eq!(many(3), Ok(vec![vec![0], vec![1], vec![2]]));
-    let next = many(1000).unwrap();
+    assert_eq!(
+        get_many(&hub, me, queue, 3),
+        Ok(vec![vec![0], vec![1], vec![2]])
+    );
+    let next = get_many(&hub, me, queue, 1000).unwrap();
     assert_eq!(next.len(), MAX_GET_MANY as usize);
     assert_eq!(next[0], vec![3]);
     // Items of 20 KiB: three fit in 64 KiB, not four.
     let other = open_queue(&hub, me, "big", 0);
-    for n in 0..5u8 {
-        put(&hub, me, other, vec![n; 20 << 10], None).unwrap();
-    }
-    let many = |most| {
-        call(
-            &hub,
-            me,
-            queue::GetMany {
-                handle: other,
-                most,
-            },
-            None,
-        )
-    };
-    assert_eq!(many(10).unwrap().len(), 3);
+    let items: Vec<Vec<u8>> = (0..5u8).map(|n| vec![n; 20 << 10]).collect();
+    fill(
+        &hub,
+        me,
+        other,
+        &items.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+    );
+    assert_eq!(get_many(&hub, me, other, 10).unwrap().len(), 3);
     // An item larger than the bound comes alone.
-    put(&hub, me, other, vec![9; 100 << 10], None).unwrap();
-    assert_eq!(many(10).unwrap().len(), 2);
-    assert_eq!(many(10), Ok(vec![vec![9; 100 << 10]]));
+    fill(&hub, me, other, &[&[9; 100 << 10]]);
+    assert_eq!(get_many(&hub, me, other, 10).unwrap().len(), 2);
+    assert_eq!(get_many(&hub, me, other, 10), Ok(vec![vec![9; 100 << 10]]));
 }
 
 #[test]
@@ -402,62 +450,23 @@ fn items_put_back_come_first_and_reach_a_waiting_getter() {
     let hub = hub();
     let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
     let queue = open_queue(&hub, taker, "q", 0);
-    for item in [b"a", b"b", b"c"] {
-        put(&hub, taker, queue, item.to_vec(), None).unwrap();
-    }
-    let taken = call(
-        &hub,
-        taker,
-        queue::GetMany {
-            handle: queue,
-            most: 3,
-        },
-        None,
-    )
-    .unwrap();
-    assert_eq!(taken, [b"a", b"b", b"c"]);
+    fill(&hub, taker, queue, &[b"a", b"b", b"c"]);
+    assert_eq!(get_many(&hub, taker, queue, 3).unwrap(), [b"a", b"b", b"c"]);
     // Another task waits on the queue, drained; the taker used `a` only.
-    let getter = start(&hub, other, queue::Get { handle: queue }, None);
-    assert_parked(&getter);
-    put(&hub, taker, queue, b"d".to_vec(), None).unwrap();
+    let getter = parked_get(&hub, other, queue);
+    fill(&hub, taker, queue, &[b"d"]);
     assert_eq!(getter.wait().unwrap(), b"d");
-    let items = vec![b"b".to_vec(), b"c".to_vec()];
-    call(
-        &hub,
-        taker,
-        queue::PutBack {
-            handle: queue,
-            items,
-        },
-        None,
-    )
-    .unwrap();
-    put(&hub, taker, queue, b"e".to_vec(), None).unwrap();
+    put_back(&hub, taker, queue, &[b"b", b"c"]).unwrap();
+    fill(&hub, taker, queue, &[b"e"]);
     let order: Vec<_> = (0..3)
         .map(|_| call(&hub, other, queue::Get { handle: queue }, None).unwrap())
         .collect();
     assert_eq!(order, [b"b", b"c", b"e"]);
     // Put back to a waiting getter.
-    put(&hub, taker, queue, b"f".to_vec(), None).unwrap();
-    put(&hub, taker, queue, b"g".to_vec(), None).unwrap();
-    let many = queue::GetMany {
-        handle: queue,
-        most: 3,
-    };
-    assert_eq!(call(&hub, taker, many, None).unwrap(), [b"f", b"g"]);
-    let getter = start(&hub, other, queue::Get { handle: queue }, None);
-    assert_parked(&getter);
-    let items = vec![b"g".to_vec()];
-    call(
-        &hub,
-        taker,
-        queue::PutBack {
-            handle: queue,
-            items,
-        },
-        None,
-    )
-    .unwrap();
+    fill(&hub, taker, queue, &[b"f", b"g"]);
+    assert_eq!(get_many(&hub, taker, queue, 3).unwrap(), [b"f", b"g"]);
+    let getter = parked_get(&hub, other, queue);
+    put_back(&hub, taker, queue, &[b"g"]).unwrap();
     assert_eq!(getter.wait().unwrap(), b"g");
 }
 
@@ -465,64 +474,26 @@ fn items_put_back_come_first_and_reach_a_waiting_getter() {
 fn a_closed_queue_is_drained_only_once_no_task_holds_items_taken_ahead() {
     let hub = hub();
     let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
+    let close = |queue| call(&hub, taker, queue::Close { handle: queue }, None).unwrap();
     let queue = open_queue(&hub, taker, "q", 0);
-    for item in [b"a", b"b", b"c", b"d"] {
-        put(&hub, taker, queue, item.to_vec(), None).unwrap();
-    }
-    call(
-        &hub,
-        taker,
-        queue::GetMany {
-            handle: queue,
-            most: 4,
-        },
-        None,
-    )
-    .unwrap();
-    call(&hub, taker, queue::Close { handle: queue }, None).unwrap();
+    fill(&hub, taker, queue, &[b"a", b"b", b"c", b"d"]);
+    get_many(&hub, taker, queue, 4).unwrap();
+    close(queue);
     // The taker may put `b`, `c`, `d` back: the getter waits for them.
-    let getter = start(&hub, other, queue::Get { handle: queue }, None);
-    assert_parked(&getter);
-    let items = vec![b"c".to_vec(), b"d".to_vec()];
-    call(
-        &hub,
-        taker,
-        queue::PutBack {
-            handle: queue,
-            items,
-        },
-        None,
-    )
-    .unwrap();
+    let getter = parked_get(&hub, other, queue);
+    put_back(&hub, taker, queue, &[b"c", b"d"]).unwrap();
     assert_eq!(getter.wait().unwrap(), b"c");
-    assert_eq!(
-        call(&hub, other, queue::Get { handle: queue }, None).unwrap(),
-        b"d"
-    );
-    assert_eq!(
-        call(&hub, other, queue::Get { handle: queue }, None),
-        Err(ObjectError::Closed)
-    );
+    let get = || call(&hub, other, queue::Get { handle: queue }, None);
+    assert_eq!(get().unwrap(), b"d");
+    assert_eq!(get(), Err(ObjectError::Closed));
     // A taker that uses its items (its next get says so) or ends lets the
     // waiting getters see the queue drained.
-    for end_by_get in [true, false] {
-        let queue = open_queue(&hub, taker, if end_by_get { "q2" } else { "q3" }, 0);
-        for item in [b"a", b"b"] {
-            put(&hub, taker, queue, item.to_vec(), None).unwrap();
-        }
-        call(
-            &hub,
-            taker,
-            queue::GetMany {
-                handle: queue,
-                most: 2,
-            },
-            None,
-        )
-        .unwrap();
-        call(&hub, taker, queue::Close { handle: queue }, None).unwrap();
-        let getter = start(&hub, other, queue::Get { handle: queue }, None);
-        assert_parked(&getter);
+    for (name, end_by_get) in [("q2", true), ("q3", false)] {
+        let queue = open_queue(&hub, taker, name, 0);
+        fill(&hub, taker, queue, &[b"a", b"b"]);
+        get_many(&hub, taker, queue, 2).unwrap();
+        close(queue);
+        let getter = parked_get(&hub, other, queue);
         match end_by_get {
             true => assert_eq!(
                 call(&hub, taker, queue::Get { handle: queue }, None),
@@ -539,45 +510,15 @@ fn only_items_taken_ahead_may_be_put_back() {
     let hub = hub();
     let (taker, other) = (task(1, 0, 0), task(1, 1, 0));
     let queue = open_queue(&hub, taker, "q", 0);
-    let back = |caller, items: Vec<Vec<u8>>| {
-        call(
-            &hub,
-            caller,
-            queue::PutBack {
-                handle: queue,
-                items,
-            },
-            None,
-        )
-    };
-    assert!(matches!(
-        back(taker, vec![b"x".to_vec()]),
-        Err(ObjectError::Denied(_))
-    ));
-    for item in [b"a", b"b"] {
-        put(&hub, taker, queue, item.to_vec(), None).unwrap();
-    }
-    call(
-        &hub,
-        taker,
-        queue::GetMany {
-            handle: queue,
-            most: 2,
-        },
-        None,
-    )
-    .unwrap();
-    assert!(matches!(
-        back(other, vec![b"b".to_vec()]),
-        Err(ObjectError::Denied(_))
-    ));
-    let too_many = vec![Vec::new(); MAX_GET_MANY as usize];
-    assert!(matches!(back(taker, too_many), Err(ObjectError::Denied(_))));
-    assert_eq!(back(taker, vec![b"b".to_vec()]), Ok(()));
+    let denied = |result| matches!(result, Err(ObjectError::Denied(_)));
+    assert!(denied(put_back(&hub, taker, queue, &[b"x"])));
+    fill(&hub, taker, queue, &[b"a", b"b"]);
+    get_many(&hub, taker, queue, 2).unwrap();
+    assert!(denied(put_back(&hub, other, queue, &[b"b"])));
+    let too_many = vec![&b""[..]; MAX_GET_MANY as usize];
+    assert!(denied(put_back(&hub, taker, queue, &too_many)));
+    assert_eq!(put_back(&hub, taker, queue, &[b"b"]), Ok(()));
     // Once put back, they are no longer the task's to put back.
-    assert!(matches!(
-        back(taker, vec![b"b".to_vec()]),
-        Err(ObjectError::Denied(_))
-    ));
+    assert!(denied(put_back(&hub, taker, queue, &[b"b"])));
     assert_eq!(call(&hub, other, queue::Len { handle: queue }, None), Ok(1));
 }
