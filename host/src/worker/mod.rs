@@ -4,7 +4,8 @@
 //! it exits when its stdin closes or its parent dies.
 //!
 //! # Layout
-//! - `link`: the channel to the host; hub requests and their replies.
+//! - `link`: the channel to the host; hub requests and their replies, and
+//!   the queue items tasks took ahead.
 //! - `pipeline`: queue puts answered at once while the hub has reported
 //!   room, their answers collected later.
 //! - `runtime`: the wasmtime engine, the tasks it hosts (each a compiled

@@ -1,5 +1,6 @@
-//! Queue puts answered at once. The hub answers each put with the room its
-//! queue has left; while the task knows of room, its next puts on that
+//! Queue puts answered at once. The hub answers each put with how many
+//! more may follow without waiting (the room its queue has left, within
+//! the job's budget); while the task knows of room, its next puts on that
 //! queue are sent without waiting for their answers, as Python's
 //! `Queue.put` returns once there is room and leaves the sending to a
 //! feeder thread. The answers come later, in order. A put that failed
