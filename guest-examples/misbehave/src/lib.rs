@@ -182,8 +182,15 @@ impl Guest for Misbehave {
         Ok(items)
     }
 
-    fn drain_closed(name: String) -> Result<Vec<Vec<u8>>, String> {
+    fn stream_items(name: String, count: u32) -> Result<Vec<Vec<u8>>, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
+        if count > 0 {
+            for n in 0..count {
+                queue.put(&n.to_le_bytes(), None).map_err(|e| format!("{e:?}"))?;
+            }
+            queue.close().map_err(|e| format!("{e:?}"))?;
+            return Ok(Vec::new());
+        }
         let mut items = Vec::new();
         loop {
             match queue.get(None) {

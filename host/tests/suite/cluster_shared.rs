@@ -1,6 +1,6 @@
 //! Shared objects across machines: tasks of one job on different agents
 //! (real `wpool agent` processes on a real `nats-server`) share the job's
-//! barrier, lock and value, which the submitter serves; what the tasks of
+//! barrier, lock, value and queue, which the submitter serves; what the tasks of
 //! an agent killed with SIGKILL held is let go when its lease ends.
 
 use std::time::Duration;
@@ -56,6 +56,63 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
     out.assert_success();
     let results = ok_ints(&out);
     assert_eq!(results.iter().max(), Some(&1200), "{}", out.dump());
+}
+
+/// A queue between tasks on two agents keeps its order: a task's
+/// operations reach the submitter as separate messages, which may overtake
+/// each other, so there queue traffic does not stream (with puts answered
+/// at once, the consumer got items out of order).
+#[test]
+fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
+    use base64::Engine as _;
+    let server = NatsServer::start();
+    let _agents = [
+        Agent::start(&server, 1, None),
+        Agent::start(&server, 1, None),
+    ];
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "stream-items",
+            r#"("s", 0)"#,
+            r#"("s", 3000)"#,
+            "--json",
+            "--timeout",
+            "60s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_success();
+    let lines = json_by_index(&out, 2);
+    assert_eq!(
+        lines[&1]["value"]["ok"],
+        serde_json::json!([]),
+        "{}",
+        out.dump()
+    );
+    let Some(items) = lines[&0]["value"]["ok"].as_array() else {
+        out.fail(format_args!("the consumer answered {}", lines[&0]));
+    };
+    let mut got: Vec<u32> = items
+        .iter()
+        .map(|item| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(item.as_str().unwrap_or_default())
+                .unwrap_or_default();
+            u32::from_le_bytes(
+                bytes
+                    .try_into()
+                    .unwrap_or_else(|_| out.fail("an item of 4 bytes")),
+            )
+        })
+        .collect();
+    // In order: one producer, one consumer.
+    assert_eq!(got.len(), 3000, "{}", out.dump());
+    got.dedup();
+    assert_eq!(got, (0..3000).collect::<Vec<_>>());
 }
 
 #[test]

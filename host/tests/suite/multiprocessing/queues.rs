@@ -334,9 +334,9 @@ fn items_a_waiting_task_took_ahead_come_back_to_the_others() {
         .spawn(&taker, input(&taker, r#"("ahead", 2)"#))
         .expect("it starts");
     took.get(LONG).expect("the taker took its items");
-    let drainer = task(Guest::Misbehave, Some("drain-closed"));
+    let drainer = task(Guest::Misbehave, Some("stream-items"));
     let mut draining = pool
-        .spawn(&drainer, input(&drainer, r#""ahead""#))
+        .spawn(&drainer, input(&drainer, r#"("ahead", 0)"#))
         .expect("it starts");
     // The queue is closed: the drainer ends once it has every item, those
     // the waiting taker took ahead and put back included.
@@ -360,10 +360,10 @@ fn items_a_waiting_task_took_ahead_come_back_to_the_others() {
 fn tasks_draining_a_queue_get_every_item_once() {
     let pool = pool(1);
     let queue = pool.queue("drained", 0).expect("the queue opens");
-    let drainer = task(Guest::Misbehave, Some("drain-closed"));
+    let drainer = task(Guest::Misbehave, Some("stream-items"));
     let mut drainers: Vec<_> = (0..3)
         .map(|_| {
-            pool.spawn(&drainer, input(&drainer, r#""drained""#))
+            pool.spawn(&drainer, input(&drainer, r#"("drained", 0)"#))
                 .expect("it starts")
         })
         .collect();
