@@ -8,13 +8,20 @@ use std::time::Duration;
 use crate::util::nats::{Agent, NatsServer};
 use crate::util::{Guest, error_kind, json_by_index, ok_ints, run};
 
-#[test]
-fn tasks_on_two_agents_share_the_jobs_objects() {
+/// A server, and two agents of one slot each on it: two tasks of a run
+/// go on at once, one on each.
+fn two_agents() -> (NatsServer, [Agent; 2]) {
     let server = NatsServer::start();
-    let _agents = [
+    let agents = [
         Agent::start(&server, 1, None),
         Agent::start(&server, 1, None),
     ];
+    (server, agents)
+}
+
+#[test]
+fn tasks_on_two_agents_share_the_jobs_objects() {
+    let (server, _agents) = two_agents();
     // A barrier of two: an agent of one slot holds one task at a time, so
     // the two tasks meet only if both agents' tasks wait at one barrier
     // (else both time out).
@@ -65,11 +72,7 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
 #[test]
 fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
     use base64::Engine as _;
-    let server = NatsServer::start();
-    let _agents = [
-        Agent::start(&server, 1, None),
-        Agent::start(&server, 1, None),
-    ];
+    let (server, _agents) = two_agents();
     let out = run(
         Guest::Misbehave,
         [
