@@ -180,10 +180,10 @@ for lang, name, toolchain in [("python", "Python", "componentize-py"), ("js", "J
     row("B7", f"{name} square, 0..10, first run (empty cache) / one compile (wasmtime, in process)", f"{cold['first']:.2f} s / {cold['compile']:.2f} s", f"{r:.2f}x", "<= 1.2x", r <= 1.2)
     row("B7", f"{name} square, 0..10, warm cache", f"{warm['warm'] * 1e3:.0f} ms", "-", "<= 100 ms", warm["warm"] <= 0.1)
     with open(f"{out}/b7-{lang}-tasks") as f:
-        n = int(f.read())
+        fresh, reused = map(int, f.read().split())
     # Beyond a run of 10 tasks in the same mode (the same starts, and as
     # many instances made for --reuse): what the other tasks cost.
-    for mode, base, what in [("fresh", "warm", "fresh instance"), ("reuse", "reuse-10", f"--reuse {n}")]:
+    for mode, base, n, what in [("fresh", "warm", fresh, "fresh instance"), ("reuse", "reuse-10", reused, f"--reuse {reused}")]:
         base_host, base_workers = cpu(f"b7-{lang}-{base}")
         host, workers = cpu(f"b7-{lang}-{mode}")
         row("B7", f"{name} square, {n} tasks, {what}: worker CPU per task; host", f"{(workers - base_workers) / (n - 10) * 1e6:.0f} us; {(host - base_host) / (n - 10) * 1e6:.1f} us")
