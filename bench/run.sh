@@ -160,8 +160,12 @@ echo "== B6 agents through NATS JetStream" >&2
 # against the local pool of two workers; skipped without nats-server.
 # The locked counter: 4 tasks of 500 increments, each increment 4
 # operations on the job's shared lock and value (served by the submitter
-# on a cluster, by the host locally).
+# on a cluster, by the host locally). The queue stream: a task puts 10 000
+# items (4 bytes each) on a queue, another gets them (misbehave's
+# stream-items, which returns those it got).
 counter_args=" increment 500 500 500 500"
+stream_args=" --func stream-items '(\"s\", 0)' '(\"s\", 10000)'"
+python3 -c 'import sys; n = int(sys.argv[1]); print("ok([" + ", ".join(f"[{i & 255}, {i >> 8 & 255}, 0, 0]" for i in range(n)) + "])\nok([])")' 10000 >"$out/stream-10000"
 if nats=$(command -v nats-server); then
   mkdir -p "$out/nats/ports"
   "$nats" -js -a 127.0.0.1 -p -1 -sd "$out/nats/store" --ports_file_dir "$out/nats/ports" >/dev/null 2>&1 &
@@ -178,10 +182,13 @@ if nats=$(command -v nats-server); then
     -n tiny-agents-2 "$wpool run $guests/square.wasm 0..10000 --nats $url" \
     -n tiny-local-2 "$wpool run $guests/square.wasm 0..10000 -j2" \
     -n counter-agents-2 "$wpool run $guests/shared_counter.wasm --func$counter_args --nats $url" \
-    -n counter-local-2 "$wpool run $guests/shared_counter.wasm --func$counter_args -j2"
+    -n counter-local-2 "$wpool run $guests/shared_counter.wasm --func$counter_args -j2" \
+    -n stream-agents-2 "$wpool run $guests/misbehave.wasm$stream_args --nats $url" \
+    -n stream-local-2 "$wpool run $guests/misbehave.wasm$stream_args -j2"
   same "$out/b2-count-primes-native-2.out" b6-one-agents-1 b6-agents-2 b6-local-2
   head -n 10000 "$out/squares-1000000" >"$out/squares-10000"
   same "$out/squares-10000" b6-tiny-agents-2 b6-tiny-local-2
+  same "$out/stream-10000" b6-stream-agents-2 b6-stream-local-2
   for row in counter-agents-2 counter-local-2; do
     grep -qx 'ok(2000)' "$out/b6-$row.out" || fail "B6 $row did not count to 2000: $(cat "$out/b6-$row.out")"
   done

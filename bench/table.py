@@ -167,6 +167,8 @@ if b6:
     ops = 4 * 500 * 4
     per = (b6["counter-agents-2"] - b6["counter-local-2"]) / ops * 1e6
     row("B6", "locked counter, 4 x 500 increments (8000 lock and value operations), 2 agents / local pool of 2: cost per operation through the submitter", f"{b6['counter-agents-2']:.2f} s / {b6['counter-local-2']:.2f} s", f"+{per:.0f} us")
+    r = b6["stream-agents-2"] / b6["stream-local-2"]
+    row("B6", "queue stream, 10 000 items from one task to another, 2 agents / local pool of 2, wall (whole runs)", f"{b6['stream-agents-2']:.2f} s / {b6['stream-local-2']:.2f} s", f"{r:.2f}x")
 else:
     row("B6", "agents through NATS", "skipped (no nats-server)")
 

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::util::nats::{Agent, NatsServer};
-use crate::util::{Guest, error_kind, json_by_index, ok_ints, run};
+use crate::util::{Guest, Output, error_kind, json_by_index, ok_ints, run};
 
 /// A server, and two agents of one slot each on it: two tasks of a run
 /// go on at once, one on each.
@@ -71,8 +71,9 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
 /// at once, the consumer got items out of order).
 #[test]
 fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
-    use base64::Engine as _;
     let (server, _agents) = two_agents();
+    // The producer's puts stream: each is answered at once, and all travel
+    // through the agent and the server in the order it made them.
     let out = run(
         Guest::Misbehave,
         [
@@ -89,33 +90,72 @@ fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
     )
     .output();
     out.assert_success();
-    let lines = json_by_index(&out, 2);
-    assert_eq!(
-        lines[&1]["value"]["ok"],
-        serde_json::json!([]),
-        "{}",
-        out.dump()
-    );
-    let Some(items) = lines[&0]["value"]["ok"].as_array() else {
-        out.fail(format_args!("the consumer answered {}", lines[&0]));
-    };
-    let mut got: Vec<u32> = items
-        .iter()
-        .map(|item| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(item.as_str().unwrap_or_default())
-                .unwrap_or_default();
-            u32::from_le_bytes(
-                bytes
-                    .try_into()
-                    .unwrap_or_else(|_| out.fail("an item of 4 bytes")),
-            )
-        })
-        .collect();
+    let got = streamed_items(&out, 2);
+    assert!(got[1].is_empty(), "{}", out.dump());
     // In order: one producer, one consumer.
-    assert_eq!(got.len(), 3000, "{}", out.dump());
-    got.dedup();
-    assert_eq!(got, (0..3000).collect::<Vec<_>>());
+    assert_eq!(got[0], (0..3000).collect::<Vec<_>>(), "{}", out.dump());
+}
+
+#[test]
+fn tasks_on_two_agents_draining_a_queue_get_every_item_once() {
+    let server = NatsServer::start();
+    let _agents = [
+        Agent::start(&server, 2, None),
+        Agent::start(&server, 2, None),
+    ];
+    // Three drainers take items ahead in their tight loops, and put back
+    // those they do not use: through their agents, before their next get
+    // and their end.
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "stream-items",
+            r#"("d", 3000)"#,
+            r#"("d", 0)"#,
+            r#"("d", 0)"#,
+            r#"("d", 0)"#,
+            "--json",
+            "--timeout",
+            "60s",
+            "--nats",
+            server.url(),
+        ],
+    )
+    .output();
+    out.assert_success();
+    let got = streamed_items(&out, 4);
+    assert!(got[0].is_empty(), "{}", out.dump());
+    let mut all: Vec<u32> = got[1..].concat();
+    all.sort_unstable();
+    assert_eq!(all, (0..3000).collect::<Vec<_>>(), "{}", out.dump());
+}
+
+/// The items (`u32`s) each of `tasks` `stream-items` tasks got, by input
+/// index, from `--json` output: a producer's are none.
+fn streamed_items(out: &Output, tasks: u64) -> Vec<Vec<u32>> {
+    use base64::Engine as _;
+    let lines = json_by_index(out, tasks);
+    (0..tasks)
+        .map(|index| {
+            let Some(items) = lines[&index]["value"]["ok"].as_array() else {
+                out.fail(format_args!("task {index} answered {}", lines[&index]));
+            };
+            items
+                .iter()
+                .map(|item| {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(item.as_str().unwrap_or_default())
+                        .unwrap_or_default();
+                    u32::from_le_bytes(
+                        bytes
+                            .try_into()
+                            .unwrap_or_else(|_| out.fail("an item of 4 bytes")),
+                    )
+                })
+                .collect()
+        })
+        .collect()
 }
 
 #[test]

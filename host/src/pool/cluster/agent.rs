@@ -194,7 +194,10 @@ impl Served {
         settings.retries = self.spec.retries;
         settings.reuse = self.spec.reuse;
         // The job's shared objects are its submitter's.
-        let forwarder = Arc::new(Forwarder::new(&self.link.client, &self.job));
+        let forwarder = Forwarder::new(&self.link.client, &self.job)
+            .await
+            .map_err(|error| format!("cannot forward the job's shared objects: {error}"))?;
+        let forwarder = Arc::new(forwarder);
         let job = Arc::new(Job::first(settings, Hub::remote(forwarder.clone())));
         let (submit, submitted) = crossbeam_channel::unbounded();
         let (terminate, terminated) = crossbeam_channel::bounded(1);

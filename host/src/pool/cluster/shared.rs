@@ -1,8 +1,10 @@
 //! A job's shared objects across machines. They live in the submitter, in a
 //! hub of its own, as a local run's live in its host: an agent forwards each
-//! operation of its tasks to it as a NATS request on the job's subject
-//! (`wpool.hub.<job>`, outside every stream), and the submitter answers it
-//! when the operation completes. So every queue, pipe, lock, condition,
+//! operation of its tasks to it as a NATS message with a reply subject on
+//! the job's subject (`wpool.hub.<job>`, outside every stream), in the
+//! order its workers sent them, and the submitter serves them in that order
+//! and answers each when the operation completes. So a task's queue puts and
+//! gets stream as on a local worker, and every queue, pipe, lock, condition,
 //! value, array, dict, list, event, semaphore and barrier of a job is one
 //! object for all its tasks, on any agent, with the rules and limits of a
 //! local run.
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 
 use super::link::{MESSAGE_OVERHEAD, random_id};
 use crate::pool::hub::{Caller, Hub, JobId, Remote, Reply};
@@ -252,10 +255,19 @@ impl Respond {
 /// forwards their operations to the submitter.
 pub(crate) struct Forwarder {
     client: Client,
-    runtime: Handle,
     subject: String,
     agent: u64,
+    /// What the agent sends the submitter, in the order its workers sent
+    /// it ([`send_in_order`]).
+    outbox: mpsc::UnboundedSender<Outgoing>,
     state: Arc<Mutex<Forwarding>>,
+}
+
+/// A message to the submitter, and the number of the operation it carries,
+/// if it is one: its answer is awaited.
+struct Outgoing {
+    operation: Option<u64>,
+    payload: Bytes,
 }
 
 #[derive(Default)]
@@ -271,14 +283,27 @@ struct Forwarding {
 impl Forwarder {
     /// Forwards to the submitter of `job`; call from the connection's
     /// runtime.
-    pub(crate) fn new(client: &Client, job: &str) -> Forwarder {
-        Forwarder {
+    pub(crate) async fn new(client: &Client, job: &str) -> Result<Forwarder, Error> {
+        let inbox = client.new_inbox();
+        let answers = client.subscribe(format!("{inbox}.*")).await?;
+        let state = Arc::<Mutex<Forwarding>>::default();
+        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let subject = subject(job);
+        tokio::spawn(send_in_order(
+            client.clone(),
+            subject.clone(),
+            inbox.clone(),
+            outgoing,
+            state.clone(),
+        ));
+        tokio::spawn(take_answers(answers, state.clone()));
+        Ok(Forwarder {
             client: client.clone(),
-            runtime: Handle::current(),
-            subject: subject(job),
+            subject,
             agent: random_id(),
-            state: Arc::default(),
-        }
+            outbox,
+            state,
+        })
     }
 
     fn encode(&self, what: What) -> Option<Bytes> {
@@ -293,10 +318,10 @@ impl Forwarder {
         let Some(payload) = self.encode(what) else {
             return;
         };
-        let (client, subject) = (self.client.clone(), self.subject.clone());
-        self.runtime.spawn(async move {
-            // With no submitter, nobody holds anything for it.
-            let _ = client.publish(subject, payload).await;
+        // With no submitter, nobody holds anything for it.
+        let _ = self.outbox.send(Outgoing {
+            operation: None,
+            payload,
         });
     }
 
@@ -344,33 +369,24 @@ impl Remote for Forwarder {
             Some(payload) if payload.len() <= limit => payload,
             _ => return reply(Err(ObjectError::TooLarge(limit as u64))),
         };
-        let id = {
-            let mut state = lock(&self.state);
-            let id = state.next;
-            state.next += 1;
-            state.waiting.insert(id, reply);
-            let tasks = state.tasks.entry(caller.worker).or_default();
-            tasks.insert(caller.task);
-            id
+        // Sent under the lock, so that operations leave in the order they
+        // came: the submitter serves them in that order, and a task's
+        // queue traffic streams as on a local worker.
+        let mut state = lock(&self.state);
+        let id = state.next;
+        state.next += 1;
+        state.waiting.insert(id, reply);
+        let tasks = state.tasks.entry(caller.worker).or_default();
+        tasks.insert(caller.task);
+        let outgoing = Outgoing {
+            operation: Some(id),
+            payload,
         };
-        let (client, subject) = (self.client.clone(), self.subject.clone());
-        let state = Arc::clone(&self.state);
-        self.runtime.spawn(async move {
-            // The operation waits as long as the hub makes it: its timeout
-            // is the hub's to apply.
-            let request = Request::new().payload(payload).timeout(None);
-            let result = match client.send_request(subject, request).await {
-                Ok(message) => {
-                    postcard::from_bytes(&message.payload).unwrap_or(Err(ObjectError::Closed))
-                }
-                // No submitter: its objects are gone.
-                Err(_) => Err(ObjectError::Closed),
-            };
-            // Answered `closed` already if the heartbeat went unanswered.
-            if let Some(reply) = lock(&state).waiting.remove(&id) {
-                answer(reply, result);
-            }
-        });
+        if self.outbox.send(outgoing).is_err()
+            && let Some(reply) = state.waiting.remove(&id)
+        {
+            answer(reply, Err(ObjectError::Closed));
+        }
     }
 
     fn task_ended(&self, caller: Caller) {
@@ -389,6 +405,56 @@ impl Remote for Forwarder {
     fn worker_died(&self, _job: JobId, worker: u32) {
         if lock(&self.state).tasks.remove(&worker).is_some() {
             self.publish(What::WorkerDied { worker });
+        }
+    }
+}
+
+/// Publishes what the agent sends the submitter, one message after the
+/// other, in the order it was sent: NATS delivers one connection's messages
+/// to a subscriber in the order they were published. The answer to an
+/// operation comes to `<inbox>.<number>` ([`take_answers`]). The operation
+/// waits as long as the hub makes it: its timeout is the hub's to apply.
+async fn send_in_order(
+    client: Client,
+    subject: String,
+    inbox: String,
+    mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
+    state: Arc<Mutex<Forwarding>>,
+) {
+    while let Some(Outgoing { operation, payload }) = outgoing.recv().await {
+        let subject = subject.clone();
+        let sent = match operation {
+            Some(id) => {
+                let reply = format!("{inbox}.{id}");
+                client.publish_with_reply(subject, reply, payload).await
+            }
+            None => client.publish(subject, payload).await,
+        };
+        if let (Err(_), Some(id)) = (sent, operation)
+            && let Some(reply) = lock(&state).waiting.remove(&id)
+        {
+            answer(reply, Err(ObjectError::Closed));
+        }
+    }
+}
+
+/// Hands each answer to the operation it answers. With no submitter, NATS
+/// answers an operation at once with an empty "no responders" message:
+/// the submitter's objects are gone, and the operation gets `closed`.
+async fn take_answers(mut answers: async_nats::Subscriber, state: Arc<Mutex<Forwarding>>) {
+    while let Some(message) = answers.next().await {
+        let Some(id) = message
+            .subject
+            .rsplit('.')
+            .next()
+            .and_then(|id| id.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let result = postcard::from_bytes(&message.payload).unwrap_or(Err(ObjectError::Closed));
+        // Answered `closed` already if the heartbeat went unanswered.
+        if let Some(reply) = lock(&state).waiting.remove(&id) {
+            answer(reply, result);
         }
     }
 }

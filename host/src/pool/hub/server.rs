@@ -14,7 +14,7 @@ use super::caller::{Caller, Gone, JobId};
 use super::limits::HubLimits;
 use super::state::State;
 use super::waiters::{Outbox, Reply, Waiter};
-use crate::protocol::{Answer, ObjectError, Op, Request, queue, typed_answer};
+use crate::protocol::{Answer, ObjectError, Op, Request, typed_answer};
 
 /// What the hub's clones and its timer thread share.
 struct Core {
@@ -138,10 +138,7 @@ impl Hub {
     pub(crate) fn request(&self, caller: Caller, op: Op, timeout: Option<Duration>, reply: Reply) {
         let core = match &self.0 {
             Serving::Here(owner) => &owner.0,
-            Serving::Elsewhere(remote) => {
-                let (op, reply) = unstreamed(op, reply);
-                return remote.request(caller, op, timeout, reply);
-            }
+            Serving::Elsewhere(remote) => return remote.request(caller, op, timeout, reply),
         };
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         let mut out = Outbox::default();
@@ -238,31 +235,6 @@ impl Hub {
             state.settle(None, None, &mut out);
         }
         out.deliver();
-    }
-}
-
-/// `op` as a remote hub serves it: queue traffic does not stream there. A
-/// task's operations travel to a remote hub as separate messages, which may
-/// overtake each other, so a put told of room is told of none (each put
-/// waits for its answer, which keeps a task's puts in order), and a
-/// `get-many` takes one item (so nothing is put back, after the task's next
-/// get or its end).
-fn unstreamed(op: Op, reply: Reply) -> (Op, Reply) {
-    match op {
-        Op::Queue(queue::Op::GetMany(many)) => {
-            let many = queue::GetMany { most: 1, ..many };
-            (many.into_op(), reply)
-        }
-        Op::Queue(queue::Op::Put(_)) => {
-            let no_room = Box::new(move |answer: Result<Answer, ObjectError>| {
-                reply(answer.map(|answer| match answer {
-                    Answer::Count(_) => Answer::Count(0),
-                    other => other,
-                }))
-            });
-            (op, no_room)
-        }
-        op => (op, reply),
     }
 }
 
