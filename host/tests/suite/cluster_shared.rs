@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::util::nats::{Agent, NatsServer};
-use crate::util::{Guest, Output, error_kind, json_by_index, ok_ints, run};
+use crate::util::{Guest, error_kind, json_by_index, ok_ints, run};
 
 /// A server, and two agents of one slot each on it: two tasks of a run
 /// go on at once, one on each.
@@ -65,35 +65,17 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
     assert_eq!(results.iter().max(), Some(&1200), "{}", out.dump());
 }
 
-/// A queue between tasks on two agents keeps its order: a task's
-/// operations reach the submitter as separate messages, which may overtake
-/// each other, so there queue traffic does not stream (with puts answered
-/// at once, the consumer got items out of order).
+/// A queue between tasks on two agents keeps its order. The producer's
+/// puts stream: each is answered at once, and they reach the submitter in
+/// the order it made them only because its agent sends them in that order
+/// (sent each on its own, the consumer got items out of order).
 #[test]
 fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
     let (server, _agents) = two_agents();
-    // The producer's puts stream: each is answered at once, and all travel
-    // through the agent and the server in the order it made them.
-    let out = run(
-        Guest::Misbehave,
-        [
-            "--func",
-            "stream-items",
-            r#"("s", 0)"#,
-            r#"("s", 3000)"#,
-            "--json",
-            "--timeout",
-            "60s",
-            "--nats",
-            server.url(),
-        ],
-    )
-    .output();
-    out.assert_success();
-    let got = streamed_items(&out, 2);
-    assert!(got[1].is_empty(), "{}", out.dump());
+    let got = stream_items(&server, &[r#"("s", 0)"#, r#"("s", 3000)"#]);
+    assert!(got[1].is_empty(), "the producer got {:?}", got[1]);
     // In order: one producer, one consumer.
-    assert_eq!(got[0], (0..3000).collect::<Vec<_>>(), "{}", out.dump());
+    assert_eq!(got[0], (0..3000).collect::<Vec<_>>());
 }
 
 #[test]
@@ -106,40 +88,30 @@ fn tasks_on_two_agents_draining_a_queue_get_every_item_once() {
     // Three drainers take items ahead in their tight loops, and put back
     // those they do not use: through their agents, before their next get
     // and their end.
-    let out = run(
-        Guest::Misbehave,
-        [
-            "--func",
-            "stream-items",
-            r#"("d", 3000)"#,
-            r#"("d", 0)"#,
-            r#"("d", 0)"#,
-            r#"("d", 0)"#,
-            "--json",
-            "--timeout",
-            "60s",
-            "--nats",
-            server.url(),
-        ],
-    )
-    .output();
-    out.assert_success();
-    let got = streamed_items(&out, 4);
-    assert!(got[0].is_empty(), "{}", out.dump());
+    let drainer = r#"("d", 0)"#;
+    let got = stream_items(&server, &[r#"("d", 3000)"#, drainer, drainer, drainer]);
+    assert!(got[0].is_empty(), "the producer got {:?}", got[0]);
     let mut all: Vec<u32> = got[1..].concat();
     all.sort_unstable();
-    assert_eq!(all, (0..3000).collect::<Vec<_>>(), "{}", out.dump());
+    assert_eq!(all, (0..3000).collect::<Vec<_>>());
 }
 
-/// The items (`u32`s) each of `tasks` `stream-items` tasks got, by input
-/// index, from `--json` output: a producer's are none.
-fn streamed_items(out: &Output, tasks: u64) -> Vec<Vec<u32>> {
+/// Runs misbehave's `stream-items` on `server`'s agents, a task for each
+/// of `inputs`; the items (`u32`s) each task got, by input index: a
+/// producer's are none.
+fn stream_items(server: &NatsServer, inputs: &[&str]) -> Vec<Vec<u32>> {
     use base64::Engine as _;
-    let lines = json_by_index(out, tasks);
-    (0..tasks)
-        .map(|index| {
-            let Some(items) = lines[&index]["value"]["ok"].as_array() else {
-                out.fail(format_args!("task {index} answered {}", lines[&index]));
+    let mut args = vec!["--func", "stream-items"];
+    args.extend(inputs);
+    args.extend(["--json", "--timeout", "60s", "--nats", server.url()]);
+    let out = run(Guest::Misbehave, args).output();
+    out.assert_success();
+    let lines = json_by_index(&out, inputs.len() as u64);
+    lines
+        .values()
+        .map(|line| {
+            let Some(items) = line["value"]["ok"].as_array() else {
+                out.fail(format_args!("a task answered {line}"));
             };
             items
                 .iter()
