@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, Request};
+use async_nats::{Client, Request, Subject};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
@@ -382,10 +382,12 @@ impl Remote for Forwarder {
             operation: Some(id),
             payload,
         };
+        // The sender ends only with the runtime: no submitter is reachable.
+        // This thread is a worker's reader, off the runtime: it may answer.
         if self.outbox.send(outgoing).is_err()
             && let Some(reply) = state.waiting.remove(&id)
         {
-            answer(reply, Err(ObjectError::Closed));
+            reply(Err(ObjectError::Closed));
         }
     }
 
@@ -421,6 +423,7 @@ async fn send_in_order(
     mut outgoing: mpsc::UnboundedReceiver<Outgoing>,
     state: Arc<Mutex<Forwarding>>,
 ) {
+    let subject = Subject::from(subject);
     while let Some(Outgoing { operation, payload }) = outgoing.recv().await {
         let subject = subject.clone();
         let sent = match operation {
@@ -430,10 +433,8 @@ async fn send_in_order(
             }
             None => client.publish(subject, payload).await,
         };
-        if let (Err(_), Some(id)) = (sent, operation)
-            && let Some(reply) = lock(&state).waiting.remove(&id)
-        {
-            answer(reply, Err(ObjectError::Closed));
+        if let (Err(_), Some(id)) = (sent, operation) {
+            settle(&state, id, Err(ObjectError::Closed));
         }
     }
 }
@@ -452,10 +453,15 @@ async fn take_answers(mut answers: async_nats::Subscriber, state: Arc<Mutex<Forw
             continue;
         };
         let result = postcard::from_bytes(&message.payload).unwrap_or(Err(ObjectError::Closed));
-        // Answered `closed` already if the heartbeat went unanswered.
-        if let Some(reply) = lock(&state).waiting.remove(&id) {
-            answer(reply, result);
-        }
+        settle(&state, id, result);
+    }
+}
+
+/// Answers operation `id` with `result`, unless it was answered `closed`
+/// already (the heartbeat went unanswered). Call on the runtime.
+fn settle(state: &Mutex<Forwarding>, id: u64, result: Result<Answer, ObjectError>) {
+    if let Some(reply) = lock(state).waiting.remove(&id) {
+        answer(reply, result);
     }
 }
 
