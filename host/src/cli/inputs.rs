@@ -142,10 +142,10 @@ impl InputSource {
                             task.invalid_input(&path, format!("cannot read {path}: {}", e.error()))
                         }
                     })),
-                    Arg::Range { start, end } => Box::new((start..end).map(move |n| {
-                        task.integer_input(n)
-                            .expect("both ends of the range were checked against the type")
-                    })),
+                    Arg::Range { start, end } => Box::new(
+                        task.integer_inputs(start..end)
+                            .expect("both ends of the range were checked against the type"),
+                    ),
                 };
                 items
             })),

@@ -101,6 +101,38 @@ pub(crate) fn put_signed(out: &mut Vec<u8>, mut value: i64) {
     }
 }
 
+/// Appends the integer `n` as a value of the integer type `kind`; false,
+/// appending nothing, when `n` does not fit it or `kind` is no integer.
+pub(crate) fn put_integer(out: &mut Vec<u8>, kind: WasmTypeKind, n: i128) -> bool {
+    use WasmTypeKind::*;
+    let (signed, bits) = match kind {
+        S8 => (true, 8),
+        S16 => (true, 16),
+        S32 => (true, 32),
+        S64 => (true, 64),
+        U8 => (false, 8),
+        U16 => (false, 16),
+        U32 => (false, 32),
+        U64 => (false, 64),
+        _ => return false,
+    };
+    let range = match signed {
+        true => -(1i128 << (bits - 1))..1 << (bits - 1),
+        false => 0..1 << bits,
+    };
+    if !range.contains(&n) {
+        return false;
+    }
+    // Bytes as they are (an `s8` as its two's complement), the others as
+    // LEB128.
+    match (signed, bits) {
+        (_, 8) => out.push(n as u8),
+        (true, _) => put_signed(out, n as i64),
+        (false, _) => put_unsigned(out, n as u64),
+    }
+    true
+}
+
 /// Appends a length-prefixed byte string: a `string`'s UTF-8, or a
 /// `list<u8>`.
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -125,14 +157,19 @@ pub(crate) fn encode<V: WasmValue>(
     }
     match kind {
         Bool => out.push(u8::from(value.unwrap_bool())),
-        S8 => out.push(value.unwrap_s8() as u8),
-        U8 => out.push(value.unwrap_u8()),
-        S16 => put_signed(out, value.unwrap_s16().into()),
-        S32 => put_signed(out, value.unwrap_s32().into()),
-        S64 => put_signed(out, value.unwrap_s64()),
-        U16 => put_unsigned(out, value.unwrap_u16().into()),
-        U32 => put_unsigned(out, value.unwrap_u32().into()),
-        U64 => put_unsigned(out, value.unwrap_u64()),
+        S8 | S16 | S32 | S64 | U8 | U16 | U32 | U64 => {
+            let n: i128 = match kind {
+                S8 => value.unwrap_s8().into(),
+                S16 => value.unwrap_s16().into(),
+                S32 => value.unwrap_s32().into(),
+                S64 => value.unwrap_s64().into(),
+                U8 => value.unwrap_u8().into(),
+                U16 => value.unwrap_u16().into(),
+                U32 => value.unwrap_u32().into(),
+                _ => value.unwrap_u64().into(),
+            };
+            put_integer(out, kind, n);
+        }
         F32 => out.extend_from_slice(&value.unwrap_f32().to_bits().to_le_bytes()),
         F64 => out.extend_from_slice(&value.unwrap_f64().to_bits().to_le_bytes()),
         Char => put_unsigned(out, u32::from(value.unwrap_char()).into()),

@@ -191,4 +191,43 @@ proptest! {
         let fits = bits == 64 || unsigned >> bits == 0;
         prop_assert_eq!(Reader::new(&bytes).unsigned(bits).ok(), fits.then_some(unsigned));
     }
+
+    #[test]
+    fn an_integer_encodes_as_its_type_exactly_when_it_fits(
+        n in prop_oneof![any::<i128>(), any::<i64>().prop_map(i128::from), -300i128..70_000],
+        kind in proptest::sample::select(vec![
+            WasmTypeKind::S8, WasmTypeKind::S16, WasmTypeKind::S32, WasmTypeKind::S64,
+            WasmTypeKind::U8, WasmTypeKind::U16, WasmTypeKind::U32, WasmTypeKind::U64,
+        ]),
+    ) {
+        let ty = Type::simple(kind).expect("a simple kind");
+        let mut bytes = Vec::new();
+        let fits = super::put_integer(&mut bytes, kind, n);
+        let decoded = decode::<Value>(&ty, &mut Reader::new(&bytes)).ok();
+        let as_i128 = |value: &Value| -> i128 {
+            match kind {
+                WasmTypeKind::S8 => value.unwrap_s8().into(),
+                WasmTypeKind::S16 => value.unwrap_s16().into(),
+                WasmTypeKind::S32 => value.unwrap_s32().into(),
+                WasmTypeKind::S64 => value.unwrap_s64().into(),
+                WasmTypeKind::U8 => value.unwrap_u8().into(),
+                WasmTypeKind::U16 => value.unwrap_u16().into(),
+                WasmTypeKind::U32 => value.unwrap_u32().into(),
+                _ => value.unwrap_u64().into(),
+            }
+        };
+        let in_range = match kind {
+            WasmTypeKind::S8 => i8::try_from(n).is_ok(),
+            WasmTypeKind::S16 => i16::try_from(n).is_ok(),
+            WasmTypeKind::S32 => i32::try_from(n).is_ok(),
+            WasmTypeKind::S64 => i64::try_from(n).is_ok(),
+            WasmTypeKind::U8 => u8::try_from(n).is_ok(),
+            WasmTypeKind::U16 => u16::try_from(n).is_ok(),
+            WasmTypeKind::U32 => u32::try_from(n).is_ok(),
+            _ => u64::try_from(n).is_ok(),
+        };
+        prop_assert_eq!(fits, in_range);
+        prop_assert_eq!(bytes.is_empty(), !fits);
+        prop_assert_eq!(decoded.as_ref().map(as_i128), fits.then_some(n));
+    }
 }

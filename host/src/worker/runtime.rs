@@ -15,7 +15,10 @@
 //! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::os::fd::OwnedFd;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -295,7 +298,16 @@ impl Runtime {
             let settled = store.data_mut().pipeline.failure(None, true).await;
             (called, settled)
         };
-        let (outcome, instance) = match tokio::time::timeout_at(deadline, running).await {
+        // A call that finishes without waiting (most do) needs no timer: it
+        // is armed only once the call waits.
+        let finished = {
+            let mut running = pin!(running);
+            match poll_fn(|cx| Poll::Ready(running.as_mut().poll(cx))).await {
+                Poll::Ready(finished) => Ok(finished),
+                Poll::Pending => tokio::time::timeout_at(deadline, running).await,
+            }
+        };
+        let (outcome, instance) = match finished {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok((Err(error), _)) => (
                 task.failure(limits, error, store.data().memory.refused),

@@ -32,6 +32,18 @@ fn inclusive_range_negative_values_and_literals() {
         .assert_stdout_lines(&["49", "144", "1000000000000", "9", "4", "1"]);
 }
 
+/// A range's inputs are made a few thousand at a time, sharing a buffer:
+/// one that crosses several of those chunks, from below zero, still gives
+/// every square in order.
+#[test]
+fn a_long_range_gives_every_input_in_order() {
+    let expected = squares(-5000..5000);
+    run(Guest::Square, ["-j", "2", "--", "-5000..5000"])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&as_strs(&expected));
+}
+
 #[test]
 fn empty_range_runs_nothing() {
     run(Guest::Square, ["3..3"])
