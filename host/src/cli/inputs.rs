@@ -231,22 +231,31 @@ impl Lines {
                 }
                 continue;
             }
-            let text = std::str::from_utf8(&line)
-                .context("the line is not UTF-8")?
-                .trim();
+            // A line that makes no input (text that is not UTF-8, or no
+            // value of the parameter types) fails its own task, naming the
+            // line; the lines around it run.
+            let fail = |text: &str, why: &dyn std::fmt::Display| {
+                let reason = format!("{} line {}: {why}", self.name, self.number);
+                Ok(Some(task.invalid_input(text.trim(), reason)))
+            };
+            let text = match std::str::from_utf8(&line) {
+                Ok(text) => text.trim(),
+                Err(e) => {
+                    let why = format!("the line is not UTF-8: {e}");
+                    return fail(&String::from_utf8_lossy(&line), &why);
+                }
+            };
             if text.is_empty() {
                 continue;
             }
-            // A line that makes no input fails its own task, naming the
-            // line; the lines around it run.
             let parsed = match self.format {
                 Format::Json => task.parse_input_json(text),
                 _ => task.parse_input(text),
             };
-            return Ok(Some(parsed.unwrap_or_else(|e| {
-                let reason = format!("{} line {}: {e}", self.name, self.number);
-                task.invalid_input(text, reason)
-            })));
+            return match parsed {
+                Ok(input) => Ok(Some(input)),
+                Err(e) => fail(text, &e),
+            };
         }
     }
 }

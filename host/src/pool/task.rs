@@ -628,8 +628,14 @@ impl Task {
                 _ => Err(bad("the function takes no parameters: give ()".into())),
             };
         };
-        let value: wasm_wave::value::Value =
-            wasm_wave::from_str(input_type, text.trim()).map_err(|e| bad(e.to_string()))?;
+        let parsed =
+            wasm_wave::untyped::UntypedValue::parse(text.trim()).map_err(|e| bad(e.to_string()))?;
+        if let Some(unknown) = unknown_field(parsed.node(), input_type, parsed.source()) {
+            return Err(bad(unknown));
+        }
+        let value: wasm_wave::value::Value = parsed
+            .to_wasm_value(input_type)
+            .map_err(|e| bad(e.to_string()))?;
         // The arguments' encoding is the tuple's: each parameter in turn.
         let mut args = Vec::new();
         encoding::encode(&value, input_type, &mut args).map_err(|e| bad(e.to_string()))?;
@@ -879,5 +885,117 @@ fn wit_type_name(resolve: &Resolve, ty: &wit_parser::Type) -> String {
     match printer.print_type_name(resolve, ty) {
         Ok(()) => printer.output.to_string(),
         Err(_) => "?".to_string(),
+    }
+}
+
+/// A record field in WAVE text `src` (parsed as `node`) that the record's
+/// type `ty` does not have, looked for through the value as its type says:
+/// wasm-wave drops such a field, so that a misspelt `option` field would
+/// quietly be `none`. Says which, and what the fields are. A node that does
+/// not fit its type is left for the typed parse to report.
+fn unknown_field(node: &wasm_wave::ast::Node, ty: &Type, src: &str) -> Option<String> {
+    use wasm_wave::wasm::WasmType as _;
+    let inner =
+        |node: Option<&wasm_wave::ast::Node>, ty: Option<Type>| unknown_field(node?, &ty?, src);
+    match ty.kind() {
+        WasmTypeKind::Record => {
+            let fields: Vec<_> = ty.record_fields().collect();
+            node.as_record(src).ok()?.find_map(|(label, value)| {
+                match fields.iter().find(|(name, _)| name == label) {
+                    Some((_, ty)) => unknown_field(value, ty, src),
+                    None => {
+                        let names: Vec<_> = fields.iter().map(|(name, _)| name.as_ref()).collect();
+                        Some(format!(
+                            "unknown field {label:?}; the fields are {}",
+                            names.join(", ")
+                        ))
+                    }
+                }
+            })
+        }
+        WasmTypeKind::List => {
+            let element = ty.list_element_type()?;
+            node.as_list()
+                .ok()?
+                .find_map(|value| unknown_field(value, &element, src))
+        }
+        WasmTypeKind::Tuple => node
+            .as_tuple()
+            .ok()?
+            .zip(ty.tuple_element_types())
+            .find_map(|(value, ty)| unknown_field(value, &ty, src)),
+        WasmTypeKind::Option => inner(node.as_option().ok()?, ty.option_some_type()),
+        WasmTypeKind::Result => {
+            let (ok, err) = ty.result_types()?;
+            match node.as_result().ok()? {
+                Ok(value) => inner(value, ok),
+                Err(value) => inner(value, err),
+            }
+        }
+        WasmTypeKind::Variant => {
+            let (label, payload) = node.as_variant(src).ok()?;
+            let case = ty.variant_cases().find(|(name, _)| name == label)?;
+            inner(payload, case.1)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasm_wave::untyped::UntypedValue;
+    use wasm_wave::value::Type;
+
+    use super::unknown_field;
+
+    /// A record `{a: u8, o: option<string>}`.
+    fn point() -> Type {
+        Type::record([("a", Type::U8), ("o", Type::option(Type::STRING))]).expect("a record")
+    }
+
+    fn unknown(ty: &Type, text: &str) -> Option<String> {
+        let parsed = UntypedValue::parse(text).expect("WAVE");
+        unknown_field(parsed.node(), ty, parsed.source())
+    }
+
+    #[test]
+    fn a_field_the_record_lacks_is_found_however_deep() {
+        let nested = Type::tuple(vec![
+            Type::list(Type::option(point())),
+            Type::result(Some(point()), None),
+            Type::variant([("p", Some(point())), ("q", None)]).expect("a variant"),
+        ])
+        .expect("a tuple");
+        for (text, field) in [
+            (
+                r#"([some({a: 1, oo: some("typo")})], ok({a: 1}), q)"#,
+                Some("oo"),
+            ),
+            (r#"([], ok({a: 1, b: 2}), q)"#, Some("b")),
+            (r#"([none], ok({a: 1}), p({a: 1, z: 0}))"#, Some("z")),
+            (
+                r#"([some({a: 1, o: some("x")}), none], err, p({a: 2}))"#,
+                None,
+            ),
+        ] {
+            let found = unknown(&nested, text);
+            assert_eq!(
+                found.is_some(),
+                field.is_some(),
+                "{text}: {found:?}, expected {field:?}"
+            );
+            if let (Some(found), Some(field)) = (found, field) {
+                assert!(
+                    found.starts_with(&format!("unknown field {field:?}; the fields are a, o")),
+                    "{found}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_its_type_is_left_to_the_typed_parse() {
+        assert_eq!(unknown(&point(), "[1, 2]"), None);
+        assert_eq!(unknown(&Type::list(point()), "{a: 1}"), None);
     }
 }

@@ -2,7 +2,7 @@
 //! task starts: inputs given as arguments that do not parse as the
 //! function's parameter type, bad ranges, no inputs. A refused run exits 2
 //! with one line on stderr and nothing on stdout. A streamed line that
-//! does not parse fails its own task, and the others run.
+//! does not parse (or is not UTF-8) fails its own task, and the others run.
 
 use crate::util::{Guest, run};
 
@@ -42,6 +42,19 @@ fn a_bad_line_in_an_input_file_fails_alone_naming_its_line() {
         out.stderr.lines().count() == 1,
         "expected one line on stderr",
     );
+}
+
+#[test]
+fn a_line_that_is_not_utf8_fails_alone_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inputs.txt");
+    std::fs::write(&file, b"3\n\xff\xfe\n5\n").unwrap();
+    let out = run(Guest::Square, ["--input".as_ref(), file.as_os_str()]).output();
+    out.assert_code(1)
+        .assert_stdout_lines(&["9", "25"])
+        .assert_stderr_contains("task 1 (input")
+        .assert_stderr_contains("inputs.txt line 2: the line is not UTF-8")
+        .assert_stderr_lacks("panicked");
 }
 
 #[test]
@@ -87,6 +100,17 @@ fn input_that_does_not_parse() {
     run(Guest::Misbehave, ["--func", "hog", "-1"])
         .output()
         .assert_refused(&["\"-1\"", "u32"]);
+    // A record field the type lacks (a misspelt one) is refused, not dropped.
+    run(
+        Guest::Payload,
+        [
+            "--func",
+            "echo-blob",
+            r#"{name: "a", data: [1], nmae: "b"}"#,
+        ],
+    )
+    .output()
+    .assert_refused(&[r#"unknown field "nmae"; the fields are name, data"#]);
 }
 
 #[test]
