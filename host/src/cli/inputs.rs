@@ -57,7 +57,7 @@ pub(crate) enum Arg {
     Value(Input),
     /// The files a glob pattern matches, found as they are needed; at
     /// least one.
-    Files(Peekable<glob::Paths>),
+    Files(Peekable<Box<dyn Iterator<Item = glob::GlobResult>>>),
     /// `start..end`, end excluded, both within the parameter's type.
     Range {
         start: i128,
@@ -207,18 +207,27 @@ impl Lines {
         let mut line = Vec::new();
         loop {
             line.clear();
+            // Room for the longest line and its line break.
             let read = (&mut self.reader)
-                .take(self.max_line.saturating_add(1))
+                .take(self.max_line.saturating_add(2))
                 .read_until(b'\n', &mut line)?;
             if read == 0 {
                 return Ok(None);
             }
             self.number += 1;
-            if line.len() as u64 > self.max_line {
-                bail!(
-                    "the line is longer than {} bytes (8 bytes a byte of --max-value)",
-                    self.max_line
+            let ended = line.ends_with(b"\n");
+            if (line.len() - usize::from(ended)) as u64 > self.max_line {
+                // The rest of the line is read past, not kept.
+                if !ended {
+                    skip_line(&mut self.reader)?;
+                }
+                let why = format!(
+                    "the line is longer than {} bytes (8 times --max-value, and at least {} KiB)",
+                    self.max_line,
+                    MIN_LINE >> 10
                 );
+                let start = String::from_utf8_lossy(&line[..line.len().min(200)]);
+                return Ok(Some(self.invalid(task, &start, &why)));
             }
             if self.format == Format::Files {
                 // A path is taken as it is, whatever its bytes, but for
@@ -234,10 +243,8 @@ impl Lines {
             // A line that makes no input (text that is not UTF-8, or no
             // value of the parameter types) fails its own task, naming the
             // line; the lines around it run.
-            let fail = |text: &str, why: &dyn std::fmt::Display| {
-                let reason = format!("{} line {}: {why}", self.name, self.number);
-                Ok(Some(task.invalid_input(text.trim(), reason)))
-            };
+            let fail =
+                |text: &str, why: &dyn std::fmt::Display| Ok(Some(self.invalid(task, text, why)));
             let text = match std::str::from_utf8(&line) {
                 Ok(text) => text.trim(),
                 Err(e) => {
@@ -258,23 +265,72 @@ impl Lines {
             };
         }
     }
+
+    /// The input of a line that makes none, failing its task: `text` is
+    /// what is shown of it, `why` why it fails.
+    fn invalid(&self, task: &Task, text: &str, why: &dyn std::fmt::Display) -> Input {
+        let reason = format!("{} line {}: {why}", self.name, self.number);
+        task.invalid_input(text.trim(), reason)
+    }
+}
+
+/// Reads past the rest of a line, up to and with its line break, in
+/// bounded memory.
+fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<()> {
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(());
+        }
+        match buffer.iter().position(|&b| b == b'\n') {
+            Some(at) => {
+                reader.consume(at + 1);
+                return Ok(());
+            }
+            None => {
+                let all = buffer.len();
+                reader.consume(all);
+            }
+        }
+    }
 }
 
 /// A `--files` argument: a path, or a glob pattern (one with `*`, `?` or
-/// `[`) that must match at least one path. As in a shell, a `*` does not
-/// match a leading dot.
+/// `[`) that must match at least one path; one that matches none but names
+/// a file (`b[1].txt`) is that path. As in a shell, a wildcard does not
+/// match a leading dot, nor `.` and `..`.
 fn files(text: &str, task: &Task) -> anyhow::Result<Arg> {
     if !text.contains(['*', '?', '[']) {
         return Ok(Arg::Value(task.file_input(text)?));
     }
-    let options = glob::MatchOptions {
+    let bad = || format!("bad glob pattern {text:?}");
+    // The leading-dot rule is applied to each path found, not by the
+    // directory walk: glob 0.3's walk then drops every hidden name, even
+    // one the pattern spells out, and panics on a name that is not UTF-8.
+    // The walk gives `./a/b` as `a/b`.
+    let relative = |path: &str| path.trim_start_matches("./").to_owned();
+    let pattern = glob::Pattern::new(&relative(text)).with_context(bad)?;
+    let as_shell = glob::MatchOptions {
         require_literal_leading_dot: true,
+        require_literal_separator: true,
         ..glob::MatchOptions::new()
     };
-    let mut paths = glob::glob_with(text, options)
-        .with_context(|| format!("bad glob pattern {text:?}"))?
-        .peekable();
+    let found = glob::glob_with(text, glob::MatchOptions::new()).with_context(bad)?;
+    let visible = found.filter(move |found| {
+        let Ok(path) = found else {
+            return true;
+        };
+        let path = relative(&path.to_string_lossy());
+        let special = [".", ".."]
+            .iter()
+            .any(|dot| path.rsplit('/').next() == Some(dot));
+        !special && pattern.matches_with(&path, as_shell)
+    });
+    let mut paths = (Box::new(visible) as Box<dyn Iterator<Item = _>>).peekable();
     if paths.peek().is_none() {
+        if Path::new(text).exists() {
+            return Ok(Arg::Value(task.file_input(text)?));
+        }
         bail!("no file matches {text:?}");
     }
     Ok(Arg::Files(paths))

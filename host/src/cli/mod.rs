@@ -267,7 +267,8 @@ pub(crate) struct LimitArgs {
     /// Bytes of each input, and of each result, as they cross to and from
     /// the workers (a list<u8> or string of n bytes is about n bytes; WAVE
     /// text is up to five times larger); a task with a larger one fails
-    /// with a size error. An --input line may be 8 times this long.
+    /// with a size error. An --input line may be 8 times this long (and
+    /// at least 64 KiB); a longer one fails its task.
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     max_value: u64,
 
@@ -419,11 +420,13 @@ fn stdout_closed(error: &anyhow::Error) -> bool {
 }
 
 /// Prints `wpool: {message}` on stderr, its control characters escaped (it
-/// may quote a component's names). Unlike `eprintln!`, it does not panic
-/// when stderr is closed: the message is then lost.
+/// may quote a component's names) but for its line breaks: a message of
+/// several lines (a failed build's compiler output) shows as it is. Unlike
+/// `eprintln!`, it does not panic when stderr is closed: the message is
+/// then lost.
 pub(crate) fn warn(message: impl Display) {
-    let message = printable(&message.to_string());
-    let _ = writeln!(io::stderr().lock(), "wpool: {message}");
+    let lines: Vec<String> = message.to_string().lines().map(printable).collect();
+    let _ = writeln!(io::stderr().lock(), "wpool: {}", lines.join("\n"));
 }
 
 /// `wpool inspect`: the component's WIT, and what each function takes.

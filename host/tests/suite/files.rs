@@ -6,6 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs;
+use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
 use crate::util::{Guest, error_kind, json_by_index, run};
@@ -98,6 +99,47 @@ fn files_go_through_a_compressor_and_back() {
             format_args!("{} differs from {}", restored.display(), file.display()),
         );
     }
+}
+
+/// A glob pattern matches as a shell's does: a wildcard skips names with a
+/// leading dot (and `.` and `..`), which a pattern that spells the dot out
+/// matches; a name that is not UTF-8 is not matched but breaks nothing; a
+/// pattern that matches nothing but names a file is that file.
+#[test]
+fn glob_patterns_match_as_in_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = dir.path().join("in");
+    fs::create_dir_all(files.join(".sub")).unwrap();
+    for (name, contents) in [
+        ("seen.txt", "1"),
+        (".hidden.txt", "22"),
+        (".sub/deep.txt", "333"),
+        ("b[1].txt", "4444"),
+    ] {
+        fs::write(files.join(name), contents).unwrap();
+    }
+    let not_utf8 = OsStr::from_bytes(b"bad\xffname.txt");
+    fs::write(files.join(not_utf8), "55555").unwrap();
+    let lengths = |pattern: &str| {
+        let out = run(Guest::Payload, ["--func", "len", "--files", pattern])
+            .current_dir(dir.path())
+            .output();
+        out.assert_success().assert_stderr_lacks("panicked");
+        out.stdout_lines().join(" ")
+    };
+    assert_eq!(lengths("in/*"), "4 1", "b[1].txt and seen.txt");
+    assert_eq!(lengths("./in/*.txt"), "4 1");
+    assert_eq!(lengths("in/.h*"), "2");
+    assert_eq!(lengths("in/.*.txt"), "2");
+    assert_eq!(lengths("in/.s*/*.txt"), "3");
+    assert_eq!(lengths("in/b[1].txt"), "4", "the file named so");
+    run(
+        Guest::Payload,
+        ["--func", "len", "--files", "in/*/deep.txt"],
+    )
+    .current_dir(dir.path())
+    .output()
+    .assert_refused(&[r#"no file matches "in/*/deep.txt""#]);
 }
 
 #[test]

@@ -57,6 +57,40 @@ fn a_line_that_is_not_utf8_fails_alone_naming_its_line() {
         .assert_stderr_lacks("panicked");
 }
 
+/// A line over the limit (8 times `--max-value`, at least 64 KiB) fails
+/// its own task, read past rather than kept; the lines after it run, and a
+/// line of exactly the limit is read.
+#[test]
+fn a_line_over_the_limit_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inputs.txt");
+    let over = format!("[{}1]", "1, ".repeat(25_000));
+    // Trailing blanks count towards the limit.
+    let limit = format!("[7, 7]{}", " ".repeat((64 << 10) - 6));
+    std::fs::write(&file, format!("[1]\n{over}\n[1, 2, 3]\n{limit}\n")).unwrap();
+    let out = run(
+        Guest::Payload,
+        [
+            "--func".as_ref(),
+            "len".as_ref(),
+            "--max-value".as_ref(),
+            "1KiB".as_ref(),
+            "--input".as_ref(),
+            file.as_os_str(),
+        ],
+    )
+    .output();
+    out.assert_code(1)
+        .assert_stdout_lines(&["1", "3", "2"])
+        .assert_stderr_contains(
+            "inputs.txt line 2: the line is longer than 65536 bytes (8 times --max-value, and at least 64 KiB)",
+        );
+    out.check(
+        out.stderr.lines().count() == 1,
+        "one line on stderr: the long line's",
+    );
+}
+
 #[test]
 fn a_bad_line_on_stdin_fails_alone_in_the_json_log() {
     let out = run(Guest::Square, ["--input", "-", "--json"])

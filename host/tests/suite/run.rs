@@ -61,6 +61,24 @@ fn crate_directory_as_task_is_built_and_run() {
         .assert_stdout_lines(&["0", "1", "4", "9"]);
 }
 
+/// A task directory whose crate does not compile: the compiler's own
+/// report is shown as it wrote it, line by line, and nothing runs.
+#[test]
+fn a_crate_that_does_not_build_shows_the_compiler_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest =
+        "[package]\nname = \"broken\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n";
+    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "fn broken( {\n").unwrap();
+    let out = wpool(["run".as_ref(), dir.path().as_os_str(), "1".as_ref()]).output();
+    out.assert_code(2)
+        .assert_stdout_empty()
+        .assert_stderr_contains("cargo build failed:\n")
+        .assert_stderr_contains("\nerror: this file contains an unclosed delimiter\n")
+        .assert_stderr_lacks("\\n");
+}
+
 #[test]
 fn unordered_prints_the_same_results() {
     let expected = squares(0..300);

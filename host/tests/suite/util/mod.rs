@@ -165,6 +165,12 @@ impl Cmd {
         self
     }
 
+    /// Runs the command in `dir`.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
     /// Starts the command in a process group of its own, as a shell starts
     /// a foreground job: a signal sent to the group reaches it (and any
     /// child left in its group), not the test harness.
