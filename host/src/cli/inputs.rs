@@ -165,9 +165,7 @@ impl InputSource {
                     max_line,
                 };
                 Box::new(std::iter::from_fn(move || {
-                    let result = lines
-                        .next_input(&task)
-                        .with_context(|| format!("{} line {}", lines.name, lines.number));
+                    let result = lines.next_input(&task).with_context(|| lines.name.clone());
                     result.unwrap_or_else(|error| {
                         late.set(Some(error));
                         None
@@ -210,7 +208,8 @@ impl Lines {
             // Room for the longest line and its line break.
             let read = (&mut self.reader)
                 .take(self.max_line.saturating_add(2))
-                .read_until(b'\n', &mut line)?;
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("cannot read line {}", self.number + 1))?;
             if read == 0 {
                 return Ok(None);
             }
@@ -219,7 +218,8 @@ impl Lines {
             if (line.len() - usize::from(ended)) as u64 > self.max_line {
                 // The rest of the line is read past, not kept.
                 if !ended {
-                    skip_line(&mut self.reader)?;
+                    skip_line(&mut self.reader)
+                        .with_context(|| format!("cannot read line {}", self.number))?;
                 }
                 let why = format!(
                     "the line is longer than {} bytes (8 times --max-value, and at least {} KiB)",
@@ -235,7 +235,9 @@ impl Lines {
                 let path = line.strip_suffix(b"\n").unwrap_or(&line);
                 let path = path.strip_suffix(b"\r").unwrap_or(path);
                 if !path.is_empty() {
-                    let input = task.file_input(OsStr::from_bytes(path))?;
+                    let input = task
+                        .file_input(OsStr::from_bytes(path))
+                        .with_context(|| format!("line {}", self.number))?;
                     return Ok(Some(input));
                 }
                 continue;

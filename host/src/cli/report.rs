@@ -9,6 +9,7 @@ use std::io::{self, BufWriter, IsTerminal, StdoutLock, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nix::sys::resource::{UsageWho, getrusage};
@@ -89,17 +90,18 @@ impl Report {
         mut outputs: Imap<I>,
     ) -> anyhow::Result<bool> {
         let mut all_ok = true;
+        let unwritten = "cannot write the results to stdout";
         while let Some(output) = outputs.next() {
             let output = output?;
-            all_ok &= self.write(&output)?;
+            all_ok &= self.write(&output).context(unwritten)?;
             // Flush before waiting for the next result, so that each result
             // shows as soon as it is known.
             if !outputs.has_ready() {
-                self.stdout.flush()?;
+                self.stdout.flush().context(unwritten)?;
             }
             self.tick();
         }
-        self.stdout.flush()?;
+        self.stdout.flush().context(unwritten)?;
         Ok(all_ok)
     }
 

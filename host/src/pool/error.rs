@@ -223,7 +223,7 @@ pub enum TaskError {
     Terminated,
     /// The task's input, or its result, is larger than
     /// [`Limits::max_value`](crate::Limits::max_value).
-    #[error("{what} of {} exceeds the limit of {}", bytesize::ByteSize::b(*size).display().iec(), bytesize::ByteSize::b(*limit).display().iec())]
+    #[error("{what} of {} exceeds the limit of {}", sizes(*size, *limit).0, sizes(*size, *limit).1)]
     TooLarge {
         /// `input` or `result`.
         what: &'static str,
@@ -307,5 +307,19 @@ impl From<LoadError> for TaskError {
                 limit,
             },
         }
+    }
+}
+
+/// Two sizes in bytes as a person reads them (`2.0 MiB`), with the exact
+/// bytes too when they would read the same (`1.0 KiB (1025 bytes)`).
+fn sizes(size: u64, limit: u64) -> (String, String) {
+    let human = |bytes| bytesize::ByteSize::b(bytes).display().iec().to_string();
+    let (a, b) = (human(size), human(limit));
+    match a == b {
+        true => (
+            format!("{a} ({size} bytes)"),
+            format!("{b} ({limit} bytes)"),
+        ),
+        false => (a, b),
     }
 }

@@ -118,6 +118,10 @@ fn missing_input_file() {
     run(Guest::Square, ["--input", "/nonexistent/inputs.txt"])
         .output()
         .assert_refused(&["/nonexistent/inputs.txt", "No such file"]);
+    let dir = tempfile::tempdir().unwrap();
+    run(Guest::Square, ["--input".as_ref(), dir.path().as_os_str()])
+        .output()
+        .assert_refused(&[": cannot read line 1: Is a directory"]);
 }
 
 #[test]

@@ -128,5 +128,8 @@ fn the_size_limit_counts_encoded_bytes_not_wave_text() {
         error_kind(&out, &lines[&1]) == "size",
         "1023 bytes should not",
     );
-    out.assert_stderr_contains("exceeds the limit of 1.0 KiB");
+    // Sizes that would read the same are told apart by their bytes.
+    out.assert_stderr_contains(
+        "input of 1.0 KiB (1025 bytes) exceeds the limit of 1.0 KiB (1024 bytes)",
+    );
 }
