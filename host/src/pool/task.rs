@@ -745,24 +745,44 @@ impl Task {
         };
         let json: serde_json::Value =
             serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let values: Vec<&serde_json::Value> = match (&json, params.len()) {
+        use serde_json::Value as Json;
+        let names = || {
+            let names: Vec<&str> = param_names.iter().map(|(name, _)| name.as_str()).collect();
+            names.join(", ")
+        };
+        let values: Vec<&Json> = match (&json, params.len()) {
             (json, 1) => vec![json],
-            (serde_json::Value::Array(items), n) if items.len() == n => items.iter().collect(),
-            (serde_json::Value::Object(object), n) if object.len() == n => param_names
-                .iter()
-                .map(|(name, _)| {
-                    object
-                        .get(name)
-                        .ok_or_else(|| bad(format!("no parameter {name:?}")))
-                })
-                .collect::<Result<_, _>>()?,
-            (serde_json::Value::Null, 0) => Vec::new(),
+            (Json::Null, 0) => Vec::new(),
+            (Json::Array(items), 0) if items.is_empty() => Vec::new(),
+            (Json::Object(object), 0) if object.is_empty() => Vec::new(),
+            (_, 0) => {
+                return Err(bad(
+                    "the function takes no parameters: give [], {} or null".into()
+                ));
+            }
+            (Json::Array(items), n) if items.len() == n => items.iter().collect(),
+            (Json::Object(object), _) => {
+                let known = |key: &String| param_names.iter().any(|(name, _)| name == key);
+                if let Some(unknown) = object.keys().find(|key| !known(key)) {
+                    return Err(bad(format!(
+                        "unknown parameter {unknown:?}; the parameters are {}",
+                        names()
+                    )));
+                }
+                param_names
+                    .iter()
+                    .map(|(name, _)| {
+                        object
+                            .get(name)
+                            .ok_or_else(|| bad(format!("missing parameter {name:?}")))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             _ => {
-                let names: Vec<&str> = param_names.iter().map(|(name, _)| name.as_str()).collect();
                 return Err(bad(format!(
                     "give an array of {} values, or an object of the parameters {}",
                     params.len(),
-                    names.join(", ")
+                    names()
                 )));
             }
         };

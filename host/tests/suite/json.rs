@@ -104,6 +104,32 @@ fn a_json_argument_that_does_not_match_stops_before_any_work() {
     )
     .output()
     .assert_refused(&["give an array of 3 values, or an object of the parameters text, case, top"]);
+    // An object of the parameters names the key it does not know, or the
+    // parameter it lacks.
+    for (object, problem) in [
+        (
+            r#"{"text": "a", "case": "sensitive", "top": 1, "extra": 2}"#,
+            r#"unknown parameter "extra"; the parameters are text, case, top"#,
+        ),
+        (
+            r#"{"text": "a", "Case": "sensitive", "top": 1}"#,
+            r#"unknown parameter "Case""#,
+        ),
+        (
+            r#"{"text": "a", "case": "sensitive"}"#,
+            r#"missing parameter "top""#,
+        ),
+    ] {
+        run(Guest::Wordstats, ["--input-format", "json", object])
+            .output()
+            .assert_refused(&[problem]);
+    }
+    run(
+        Guest::Misbehave,
+        ["--func", "whoami", "--input-format", "json", r#"{"x": 1}"#],
+    )
+    .output()
+    .assert_refused(&["the function takes no parameters: give [], {} or null"]);
 }
 
 #[test]
