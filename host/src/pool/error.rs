@@ -79,6 +79,17 @@ pub enum Error {
         /// Its functions, comma-separated.
         exports: String,
     },
+    /// The name asked for is the bare name of several functions, exported
+    /// from different interfaces.
+    #[error("{name} exports several functions named {func:?}, name one in full: {matches}")]
+    AmbiguousName {
+        /// The component.
+        name: String,
+        /// The name asked for.
+        func: String,
+        /// The full names of the functions it names, comma-separated.
+        matches: String,
+    },
     /// The component exports no function at all.
     #[error("{name} exports no function")]
     NoFunc {

@@ -273,8 +273,9 @@ impl Component {
     /// # Errors
     /// [`Error::UnprovidedImports`] when the component imports what no
     /// worker provides (see [`Component::check_imports`]);
-    /// [`Error::UnknownFunc`], [`Error::AmbiguousFunc`] or [`Error::NoFunc`]
-    /// when no single function matches; [`Error::UnsupportedSignature`] when
+    /// [`Error::UnknownFunc`], [`Error::AmbiguousFunc`],
+    /// [`Error::AmbiguousName`] or [`Error::NoFunc`] when no single function
+    /// matches; [`Error::UnsupportedSignature`] when
     /// its parameters or result have no value form (resources, streams).
     pub fn task(&self, func: Option<&str>) -> Result<Task, Error> {
         self.check_imports()?;
@@ -320,7 +321,15 @@ impl Component {
                     exports: list(),
                 });
             }
-            _ => {
+            (several, Some(want)) => {
+                let matches: Vec<&str> = several.iter().map(|&i| funcs[i].name.as_str()).collect();
+                return Err(Error::AmbiguousName {
+                    name: self.inner.name.clone(),
+                    func: want.to_string(),
+                    matches: matches.join(", "),
+                });
+            }
+            (_, None) => {
                 return Err(Error::AmbiguousFunc {
                     name: self.inner.name.clone(),
                     exports: list(),
