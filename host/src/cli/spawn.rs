@@ -61,8 +61,8 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     let mut planned = Vec::new();
     for spec in &args.processes {
         let (target, input) = match spec.split_once('=') {
-            Some((target, input)) => (target, input),
-            None => (spec.as_str(), "()"),
+            Some((target, input)) => (target, Some(input)),
+            None => (spec.as_str(), None),
         };
         let (path, func) = match target.split_once('#') {
             Some((path, func)) => (PathBuf::from(path), Some(func)),
@@ -77,7 +77,17 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
             }
         };
         let task: Task = component.task(func)?;
-        let input = task.parse_input(input)?;
+        let input = match input {
+            Some(input) => task.parse_input(input)?,
+            // Without `=INPUT`, a function of no parameters.
+            None => task.parse_input("()").map_err(|_| {
+                anyhow::anyhow!(
+                    "{spec}: {} takes {}: give its input as {spec}=INPUT",
+                    task.name(),
+                    task.input_type()
+                )
+            })?,
+        };
         let name = format!(
             "{} {}",
             planned.len(),

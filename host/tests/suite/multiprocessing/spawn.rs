@@ -29,6 +29,17 @@ fn spawn_queue_writer_and_reader() {
     ]);
 }
 
+/// A process of a function that takes parameters needs its `=INPUT`.
+#[test]
+fn spawn_without_the_input_a_function_needs_says_so() {
+    let square = process(Guest::Square, "square", None);
+    wpool(["spawn".to_string(), square.clone()])
+        .output()
+        .assert_refused(&[&format!(
+            "{square}: square takes s64: give its input as {square}=INPUT"
+        )]);
+}
+
 #[test]
 fn spawn_pipe_ping_pong() {
     let out = wpool([
