@@ -133,6 +133,23 @@ pub(crate) fn put_integer(out: &mut Vec<u8>, kind: WasmTypeKind, n: i128) -> boo
     true
 }
 
+/// The integer `value` holds, whatever its width; `None` for a value of
+/// any other kind.
+pub(crate) fn integer<V: WasmValue>(value: &V) -> Option<i128> {
+    use WasmTypeKind::*;
+    Some(match value.kind() {
+        S8 => value.unwrap_s8().into(),
+        S16 => value.unwrap_s16().into(),
+        S32 => value.unwrap_s32().into(),
+        S64 => value.unwrap_s64().into(),
+        U8 => value.unwrap_u8().into(),
+        U16 => value.unwrap_u16().into(),
+        U32 => value.unwrap_u32().into(),
+        U64 => value.unwrap_u64().into(),
+        _ => return None,
+    })
+}
+
 /// Appends a length-prefixed byte string: a `string`'s UTF-8, or a
 /// `list<u8>`.
 pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -158,17 +175,7 @@ pub(crate) fn encode<V: WasmValue>(
     match kind {
         Bool => out.push(u8::from(value.unwrap_bool())),
         S8 | S16 | S32 | S64 | U8 | U16 | U32 | U64 => {
-            let n: i128 = match kind {
-                S8 => value.unwrap_s8().into(),
-                S16 => value.unwrap_s16().into(),
-                S32 => value.unwrap_s32().into(),
-                S64 => value.unwrap_s64().into(),
-                U8 => value.unwrap_u8().into(),
-                U16 => value.unwrap_u16().into(),
-                U32 => value.unwrap_u32().into(),
-                _ => value.unwrap_u64().into(),
-            };
-            put_integer(out, kind, n);
+            put_integer(out, kind, integer(value).expect("an integer kind"));
         }
         F32 => out.extend_from_slice(&value.unwrap_f32().to_bits().to_le_bytes()),
         F64 => out.extend_from_slice(&value.unwrap_f64().to_bits().to_le_bytes()),

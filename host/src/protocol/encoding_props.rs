@@ -204,18 +204,6 @@ proptest! {
         let mut bytes = Vec::new();
         let fits = super::put_integer(&mut bytes, kind, n);
         let decoded = decode::<Value>(&ty, &mut Reader::new(&bytes)).ok();
-        let as_i128 = |value: &Value| -> i128 {
-            match kind {
-                WasmTypeKind::S8 => value.unwrap_s8().into(),
-                WasmTypeKind::S16 => value.unwrap_s16().into(),
-                WasmTypeKind::S32 => value.unwrap_s32().into(),
-                WasmTypeKind::S64 => value.unwrap_s64().into(),
-                WasmTypeKind::U8 => value.unwrap_u8().into(),
-                WasmTypeKind::U16 => value.unwrap_u16().into(),
-                WasmTypeKind::U32 => value.unwrap_u32().into(),
-                _ => value.unwrap_u64().into(),
-            }
-        };
         let in_range = match kind {
             WasmTypeKind::S8 => i8::try_from(n).is_ok(),
             WasmTypeKind::S16 => i16::try_from(n).is_ok(),
@@ -228,6 +216,6 @@ proptest! {
         };
         prop_assert_eq!(fits, in_range);
         prop_assert_eq!(bytes.is_empty(), !fits);
-        prop_assert_eq!(decoded.as_ref().map(as_i128), fits.then_some(n));
+        prop_assert_eq!(decoded.as_ref().and_then(super::integer), fits.then_some(n));
     }
 }
