@@ -40,6 +40,9 @@ impl OutDir {
                 task.name()
             );
         }
+        if dir.exists() && !dir.is_dir() {
+            bail!("--out-dir {} is not a directory", dir.display());
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot make the output directory {}", dir.display()))?;
         Ok(OutDir {

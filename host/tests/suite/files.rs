@@ -444,6 +444,20 @@ fn files_and_out_dir_need_byte_signatures() {
     )
     .output()
     .assert_refused(&["no file matches"]);
+    // An --out-dir that is a file is named for what it is.
+    run(
+        Guest::Gzip,
+        os(&[
+            &"--func",
+            &"compress",
+            &"--out-dir",
+            &file,
+            &"--files",
+            &file,
+        ]),
+    )
+    .output()
+    .assert_refused(&["seven is not a directory"]);
     for (template, why) in [
         ("sub/{name}", "a file name, without '/', is needed"),
         (
