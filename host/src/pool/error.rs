@@ -234,7 +234,7 @@ pub enum TaskError {
     Terminated,
     /// The task's input, or its result, is larger than
     /// [`Limits::max_value`](crate::Limits::max_value).
-    #[error("{what} of {} exceeds the limit of {}", sizes(*size, *limit).0, sizes(*size, *limit).1)]
+    #[error("{what} of {}", over_limit(*size, *limit))]
     TooLarge {
         /// `input` or `result`.
         what: &'static str,
@@ -321,16 +321,14 @@ impl From<LoadError> for TaskError {
     }
 }
 
-/// Two sizes in bytes as a person reads them (`2.0 MiB`), with the exact
-/// bytes too when they would read the same (`1.0 KiB (1025 bytes)`).
-fn sizes(size: u64, limit: u64) -> (String, String) {
+/// `SIZE exceeds the limit of LIMIT`, each as a person reads it (`2.0
+/// MiB`), with the exact bytes too when the two would read the same (`1.0
+/// KiB (1025 bytes)`).
+fn over_limit(size: u64, limit: u64) -> String {
     let human = |bytes| bytesize::ByteSize::b(bytes).display().iec().to_string();
     let (a, b) = (human(size), human(limit));
     match a == b {
-        true => (
-            format!("{a} ({size} bytes)"),
-            format!("{b} ({limit} bytes)"),
-        ),
-        false => (a, b),
+        true => format!("{a} ({size} bytes) exceeds the limit of {b} ({limit} bytes)"),
+        false => format!("{a} exceeds the limit of {b}"),
     }
 }
