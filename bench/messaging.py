@@ -27,6 +27,11 @@ def produce(queue):
         queue.put(MESSAGE)
 
 
+def send_stream(conn):
+    for _ in range(COUNT):
+        conn.send_bytes(MESSAGE)
+
+
 def timed_rounds(step):
     step()  # warm up
     start = time.perf_counter()
@@ -79,6 +84,19 @@ def queue_throughput():
     return rate
 
 
+def pipe_throughput():
+    here, there = mp.Pipe()
+    child = mp.Process(target=send_stream, args=(there,))
+    child.start()
+    here.recv_bytes()
+    start = time.perf_counter()
+    for _ in range(COUNT - 1):
+        here.recv_bytes()
+    rate = (COUNT - 1) / (time.perf_counter() - start)
+    child.join()
+    return rate
+
+
 if __name__ == "__main__":
     json.dump(
         {
@@ -86,6 +104,7 @@ if __name__ == "__main__":
             "pipe_rtt_us": pipe_round_trip(),
             "raw_pipe_rtt_us": raw_pipe_round_trip(),
             "queue_msgs_per_s": queue_throughput(),
+            "pipe_msgs_per_s": pipe_throughput(),
         },
         sys.stdout,
     )

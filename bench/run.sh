@@ -142,6 +142,9 @@ for _ in $(seq "$runs"); do
   "$wpool" spawn "$qb#produce=(20000, 64)" "$qb#consume=20000" >"$out/b4.out"
   grep -qx '\[0 produce\] = ok(20000)' "$out/b4.out" || fail "B4 produce: $(cat "$out/b4.out")"
   sed -n 's/^\[1 consume\] = ok(\([0-9]*\))$/\1/p' "$out/b4.out" | grep . >>"$out/b4-rate" || fail "B4 consume: $(cat "$out/b4.out")"
+  "$wpool" spawn "$qb#send-stream=(20000, 64)" "$qb#recv-stream=20000" >"$out/b4.out"
+  grep -qx '\[0 send-stream\] = ok(20000)' "$out/b4.out" || fail "B4 send-stream: $(cat "$out/b4.out")"
+  sed -n 's/^\[1 recv-stream\] = ok(\([0-9]*\))$/\1/p' "$out/b4.out" | grep . >>"$out/b4-pipe-rate" || fail "B4 recv-stream: $(cat "$out/b4.out")"
   python3 bench/messaging.py >>"$out/b4-python"
 done
 # A counter under a lock: 8 tasks of 1000 increments on 2 workers, each

@@ -136,10 +136,12 @@ with open(f"{out}/b4-python") as f:
     py = [json.loads(line) for line in f if line.strip()]
 rtt = statistics.median(numbers("b4-rtt")) / 1e3
 rate = statistics.median(numbers("b4-rate"))
-raw, mpq, mpp, mprate = (statistics.median(p[k] for p in py) for k in ("raw_pipe_rtt_us", "queue_rtt_us", "pipe_rtt_us", "queue_msgs_per_s"))
+pipe_rate = statistics.median(numbers("b4-pipe-rate"))
+raw, mpq, mpp, mprate, mppipe = (statistics.median(p[k] for p in py) for k in ("raw_pipe_rtt_us", "queue_rtt_us", "pipe_rtt_us", "queue_msgs_per_s", "pipe_msgs_per_s"))
 row("B4", "queue round trip between two tasks / raw OS pipe pair", f"{rtt:.0f} us / {raw:.0f} us", f"{rtt / raw:.2f}x", "<= 2x", rtt / raw <= 2)
 row("B4", "same / multiprocessing.Queue, and .Pipe", f"{mpq:.0f} us, {mpp:.0f} us", f"{rtt / mpq:.2f}x, {rtt / mpp:.2f}x")
 row("B4", "queue throughput, 64-byte messages: wpool / multiprocessing.Queue", f"{rate:.0f} / {mprate:.0f} msg/s", f"{rate / mprate:.2f}x", ">= 1x", rate >= mprate)
+row("B4", "pipe throughput, 64-byte messages: wpool / multiprocessing.Pipe", f"{pipe_rate:.0f} / {mppipe:.0f} msg/s", f"{pipe_rate / mppipe:.2f}x")
 b4c = hf("b4-counter")
 r = b4c["wpool"] / b4c["python"]
 row("B4", "locked counter, 8 tasks x 1000 increments, 2 workers: wpool / Python Value + Lock on Pool(2), wall", f"{b4c['wpool']:.2f} s / {b4c['python']:.2f} s", f"{r:.2f}x", "<= 1x", r <= 1)

@@ -1,6 +1,6 @@
 //! Queue latency and throughput between two tasks, for the benchmarks:
 //! `bounce` with `echo` measures round trips, `produce` with `consume`
-//! pipelined throughput.
+//! pipelined throughput, and `send-stream` with `recv-stream` a pipe's.
 
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
+use wpool::task::pipe::{Connection, End};
 use wpool::task::queue::Queue;
 use wpool::task::types::Error;
 
@@ -68,9 +69,34 @@ impl Guest for QueueBench {
         for _ in 1..count {
             stream.get(None).map_err(describe)?;
         }
-        let seconds = start.elapsed().as_secs_f64().max(1e-9);
-        Ok((f64::from(count.saturating_sub(1)) / seconds) as u64)
+        Ok(rate(count, start))
     }
+
+    fn send_stream(count: u32, size: u32) -> Result<u32, String> {
+        let end = Connection::open("stream", End::A).map_err(describe)?;
+        let message = vec![7u8; size as usize];
+        for _ in 0..count {
+            end.send(&message, None).map_err(describe)?;
+        }
+        end.close().map_err(describe)?;
+        Ok(count)
+    }
+
+    fn recv_stream(count: u32) -> Result<u64, String> {
+        let end = Connection::open("stream", End::B).map_err(describe)?;
+        end.recv(None).map_err(describe)?;
+        let start = Instant::now();
+        for _ in 1..count {
+            end.recv(None).map_err(describe)?;
+        }
+        Ok(rate(count, start))
+    }
+}
+
+/// Messages a second: `count` of them, the first untimed, since `start`.
+fn rate(count: u32, start: Instant) -> u64 {
+    let seconds = start.elapsed().as_secs_f64().max(1e-9);
+    (f64::from(count.saturating_sub(1)) / seconds) as u64
 }
 
 export!(QueueBench);
