@@ -130,6 +130,27 @@ impl Guest for Misbehave {
         end.poll(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
     }
 
+    fn send_numbers(name: String, count: u32) -> Result<u32, String> {
+        let end = Connection::open(&name, End::A).map_err(|e| format!("{e:?}"))?;
+        for n in 0..count {
+            end.send(&n.to_le_bytes(), None).map_err(|e| format!("{e:?}"))?;
+        }
+        end.close().map_err(|e| format!("{e:?}"))?;
+        Ok(count)
+    }
+
+    fn recv_numbers(name: String, count: u32) -> Result<Vec<Vec<u8>>, String> {
+        let end = Connection::open(&name, End::B).map_err(|e| format!("{e:?}"))?;
+        let mut messages = Vec::new();
+        for n in 0..count {
+            if !end.poll(None).map_err(|e| format!("{e:?}"))? {
+                return Err(format!("poll found no message {n}"));
+            }
+            messages.push(end.recv(None).map_err(|e| format!("{e:?}"))?);
+        }
+        Ok(messages)
+    }
+
     fn await_barrier(name: String, parties: u32) -> Result<u32, String> {
         let barrier = Barrier::open(&name, parties).map_err(|e| format!("{e:?}"))?;
         barrier.wait(None).map_err(|e| format!("{e:?}"))

@@ -29,7 +29,7 @@ pub(crate) use self::messages::{
     Call, CallResult, Calls, Code, Export, Failure, FromWorker, RESULTS_PER_FRAME, Setup, ToWorker,
 };
 pub(crate) use self::ops::{
-    Answer, AnswerType, MAX_GET_MANY, MAX_STREAMED_PUT, Op, Open, Request, array, barrier,
+    Answer, AnswerType, MAX_GET_MANY, MAX_STREAMED_ITEM, Op, Open, Request, array, barrier,
     condition, dict, event, list, lock, pipe, queue, semaphore, typed_answer, value,
 };
 pub use self::ops::{End, ObjectError, Scalar};

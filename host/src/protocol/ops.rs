@@ -101,11 +101,13 @@ pub(crate) fn typed_answer<R: Request>(
     }
 }
 
-/// Items one `queue::GetMany` takes at most, whatever it asks for.
+/// Items one `queue::GetMany` or `pipe::RecvMany` takes at most, whatever
+/// it asks for.
 pub(crate) const MAX_GET_MANY: u32 = 64;
-/// Bytes of the largest queue item a worker sends without waiting for the
-/// put's answer (when the hub said there is room); larger ones wait.
-pub(crate) const MAX_STREAMED_PUT: usize = 64 << 10;
+/// Bytes of the largest queue item or pipe message a worker sends without
+/// waiting for the put's or send's answer (when the hub said there is
+/// room); larger ones wait.
+pub(crate) const MAX_STREAMED_ITEM: usize = 64 << 10;
 
 /// Declares each resource's operations; see the module docs.
 macro_rules! resources {
@@ -240,7 +242,7 @@ resources! {
         /// (0: the hub's limit).
         open { capacity: u32 }
         /// Appends `item`, waiting for room; answers how many more puts of
-        /// items up to `MAX_STREAMED_PUT` may follow without waiting for
+        /// items up to `MAX_STREAMED_ITEM` may follow without waiting for
         /// their answers (the room left, within the job's budget), which
         /// lets a worker answer that many of its task's next puts at once.
         Put { item: Vec<u8> } -> u32;
@@ -276,10 +278,17 @@ resources! {
     pipe Pipe {
         /// Opens `end` of the pipe `name`; `denied` if it is open already.
         open { end: End }
-        /// Sends `message` to the other end, waiting for room.
-        Send { message: Vec<u8> } -> ();
+        /// Sends `message` to the other end, waiting for room; answers how
+        /// many more sends may follow without waiting for their answers,
+        /// as a queue's `Put` does.
+        Send { message: Vec<u8> } -> u32;
         /// Receives the next message, waiting for one.
         Recv {} -> Vec<u8>;
+        /// As `Recv`, and takes up to `most` messages in all when more
+        /// wait, within the bounds of a queue's `GetMany`: a task that
+        /// receives in a tight loop takes the messages ahead. Those it does
+        /// not use are dropped when the end closes, as unread messages are.
+        RecvMany { most: u32 } -> Vec<Vec<u8>>;
         /// Whether a `recv` would answer without waiting (a message waits,
         /// or the other end is closed), waiting up to the timeout for it.
         Poll {} -> bool;

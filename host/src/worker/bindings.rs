@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
+use super::channel::Channel;
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
@@ -105,6 +106,87 @@ impl TaskState {
         })
     }
 
+    /// Sends `item` through `channel` (a queue's put, a pipe's send): at
+    /// once while the hub's last answer said there is room (see
+    /// `pipeline`), otherwise waiting for its answer.
+    async fn send_through<C: Channel>(
+        &mut self,
+        channel: C,
+        item: Vec<u8>,
+        timeout_ms: Option<u64>,
+    ) -> Answered<()> {
+        let key = channel.key();
+        // A put answered at once that failed since: this put's answer.
+        if let Some(error) = self.pipeline.failure(Some(key), false).await? {
+            return Ok(Err(error.into()));
+        }
+        let timeout = self.wait_limit(timeout_ms);
+        if item.len() <= protocol::MAX_STREAMED_ITEM && self.pipeline.take_room(key) {
+            let op = channel.send(item).into_op();
+            return Ok(
+                match self.link.send_request(self.task_index, op, Some(timeout)) {
+                    Ok(reply) => {
+                        self.pipeline.sent(key, reply);
+                        Ok(())
+                    }
+                    Err(error) => Err(error.into()),
+                },
+            );
+        }
+        let answer = self.call(channel.send(item), timeout_ms).await?;
+        // The puts sent before this one on the channel are answered by now:
+        // a failure among them is reported here, or with this one's.
+        let earlier = self.pipeline.failure(Some(key), false).await?;
+        Ok(match (answer, earlier) {
+            (Err(error), _) => Err(error),
+            (Ok(_), Some(error)) => Err(error.into()),
+            (Ok(room), None) => {
+                self.pipeline.set_room(key, room);
+                Ok(())
+            }
+        })
+    }
+
+    /// Takes the next item from `channel` (a queue's get, a pipe's recv):
+    /// one the task took ahead, or from the hub, which in a tight loop
+    /// answers the items ahead too (see `link`).
+    async fn take_from<C: Channel>(
+        &mut self,
+        channel: C,
+        timeout_ms: Option<u64>,
+    ) -> Answered<Vec<u8>> {
+        let key = channel.key();
+        let most = match self.link.next_ahead(self.task_index, key) {
+            Ok(item) => return Ok(Ok(item)),
+            Err(most) => most,
+        };
+        let mut items = match most {
+            1 => match self.call(channel.take(), timeout_ms).await? {
+                Ok(item) => vec![item],
+                Err(error) => return Ok(Err(error)),
+            },
+            most => match self.call(channel.take_many(most), timeout_ms).await? {
+                Ok(items) => items,
+                Err(error) => return Ok(Err(error)),
+            },
+        };
+        if items.is_empty() {
+            return Err(wasmtime::format_err!(
+                "the hub answered a take with no item"
+            ));
+        }
+        let first = items.remove(0);
+        self.link.got(self.task_index, key, items);
+        Ok(Ok(first))
+    }
+
+    /// Closes the pipe connection `handle`; the messages the task took
+    /// ahead on it are dropped, as its unread ones are.
+    async fn close_end(&mut self, handle: pipe::Handle) -> Answered<()> {
+        self.link.drop_ahead(self.task_index, handle.key());
+        self.call(pipe::Close { handle }, None).await
+    }
+
     /// Forgets a dropped resource; the object itself lives on in the hub.
     fn discard<H: 'static>(&mut self, resource: Resource<H>) -> wasmtime::Result<()> {
         self.table.delete(resource)?;
@@ -175,35 +257,7 @@ impl wit_queue::HostQueue for TaskState {
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
         let handle = *self.table.get(&q)?;
-        // A put answered at once that failed since: this put's answer.
-        if let Some(error) = self.pipeline.failure(Some(handle), false).await? {
-            return Ok(Err(error.into()));
-        }
-        let timeout = self.wait_limit(timeout_ms);
-        if item.len() <= protocol::MAX_STREAMED_PUT && self.pipeline.take_room(handle) {
-            let op = queue::Put { handle, item }.into_op();
-            return Ok(
-                match self.link.send_request(self.task_index, op, Some(timeout)) {
-                    Ok(reply) => {
-                        self.pipeline.sent(handle, reply);
-                        Ok(())
-                    }
-                    Err(error) => Err(error.into()),
-                },
-            );
-        }
-        let answer = self.call(queue::Put { handle, item }, timeout_ms).await?;
-        // The puts sent before this one on the queue are answered by now:
-        // a failure among them is reported here, or with this one's.
-        let earlier = self.pipeline.failure(Some(handle), false).await?;
-        Ok(match (answer, earlier) {
-            (Err(error), _) => Err(error),
-            (Ok(_), Some(error)) => Err(error.into()),
-            (Ok(room), None) => {
-                self.pipeline.set_room(handle, room);
-                Ok(())
-            }
-        })
+        self.send_through(handle, item, timeout_ms).await
     }
 
     async fn get(
@@ -212,36 +266,13 @@ impl wit_queue::HostQueue for TaskState {
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
         let handle = *self.table.get(&q)?;
-        let most = match self.link.next_ahead(self.task_index, handle) {
-            Ok(item) => return Ok(Ok(item)),
-            Err(most) => most,
-        };
-        // A get in a tight loop takes the items waiting ahead (see `link`).
-        let mut items = match most {
-            1 => match self.call(queue::Get { handle }, timeout_ms).await? {
-                Ok(item) => vec![item],
-                Err(error) => return Ok(Err(error)),
-            },
-            most => match self
-                .call(queue::GetMany { handle, most }, timeout_ms)
-                .await?
-            {
-                Ok(items) => items,
-                Err(error) => return Ok(Err(error)),
-            },
-        };
-        if items.is_empty() {
-            return Err(wasmtime::format_err!("the hub answered a get with no item"));
-        }
-        let first = items.remove(0);
-        self.link.got(self.task_index, handle, items);
-        Ok(Ok(first))
+        self.take_from(handle, timeout_ms).await
     }
 
     /// The items waiting, those the task took ahead included.
     async fn len(&mut self, q: Resource<queue::Handle>) -> Answered<u32> {
         let handle = *self.table.get(&q)?;
-        let held = self.link.held_ahead(self.task_index, handle);
+        let held = self.link.held_ahead(self.task_index, handle.key());
         let waiting = self.call(queue::Len { handle }, None).await?;
         Ok(waiting.map(|n| n.saturating_add(u32::try_from(held).unwrap_or(u32::MAX))))
     }
@@ -249,7 +280,7 @@ impl wit_queue::HostQueue for TaskState {
     /// Whether no item waits, the task's own taken ahead included.
     async fn empty(&mut self, q: Resource<queue::Handle>) -> Answered<bool> {
         let handle = *self.table.get(&q)?;
-        if self.link.held_ahead(self.task_index, handle) > 0 {
+        if self.link.held_ahead(self.task_index, handle.key()) > 0 {
             return Ok(Ok(false));
         }
         self.call(queue::Empty { handle }, None).await
@@ -294,8 +325,8 @@ impl wit_pipe::HostConnection for TaskState {
         message: Vec<u8>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.on(&c, |handle| pipe::Send { handle, message }, timeout_ms)
-            .await
+        let handle = *self.table.get(&c)?;
+        self.send_through(handle, message, timeout_ms).await
     }
 
     async fn recv(
@@ -303,23 +334,28 @@ impl wit_pipe::HostConnection for TaskState {
         c: Resource<pipe::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<Vec<u8>> {
-        self.on(&c, |handle| pipe::Recv { handle }, timeout_ms)
-            .await
+        let handle = *self.table.get(&c)?;
+        self.take_from(handle, timeout_ms).await
     }
 
+    /// True at once while the task holds messages it took ahead.
     async fn poll(&mut self, c: Resource<pipe::Handle>, timeout_ms: Option<u64>) -> Answered<bool> {
-        self.on(&c, |handle| pipe::Poll { handle }, timeout_ms)
-            .await
+        let handle = *self.table.get(&c)?;
+        if self.link.held_ahead(self.task_index, handle.key()) > 0 {
+            return Ok(Ok(true));
+        }
+        self.call(pipe::Poll { handle }, timeout_ms).await
     }
 
     async fn close(&mut self, c: Resource<pipe::Handle>) -> Answered<()> {
-        self.on(&c, |handle| pipe::Close { handle }, None).await
+        let handle = *self.table.get(&c)?;
+        self.close_end(handle).await
     }
 
     /// Dropping an end closes it, so the peer learns it is gone.
     async fn drop(&mut self, c: Resource<pipe::Handle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(c)?;
-        self.call(pipe::Close { handle }, None).await?.ok();
+        self.close_end(handle).await?.ok();
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 use tokio::sync::oneshot;
 
+use super::channel::Key;
 use crate::protocol::artifact::FdReader;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
@@ -18,8 +19,8 @@ use crate::protocol::{
     read_frame, write_frame,
 };
 
-/// A task whose gets on a queue follow each other closer than this gets in
-/// a tight loop: it takes the items ahead (see [`HostLink::next_ahead`]).
+/// A task whose gets on a channel follow each other closer than this gets
+/// in a tight loop: it takes the items ahead (see [`HostLink::next_ahead`]).
 const TIGHT: Duration = Duration::from_millis(1);
 
 /// The worker's side of the channel to the host, shared by the task loop
@@ -30,17 +31,17 @@ pub(crate) struct HostLink {
     out: Arc<Mutex<BufWriter<Stdout>>>,
     pending: Arc<Mutex<HashMap<u64, Answering>>>,
     next_id: Arc<AtomicU64>,
-    /// Queue items taken ahead: shared with the epoch thread, which puts
-    /// back those left unused for a tick.
+    /// Queue items and pipe messages taken ahead: shared with the epoch
+    /// thread, which puts back queue items left unused for a tick.
     ahead: Arc<Mutex<Vec<Ahead>>>,
 }
 
-/// The items a task took ahead from a queue, and when it last got one.
+/// The items a task took ahead from a channel, and when it last got one.
 struct Ahead {
     task: u64,
-    queue: queue::Handle,
+    channel: Key,
     items: VecDeque<Vec<u8>>,
-    /// When the task's last get on the queue was answered, by the hub or
+    /// When the task's last get on the channel was answered, by the hub or
     /// from `items`.
     last: Instant,
 }
@@ -59,17 +60,17 @@ impl HostLink {
         write_frame(&mut *lock(&self.out), message)
     }
 
-    /// The next item task `task` took ahead from `queue`; or, when it has
+    /// The next item task `task` took ahead from `channel`; or, when it has
     /// none, how many items its next get should take: more than one when
-    /// its gets on the queue come in a tight loop (the last one answered
+    /// its gets on the channel come in a tight loop (the last one answered
     /// less than [`TIGHT`] ago), as many as it would use in about that time
     /// at its pace, so that what it holds ahead is about a millisecond of
     /// its work.
-    pub(crate) fn next_ahead(&self, task: u64, queue: queue::Handle) -> Result<Vec<u8>, u32> {
+    pub(crate) fn next_ahead(&self, task: u64, channel: Key) -> Result<Vec<u8>, u32> {
         let mut ahead = lock(&self.ahead);
         let Some(entry) = ahead
             .iter_mut()
-            .find(|a| a.task == task && a.queue == queue)
+            .find(|a| a.task == task && a.channel == channel)
         else {
             return Err(1);
         };
@@ -86,19 +87,19 @@ impl HostLink {
         })
     }
 
-    /// The hub answered a get of task `task` on `queue`: `rest` are the
+    /// The hub answered a get of task `task` on `channel`: `rest` are the
     /// items it took ahead, after the one it returns now.
-    pub(crate) fn got(&self, task: u64, queue: queue::Handle, rest: Vec<Vec<u8>>) {
+    pub(crate) fn got(&self, task: u64, channel: Key, rest: Vec<Vec<u8>>) {
         let mut ahead = lock(&self.ahead);
         let entry = match ahead
             .iter()
-            .position(|a| a.task == task && a.queue == queue)
+            .position(|a| a.task == task && a.channel == channel)
         {
             Some(at) => &mut ahead[at],
             None => {
                 ahead.push(Ahead {
                     task,
-                    queue,
+                    channel,
                     items: VecDeque::new(),
                     last: Instant::now(),
                 });
@@ -109,39 +110,47 @@ impl HostLink {
         entry.last = Instant::now();
     }
 
-    /// How many items task `task` holds ahead from `queue`.
-    pub(crate) fn held_ahead(&self, task: u64, queue: queue::Handle) -> usize {
+    /// How many items task `task` holds ahead from `channel`.
+    pub(crate) fn held_ahead(&self, task: u64, channel: Key) -> usize {
         let ahead = lock(&self.ahead);
         ahead
             .iter()
-            .find(|a| a.task == task && a.queue == queue)
+            .find(|a| a.task == task && a.channel == channel)
             .map_or(0, |a| a.items.len())
     }
 
-    /// Task `task` ended: the items it took ahead go back to their queues.
+    /// Task `task` closed the pipe connection `channel`: the messages it
+    /// took ahead are dropped, as its end's unread ones are.
+    pub(crate) fn drop_ahead(&self, task: u64, channel: Key) {
+        lock(&self.ahead).retain(|a| !(a.task == task && a.channel == channel));
+    }
+
+    /// Task `task` ended: the items it took ahead go back to their queues
+    /// (its pipe ends closed, and dropped theirs).
     pub(super) fn put_back_all(&self, task: u64) {
         let mut ahead = lock(&self.ahead);
         self.put_back(&mut ahead, |a| a.task == task);
         ahead.retain(|a| a.task != task);
     }
 
-    /// Puts back the items taken ahead whose task has not got one for a
-    /// tick: another task may be waiting for them.
+    /// Puts back the queue items taken ahead whose task has not got one for
+    /// a tick: another task may be waiting for them. A pipe's messages
+    /// stay: no other task can receive them while the end is open.
     pub(super) fn put_back_unused(&self) {
         let mut ahead = lock(&self.ahead);
         self.put_back(&mut ahead, |a| a.last.elapsed() >= TICK);
     }
 
-    /// Sends the items of each entry `pick` chooses back to its queue. The
-    /// lock on `ahead` is held until they are sent, so that the task's next
-    /// get, which finds none left, reaches the hub after them.
+    /// Sends the items of each queue's entry `pick` chooses back to the
+    /// queue. The lock on `ahead` is held until they are sent, so that the
+    /// task's next get, which finds none left, reaches the hub after them.
     fn put_back(&self, ahead: &mut [Ahead], pick: impl Fn(&Ahead) -> bool) {
         for entry in ahead.iter_mut().filter(|a| !a.items.is_empty() && pick(a)) {
-            let items = std::mem::take(&mut entry.items).into();
-            let op = queue::PutBack {
-                handle: entry.queue,
-                items,
+            let Key::Queue(handle) = entry.channel else {
+                continue;
             };
+            let items = std::mem::take(&mut entry.items).into();
+            let op = queue::PutBack { handle, items };
             // Its answer finds no one waiting, and is dropped.
             let request = FromWorker::Request {
                 id: self.next_id.fetch_add(1, Ordering::Relaxed),

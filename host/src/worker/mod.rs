@@ -5,9 +5,11 @@
 //!
 //! # Layout
 //! - `link`: the channel to the host; hub requests and their replies, and
-//!   the queue items tasks took ahead.
-//! - `pipeline`: queue puts answered at once while the hub has reported
-//!   room, their answers collected later.
+//!   the queue items and pipe messages tasks took ahead.
+//! - `pipeline`: queue puts and pipe sends answered at once while the hub
+//!   has reported room, their answers collected later.
+//! - `channel`: what queues and pipes share there, the requests that
+//!   stream through each.
 //! - `runtime`: the wasmtime engine, the tasks it hosts (each a compiled
 //!   component), and a store per call with its deadline, fuel and memory
 //!   cap.
@@ -25,6 +27,7 @@
 
 mod bindings;
 mod capture;
+mod channel;
 mod http;
 mod link;
 mod load;

@@ -1,21 +1,23 @@
-//! Queue puts answered at once. The hub answers each put with how many
-//! more may follow without waiting (the room its queue has left, within
-//! the job's budget); while the task knows of room, its next puts on that
-//! queue are sent without waiting for their answers, as Python's
-//! `Queue.put` returns once there is room and leaves the sending to a
-//! feeder thread. The answers come later, in order. A put that failed
-//! meanwhile (the queue was closed, the job's byte budget ran out, other
-//! producers took the room and the put timed out) is reported by the
-//! task's next put on that queue, once, for every put sent before that
-//! report; a task waits for every answer before it ends, and a failure it
-//! was never told of fails it.
+//! Queue puts and pipe sends answered at once. The hub answers each put
+//! with how many more may follow without waiting (the room its queue, or
+//! the pipe's other end, has left, within the job's budget); while the
+//! task knows of room, its next puts on that channel are sent without
+//! waiting for their answers, as Python's `Queue.put` returns once there is
+//! room and leaves the sending to a feeder thread. The answers come later,
+//! in order. A put that failed meanwhile (the queue or the other end was
+//! closed, the job's byte budget ran out, other producers took the room
+//! and the put timed out) is reported by the task's next put on that
+//! channel, once, for every put sent before that report; a task waits for
+//! every answer before it ends, and a failure it was never told of fails
+//! it.
 
 use std::collections::VecDeque;
 
 use tokio::sync::oneshot::error::TryRecvError;
 
+use super::channel::Key;
 use super::link::Reply;
-use crate::protocol::{ObjectError, queue, typed_answer};
+use crate::protocol::{AnswerType, ObjectError};
 
 /// Puts a task sends ahead of their answers at most, whatever the room: it
 /// bounds the answers it keeps.
@@ -24,19 +26,19 @@ const MAX_AHEAD: u32 = 256;
 /// A task's puts answered at once, and the room it may still use.
 #[derive(Default)]
 pub(crate) struct Pipeline {
-    /// Per queue: how many more puts may be answered at once.
-    room: Vec<(queue::Handle, u32)>,
-    /// The answers to come, oldest first, with the queue each put went to.
-    sent: VecDeque<(queue::Handle, Reply)>,
-    /// Failures that came and were not reported yet, by queue.
-    failed: Vec<(queue::Handle, ObjectError)>,
+    /// Per channel: how many more puts may be answered at once.
+    room: Vec<(Key, u32)>,
+    /// The answers to come, oldest first, with the channel each put went to.
+    sent: VecDeque<(Key, Reply)>,
+    /// Failures that came and were not reported yet, by channel.
+    failed: Vec<(Key, ObjectError)>,
 }
 
 impl Pipeline {
-    /// Takes one put's worth of the room known on `queue`; false when none
-    /// is known, and the put must wait for its answer.
-    pub(crate) fn take_room(&mut self, queue: queue::Handle) -> bool {
-        match self.room.iter_mut().find(|(q, _)| *q == queue) {
+    /// Takes one put's worth of the room known on `channel`; false when
+    /// none is known, and the put must wait for its answer.
+    pub(crate) fn take_room(&mut self, channel: Key) -> bool {
+        match self.room.iter_mut().find(|(c, _)| *c == channel) {
             Some((_, room)) if *room > 0 => {
                 *room -= 1;
                 true
@@ -45,49 +47,48 @@ impl Pipeline {
         }
     }
 
-    /// The hub said `queue` has `room` left, as of a put that waited.
-    pub(crate) fn set_room(&mut self, queue: queue::Handle, room: u32) {
+    /// The hub said `channel` has `room` left, as of a put that waited.
+    pub(crate) fn set_room(&mut self, channel: Key, room: u32) {
         let room = room.min(MAX_AHEAD);
-        match self.room.iter_mut().find(|(q, _)| *q == queue) {
+        match self.room.iter_mut().find(|(c, _)| *c == channel) {
             Some((_, known)) => *known = room,
-            None => self.room.push((queue, room)),
+            None => self.room.push((channel, room)),
         }
     }
 
-    /// A put on `queue` was sent; its answer comes on `reply`.
-    pub(crate) fn sent(&mut self, queue: queue::Handle, reply: Reply) {
-        self.sent.push_back((queue, reply));
+    /// A put on `channel` was sent; its answer comes on `reply`.
+    pub(crate) fn sent(&mut self, channel: Key, reply: Reply) {
+        self.sent.push_back((channel, reply));
     }
 
-    /// The failure of a put answered at once on `queue` (on any queue for
-    /// `None`) among the answers that came, or, when `wait`, among all of
-    /// them. Before one is reported, every answer still to come is waited
-    /// for: the puts sent before the report are part of it, and their
-    /// failures on that queue are reported with it, once. The queue's room
-    /// is unknown again after a failure. The outer error is a broken
-    /// protocol: an answer of the wrong kind.
+    /// The failure of a put answered at once on `channel` (on any channel
+    /// for `None`) among the answers that came, or, when `wait`, among all
+    /// of them. Before one is reported, every answer still to come is
+    /// waited for: the puts sent before the report are part of it, and
+    /// their failures on that channel are reported with it, once. The
+    /// channel's room is unknown again after a failure. The outer error is
+    /// a broken protocol: an answer of the wrong kind.
     pub(crate) async fn failure(
         &mut self,
-        queue: Option<queue::Handle>,
+        channel: Option<Key>,
         wait: bool,
     ) -> wasmtime::Result<Option<ObjectError>> {
         self.collect(wait).await?;
-        let matching =
-            |(q, _): &(queue::Handle, ObjectError)| queue.is_none_or(|queue| queue == *q);
+        let matching = |(c, _): &(Key, ObjectError)| channel.is_none_or(|channel| channel == *c);
         if !self.failed.iter().any(matching) {
             return Ok(None);
         }
         self.collect(true).await?;
         let at = self.failed.iter().position(matching).expect("found above");
-        let (q, error) = self.failed.remove(at);
-        self.failed.retain(|(other, _)| *other != q);
+        let (c, error) = self.failed.remove(at);
+        self.failed.retain(|(other, _)| *other != c);
         Ok(Some(error))
     }
 
     /// Takes in the answers that came, or, when `wait`, all of them, in the
     /// order the puts were sent, keeping their failures.
     async fn collect(&mut self, wait: bool) -> wasmtime::Result<()> {
-        while let Some((q, reply)) = self.sent.front_mut() {
+        while let Some((c, reply)) = self.sent.front_mut() {
             let answer = match wait {
                 true => reply.await.unwrap_or(Err(ObjectError::Closed)),
                 false => match reply.try_recv() {
@@ -96,15 +97,16 @@ impl Pipeline {
                     Err(TryRecvError::Closed) => Err(ObjectError::Closed),
                 },
             };
-            let q = *q;
+            let c = *c;
             self.sent.pop_front();
-            match typed_answer::<queue::Put>(answer) {
+            // A put's and a send's answer alike: the room left.
+            match answer.map(u32::from_answer) {
                 Ok(Ok(_room)) => {}
-                Ok(Err(error)) => {
-                    self.room.retain(|(known, _)| *known != q);
-                    self.failed.push((q, error));
+                Err(error) => {
+                    self.room.retain(|(known, _)| *known != c);
+                    self.failed.push((c, error));
                 }
-                Err(answer) => {
+                Ok(Err(answer)) => {
                     return Err(wasmtime::format_err!(
                         "the hub answered out of turn: {answer:?}"
                     ));

@@ -191,6 +191,7 @@ impl Connection {
         let message = message.to_vec();
         self.0
             .call(|handle| pipe::Send { handle, message }, timeout)
+            .map(drop)
     }
 
     /// Receives the next message, waiting up to `timeout`; `closed` once the

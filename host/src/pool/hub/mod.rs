@@ -28,6 +28,8 @@
 //!   `sync` (event, semaphore, barrier): one file per WIT interface, and
 //!   `list` for `shared`'s list; each object's rules and how it applies its
 //!   operations (declared in `protocol`).
+//! - `stream`: what queues and pipes share: the room a put or send answers,
+//!   and a get or receive that takes the items ahead.
 //! - `waiters`: parked requests, the replies an operation settles, deadlines.
 //! - `caller`: who sends an operation, and which tasks are gone.
 //! - `budget`: the bytes a job's queues, pipes, dicts and lists hold; `limits`:
@@ -46,6 +48,7 @@ mod queue;
 mod server;
 mod shared;
 mod state;
+mod stream;
 mod sync;
 mod waiters;
 

@@ -1,12 +1,16 @@
 //! `wpool:task/pipe`: two ends, each with a bounded inbox of the messages the
 //! other end sent. Each end is open through one connection at a time; a
 //! connection is named by its own handle, so a closed connection stays closed
-//! even after its end is opened again.
+//! even after its end is opened again. As for queues (see `stream`), a send
+//! answers the room left in the other end's inbox, and a `recv-many` takes
+//! the messages ahead; those come back to no one: an end that closes drops
+//! what it did not read.
 
 use std::collections::VecDeque;
 
 use super::budget::{Budget, Held};
 use super::caller::{Caller, Gone};
+use super::stream::{Want, streamable};
 use super::waiters::{Flow, Outbox, WaitList, Waiter, WaiterId};
 use crate::protocol::{End, ObjectError, pipe};
 
@@ -21,8 +25,9 @@ struct EndState {
     status: Status,
     /// The messages sent to this end, oldest first.
     inbox: VecDeque<Held>,
-    /// This end's `recv`s, waiting while the inbox is empty.
-    receivers: WaitList,
+    /// This end's `recv`s and `recv-many`s, waiting while the inbox is
+    /// empty.
+    receivers: WaitList<Want>,
     /// This end's `poll`s, waiting while the inbox is empty and the other
     /// end not closed.
     pollers: WaitList,
@@ -41,6 +46,19 @@ enum Status {
     Closed {
         connection: u64,
     },
+}
+
+impl EndState {
+    /// How many more sends to this end its sender may send without waiting
+    /// for their answers.
+    fn room(&self, capacity: usize, budget: &Budget) -> u32 {
+        streamable(capacity.saturating_sub(self.inbox.len()), budget)
+    }
+}
+
+/// Answers `receiver` the messages it took, as its request's type.
+fn answer(want: Want, receiver: Waiter, taken: Vec<Vec<u8>>, out: &mut Outbox) -> Flow {
+    want.answer::<pipe::Recv, pipe::RecvMany>(receiver, taken, out)
 }
 
 fn index(end: End) -> usize {
@@ -96,10 +114,13 @@ impl PipeObject {
     ) -> Flow {
         match op {
             pipe::Op::Send(send) => match budget.hold(send.message, 0) {
-                Ok(message) => self.send(send.handle.0, message, waiter, out),
+                Ok(message) => self.send(send.handle.0, message, waiter, budget, out),
                 Err(error) => out.fail(waiter, error),
             },
-            pipe::Op::Recv(recv) => self.recv(recv.handle.0, waiter, out),
+            pipe::Op::Recv(recv) => self.recv(recv.handle.0, waiter, Want::One, budget, out),
+            pipe::Op::RecvMany(many) => {
+                self.recv(many.handle.0, waiter, Want::many(many.most), budget, out)
+            }
             pipe::Op::Poll(poll) => self.poll(poll.handle.0, waiter, out),
             pipe::Op::Close(close) => {
                 self.close(close.handle.0, out);
@@ -110,7 +131,15 @@ impl PipeObject {
 
     /// Sends `message` to the other end: to a waiting receiver, into its
     /// inbox, or waits for room. `closed` if the other end was closed.
-    fn send(&mut self, connection: u64, message: Held, waiter: Waiter, out: &mut Outbox) -> Flow {
+    fn send(
+        &mut self,
+        connection: u64,
+        message: Held,
+        waiter: Waiter,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
+        let capacity = self.capacity;
         let peer = match self.end_of(connection) {
             Ok(me) => &mut self.ends[1 - me],
             Err(error) => return out.fail(waiter, error),
@@ -118,38 +147,54 @@ impl PipeObject {
         if matches!(peer.status, Status::Closed { .. }) {
             return out.fail(waiter, ObjectError::Closed);
         }
-        if let Some(receiver) = peer.receivers.pop_waiter() {
-            out.answer::<pipe::Recv>(receiver, Ok(message.take()));
-        } else if peer.inbox.len() < self.capacity {
+        if let Some((receiver, want)) = peer.receivers.pop() {
+            answer(want, receiver, vec![message.take()], out);
+        } else if peer.inbox.len() < capacity {
             peer.inbox.push_back(message);
             peer.pollers.answer_all::<pipe::Poll>(out, |_| Ok(true));
         } else {
             peer.senders.push(waiter, message);
             return Flow::Parked;
         }
-        out.answer::<pipe::Send>(waiter, Ok(()))
+        out.answer::<pipe::Send>(waiter, Ok(peer.room(capacity, budget)))
     }
 
-    /// Takes the oldest message sent to this end; `closed` once the other
-    /// end is closed and the inbox drained.
-    fn recv(&mut self, connection: u64, waiter: Waiter, out: &mut Outbox) -> Flow {
+    /// Takes the oldest message sent to this end, and for a `recv-many`
+    /// those after it; `closed` once the other end is closed and the inbox
+    /// drained.
+    fn recv(
+        &mut self,
+        connection: u64,
+        waiter: Waiter,
+        want: Want,
+        budget: &Budget,
+        out: &mut Outbox,
+    ) -> Flow {
         let me = match self.end_of(connection) {
             Ok(me) => me,
             Err(error) => return out.fail(waiter, error),
         };
         let peer_closed = matches!(self.ends[1 - me].status, Status::Closed { .. });
+        let capacity = self.capacity;
         let state = &mut self.ends[me];
-        if let Some(message) = state.inbox.pop_front() {
-            if let Some((sender, waiting)) = state.senders.pop() {
-                state.inbox.push_back(waiting);
-                out.answer::<pipe::Send>(sender, Ok(()));
-            }
-            out.answer::<pipe::Recv>(waiter, Ok(message.take()))
-        } else if peer_closed {
-            out.fail(waiter, ObjectError::Closed)
-        } else {
-            state.receivers.park(waiter)
+        let Some(first) = state.inbox.pop_front() else {
+            return match peer_closed {
+                true => out.fail(waiter, ObjectError::Closed),
+                false => {
+                    state.receivers.push(waiter, want);
+                    Flow::Parked
+                }
+            };
+        };
+        let taken = want.take(first, &mut state.inbox);
+        for _ in 0..taken.len() {
+            let Some((sender, waiting)) = state.senders.pop() else {
+                break;
+            };
+            state.inbox.push_back(waiting);
+            out.answer::<pipe::Send>(sender, Ok(state.room(capacity, budget)));
         }
+        answer(want, waiter, taken, out)
     }
 
     /// Answers whether a `recv` on this end would answer at once: a message

@@ -6,12 +6,11 @@
 
 use std::collections::VecDeque;
 
-use super::budget::{Budget, Held, ITEM_OVERHEAD};
+use super::budget::{Budget, Held};
 use super::caller::{Caller, Gone};
+use super::stream::{MAX_MANY_BYTES, Want, streamable};
 use super::waiters::{Flow, Outbox, WaitList, Waiter};
-use crate::protocol::{MAX_GET_MANY, MAX_STREAMED_PUT, ObjectError, queue};
-/// Bytes of the items a `get-many` takes beyond its first, at most.
-const MAX_MANY_BYTES: usize = 64 << 10;
+use crate::protocol::{MAX_GET_MANY, ObjectError, queue};
 
 /// Invariants: getters wait only while `items` is empty, putters only while
 /// it is full; once `closed`, getters wait only while a task holds items it
@@ -67,10 +66,7 @@ impl QueueObject {
                 Err(error) => out.fail(waiter, error),
             },
             queue::Op::Get(_) => self.get(waiter, Want::One, budget, out),
-            queue::Op::GetMany(many) => {
-                let most = many.most.clamp(1, MAX_GET_MANY);
-                self.get(waiter, Want::Many(most), budget, out)
-            }
+            queue::Op::GetMany(many) => self.get(waiter, Want::many(many.most), budget, out),
             // Only what a `get-many` of the task's took may come back: the
             // items are held again whatever the budget says.
             queue::Op::PutBack(back)
@@ -122,7 +118,7 @@ impl QueueObject {
             return out.fail(waiter, ObjectError::Closed);
         }
         if let Some((getter, want)) = self.getters.pop() {
-            want.answer(getter, vec![item.take()], out);
+            answer(want, getter, vec![item.take()], out);
         } else if self.items.len() < self.capacity {
             self.items.push_back(item);
         } else {
@@ -134,13 +130,9 @@ impl QueueObject {
     }
 
     /// How many more puts the putter may send without waiting for their
-    /// answers: the room left before a put waits, and no more than would
-    /// take half the job's budget left if each were as large as such a put
-    /// may be, so that a put answered at once is rarely denied later.
+    /// answers.
     fn room(&self, budget: &Budget) -> u32 {
-        let room = self.capacity.saturating_sub(self.items.len());
-        let affordable = budget.left() / (2 * (MAX_STREAMED_PUT + ITEM_OVERHEAD));
-        count(room.min(affordable))
+        streamable(self.capacity.saturating_sub(self.items.len()), budget)
     }
 
     /// Takes the oldest item, and for a `get-many` the items after it up to
@@ -154,25 +146,9 @@ impl QueueObject {
             self.getters.push(waiter, want);
             return Flow::Parked;
         };
-        let mut taken = vec![first.take()];
-        if let Want::Many(most) = want {
-            // The first item may be as large as a message; more come only
-            // while all together stay within the bound, so that the answer
-            // is never larger than a message (a cluster's hub answers
-            // through one).
-            let mut bytes = taken[0].len();
-            while taken.len() < most as usize {
-                match self.items.front() {
-                    Some(item) if bytes + item.bytes().len() <= MAX_MANY_BYTES => {
-                        bytes += item.bytes().len();
-                    }
-                    _ => break,
-                }
-                taken.extend(self.items.pop_front().map(Held::take));
-            }
-            if taken.len() > 1 {
-                self.ahead.push(waiter.caller);
-            }
+        let taken = want.take(first, &mut self.items);
+        if taken.len() > 1 {
+            self.ahead.push(waiter.caller);
         }
         for _ in 0..taken.len() {
             let Some((putter, waiting_item)) = self.putters.pop() else {
@@ -182,7 +158,7 @@ impl QueueObject {
             self.unfinished += 1;
             out.answer::<queue::Put>(putter, Ok(self.room(budget)));
         }
-        want.answer(waiter, taken, out)
+        answer(want, waiter, taken, out)
     }
 
     /// Puts `items`, which `caller` took ahead, back at the front, in their
@@ -245,23 +221,9 @@ impl QueueObject {
     }
 }
 
-/// How many items a waiting get takes.
-#[derive(Clone, Copy)]
-pub(super) enum Want {
-    /// A `get`: one item, answered as it is.
-    One,
-    /// A `get-many`: up to this many, answered as a list.
-    Many(u32),
-}
-
-impl Want {
-    /// Answers `getter` the items it took, as its request's type.
-    fn answer(self, getter: Waiter, mut taken: Vec<Vec<u8>>, out: &mut Outbox) -> Flow {
-        match self {
-            Want::One => out.answer::<queue::Get>(getter, Ok(taken.swap_remove(0))),
-            Want::Many(_) => out.answer::<queue::GetMany>(getter, Ok(taken)),
-        }
-    }
+/// Answers `getter` the items it took, as its request's type.
+fn answer(want: Want, getter: Waiter, taken: Vec<Vec<u8>>, out: &mut Outbox) -> Flow {
+    want.answer::<queue::Get, queue::GetMany>(getter, taken, out)
 }
 
 /// A length, as the WIT's `u32`.

@@ -1,4 +1,5 @@
-//! Pipes: ping-pong, closed ends, room in the inbox, poll.
+//! Pipes: ping-pong, closed ends, room in the inbox, messages taken ahead,
+//! poll.
 
 use super::*;
 
@@ -97,14 +98,15 @@ fn pipe_send_waits_for_room_in_the_peer_inbox() {
         handle: a,
         message: message.to_vec(),
     };
-    call(&hub, ta, send(b"1"), None).unwrap();
+    // A send answers the room left in the peer's inbox: none.
+    assert_eq!(call(&hub, ta, send(b"1"), None), Ok(0));
     let second = start(&hub, ta, send(b"2"), None);
     assert_parked(&second);
     assert_eq!(
         call(&hub, tb, pipe::Recv { handle: b }, None).unwrap(),
         b"1"
     );
-    assert_eq!(second.wait(), Ok(()));
+    assert_eq!(second.wait(), Ok(0));
     let third = start(&hub, ta, send(b"3"), None);
     assert_parked(&third);
     // Closing the receiving end drops what it did not read and refuses
@@ -116,6 +118,47 @@ fn pipe_send_waits_for_room_in_the_peer_inbox() {
         call(&hub, ta, pipe::Recv { handle: a }, None),
         Err(ObjectError::Closed)
     );
+}
+
+#[test]
+fn recv_many_takes_the_messages_ahead_and_frees_as_many_senders() {
+    let hub = Hub::new(HubLimits {
+        max_queued_items: 4,
+        ..HubLimits::default()
+    });
+    let (ta, tb) = (task(1, 0, 0), task(1, 1, 0));
+    let a = open_end(&hub, ta, End::A).unwrap();
+    let b = open_end(&hub, tb, End::B).unwrap();
+    let send = |n: u8| pipe::Send {
+        handle: a,
+        message: vec![n],
+    };
+    let many = |most| pipe::RecvMany { handle: b, most };
+    // Waiting, a recv-many gets the first message sent, as a list.
+    let waiting = start(&hub, tb, many(10), None);
+    assert_parked(&waiting);
+    assert_eq!(call(&hub, ta, send(0), None), Ok(4));
+    assert_eq!(waiting.wait(), Ok(vec![vec![0]]));
+    let rooms: Vec<_> = (1..=4).map(|n| call(&hub, ta, send(n), None)).collect();
+    assert_eq!(rooms, [Ok(3), Ok(2), Ok(1), Ok(0)]);
+    let (fifth, sixth) = (
+        start(&hub, ta, send(5), None),
+        start(&hub, ta, send(6), None),
+    );
+    assert_parked(&fifth);
+    // Three taken ahead make room for both waiting sends.
+    assert_eq!(
+        call(&hub, tb, many(3), None),
+        Ok(vec![vec![1], vec![2], vec![3]])
+    );
+    assert_eq!((fifth.wait(), sixth.wait()), (Ok(2), Ok(1)));
+    assert_eq!(
+        call(&hub, tb, many(100), None),
+        Ok(vec![vec![4], vec![5], vec![6]])
+    );
+    // The peer gone, a recv-many drains nothing more: `closed`.
+    hub.task_ended(ta);
+    assert_eq!(call(&hub, tb, many(2), None), Err(ObjectError::Closed));
 }
 
 #[test]

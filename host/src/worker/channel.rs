@@ -1,0 +1,78 @@
+//! Queues and pipes alike: the objects a task streams items through. A put
+//! or send that found room lets the task's next ones go without waiting for
+//! their answers (`pipeline`), and a get or recv in a tight loop takes the
+//! items ahead (`link`); [`Channel`] names the requests that do it for each.
+
+use crate::protocol::{Request, pipe, queue};
+
+/// An object a task streams items through, by the handle its task holds.
+pub(crate) trait Channel: Copy {
+    /// Sends an item; answers how many more may follow without waiting.
+    type Send: Request<Answer = u32>;
+    /// Takes the next item.
+    type Take: Request<Answer = Vec<u8>>;
+    /// Takes the next item and up to so many more that wait.
+    type TakeMany: Request<Answer = Vec<Vec<u8>>>;
+
+    fn send(self, item: Vec<u8>) -> Self::Send;
+    fn take(self) -> Self::Take;
+    fn take_many(self, most: u32) -> Self::TakeMany;
+    fn key(self) -> Key;
+}
+
+/// A channel of either kind, to keep what a task sent through it or took
+/// from it ahead.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) enum Key {
+    Queue(queue::Handle),
+    /// A pipe's connection: the messages taken ahead on it are dropped when
+    /// it closes, as the hub drops unread ones, and never go back.
+    Pipe(pipe::Handle),
+}
+
+impl Channel for queue::Handle {
+    type Send = queue::Put;
+    type Take = queue::Get;
+    type TakeMany = queue::GetMany;
+
+    fn send(self, item: Vec<u8>) -> queue::Put {
+        queue::Put { handle: self, item }
+    }
+
+    fn take(self) -> queue::Get {
+        queue::Get { handle: self }
+    }
+
+    fn take_many(self, most: u32) -> queue::GetMany {
+        queue::GetMany { handle: self, most }
+    }
+
+    fn key(self) -> Key {
+        Key::Queue(self)
+    }
+}
+
+impl Channel for pipe::Handle {
+    type Send = pipe::Send;
+    type Take = pipe::Recv;
+    type TakeMany = pipe::RecvMany;
+
+    fn send(self, message: Vec<u8>) -> pipe::Send {
+        pipe::Send {
+            handle: self,
+            message,
+        }
+    }
+
+    fn take(self) -> pipe::Recv {
+        pipe::Recv { handle: self }
+    }
+
+    fn take_many(self, most: u32) -> pipe::RecvMany {
+        pipe::RecvMany { handle: self, most }
+    }
+
+    fn key(self) -> Key {
+        Key::Pipe(self)
+    }
+}
