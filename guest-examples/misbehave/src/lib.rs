@@ -235,6 +235,18 @@ impl Guest for Misbehave {
         Ok(count + 1)
     }
 
+    fn send_after_event(name: String, count: u32) -> Result<u32, String> {
+        let end = Connection::open(&name, End::A).map_err(|e| format!("{e:?}"))?;
+        end.send(b"first", None).map_err(|e| format!("{e:?}"))?;
+        let event = Event::open(&format!("{name}-go")).map_err(|e| format!("{e:?}"))?;
+        event.wait(None).map_err(|e| format!("{e:?}"))?;
+        for n in 0..count {
+            end.send(b"more", None)
+                .map_err(|e| format!("send {n} after the event: {e:?}"))?;
+        }
+        Ok(count + 1)
+    }
+
     fn hoard(kind: String) -> Result<u64, String> {
         const PER_OBJECT: u64 = 50_000;
         let mut stored = 0u64;

@@ -117,7 +117,7 @@ impl TaskState {
     ) -> Answered<()> {
         let key = channel.key();
         // A put answered at once that failed since: this put's answer.
-        if let Some(error) = self.pipeline.failure(Some(key), false).await? {
+        if let Some((_, error)) = self.pipeline.failure(Some(key), false).await? {
             return Ok(Err(error.into()));
         }
         let timeout = self.wait_limit(timeout_ms);
@@ -139,7 +139,7 @@ impl TaskState {
         let earlier = self.pipeline.failure(Some(key), false).await?;
         Ok(match (answer, earlier) {
             (Err(error), _) => Err(error),
-            (Ok(_), Some(error)) => Err(error.into()),
+            (Ok(_), Some((_, error))) => Err(error.into()),
             (Ok(room), None) => {
                 self.pipeline.set_room(key, room);
                 Ok(())

@@ -3,7 +3,7 @@
 //! their answers (`pipeline`), and a get or recv in a tight loop takes the
 //! items ahead (`link`); [`Channel`] names the requests that do it for each.
 
-use crate::protocol::{Request, pipe, queue};
+use crate::protocol::{ObjectError, Request, pipe, queue};
 
 /// An object a task streams items through, by the handle its task holds.
 pub(crate) trait Channel: Copy {
@@ -28,6 +28,20 @@ pub(crate) enum Key {
     /// A pipe's connection: the messages taken ahead on it are dropped when
     /// it closes, as the hub drops unread ones, and never go back.
     Pipe(pipe::Handle),
+}
+
+impl Key {
+    /// Why a task fails whose put or send on this channel, answered at
+    /// once, failed after its last one there, which would have reported it.
+    pub(crate) fn unreported(self, error: &ObjectError) -> String {
+        let (object, op) = match self {
+            Key::Queue(_) => ("queue", "put"),
+            Key::Pipe(_) => ("pipe", "send"),
+        };
+        format!(
+            "a {object} {op} answered at once failed after the task's last {op} on that {object}: {error}"
+        )
+    }
 }
 
 impl Channel for queue::Handle {

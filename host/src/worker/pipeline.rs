@@ -62,7 +62,7 @@ impl Pipeline {
     }
 
     /// The failure of a put answered at once on `channel` (on any channel
-    /// for `None`) among the answers that came, or, when `wait`, among all
+    /// for `None`), with its channel, among the answers that came, or, when `wait`, among all
     /// of them. Before one is reported, every answer still to come is
     /// waited for: the puts sent before the report are part of it, and
     /// their failures on that channel are reported with it, once. The
@@ -72,7 +72,7 @@ impl Pipeline {
         &mut self,
         channel: Option<Key>,
         wait: bool,
-    ) -> wasmtime::Result<Option<ObjectError>> {
+    ) -> wasmtime::Result<Option<(Key, ObjectError)>> {
         self.collect(wait).await?;
         let matching = |(c, _): &(Key, ObjectError)| channel.is_none_or(|channel| channel == *c);
         if !self.failed.iter().any(matching) {
@@ -82,7 +82,7 @@ impl Pipeline {
         let at = self.failed.iter().position(matching).expect("found above");
         let (c, error) = self.failed.remove(at);
         self.failed.retain(|(other, _)| *other != c);
-        Ok(Some(error))
+        Ok(Some((c, error)))
     }
 
     /// Takes in the answers that came, or, when `wait`, all of them, in the

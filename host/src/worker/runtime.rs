@@ -291,8 +291,8 @@ impl Runtime {
         // a tick later, stops a task that waits in a host call.
         let deadline = tokio::time::Instant::from_std(started + self.limits.timeout + 2 * TICK);
         let limits = &self.limits;
-        // The task ends once the puts it had answered at once are in: one
-        // that failed after its last put on that queue fails the task.
+        // The task ends once the puts and sends it had answered at once are
+        // in: one that failed after its last on that channel fails the task.
         let running = async {
             let called = task.call(limits, &mut *store, session.instance, args).await;
             let settled = store.data_mut().pipeline.failure(None, true).await;
@@ -314,12 +314,9 @@ impl Runtime {
                 None,
             ),
             Ok((Ok(_), Err(broken))) => (task.failure(limits, broken, false), None),
-            Ok((Ok(_), Ok(Some(error)))) => (
-                Err(Failure::Trap(format!(
-                    "a queue put answered at once failed after the task's last put on that queue: {error}"
-                ))),
-                None,
-            ),
+            Ok((Ok(_), Ok(Some((channel, error))))) => {
+                (Err(Failure::Trap(channel.unreported(&error))), None)
+            }
             Ok((Ok((instance, returned)), Ok(None))) => (returned, Some(instance)),
         };
         // Before its result, so that the hub has them back when it hears

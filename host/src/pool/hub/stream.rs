@@ -6,7 +6,6 @@
 use std::collections::VecDeque;
 
 use super::budget::{Budget, Held, ITEM_OVERHEAD};
-use super::queue::count;
 use super::waiters::{Flow, Outbox, Waiter};
 use crate::protocol::{MAX_GET_MANY, MAX_STREAMED_ITEM, Request};
 
@@ -19,7 +18,7 @@ pub(super) const MAX_MANY_BYTES: usize = 64 << 10;
 /// may be, so that an item answered at once is rarely denied later.
 pub(super) fn streamable(room: usize, budget: &Budget) -> u32 {
     let affordable = budget.left() / (2 * (MAX_STREAMED_ITEM + ITEM_OVERHEAD));
-    count(room.min(affordable))
+    u32::try_from(room.min(affordable)).unwrap_or(u32::MAX)
 }
 
 /// How many items a take answers.

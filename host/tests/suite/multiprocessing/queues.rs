@@ -479,3 +479,28 @@ fn a_task_sending_to_an_end_that_closed_learns_it() {
         other => panic!("expected the send's `closed`, got {other:?}"),
     }
 }
+
+#[test]
+fn a_send_answered_at_once_that_fails_after_the_last_fails_the_task() {
+    let pool = pool(1);
+    let late = pool.pipe("late", End::B).expect("the end opens");
+    let sender = task(Guest::Misbehave, Some("send-after-event"));
+    let mut process = pool
+        .spawn(&sender, input(&sender, r#"("late", 1)"#))
+        .expect("it starts");
+    // Its first send waited for its answer, which said there is room: its
+    // one send after the event is answered at once, and fails after it.
+    assert_eq!(late.recv(LONG), Ok(b"first".to_vec()));
+    late.close().expect("the end closes");
+    pool.event("late-go")
+        .and_then(|event| event.set())
+        .expect("the event is set");
+    assert!(process.join(LONG), "the sender ends");
+    match process.output().map(|output| output.result) {
+        Some(Err(TaskError::Trap(why))) => assert_eq!(
+            why,
+            "a pipe send answered at once failed after the task's last send on that pipe: closed"
+        ),
+        other => panic!("expected the late send's failure, got {other:?}"),
+    }
+}
