@@ -1,8 +1,10 @@
-//! Ctrl-C. The first SIGINT stops the run from taking more inputs: the tasks
-//! already handed to workers finish and are printed, then wpool exits 130.
-//! A second SIGINT exits at once, with status 130 (the workers die with
-//! wpool). Workers have their own process group, so a Ctrl-C at the
-//! terminal reaches wpool alone.
+//! Ctrl-C. The first SIGINT stops `wpool run` from taking more inputs: the
+//! tasks already handed to workers finish and are printed, then wpool exits
+//! 130. It stops `wpool spawn`'s processes still running, as Python's
+//! KeyboardInterrupt reaches every process: each is reported terminated,
+//! then wpool exits 130. A second SIGINT exits at once, with status 130
+//! (the workers die with wpool). Workers have their own process group, so
+//! a Ctrl-C at the terminal reaches wpool alone.
 
 use std::io;
 use std::sync::Arc;

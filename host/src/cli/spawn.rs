@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use clap::Args;
-use wpool::{Component, Process, ProcessOptions, Stream, Task};
+use wpool::{Component, Input, Process, ProcessOptions, Stream, Task};
 
+use super::interrupt::Interrupt;
 use super::report::printable;
 use super::{LimitArgs, Outcome, warn};
 
@@ -33,9 +36,12 @@ use super::{LimitArgs, Outcome, warn};
 /// a process), unless --retries says so; each new start is announced on
 /// stderr.
 ///
+/// Ctrl-C stops the processes still running (each fails as terminated,
+/// exit code -9) and exits 130; a second Ctrl-C exits at once.
+///
 /// Exit status: 0 when every process succeeded, 1 when one failed (a
-/// killed one among them), 2 when they could not start; 0 when stdout is
-/// closed early.
+/// killed one among them), 2 when they could not start, 130 when
+/// interrupted; 0 when stdout is closed early.
 ///
 /// Example:
 ///
@@ -60,34 +66,7 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     let mut components: HashMap<PathBuf, Component> = HashMap::new();
     let mut planned = Vec::new();
     for spec in &args.processes {
-        let (target, input) = match spec.split_once('=') {
-            Some((target, input)) => (target, Some(input)),
-            None => (spec.as_str(), None),
-        };
-        let (path, func) = match target.split_once('#') {
-            Some((path, func)) => (PathBuf::from(path), Some(func)),
-            None => (PathBuf::from(target), None),
-        };
-        let component = match components.get(&path) {
-            Some(component) => component.clone(),
-            None => {
-                let component = super::load(&path)?;
-                components.insert(path, component.clone());
-                component
-            }
-        };
-        let task: Task = component.task(func)?;
-        let input = match input {
-            Some(input) => task.parse_input(input)?,
-            // Without `=INPUT`, a function of no parameters.
-            None => task.parse_input("()").map_err(|_| {
-                anyhow::anyhow!(
-                    "{spec}: {} takes {}: give its input as {spec}=INPUT",
-                    task.name(),
-                    task.input_type()
-                )
-            })?,
-        };
+        let (task, input) = plan(spec, &mut components).with_context(|| spec.clone())?;
         let name = format!(
             "{} {}",
             planned.len(),
@@ -115,6 +94,7 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
             ))
         })
         .build();
+    let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
     // Each process says when it ends: results are printed in that order.
     let (ended, ends) = std::sync::mpsc::channel();
     let mut running = Vec::new();
@@ -131,18 +111,74 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
     }
     drop(ended);
     let mut all_ok = true;
-    for i in ends {
-        if let Some(process) = running[i].1.take() {
-            all_ok &= report(&running[i].0, process)?;
+    loop {
+        match ends.recv_timeout(Duration::from_millis(50)) {
+            Ok(i) => {
+                if let Some(process) = running[i].1.take() {
+                    all_ok &= report(&running[i].0, process)?;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) if interrupt.requested() => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    // A process whose run stopped as a whole never said it ended.
+    // Ctrl-C reaches every process, as Python's KeyboardInterrupt does.
+    if interrupt.requested() {
+        for process in running.iter().filter_map(|(_, process)| process.as_ref()) {
+            process.terminate();
+        }
+    }
+    // A process stopped by Ctrl-C, or whose run stopped as a whole, never
+    // said it ended.
     for (name, process) in running {
         if let Some(process) = process {
             all_ok &= report(&name, process)?;
         }
     }
+    if interrupt.requested() {
+        warn("interrupted; the processes still running were stopped");
+        return Ok(Outcome::Interrupted);
+    }
     Ok(Outcome::of(all_ok))
+}
+
+/// The task and input of the process `spec` (TASK[#FUNC][=INPUT]), its
+/// component loaded once for all the processes of the same TASK.
+fn plan(spec: &str, components: &mut HashMap<PathBuf, Component>) -> anyhow::Result<(Task, Input)> {
+    let (target, input) = match spec.split_once('=') {
+        Some((target, input)) => (target, Some(input)),
+        None => (spec, None),
+    };
+    let (path, func) = match target.split_once('#') {
+        Some((path, func)) => (path, Some(func)),
+        None => (target, None),
+    };
+    if path.is_empty() {
+        bail!("no task before '#' or '=': give a process as TASK[#FUNC][=INPUT]");
+    }
+    let path = PathBuf::from(path);
+    let component = match components.get(&path) {
+        Some(component) => component.clone(),
+        None => {
+            let component = super::load(&path)?;
+            components.insert(path, component.clone());
+            component
+        }
+    };
+    let task: Task = component.task(func)?;
+    let input = match input {
+        Some(input) => task.parse_input(input)?,
+        // Without `=INPUT`, a function of no parameters.
+        None => task.parse_input("()").map_err(|_| {
+            anyhow::anyhow!(
+                "{} takes {}: give its input as {spec}=INPUT",
+                task.name(),
+                task.input_type()
+            )
+        })?,
+    };
+    Ok((task, input))
 }
 
 /// Prints what process `name` wrote to `stream`, each line prefixed, with

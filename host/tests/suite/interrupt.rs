@@ -1,9 +1,10 @@
 //! The host process stopped from outside: killed, or interrupted with
-//! Ctrl-C (SIGINT), once to drain or twice to stop at once.
+//! Ctrl-C (SIGINT), once to drain (or stop a spawn's processes) or twice to
+//! stop at once.
 
 use std::time::{Duration, Instant};
 
-use crate::util::{Guest, Running, procfs, run};
+use crate::util::{Guest, Running, process, procfs, run, wpool};
 
 #[test]
 fn no_worker_outlives_a_killed_host() {
@@ -105,5 +106,25 @@ fn second_sigint_stops_at_once() {
     out.check(
         !out.stdout.contains("20000"),
         "a 20 s nap finished: the second SIGINT did not stop the run",
+    );
+}
+
+#[test]
+fn sigint_stops_the_processes_of_a_spawn_and_says_so() {
+    let long = process(Guest::Misbehave, "nap", Some("20000"));
+    let short = process(Guest::Misbehave, "nap", Some("300"));
+    let mut running = wpool(["spawn", &long, &short]).own_process_group().start();
+    if running.next_line(Duration::from_secs(60)).as_deref() != Some("[1 nap] = 300") {
+        running.finish().fail("expected the short nap's result");
+    }
+    ctrl_c(&running);
+    let interrupted = Instant::now();
+    let out = running.finish();
+    out.assert_code(130)
+        .assert_stderr_contains("wpool: [0 nap] failed: terminated (exit code -9)")
+        .assert_stderr_contains("wpool: interrupted; the processes still running were stopped");
+    out.check(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "the Ctrl-C did not stop the 20 s nap",
     );
 }

@@ -40,6 +40,19 @@ fn spawn_without_the_input_a_function_needs_says_so() {
         )]);
 }
 
+/// Each refusal names the process it is about, before any starts.
+#[test]
+fn spawn_names_the_process_a_refusal_is_about() {
+    let good = process(Guest::Square, "square", Some("3"));
+    let bad = process(Guest::Square, "square", Some(r#""three""#));
+    wpool(["spawn", &good, &bad])
+        .output()
+        .assert_refused(&[&format!(r#"{bad}: input "\"three\"" is not a valid s64"#)]);
+    wpool(["spawn", &good, "#square=1"])
+        .output()
+        .assert_refused(&["#square=1: no task before '#' or '='"]);
+}
+
 #[test]
 fn spawn_pipe_ping_pong() {
     let out = wpool([
