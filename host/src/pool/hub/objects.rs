@@ -3,7 +3,6 @@
 //! [`Shape`] an `open` of an existing name must agree on.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 
 use super::budget::Budget;
 use super::caller::{Caller, Gone};
@@ -287,21 +286,26 @@ pub(super) enum Shape {
     },
 }
 
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Shape {
+    /// The shape in words; `names` are the job's, where a condition's lock
+    /// is found by its name.
+    pub(super) fn describe(&self, names: &HashMap<String, (u64, Shape)>) -> String {
         match self {
-            Shape::Queue { capacity } => write!(f, "queue of capacity {capacity}"),
-            Shape::Pipe => f.write_str("pipe"),
-            Shape::Value(kind) => write!(f, "{kind} value"),
-            Shape::Array { len, kind } => write!(f, "array of {len} {kind}"),
-            Shape::Lock { reentrant: true } => f.write_str("re-entrant lock"),
-            Shape::Lock { reentrant: false } => f.write_str("lock"),
-            Shape::Condition { lock } => write!(f, "condition on the lock of handle {lock}"),
-            Shape::Dict => f.write_str("dict"),
-            Shape::List => f.write_str("list"),
-            Shape::Event => f.write_str("event"),
-            Shape::Semaphore { initial } => write!(f, "semaphore of {initial} permits"),
-            Shape::Barrier { parties } => write!(f, "barrier for {parties} parties"),
+            Shape::Queue { capacity } => format!("queue of capacity {capacity}"),
+            Shape::Pipe => "pipe".into(),
+            Shape::Value(kind) => format!("{kind} value"),
+            Shape::Array { len, kind } => format!("array of {len} {kind}"),
+            Shape::Lock { reentrant: true } => "re-entrant lock".into(),
+            Shape::Lock { reentrant: false } => "lock".into(),
+            Shape::Condition { lock } => match names.iter().find(|(_, (id, _))| id == lock) {
+                Some((name, _)) => format!("condition on the lock {name:?}"),
+                None => "condition on a lock".into(),
+            },
+            Shape::Dict => "dict".into(),
+            Shape::List => "list".into(),
+            Shape::Event => "event".into(),
+            Shape::Semaphore { initial } => format!("semaphore of {initial} permits"),
+            Shape::Barrier { parties } => format!("barrier for {parties} parties"),
         }
     }
 }

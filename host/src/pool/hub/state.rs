@@ -98,8 +98,11 @@ impl State {
         let id = match self.jobs.get(&caller.job).and_then(|j| j.names.get(name)) {
             Some(&(id, shape)) if shape == wanted => id,
             Some((_, shape)) => {
+                let names = names.expect("the name is the job's");
                 return Err(ObjectError::Denied(format!(
-                    "{name:?} is a {shape}, not a {wanted}"
+                    "{name:?} is a {}, not a {}",
+                    shape.describe(names),
+                    wanted.describe(names)
                 )));
             }
             None => {
