@@ -71,30 +71,28 @@ def raw_pipe_round_trip():
     return rtt
 
 
-def queue_throughput():
-    queue = mp.Queue(1024)
-    child = mp.Process(target=produce, args=(queue,))
+def throughput(receive, sender, end):
+    """Messages a second that `receive` takes from a child running
+    `sender(end)`, from the first message (untimed) to the last."""
+    child = mp.Process(target=sender, args=(end,))
     child.start()
-    queue.get()
+    receive()
     start = time.perf_counter()
     for _ in range(COUNT - 1):
-        queue.get()
+        receive()
     rate = (COUNT - 1) / (time.perf_counter() - start)
     child.join()
     return rate
+
+
+def queue_throughput():
+    queue = mp.Queue(1024)
+    return throughput(queue.get, produce, queue)
 
 
 def pipe_throughput():
     here, there = mp.Pipe()
-    child = mp.Process(target=send_stream, args=(there,))
-    child.start()
-    here.recv_bytes()
-    start = time.perf_counter()
-    for _ in range(COUNT - 1):
-        here.recv_bytes()
-    rate = (COUNT - 1) / (time.perf_counter() - start)
-    child.join()
-    return rate
+    return throughput(here.recv_bytes, send_stream, there)
 
 
 if __name__ == "__main__":
