@@ -130,23 +130,26 @@ impl Guest for Misbehave {
         end.poll(Some(timeout_ms)).map_err(|e| format!("{e:?}"))
     }
 
-    fn send_numbers(name: String, count: u32) -> Result<u32, String> {
-        let end = Connection::open(&name, End::A).map_err(|e| format!("{e:?}"))?;
-        for n in 0..count {
-            end.send(&n.to_le_bytes(), None).map_err(|e| format!("{e:?}"))?;
-        }
-        end.close().map_err(|e| format!("{e:?}"))?;
-        Ok(count)
-    }
-
-    fn recv_numbers(name: String, count: u32) -> Result<Vec<Vec<u8>>, String> {
-        let end = Connection::open(&name, End::B).map_err(|e| format!("{e:?}"))?;
+    fn pipe_numbers(name: String, count: u32, send: bool) -> Result<Vec<Vec<u8>>, String> {
+        let end = match send {
+            true => End::A,
+            false => End::B,
+        };
+        let end = Connection::open(&name, end).map_err(|e| format!("{e:?}"))?;
         let mut messages = Vec::new();
         for n in 0..count {
+            if send {
+                end.send(&n.to_le_bytes(), None)
+                    .map_err(|e| format!("{e:?}"))?;
+                continue;
+            }
             if !end.poll(None).map_err(|e| format!("{e:?}"))? {
                 return Err(format!("poll found no message {n}"));
             }
             messages.push(end.recv(None).map_err(|e| format!("{e:?}"))?);
+        }
+        if send {
+            end.close().map_err(|e| format!("{e:?}"))?;
         }
         Ok(messages)
     }

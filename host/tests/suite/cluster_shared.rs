@@ -1,6 +1,6 @@
 //! Shared objects across machines: tasks of one job on different agents
 //! (real `wpool agent` processes on a real `nats-server`) share the job's
-//! barrier, lock, value and queue, which the submitter serves; what the tasks of
+//! barrier, lock, value, queue and pipe, which the submitter serves; what the tasks of
 //! an agent killed with SIGKILL held is let go when its lease ends.
 
 use std::time::Duration;
@@ -72,9 +72,23 @@ fn tasks_on_two_agents_share_the_jobs_objects() {
 #[test]
 fn a_queue_keeps_its_order_between_tasks_on_two_agents() {
     let (server, _agents) = two_agents();
-    let got = stream_items(&server, &[r#"("s", 0)"#, r#"("s", 3000)"#]);
+    let got = streamed(&server, "stream-items", &[r#"("s", 0)"#, r#"("s", 3000)"#]);
     assert!(got[1].is_empty(), "the producer got {:?}", got[1]);
     // In order: one producer, one consumer.
+    assert_eq!(got[0], (0..3000).collect::<Vec<_>>());
+}
+
+/// A pipe too: the sender's sends stream, and the receiver takes the
+/// messages ahead, each once and in order.
+#[test]
+fn a_pipe_keeps_its_order_between_tasks_on_two_agents() {
+    let (server, _agents) = two_agents();
+    let got = streamed(
+        &server,
+        "pipe-numbers",
+        &[r#"("p", 3000, false)"#, r#"("p", 3000, true)"#],
+    );
+    assert!(got[1].is_empty(), "the sender got {:?}", got[1]);
     assert_eq!(got[0], (0..3000).collect::<Vec<_>>());
 }
 
@@ -89,19 +103,23 @@ fn tasks_on_two_agents_draining_a_queue_get_every_item_once() {
     // those they do not use: through their agents, before their next get
     // and their end.
     let drainer = r#"("d", 0)"#;
-    let got = stream_items(&server, &[r#"("d", 3000)"#, drainer, drainer, drainer]);
+    let got = streamed(
+        &server,
+        "stream-items",
+        &[r#"("d", 3000)"#, drainer, drainer, drainer],
+    );
     assert!(got[0].is_empty(), "the producer got {:?}", got[0]);
     let mut all: Vec<u32> = got[1..].concat();
     all.sort_unstable();
     assert_eq!(all, (0..3000).collect::<Vec<_>>());
 }
 
-/// Runs misbehave's `stream-items` on `server`'s agents, a task for each
-/// of `inputs`; the items (`u32`s) each task got, by input index: a
-/// producer's are none.
-fn stream_items(server: &NatsServer, inputs: &[&str]) -> Vec<Vec<u32>> {
+/// Runs misbehave's `func` (`stream-items` or `pipe-numbers`) on
+/// `server`'s agents, a task for each of `inputs`; the items (`u32`s) each
+/// task got, by input index: a producer's are none.
+fn streamed(server: &NatsServer, func: &str, inputs: &[&str]) -> Vec<Vec<u32>> {
     use base64::Engine as _;
-    let mut args = vec!["--func", "stream-items"];
+    let mut args = vec!["--func", func];
     args.extend(inputs);
     args.extend(["--json", "--timeout", "60s", "--nats", server.url()]);
     let out = run(Guest::Misbehave, args).output();
