@@ -22,7 +22,7 @@ use super::exception;
 use super::json;
 use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
-use crate::protocol::{self, Captured, Failure, encoding, engine, provided};
+use crate::protocol::{self, Failure, encoding, engine, provided};
 
 /// How many inputs of a range [`Task::integer_inputs`] makes at once.
 const RANGE_CHUNK: usize = 4096;
@@ -854,8 +854,8 @@ impl Task {
     }
 
     /// What a worker's failure of a call means to the caller: a trap after
-    /// the guest reported an uncaught exception on its `stderr` is that
-    /// exception.
+    /// the guest reported an uncaught exception on its `stderr` (what of it
+    /// was captured or kept) is that exception.
     ///
     /// # Errors
     /// When the `err` value it returned does not decode as the function's
@@ -863,11 +863,11 @@ impl Task {
     pub(crate) fn failure(
         &self,
         failure: Failure,
-        stderr: &Captured,
+        stderr: &[u8],
     ) -> Result<TaskError, encoding::Error> {
         Ok(match failure {
             Failure::Returned(bytes) => TaskError::Returned(self.value(bytes)?),
-            Failure::Trap(message) => match exception::uncaught(&stderr.bytes) {
+            Failure::Trap(message) => match exception::uncaught(stderr) {
                 Some(exception) => TaskError::Exception(exception),
                 None => TaskError::Trap(message),
             },

@@ -64,6 +64,13 @@ fn check_tasks(guest: Guest, exception: &str) {
         .output()
         .assert_code(1)
         .assert_stderr_contains(&format!("task 0 (input -1) failed: {exception}\n"));
+    // A spawned process's stderr streams, uncaptured: the exception is
+    // read from what it wrote last.
+    let spawned = format!("{}#root=-1", guest.display());
+    wpool(["spawn", spawned.as_str()])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains(&format!("[0 root] failed: {exception} (exit code 1)"));
 
     // A shared counter under a shared lock, from tasks on two workers: the
     // task that incremented last saw the exact total.

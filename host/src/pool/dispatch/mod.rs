@@ -53,7 +53,7 @@ use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Captured, Failure, encoding};
+use crate::protocol::{CallResult, Failure, encoding};
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
@@ -323,7 +323,11 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     reason: message,
                 });
             }
-            EventKind::Done { busy, results } => {
+            EventKind::Done {
+                busy,
+                results,
+                stderr_tail,
+            } => {
                 let worker = self.slots.worker_id(slot);
                 let decoded: Result<Vec<_>, _> = results
                     .into_iter()
@@ -336,7 +340,12 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stderr,
                         } = result;
                         let task = self.feed.task(index).unwrap_or(&self.task);
-                        let outcome = Self::outcome(task, outcome, &stderr)?;
+                        // Streamed, stderr was not captured: its tail was kept.
+                        let report = match stderr.is_empty() {
+                            true => &stderr_tail,
+                            false => &stderr.bytes,
+                        };
+                        let outcome = Self::outcome(task, outcome, report)?;
                         let ran = Ran {
                             worker: Some(worker),
                             time: Some(time),
@@ -377,7 +386,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
     fn outcome(
         task: &Task,
         outcome: Result<Bytes, Failure>,
-        stderr: &Captured,
+        stderr: &[u8],
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(task.value(bytes)?),

@@ -60,6 +60,10 @@ pub(crate) enum EventKind {
     Done {
         busy: std::time::Duration,
         results: Vec<CallResult>,
+        /// For a worker that streams its output, the end of what its
+        /// tasks wrote on stderr since the last batch (their results
+        /// capture none): where an uncaught exception's report is read.
+        stderr_tail: Vec<u8>,
     },
     /// The worker's stdout closed: it exited or was killed.
     Exited,
@@ -363,7 +367,12 @@ fn serve(
                 if let Some(output) = &output {
                     lines.end(output);
                 }
-                EventKind::Done { busy, results }
+                let stderr_tail = std::mem::take(&mut lines.stderr_tail);
+                EventKind::Done {
+                    busy,
+                    results,
+                    stderr_tail,
+                }
             }
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
@@ -399,7 +408,13 @@ fn linger(stdout: &BufReader<std::process::ChildStdout>) {
 struct Lines {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
+    /// The last [`STDERR_TAIL`] bytes written on stderr.
+    stderr_tail: Vec<u8>,
 }
+
+/// Bytes of a streaming task's stderr kept to read an uncaught exception's
+/// report from, which ends what the task wrote.
+const STDERR_TAIL: usize = 16 << 10;
 
 impl Lines {
     fn held(&mut self, stream: Stream) -> &mut Vec<u8> {
@@ -412,6 +427,11 @@ impl Lines {
     /// Gives `sink` the whole lines `bytes` ends (a line held past
     /// [`LINE_CHUNK`] as it is), and holds the rest.
     fn write(&mut self, stream: Stream, bytes: &[u8], sink: &OutputSink) {
+        if stream == Stream::Stderr {
+            let tail = &mut self.stderr_tail;
+            tail.extend_from_slice(&bytes[bytes.len().saturating_sub(STDERR_TAIL)..]);
+            tail.drain(..tail.len().saturating_sub(STDERR_TAIL));
+        }
         let held = self.held(stream);
         held.extend_from_slice(bytes);
         let end = match held.len() >= LINE_CHUNK {
