@@ -125,6 +125,10 @@ impl Guest for Misbehave {
         queue.join(None).map_err(|e| format!("{e:?}"))
     }
 
+    fn quit(status: u8) {
+        std::process::exit(status.into());
+    }
+
     fn poll_pipe(name: String, timeout_ms: u64) -> Result<bool, String> {
         let end = Connection::open(&name, End::B).map_err(|e| format!("{e:?}"))?;
         end.poll(Some(timeout_ms)).map_err(|e| format!("{e:?}"))

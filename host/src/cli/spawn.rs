@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use wpool::{Component, Input, Process, ProcessOptions, Stream, Task};
+use wpool::{Component, Input, Process, ProcessOptions, Stream, Task, TaskError};
 
 use super::interrupt::Interrupt;
 use super::report::printable;
@@ -30,7 +30,8 @@ use super::{LimitArgs, Outcome, warn};
 /// line prefixed with [N FUNC], on stdout or stderr as the process wrote it.
 /// When a process ends, its returned value goes to stdout as
 /// [N FUNC] = VALUE, or its failure to stderr with its exit code (as
-/// Python's Process.exitcode: -9 for a worker killed by SIGKILL).
+/// Python's Process.exitcode: -9 for a worker killed by SIGKILL). One that
+/// exits with status 0 (Python's sys.exit(0)) succeeds.
 ///
 /// A process whose worker dies is not started again (Python never restarts
 /// a process), unless --retries says so; each new start is announced on
@@ -204,10 +205,16 @@ fn report(name: &str, mut process: Process) -> anyhow::Result<bool> {
         warn(format_args!("[{name}] stopped before it finished"));
         return Ok(false);
     };
+    let mut stdout = io::stdout().lock();
     match &output.result {
         Ok(value) => {
-            let mut stdout = io::stdout().lock();
             writeln!(stdout, "[{name}] = {value}")?;
+            stdout.flush()?;
+            Ok(true)
+        }
+        // As Python's `sys.exit(0)` in a process: exit code 0, a success.
+        Err(TaskError::Exit(0)) => {
+            writeln!(stdout, "[{name}] exited with status 0")?;
             stdout.flush()?;
             Ok(true)
         }

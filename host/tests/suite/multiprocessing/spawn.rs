@@ -368,3 +368,20 @@ fn spawn_retries_a_killed_process_only_when_asked_and_says_so() {
             "wpool: [0 attempt] worker killed by signal 9 (SIGKILL), starting it again (attempt 2 of 2)",
         );
 }
+
+/// A process that exits with status 0 succeeds, as Python's `sys.exit(0)`
+/// gives `Process.exitcode` 0; another status fails it (WASI carries only
+/// success or failure: 1).
+#[test]
+fn a_process_that_exits_with_status_0_succeeds() {
+    let zero = process(Guest::Misbehave, "quit", Some("0"));
+    wpool(["spawn", &zero])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&["[0 quit] exited with status 0"]);
+    let three = process(Guest::Misbehave, "quit", Some("3"));
+    wpool(["spawn", &zero, &three])
+        .output()
+        .assert_code(1)
+        .assert_stderr_contains("wpool: [1 quit] failed: exited with status 1 (exit code 1)");
+}
