@@ -186,8 +186,8 @@ impl Report {
 }
 
 /// One output as a JSON line: its index and input, its value (typed), the
-/// file written or its error, its captured output, and where and how long
-/// it ran. A failed task's input is shortened when its JSON is long (one
+/// file written or its error, its captured output and how many bytes of it
+/// were dropped past `--max-output`, and where and how long it ran. A failed task's input is shortened when its JSON is long (one
 /// that failed with kind `input`, a file's path or an invalid input's
 /// text, is short already).
 fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
@@ -205,6 +205,8 @@ fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
         "input": input,
         "stdout": String::from_utf8_lossy(&output.stdout.bytes),
         "stderr": String::from_utf8_lossy(&output.stderr.bytes),
+        "stdout_dropped": output.stdout.dropped,
+        "stderr_dropped": output.stderr.dropped,
         "worker": output.worker,
         "attempts": output.attempts,
         "time": output.time.map(|time| time.as_secs_f64()),

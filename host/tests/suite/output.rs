@@ -107,3 +107,32 @@ fn huge_result_fails_alone_with_a_size_error() {
     );
     out.assert_stderr_contains("result of 8.0 MiB exceeds the limit of 4.0 MiB");
 }
+
+/// `--json` says how much of each stream was dropped past `--max-output`:
+/// kept and dropped add up to what the task wrote.
+#[test]
+fn json_lines_count_the_output_dropped() {
+    let out = run(
+        Guest::Misbehave,
+        ["--func", "chatter", "--max-output", "1KiB", "1000", "2", "--json"],
+    )
+    .output();
+    out.assert_success();
+    let lines = json_by_index(&out, 2);
+    let written = |lines: u64, prefix: &str| -> u64 {
+        (0..lines).map(|i| format!("{prefix} {i}\n").len() as u64).sum()
+    };
+    for (index, count) in [(0, 1000), (1, 2)] {
+        let line = &lines[&index];
+        for (stream, prefix) in [("stdout", "out"), ("stderr", "err")] {
+            let kept = line[stream].as_str().map_or(0, str::len) as u64;
+            let dropped = line[format!("{stream}_dropped").as_str()].as_u64();
+            assert_eq!(
+                dropped.map(|dropped| kept + dropped),
+                Some(written(count, prefix)),
+                "{stream} of task {index}: {line}"
+            );
+        }
+    }
+    assert_eq!(lines[&1]["stdout_dropped"], 0, "{}", out.dump());
+}
