@@ -133,6 +133,19 @@ fn new_project_runs(lang: &str, env: &[(&str, &Path)]) {
     cmd.output()
         .assert_success()
         .assert_stdout_lines(&as_strs(&squares(0..5)));
+    // Python's and JavaScript's integers do not wrap: a square past s64
+    // fails with an exception that says so (Rust's template wraps).
+    if lang != "rust" {
+        let mut cmd = run(&name, ["-4", "3037000500"]);
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd.output()
+            .assert_code(1)
+            .assert_stdout_lines(&["16"])
+            .assert_stderr_contains("task 1 (input 3037000500) failed: exception: ")
+            .assert_stderr_contains("3037000500 squared does not fit in an s64");
+    }
     // Written once: a second `new` into the same directory is refused and
     // leaves it as it was.
     wpool(["new", &name, "--lang", lang])

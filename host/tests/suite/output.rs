@@ -114,13 +114,23 @@ fn huge_result_fails_alone_with_a_size_error() {
 fn json_lines_count_the_output_dropped() {
     let out = run(
         Guest::Misbehave,
-        ["--func", "chatter", "--max-output", "1KiB", "1000", "2", "--json"],
+        [
+            "--func",
+            "chatter",
+            "--max-output",
+            "1KiB",
+            "1000",
+            "2",
+            "--json",
+        ],
     )
     .output();
     out.assert_success();
     let lines = json_by_index(&out, 2);
     let written = |lines: u64, prefix: &str| -> u64 {
-        (0..lines).map(|i| format!("{prefix} {i}\n").len() as u64).sum()
+        (0..lines)
+            .map(|i| format!("{prefix} {i}\n").len() as u64)
+            .sum()
     };
     for (index, count) in [(0, 1000), (1, 2)] {
         let line = &lines[&index];

@@ -3,5 +3,11 @@
 // exception fails the task, named by its message.
 
 export function square(x) {
-  return x * x;
+  // componentize-js passes a negative s64 as its unsigned twin.
+  const n = BigInt.asIntN(64, x);
+  const squared = n * n;
+  if (BigInt.asIntN(64, squared) !== squared) {
+    throw new RangeError(`${n} squared does not fit in an s64`);
+  }
+  return squared;
 }
