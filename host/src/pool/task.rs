@@ -329,10 +329,12 @@ impl Component {
                     matches: matches.join(", "),
                 });
             }
-            (_, None) => {
+            // The functions to choose from: a start-up hook is not one.
+            (several, None) => {
+                let names: Vec<&str> = several.iter().map(|&i| funcs[i].name.as_str()).collect();
                 return Err(Error::AmbiguousFunc {
                     name: self.inner.name.clone(),
-                    exports: list(),
+                    exports: names.join(", "),
                 });
             }
         };

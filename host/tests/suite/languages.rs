@@ -105,12 +105,11 @@ fn a_toolchain_hook_is_marked_and_never_chosen() {
     out.assert_success().assert_stdout_contains(
         "//   exports#init: componentize-py's start-up hook, not mapped unless named",
     );
-    // Four functions beside the hook: name one.
-    run(&wasm, ["1"]).output().assert_refused(&[
-        "exports several functions, name one",
-        "square",
-        "summarize",
-    ]);
+    // Four functions beside the hook: name one (the hook is none of them).
+    run(&wasm, ["1"])
+        .output()
+        .assert_refused(&["exports several functions, name one", "square", "summarize"])
+        .assert_stderr_lacks("exports#init");
 }
 
 /// `wpool new NAME --lang LANG` in a fresh directory, then `wpool run` on
