@@ -210,7 +210,14 @@ pub(crate) fn from_json<V: WasmValue>(json: &Json, ty: &V::Type) -> Result<V, Mi
                 .try_into()
                 .map_err(|_| fits("an unsigned 64-bit integer"))?,
         ),
-        F32 => V::make_f32(number(json).ok_or_else(|| expected("a number"))? as f32),
+        F32 => {
+            let x = number(json).ok_or_else(|| expected("a number"))?;
+            // Rounded to the nearest f32, a finite number may overflow.
+            if x.is_finite() && !(x as f32).is_finite() {
+                return Err(fits("an f32 (at most ±3.4028235e38)"));
+            }
+            V::make_f32(x as f32)
+        }
         F64 => V::make_f64(number(json).ok_or_else(|| expected("a number"))?),
         Char => {
             let mut chars = json.as_str().unwrap_or_default().chars();
@@ -337,6 +344,14 @@ pub(crate) fn from_json<V: WasmValue>(json: &Json, ty: &V::Type) -> Result<V, Mi
                 })
                 .collect::<std::option::Option<_>>()
                 .ok_or_else(|| expected(what))?;
+            // As WAVE does, a flag named twice is refused.
+            if let Some(twice) = names
+                .iter()
+                .enumerate()
+                .find(|(i, n)| names[..*i].contains(n))
+            {
+                return Err(Mismatch::new(format!("flag {:?} named twice", twice.1)));
+            }
             made(V::make_flags(ty, names))?
         }
         kind => {
@@ -368,13 +383,15 @@ fn single_key(json: &Json) -> Option<(&str, &Json)> {
         .map(|(key, value)| (key.as_str(), value))
 }
 
-/// An integer from a JSON integer, or a decimal string.
+/// An integer from a JSON integer, or a decimal string. JSON's `-0`, which
+/// the parser reads as a float, is 0.
 fn integer(json: &Json) -> Option<i128> {
     match json {
         Json::Number(n) => n
             .as_i64()
             .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from)),
+            .or_else(|| n.as_u64().map(i128::from))
+            .or_else(|| (n.as_f64() == Some(0.0)).then_some(0)),
         Json::String(text) => text.parse().ok(),
         _ => None,
     }
@@ -402,3 +419,53 @@ fn quote(json: &Json) -> String {
 #[cfg(test)]
 #[path = "json_props.rs"]
 mod props;
+
+#[cfg(test)]
+mod tests {
+    use wasm_wave::value::{Type, Value};
+
+    use super::{Json, from_json};
+
+    fn read(json: &str, ty: &Type) -> Result<String, String> {
+        let json: Json = serde_json::from_str(json).expect("JSON");
+        from_json::<Value>(&json, ty)
+            .map(|value| wasm_wave::to_string(&value).expect("WAVE"))
+            .map_err(|mismatch| mismatch.to_string())
+    }
+
+    #[test]
+    fn an_f32_past_its_range_is_refused_not_made_infinite() {
+        assert_eq!(
+            read("3.4e38", &Type::F32),
+            Ok("340000000000000000000000000000000000000".into())
+        );
+        let refused = read("3.5e38", &Type::F32).unwrap_err();
+        assert!(
+            refused.contains("an f32 (at most ±3.4028235e38)"),
+            "{refused}"
+        );
+        assert_eq!(read(r#""Infinity""#, &Type::F32), Ok("inf".into()));
+        assert_eq!(
+            read("3.5e38", &Type::F64),
+            Ok("350000000000000000000000000000000000000".into())
+        );
+    }
+
+    #[test]
+    fn a_flag_named_twice_is_refused_as_in_wave() {
+        let ty = Type::flags(["read", "write"]).expect("a flags type");
+        assert_eq!(
+            read(r#"["write", "read"]"#, &ty),
+            Ok("{read, write}".into())
+        );
+        let refused = read(r#"["read", "read"]"#, &ty).unwrap_err();
+        assert!(refused.contains(r#"flag "read" named twice"#), "{refused}");
+    }
+
+    #[test]
+    fn json_minus_zero_is_the_integer_0() {
+        assert_eq!(read("-0", &Type::S64), Ok("0".into()));
+        assert_eq!(read("-0", &Type::U8), Ok("0".into()));
+        assert!(read("-0.5", &Type::S64).is_err());
+    }
+}
