@@ -205,23 +205,18 @@ fn report(name: &str, mut process: Process) -> anyhow::Result<bool> {
         warn(format_args!("[{name}] stopped before it finished"));
         return Ok(false);
     };
-    let mut stdout = io::stdout().lock();
-    match &output.result {
-        Ok(value) => {
-            writeln!(stdout, "[{name}] = {value}")?;
-            stdout.flush()?;
-            Ok(true)
-        }
+    let ended = match &output.result {
+        Ok(value) => format!("= {value}"),
         // As Python's `sys.exit(0)` in a process: exit code 0, a success.
-        Err(TaskError::Exit(0)) => {
-            writeln!(stdout, "[{name}] exited with status 0")?;
-            stdout.flush()?;
-            Ok(true)
-        }
+        Err(TaskError::Exit(0)) => "exited with status 0".to_string(),
         Err(error) => {
             let code = error.exit_code();
             warn(format_args!("[{name}] failed: {error} (exit code {code})"));
-            Ok(false)
+            return Ok(false);
         }
-    }
+    };
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "[{name}] {ended}")?;
+    stdout.flush()?;
+    Ok(true)
 }

@@ -408,7 +408,8 @@ fn linger(stdout: &BufReader<std::process::ChildStdout>) {
 struct Lines {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
-    /// The last [`STDERR_TAIL`] bytes written on stderr.
+    /// The last bytes written on stderr: at least [`STDERR_TAIL`] of
+    /// them, when there were as many.
     stderr_tail: Vec<u8>,
 }
 
@@ -428,9 +429,13 @@ impl Lines {
     /// [`LINE_CHUNK`] as it is), and holds the rest.
     fn write(&mut self, stream: Stream, bytes: &[u8], sink: &OutputSink) {
         if stream == Stream::Stderr {
+            // Trimmed once it holds twice the tail: each byte moves once
+            // at most, not at every write.
             let tail = &mut self.stderr_tail;
             tail.extend_from_slice(&bytes[bytes.len().saturating_sub(STDERR_TAIL)..]);
-            tail.drain(..tail.len().saturating_sub(STDERR_TAIL));
+            if tail.len() > 2 * STDERR_TAIL {
+                tail.drain(..tail.len() - STDERR_TAIL);
+            }
         }
         let held = self.held(stream);
         held.extend_from_slice(bytes);
