@@ -404,18 +404,20 @@ fn a_put_answered_at_once_that_fails_later_is_reported() {
     // The first put after the close was answered `ok` at once; its failure
     // is the answer of a later put, or fails the task if none came.
     match &output.result {
-        Ok(value) => {
+        Err(TaskError::Returned(value)) => {
             let wave = value.as_wave();
             assert!(
-                wave.starts_with("err(\"put ") && wave.ends_with("after the event: Closed\")"),
+                wave.starts_with("err(\"put ")
+                    && wave.ends_with(" after the event: Error::Closed\")"),
                 "{wave}"
             );
             assert!(!wave.starts_with("err(\"put 0 "), "{wave}");
         }
-        Err(error) => assert!(
-            error.to_string().contains("answered at once failed"),
-            "{error}"
+        Err(TaskError::Trap(why)) => assert_eq!(
+            why,
+            "a queue put answered at once failed after the task's last put on that queue: closed"
         ),
+        other => panic!("expected the late put's failure, got {other:?}"),
     }
     assert_eq!(queue.len(), Ok(0), "nothing was put after the close");
 }
