@@ -186,8 +186,9 @@ impl Report {
 }
 
 /// One output as a JSON line: its index and input, its value (typed), the
-/// file written or its error, its captured output and how many bytes of it
-/// were dropped past `--max-output`, and where and how long it ran. A failed task's input is shortened when its JSON is long (one
+/// file written or its error, its captured output (the first bytes, how
+/// many were dropped past `--max-output`, and the last), and where and how
+/// long it ran. A failed task's input is shortened when its JSON is long (one
 /// that failed with kind `input`, a file's path or an invalid input's
 /// text, is short already).
 fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
@@ -207,6 +208,8 @@ fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
         "stderr": String::from_utf8_lossy(&output.stderr.bytes),
         "stdout_dropped": output.stdout.dropped,
         "stderr_dropped": output.stderr.dropped,
+        "stdout_tail": String::from_utf8_lossy(&output.stdout.tail),
+        "stderr_tail": String::from_utf8_lossy(&output.stderr.tail),
         "worker": output.worker,
         "attempts": output.attempts,
         "time": output.time.map(|time| time.as_secs_f64()),
@@ -364,17 +367,20 @@ pub(crate) fn prefix_lines(
     if captured.is_empty() {
         return;
     }
-    let text = String::from_utf8_lossy(&captured.bytes);
-    for line in text.lines() {
-        let _ = writeln!(notes, "[{index}] {}", printable(line));
-    }
+    let lines = |notes: &mut String, bytes: &[u8]| {
+        for line in String::from_utf8_lossy(bytes).lines() {
+            let _ = writeln!(notes, "[{index}] {}", printable(line));
+        }
+    };
+    lines(notes, &captured.bytes);
     if captured.dropped > 0 {
         let _ = writeln!(
             notes,
-            "[{index}] ({} more bytes of {stream} dropped)",
+            "[{index}] ({} more bytes of {stream} dropped here)",
             captured.dropped
         );
     }
+    lines(notes, &captured.tail);
 }
 
 pub(crate) fn printable(text: &str) -> String {

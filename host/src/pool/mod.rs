@@ -20,13 +20,11 @@
 //! - `cache`: the compile cache on disk and its keyed tags.
 //! - `guest_build`: building a task project (Rust, Python, JavaScript)
 //!   into a component.
-//! - `exception`: naming a guest's uncaught exception from its stderr.
 
 mod cache;
 mod cluster;
 mod dispatch;
 mod error;
-mod exception;
 mod guest_build;
 mod hub;
 mod job;

@@ -68,8 +68,8 @@ impl TaskOutput {
         std::mem::size_of::<TaskOutput>()
             + self.input.args.len()
             + result
-            + self.stdout.bytes.len()
-            + self.stderr.bytes.len()
+            + self.stdout.kept()
+            + self.stderr.kept()
     }
 
     /// The output of a task that failed without a result from a worker,

@@ -18,7 +18,6 @@ use wit_parser::decoding::{DecodedWasm, decode};
 use wit_parser::{FunctionKind, Resolve, WorldId, WorldItem, WorldKey};
 
 use super::error::{Error, TaskError};
-use super::exception;
 use super::json;
 use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
@@ -855,24 +854,16 @@ impl Task {
         Ok(Value::new(bytes, self.inner.result.clone()))
     }
 
-    /// What a worker's failure of a call means to the caller: a trap after
-    /// the guest reported an uncaught exception on its `stderr` (what of it
-    /// was captured or kept) is that exception.
+    /// What a worker's failure of a call means to the caller.
     ///
     /// # Errors
     /// When the `err` value it returned does not decode as the function's
     /// result.
-    pub(crate) fn failure(
-        &self,
-        failure: Failure,
-        stderr: &[u8],
-    ) -> Result<TaskError, encoding::Error> {
+    pub(crate) fn failure(&self, failure: Failure) -> Result<TaskError, encoding::Error> {
         Ok(match failure {
             Failure::Returned(bytes) => TaskError::Returned(self.value(bytes)?),
-            Failure::Trap(message) => match exception::uncaught(stderr) {
-                Some(exception) => TaskError::Exception(exception),
-                None => TaskError::Trap(message),
-            },
+            Failure::Trap(message) => TaskError::Trap(message),
+            Failure::Exception(exception) => TaskError::Exception(exception),
             Failure::Exit(code) => TaskError::Exit(code),
             Failure::StackOverflow => TaskError::StackOverflow,
             Failure::Timeout(after) => TaskError::Timeout(after),

@@ -191,6 +191,9 @@ pub(crate) enum Failure {
     /// result, encoded.
     Returned(#[serde(deserialize_with = "shared_bytes")] Bytes),
     Trap(String),
+    /// A trap after the guest reported an uncaught exception on its
+    /// stderr: the exception, read from the report.
+    Exception(String),
     Exit(i32),
     StackOverflow,
     Timeout(Duration),
@@ -211,7 +214,7 @@ impl CallResult {
             Ok(bytes) | Err(Failure::Returned(bytes)) => bytes.len(),
             Err(_) => 0,
         };
-        value + self.stdout.bytes.len() + self.stderr.bytes.len()
+        value + self.stdout.kept() + self.stderr.kept()
     }
 }
 

@@ -1,40 +1,68 @@
 //! Guest stdout and stderr, captured per task into a bounded buffer: the
-//! first bytes up to the cap are kept, the rest counted and dropped, and the
-//! guest's writes always succeed, so a chatty guest is never failed for it.
-//! When the host asks for streaming (a spawned process), nothing is kept:
-//! each write goes to the host as it is made, which cuts it into lines, so
-//! that what a process wrote is shown even if its worker is killed.
+//! first bytes and the last, up to the cap, the rest between them counted
+//! and dropped; the guest's writes always succeed, so a chatty guest is
+//! never failed for it. When the host asks for streaming (a spawned
+//! process), nothing is kept for the result: each write goes to the host as
+//! it is made, which cuts it into lines, so that what a process wrote is
+//! shown even if its worker is killed.
+//!
+//! Either way, the last [`REPORT`] bytes of stderr are kept until the task
+//! ends: an uncaught exception's report is read from them.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use super::exception;
 use super::link::HostLink;
 use crate::protocol::{Captured, FromWorker, Stream};
+
+/// Bytes of the end of stderr kept to read an uncaught exception's report
+/// from, whatever the cap: the report ends what the task wrote.
+const REPORT: usize = 16 << 10;
 
 /// A sink for one guest output stream. Clones share the buffer: the store
 /// holds one, the worker reads the other when the task ends.
 #[derive(Clone)]
 pub(crate) struct Capture {
-    /// Kept output; empty when streaming.
-    inner: Arc<Mutex<Captured>>,
-    /// Bytes kept; what is written past them is counted in `dropped`.
-    cap: usize,
+    inner: Arc<Mutex<Kept>>,
+    /// Bytes kept from the start (none when streaming).
+    head: usize,
+    /// Bytes of the end shown after them, when some were dropped between.
+    shown_tail: usize,
+    /// Bytes of the end kept: the shown ones, and for stderr the report's.
+    tail: usize,
     /// Where the output goes as it is written, when it streams.
     streaming: Option<(HostLink, Stream)>,
 }
 
+/// What a task wrote, as far as it is kept.
+#[derive(Default)]
+struct Kept {
+    head: Vec<u8>,
+    /// Bytes written past `head`.
+    past: u64,
+    /// The last bytes written past `head`: at least [`Capture::tail`] of
+    /// them, when there were as many.
+    tail: Vec<u8>,
+}
+
 impl Capture {
-    /// A capture that keeps the first `cap` bytes for the task's result.
-    pub(crate) fn new(cap: usize) -> Capture {
+    /// A capture that keeps, of what is written to `stream`, the first
+    /// three quarters of `cap` bytes and the last quarter for the task's
+    /// result.
+    pub(crate) fn new(cap: usize, stream: Stream) -> Capture {
+        let shown_tail = cap / 4;
         Capture {
             inner: Arc::default(),
-            cap,
+            head: cap - shown_tail,
+            shown_tail,
+            tail: shown_tail.max(Self::report(stream)),
             streaming: None,
         }
     }
@@ -44,38 +72,91 @@ impl Capture {
     pub(crate) fn streaming(link: HostLink, stream: Stream) -> Capture {
         Capture {
             inner: Arc::default(),
-            cap: 0,
+            head: 0,
+            shown_tail: 0,
+            tail: Self::report(stream),
             streaming: Some((link, stream)),
         }
     }
 
-    /// Takes what was kept so far, leaving the capture empty.
+    /// The bytes of `stream`'s end kept for an exception's report.
+    fn report(stream: Stream) -> usize {
+        match stream {
+            Stream::Stdout => 0,
+            Stream::Stderr => REPORT,
+        }
+    }
+
+    /// Takes what was kept so far for the task's result (nothing when
+    /// streaming), leaving the capture empty.
     pub(crate) fn take(&self) -> Captured {
-        std::mem::take(&mut *self.lock())
+        let Kept { head, past, tail } = std::mem::take(&mut *self.lock());
+        if self.streaming.is_some() {
+            return Captured::default();
+        }
+        // Nothing was dropped: the tail is all that followed the head.
+        if past <= self.shown_tail as u64 {
+            let mut bytes = head;
+            bytes.extend_from_slice(&tail);
+            return Captured {
+                bytes,
+                dropped: 0,
+                tail: Vec::new(),
+            };
+        }
+        let mut shown = &tail[tail.len() - self.shown_tail..];
+        if let Some(end) = shown.iter().position(|&b| b == b'\n')
+            && end + 1 < shown.len()
+        {
+            shown = &shown[end + 1..];
+        }
+        Captured {
+            bytes: head,
+            dropped: past - shown.len() as u64,
+            tail: shown.to_vec(),
+        }
+    }
+
+    /// The uncaught exception the end of what was written reports, if it
+    /// reports one (see [`exception::uncaught`]).
+    pub(crate) fn exception(&self) -> Option<String> {
+        let kept = self.lock();
+        let mut end = Vec::new();
+        if kept.past == kept.tail.len() as u64 {
+            end.extend_from_slice(&kept.head);
+        }
+        end.extend_from_slice(&kept.tail);
+        exception::uncaught(&end[end.len().saturating_sub(REPORT)..])
     }
 
     fn write(&self, buf: &[u8]) {
-        if let Some((link, stream)) = &self.streaming {
+        if let Some((link, stream)) = &self.streaming
+            && !buf.is_empty()
+        {
             // A host gone meanwhile ends the worker through its reader
             // thread.
-            if !buf.is_empty() {
-                let _ = link.send(&FromWorker::Output {
-                    stream: *stream,
-                    bytes: buf.to_vec(),
-                });
-            }
-            return;
+            let _ = link.send(&FromWorker::Output {
+                stream: *stream,
+                bytes: buf.to_vec(),
+            });
         }
-        let mut captured = self.lock();
-        let room = self.cap.saturating_sub(captured.bytes.len());
-        let kept = buf.len().min(room);
-        captured.bytes.extend_from_slice(&buf[..kept]);
-        captured.dropped += (buf.len() - kept) as u64;
+        let mut kept = self.lock();
+        let room = self.head.saturating_sub(kept.head.len());
+        let (first, rest) = buf.split_at(buf.len().min(room));
+        kept.head.extend_from_slice(first);
+        kept.past += rest.len() as u64;
+        // Trimmed once it holds twice what is kept: each byte moves once
+        // at most, not at every write.
+        let tail = &mut kept.tail;
+        tail.extend_from_slice(&rest[rest.len().saturating_sub(self.tail)..]);
+        if tail.len() > 2 * self.tail {
+            tail.drain(..tail.len() - self.tail);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
-        // A poisoned lock only means a writer panicked mid-append; the bytes
-        // are still a valid prefix.
+    fn lock(&self) -> MutexGuard<'_, Kept> {
+        // A poisoned lock only means a writer panicked mid-append; what is
+        // kept is still what was written, in order.
         self.inner
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
@@ -135,5 +216,57 @@ impl tokio::io::AsyncWrite for Capture {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Capture, Stream};
+
+    /// `lines` numbered lines written to a capture of `cap` bytes, a
+    /// line a write.
+    fn captured(cap: usize, lines: usize) -> crate::protocol::Captured {
+        let capture = Capture::new(cap, Stream::Stderr);
+        for i in 0..lines {
+            capture.write(format!("line {i}\n").as_bytes());
+        }
+        capture.take()
+    }
+
+    #[test]
+    fn what_fits_is_kept_whole() {
+        let kept = captured(1024, 10);
+        let written: String = (0..10).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&kept.bytes), written);
+        assert_eq!((kept.dropped, kept.tail.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_first_bytes_and_the_last_lines_are_kept_and_the_rest_counted() {
+        let written: usize = (0..10_000).map(|i| format!("line {i}\n").len()).sum();
+        let kept = captured(1024, 10_000);
+        assert_eq!(kept.bytes.len(), 768);
+        assert!(kept.bytes.starts_with(b"line 0\nline 1\n"));
+        let tail = String::from_utf8_lossy(&kept.tail);
+        assert!(
+            tail.starts_with("line ") && tail.ends_with("line 9999\n"),
+            "{tail}"
+        );
+        assert!(kept.tail.len() <= 256);
+        assert_eq!(kept.kept() as u64 + kept.dropped, written as u64);
+    }
+
+    #[test]
+    fn a_report_at_the_end_is_read_whatever_the_cap() {
+        let capture = Capture::new(0, Stream::Stderr);
+        for _ in 0..10_000 {
+            capture.write(b"chatter\n");
+        }
+        capture.write(
+            b"Traceback (most recent call last):\n  File \"app.py\", line 1\nValueError: no\n",
+        );
+        assert_eq!(capture.exception().as_deref(), Some("ValueError: no"));
+        assert_eq!(capture.take().kept(), 0);
+        assert_eq!(capture.exception(), None, "taken, nothing is left to read");
     }
 }

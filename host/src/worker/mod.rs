@@ -16,8 +16,10 @@
 //! - `state`: the store data of one task.
 //! - `bindings`: the host side of the `wpool:task` WIT package.
 //! - `http`: `wasi:http`, linked with every outgoing request refused.
-//! - `capture`: bounded capture of guest stdout and stderr, or streaming
-//!   them to the host line by line.
+//! - `capture`: bounded capture of guest stdout and stderr (its first
+//!   bytes and its last), or streaming them to the host line by line.
+//! - `exception`: naming a guest's uncaught exception from the end of its
+//!   stderr.
 //! - `load`: compiling a component, or loading the verified artifact the
 //!   host sent (the crate's one `unsafe` block).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
@@ -28,6 +30,7 @@
 mod bindings;
 mod capture;
 mod channel;
+mod exception;
 mod http;
 mod link;
 mod load;

@@ -309,10 +309,18 @@ impl Runtime {
         };
         let (outcome, instance) = match finished {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
-            Ok((Err(error), _)) => (
-                task.failure(limits, error, store.data().memory.refused),
-                None,
-            ),
+            Ok((Err(error), _)) => {
+                let failure = match task.failure(limits, error, store.data().memory.refused) {
+                    // An interpreted guest's uncaught exception traps after
+                    // it printed its report.
+                    Err(Failure::Trap(trap)) => Err(session
+                        .stderr
+                        .exception()
+                        .map_or(Failure::Trap(trap), Failure::Exception)),
+                    failure => failure,
+                };
+                (failure, None)
+            }
             Ok((Ok(_), Err(broken))) => (task.failure(limits, broken, false), None),
             Ok((Ok(_), Ok(Some((channel, error))))) => {
                 (Err(Failure::Trap(channel.unreported(&error))), None)
@@ -343,7 +351,7 @@ impl Runtime {
     fn new_session(&self, task: &Hosted) -> Session {
         let capture = |stream| match self.stream_output {
             true => Capture::streaming(self.link.clone(), stream),
-            false => Capture::new(self.limits.max_output),
+            false => Capture::new(self.limits.max_output, stream),
         };
         let (stdout, stderr) = (capture(Stream::Stdout), capture(Stream::Stderr));
         let mut store = Store::new(

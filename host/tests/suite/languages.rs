@@ -64,6 +64,20 @@ fn check_tasks(guest: Guest, exception: &str) {
         .output()
         .assert_code(1)
         .assert_stderr_contains(&format!("task 0 (input -1) failed: {exception}\n"));
+    // The worker reads the report whatever `--max-output` keeps to show:
+    // here, only the count of what it dropped.
+    let out = run(guest, ["--func", "root", "--max-output", "0", "-1"]).output();
+    out.assert_code(1)
+        .assert_stderr_contains(&format!("task 0 (input -1) failed: {exception}\n"));
+    let shown: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("[0] "))
+        .collect();
+    out.check(
+        shown.len() == 1 && shown[0].ends_with("bytes of stderr dropped here)"),
+        "more than the count of the dropped output was shown",
+    );
     // A spawned process's stderr streams, uncaptured: the exception is
     // read from what it wrote last.
     let spawned = format!("{}#root=-1", guest.display());

@@ -13,11 +13,13 @@ fn guest_output_is_capped_and_kept_off_stdout() {
     .output();
     out.assert_success()
         .assert_stdout_lines(&["100000"])
-        .assert_stderr_contains("[0] out 0")
-        .assert_stderr_contains("[0] err 0")
-        .assert_stderr_contains("more bytes of stdout dropped")
-        .assert_stderr_contains("more bytes of stderr dropped")
-        .assert_stderr_lacks("out 99999");
+        .assert_stderr_contains("[0] out 0\n")
+        .assert_stderr_contains("[0] err 0\n")
+        .assert_stderr_contains("more bytes of stdout dropped here)\n[0] out 999")
+        .assert_stderr_contains("more bytes of stderr dropped here)\n[0] err 999")
+        .assert_stderr_contains("[0] out 99999\n")
+        .assert_stderr_contains("[0] err 99999\n")
+        .assert_stderr_lacks("out 50000");
     out.check(
         out.stderr.len() < 16 << 10,
         "more than the cap of guest output was shown",
@@ -108,8 +110,9 @@ fn huge_result_fails_alone_with_a_size_error() {
     out.assert_stderr_contains("result of 8.0 MiB exceeds the limit of 4.0 MiB");
 }
 
-/// `--json` says how much of each stream was dropped past `--max-output`:
-/// kept and dropped add up to what the task wrote.
+/// `--json` says how much of each stream was dropped past `--max-output`,
+/// between the first bytes and the last: kept and dropped add up to what
+/// the task wrote.
 #[test]
 fn json_lines_count_the_output_dropped() {
     let out = run(
@@ -135,7 +138,15 @@ fn json_lines_count_the_output_dropped() {
     for (index, count) in [(0, 1000), (1, 2)] {
         let line = &lines[&index];
         for (stream, prefix) in [("stdout", "out"), ("stderr", "err")] {
-            let kept = line[stream].as_str().map_or(0, str::len) as u64;
+            let text = |field: String| line[field.as_str()].as_str().unwrap_or("").to_string();
+            let (head, tail) = (text(stream.to_string()), text(format!("{stream}_tail")));
+            let kept = (head.len() + tail.len()) as u64;
+            if count == 1000 {
+                assert!(head.starts_with(&format!("{prefix} 0\n")), "{line}");
+                assert!(tail.ends_with(&format!("{prefix} 999\n")), "{line}");
+            } else {
+                assert_eq!(tail, "", "{line}");
+            }
             let dropped = line[format!("{stream}_dropped").as_str()].as_u64();
             assert_eq!(
                 dropped.map(|dropped| kept + dropped),

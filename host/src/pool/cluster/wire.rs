@@ -208,9 +208,7 @@ impl Reply {
         };
         let result = match reply.result {
             Ok(bytes) => task.value(bytes).map_err(undecodable),
-            Err(Fault::Worker(failure)) => Err(task
-                .failure(failure, &reply.stderr.bytes)
-                .unwrap_or_else(undecodable)),
+            Err(Fault::Worker(failure)) => Err(task.failure(failure).unwrap_or_else(undecodable)),
             Err(Fault::InputTooLarge { size, limit }) => Err(TaskError::TooLarge {
                 what: "input",
                 size,

@@ -323,11 +323,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     reason: message,
                 });
             }
-            EventKind::Done {
-                busy,
-                results,
-                stderr_tail,
-            } => {
+            EventKind::Done { busy, results } => {
                 let worker = self.slots.worker_id(slot);
                 let decoded: Result<Vec<_>, _> = results
                     .into_iter()
@@ -340,12 +336,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stderr,
                         } = result;
                         let task = self.feed.task(index).unwrap_or(&self.task);
-                        // Streamed, stderr was not captured: its tail was kept.
-                        let report = match stderr.is_empty() {
-                            true => &stderr_tail,
-                            false => &stderr.bytes,
-                        };
-                        let outcome = Self::outcome(task, outcome, report)?;
+                        let outcome = Self::outcome(task, outcome)?;
                         let ran = Ran {
                             worker: Some(worker),
                             time: Some(time),
@@ -386,11 +377,10 @@ impl<I: Iterator<Item = Input>> Run<I> {
     fn outcome(
         task: &Task,
         outcome: Result<Bytes, Failure>,
-        stderr: &[u8],
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(task.value(bytes)?),
-            Err(failure) => Err(task.failure(failure, stderr)?),
+            Err(failure) => Err(task.failure(failure)?),
         })
     }
 

@@ -60,10 +60,6 @@ pub(crate) enum EventKind {
     Done {
         busy: std::time::Duration,
         results: Vec<CallResult>,
-        /// For a worker that streams its output, the end of what its
-        /// tasks wrote on stderr since the last batch (their results
-        /// capture none): where an uncaught exception's report is read.
-        stderr_tail: Vec<u8>,
     },
     /// The worker's stdout closed: it exited or was killed.
     Exited,
@@ -367,12 +363,7 @@ fn serve(
                 if let Some(output) = &output {
                     lines.end(output);
                 }
-                let stderr_tail = std::mem::take(&mut lines.stderr_tail);
-                EventKind::Done {
-                    busy,
-                    results,
-                    stderr_tail,
-                }
+                EventKind::Done { busy, results }
             }
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
@@ -408,14 +399,7 @@ fn linger(stdout: &BufReader<std::process::ChildStdout>) {
 struct Lines {
     stdout: Vec<u8>,
     stderr: Vec<u8>,
-    /// The last bytes written on stderr: at least [`STDERR_TAIL`] of
-    /// them, when there were as many.
-    stderr_tail: Vec<u8>,
 }
-
-/// Bytes of a streaming task's stderr kept to read an uncaught exception's
-/// report from, which ends what the task wrote.
-const STDERR_TAIL: usize = 16 << 10;
 
 impl Lines {
     fn held(&mut self, stream: Stream) -> &mut Vec<u8> {
@@ -428,15 +412,6 @@ impl Lines {
     /// Gives `sink` the whole lines `bytes` ends (a line held past
     /// [`LINE_CHUNK`] as it is), and holds the rest.
     fn write(&mut self, stream: Stream, bytes: &[u8], sink: &OutputSink) {
-        if stream == Stream::Stderr {
-            // Trimmed once it holds twice the tail: each byte moves once
-            // at most, not at every write.
-            let tail = &mut self.stderr_tail;
-            tail.extend_from_slice(&bytes[bytes.len().saturating_sub(STDERR_TAIL)..]);
-            if tail.len() > 2 * STDERR_TAIL {
-                tail.drain(..tail.len() - STDERR_TAIL);
-            }
-        }
         let held = self.held(stream);
         held.extend_from_slice(bytes);
         let end = match held.len() >= LINE_CHUNK {
