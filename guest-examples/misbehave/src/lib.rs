@@ -309,6 +309,10 @@ impl Guest for Misbehave {
         "x".repeat((mib as usize) << 20)
     }
 
+    fn big_bytes(mib: u32) -> Vec<u8> {
+        vec![7; (mib as usize) << 20]
+    }
+
     fn echo(text: String) -> String {
         text
     }

@@ -234,12 +234,14 @@ pub enum TaskError {
     Terminated,
     /// The task's input, or its result, is larger than
     /// [`Limits::max_value`](crate::Limits::max_value).
-    #[error("{what} of {}", over_limit(*size, *limit))]
+    #[error("{what} {}", over_limit(*size, *limit))]
     TooLarge {
         /// `input` or `result`.
         what: &'static str,
-        /// Its size in bytes, as encoded between the host and the workers.
-        size: u64,
+        /// Its size in bytes, as encoded between the host and the workers;
+        /// `None` for a result too large to be copied out of the guest,
+        /// whose size is not known.
+        size: Option<u64>,
         /// The limit in bytes.
         limit: u64,
     },
@@ -314,7 +316,7 @@ impl From<LoadError> for TaskError {
             LoadError::Input(message) => TaskError::Input(message),
             LoadError::TooLarge { size, limit } => TaskError::TooLarge {
                 what: "input",
-                size,
+                size: Some(size),
                 limit,
             },
         }
@@ -324,11 +326,15 @@ impl From<LoadError> for TaskError {
 /// `SIZE exceeds the limit of LIMIT`, each as a person reads it (`2.0
 /// MiB`), with the exact bytes too when the two would read the same (`1.0
 /// KiB (1025 bytes)`).
-fn over_limit(size: u64, limit: u64) -> String {
+fn over_limit(size: Option<u64>, limit: u64) -> String {
     let human = |bytes| bytesize::ByteSize::b(bytes).display().iec().to_string();
-    let (a, b) = (human(size), human(limit));
+    let b = human(limit);
+    let Some(size) = size else {
+        return format!("over the limit of {b}");
+    };
+    let a = human(size);
     match a == b {
-        true => format!("{a} ({size} bytes) exceeds the limit of {b} ({limit} bytes)"),
-        false => format!("{a} exceeds the limit of {b}"),
+        true => format!("of {a} ({size} bytes) exceeds the limit of {b} ({limit} bytes)"),
+        false => format!("of {a} exceeds the limit of {b}"),
     }
 }

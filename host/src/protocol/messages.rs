@@ -199,9 +199,11 @@ pub(crate) enum Failure {
     Timeout(Duration),
     OutOfFuel(u64),
     MemoryLimit(u64),
-    /// The result's encoding has `size` bytes, more than `limit`.
+    /// The result's encoding has `size` bytes, more than `limit`; `None`:
+    /// more than wasmtime would copy out of the guest for a value of
+    /// `limit` bytes, and how much more is not known.
     ResultTooLarge {
-        size: u64,
+        size: Option<u64>,
         limit: u64,
     },
 }

@@ -455,7 +455,7 @@ impl Hosted {
         }
         if out.len() > limits.max_value {
             let too_large = Failure::ResultTooLarge {
-                size: out.len() as u64,
+                size: Some(out.len() as u64),
                 limit: limits.max_value as u64,
             };
             return Ok((instance, Err(too_large)));
@@ -515,6 +515,15 @@ impl Hosted {
                     .to_string(),
             ),
             None if memory_refused => Failure::MemoryLimit(limits.max_memory),
+            // The hostcall fuel is sized to lift a result of at most
+            // `max_value` bytes, whatever its type: one that needs more is
+            // larger.
+            None if format!("{error:#}").contains(HOSTCALL_FUEL_EXHAUSTED) => {
+                Failure::ResultTooLarge {
+                    size: None,
+                    limit: limits.max_value as u64,
+                }
+            }
             None => Failure::Trap(format!("{error:#}")),
         })
     }
@@ -529,6 +538,11 @@ pub(crate) fn executor() -> std::io::Result<tokio::runtime::Runtime> {
 
 /// wasmtime's hostcall fuel when it is not set: a store never gets less.
 const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
+
+/// How the error reads when a value would cost more than the hostcall fuel
+/// to copy between the guest and the host (wasmtime 48's private
+/// `HostcallFuelExhausted`).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// The signatures called through a typed function, each with the same
 /// encoding as the dynamic path gives it; every other goes through [`Val`]s.

@@ -69,7 +69,7 @@ fn assert_input_too_large(output: &TaskOutput) {
     match &output.result {
         Err(TaskError::TooLarge {
             what: "input",
-            size: 2048,
+            size: Some(2048),
             limit: 1024,
         }) => {}
         other => panic!("expected the input to be refused as too large, got {other:?}"),

@@ -110,6 +110,36 @@ fn huge_result_fails_alone_with_a_size_error() {
     out.assert_stderr_contains("result of 8.0 MiB exceeds the limit of 4.0 MiB");
 }
 
+/// A byte list too large to be copied out of the guest (on the path that
+/// lifts it a value at a time) fails with kind `size` too, its size unknown.
+#[test]
+fn a_byte_list_result_too_large_to_lift_fails_with_a_size_error() {
+    let out = run(
+        Guest::Misbehave,
+        [
+            "--func",
+            "big-bytes",
+            "--max-value",
+            "4MiB",
+            "--json",
+            "20",
+            "1",
+        ],
+    )
+    .output();
+    out.assert_code(1);
+    let lines = json_by_index(&out, 2);
+    out.check(
+        error_kind(&out, &lines[&0]) == "size",
+        "expected kind size for 20 MiB",
+    );
+    out.check(
+        lines[&1]["value"].as_str().map(str::len) == Some((1 << 20) / 3 * 4 + 4),
+        "big-bytes 1 should return 1 MiB, in base64",
+    );
+    out.assert_stderr_contains("task 0 (input 20) failed: result over the limit of 4.0 MiB\n");
+}
+
 /// `--json` says how much of each stream was dropped past `--max-output`,
 /// between the first bytes and the last: kept and dropped add up to what
 /// the task wrote.

@@ -91,7 +91,7 @@ pub(super) struct Answer {
 pub(super) enum Fault {
     Worker(Failure),
     InputTooLarge {
-        size: u64,
+        size: Option<u64>,
         limit: u64,
     },
     WorkerLost {
@@ -102,7 +102,6 @@ pub(super) enum Fault {
     Terminated,
     Rejected(String),
     Input(String),
-    Exception(String),
 }
 
 impl Reply {
@@ -143,7 +142,7 @@ impl Reply {
                 TaskError::Terminated => Fault::Terminated,
                 TaskError::Rejected(reason) => Fault::Rejected(reason.clone()),
                 TaskError::Input(message) => Fault::Input(message.clone()),
-                TaskError::Exception(message) => Fault::Exception(message.clone()),
+                TaskError::Exception(message) => Fault::Worker(Failure::Exception(message.clone())),
             }),
         };
         Reply {
@@ -226,7 +225,6 @@ impl Reply {
             Err(Fault::Terminated) => Err(TaskError::Terminated),
             Err(Fault::Rejected(reason)) => Err(TaskError::Rejected(reason)),
             Err(Fault::Input(message)) => Err(TaskError::Input(message)),
-            Err(Fault::Exception(message)) => Err(TaskError::Exception(message)),
         };
         Answer {
             result,

@@ -225,7 +225,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         if size > self.max_value {
             return Err(TaskError::TooLarge {
                 what: "input",
-                size: size as u64,
+                size: Some(size as u64),
                 limit: self.max_value as u64,
             });
         }
