@@ -260,7 +260,9 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     max_memory: u64,
 
-    /// Bytes of stdout, and of stderr, kept per task; the rest is dropped.
+    /// Bytes of stdout, and of stderr, kept per task (its first bytes and
+    /// its last), or shown per process by `spawn`; the rest is dropped and
+    /// counted.
     #[arg(long, value_name = "SIZE", default_value = "64KiB", value_parser = parse_size)]
     max_output: u64,
 

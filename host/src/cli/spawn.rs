@@ -205,6 +205,17 @@ fn report(name: &str, mut process: Process) -> anyhow::Result<bool> {
         warn(format_args!("[{name}] stopped before it finished"));
         return Ok(false);
     };
+    let streams = [
+        (&output.stdout, Stream::Stdout, "stdout"),
+        (&output.stderr, Stream::Stderr, "stderr"),
+    ];
+    for (captured, stream, what) in streams {
+        if captured.dropped > 0 {
+            let dropped = captured.dropped;
+            let line = format!("({dropped} more bytes of {what} dropped past --max-output)\n");
+            print_output(name, stream, line.as_bytes());
+        }
+    }
     let ended = match &output.result {
         Ok(value) => format!("= {value}"),
         // As Python's `sys.exit(0)` in a process: exit code 0, a success.

@@ -2,9 +2,10 @@
 //! first bytes and the last, up to the cap, the rest between them counted
 //! and dropped; the guest's writes always succeed, so a chatty guest is
 //! never failed for it. When the host asks for streaming (a spawned
-//! process), nothing is kept for the result: each write goes to the host as
-//! it is made, which cuts it into lines, so that what a process wrote is
-//! shown even if its worker is killed.
+//! process), nothing is kept for the result: each write, up to the cap,
+//! goes to the host as it is made, which cuts it into lines, so that what a
+//! process wrote is shown even if its worker is killed; the rest is counted
+//! and dropped.
 //!
 //! Either way, the last [`REPORT`] bytes of stderr are kept until the task
 //! ends: an uncaught exception's report is read from them.
@@ -31,7 +32,7 @@ const REPORT: usize = 16 << 10;
 #[derive(Clone)]
 pub(crate) struct Capture {
     inner: Arc<Mutex<Kept>>,
-    /// Bytes kept from the start (none when streaming).
+    /// Bytes kept, or sent when streaming, from the start.
     head: usize,
     /// Bytes of the end shown after them, when some were dropped between.
     shown_tail: usize,
@@ -44,11 +45,14 @@ pub(crate) struct Capture {
 /// What a task wrote, as far as it is kept.
 #[derive(Default)]
 struct Kept {
+    /// The first bytes written, or how many were sent when streaming.
     head: Vec<u8>,
-    /// Bytes written past `head`.
+    sent: usize,
+    /// Bytes written past the head: dropped, but for the tail.
     past: u64,
-    /// The last bytes written past `head`: at least [`Capture::tail`] of
-    /// them, when there were as many.
+    /// The last bytes written past the head (when streaming, the last
+    /// written): at least [`Capture::tail`] of them, when there were as
+    /// many.
     tail: Vec<u8>,
 }
 
@@ -67,12 +71,12 @@ impl Capture {
         }
     }
 
-    /// A capture that sends what is written to `stream` to the host as it
-    /// comes.
-    pub(crate) fn streaming(link: HostLink, stream: Stream) -> Capture {
+    /// A capture that sends the first `cap` bytes written to `stream` to
+    /// the host as they come.
+    pub(crate) fn streaming(cap: usize, link: HostLink, stream: Stream) -> Capture {
         Capture {
             inner: Arc::default(),
-            head: 0,
+            head: cap,
             shown_tail: 0,
             tail: Self::report(stream),
             streaming: Some((link, stream)),
@@ -87,12 +91,17 @@ impl Capture {
         }
     }
 
-    /// Takes what was kept so far for the task's result (nothing when
-    /// streaming), leaving the capture empty.
+    /// Takes what was kept so far for the task's result (when streaming,
+    /// only the count of the bytes dropped), leaving the capture empty.
     pub(crate) fn take(&self) -> Captured {
-        let Kept { head, past, tail } = std::mem::take(&mut *self.lock());
+        let Kept {
+            head, past, tail, ..
+        } = std::mem::take(&mut *self.lock());
         if self.streaming.is_some() {
-            return Captured::default();
+            return Captured {
+                dropped: past,
+                ..Captured::default()
+            };
         }
         // Nothing was dropped: the tail is all that followed the head.
         if past <= self.shown_tail as u64 {
@@ -130,25 +139,31 @@ impl Capture {
     }
 
     fn write(&self, buf: &[u8]) {
-        if let Some((link, stream)) = &self.streaming
-            && !buf.is_empty()
-        {
+        let mut kept = self.lock();
+        let room = self.head.saturating_sub(kept.sent + kept.head.len());
+        let (first, rest) = buf.split_at(buf.len().min(room));
+        match &self.streaming {
             // A host gone meanwhile ends the worker through its reader
             // thread.
-            let _ = link.send(&FromWorker::Output {
-                stream: *stream,
-                bytes: buf.to_vec(),
-            });
+            Some((link, stream)) if !first.is_empty() => {
+                kept.sent += first.len();
+                let _ = link.send(&FromWorker::Output {
+                    stream: *stream,
+                    bytes: first.to_vec(),
+                });
+            }
+            Some(_) => {}
+            None => kept.head.extend_from_slice(first),
         }
-        let mut kept = self.lock();
-        let room = self.head.saturating_sub(kept.head.len());
-        let (first, rest) = buf.split_at(buf.len().min(room));
-        kept.head.extend_from_slice(first);
         kept.past += rest.len() as u64;
+        let last = match self.streaming {
+            Some(_) => buf,
+            None => rest,
+        };
         // Trimmed once it holds twice what is kept: each byte moves once
         // at most, not at every write.
         let tail = &mut kept.tail;
-        tail.extend_from_slice(&rest[rest.len().saturating_sub(self.tail)..]);
+        tail.extend_from_slice(&last[last.len().saturating_sub(self.tail)..]);
         if tail.len() > 2 * self.tail {
             tail.drain(..tail.len() - self.tail);
         }

@@ -350,7 +350,7 @@ impl Runtime {
     /// A store for a fresh instance of `task`.
     fn new_session(&self, task: &Hosted) -> Session {
         let capture = |stream| match self.stream_output {
-            true => Capture::streaming(self.link.clone(), stream),
+            true => Capture::streaming(self.limits.max_output, self.link.clone(), stream),
             false => Capture::new(self.limits.max_output, stream),
         };
         let (stdout, stderr) = (capture(Stream::Stdout), capture(Stream::Stderr));

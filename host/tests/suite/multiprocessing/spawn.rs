@@ -385,3 +385,21 @@ fn a_process_that_exits_with_status_0_succeeds() {
         .assert_code(1)
         .assert_stderr_contains("wpool: [1 quit] failed: exited with status 1 (exit code 1)");
 }
+
+/// `--max-output` bounds what a process shows, as it bounds what a task
+/// of `run` keeps: its first bytes stream, the rest is counted at its end.
+#[test]
+fn a_process_shows_its_output_up_to_max_output_and_counts_the_rest() {
+    let chatter = process(Guest::Misbehave, "chatter", Some("100000"));
+    let out = wpool(["spawn", &chatter, "--max-output", "1KiB"]).output();
+    let written: usize = (0..100_000).map(|i| format!("out {i}\n").len()).sum();
+    // The first 1 KiB is "out 0\n" to "out 140\n" and "out 14" of the next.
+    out.assert_success()
+        .assert_stdout_contains("[0 chatter] out 0\n")
+        .assert_stdout_contains(&format!(
+            "[0 chatter] ({} more bytes of stdout dropped past --max-output)\n[0 chatter] = 100000\n",
+            written - 1024
+        ))
+        .assert_stdout_contains("[0 chatter] out 140\n[0 chatter] out 14\n[0 chatter] (")
+        .assert_stderr_contains("more bytes of stderr dropped past --max-output)\n");
+}
