@@ -3,6 +3,8 @@
 //! backend) that does not catch
 //! an exception prints a report on its stderr, then traps; the task then
 //! fails with the exception, read from the report, rather than the trap.
+//! A Rust guest's panic prints its place and message, then traps: the trap
+//! is named by them.
 
 /// The exception the captured `stderr` of a task that trapped reports, if
 /// it reports one:
@@ -51,6 +53,30 @@ pub(crate) fn uncaught(stderr: &[u8]) -> Option<String> {
     (!exception.is_empty()).then(|| exception.to_string())
 }
 
+/// The last Rust panic `stderr` reports, as the standard library's hook
+/// prints it (`thread '<unnamed>' panicked at src/lib.rs:39:9:`, the
+/// message on the lines after it, then a note on `RUST_BACKTRACE`), in one
+/// line: `panicked at src/lib.rs:39:9: boom`. A Rust guest's panic traps;
+/// this says where and why.
+pub(crate) fn panic(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    let (at, location) = lines.iter().enumerate().rev().find_map(|(i, line)| {
+        let (thread, location) = line.split_once(" panicked at ")?;
+        let location = location.strip_suffix(':')?;
+        thread.starts_with("thread '").then_some((i, location))
+    })?;
+    let message: Vec<&str> = lines[at + 1..]
+        .iter()
+        .take_while(|line| !line.starts_with("note: run with `RUST_BACKTRACE="))
+        .copied()
+        .collect();
+    Some(format!(
+        "panicked at {location}: {}",
+        message.join("\n").trim()
+    ))
+}
+
 /// `text` as it was before Rust's `{:?}` escaped its quotes, backslashes
 /// and line breaks.
 fn unescape_debug(text: &str) -> String {
@@ -74,7 +100,7 @@ fn unescape_debug(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::uncaught;
+    use super::{panic, uncaught};
 
     #[test]
     fn a_python_traceback_names_its_exception() {
@@ -108,5 +134,17 @@ mod tests {
         assert_eq!(uncaught(b"just a line\n"), None);
         assert_eq!(uncaught(b"Stack:\n  frame\n"), None);
         assert_eq!(uncaught(b""), None);
+        assert_eq!(panic(b"just a line\n"), None);
+        assert_eq!(panic(b"it panicked at noon:\n"), None);
+    }
+
+    #[test]
+    fn a_rust_panic_says_where_and_why() {
+        // As Rust 1.95's standard library prints it, after other output.
+        let stderr = b"working\nthread '<unnamed>' (1) panicked at misbehave/src/lib.rs:39:9:\nboom\nhere\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(
+            panic(stderr).as_deref(),
+            Some("panicked at misbehave/src/lib.rs:39:9: boom\nhere")
+        );
     }
 }

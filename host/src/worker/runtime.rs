@@ -32,6 +32,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use super::bindings;
 use super::capture::Capture;
+use super::exception;
 use super::http::Http;
 use super::link::HostLink;
 use super::load::{compile, load, load_first};
@@ -311,12 +312,15 @@ impl Runtime {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok((Err(error), _)) => {
                 let failure = match task.failure(limits, error, store.data().memory.refused) {
-                    // An interpreted guest's uncaught exception traps after
-                    // it printed its report.
-                    Err(Failure::Trap(trap)) => Err(session
-                        .stderr
-                        .exception()
-                        .map_or(Failure::Trap(trap), Failure::Exception)),
+                    // An interpreted guest's uncaught exception, and a Rust
+                    // guest's panic, trap after they printed their report.
+                    Err(Failure::Trap(trap)) => {
+                        let end = session.stderr.end();
+                        Err(match exception::uncaught(&end) {
+                            Some(exception) => Failure::Exception(exception),
+                            None => Failure::Trap(exception::panic(&end).unwrap_or(trap)),
+                        })
+                    }
                     failure => failure,
                 };
                 (failure, None)

@@ -78,11 +78,14 @@ fn errors_of_each_task_are_typed() {
         .map(&crash, inputs(&crash, ["\"boom\"".to_string()]))
         .expect("the run starts");
     assert_eq!(outputs.len(), 1);
-    assert!(
-        matches!(&outputs[0].result, Err(TaskError::Trap(_))),
-        "expected a trap, got {:?}",
-        outputs[0].result
-    );
+    // The trap is named by the panic the guest printed before it.
+    match &outputs[0].result {
+        Err(TaskError::Trap(why)) => assert!(
+            why.starts_with("panicked at misbehave/src/lib.rs:") && why.ends_with(": boom"),
+            "{why}"
+        ),
+        other => panic!("expected a trap, got {other:?}"),
+    }
     assert_eq!(outputs[0].result.as_ref().unwrap_err().kind(), "trap");
     assert!(String::from_utf8_lossy(&outputs[0].stderr.bytes).contains("boom"));
 
