@@ -78,7 +78,7 @@ pub use pool::{
     Process, ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task,
     TaskError, TaskOutput, Value, build_guest, shorten,
 };
-pub use protocol::{Captured, End, Limits, MAX_TIMEOUT, ObjectError, Scalar, Stream};
+pub use protocol::{Captured, End, Limits, MAX_MEMORY, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 
 /// The hidden modes of the `wpool` binary: a worker process, and the
 /// lockdown probe of `wpool doctor`. Not part of the API: only the binary

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use wpool::{Component, Limits, MAX_TIMEOUT, Pool, Task};
+use wpool::{Component, Limits, MAX_MEMORY, MAX_TIMEOUT, Pool, Task};
 
 use self::inputs::{Format, InputSource};
 use self::interrupt::Interrupt;
@@ -256,8 +256,9 @@ pub(crate) struct LimitArgs {
     #[arg(long, value_name = "UNITS")]
     fuel: Option<u64>,
 
-    /// Linear memory each task may hold (e.g. 64MiB, 2GiB).
-    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    /// Linear memory each task may hold (e.g. 64MiB, 2GiB; at most 4GiB,
+    /// all a 32-bit memory can address).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_memory)]
     max_memory: u64,
 
     /// Bytes of stdout, and of stderr, kept per task (its first bytes and
@@ -327,6 +328,15 @@ impl LimitArgs {
 
 fn parse_size(text: &str) -> Result<u64, String> {
     text.parse::<bytesize::ByteSize>().map(|size| size.as_u64())
+}
+
+/// A size of at most [`MAX_MEMORY`], which a pool would take a larger
+/// memory limit for.
+fn parse_memory(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        size if size <= MAX_MEMORY => Ok(size),
+        _ => Err("more than a task's memory can hold, 4 GiB".to_string()),
+    }
 }
 
 /// A duration of at most [`MAX_TIMEOUT`], which the pool would clamp to.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use wasmparser::WasmFeatures;
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::limits::Limits;
+use super::limits::{Limits, MAX_MEMORY};
 
 /// How often the epoch advances: a task overruns its deadline by at most one
 /// tick.
@@ -53,7 +53,7 @@ pub(crate) fn config(limits: &Limits, concurrency: bool) -> Config {
         .total_tables(64)
         .total_stacks(4)
         .max_tables_per_component(16)
-        .max_memory_size(usize::try_from(limits.max_memory).unwrap_or(usize::MAX))
+        .max_memory_size(usize::try_from(limits.max_memory.min(MAX_MEMORY)).unwrap_or(usize::MAX))
         // Reset a used memory or table by copying back only the pages the
         // task dirtied (found with the PAGEMAP_SCAN ioctl where the kernel
         // has it), and keep them mapped: `madvise` and the page faults that

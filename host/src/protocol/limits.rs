@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// limits; `wpool` refuses a longer one.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(31_557_600);
 
+/// The largest [`Limits::max_memory`]: 4 GiB, all a 32-bit linear memory
+/// can address.
+pub const MAX_MEMORY: u64 = 4 << 30;
+
 /// Hard limits on every task of a run. A task that exceeds one fails alone
 /// with the matching `TaskError`; the others go on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,7 +26,8 @@ pub struct Limits {
     /// Fuel a task may burn (about one unit per wasm instruction); `None`
     /// for no fuel accounting, which runs faster.
     pub fuel: Option<u64>,
-    /// Bytes of linear memory a task may hold.
+    /// Bytes of linear memory a task may hold: at most [`MAX_MEMORY`], all
+    /// a 32-bit memory can address (a larger limit is that one).
     pub max_memory: u64,
     /// Bytes of stdout, and of stderr, kept per task; the rest is dropped
     /// and counted.

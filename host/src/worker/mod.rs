@@ -89,7 +89,7 @@ pub fn main(parent: u32) -> ExitCode {
         match early.and_then(|early| Runtime::new(setup, early, link.clone())) {
             Ok(ready) => ready,
             Err(e) => {
-                let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
+                let _ = link.send(&setup_failed(&e, max_memory));
                 return ExitCode::FAILURE;
             }
         };
@@ -112,7 +112,7 @@ pub fn main(parent: u32) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
                 if let Err(e) = runtime.load(export, artifact, len) {
-                    let _ = link.send(&FromWorker::SetupFailed(format!("{e:#}")));
+                    let _ = link.send(&setup_failed(&e, max_memory));
                     return ExitCode::FAILURE;
                 }
                 if runtime.value_memory(id) > value_memory {
@@ -199,6 +199,22 @@ impl Batch<'_> {
         };
         self.link.send(&done)
     }
+}
+
+/// Why the worker cannot host a task. wasmtime refuses a component whose
+/// memory starts larger than `max_memory` in its pooling allocator's
+/// words, in hex: the message begins with the limit it is about.
+fn setup_failed(error: &wasmtime::Error, max_memory: u64) -> FromWorker {
+    let message = format!("{error:#}");
+    FromWorker::SetupFailed(
+        match message.contains("does not fit in pooling allocator requirements") {
+            true => format!(
+                "its memory starts larger than the memory limit of {} (--max-memory): {message}",
+                bytesize::ByteSize::b(max_memory).display().iec()
+            ),
+            false => message,
+        },
+    )
 }
 
 /// Applies the whole lockdown as a worker would (with the default memory

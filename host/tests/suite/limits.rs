@@ -146,6 +146,26 @@ fn memory_cap_fails_only_the_hog() {
     );
 }
 
+/// A memory limit a 32-bit memory cannot reach is refused as the option is
+/// read; one below the memory a component starts with stops the run,
+/// naming the limit.
+#[test]
+fn a_memory_limit_out_of_range_is_named() {
+    run(Guest::Square, ["--max-memory", "5GiB", "3"])
+        .output()
+        .assert_code(2)
+        .assert_stderr_contains("invalid value '5GiB' for '--max-memory <SIZE>': more than a task's memory can hold, 4 GiB");
+    run(Guest::Square, ["--max-memory", "64KiB", "3"])
+        .output()
+        .assert_refused(&[
+            "cannot run: its memory starts larger than the memory limit of 64.0 KiB (--max-memory)",
+        ]);
+    run(Guest::Square, ["--max-memory", "4GiB", "3"])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&["9"]);
+}
+
 #[test]
 fn memory_bomb_is_capped_and_the_worker_survives() {
     // One worker: the task after the bomb runs in the same process.
@@ -173,7 +193,9 @@ fn panic_is_a_trap_and_its_message_is_shown() {
     out.assert_code(1)
         .assert_stdout_empty()
         .assert_stderr_contains("[0] boom")
-        .assert_stderr_contains("wpool: task 0 (input \"boom\") failed: trap");
+        .assert_stderr_contains(
+            "wpool: task 0 (input \"boom\") failed: trap: panicked at misbehave/src/lib.rs:",
+        );
 
     let out = run(Guest::Misbehave, ["--func", "crash", "--json", r#""boom""#]).output();
     out.assert_code(1);

@@ -367,12 +367,13 @@ impl Output {
             self.code() == code,
             format_args!("expected exit code {code}"),
         );
-        // Guest output is shown prefixed with `[index] `; anything else
-        // saying "panicked" is wpool's own panic.
+        // Guest output is shown prefixed with `[index] `, and a guest's
+        // panic named after `failed: trap: `: a line as Rust's panic hook
+        // begins one is wpool's own panic.
         let own_panic = self
             .stderr
             .lines()
-            .any(|line| !line.starts_with('[') && line.contains("panicked"));
+            .any(|line| line.starts_with("thread '") && line.contains("panicked"));
         self.check(!own_panic, "wpool itself panicked");
         self
     }
