@@ -22,6 +22,89 @@ use wasm_wave::wasm::{DisplayType, WasmType, WasmTypeKind, WasmValue};
 /// The largest integer every JSON reader holds exactly: 2^53 − 1.
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
+/// Reads a JSON value as `serde_json` does, but refuses an object that
+/// names a key twice, where `serde_json` keeps the last: one of the two is
+/// a mistake, as a flag named twice in a WAVE value is.
+///
+/// # Errors
+/// When `text` is not JSON, or an object in it names a key twice.
+pub(crate) fn parse(text: &str) -> serde_json::Result<Json> {
+    serde_json::from_str::<Strict>(text).map(|strict| strict.0)
+}
+
+/// A JSON value read by [`parse`].
+struct Strict(Json);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Strict, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Strict;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Strict, E> {
+        Ok(Strict(Json::Bool(value)))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Strict, E> {
+        Ok(Strict(value.into()))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Strict, E> {
+        Ok(Strict(value.into()))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Strict, E> {
+        // JSON text has no NaN or infinity: a finite number always fits.
+        Ok(Strict(
+            Number::from_f64(value).map_or(Json::Null, Json::Number),
+        ))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Strict, E> {
+        Ok(Strict(Json::String(value.to_string())))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Strict, E> {
+        Ok(Strict(Json::String(value)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Strict, E> {
+        Ok(Strict(Json::Null))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Strict, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Strict(Json::Array(items)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Strict, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the key {} is given twice",
+                    Json::String(key)
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Strict(Json::Object(object)))
+    }
+}
+
 /// Why a JSON value is not a value of a type: where in it, and what.
 #[derive(Debug)]
 pub(crate) struct Mismatch {

@@ -753,8 +753,11 @@ impl Task {
             expected: input_wit.clone(),
             reason,
         };
-        let json: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let json = json::parse(text).map_err(|e| match e.classify() {
+            // JSON, with a key given twice.
+            serde_json::error::Category::Data => bad(e.to_string()),
+            _ => bad(format!("not JSON: {e}")),
+        })?;
         use serde_json::Value as Json;
         let names = || {
             let names: Vec<&str> = param_names.iter().map(|(name, _)| name.as_str()).collect();

@@ -119,6 +119,11 @@ fn a_json_argument_that_does_not_match_stops_before_any_work() {
             r#"{"text": "a", "case": "sensitive"}"#,
             r#"missing parameter "top""#,
         ),
+        // serde_json would keep the last of two; either may be the typo.
+        (
+            r#"{"text": "a", "text": "b b", "case": "sensitive", "top": 1}"#,
+            r#"the key "text" is given twice"#,
+        ),
     ] {
         run(Guest::Wordstats, ["--input-format", "json", object])
             .output()
