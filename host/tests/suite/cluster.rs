@@ -299,3 +299,33 @@ fn a_task_longer_than_the_ack_wait_is_not_delivered_again() {
         assert!(!log.contains("delivered again"), "no redelivery: {log}");
     }
 }
+
+/// An agent's slots serve whichever of its jobs has tasks: jobs with none
+/// to give (here, their inputs have not come) hold no slot while they wait.
+/// Each such job used to hold all the free slots for a second at a time,
+/// and a busy job beside two of them ran about a task a second.
+#[test]
+fn jobs_waiting_for_tasks_leave_the_slots_to_a_busy_one() {
+    let server = NatsServer::start();
+    let _agent = Agent::start(&server, 2, None);
+    let idle: Vec<_> = (0..2)
+        .map(|_| run(Guest::Square, ["--input", "-", "--nats", server.url()]).start_with_stdin())
+        .collect();
+    // Long enough for the agent to serve both.
+    std::thread::sleep(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    run(Guest::Square, ["0..200", "--nats", server.url()])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&as_strs(&squares(0..200)));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "200 squares took {took:?} beside two jobs waiting for inputs"
+    );
+    // Their inputs end with none: they end, having run nothing.
+    for (running, stdin) in idle {
+        drop(stdin);
+        running.finish().assert_success().assert_stdout_empty();
+    }
+}

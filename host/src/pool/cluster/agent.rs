@@ -276,7 +276,10 @@ impl Served {
     }
 
     /// Takes tasks from the job's consumer as slots free up, never more
-    /// than are free, and hands them to the local run.
+    /// than are free, and hands them to the local run. The agent's slots
+    /// are shared by its jobs: a job waits for its tasks holding none, so
+    /// that a job with none to give (its inputs yet to come, or its
+    /// submitter gone) never keeps another's waiting.
     async fn fetch(
         &self,
         consumer: &PullConsumer,
@@ -285,16 +288,16 @@ impl Served {
         held: &HeldTasks,
     ) {
         loop {
-            let Ok(first) = self.slots.clone().acquire_owned().await else {
+            // Room for one task at least (the semaphore is fair: a job
+            // waiting here does not pass one that waits for a slot).
+            let Ok(room) = self.slots.clone().acquire_owned().await else {
                 return;
             };
-            let mut slots = vec![first];
-            while let Ok(slot) = self.slots.clone().try_acquire_owned() {
-                slots.push(slot);
-            }
+            drop(room);
+            let free = self.slots.available_permits().max(1);
             let batch = consumer
                 .fetch()
-                .max_messages(slots.len())
+                .max_messages(free)
                 .expires(FETCH_WAIT)
                 .messages()
                 .await;
@@ -302,13 +305,39 @@ impl Served {
                 // The consumer is gone: the job has ended.
                 return;
             };
-            while let Some(message) = batch.next().await {
-                let (Ok(message), Some(slot)) = (message, slots.pop()) else {
-                    break;
+            while let Some(Ok(message)) = batch.next().await {
+                let Some(slot) = self.slot_for(&message).await else {
+                    return;
                 };
                 self.take(message, slot, task, submit, held).await;
             }
         }
+    }
+
+    /// A slot for the task `message` delivers: at once, unless another
+    /// job's tasks took the room meanwhile; the server is then told that
+    /// the task is in progress while it waits, so that it is not delivered
+    /// again. `None` when the agent stops.
+    async fn slot_for(&self, message: &jetstream::Message) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            return Some(slot);
+        }
+        let acquire = self.slots.clone().acquire_owned();
+        tokio::pin!(acquire);
+        loop {
+            tokio::select! {
+                slot = &mut acquire => return slot.ok(),
+                () = tokio::time::sleep(self.progress_period()) => {
+                    let _ = message.ack_with(AckKind::Progress).await;
+                }
+            }
+        }
+    }
+
+    /// How often the server is told that a task held is in progress: three
+    /// times per ack wait.
+    fn progress_period(&self) -> Duration {
+        (self.spec.ack_wait / 3).max(Duration::from_millis(100))
     }
 
     /// One task delivered: run it, unless it was answered already or does
@@ -463,9 +492,8 @@ impl Served {
     /// Tells the server, three times per ack wait, that the tasks held are
     /// still running, so that a long task is not delivered again.
     async fn keep_alive(&self, held: &HeldTasks) {
-        let period = (self.spec.ack_wait / 3).max(Duration::from_millis(100));
         loop {
-            tokio::time::sleep(period).await;
+            tokio::time::sleep(self.progress_period()).await;
             let messages: Vec<jetstream::Message> = lock(held)
                 .values()
                 .map(|task| task.message.clone())
