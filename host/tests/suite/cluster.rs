@@ -31,6 +31,11 @@ fn a_job_across_two_agents_gives_every_result_once_in_order() {
             line["value"] == square,
             format_args!("task {index}: expected {square}, got {line}"),
         );
+        // How long it ran in its agent's worker crosses with its result.
+        out.check(
+            line["time"].as_f64().is_some_and(|time| time > 0.0),
+            format_args!("task {index}: no time: {line}"),
+        );
     }
 }
 

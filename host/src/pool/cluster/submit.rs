@@ -382,9 +382,10 @@ impl<I: Iterator<Item = Input>> Submission<I> {
     /// Task `index` has `reply`: its output, unless it had one already.
     fn answer(&mut self, index: u64, reply: &[u8]) {
         let answer = Reply::decode(&self.task, reply);
+        // The worker was one of its agent's: its number names none here.
         let ran = Ran {
             worker: None,
-            time: None,
+            time: answer.time,
             stdout: answer.stdout,
             stderr: answer.stderr,
         };

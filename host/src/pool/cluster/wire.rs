@@ -74,6 +74,8 @@ pub(super) struct Reply {
     /// How many times the task started: on its agent's worker processes,
     /// and on agents before it that died running it.
     pub attempts: u32,
+    /// How long the task ran in its worker; `None` when it never ran.
+    pub time: Option<Duration>,
 }
 
 /// A reply as the submitter reads it: its values checked against the
@@ -83,6 +85,7 @@ pub(super) struct Answer {
     pub stdout: Captured,
     pub stderr: Captured,
     pub attempts: u32,
+    pub time: Option<Duration>,
 }
 
 /// Why a task failed, as it crosses: a worker's [`Failure`], or one that
@@ -150,6 +153,7 @@ impl Reply {
             stdout: output.stdout.clone(),
             stderr: output.stderr.clone(),
             attempts: output.attempts + earlier,
+            time: output.time,
         }
     }
 
@@ -160,6 +164,7 @@ impl Reply {
             stdout: Captured::default(),
             stderr: Captured::default(),
             attempts: 0,
+            time: None,
         }
     }
 
@@ -174,6 +179,7 @@ impl Reply {
             stdout: Captured::default(),
             stderr: Captured::default(),
             attempts,
+            time: None,
         }
     }
 
@@ -197,6 +203,7 @@ impl Reply {
                     stdout: Captured::default(),
                     stderr: Captured::default(),
                     attempts: 1,
+                    time: None,
                 };
             }
         };
@@ -231,6 +238,7 @@ impl Reply {
             stdout: reply.stdout,
             stderr: reply.stderr,
             attempts: reply.attempts,
+            time: reply.time,
         }
     }
 }
