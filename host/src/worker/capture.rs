@@ -112,9 +112,14 @@ impl Capture {
                 tail: Vec::new(),
             };
         }
-        let mut shown = &tail[tail.len() - self.shown_tail..];
+        let start = tail.len() - self.shown_tail;
+        let mut shown = &tail[start..];
+        // Cut to the first line that starts within, unless one starts
+        // right there (a byte kept before it ends a line).
+        let at_line_start = start > 0 && tail[start - 1] == b'\n';
         if let Some(end) = shown.iter().position(|&b| b == b'\n')
             && end + 1 < shown.len()
+            && !at_line_start
         {
             shown = &shown[end + 1..];
         }
@@ -269,6 +274,23 @@ mod tests {
         );
         assert!(kept.tail.len() <= 256);
         assert_eq!(kept.kept() as u64 + kept.dropped, written as u64);
+    }
+
+    #[test]
+    fn a_tail_that_starts_a_line_keeps_that_line() {
+        // 1024 bytes: 768 kept first, then 256 of lines of 8 bytes each,
+        // the last 256 written starting a line.
+        let capture = Capture::new(1024, Stream::Stdout);
+        for i in 0..1000 {
+            capture.write(format!("line{i:03}\n").as_bytes());
+        }
+        let kept = capture.take();
+        assert!(
+            kept.tail.starts_with(b"line968\n"),
+            "{:?}",
+            String::from_utf8_lossy(&kept.tail)
+        );
+        assert_eq!(kept.tail.len(), 256);
     }
 
     #[test]
