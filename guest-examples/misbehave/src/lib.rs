@@ -110,6 +110,24 @@ impl Guest for Misbehave {
         Ok((locked, took))
     }
 
+    fn answered_at_once(name: String, trap: bool) -> Result<Vec<String>, String> {
+        let describe = |e: Error| format!("{e:?}");
+        let value = Value::open(&name, &Scalar::Int(0)).map_err(describe)?;
+        let lock = Lock::open(&format!("{name}-lock"), false).map_err(describe)?;
+        value.get().map_err(describe)?;
+        lock.acquire(None).map_err(describe)?;
+        value.set(&Scalar::Int(41)).map_err(describe)?;
+        lock.release().map_err(describe)?;
+        if trap {
+            panic!("after the release");
+        }
+        Ok(vec![
+            format!("{:?}", value.set(&Scalar::Float(1.0))),
+            format!("{:?}", lock.release()),
+            format!("{:?}", value.get()),
+        ])
+    }
+
     fn drain_queue(name: String, count: u32) -> Result<u64, String> {
         let queue = Queue::open(&name, 0).map_err(|e| format!("{e:?}"))?;
         let mut bytes = 0;

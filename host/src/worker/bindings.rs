@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
-use super::channel::Channel;
+use super::channel::{Channel, Key};
+use super::pipeline::Kind;
 use super::state::TaskState;
 use crate::protocol::engine::TICK;
 use crate::protocol::{
@@ -106,6 +107,59 @@ impl TaskState {
         })
     }
 
+    /// A request to `object` answered at once that failed since the task's
+    /// last one there (see `pipeline`): the answer to the task's request
+    /// now.
+    async fn failed_at_once(&mut self, object: Key) -> wasmtime::Result<Option<Error>> {
+        let failure = self.pipeline.failure(Some(object), false).await?;
+        Ok(failure.map(|(_, error)| error.into()))
+    }
+
+    /// Sends `request` to `object` without waiting for its answer, which
+    /// the pipeline takes in later.
+    fn send_at_once(
+        &mut self,
+        object: Key,
+        request: impl Request,
+        timeout: Option<Duration>,
+    ) -> Result<(), Error> {
+        let reply = self
+            .link
+            .send_request(self.task_index, request.into_op(), timeout)?;
+        self.pipeline.sent(object, reply);
+        Ok(())
+    }
+
+    /// Sends a value's or a lock's request, after reporting a set or
+    /// release answered at once that failed since the task's last request
+    /// to it.
+    async fn on_object<H: Copy + 'static, R: Request>(
+        &mut self,
+        resource: &Resource<H>,
+        object: fn(H) -> Key,
+        request: impl FnOnce(H) -> R,
+        timeout_ms: Option<u64>,
+    ) -> Answered<R::Answer> {
+        let handle = *self.table.get(resource)?;
+        if let Some(error) = self.failed_at_once(object(handle)).await? {
+            return Ok(Err(error));
+        }
+        self.call(request(handle), timeout_ms).await
+    }
+
+    /// A value's answer of a scalar, which shows the value's kind.
+    fn seen_in(
+        &mut self,
+        v: &Resource<value::Handle>,
+        answered: Answered<protocol::Scalar>,
+    ) -> Answered<Scalar> {
+        let answered = answered?;
+        if let Ok(scalar) = &answered {
+            self.pipeline.seen(*self.table.get(v)?, Kind::of(scalar));
+        }
+        scalar(Ok(answered))
+    }
+
     /// Sends `item` through `channel` (a queue's put, a pipe's send): at
     /// once while the hub's last answer said there is room (see
     /// `pipeline`), otherwise waiting for its answer.
@@ -117,21 +171,12 @@ impl TaskState {
     ) -> Answered<()> {
         let key = channel.key();
         // A put answered at once that failed since: this put's answer.
-        if let Some((_, error)) = self.pipeline.failure(Some(key), false).await? {
-            return Ok(Err(error.into()));
+        if let Some(error) = self.failed_at_once(key).await? {
+            return Ok(Err(error));
         }
         let timeout = self.wait_limit(timeout_ms);
         if item.len() <= protocol::MAX_STREAMED_ITEM && self.pipeline.take_room(key) {
-            let op = channel.send(item).into_op();
-            return Ok(
-                match self.link.send_request(self.task_index, op, Some(timeout)) {
-                    Ok(reply) => {
-                        self.pipeline.sent(key, reply);
-                        Ok(())
-                    }
-                    Err(error) => Err(error.into()),
-                },
-            );
+            return Ok(self.send_at_once(key, channel.send(item), Some(timeout)));
         }
         let answer = self.call(channel.send(item), timeout_ms).await?;
         // The puts sent before this one on the channel are answered by now:
@@ -369,20 +414,38 @@ impl shared::HostValue for TaskState {
     }
 
     async fn get(&mut self, v: Resource<value::Handle>) -> Answered<Scalar> {
-        scalar(self.on(&v, |handle| value::Get { handle }, None).await)
+        let got = self
+            .on_object(&v, Key::Value, |handle| value::Get { handle }, None)
+            .await;
+        self.seen_in(&v, got)
     }
 
+    /// A set to a number of the value's known kind goes at once (see
+    /// `pipeline`); any other waits, and shows the kind when it succeeds.
     async fn set(&mut self, v: Resource<value::Handle>, new: Scalar) -> Answered<()> {
-        let new = new.into();
-        self.on(&v, |handle| value::Set { handle, new }, None).await
+        let handle = *self.table.get(&v)?;
+        let key = Key::Value(handle);
+        if let Some(error) = self.failed_at_once(key).await? {
+            return Ok(Err(error));
+        }
+        let new = protocol::Scalar::from(new);
+        if self.pipeline.set_at_once(handle, &new) {
+            return Ok(self.send_at_once(key, value::Set { handle, new }, None));
+        }
+        let kind = Kind::of(&new);
+        let set = self.call(value::Set { handle, new }, None).await?;
+        if set.is_ok() {
+            self.pipeline.seen(handle, kind);
+        }
+        Ok(set)
     }
 
     async fn add(&mut self, v: Resource<value::Handle>, delta: Scalar) -> Answered<Scalar> {
         let delta = delta.into();
-        scalar(
-            self.on(&v, |handle| value::Add { handle, delta }, None)
-                .await,
-        )
+        let sum = self
+            .on_object(&v, Key::Value, |handle| value::Add { handle, delta }, None)
+            .await;
+        self.seen_in(&v, sum)
     }
 
     async fn compare_and_swap(
@@ -397,7 +460,7 @@ impl shared::HostValue for TaskState {
             expected,
             new,
         };
-        self.on(&v, request, None).await
+        self.on_object(&v, Key::Value, request, None).await
     }
 
     async fn drop(&mut self, v: Resource<value::Handle>) -> wasmtime::Result<()> {
@@ -463,21 +526,42 @@ impl shared::HostLock for TaskState {
         l: Resource<lock::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<()> {
-        self.on(&l, |handle| lock::Acquire { handle }, timeout_ms)
-            .await
+        let acquired = self
+            .on_object(&l, Key::Lock, |handle| lock::Acquire { handle }, timeout_ms)
+            .await?;
+        if acquired.is_ok() {
+            self.pipeline.acquired(*self.table.get(&l)?);
+        }
+        Ok(acquired)
     }
 
     async fn try_acquire(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
-        self.on(&l, |handle| lock::TryAcquire { handle }, None)
-            .await
+        let taken = self
+            .on_object(&l, Key::Lock, |handle| lock::TryAcquire { handle }, None)
+            .await?;
+        if matches!(taken, Ok(true)) {
+            self.pipeline.acquired(*self.table.get(&l)?);
+        }
+        Ok(taken)
     }
 
+    /// The release of a lock the task holds goes at once (see
+    /// `pipeline`); any other waits for the hub's word.
     async fn release(&mut self, l: Resource<lock::Handle>) -> Answered<()> {
-        self.on(&l, |handle| lock::Release { handle }, None).await
+        let handle = *self.table.get(&l)?;
+        let key = Key::Lock(handle);
+        if let Some(error) = self.failed_at_once(key).await? {
+            return Ok(Err(error));
+        }
+        if self.pipeline.release_at_once(handle) {
+            return Ok(self.send_at_once(key, lock::Release { handle }, None));
+        }
+        self.call(lock::Release { handle }, None).await
     }
 
     async fn locked(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
-        self.on(&l, |handle| lock::Locked { handle }, None).await
+        self.on_object(&l, Key::Lock, |handle| lock::Locked { handle }, None)
+            .await
     }
 
     async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {
@@ -495,8 +579,14 @@ impl shared::HostCondition for TaskState {
         c: Resource<condition::Handle>,
         timeout_ms: Option<u64>,
     ) -> Answered<bool> {
-        self.on(&c, |handle| condition::Wait { handle }, timeout_ms)
-            .await
+        let waited = self
+            .on(&c, |handle| condition::Wait { handle }, timeout_ms)
+            .await?;
+        // A wait that failed may have left its lock released.
+        if waited.is_err() {
+            self.pipeline.forget_held();
+        }
+        Ok(waited)
     }
 
     async fn notify(&mut self, c: Resource<condition::Handle>, n: u32) -> Answered<()> {

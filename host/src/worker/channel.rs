@@ -3,7 +3,7 @@
 //! their answers (`pipeline`), and a get or recv in a tight loop takes the
 //! items ahead (`link`); [`Channel`] names the requests that do it for each.
 
-use crate::protocol::{ObjectError, Request, pipe, queue};
+use crate::protocol::{ObjectError, Request, lock, pipe, queue, value};
 
 /// An object a task streams items through, by the handle its task holds.
 pub(crate) trait Channel: Copy {
@@ -20,26 +20,34 @@ pub(crate) trait Channel: Copy {
     fn key(self) -> Key;
 }
 
-/// A channel of either kind, to keep what a task sent through it or took
-/// from it ahead.
+/// An object whose requests a task may send without waiting for their
+/// answers (`pipeline`): a channel of either kind, whose puts or sends go
+/// ahead and whose items the task takes ahead, a value's `set`, a lock's
+/// `release`.
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub(crate) enum Key {
     Queue(queue::Handle),
     /// A pipe's connection: the messages taken ahead on it are dropped when
     /// it closes, as the hub drops unread ones, and never go back.
     Pipe(pipe::Handle),
+    Value(value::Handle),
+    Lock(lock::Handle),
 }
 
 impl Key {
-    /// Why a task fails whose put or send on this channel, answered at
-    /// once, failed after its last one there, which would have reported it.
+    /// Why a task fails whose request on this object, answered at once,
+    /// failed after its last one there, which would have reported it.
     pub(crate) fn unreported(self, error: &ObjectError) -> String {
-        let (object, op) = match self {
-            Key::Queue(_) => ("queue", "put"),
-            Key::Pipe(_) => ("pipe", "send"),
+        // What reports such a failure: a channel's next put or send, any
+        // next operation on a value or lock.
+        let (object, op, reporter) = match self {
+            Key::Queue(_) => ("queue", "put", "put"),
+            Key::Pipe(_) => ("pipe", "send", "send"),
+            Key::Value(_) => ("value", "set", "operation"),
+            Key::Lock(_) => ("lock", "release", "operation"),
         };
         format!(
-            "a {object} {op} answered at once failed after the task's last {op} on that {object}: {error}"
+            "a {object} {op} answered at once failed after the task's last {reporter} on that {object}: {error}"
         )
     }
 }

@@ -156,6 +156,42 @@ fn a_task_sees_whether_the_host_holds_a_lock_without_waiting() {
     assert_eq!(lock.try_acquire(), Ok(true));
 }
 
+/// A task's `set` of a value whose kind it has seen, and its `release` of
+/// a lock it acquired, go without waiting for the hub's answer. They still
+/// arrive, in order, before the task ends, even when it traps; what could
+/// fail (a set of another kind, a release of a lock it no longer holds)
+/// still waits, and fails at once.
+#[test]
+fn sets_and_releases_sent_at_once_arrive_and_what_could_fail_still_waits() {
+    let pool = pool(1);
+    let task = task(Guest::Misbehave, Some("answered-at-once"));
+    let outputs = pool
+        .map(
+            &task,
+            [
+                input(&task, r#"("kept", false)"#),
+                input(&task, r#"("trapped", true)"#),
+            ],
+        )
+        .expect("the run starts");
+    let outcomes = [
+        r#""Err(Error::Denied(\"this holds int, not float\"))""#,
+        r#""Err(Error::Denied(\"this task does not hold the lock\"))""#,
+        r#""Ok(Scalar::Int(41))""#,
+    ];
+    assert_eq!(wave(&outputs[0]), format!("ok([{}])", outcomes.join(", ")));
+    let trap = outputs[1].result.as_ref().expect_err("it panics");
+    assert!(trap.to_string().contains("after the release"), "{trap}");
+    for name in ["kept", "trapped"] {
+        let value = pool.value(name, Scalar::Int(0)).expect("it exists");
+        assert_eq!(value.get(), Ok(Scalar::Int(41)), "{name}");
+        let lock = pool
+            .lock(&format!("{name}-lock"), false)
+            .expect("it exists");
+        assert_eq!(lock.try_acquire(), Ok(true), "{name}: released");
+    }
+}
+
 /// The `condition-demo` guest's shelf, opened by the host: its lock, the
 /// condition consumers wait on, and its stock.
 fn shelf(pool: &Pool) -> (Lock, Condition, SharedValue) {
