@@ -37,6 +37,9 @@ const LINE_PER_VALUE_BYTE: u64 = 8;
 
 /// The shortest line limit, whatever `--max-value` is.
 const MIN_LINE: u64 = 64 << 10;
+/// The bytes of a line over the limit a failure quotes, before its length:
+/// fewer than the 200 characters a quote keeps (`wpool::shorten`).
+const OVERLONG_QUOTED: usize = 150;
 
 pub(crate) enum InputSource {
     Args {
@@ -216,9 +219,12 @@ impl Lines {
             self.number += 1;
             let ended = line.ends_with(b"\n");
             if (line.len() - usize::from(ended)) as u64 > self.max_line {
-                // The rest of the line is read past, not kept.
+                // The rest of the line is read past, not kept; its start
+                // is quoted with the whole line's length, short enough
+                // that the failure's quote keeps it whole.
+                let mut len = line.len() - usize::from(ended);
                 if !ended {
-                    skip_line(&mut self.reader)
+                    len += skip_line(&mut self.reader)
                         .with_context(|| format!("cannot read line {}", self.number))?;
                 }
                 let why = format!(
@@ -226,8 +232,9 @@ impl Lines {
                     self.max_line,
                     MIN_LINE >> 10
                 );
-                let start = String::from_utf8_lossy(&line[..line.len().min(200)]);
-                return Ok(Some(self.invalid(task, &start, &why)));
+                let start = String::from_utf8_lossy(&line[..OVERLONG_QUOTED]);
+                let quoted = format!("{}… ({len} bytes)", start.trim_end_matches('\u{fffd}'));
+                return Ok(Some(self.invalid(task, &quoted, &why)));
             }
             if self.format == Format::Files {
                 // A path is taken as it is, whatever its bytes, but for
@@ -277,21 +284,23 @@ impl Lines {
 }
 
 /// Reads past the rest of a line, up to and with its line break, in
-/// bounded memory.
-fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<()> {
+/// bounded memory; returns how many bytes it held before the line break.
+fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<usize> {
+    let mut skipped = 0;
     loop {
         let buffer = reader.fill_buf()?;
         if buffer.is_empty() {
-            return Ok(());
+            return Ok(skipped);
         }
         match buffer.iter().position(|&b| b == b'\n') {
             Some(at) => {
                 reader.consume(at + 1);
-                return Ok(());
+                return Ok(skipped + at);
             }
             None => {
                 let all = buffer.len();
                 reader.consume(all);
+                skipped += all;
             }
         }
     }

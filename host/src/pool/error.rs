@@ -316,7 +316,7 @@ impl From<LoadError> for TaskError {
             LoadError::Input(message) => TaskError::Input(message),
             LoadError::TooLarge { size, limit } => TaskError::TooLarge {
                 what: "input",
-                size: Some(size),
+                size,
                 limit,
             },
         }

@@ -105,8 +105,8 @@ impl Input {
         };
         let cannot =
             |e: std::io::Error| LoadError::Input(format!("cannot read {}: {e}", path.display()));
-        let too_large = |len: u64| LoadError::TooLarge {
-            size: encoded_len(len),
+        let too_large = |len: Option<u64>| LoadError::TooLarge {
+            size: len.map(encoded_len),
             limit: max_value as u64,
         };
         // Opened without O_NONBLOCK, a FIFO would wait for a writer and
@@ -128,7 +128,7 @@ impl Input {
             .map_err(|e| cannot(e.into()))?;
         let len = metadata.len();
         if encoded_len(len) > max_value as u64 {
-            return Err(too_large(len));
+            return Err(too_large(Some(len)));
         }
         // The file may grow while it is read: read one byte past the limit.
         // Read after room for the length prefix, which then goes just
@@ -142,7 +142,10 @@ impl Input {
             .map_err(cannot)?;
         let contents = &buf[ROOM..];
         if encoded_len(contents.len() as u64) > max_value as u64 {
-            return Err(too_large(contents.len() as u64));
+            // A read that reached its bound (a device, a file that grew)
+            // does not know the whole size.
+            let whole = contents.len() as u64 <= max_value as u64;
+            return Err(too_large(whole.then_some(contents.len() as u64)));
         }
         if self.params[0].kind() == WasmTypeKind::String && std::str::from_utf8(contents).is_err() {
             return Err(LoadError::Input(format!(
@@ -192,8 +195,9 @@ pub(super) fn is_bytes(ty: &Type) -> bool {
 pub(super) enum LoadError {
     /// It is invalid, or its file cannot be read: why.
     Input(String),
-    /// Its file's encoding takes `size` bytes, more than `limit`.
-    TooLarge { size: u64, limit: u64 },
+    /// Its file's encoding takes `size` bytes (more than `limit`), or an
+    /// unknown number more when its read stopped at the bound.
+    TooLarge { size: Option<u64>, limit: u64 },
 }
 
 /// Bytes of the encoding of a byte string of `len` bytes: its length as

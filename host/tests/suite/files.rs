@@ -219,7 +219,7 @@ fn files_over_the_limit_fail_with_size_unread() {
     let small = dir.path().join("small.bin");
     fs::write(&small, [1, 2, 3]).unwrap();
     // /dev/zero says it is empty and never ends: read at most one byte
-    // past the limit.
+    // past the limit, its size is not known.
     let out = run(
         Guest::Payload,
         os(&[
@@ -243,7 +243,8 @@ fn files_over_the_limit_fail_with_size_unread() {
             format_args!("task {index} should fail with kind size"),
         );
     }
-    out.assert_stderr_contains("input of 1.0 TiB exceeds the limit of 1.0 MiB");
+    out.assert_stderr_contains("input of 1.0 TiB exceeds the limit of 1.0 MiB")
+        .assert_stderr_contains("(input /dev/zero) failed: input over the limit of 1.0 MiB");
     out.check(lines[&2]["value"] == 3, "the small file should be read");
 }
 

@@ -58,8 +58,9 @@ fn a_line_that_is_not_utf8_fails_alone_naming_its_line() {
 }
 
 /// A line over the limit (8 times `--max-value`, at least 64 KiB) fails
-/// its own task, read past rather than kept; the lines after it run, and a
-/// line of exactly the limit is read.
+/// its own task, read past rather than kept, quoted by its start and its
+/// whole length; the lines after it run, and a line of exactly the limit
+/// is read.
 #[test]
 fn a_line_over_the_limit_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,6 +83,11 @@ fn a_line_over_the_limit_fails_alone() {
     .output();
     out.assert_code(1)
         .assert_stdout_lines(&["1", "3", "2"])
+        .assert_stderr_contains(&format!(
+            "(input {}… ({} bytes)) failed",
+            &over[..150],
+            over.len()
+        ))
         .assert_stderr_contains(
             "inputs.txt line 2: the line is longer than 65536 bytes (8 times --max-value, and at least 64 KiB)",
         );
