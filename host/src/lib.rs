@@ -74,9 +74,9 @@ mod worker;
 
 pub use pool::{
     Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection,
-    Dict, Error, Event, GUEST_TARGET, Imap, Input, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder,
-    Process, ProcessOptions, Queue, Retry, Semaphore, SharedArray, SharedList, SharedValue, Task,
-    TaskError, TaskOutput, Value, build_guest, shorten,
+    Dict, Error, Event, GUEST_TARGET, Imap, Input, InputStream, IntoInputs, Lock,
+    MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, ProcessOptions, Queue, Retry, Semaphore,
+    SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value, build_guest, shorten,
 };
 pub use protocol::{Captured, End, Limits, MAX_MEMORY, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 

@@ -4,18 +4,19 @@
 //! is WAVE or JSON text (`--input-format`); a file input is read when its
 //! task is dispatched.
 
-use std::cell::Cell;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::iter::Peekable;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, bail};
 use clap::ValueEnum;
-use wpool::{Input, Task};
+use wpool::{Input, InputStream, Task};
+
+use super::interrupt::Interrupt;
 
 /// What each input given is.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -50,9 +51,12 @@ pub(crate) enum InputSource {
         task: Task,
         format: Format,
         name: String,
-        reader: Box<dyn BufRead>,
+        reader: Box<dyn BufRead + Send>,
         /// The longest line accepted, in bytes.
         max_line: u64,
+        /// Whether reading may wait (stdin, a FIFO, a device), not a
+        /// regular file's.
+        may_wait: bool,
     },
 }
 
@@ -70,7 +74,17 @@ pub(crate) enum Arg {
 
 /// An error met while reading inputs lazily, kept until the run has finished
 /// with the inputs before it.
-pub(crate) type LateError = Rc<Cell<Option<anyhow::Error>>>;
+pub(crate) type LateError = Arc<Mutex<Option<anyhow::Error>>>;
+
+/// A run's inputs, lazily, each until SIGINT comes.
+pub(crate) enum Inputs {
+    /// Values, ranges and files from the command line, and lines of a
+    /// regular file: the run reads them itself, never waiting long.
+    Read(Box<dyn Iterator<Item = Input>>),
+    /// Lines of stdin, a FIFO or a device, read on a thread of their own:
+    /// a slow stream's results come while its next lines are awaited.
+    Stream(InputStream),
+}
 
 impl InputSource {
     /// Checks every argument against the task's parameter types, and that
@@ -106,19 +120,24 @@ impl InputSource {
         format: Format,
         max_value: u64,
     ) -> anyhow::Result<InputSource> {
-        let (name, reader): (String, Box<dyn BufRead>) = if path == Path::new("-") {
-            ("stdin".into(), Box::new(BufReader::new(std::io::stdin())))
-        } else {
-            let file = File::open(path)
-                .with_context(|| format!("cannot open input file {}", path.display()))?;
-            (path.display().to_string(), Box::new(BufReader::new(file)))
-        };
+        let (name, reader, may_wait): (String, Box<dyn BufRead + Send>, bool) =
+            if path == Path::new("-") {
+                let stdin = std::io::stdin();
+                ("stdin".into(), Box::new(BufReader::new(stdin)), true)
+            } else {
+                let file = File::open(path)
+                    .with_context(|| format!("cannot open input file {}", path.display()))?;
+                let regular = file.metadata().is_ok_and(|m| m.is_file());
+                let name = path.display().to_string();
+                (name, Box::new(BufReader::new(file)), !regular)
+            };
         Ok(InputSource::Lines {
             task: task.clone(),
             format,
             name,
             reader,
             max_line: max_value.saturating_mul(LINE_PER_VALUE_BYTE).max(MIN_LINE),
+            may_wait,
         })
     }
 
@@ -130,34 +149,40 @@ impl InputSource {
         }
     }
 
-    /// The inputs, lazily, and where an error met while reading them lands.
-    pub(crate) fn into_iter(self) -> (Box<dyn Iterator<Item = Input>>, LateError) {
+    /// The inputs, lazily, each until SIGINT comes (`interrupt`), and where
+    /// an error met while reading them lands.
+    pub(crate) fn into_inputs(self, interrupt: &Interrupt) -> (Inputs, LateError) {
         let late = LateError::default();
-        let inputs: Box<dyn Iterator<Item = Input>> = match self {
-            InputSource::Args { task, args } => Box::new(args.into_iter().flat_map(move |arg| {
-                let task = task.clone();
-                let items: Box<dyn Iterator<Item = Input>> = match arg {
-                    Arg::Value(input) => Box::new(std::iter::once(input)),
-                    Arg::Files(paths) => Box::new(paths.map(move |path| match path {
-                        Ok(path) => task.file_input(path).expect("the task takes bytes"),
-                        Err(e) => {
-                            let path = e.path().display().to_string();
-                            task.invalid_input(&path, format!("cannot read {path}: {}", e.error()))
-                        }
-                    })),
-                    Arg::Range { start, end } => Box::new(
-                        task.integer_inputs(start..end)
-                            .expect("both ends of the range were checked against the type"),
-                    ),
-                };
-                items
-            })),
+        let inputs = match self {
+            InputSource::Args { task, args } => {
+                let inputs = args.into_iter().flat_map(move |arg| {
+                    let task = task.clone();
+                    let items: Box<dyn Iterator<Item = Input>> = match arg {
+                        Arg::Value(input) => Box::new(std::iter::once(input)),
+                        Arg::Files(paths) => Box::new(paths.map(move |path| match path {
+                            Ok(path) => task.file_input(path).expect("the task takes bytes"),
+                            Err(e) => {
+                                let path = e.path().display().to_string();
+                                let why = format!("cannot read {path}: {}", e.error());
+                                task.invalid_input(&path, why)
+                            }
+                        })),
+                        Arg::Range { start, end } => Box::new(
+                            task.integer_inputs(start..end)
+                                .expect("both ends of the range were checked against the type"),
+                        ),
+                    };
+                    items
+                });
+                Inputs::Read(Box::new(interrupt.guard(inputs)))
+            }
             InputSource::Lines {
                 task,
                 format,
                 name,
                 reader,
                 max_line,
+                may_wait,
             } => {
                 let late = late.clone();
                 let mut lines = Lines {
@@ -167,13 +192,18 @@ impl InputSource {
                     number: 0,
                     max_line,
                 };
-                Box::new(std::iter::from_fn(move || {
+                let inputs = std::iter::from_fn(move || {
                     let result = lines.next_input(&task).with_context(|| lines.name.clone());
                     result.unwrap_or_else(|error| {
-                        late.set(Some(error));
+                        *late.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(error);
                         None
                     })
-                }))
+                });
+                let inputs = interrupt.guard(inputs);
+                match may_wait {
+                    true => Inputs::Stream(InputStream::new(inputs)),
+                    false => Inputs::Read(Box::new(inputs)),
+                }
             }
         };
         (inputs, late)
@@ -194,7 +224,7 @@ fn count(args: &[Arg]) -> Option<u64> {
 }
 
 struct Lines {
-    reader: Box<dyn BufRead>,
+    reader: Box<dyn BufRead + Send>,
     format: Format,
     /// The file's name, or `stdin`.
     name: String,

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use wpool::{Component, Limits, MAX_MEMORY, MAX_TIMEOUT, Pool, Task};
+use wpool::{Cluster, Component, Imap, IntoInputs, Limits, MAX_MEMORY, MAX_TIMEOUT, Pool, Task};
 
-use self::inputs::{Format, InputSource};
+use self::inputs::{Format, InputSource, Inputs};
 use self::interrupt::Interrupt;
 use self::out_dir::OutDir;
 use self::report::{Report, printable};
@@ -127,8 +127,10 @@ pub(crate) struct RunArgs {
     inputs: Vec<String>,
 
     /// Read inputs from FILE, one per line ('-' for stdin). Lines are read
-    /// as workers need them; blank lines are skipped. A line that makes no
-    /// input fails its own task, naming the line; the others run.
+    /// as workers need them; blank lines are skipped. Each result of a slow
+    /// stream (stdin, a FIFO) shows while its next lines are awaited. A
+    /// line that makes no input fails its own task, naming the line; the
+    /// others run.
     #[arg(long, short, value_name = "FILE")]
     input: Option<PathBuf>,
 
@@ -526,17 +528,28 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     };
     let pool = pool.build();
     let total = source.len();
-    let (inputs, input_error) = source.into_iter();
     let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
-    let inputs = interrupt.guard(inputs);
-    let outputs = match (&cluster, args.unordered) {
-        (Some(cluster), true) => cluster.imap_unordered(&task, inputs)?,
-        (Some(cluster), false) => cluster.imap(&task, inputs)?,
-        (None, true) => pool.imap_unordered(&task, inputs)?,
-        (None, false) => pool.imap(&task, inputs)?,
-    };
+    let (inputs, input_error) = source.into_inputs(&interrupt);
+    /// The run of `task` over `inputs`: on the cluster if there is one.
+    fn start<I: IntoInputs>(
+        (pool, cluster): (&Pool, Option<&Cluster>),
+        task: &Task,
+        unordered: bool,
+        inputs: I,
+    ) -> Result<Imap<I::Iter>, wpool::Error> {
+        match (cluster, unordered) {
+            (Some(cluster), true) => cluster.imap_unordered(task, inputs),
+            (Some(cluster), false) => cluster.imap(task, inputs),
+            (None, true) => pool.imap_unordered(task, inputs),
+            (None, false) => pool.imap(task, inputs),
+        }
+    }
+    let on = (&pool, cluster.as_ref());
     let mut report = Report::new(args.json, out_dir, args.summary, total);
-    let printed = report.print(outputs);
+    let printed = match inputs {
+        Inputs::Read(inputs) => report.print(start(on, &task, args.unordered, inputs)?),
+        Inputs::Stream(inputs) => report.print(start(on, &task, args.unordered, inputs)?),
+    };
     // The pool keeps its idle workers: stopping and reaping them first lets
     // the summary count their CPU time.
     drop(pool);
@@ -546,7 +559,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         warn("interrupted; the tasks already started were finished");
         return Ok(Outcome::Interrupted);
     }
-    if let Some(error) = input_error.take() {
+    if let Some(error) = input_error.lock().ok().and_then(|mut late| late.take()) {
         return Err(error);
     }
     Ok(Outcome::of(all_ok))

@@ -4,8 +4,10 @@
 //! # Layout
 //! - `task`: [`Component`] (a validated component and its WIT) and [`Task`]
 //!   (one exported function); `value`: [`Input`] (from a value or a file)
-//!   and [`Value`]; `json`: values as typed JSON, both ways; `quote`: how
-//!   messages quote a long input;
+//!   and [`Value`]; `inputs`: what a run takes ([`IntoInputs`]: an
+//!   iterator, or an [`InputStream`] read on a thread of its own); `json`:
+//!   values as typed JSON, both ways; `quote`: how messages quote a long
+//!   input;
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
@@ -27,6 +29,7 @@ mod dispatch;
 mod error;
 mod guest_build;
 mod hub;
+mod inputs;
 mod job;
 mod json;
 mod lane;
@@ -48,6 +51,7 @@ pub use self::hub::{
     Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedList,
     SharedValue,
 };
+pub use self::inputs::{InputStream, IntoInputs};
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process, ProcessOptions};
 pub use self::output::{Retry, TaskOutput};
 pub use self::quote::shorten;
@@ -55,7 +59,7 @@ pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
 use self::cluster::{ClusterSettings, Link, Submission};
-use self::dispatch::{Plan, Run, Source, Warm};
+use self::dispatch::{Plan, Run, Warm};
 use self::hub::Hub;
 use self::job::Job;
 use self::lane::Lanes;
@@ -381,11 +385,7 @@ impl Pool {
     /// assert_eq!(squares, ["9", "16"]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn map(
-        &self,
-        task: &Task,
-        inputs: impl IntoIterator<Item = Input>,
-    ) -> Result<Vec<TaskOutput>, Error> {
+    pub fn map(&self, task: &Task, inputs: impl IntoInputs) -> Result<Vec<TaskOutput>, Error> {
         self.imap(task, inputs)?.collect()
     }
 
@@ -396,15 +396,12 @@ impl Pool {
     /// # Errors
     /// As [`Pool::map`], for the first worker to be ready; the iterator
     /// yields the same errors if workers later die and cannot be replaced.
-    pub fn imap<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
-    where
-        I: IntoIterator<Item = Input>,
-    {
+    pub fn imap<I: IntoInputs>(&self, task: &Task, inputs: I) -> Result<Imap<I::Iter>, Error> {
         let plan = Plan {
             warm: Some(self.warm.clone()),
             ..Plan::new(&self.job, self.job.settings.workers, true)
         };
-        let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
+        let run = Run::start(&self.job, task, inputs.into_source(task).0, plan)?;
         Ok(Imap {
             run: Stream::Local(run),
         })
@@ -431,15 +428,16 @@ impl Pool {
     /// assert_eq!(indexes, (0..20).collect::<Vec<u64>>());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn imap_unordered<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
-    where
-        I: IntoIterator<Item = Input>,
-    {
+    pub fn imap_unordered<I: IntoInputs>(
+        &self,
+        task: &Task,
+        inputs: I,
+    ) -> Result<Imap<I::Iter>, Error> {
         let plan = Plan {
             warm: Some(self.warm.clone()),
             ..Plan::new(&self.job, self.job.settings.workers, false)
         };
-        let run = Run::start(&self.job, task, Source::Inputs(inputs.into_iter()), plan)?;
+        let run = Run::start(&self.job, task, inputs.into_source(task).0, plan)?;
         Ok(Imap {
             run: Stream::Local(run),
         })
@@ -744,11 +742,7 @@ impl Cluster {
     /// [`Error::Cluster`] if the server refuses the job or goes away for
     /// more than 30 s; [`Error::CannotRun`] if an agent cannot run the
     /// component.
-    pub fn map(
-        &self,
-        task: &Task,
-        inputs: impl IntoIterator<Item = Input>,
-    ) -> Result<Vec<TaskOutput>, Error> {
+    pub fn map(&self, task: &Task, inputs: impl IntoInputs) -> Result<Vec<TaskOutput>, Error> {
         self.imap(task, inputs)?.collect()
     }
 
@@ -757,16 +751,13 @@ impl Cluster {
     ///
     /// # Errors
     /// As [`Cluster::map`].
-    pub fn imap<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
-    where
-        I: IntoIterator<Item = Input>,
-    {
+    pub fn imap<I: IntoInputs>(&self, task: &Task, inputs: I) -> Result<Imap<I::Iter>, Error> {
         let run = Submission::start(
             &self.link,
             &self.settings,
             &self.cluster,
             task,
-            inputs.into_iter(),
+            inputs.into_source(task).0,
             true,
         )?;
         Ok(Imap {
@@ -778,16 +769,17 @@ impl Cluster {
     ///
     /// # Errors
     /// As [`Cluster::map`].
-    pub fn imap_unordered<I>(&self, task: &Task, inputs: I) -> Result<Imap<I::IntoIter>, Error>
-    where
-        I: IntoIterator<Item = Input>,
-    {
+    pub fn imap_unordered<I: IntoInputs>(
+        &self,
+        task: &Task,
+        inputs: I,
+    ) -> Result<Imap<I::Iter>, Error> {
         let run = Submission::start(
             &self.link,
             &self.settings,
             &self.cluster,
             task,
-            inputs.into_iter(),
+            inputs.into_source(task).0,
             false,
         )?;
         Ok(Imap {

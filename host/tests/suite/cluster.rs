@@ -334,3 +334,14 @@ fn jobs_waiting_for_tasks_leave_the_slots_to_a_busy_one() {
         running.finish().assert_success().assert_stdout_empty();
     }
 }
+
+/// Lines from stdin stream to the agents as they come: each result comes
+/// while the next line is awaited (the submitter published a batch of 256
+/// inputs at a time, so a slow stream showed nothing until 256 lines or
+/// its end).
+#[test]
+fn each_result_of_a_slow_stdin_comes_before_its_next_line() {
+    let server = NatsServer::start();
+    let _agent = Agent::start(&server, 1, None);
+    crate::inputs::each_result_of_stdin_comes_before_its_next_line(&["--nats", server.url()]);
+}

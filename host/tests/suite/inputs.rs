@@ -4,6 +4,9 @@
 //! with one line on stderr and nothing on stdout. A streamed line that
 //! does not parse (or is not UTF-8) fails its own task, and the others run.
 
+use std::io::Write as _;
+use std::time::Duration;
+
 use crate::util::{Guest, run};
 
 #[test]
@@ -24,6 +27,32 @@ fn input_from_stdin() {
         .output()
         .assert_success()
         .assert_stdout_lines(&["16", "25", "36"]);
+}
+
+/// Feeds `wpool run square --input -` (with `args`) one line at a time,
+/// and checks that each line's result comes before the next line is
+/// written: lines past the first, once the run reads a batch at a time,
+/// included.
+pub(crate) fn each_result_of_stdin_comes_before_its_next_line(args: &[&str]) {
+    let (mut running, mut stdin) = run(Guest::Square, ["--input", "-"])
+        .args(args)
+        .start_with_stdin();
+    for x in 1..=4 {
+        writeln!(stdin, "{x}").expect("wpool reads stdin");
+        let line = running.next_line(Duration::from_secs(60));
+        assert_eq!(
+            line,
+            Some((x * x).to_string()),
+            "the result of {x}, with no line after it yet"
+        );
+    }
+    drop(stdin);
+    running.finish().assert_success();
+}
+
+#[test]
+fn each_result_of_a_slow_stdin_comes_before_its_next_line() {
+    each_result_of_stdin_comes_before_its_next_line(&[]);
 }
 
 #[test]

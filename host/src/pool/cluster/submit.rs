@@ -42,6 +42,7 @@ use crate::pool::output::TaskOutput;
 use crate::pool::settings::Settings;
 use crate::pool::task::Task;
 use crate::pool::value::Input;
+use crate::protocol::engine::TICK;
 
 /// Tasks published and not yet answered, at most: the stream holds the
 /// rest of the inputs back in the caller's iterator.
@@ -132,7 +133,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
         settings: &Settings,
         cluster: &ClusterSettings,
         task: &Task,
-        inputs: I,
+        inputs: Source<I>,
         ordered: bool,
     ) -> Result<Submission<I>, Error> {
         let link = link.clone();
@@ -183,7 +184,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             link,
             job,
             task: task.clone(),
-            feed: Feed::new(Source::Inputs(inputs), task.clone(), spec.limits.max_value),
+            feed: Feed::new(inputs, task.clone(), spec.limits.max_value),
             reorder: Reorder::new(ordered, settings.max_waiting_output),
             replies: opened.replies,
             dead: opened.dead,
@@ -329,6 +330,12 @@ impl<I: Iterator<Item = Input>> Submission<I> {
     /// the server has been gone for [`SERVER_GONE`].
     fn wait(&mut self) {
         let runtime = self.link.runtime.clone();
+        // Inputs read on a thread of their own (`InputStream`) are looked
+        // for every tick.
+        let tick = match self.feed.submissions() {
+            Some(_) => TICK,
+            None => Duration::from_secs(1),
+        };
         let (replies, dead) = (&mut self.replies, &mut self.dead);
         let event = runtime.block_on(async {
             tokio::select! {
@@ -341,7 +348,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
                     Some(message) => Event::Dead(message.payload),
                     None => Event::Failed("the connection closed", "the advisories ended".into()),
                 },
-                () = tokio::time::sleep(Duration::from_secs(1)) => Event::Tick,
+                () = tokio::time::sleep(tick) => Event::Tick,
             }
         });
         match event {
