@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
@@ -23,8 +23,10 @@ use super::{LimitArgs, Outcome, warn};
 /// Each PROCESS is TASK[#FUNC][=INPUT]: a component or guest crate
 /// directory, the function to run when it exports several (its bare or full
 /// name), and its input in WAVE ('()' when omitted, as for a command
-/// component's `run`). All processes start together and see the same named
-/// objects: a queue one of them opens by name is the queue another opens.
+/// component's `run`). A TASK path may hold '#' and '=': TASK is the
+/// longest part before one of them that names a file or directory. All
+/// processes start together and see the same named objects: a queue one of
+/// them opens by name is the queue another opens.
 ///
 /// What each process writes is printed as it writes it, line by line, each
 /// line prefixed with [N FUNC], on stdout or stderr as the process wrote it.
@@ -147,14 +149,12 @@ pub(crate) fn spawn(args: SpawnArgs) -> anyhow::Result<Outcome> {
 /// The task and input of the process `spec` (TASK[#FUNC][=INPUT]), its
 /// component loaded once for all the processes of the same TASK.
 fn plan(spec: &str, components: &mut HashMap<PathBuf, Component>) -> anyhow::Result<(Task, Input)> {
-    let (target, input) = match spec.split_once('=') {
-        Some((target, input)) => (target, Some(input)),
-        None => (spec, None),
+    let (path, rest) = spec.split_at(task_end(spec));
+    let (func, input) = match rest.split_once('=') {
+        Some((func, input)) => (func, Some(input)),
+        None => (rest, None),
     };
-    let (path, func) = match target.split_once('#') {
-        Some((path, func)) => (path, Some(func)),
-        None => (target, None),
-    };
+    let func = func.strip_prefix('#');
     if path.is_empty() {
         bail!("no task before '#' or '=': give a process as TASK[#FUNC][=INPUT]");
     }
@@ -180,6 +180,22 @@ fn plan(spec: &str, components: &mut HashMap<PathBuf, Component>) -> anyhow::Res
         })?,
     };
     Ok((task, input))
+}
+
+/// Where the TASK of `spec` (TASK[#FUNC][=INPUT]) ends: at the last '#' or
+/// '=' (or the end) before which the spec names a file or directory, so
+/// that a path may hold either; at the first one when none does, for the
+/// error to name.
+fn task_end(spec: &str) -> usize {
+    let ends = spec
+        .match_indices(['#', '='])
+        .map(|(at, _)| at)
+        .chain([spec.len()]);
+    let named = ends
+        .clone()
+        .filter(|&end| end > 0 && Path::new(&spec[..end]).exists())
+        .last();
+    named.unwrap_or_else(|| ends.min().unwrap_or(spec.len()))
 }
 
 /// Prints what process `name` wrote to `stream`, each line prefixed, with

@@ -53,6 +53,29 @@ fn spawn_names_the_process_a_refusal_is_about() {
         .assert_refused(&["#square=1: no task before '#' or '='"]);
 }
 
+/// A task's path may hold '#' and '=': the spec's TASK is the longest part
+/// before one of them that names a file.
+#[test]
+fn spawn_takes_a_path_that_holds_hash_and_equals() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("v=2#x");
+    std::fs::create_dir(&odd).unwrap();
+    let square = odd.join("sq#1=a.wasm");
+    std::fs::copy(Guest::Square.wasm(), &square).unwrap();
+    let square = square.display().to_string();
+    wpool([
+        "spawn".to_string(),
+        format!("{square}#square=7"),
+        format!("{square}=8"),
+    ])
+    .output()
+    .assert_success()
+    .assert_process_lines(&[
+        ("0 square", &["[0 square] = 49"]),
+        ("1 square", &["[1 square] = 64"]),
+    ]);
+}
+
 #[test]
 fn spawn_pipe_ping_pong() {
     let out = wpool([
