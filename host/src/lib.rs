@@ -73,8 +73,8 @@ mod protocol;
 mod worker;
 
 pub use pool::{
-    Agent, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition, Connection,
-    Dict, Error, Event, GUEST_TARGET, Imap, Input, InputStream, IntoInputs, Lock,
+    Agent, AgentStop, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition,
+    Connection, Dict, Error, Event, GUEST_TARGET, Imap, Input, InputStream, IntoInputs, Lock,
     MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, ProcessOptions, Queue, Retry, Semaphore,
     SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value, build_guest, shorten,
 };

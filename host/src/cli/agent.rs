@@ -1,8 +1,15 @@
 //! `wpool agent`: serve a cluster's jobs on this machine's worker processes.
 
-use clap::Args;
-use wpool::Pool;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
+use anyhow::Context as _;
+use clap::Args;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+use wpool::{AgentStop, Pool};
+
+use super::interrupt::EXIT_INTERRUPTED;
 use super::{Outcome, warn};
 
 /// Run the tasks of the jobs submitted to a NATS JetStream server (with
@@ -17,8 +24,15 @@ use super::{Outcome, warn};
 /// the other agents after the submitter's --ack-wait.
 ///
 /// A server that goes away while the agent runs is reconnected to, with
-/// backoff, and the agent serves again once it is back. Exit status: 2
-/// when the server cannot be reached at start or has no JetStream.
+/// backoff, and the agent serves again once it is back.
+///
+/// SIGTERM or Ctrl-C stops the agent: it takes no more tasks, hands the
+/// ones it holds back to the server, which gives them to another agent at
+/// once (not after --ack-wait), stops its workers and exits 0. A second
+/// signal exits at once (130); its tasks then go after --ack-wait.
+///
+/// Exit status: 2 when the server cannot be reached at start or has no
+/// JetStream.
 ///
 /// Example:
 ///
@@ -58,7 +72,35 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
         pool = pool.compile_cache(None);
     }
     let agent = pool.agent(&args.nats)?;
+    stop_on_signals(agent.stopper())?;
     warn(format_args!("agent serving {}", args.nats));
     agent.run()?;
     Ok(Outcome::Success)
+}
+
+/// Stops the agent at the first SIGTERM or SIGINT; exits at once, with
+/// status 130, at the second.
+fn stop_on_signals(stop: AgentStop) -> anyhow::Result<()> {
+    let signaled = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        // The exit handler first, so that it sees the flag only once the
+        // first signal has set it.
+        signal_hook::flag::register_conditional_shutdown(
+            signal,
+            EXIT_INTERRUPTED.into(),
+            signaled.clone(),
+        )?;
+        signal_hook::flag::register(signal, signaled.clone())?;
+    }
+    let mut signals = Signals::new([SIGTERM, SIGINT]).context("cannot handle signals")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                warn("stopping: handing back the tasks held");
+                stop.stop();
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(())
 }

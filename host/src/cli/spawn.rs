@@ -193,8 +193,8 @@ fn task_end(spec: &str) -> usize {
         .chain([spec.len()]);
     let named = ends
         .clone()
-        .filter(|&end| end > 0 && Path::new(&spec[..end]).exists())
-        .last();
+        .rev()
+        .find(|&end| end > 0 && Path::new(&spec[..end]).exists());
     named.unwrap_or_else(|| ends.min().unwrap_or(spec.len()))
 }
 

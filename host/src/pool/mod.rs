@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-pub use self::cluster::Agent;
+pub use self::cluster::{Agent, AgentStop};
 pub use self::error::{Error, TaskError};
 pub use self::guest_build::{GUEST_TARGET, build_guest};
 pub use self::hub::{

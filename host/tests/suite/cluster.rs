@@ -39,6 +39,46 @@ fn a_job_across_two_agents_gives_every_result_once_in_order() {
     }
 }
 
+/// An agent stopped by SIGTERM hands the task it holds back to the server,
+/// which gives it to another agent at once, not after the ack wait (five
+/// minutes here); it exits 0, saying so.
+#[test]
+fn a_stopped_agent_hands_its_task_to_another_at_once() {
+    let server = NatsServer::start();
+    let stopped = Agent::start(&server, 1, None);
+    let args = [
+        "--func",
+        "nap",
+        "--ack-wait",
+        "5m",
+        "--nats",
+        server.url(),
+        "5000",
+    ];
+    let running = run(Guest::Misbehave, args).start();
+    // Long enough for the agent to take the task; far from its end.
+    std::thread::sleep(Duration::from_secs(2));
+    let other = Agent::start(&server, 1, None);
+    let started = std::time::Instant::now();
+    let out = stopped.terminate(Duration::from_secs(30));
+    out.assert_success()
+        .assert_stderr_contains("stopping, 1 task(s) handed back");
+    running
+        .finish()
+        .assert_success()
+        .assert_stdout_lines(&["5000"]);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(60),
+        "the task ended {took:?} after its agent stopped"
+    );
+    let log = other.kill();
+    assert!(
+        log.contains("delivered again (delivery 2), running it"),
+        "the stopped agent's task went to the other: {log}"
+    );
+}
+
 #[test]
 fn killing_an_agent_mid_job_loses_nothing() {
     let server = NatsServer::start();

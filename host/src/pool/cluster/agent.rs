@@ -14,6 +14,11 @@
 //!
 //! A task's input too large for one message is read from the job's values
 //! store; so is a reply too large for one message written there.
+//!
+//! An agent told to stop ([`AgentStop`]) stops fetching, hands the tasks
+//! it holds back to the server (a negative acknowledgement: another agent
+//! gets them at once, not after the ack wait), stops its workers, and
+//! returns.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,7 +32,7 @@ use crossbeam_channel::Sender;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::link::{
     COMPONENTS, INDEX_HEADER, INPUT_HEADER, JOBS, Link, MESSAGE_OVERHEAD, OBJECT_HEADER, RESULTS,
@@ -54,6 +59,21 @@ pub struct Agent {
     /// The pool's settings: its worker count is the agent's slots; each
     /// job brings its own limits, retries and reuse.
     settings: Settings,
+    /// Set once the agent is told to stop.
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// Stops an [`Agent`] that runs, from any thread (a signal handler's,
+/// say): see [`Agent::stopper`].
+#[derive(Clone, Debug)]
+pub struct AgentStop(Arc<watch::Sender<bool>>);
+
+impl AgentStop {
+    /// Tells the agent to stop: [`Agent::run`] hands back the tasks it
+    /// holds and returns.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
 }
 
 impl std::fmt::Debug for Agent {
@@ -67,12 +87,25 @@ impl std::fmt::Debug for Agent {
 
 impl Agent {
     pub(crate) fn new(link: Link, settings: Settings) -> Agent {
-        Agent { link, settings }
+        let (stop, _) = watch::channel(false);
+        Agent {
+            link,
+            settings,
+            stop: Arc::new(stop),
+        }
     }
 
-    /// Serves jobs until the connection to the server ends for good. It
-    /// says on stderr when it starts and ends a job, and when it is given
-    /// a task delivered again (whose first agent died).
+    /// What stops this agent's [`Agent::run`], from another thread.
+    pub fn stopper(&self) -> AgentStop {
+        AgentStop(self.stop.clone())
+    }
+
+    /// Serves jobs until the connection to the server ends for good, or
+    /// until told to stop ([`Agent::stopper`]): it then stops fetching,
+    /// hands the tasks it holds back to the server, which gives them to
+    /// another agent at once, stops its workers and returns `Ok`. It says
+    /// on stderr when it starts and ends a job, when it is given a task
+    /// delivered again (whose first agent died), and what it hands back.
     ///
     /// # Errors
     /// [`Error::Cluster`] when the server cannot be watched any more.
@@ -92,7 +125,19 @@ impl Agent {
             .map_err(|e| link.error("cannot watch the jobs", e))?;
         let slots = Arc::new(Semaphore::new(self.settings.workers));
         let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
-        while let Some(entry) = watch.next().await {
+        let mut stop = self.stop.subscribe();
+        loop {
+            let entry = tokio::select! {
+                entry = watch.next() => entry,
+                () = stopped(&mut stop) => {
+                    // Each job hands back its tasks and ends.
+                    for (_, job) in running {
+                        let _ = job.await;
+                    }
+                    return Ok(());
+                }
+            };
+            let Some(entry) = entry else { break };
             let entry = entry.map_err(|e| link.error("cannot watch the jobs", e.into()))?;
             running.retain(|_, job| !job.is_finished());
             match entry.operation {
@@ -106,6 +151,7 @@ impl Agent {
                         spec,
                         settings: self.settings.clone(),
                         slots: slots.clone(),
+                        stop: self.stop.subscribe(),
                     };
                     log(format_args!(
                         "job {}: running {} of {}",
@@ -133,6 +179,8 @@ struct Served {
     spec: JobSpec,
     settings: Settings,
     slots: Arc<Semaphore>,
+    /// Set once the agent is told to stop.
+    stop: watch::Receiver<bool>,
 }
 
 /// A task the agent holds: its message, to acknowledge once its reply is
@@ -238,12 +286,33 @@ impl Served {
             .await
             .map_err(|e| e.to_string())?;
         let held: HeldTasks = Arc::default();
+        let mut stop = self.stop.clone();
         tokio::select! {
             () = self.fetch(&consumer, &task, &submit, &held) => Ok(()),
             fatal = self.answer(&mut outputs, &held) => fatal,
             () = self.keep_alive(&held) => Ok(()),
             () = forwarder.keep_alive() => Ok(()),
+            () = stopped(&mut stop) => {
+                self.hand_back(&held).await;
+                Ok(())
+            }
         }
+    }
+
+    /// The agent stops: the tasks it holds go back to the server, which
+    /// delivers them to another agent at once. One whose reply was stored
+    /// meanwhile is not run again there.
+    async fn hand_back(&self, held: &HeldTasks) {
+        let messages: Vec<jetstream::Message> =
+            lock(held).drain().map(|(_, task)| task.message).collect();
+        for message in &messages {
+            let _ = message.ack_with(AckKind::Nak(None)).await;
+        }
+        log(format_args!(
+            "job {}: stopping, {} task(s) handed back",
+            self.job,
+            messages.len()
+        ));
     }
 
     /// The job's task, from its component in the object store, whose bytes
@@ -503,6 +572,11 @@ impl Served {
             }
         }
     }
+}
+
+/// Returns once the agent is told to stop (or can no longer be).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -25,6 +25,6 @@ mod shared;
 mod submit;
 mod wire;
 
-pub use self::agent::Agent;
+pub use self::agent::{Agent, AgentStop};
 pub(crate) use self::link::Link;
 pub(crate) use self::submit::{ClusterSettings, Submission};

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{Cmd, Running, wpool};
+use super::{Cmd, Output, Running, wpool};
 
 /// How long the server may take to write its port.
 const START_DEADLINE: Duration = Duration::from_secs(20);
@@ -206,6 +206,20 @@ impl Agent {
         Agent {
             running: Some(cmd.start()),
         }
+    }
+
+    /// Stops the agent as a service manager does (SIGTERM), and gives back
+    /// how it ended, within `deadline`.
+    pub fn terminate(mut self, deadline: Duration) -> Output {
+        let mut running = self.running.take().expect("running");
+        super::procfs::send_signal("-TERM", &running.child.id().to_string());
+        // Killed past the deadline.
+        let stopped = super::wait_with_deadline(&mut running.child, deadline);
+        assert!(
+            stopped.is_some(),
+            "the agent did not stop within {deadline:?} of SIGTERM"
+        );
+        running.finish()
     }
 
     /// Kills the agent (SIGKILL), unless it has exited already, and gives
