@@ -2,9 +2,11 @@
 //! errors, input parsing and choosing a component's function.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use wpool::{Component, Error, Input, Limits, Pool, Task, TaskError};
+use wpool::{Component, Error, Input, InputStream, Limits, Pool, Task, TaskError};
 
 use crate::util::{Guest, WPOOL};
 
@@ -48,6 +50,39 @@ fn map_returns_results_in_order() {
         let value = out.result.as_ref().expect("square never fails");
         assert_eq!(value.as_wave(), (i * i).to_string());
     }
+}
+
+/// An `InputStream`'s inputs are read no further ahead of an ordered
+/// run's output than an iterator's: behind a slow first task, the run
+/// holds at most its window (65 536 inputs) of outputs, and reads no more.
+#[test]
+fn an_input_stream_behind_a_slow_task_is_read_no_further_than_the_window() {
+    let nap = task(Guest::Misbehave, Some("nap"));
+    let read = Arc::new(AtomicU64::new(0));
+    let count = 90_000;
+    let inputs = {
+        let (nap, read) = (nap.clone(), read.clone());
+        (0..count).map(move |i| {
+            read.fetch_add(1, Ordering::SeqCst);
+            let ms = if i == 0 { "3000" } else { "0" };
+            nap.parse_input(ms).expect("a u32")
+        })
+    };
+    let limits = Limits {
+        timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let mut run = pool(limits)
+        .imap(&nap, InputStream::new(inputs))
+        .expect("the run starts");
+    let first = run.next().expect("an output").expect("the run goes on");
+    assert_eq!(first.index, 0);
+    let ahead = read.load(Ordering::SeqCst);
+    assert!(
+        ahead < 70_000,
+        "{ahead} inputs of {count} were read before the first output"
+    );
+    assert_eq!(run.count() as u64, count - 1, "every other output follows");
 }
 
 #[test]

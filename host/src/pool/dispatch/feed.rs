@@ -81,7 +81,10 @@ pub(crate) struct Feed<I> {
     /// An input read and not handed out yet: found by [`Feed::is_spent`],
     /// or of another task than the batch it was read for.
     peeked: Option<Submitted>,
-    /// The index of the iterator's next input.
+    /// The index of the next input: the iterator's next, or the one after
+    /// the last submission read (an `InputStream`'s come in order, and an
+    /// ordered run reads them no further ahead of its output than an
+    /// iterator's).
     next_index: u64,
     /// Every input handed out whose task has not finished, by index. The
     /// index is its own hash: indexes handed out in a row sit side by side
@@ -206,7 +209,10 @@ impl<I: Iterator<Item = Input>> Feed<I> {
                 (self.next_index - 1, self.task.clone(), input)
             }),
             Source::Submitted(receiver) => match receiver.try_recv() {
-                Ok(submitted) => Some(submitted),
+                Ok(submitted) => {
+                    self.next_index = submitted.0 + 1;
+                    Some(submitted)
+                }
                 Err(TryRecvError::Empty) => return None,
                 Err(TryRecvError::Disconnected) => None,
             },
