@@ -385,3 +385,18 @@ fn each_result_of_a_slow_stdin_comes_before_its_next_line() {
     let _agent = Agent::start(&server, 1, None);
     crate::inputs::each_result_of_stdin_comes_before_its_next_line(&["--nats", server.url()]);
 }
+
+/// A task of more than 10 s runs once on an agent. Its worker was started
+/// from a tokio thread that ended after 10 s idle, and the kernel's
+/// parent-death signal killed the worker with that thread: every such task
+/// was killed and ran again, its effects twice.
+#[test]
+fn a_task_of_more_than_ten_seconds_runs_once_on_an_agent() {
+    let server = NatsServer::start();
+    let _agent = Agent::start(&server, 1, None);
+    let args = ["--func", "nap", "--json", "--nats", server.url(), "11000"];
+    let out = run(Guest::Misbehave, args).output();
+    out.assert_success();
+    let lines = json_by_index(&out, 1);
+    out.check(lines[&0]["attempts"] == 1, "it ran once");
+}

@@ -69,6 +69,29 @@ fn a_second_map_on_a_warm_pool_starts_no_process() {
     );
 }
 
+/// A run started from a thread that then ends leaves its workers up, warm
+/// for the next run: they die with the host, not with the thread that
+/// started them (the kernel's parent-death signal follows a thread). An
+/// agent's workers, started from a tokio thread that ended after 10 s idle,
+/// were killed mid-task, each of its tasks over 10 s run twice.
+#[test]
+fn workers_outlive_the_thread_whose_run_started_them() {
+    let square = task(Guest::Square, None);
+    let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
+    std::thread::scope(|scope| {
+        scope.spawn(|| squares(pool, &square, 40));
+    });
+    let started = counted.first(2);
+    // The parent-death signal, if any, comes as the thread ends.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        started.iter().all(|&pid| is_running(pid)),
+        "the workers outlive the thread"
+    );
+    squares(pool, &square, 40);
+    assert_eq!(counted.pids(), started, "the next run starts no process");
+}
+
 #[test]
 fn workers_killed_while_idle_are_replaced_by_the_next_run() {
     let square = task(Guest::Square, None);
@@ -149,8 +172,7 @@ fn idle_workers_stop_once_idle_for_the_idle_timeout() {
         .idle_timeout(timeout)
         .build();
     squares(&pool, &square, 10);
-    let first = counted.pids();
-    assert_eq!(first.len(), 2);
+    let first = counted.first(2);
     squares(&pool, &square, 10);
     assert_eq!(
         counted.pids(),

@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
@@ -133,9 +133,9 @@ impl WorkerProcess {
         if let Some(hook) = std::env::var_os(crate::protocol::TEST_HOOK_VAR) {
             command.env(crate::protocol::TEST_HOOK_VAR, hook);
         }
-        let mut child = command.spawn()?;
-        // The worker's end of the socket, held by `command`, closes here.
-        drop(command);
+        // The worker's end of the socket, held by `command`, closes once
+        // it is started.
+        let mut child = spawn_from_lasting_thread(command)?;
         let stdout = child.stdout.take().expect("stdout is piped");
         // A large result crosses in fewer turns of the two processes with
         // room for more of it in the pipe. The pipe works at any size, so a
@@ -377,6 +377,36 @@ fn serve(
     }
     hub.worker_died(job, worker_id);
     post(EventKind::Exited);
+}
+
+/// Starts `command` from a thread that lasts as long as the process. A
+/// worker asks the kernel for SIGKILL when its parent dies
+/// (`PR_SET_PDEATHSIG`), and the kernel takes for that parent the *thread*
+/// that started it: a worker started from a thread that ends (a tokio
+/// blocking thread ends after 10 s idle; a caller's thread may end while
+/// its run's workers stay warm in the pool) would be killed with it,
+/// however busy. When no such thread can be started, the caller's starts
+/// it.
+fn spawn_from_lasting_thread(mut command: Command) -> io::Result<Child> {
+    type Spawn = (Command, Sender<io::Result<Child>>);
+    static SPAWNER: LazyLock<Option<Sender<Spawn>>> = LazyLock::new(|| {
+        let (spawner, commands) = crossbeam_channel::unbounded::<Spawn>();
+        let thread = std::thread::Builder::new()
+            .name("wpool-spawner".into())
+            .spawn(move || {
+                for (mut command, started) in commands {
+                    let _ = started.send(command.spawn());
+                }
+            });
+        thread.ok().map(|_| spawner)
+    });
+    let Some(spawner) = SPAWNER.as_ref() else {
+        return command.spawn();
+    };
+    let (started, child) = crossbeam_channel::bounded(1);
+    let gone = || io::Error::other("the thread that starts workers is gone");
+    spawner.send((command, started)).map_err(|_| gone())?;
+    child.recv().map_err(|_| gone())?
 }
 
 /// Waits awake a moment for the worker's next frame ([`await_awake`]): a

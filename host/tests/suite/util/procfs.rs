@@ -173,6 +173,25 @@ impl CountedWorkers {
         self.dir.path().join("worker")
     }
 
+    /// The process ids of the first `n` workers, once that many have
+    /// recorded themselves: a worker started for a short run may record
+    /// itself after the run has ended on the other.
+    pub fn first(&self, n: usize) -> Vec<u32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let pids = self.pids();
+            if pids.len() >= n {
+                return pids[..n].to_vec();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} workers started",
+                pids.len()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     /// The process ids of the workers started so far, in order.
     pub fn pids(&self) -> Vec<u32> {
         let text = std::fs::read_to_string(self.dir.path().join("pids")).unwrap_or_default();
