@@ -1,12 +1,11 @@
 //! `wpool agent`: serve a cluster's jobs on this machine's worker processes.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use wpool::{AgentStop, Pool};
 
 use super::interrupt::EXIT_INTERRUPTED;
@@ -71,36 +70,57 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
     if args.no_cache {
         pool = pool.compile_cache(None);
     }
+    // Caught from here on: one that comes while the agent connects stops
+    // it once it has.
+    let signals = Signals::catch()?;
     let agent = pool.agent(&args.nats)?;
-    stop_on_signals(agent.stopper())?;
+    signals.stop(agent.stopper())?;
     warn(format_args!("agent serving {}", args.nats));
     agent.run()?;
     Ok(Outcome::Success)
 }
 
-/// Stops the agent at the first SIGTERM or SIGINT; exits at once, with
-/// status 130, at the second.
-fn stop_on_signals(stop: AgentStop) -> anyhow::Result<()> {
-    let signaled = Arc::new(AtomicBool::new(false));
-    for signal in [SIGTERM, SIGINT] {
-        // The exit handler first, so that it sees the flag only once the
-        // first signal has set it.
-        signal_hook::flag::register_conditional_shutdown(
-            signal,
-            EXIT_INTERRUPTED.into(),
-            signaled.clone(),
-        )?;
-        signal_hook::flag::register(signal, signaled.clone())?;
+/// SIGTERM and SIGINT, caught: the first stops the agent, the next exits
+/// at once, with status 130.
+struct Signals {
+    /// Set once the first has been handled.
+    stopping: Arc<AtomicBool>,
+    caught: signal_hook::iterator::Signals,
+}
+
+impl Signals {
+    fn catch() -> anyhow::Result<Signals> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        // The exit handler runs before the one that records the signal, so
+        // it never sees the flag its own signal set.
+        for signal in [SIGTERM, SIGINT] {
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                EXIT_INTERRUPTED.into(),
+                stopping.clone(),
+            )?;
+        }
+        let caught = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
+            .context("cannot handle signals")?;
+        Ok(Signals { stopping, caught })
     }
-    let mut signals = Signals::new([SIGTERM, SIGINT]).context("cannot handle signals")?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if signals.forever().next().is_some() {
-                warn("stopping: handing back the tasks held");
-                stop.stop();
-            }
-        })
-        .context("cannot start the signal thread")?;
-    Ok(())
+
+    /// Stops the agent at the first signal, caught already or to come.
+    fn stop(self, agent: AgentStop) -> anyhow::Result<()> {
+        let Signals {
+            stopping,
+            mut caught,
+        } = self;
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if caught.forever().next().is_some() {
+                    stopping.store(true, Ordering::SeqCst);
+                    warn("stopping: handing back the tasks held");
+                    agent.stop();
+                }
+            })
+            .context("cannot start the signal thread")?;
+        Ok(())
+    }
 }
