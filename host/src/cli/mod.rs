@@ -559,7 +559,11 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         warn("interrupted; the tasks already started were finished");
         return Ok(Outcome::Interrupted);
     }
-    if let Some(error) = input_error.lock().ok().and_then(|mut late| late.take()) {
+    let late = input_error
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take();
+    if let Some(error) = late {
         return Err(error);
     }
     Ok(Outcome::of(all_ok))
