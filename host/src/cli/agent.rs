@@ -1,14 +1,12 @@
 //! `wpool agent`: serve a cluster's jobs on this machine's worker processes.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use anyhow::Context as _;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use wpool::{AgentStop, Pool};
+use signal_hook::iterator::Signals;
+use wpool::Pool;
 
-use super::interrupt::EXIT_INTERRUPTED;
+use super::interrupt::Interrupt;
 use super::{Outcome, warn};
 
 /// Run the tasks of the jobs submitted to a NATS JetStream server (with
@@ -71,56 +69,23 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
         pool = pool.compile_cache(None);
     }
     // Caught from here on: one that comes while the agent connects stops
-    // it once it has.
-    let signals = Signals::catch()?;
+    // it once it has. The flag is set by the signal's own handler, before
+    // `woken` records it, so a second signal always finds it set.
+    let interrupt = Interrupt::install_for(&[SIGTERM, SIGINT]).context("cannot handle signals")?;
+    let mut woken = Signals::new([SIGTERM, SIGINT]).context("cannot handle signals")?;
     let agent = pool.agent(&args.nats)?;
-    signals.stop(agent.stopper())?;
+    let stop = agent.stopper();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            // One that came before `woken` was made only set the flag.
+            if interrupt.requested() || woken.forever().next().is_some() {
+                warn("stopping: handing back the tasks held");
+                stop.stop();
+            }
+        })
+        .context("cannot start the signal thread")?;
     warn(format_args!("agent serving {}", args.nats));
     agent.run()?;
     Ok(Outcome::Success)
-}
-
-/// SIGTERM and SIGINT, caught: the first stops the agent, the next exits
-/// at once, with status 130.
-struct Signals {
-    /// Set once the first has been handled.
-    stopping: Arc<AtomicBool>,
-    caught: signal_hook::iterator::Signals,
-}
-
-impl Signals {
-    fn catch() -> anyhow::Result<Signals> {
-        let stopping = Arc::new(AtomicBool::new(false));
-        // The exit handler runs before the one that records the signal, so
-        // it never sees the flag its own signal set.
-        for signal in [SIGTERM, SIGINT] {
-            signal_hook::flag::register_conditional_shutdown(
-                signal,
-                EXIT_INTERRUPTED.into(),
-                stopping.clone(),
-            )?;
-        }
-        let caught = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])
-            .context("cannot handle signals")?;
-        Ok(Signals { stopping, caught })
-    }
-
-    /// Stops the agent at the first signal, caught already or to come.
-    fn stop(self, agent: AgentStop) -> anyhow::Result<()> {
-        let Signals {
-            stopping,
-            mut caught,
-        } = self;
-        std::thread::Builder::new()
-            .name("signals".into())
-            .spawn(move || {
-                if caught.forever().next().is_some() {
-                    stopping.store(true, Ordering::SeqCst);
-                    warn("stopping: handing back the tasks held");
-                    agent.stop();
-                }
-            })
-            .context("cannot start the signal thread")?;
-        Ok(())
-    }
 }

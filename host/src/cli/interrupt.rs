@@ -3,9 +3,12 @@
 //! 130. It stops `wpool spawn`'s processes still running, as Python's
 //! KeyboardInterrupt reaches every process: each is reported terminated,
 //! then wpool exits 130. A second SIGINT exits at once, with status 130
-//! (the workers die with wpool). Workers have their own process group, so
-//! a Ctrl-C at the terminal reaches wpool alone.
+//! (the workers die with wpool). For `wpool agent`, SIGTERM does the same
+//! as SIGINT: the first stops the agent, the second exits at once. Workers
+//! have their own process group, so a Ctrl-C at the terminal reaches wpool
+//! alone.
 
+use std::ffi::c_int;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,16 +24,25 @@ pub(crate) struct Interrupt {
 }
 
 impl Interrupt {
-    /// Installs the handlers. The exit handler is registered first, so that
-    /// it sees the flag only once the first SIGINT has set it.
+    /// Installs the handlers for SIGINT.
     pub(crate) fn install() -> io::Result<Interrupt> {
+        Interrupt::install_for(&[SIGINT])
+    }
+
+    /// Installs the handlers for `signals`: the first of them sets the
+    /// flag, the next exits with status 130. The exit handler is
+    /// registered first, so that it sees the flag only once the first
+    /// signal has set it.
+    pub(crate) fn install_for(signals: &[c_int]) -> io::Result<Interrupt> {
         let flag = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register_conditional_shutdown(
-            SIGINT,
-            EXIT_INTERRUPTED.into(),
-            Arc::clone(&flag),
-        )?;
-        signal_hook::flag::register(SIGINT, Arc::clone(&flag))?;
+        for &signal in signals {
+            signal_hook::flag::register_conditional_shutdown(
+                signal,
+                EXIT_INTERRUPTED.into(),
+                Arc::clone(&flag),
+            )?;
+            signal_hook::flag::register(signal, Arc::clone(&flag))?;
+        }
         Ok(Interrupt { flag })
     }
 
