@@ -24,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("submitted 10 tasks in {:?}", started.elapsed());
     for handle in &handles {
         let output = handle.get(None)?;
-        print!("{}", String::from_utf8_lossy(&output.stdout.bytes));
+        print!("{}", String::from_utf8_lossy(output.stdout.bytes()));
         let value = output.result?;
         println!("square({}) = {value}", output.input);
     }

@@ -204,12 +204,12 @@ fn json_line(output: &TaskOutput, shown: &Shown) -> serde_json::Value {
     let mut line = serde_json::json!({
         "index": output.index,
         "input": input,
-        "stdout": String::from_utf8_lossy(&output.stdout.bytes),
-        "stderr": String::from_utf8_lossy(&output.stderr.bytes),
-        "stdout_dropped": output.stdout.dropped,
-        "stderr_dropped": output.stderr.dropped,
-        "stdout_tail": String::from_utf8_lossy(&output.stdout.tail),
-        "stderr_tail": String::from_utf8_lossy(&output.stderr.tail),
+        "stdout": String::from_utf8_lossy(output.stdout.bytes()),
+        "stderr": String::from_utf8_lossy(output.stderr.bytes()),
+        "stdout_dropped": output.stdout.dropped(),
+        "stderr_dropped": output.stderr.dropped(),
+        "stdout_tail": String::from_utf8_lossy(output.stdout.tail()),
+        "stderr_tail": String::from_utf8_lossy(output.stderr.tail()),
         "worker": output.worker,
         "attempts": output.attempts,
         "time": output.time.map(|time| time.as_secs_f64()),
@@ -372,15 +372,15 @@ pub(crate) fn prefix_lines(
             let _ = writeln!(notes, "[{index}] {}", printable(line));
         }
     };
-    lines(notes, &captured.bytes);
-    if captured.dropped > 0 {
+    lines(notes, captured.bytes());
+    if captured.dropped() > 0 {
         let _ = writeln!(
             notes,
             "[{index}] ({} more bytes of {stream} dropped here)",
-            captured.dropped
+            captured.dropped()
         );
     }
-    lines(notes, &captured.tail);
+    lines(notes, captured.tail());
 }
 
 pub(crate) fn printable(text: &str) -> String {

@@ -226,8 +226,8 @@ fn report(name: &str, mut process: Process) -> anyhow::Result<bool> {
         (&output.stderr, Stream::Stderr, "stderr"),
     ];
     for (captured, stream, what) in streams {
-        if captured.dropped > 0 {
-            let dropped = captured.dropped;
+        if captured.dropped() > 0 {
+            let dropped = captured.dropped();
             let line = format!("({dropped} more bytes of {what} dropped past --max-output)\n");
             print_output(name, stream, line.as_bytes());
         }

@@ -321,7 +321,8 @@ impl<'a> Reader<'a> {
         Ok(first)
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+    /// The next `n` bytes, as they are.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if n > self.bytes.len() {
             return Err(error("the value ends early"));
         }

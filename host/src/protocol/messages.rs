@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::captured::Captured;
+use super::encoding::{self, Reader};
 use super::frame::shared_bytes;
 use super::limits::Limits;
 use super::ops::{Answer, ObjectError, Op};
@@ -136,10 +137,14 @@ pub(crate) enum FromWorker {
     /// batch is answered by one `Done`, or by several once its results pass
     /// [`RESULTS_PER_FRAME`] bytes, so that no frame outgrows the limit
     /// and a worker holds a bounded number of finished results. `busy` is
-    /// the time spent on these calls.
+    /// the time spent on these calls. The values returned are in one
+    /// buffer, `values`, one after the other in the results' order (see
+    /// [`CallResult::outcome`]).
     Done {
         busy: Duration,
         results: Vec<CallResult>,
+        #[serde(deserialize_with = "shared_bytes")]
+        values: Bytes,
     },
     /// What the running task wrote to `stream`, sent while it runs when the
     /// setup asked for streaming: each write of the guest's, as it makes
@@ -169,13 +174,14 @@ pub enum Stream {
     Stderr,
 }
 
-/// The outcome of one call: its result in the binary value encoding
-/// (empty for a function without one), or why it failed.
+/// The outcome of one call, as [`FromWorker::Done`] reports it.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CallResult {
     pub index: u64,
-    #[serde(deserialize_with = "shared_outcome")]
-    pub outcome: Result<Bytes, Failure>,
+    /// Its result: how many bytes of the frame's `values` its encoding
+    /// takes (none for a function without one), after the results before
+    /// it; or why it failed.
+    pub outcome: Result<u64, Failure>,
     /// How long the call took in the worker, from the start of its
     /// instantiation (or its reused instance's call) to its result.
     pub time: Duration,
@@ -209,29 +215,46 @@ pub(crate) enum Failure {
 }
 
 impl CallResult {
-    /// About how many bytes the result takes in a frame: its value or
-    /// error's bytes and its captured output.
+    /// About how many bytes the result takes in a frame besides its value:
+    /// an error's bytes and its captured output.
     pub fn size(&self) -> usize {
-        let value = match &self.outcome {
-            Ok(bytes) | Err(Failure::Returned(bytes)) => bytes.len(),
-            Err(_) => 0,
+        let error = match &self.outcome {
+            Err(Failure::Returned(bytes)) => bytes.len(),
+            _ => 0,
         };
-        value + self.stdout.kept() + self.stderr.kept()
+        error + self.stdout.kept() + self.stderr.kept()
     }
 }
 
-/// Decodes an outcome as `Result`'s own `Deserialize` does, its value
-/// through [`shared_bytes`].
-fn shared_outcome<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Result<Bytes, Failure>, D::Error> {
-    #[derive(Deserialize)]
-    enum Outcome {
-        Ok(#[serde(deserialize_with = "shared_bytes")] Bytes),
-        Err(Failure),
+/// The values of a [`FromWorker::Done`]'s results, in turn: each
+/// [`CallResult::outcome`] with its value taken out of `values`. A value
+/// that takes at least half of the buffer is a slice of it, a smaller one a
+/// copy, so that a small value kept never holds the whole buffer's memory.
+pub(crate) struct Outcomes {
+    values: Bytes,
+    offset: usize,
+}
+
+impl Outcomes {
+    pub(crate) fn new(values: Bytes) -> Outcomes {
+        Outcomes { values, offset: 0 }
     }
-    Ok(match Outcome::deserialize(d)? {
-        Outcome::Ok(bytes) => Ok(bytes),
-        Outcome::Err(failure) => Err(failure),
-    })
+
+    /// The next result's outcome, its value taken from the buffer; an
+    /// error when the buffer ends before the value (a broken worker).
+    pub(crate) fn take(
+        &mut self,
+        outcome: Result<u64, Failure>,
+    ) -> Result<Result<Bytes, Failure>, encoding::Error> {
+        let len = match outcome {
+            Ok(len) => usize::try_from(len).unwrap_or(usize::MAX),
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let value = Reader::new(&self.values[self.offset..]).take(len)?;
+        self.offset += len;
+        Ok(Ok(match value.len() >= self.values.len() / 2 {
+            true => self.values.slice_ref(value),
+            false => Bytes::copy_from_slice(value),
+        }))
+    }
 }

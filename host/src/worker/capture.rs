@@ -97,20 +97,13 @@ impl Capture {
             head, past, tail, ..
         } = std::mem::take(&mut *self.lock());
         if self.streaming.is_some() {
-            return Captured {
-                dropped: past,
-                ..Captured::default()
-            };
+            return Captured::new(Vec::new(), past, Vec::new());
         }
         // Nothing was dropped: the tail is all that followed the head.
         if past <= self.shown_tail as u64 {
             let mut bytes = head;
             bytes.extend_from_slice(&tail);
-            return Captured {
-                bytes,
-                dropped: 0,
-                tail: Vec::new(),
-            };
+            return Captured::new(bytes, 0, Vec::new());
         }
         let start = tail.len() - self.shown_tail;
         let mut shown = &tail[start..];
@@ -123,11 +116,7 @@ impl Capture {
         {
             shown = &shown[end + 1..];
         }
-        Captured {
-            bytes: head,
-            dropped: past - shown.len() as u64,
-            tail: shown.to_vec(),
-        }
+        Captured::new(head, past - shown.len() as u64, shown.to_vec())
     }
 
     /// The end of what was written: its last [`REPORT`] bytes, for stderr
@@ -257,23 +246,23 @@ mod tests {
     fn what_fits_is_kept_whole() {
         let kept = captured(1024, 10);
         let written: String = (0..10).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(String::from_utf8_lossy(&kept.bytes), written);
-        assert_eq!((kept.dropped, kept.tail.len()), (0, 0));
+        assert_eq!(String::from_utf8_lossy(kept.bytes()), written);
+        assert_eq!((kept.dropped(), kept.tail().len()), (0, 0));
     }
 
     #[test]
     fn the_first_bytes_and_the_last_lines_are_kept_and_the_rest_counted() {
         let written: usize = (0..10_000).map(|i| format!("line {i}\n").len()).sum();
         let kept = captured(1024, 10_000);
-        assert_eq!(kept.bytes.len(), 768);
-        assert!(kept.bytes.starts_with(b"line 0\nline 1\n"));
-        let tail = String::from_utf8_lossy(&kept.tail);
+        assert_eq!(kept.bytes().len(), 768);
+        assert!(kept.bytes().starts_with(b"line 0\nline 1\n"));
+        let tail = String::from_utf8_lossy(kept.tail());
         assert!(
             tail.starts_with("line ") && tail.ends_with("line 9999\n"),
             "{tail}"
         );
-        assert!(kept.tail.len() <= 256);
-        assert_eq!(kept.kept() as u64 + kept.dropped, written as u64);
+        assert!(kept.tail().len() <= 256);
+        assert_eq!(kept.kept() as u64 + kept.dropped(), written as u64);
     }
 
     #[test]
@@ -286,11 +275,11 @@ mod tests {
         }
         let kept = capture.take();
         assert!(
-            kept.tail.starts_with(b"line968\n"),
+            kept.tail().starts_with(b"line968\n"),
             "{:?}",
-            String::from_utf8_lossy(&kept.tail)
+            String::from_utf8_lossy(kept.tail())
         );
-        assert_eq!(kept.tail.len(), 256);
+        assert_eq!(kept.tail().len(), 256);
     }
 
     #[test]

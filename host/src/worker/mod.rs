@@ -159,14 +159,17 @@ impl Batch<'_> {
     /// Runs the calls in turn; an error when the host's channel is gone.
     async fn run(self, Calls { task, calls, args }: Calls) -> std::io::Result<()> {
         let mut start = Instant::now();
+        let mut ended = start;
         let mut offset = 0usize;
         let mut results = Vec::with_capacity(calls.len());
+        let mut values = Vec::new();
         let mut held = 0usize;
         for call in &calls {
-            if held >= RESULTS_PER_FRAME {
+            if held + values.len() >= RESULTS_PER_FRAME {
                 let done = FromWorker::Done {
-                    busy: std::mem::replace(&mut start, Instant::now()).elapsed(),
+                    busy: ended - std::mem::replace(&mut start, ended),
                     results: std::mem::take(&mut results),
+                    values: std::mem::take(&mut values).into(),
                 };
                 self.link.send(&done)?;
                 held = 0;
@@ -182,20 +185,25 @@ impl Batch<'_> {
                 .and_then(|size| offset.checked_add(size))
                 .filter(|&end| end <= args.len())
                 .unwrap_or(offset);
-            let result = self.runtime.run(task, call, &args[offset..end]).await;
+            let result;
+            (result, ended) = self
+                .runtime
+                .run(task, call, &args[offset..end], &mut values, ended)
+                .await;
             held += result.size();
             results.push(result);
             offset = end;
         }
         #[cfg(feature = "test-hooks")]
-        let results = match self.hook {
-            Some(Hook::WrongIndex) => test_hook::misnumber(self.worker_id, results),
-            Some(Hook::CorruptResult) => test_hook::corrupt(self.worker_id, results),
-            _ => results,
+        let (results, values) = match self.hook {
+            Some(Hook::WrongIndex) => (test_hook::misnumber(self.worker_id, results), values),
+            Some(Hook::CorruptResult) => test_hook::corrupt(self.worker_id, results, values),
+            _ => (results, values),
         };
         let done = FromWorker::Done {
-            busy: start.elapsed(),
+            busy: ended - start,
             results,
+            values: values.into(),
         };
         self.link.send(&done)
     }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::component::{
-    Component, ComponentExportIndex, Instance, InstancePre, Linker, ResourceTable, Type, Val,
+    Component, ComponentExportIndex, Func, InstancePre, Linker, ResourceTable, Type, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store, Trap};
@@ -105,7 +105,8 @@ struct Hosted {
 /// tasks in a row.
 struct Session {
     store: Store<TaskState>,
-    instance: Option<Instance>,
+    /// The function, in the instance kept from the last call.
+    func: Option<Func>,
     stdout: Capture,
     stderr: Capture,
     /// Tasks this instance has run.
@@ -268,9 +269,19 @@ impl Runtime {
     /// Runs one call of task `id` (which the worker hosts) with the encoded
     /// arguments `args`, in a fresh instance or (in reuse mode) in the one
     /// the previous call of the same task left, which is kept only if the
-    /// call did not trap.
-    pub(crate) async fn run(&mut self, id: u32, call: &Call, args: &[u8]) -> CallResult {
-        let started = Instant::now();
+    /// call did not trap. Its value, if it returns one, is encoded at the
+    /// end of `values`. The call starts at `started` (the end of the one
+    /// before it, in a batch: the clock is read once a call), and its
+    /// result comes with the time it ended.
+    pub(crate) async fn run(
+        &mut self,
+        id: u32,
+        call: &Call,
+        args: &[u8],
+        values: &mut Vec<u8>,
+        started: Instant,
+    ) -> (CallResult, Instant) {
+        let start = values.len();
         let task = &self.tasks[&id];
         let mut session = match self.session.take() {
             Some((kept, session)) if kept == id => session,
@@ -295,7 +306,9 @@ impl Runtime {
         // The task ends once the puts and sends it had answered at once are
         // in: one that failed after its last on that channel fails the task.
         let running = async {
-            let called = task.call(limits, &mut *store, session.instance, args).await;
+            let called = task
+                .call(limits, &mut *store, session.func, args, values)
+                .await;
             let settled = store.data_mut().pipeline.failure(None, true).await;
             (called, settled)
         };
@@ -308,7 +321,9 @@ impl Runtime {
                 Poll::Pending => tokio::time::timeout_at(deadline, running).await,
             }
         };
-        let (outcome, instance) = match finished {
+        // The value is at the end of `values` when the call returned one;
+        // a command's exit with status 0 gives its own.
+        let (outcome, func) = match finished {
             Err(_elapsed) => (Err(Failure::Timeout(self.limits.timeout)), None),
             Ok((Err(error), _)) => {
                 let failure = match task.failure(limits, error, store.data().memory.refused) {
@@ -323,32 +338,47 @@ impl Runtime {
                     }
                     failure => failure,
                 };
-                (failure, None)
+                (failure.map(Some), None)
             }
-            Ok((Ok(_), Err(broken))) => (task.failure(limits, broken, false), None),
+            Ok((Ok(_), Err(broken))) => (task.failure(limits, broken, false).map(Some), None),
             Ok((Ok(_), Ok(Some((channel, error))))) => {
                 (Err(Failure::Trap(channel.unreported(&error))), None)
             }
-            Ok((Ok((instance, returned)), Ok(None))) => (returned, Some(instance)),
+            Ok((Ok((func, returned)), Ok(None))) => (returned.map(|()| None), Some(func)),
+        };
+        // What a call that failed left of a value is not one.
+        let outcome = match outcome {
+            Ok(given) => {
+                if let Some(given) = given {
+                    values.truncate(start);
+                    values.extend_from_slice(given);
+                }
+                Ok((values.len() - start) as u64)
+            }
+            Err(failure) => {
+                values.truncate(start);
+                Err(failure)
+            }
         };
         // Before its result, so that the hub has them back when it hears
         // that the task ended.
         self.link.put_back_all(call.index);
+        let ended = Instant::now();
         let result = CallResult {
             index: call.index,
             outcome,
-            time: started.elapsed(),
+            time: ended - started,
             stdout: session.stdout.take(),
             stderr: session.stderr.take(),
         };
         session.served += 1;
         // A trap, an exit or a timeout leaves the instance in an unknown
         // state: it is always dropped.
-        if instance.is_some() && session.served < self.reuse {
-            session.instance = instance;
+        if func.is_some() && session.served < self.reuse {
+            session.func = func;
             self.session = Some((id, session));
         }
-        result
+        (result, ended)
     }
 
     /// A store for a fresh instance of `task`.
@@ -382,7 +412,7 @@ impl Runtime {
         store.set_hostcall_fuel(task.hostcall_fuel);
         Session {
             store,
-            instance: None,
+            func: None,
             stdout,
             stderr,
             served: 0,
@@ -391,27 +421,32 @@ impl Runtime {
 }
 
 impl Hosted {
-    /// Instantiates (unless `instance` is given) and calls with the encoded
-    /// arguments `args`; the outer error is a trap (or arguments that do
-    /// not decode), the inner one the `err` case of a returned `result`.
+    /// Instantiates (unless `func`, the function in a kept instance, is
+    /// given) and calls with the encoded arguments `args`, encoding its
+    /// value at the end of `out`; the outer error is a trap (or arguments
+    /// that do not decode), the inner one the `err` case of a returned
+    /// `result`, or a value over the limit.
     async fn call(
         &self,
         limits: &Limits,
         store: &mut Store<TaskState>,
-        instance: Option<Instance>,
+        func: Option<Func>,
         args: &[u8],
-    ) -> Result<(Instance, Result<Bytes, Failure>)> {
+        out: &mut Vec<u8>,
+    ) -> Result<(Func, Result<(), Failure>)> {
         let args = self
             .decode(args)
             .context("input does not match the parameter type")?;
-        let instance = match instance {
-            Some(instance) => instance,
-            None => self.pre.instantiate_async(&mut *store).await?,
+        let func = match func {
+            Some(func) => func,
+            None => {
+                let instance = self.pre.instantiate_async(&mut *store).await?;
+                instance
+                    .get_func(&mut *store, self.func)
+                    .expect("the export was found in this component")
+            }
         };
-        let func = instance
-            .get_func(&mut *store, self.func)
-            .expect("the export was found in this component");
-        let mut out = Vec::new();
+        let start = out.len();
         let mut returned_err = false;
         match args {
             Args::Vals(params) => {
@@ -420,24 +455,24 @@ impl Hosted {
                 drop(params);
                 if let (Some(value), Some(ty)) = (results.pop(), &self.result) {
                     returned_err = matches!(value, Val::Result(Err(_)));
-                    encoding::encode(&value, ty, &mut out)?;
+                    encoding::encode(&value, ty, out)?;
                 }
             }
             Args::S64(x) => {
                 let typed = func.typed::<(i64,), (i64,)>(&*store)?;
                 let (y,) = typed.call_async(&mut *store, (x,)).await?;
-                encoding::put_signed(&mut out, y);
+                encoding::put_signed(out, y);
             }
             Args::Str(text) => {
                 let typed = func.typed::<(&str,), (String,)>(&*store)?;
                 let (text,) = typed.call_async(&mut *store, (text,)).await?;
-                encoding::put_bytes(&mut out, text.as_bytes());
+                encoding::put_bytes(out, text.as_bytes());
             }
             Args::Bytes(data) => match self.shape {
                 Shape::BytesToU64 => {
                     let typed = func.typed::<(&[u8],), (u64,)>(&*store)?;
                     let (n,) = typed.call_async(&mut *store, (data,)).await?;
-                    encoding::put_unsigned(&mut out, n);
+                    encoding::put_unsigned(out, n);
                 }
                 Shape::BytesToResult => {
                     let typed = func.typed::<(&[u8],), (Result<Vec<u8>, String>,)>(&*store)?;
@@ -448,26 +483,29 @@ impl Hosted {
                         Err(text) => (RESULT_ERR, text.as_bytes()),
                     };
                     out.push(tag);
-                    encoding::put_bytes(&mut out, bytes);
+                    encoding::put_bytes(out, bytes);
                 }
                 _ => {
                     let typed = func.typed::<(&[u8],), (Vec<u8>,)>(&*store)?;
                     let (bytes,) = typed.call_async(&mut *store, (data,)).await?;
-                    encoding::put_bytes(&mut out, &bytes);
+                    encoding::put_bytes(out, &bytes);
                 }
             },
         }
-        if out.len() > limits.max_value {
+        let len = out.len() - start;
+        if len > limits.max_value {
             let too_large = Failure::ResultTooLarge {
-                size: Some(out.len() as u64),
+                size: Some(len as u64),
                 limit: limits.max_value as u64,
             };
-            return Ok((instance, Err(too_large)));
+            return Ok((func, Err(too_large)));
         }
-        let out = Bytes::from(out);
         Ok(match returned_err {
-            true => (instance, Err(Failure::Returned(out))),
-            false => (instance, Ok(out)),
+            true => {
+                let err = Bytes::copy_from_slice(&out[start..]);
+                (func, Err(Failure::Returned(err)))
+            }
+            false => (func, Ok(())),
         })
     }
 
@@ -493,18 +531,16 @@ impl Hosted {
 
     /// What an error out of a call means. A guest that exits with status 0
     /// (as a command component may) succeeded, if its function's result can
-    /// say so.
+    /// say so: its value is then the one given.
     fn failure(
         &self,
         limits: &Limits,
         error: wasmtime::Error,
         memory_refused: bool,
-    ) -> Result<Bytes, Failure> {
+    ) -> Result<&'static [u8], Failure> {
         if let Some(exit) = error.downcast_ref::<I32Exit>() {
             return match (exit.0, &self.result) {
-                (0, Some(Type::Result(result))) if result.ok().is_none() => {
-                    Ok(Bytes::from_static(&[RESULT_OK]))
-                }
+                (0, Some(Type::Result(result))) if result.ok().is_none() => Ok(&[RESULT_OK]),
                 (code, _) => Err(Failure::Exit(code)),
             };
         }

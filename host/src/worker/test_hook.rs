@@ -62,14 +62,20 @@ pub(crate) fn misnumber(worker_id: u32, mut results: Vec<CallResult>) -> Vec<Cal
     results
 }
 
-/// For [`Hook::CorruptResult`]: replaces each result of worker 0 by `0x80`.
-pub(crate) fn corrupt(worker_id: u32, mut results: Vec<CallResult>) -> Vec<CallResult> {
-    if worker_id == 0 {
-        for result in &mut results {
-            result.outcome = Ok(bytes::Bytes::from_static(&[0x80]));
-        }
+/// For [`Hook::CorruptResult`]: replaces each value of worker 0 by `0x80`.
+pub(crate) fn corrupt(
+    worker_id: u32,
+    mut results: Vec<CallResult>,
+    values: Vec<u8>,
+) -> (Vec<CallResult>, Vec<u8>) {
+    if worker_id != 0 {
+        return (results, values);
     }
-    results
+    for result in &mut results {
+        result.outcome = Ok(1);
+    }
+    let values = vec![0x80; results.len()];
+    (results, values)
 }
 
 /// For [`Hook::Deaf`]: whether worker 0, set up by `setup`, stops reading

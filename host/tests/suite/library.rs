@@ -122,7 +122,7 @@ fn errors_of_each_task_are_typed() {
         other => panic!("expected a trap, got {other:?}"),
     }
     assert_eq!(outputs[0].result.as_ref().unwrap_err().kind(), "trap");
-    assert!(String::from_utf8_lossy(&outputs[0].stderr.bytes).contains("boom"));
+    assert!(String::from_utf8_lossy(outputs[0].stderr.bytes()).contains("boom"));
 
     let spin = task(Guest::Misbehave, Some("spin"));
     let limits = Limits {

@@ -53,7 +53,7 @@ use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Failure, encoding};
+use crate::protocol::{CallResult, Failure, Outcomes, encoding};
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
@@ -323,8 +323,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
                     reason: message,
                 });
             }
-            EventKind::Done { busy, results } => {
+            EventKind::Done {
+                busy,
+                results,
+                values,
+            } => {
                 let worker = self.slots.worker_id(slot);
+                let mut values = Outcomes::new(values);
                 let decoded: Result<Vec<_>, _> = results
                     .into_iter()
                     .map(|result| {
@@ -336,7 +341,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                             stderr,
                         } = result;
                         let task = self.feed.task(index).unwrap_or(&self.task);
-                        let outcome = Self::outcome(task, outcome)?;
+                        let outcome = Self::outcome(task, values.take(outcome)?)?;
                         let ran = Ran {
                             worker: Some(worker),
                             time: Some(time),

@@ -56,10 +56,12 @@ pub(crate) enum EventKind {
     /// The worker cannot host task `id` (in the memory its lockdown allows,
     /// or on its engine); it exits, having run nothing more.
     Unfit(u32),
-    /// The results of one batch.
+    /// The results of one batch, their values in one buffer (see
+    /// [`FromWorker::Done`]).
     Done {
         busy: std::time::Duration,
         results: Vec<CallResult>,
+        values: Bytes,
     },
     /// The worker's stdout closed: it exited or was killed.
     Exited,
@@ -359,11 +361,19 @@ fn serve(
             }
             // The dispatcher checks the indexes before the hub hears of
             // them (see `WorkerProcess::tasks_ended`).
-            FromWorker::Done { busy, results } => {
+            FromWorker::Done {
+                busy,
+                results,
+                values,
+            } => {
                 if let Some(output) = &output {
                     lines.end(output);
                 }
-                EventKind::Done { busy, results }
+                EventKind::Done {
+                    busy,
+                    results,
+                    values,
+                }
             }
             FromWorker::Ready { artifact } => EventKind::Ready { artifact },
             FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),

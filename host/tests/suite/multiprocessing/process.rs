@@ -22,7 +22,7 @@ fn process_runs_and_is_joined() {
     assert_eq!(process.exit_code(), Some(0));
     let output = process.output().expect("finished");
     assert_eq!(wave(&output), r#""worker 1 done""#);
-    let stdout = String::from_utf8_lossy(&output.stdout.bytes).into_owned();
+    let stdout = String::from_utf8_lossy(output.stdout.bytes()).into_owned();
     assert!(stdout.contains("Worker 1 started"), "{stdout:?}");
     assert!(stdout.contains("Worker 1 finished"), "{stdout:?}");
 }
@@ -63,14 +63,14 @@ fn command_components_exit_with_their_status() {
     let output = processes[0].output().expect("finished");
     assert_eq!(wave(&output), "ok");
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout.bytes),
+        String::from_utf8_lossy(output.stdout.bytes()),
         "hello from a command component\n"
     );
     assert_eq!(processes[1].exit_code(), Some(1));
     let output = processes[1].output().expect("finished");
     assert_eq!(output.result, Err(TaskError::Exit(1)));
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout.bytes),
+        String::from_utf8_lossy(output.stdout.bytes()),
         "exiting with status 1\n"
     );
 }

@@ -157,7 +157,7 @@ fn pong_ends_when_the_host_closes_its_end() {
     let output = process.output().expect("pong finished");
     assert_eq!(wave(&output), "ok(4)");
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout.bytes),
+        String::from_utf8_lossy(output.stdout.bytes()),
         "ping 0\nping 1\nping 2\nping 3\n"
     );
 }
