@@ -21,7 +21,7 @@ use super::error::{Error, TaskError};
 use super::json;
 use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
-use crate::protocol::{self, Failure, encoding, engine, provided};
+use crate::protocol::{self, Encoded, Failure, encoding, engine, provided};
 
 /// How many inputs of a range [`Task::integer_inputs`] makes at once.
 const RANGE_CHUNK: usize = 4096;
@@ -849,10 +849,11 @@ impl Task {
     /// When the bytes are not a value of the function's result type (or,
     /// for a function without one, not empty): the worker is not to be
     /// trusted.
-    pub(crate) fn value(&self, bytes: Bytes) -> Result<Value, encoding::Error> {
+    pub(crate) fn value(&self, bytes: impl Into<Encoded>) -> Result<Value, encoding::Error> {
+        let bytes = bytes.into();
         match self.inner.result.as_deref() {
-            Some(ty) => encoding::validate(ty, &bytes)?,
-            None => encoding::Reader::new(&bytes).finish()?,
+            Some(ty) => encoding::validate(ty, bytes.as_slice())?,
+            None => encoding::Reader::new(bytes.as_slice()).finish()?,
         }
         Ok(Value::new(bytes, self.inner.result.clone()))
     }

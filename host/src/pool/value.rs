@@ -18,6 +18,7 @@ use wasm_wave::wasm::{WasmType, WasmTypeKind};
 
 use super::json;
 use super::quote::shorten;
+use crate::protocol::Encoded;
 use crate::protocol::encoding::{self, Reader};
 
 /// The arguments of one call, checked against the task's parameter types.
@@ -269,7 +270,7 @@ impl fmt::Display for Wave<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write_wave(f, encoding::decode(ty, &mut reader))?;
+            write_wave(f, ty, &mut reader)?;
         }
         if several {
             f.write_str(")")?;
@@ -284,19 +285,25 @@ impl fmt::Debug for Input {
     }
 }
 
-/// Writes a decoded value as WAVE, straight into the formatter. The host
-/// encoded, or checked, every value it displays, so the fallback is never
-/// shown.
-fn write_wave(
-    f: &mut fmt::Formatter<'_>,
-    value: Result<wasm_wave::value::Value, encoding::Error>,
-) -> fmt::Result {
-    let Ok(value) = value else {
-        return f.write_str("<undecodable>");
+/// Writes the value of type `ty` that `reader` reads next as WAVE, straight into
+/// the formatter: an integer as it is (the results of tiny tasks, printed a
+/// million a second), anything else decoded first. The host encoded, or
+/// checked, every value it displays, so the fallback is never shown.
+fn write_wave(f: &mut fmt::Formatter<'_>, ty: &Type, reader: &mut Reader<'_>) -> fmt::Result {
+    let written = match ty.kind() {
+        WasmTypeKind::S16 | WasmTypeKind::S32 | WasmTypeKind::S64 => {
+            reader.signed(64).map(|n| write!(f, "{n}"))
+        }
+        WasmTypeKind::U16 | WasmTypeKind::U32 | WasmTypeKind::U64 => {
+            reader.unsigned(64).map(|n| write!(f, "{n}"))
+        }
+        _ => encoding::decode::<wasm_wave::value::Value>(ty, reader).map(|value| {
+            wasm_wave::writer::Writer::new(&mut *f)
+                .write_value(&value)
+                .map_err(|_| fmt::Error)
+        }),
     };
-    wasm_wave::writer::Writer::new(f)
-        .write_value(&value)
-        .map_err(|_| fmt::Error)
+    written.unwrap_or_else(|_| f.write_str("<undecodable>"))
 }
 
 /// A value a task returned, typed by the function's WIT result.
@@ -306,25 +313,25 @@ fn write_wave(
 #[derive(Clone)]
 pub struct Value {
     /// The value, encoded; empty for a function without a result.
-    bytes: Bytes,
+    bytes: Encoded,
     ty: Option<Arc<Type>>,
 }
 
 impl Value {
     /// A value a worker encoded from a value of type `ty`, checked by the
     /// host.
-    pub(super) fn new(bytes: Bytes, ty: Option<Arc<Type>>) -> Value {
+    pub(super) fn new(bytes: Encoded, ty: Option<Arc<Type>>) -> Value {
         Value { bytes, ty }
     }
 
     /// Bytes of the value as encoded.
     pub(super) fn encoded_len(&self) -> usize {
-        self.bytes.len()
+        self.bytes.as_slice().len()
     }
 
     /// The value's encoding.
     pub(super) fn encoded(&self) -> Bytes {
-        self.bytes.clone()
+        self.bytes.to_bytes()
     }
 
     /// The value in WAVE syntax, such as `81` or `{words: 2, lines: 1}`:
@@ -351,7 +358,7 @@ impl Value {
     /// ```
     pub fn as_bytes(&self) -> Option<&[u8]> {
         let ty = self.ty.as_deref()?;
-        let mut reader = Reader::new(&self.bytes);
+        let mut reader = Reader::new(self.bytes.as_slice());
         if !is_bytes(ty) {
             let (Some(ok), _) = ty.result_types()? else {
                 return None;
@@ -392,13 +399,13 @@ impl Value {
     /// result.
     pub fn to_wave_value(&self) -> Option<wasm_wave::value::Value> {
         let ty = self.ty.as_deref()?;
-        encoding::decode(ty, &mut Reader::new(&self.bytes)).ok()
+        encoding::decode(ty, &mut Reader::new(self.bytes.as_slice())).ok()
     }
 }
 
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
-        self.bytes == other.bytes
+        self.bytes.as_slice() == other.bytes.as_slice()
     }
 }
 
@@ -408,7 +415,7 @@ impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.ty {
             None => f.write_str("()"),
-            Some(ty) => write_wave(f, encoding::decode(&**ty, &mut Reader::new(&self.bytes))),
+            Some(ty) => write_wave(f, ty, &mut Reader::new(self.bytes.as_slice())),
         }
     }
 }

@@ -227,9 +227,7 @@ impl CallResult {
 }
 
 /// The values of a [`FromWorker::Done`]'s results, in turn: each
-/// [`CallResult::outcome`] with its value taken out of `values`. A value
-/// that takes at least half of the buffer is a slice of it, a smaller one a
-/// copy, so that a small value kept never holds the whole buffer's memory.
+/// [`CallResult::outcome`] with its value taken out of `values`.
 pub(crate) struct Outcomes {
     values: Bytes,
     offset: usize,
@@ -245,16 +243,68 @@ impl Outcomes {
     pub(crate) fn take(
         &mut self,
         outcome: Result<u64, Failure>,
-    ) -> Result<Result<Bytes, Failure>, encoding::Error> {
+    ) -> Result<Result<Encoded, Failure>, encoding::Error> {
         let len = match outcome {
             Ok(len) => usize::try_from(len).unwrap_or(usize::MAX),
             Err(failure) => return Ok(Err(failure)),
         };
         let value = Reader::new(&self.values[self.offset..]).take(len)?;
         self.offset += len;
-        Ok(Ok(match value.len() >= self.values.len() / 2 {
-            true => self.values.slice_ref(value),
-            false => Bytes::copy_from_slice(value),
-        }))
+        Ok(Ok(Encoded::within(&self.values, value)))
+    }
+}
+
+/// A value's encoding as the host keeps it: in place when it is small (as
+/// the results of tiny tasks are: a number is a few bytes), so that it
+/// costs no allocation; otherwise in [`Bytes`].
+#[derive(Clone)]
+pub(crate) enum Encoded {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Bytes),
+}
+
+/// Bytes of an encoding kept in place: as many as an [`Encoded`] of
+/// [`Bytes`] leaves room for.
+const INLINE: usize = 30;
+
+impl Encoded {
+    /// The encoding `value`, a part of the buffer `within`: in place when it
+    /// is small; a slice of the buffer when it takes at least half of it;
+    /// otherwise a copy, so that a value kept never holds the memory of
+    /// much larger a buffer.
+    pub(crate) fn within(within: &Bytes, value: &[u8]) -> Encoded {
+        match Encoded::inline(value) {
+            Some(inline) => inline,
+            None if value.len() >= within.len() / 2 => Encoded::Shared(within.slice_ref(value)),
+            None => Encoded::Shared(Bytes::copy_from_slice(value)),
+        }
+    }
+
+    fn inline(value: &[u8]) -> Option<Encoded> {
+        let mut bytes = [0; INLINE];
+        bytes.get_mut(..value.len())?.copy_from_slice(value);
+        let len = value.len() as u8;
+        Some(Encoded::Inline { len, bytes })
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        match self {
+            Encoded::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Encoded::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The encoding in [`Bytes`], copied if it is kept in place.
+    pub(crate) fn to_bytes(&self) -> Bytes {
+        match self {
+            Encoded::Inline { .. } => Bytes::copy_from_slice(self.as_slice()),
+            Encoded::Shared(bytes) => bytes.clone(),
+        }
+    }
+}
+
+impl From<Bytes> for Encoded {
+    fn from(bytes: Bytes) -> Encoded {
+        Encoded::inline(&bytes).unwrap_or(Encoded::Shared(bytes))
     }
 }

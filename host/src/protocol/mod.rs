@@ -26,8 +26,8 @@ pub(crate) use self::frame::{await_awake, read_frame, write_frame};
 pub use self::limits::{Limits, MAX_MEMORY, MAX_TIMEOUT};
 pub use self::messages::Stream;
 pub(crate) use self::messages::{
-    Call, CallResult, Calls, Code, Export, Failure, FromWorker, Outcomes, RESULTS_PER_FRAME, Setup,
-    ToWorker,
+    Call, CallResult, Calls, Code, Encoded, Export, Failure, FromWorker, Outcomes,
+    RESULTS_PER_FRAME, Setup, ToWorker,
 };
 pub(crate) use self::ops::{
     Answer, AnswerType, MAX_GET_MANY, MAX_STREAMED_ITEM, Op, Open, Request, array, barrier,

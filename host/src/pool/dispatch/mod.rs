@@ -36,7 +36,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
 pub(crate) use self::compile::prepare;
@@ -53,7 +52,7 @@ use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
 use super::value::{Input, Value};
-use crate::protocol::{CallResult, Failure, Outcomes, encoding};
+use crate::protocol::{CallResult, Encoded, Failure, Outcomes, encoding};
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
@@ -381,7 +380,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// function's result.
     fn outcome(
         task: &Task,
-        outcome: Result<Bytes, Failure>,
+        outcome: Result<Encoded, Failure>,
     ) -> Result<Result<Value, TaskError>, encoding::Error> {
         Ok(match outcome {
             Ok(bytes) => Ok(task.value(bytes)?),
