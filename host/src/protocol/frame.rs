@@ -44,6 +44,18 @@ pub(crate) fn await_awake<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> 
     None
 }
 
+/// Frames up to this size are encoded into a buffer and written at once;
+/// larger ones, whose bulk is values, are encoded straight to the writer.
+/// postcard's writer takes a write for each field, and each byte of an
+/// integer: for a batch of a thousand small results, more time than the
+/// copy a buffer costs.
+const BUFFERED_FRAME: usize = 1 << 20;
+
+thread_local! {
+    /// The buffer small frames are encoded into on this thread.
+    static ENCODING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Writes one frame and flushes it.
 pub(crate) fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> io::Result<()> {
     let size = postcard::serialize_with_flavor(msg, postcard::ser_flavors::Size::default())
@@ -52,6 +64,18 @@ pub(crate) fn write_frame(w: &mut impl Write, msg: &impl Serialize) -> io::Resul
         .ok()
         .filter(|&n| n as usize <= MAX_FRAME)
         .ok_or_else(|| io::Error::other(format!("frame of {size} bytes is too large")))?;
+    if size <= BUFFERED_FRAME {
+        ENCODING.with_borrow_mut(|kept| {
+            let mut buffer = std::mem::take(kept);
+            buffer.clear();
+            buffer.extend_from_slice(&len.to_le_bytes());
+            let buffer = postcard::to_extend(msg, buffer).map_err(io::Error::other)?;
+            let written = w.write_all(&buffer);
+            *kept = buffer;
+            written
+        })?;
+        return w.flush();
+    }
     w.write_all(&len.to_le_bytes())?;
     let mut writing = Writing { w, failed: None };
     if let Err(error) = postcard::to_io(msg, &mut writing) {
