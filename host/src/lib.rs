@@ -74,9 +74,10 @@ mod worker;
 
 pub use pool::{
     Agent, AgentStop, AsyncError, AsyncResult, Barrier, Callbacks, Cluster, Component, Condition,
-    Connection, Dict, Error, Event, GUEST_TARGET, Imap, Input, InputStream, IntoInputs, Lock,
-    MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, ProcessOptions, Queue, Retry, Semaphore,
-    SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value, build_guest, shorten,
+    Connection, Dict, Error, Event, GUEST_TARGET, Imap, Input, InputStream, InputStreamCloser,
+    IntoInputs, Lock, MAX_COMPONENT_SIZE, Pool, PoolBuilder, Process, ProcessOptions, Queue, Retry,
+    Semaphore, SharedArray, SharedList, SharedValue, Task, TaskError, TaskOutput, Value,
+    build_guest, shorten,
 };
 pub use protocol::{Captured, End, Limits, MAX_MEMORY, MAX_TIMEOUT, ObjectError, Scalar, Stream};
 

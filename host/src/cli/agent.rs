@@ -3,7 +3,6 @@
 use anyhow::Context as _;
 use clap::Args;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use wpool::Pool;
 
 use super::interrupt::Interrupt;
@@ -69,22 +68,16 @@ pub(crate) fn agent(args: AgentArgs) -> anyhow::Result<Outcome> {
         pool = pool.compile_cache(None);
     }
     // Caught from here on: one that comes while the agent connects stops
-    // it once it has. The flag is set by the signal's own handler, before
-    // `woken` records it, so a second signal always finds it set.
+    // it once it has.
     let interrupt = Interrupt::install_for(&[SIGTERM, SIGINT]).context("cannot handle signals")?;
-    let mut woken = Signals::new([SIGTERM, SIGINT]).context("cannot handle signals")?;
     let agent = pool.agent(&args.nats)?;
     let stop = agent.stopper();
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            // One that came before `woken` was made only set the flag.
-            if interrupt.requested() || woken.forever().next().is_some() {
-                warn("stopping: handing back the tasks held");
-                stop.stop();
-            }
+    interrupt
+        .on_signal(move || {
+            warn("stopping: handing back the tasks held");
+            stop.stop();
         })
-        .context("cannot start the signal thread")?;
+        .context("cannot handle signals")?;
     warn(format_args!("agent serving {}", args.nats));
     agent.run()?;
     Ok(Outcome::Success)

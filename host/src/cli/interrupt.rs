@@ -1,5 +1,6 @@
-//! Ctrl-C. The first SIGINT stops `wpool run` from taking more inputs: the
-//! tasks already handed to workers finish and are printed, then wpool exits
+//! Ctrl-C. The first SIGINT stops `wpool run` from taking more inputs (a
+//! stream of them too, while it waits for its next line): the tasks
+//! already handed to workers finish and are printed, then wpool exits
 //! 130. It stops `wpool spawn`'s processes still running, as Python's
 //! KeyboardInterrupt reaches every process: each is reported terminated,
 //! then wpool exits 130. A second SIGINT exits at once, with status 130
@@ -14,13 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use signal_hook::consts::SIGINT;
+use signal_hook::iterator::Signals;
 
 /// The exit status of a run stopped by SIGINT, as shells report it.
 pub(crate) const EXIT_INTERRUPTED: u8 = 130;
 
-/// Whether SIGINT has come.
+/// Whether SIGINT (or another of the signals it was installed for) has
+/// come.
 pub(crate) struct Interrupt {
     flag: Arc<AtomicBool>,
+    signals: Vec<c_int>,
 }
 
 impl Interrupt {
@@ -43,11 +47,32 @@ impl Interrupt {
             )?;
             signal_hook::flag::register(signal, Arc::clone(&flag))?;
         }
-        Ok(Interrupt { flag })
+        Ok(Interrupt {
+            flag,
+            signals: signals.to_vec(),
+        })
     }
 
     pub(crate) fn requested(&self) -> bool {
         self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Calls `stop` on a thread of its own once the first signal has come,
+    /// at once if it came already: for what a signal must end while the
+    /// thread that would look at the flag waits (the agent's fetching, a
+    /// stream of inputs waiting for its next line).
+    pub(crate) fn on_signal(&self, stop: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let mut woken = Signals::new(&self.signals)?;
+        let flag = Arc::clone(&self.flag);
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                // One that came before `woken` was made only set the flag.
+                if flag.load(Ordering::SeqCst) || woken.forever().next().is_some() {
+                    stop();
+                }
+            })?;
+        Ok(())
     }
 
     /// `inputs`, ending early once SIGINT has come.

@@ -530,6 +530,13 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let total = source.len();
     let interrupt = Interrupt::install().context("cannot handle SIGINT")?;
     let (inputs, input_error) = source.into_inputs(&interrupt);
+    // A stream may wait long for its next line: Ctrl-C ends it there.
+    if let Inputs::Stream(stream) = &inputs {
+        let closer = stream.closer();
+        interrupt
+            .on_signal(move || closer.close())
+            .context("cannot handle SIGINT")?;
+    }
     /// The run of `task` over `inputs`: on the cluster if there is one.
     fn start<I: IntoInputs>(
         (pool, cluster): (&Pool, Option<&Cluster>),

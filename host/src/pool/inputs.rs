@@ -3,13 +3,22 @@
 //! [`InputStream`], read on a thread of its own.
 
 use std::iter::Empty;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use crate::pool::dispatch::Source;
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender};
+
+use crate::pool::dispatch::{Source, Submitted};
 use crate::pool::task::Task;
 use crate::pool::value::Input;
 
 /// Inputs an [`InputStream`] reads ahead of its run, at most.
 const READ_AHEAD: usize = 256;
+
+/// How long the reading thread waits for room in the channel before it
+/// looks again whether the stream was closed.
+const ROOM_WAIT: Duration = Duration::from_millis(10);
 
 /// Inputs that may keep their reader waiting (lines from a pipe or a
 /// socket, a generator that sleeps), read on a thread of their own, as
@@ -46,7 +55,14 @@ const READ_AHEAD: usize = 256;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct InputStream(Box<dyn Iterator<Item = Input> + Send>);
+pub struct InputStream {
+    inputs: Box<dyn Iterator<Item = Input> + Send>,
+    /// The sending end of the channel the reading thread fills, shared with
+    /// the stream's closers: `None` once closed.
+    sender: Arc<Mutex<Option<Sender<Submitted>>>>,
+    receiver: Receiver<Submitted>,
+    closed: Arc<AtomicBool>,
+}
 
 impl InputStream {
     /// The inputs `inputs` yields, read on a thread of their own.
@@ -55,13 +71,54 @@ impl InputStream {
         I: IntoIterator<Item = Input>,
         I::IntoIter: Send + 'static,
     {
-        InputStream(Box::new(inputs.into_iter()))
+        let (sender, receiver) = crossbeam_channel::bounded(READ_AHEAD);
+        InputStream {
+            inputs: Box::new(inputs.into_iter()),
+            sender: Arc::new(Mutex::new(Some(sender))),
+            receiver,
+            closed: Arc::default(),
+        }
+    }
+
+    /// A handle that ends the stream from any thread, even while its reader
+    /// waits for an input that may never come (such as a line on a
+    /// terminal): what `wpool run --input -` does at Ctrl-C.
+    pub fn closer(&self) -> InputStreamCloser {
+        InputStreamCloser {
+            sender: Arc::clone(&self.sender),
+            closed: Arc::clone(&self.closed),
+        }
+    }
+}
+
+/// Ends an [`InputStream`] as its run sees it: see [`InputStream::closer`].
+#[derive(Clone)]
+pub struct InputStreamCloser {
+    sender: Arc<Mutex<Option<Sender<Submitted>>>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl InputStreamCloser {
+    /// The run takes no more inputs from the stream: those read ahead and
+    /// not yet handed to a worker are dropped, and the tasks started finish
+    /// and yield their outputs, as after the stream's last input. The thread
+    /// reading the inputs ends at the next one it reads.
+    pub fn close(&self) {
+        // The flag first: the run, woken by the channel's end, finds it set.
+        self.closed.store(true, Ordering::SeqCst);
+        drop(lock(&self.sender).take());
     }
 }
 
 impl std::fmt::Debug for InputStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InputStream").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for InputStreamCloser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InputStreamCloser").finish_non_exhaustive()
     }
 }
 
@@ -94,19 +151,43 @@ impl IntoInputs for InputStream {
     /// A thread reads the inputs into a channel, each with its position,
     /// as submissions to the run.
     fn into_source(self, task: &Task) -> Sourced<Empty<Input>> {
-        let (sender, receiver) = crossbeam_channel::bounded(READ_AHEAD);
+        let InputStream {
+            inputs,
+            sender,
+            receiver,
+            closed,
+        } = self;
         let task = task.clone();
         std::thread::Builder::new()
             .name("wpool-inputs".into())
             .spawn(move || {
-                for (index, input) in (0..).zip(self.0) {
-                    // The run ended: nobody takes inputs any more.
-                    if sender.send((index, task.clone(), input)).is_err() {
-                        break;
-                    }
-                }
+                // Waits for room a while at a time, so that a closer never
+                // waits long for the sender. Stops once the stream is
+                // closed or the run ended: nobody takes inputs any more.
+                let send = |mut submitted| loop {
+                    let sender = lock(&sender);
+                    let Some(sender) = sender.as_ref() else {
+                        return false;
+                    };
+                    submitted = match sender.send_timeout(submitted, ROOM_WAIT) {
+                        Ok(()) => return true,
+                        Err(SendTimeoutError::Timeout(back)) => back,
+                        Err(SendTimeoutError::Disconnected(_)) => return false,
+                    };
+                };
+                let _ = (0..).zip(inputs).try_for_each(|(index, input)| {
+                    send((index, task.clone(), input)).then_some(())
+                });
+                // The end of the inputs, which the run sees once the sender
+                // is gone (a closer may still hold the place it was kept).
+                drop(lock(&sender).take());
             })
             .expect("cannot start a thread to read the inputs");
-        Sourced(Source::Submitted(receiver))
+        Sourced(Source::Submitted(receiver, Some(closed)))
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding this lock; a poisoned one is still whole.
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }

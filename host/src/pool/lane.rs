@@ -198,7 +198,7 @@ impl Lane {
     pub(crate) fn start(job: &Arc<Job>, task: &Task, plan: Plan) -> Result<Lane, Error> {
         let (submissions, source) = crossbeam_channel::unbounded();
         let (terminate, terminated) = crossbeam_channel::bounded(1);
-        let source = Source::<std::iter::Empty<Input>>::Submitted(source);
+        let source = Source::<std::iter::Empty<Input>>::Submitted(source, None);
         let plan = Plan {
             terminate: Some(terminated),
             ..plan

@@ -51,7 +51,7 @@ pub use self::hub::{
     Barrier, Condition, Connection, Dict, Event, Lock, Queue, Semaphore, SharedArray, SharedList,
     SharedValue,
 };
-pub use self::inputs::{InputStream, IntoInputs};
+pub use self::inputs::{InputStream, InputStreamCloser, IntoInputs};
 pub use self::lane::{AsyncError, AsyncResult, Callbacks, Process, ProcessOptions};
 pub use self::output::{Retry, TaskOutput};
 pub use self::quote::shorten;

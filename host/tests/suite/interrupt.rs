@@ -2,6 +2,7 @@
 //! Ctrl-C (SIGINT), once to drain (or stop a spawn's processes) or twice to
 //! stop at once.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use crate::util::{Guest, Running, process, procfs, run, wpool};
@@ -126,5 +127,31 @@ fn sigint_stops_the_processes_of_a_spawn_and_says_so() {
     out.check(
         interrupted.elapsed() < Duration::from_secs(10),
         "the Ctrl-C did not stop the 20 s nap",
+    );
+}
+
+/// `--input -` with stdin left open: the run waits for a line that may
+/// never come. Ctrl-C ends it there; the nap started finishes and is
+/// printed, and the lines read ahead of it never start.
+#[test]
+fn sigint_ends_a_stream_of_inputs_that_waits_for_its_next_line() {
+    let (running, mut stdin) = run(Guest::Misbehave, ["--func", "nap", "--input", "-"])
+        .args(["-j", "1"])
+        .own_process_group()
+        .start_with_stdin();
+    for _ in 0..20 {
+        writeln!(stdin, "1500").expect("wpool reads stdin");
+    }
+    procfs::workers_blocked_in_host_calls(running.child.id(), 1, Duration::from_secs(60));
+    ctrl_c(&running);
+    let interrupted = Instant::now();
+    let out = running.finish();
+    drop(stdin);
+    out.assert_code(130)
+        .assert_stderr_contains("wpool: interrupted")
+        .assert_stdout_lines(&["1500"]);
+    out.check(
+        interrupted.elapsed() < Duration::from_secs(10),
+        "the run went on after the Ctrl-C",
     );
 }

@@ -255,7 +255,7 @@ impl Served {
         let started = tokio::task::spawn_blocking({
             let task = task.clone();
             move || {
-                let source = Source::<std::iter::Empty<Input>>::Submitted(submitted);
+                let source = Source::<std::iter::Empty<Input>>::Submitted(submitted, None);
                 let plan = Plan {
                     terminate: Some(terminated),
                     ..Plan::new(&job, workers, false)

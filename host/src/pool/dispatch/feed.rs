@@ -5,6 +5,8 @@
 //! one it names; a batch holds inputs of one task.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 use nohash_hasher::IntMap;
@@ -26,9 +28,12 @@ pub(crate) enum Source<I> {
     /// `None`.
     Inputs(I),
     /// `apply_async` and `spawn`: inputs submitted while the run goes on,
-    /// each with the index the job gave it. Exhausted when every sender has
-    /// dropped and the channel is empty.
-    Submitted(Receiver<Submitted>),
+    /// each with the index the job gave it; and an `InputStream`'s inputs,
+    /// as its thread reads them. Exhausted when every sender has dropped and
+    /// the channel is empty, or at once when the flag is set (an
+    /// `InputStreamCloser` closed the stream): the inputs in the channel
+    /// are then dropped.
+    Submitted(Receiver<Submitted>, Option<Arc<AtomicBool>>),
 }
 
 /// An input submitted to a run, with the index the job gave it and the
@@ -116,7 +121,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// run waits on it when a worker has room.
     pub(crate) fn submissions(&self) -> Option<&Receiver<Submitted>> {
         match &self.source {
-            Some(Source::Submitted(receiver)) => Some(receiver),
+            Some(Source::Submitted(receiver, _)) => Some(receiver),
             _ => None,
         }
     }
@@ -138,7 +143,8 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// waiting. An iterator is not looked at: its run is never idle until
     /// it is done.
     pub(super) fn is_idle(&mut self) -> bool {
-        if let (Some(Source::Submitted(receiver)), None) = (&self.source, &self.peeked) {
+        self.drop_closed();
+        if let (Some(Source::Submitted(receiver, _)), None) = (&self.source, &self.peeked) {
             match receiver.try_recv() {
                 Ok(submitted) => self.peeked = Some(submitted),
                 Err(TryRecvError::Disconnected) => self.source = None,
@@ -198,8 +204,20 @@ impl<I: Iterator<Item = Input>> Feed<I> {
         batch
     }
 
+    /// Ends a closed stream: the inputs read from it and not handed out
+    /// are dropped.
+    fn drop_closed(&mut self) {
+        if let Some(Source::Submitted(_, Some(closed))) = &self.source
+            && closed.load(Ordering::SeqCst)
+        {
+            self.source = None;
+            self.peeked = None;
+        }
+    }
+
     /// The next input from the source, if one is there now.
     fn read(&mut self) -> Option<Submitted> {
+        self.drop_closed();
         if let Some(peeked) = self.peeked.take() {
             return Some(peeked);
         }
@@ -208,7 +226,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
                 self.next_index += 1;
                 (self.next_index - 1, self.task.clone(), input)
             }),
-            Source::Submitted(receiver) => match receiver.try_recv() {
+            Source::Submitted(receiver, _) => match receiver.try_recv() {
                 Ok(submitted) => {
                     self.next_index = submitted.0 + 1;
                     Some(submitted)
@@ -364,7 +382,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             .collect();
         let peeked = self.peeked.take().into_iter();
         unfinished.extend(peeked.map(|(index, _, input)| (index, input, 0)));
-        if let Some(Source::Submitted(receiver)) = self.source.take() {
+        if let Some(Source::Submitted(receiver, _)) = self.source.take() {
             unfinished.extend(
                 receiver
                     .try_iter()
