@@ -425,3 +425,27 @@ impl fmt::Debug for Value {
         write!(f, "Value({self})")
     }
 }
+
+#[cfg(test)]
+mod props {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::Value;
+    use crate::protocol::encoding::{encode, props::typed_value};
+
+    proptest! {
+        #![proptest_config(crate::protocol::prop_config(2000))]
+
+        /// A result shows as wasm_wave writes it, whether its encoding is
+        /// kept in place or not, and integers written without decoding.
+        #[test]
+        fn a_value_displays_as_wave((ty, value) in typed_value()) {
+            let mut bytes = Vec::new();
+            encode(&value, &ty, &mut bytes).unwrap();
+            let shown = Value::new(bytes::Bytes::from(bytes).into(), Some(Arc::new(ty)));
+            prop_assert_eq!(shown.to_string(), wasm_wave::to_string(&value).unwrap());
+        }
+    }
+}
