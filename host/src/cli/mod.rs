@@ -90,8 +90,9 @@ pub(crate) enum Command {
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
 /// the run could not start or go on (bad option, bad component, unknown
 /// function, bad input, workers that cannot start or keep dying), 130 when
-/// interrupted: a first Ctrl-C lets the started tasks finish, a second one
-/// stops at once. A stdout closed early (| head -1) ends the run quietly,
+/// interrupted: a first Ctrl-C lets the tasks handed to workers finish (each
+/// worker may hold one queued behind the one it runs), a second one stops
+/// at once. A stdout closed early (| head -1) ends the run quietly,
 /// with 0.
 ///
 /// Examples:
@@ -359,7 +360,7 @@ pub(crate) enum Outcome {
     Success,
     /// A task failed (for `doctor`: a lockdown layer is missing).
     Failed,
-    /// SIGINT stopped it; the tasks already started were finished.
+    /// SIGINT stopped it; the tasks already handed to workers were finished.
     Interrupted,
 }
 
@@ -563,7 +564,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     report.print_summary();
     let all_ok = printed?;
     if interrupt.requested() {
-        warn("interrupted; the tasks already started were finished");
+        warn("interrupted; the tasks already handed to workers were finished");
         return Ok(Outcome::Interrupted);
     }
     let late = input_error
