@@ -100,9 +100,9 @@ pub struct InputStreamCloser {
 
 impl InputStreamCloser {
     /// The run takes no more inputs from the stream: those read ahead and
-    /// not yet handed to a worker are dropped, and the tasks started finish
-    /// and yield their outputs, as after the stream's last input. The thread
-    /// reading the inputs ends at the next one it reads.
+    /// not yet handed to a worker are dropped, and the tasks handed to
+    /// workers finish and yield their outputs, as after the stream's last
+    /// input. The thread reading the inputs ends at the next one it reads.
     pub fn close(&self) {
         // The flag first: the run, woken by the channel's end, finds it set.
         self.closed.store(true, Ordering::SeqCst);
