@@ -178,8 +178,8 @@ pub(crate) fn shared_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Byt
             Ok(DECODING.with_borrow(|frame| {
                 let within = frame.as_ptr_range().start <= v.as_ptr_range().start
                     && v.as_ptr_range().end <= frame.as_ptr_range().end;
-                match within && v.len() >= frame.len() / 2 {
-                    true => frame.slice_ref(v),
+                match within {
+                    true => part_of(frame, v),
                     false => Bytes::copy_from_slice(v),
                 }
             }))
@@ -194,6 +194,16 @@ pub(crate) fn shared_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Byt
         }
     }
     d.deserialize_bytes(Visitor)
+}
+
+/// `part`, a part of `whole`, to keep: a slice of `whole` when it takes at
+/// least half of it, otherwise a copy, so that a small part kept never holds
+/// the memory of a much larger whole.
+pub(crate) fn part_of(whole: &Bytes, part: &[u8]) -> Bytes {
+    match part.len() >= whole.len() / 2 {
+        true => whole.slice_ref(part),
+        false => Bytes::copy_from_slice(part),
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::captured::Captured;
 use super::encoding::{self, Reader};
-use super::frame::shared_bytes;
+use super::frame::{part_of, shared_bytes};
 use super::limits::Limits;
 use super::ops::{Answer, ObjectError, Op};
 
@@ -269,15 +269,9 @@ const INLINE: usize = 30;
 
 impl Encoded {
     /// The encoding `value`, a part of the buffer `within`: in place when it
-    /// is small; a slice of the buffer when it takes at least half of it;
-    /// otherwise a copy, so that a value kept never holds the memory of
-    /// much larger a buffer.
+    /// is small; otherwise as a frame's bytes are kept ([`part_of`]).
     pub(crate) fn within(within: &Bytes, value: &[u8]) -> Encoded {
-        match Encoded::inline(value) {
-            Some(inline) => inline,
-            None if value.len() >= within.len() / 2 => Encoded::Shared(within.slice_ref(value)),
-            None => Encoded::Shared(Bytes::copy_from_slice(value)),
-        }
+        Encoded::inline(value).unwrap_or_else(|| Encoded::Shared(part_of(within, value)))
     }
 
     fn inline(value: &[u8]) -> Option<Encoded> {
