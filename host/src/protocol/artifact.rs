@@ -4,7 +4,8 @@
 //! worker's stdin, a Unix stream socket ([`send_with`]). The worker keeps
 //! the descriptors that arrive as it reads ([`FdReader`]) and maps the one
 //! its frame names: no copy of tens of megabytes through the socket, none
-//! in the host per worker, and no file for a sealed worker to open.
+//! in the host per worker, and no file for a sealed worker to open. A
+//! worker's setup carries the job's shared memory the same way.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write as _};
@@ -69,20 +70,20 @@ impl AsFd for Artifact {
     }
 }
 
-/// Writes `message` as one frame to `socket`, with the descriptor `fd` (an
-/// [`Artifact`]'s) attached to its first byte. Whoever else writes to the
-/// socket must have flushed what it buffered.
+/// Writes `message` as one frame to `socket`, with the descriptors `fds`
+/// (an [`Artifact`]'s, a job's shared memory) attached to its first byte,
+/// in their order. Whoever else writes to the socket must have flushed
+/// what it buffered.
 pub(crate) fn send_with(
     socket: &UnixStream,
     message: &impl Serialize,
-    fd: BorrowedFd<'_>,
+    fds: &[BorrowedFd<'_>],
 ) -> io::Result<()> {
     let mut frame = Vec::new();
     write_frame(&mut frame, message)?;
-    let fds = [fd];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(2))];
     let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(io::Error::other("no room for a descriptor"));
     }
     let sent = rustix::net::sendmsg(
@@ -98,9 +99,9 @@ pub(crate) fn send_with(
 
 /// Reads a Unix stream socket, keeping in order the descriptors that come
 /// attached to its bytes: [`FdReader::take`] hands out the oldest, for the
-/// frame that was sent with it (a sender attaches one per frame, to its
-/// first byte, and the kernel never merges bytes across such a boundary
-/// into one read).
+/// frame that was sent with it (a sender attaches them to a frame's first
+/// byte, and the kernel never merges bytes across such a boundary into one
+/// read).
 pub(crate) struct FdReader<Fd> {
     socket: Fd,
     fds: VecDeque<OwnedFd>,
@@ -122,8 +123,8 @@ impl<Fd: AsFd> FdReader<Fd> {
 
 impl<Fd: AsFd> Read for FdReader<Fd> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // Room for a few descriptors, though a sender attaches one: any
-        // beyond the room would be closed by the kernel, and flagged.
+        // Room for more descriptors than a sender attaches (two at most):
+        // any beyond the room would be closed by the kernel, and flagged.
         let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let received = rustix::net::recvmsg(

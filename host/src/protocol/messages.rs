@@ -34,6 +34,11 @@ pub(crate) struct Setup {
     pub export: Export,
     /// Its code.
     pub code: Code,
+    /// The cells of the job's shared memory (see
+    /// [`shared_memory`](super::shared_memory)), whose descriptor comes
+    /// with the frame, after the artifact's if it has one; `None` where the
+    /// job's objects live in another process.
+    pub shared_cells: Option<u32>,
 }
 
 /// Where a worker gets its first task's code.

@@ -2,7 +2,7 @@
 //! that runs either: the frames and messages between them, the compiled
 //! artifacts passed as file descriptors, the limits a worker applies,
 //! the shared-object operations it forwards to the hub with their answers
-//! and errors, the binary encoding of values, the output it captured, the
+//! and errors, the job's shared memory where locks and number values live, the binary encoding of values, the output it captured, the
 //! engine settings the compile cache is keyed by, the interfaces a worker
 //! provides to tasks, the command-line markers that start the `wpool`
 //! binary as a worker, and the lockdown probe's report.
@@ -20,6 +20,7 @@ mod messages;
 mod ops;
 mod probe;
 pub(crate) mod provided;
+pub(crate) mod shared_memory;
 
 pub use self::captured::Captured;
 pub(crate) use self::frame::{await_awake, read_frame, write_frame};

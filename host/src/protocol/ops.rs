@@ -307,6 +307,9 @@ resources! {
         Add { delta: Scalar } -> Scalar;
         /// Sets `new` if the value is `expected`; answers whether it did.
         CompareAndSwap { expected: Scalar, new: Scalar } -> bool;
+        /// The index of a number value's cell in the job's shared memory
+        /// (see `shared_memory`); `denied` for a bytes value.
+        Locate {} -> u32;
     }
 
     /// `shared.array`: a shared array of scalars of one kind.
@@ -329,6 +332,9 @@ resources! {
         Release {} -> ();
         /// Whether any task holds the lock.
         Locked {} -> bool;
+        /// The index of the lock's cell in the job's shared memory (see
+        /// `shared_memory`).
+        Locate {} -> u32;
     }
 
     /// `shared.condition`: a condition variable on one of the job's locks,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker, Resource};
 
+use super::cells::{LockRef, Spun, ValueRef};
 use super::channel::{Channel, Key};
 use super::pipeline::Kind;
 use super::state::TaskState;
@@ -30,9 +31,9 @@ wasmtime::component::bindgen!({
     with: {
         "wpool:task/queue.queue": crate::protocol::queue::Handle,
         "wpool:task/pipe.connection": crate::protocol::pipe::Handle,
-        "wpool:task/shared.value": crate::protocol::value::Handle,
+        "wpool:task/shared.value": crate::worker::cells::ValueRef,
         "wpool:task/shared.array": crate::protocol::array::Handle,
-        "wpool:task/shared.lock": crate::protocol::lock::Handle,
+        "wpool:task/shared.lock": crate::worker::cells::LockRef,
         "wpool:task/shared.condition": crate::protocol::condition::Handle,
         "wpool:task/shared.dict": crate::protocol::dict::Handle,
         "wpool:task/shared.shared-list": crate::protocol::list::Handle,
@@ -133,31 +134,62 @@ impl TaskState {
     /// Sends a value's or a lock's request, after reporting a set or
     /// release answered at once that failed since the task's last request
     /// to it.
-    async fn on_object<H: Copy + 'static, R: Request>(
+    async fn on_object<R: Request>(
         &mut self,
-        resource: &Resource<H>,
-        object: fn(H) -> Key,
-        request: impl FnOnce(H) -> R,
+        object: Key,
+        request: R,
         timeout_ms: Option<u64>,
     ) -> Answered<R::Answer> {
-        let handle = *self.table.get(resource)?;
-        if let Some(error) = self.failed_at_once(object(handle)).await? {
+        if let Some(error) = self.failed_at_once(object).await? {
             return Ok(Err(error));
         }
-        self.call(request(handle), timeout_ms).await
+        self.call(request, timeout_ms).await
     }
 
     /// A value's answer of a scalar, which shows the value's kind.
     fn seen_in(
         &mut self,
-        v: &Resource<value::Handle>,
+        handle: value::Handle,
         answered: Answered<protocol::Scalar>,
     ) -> Answered<Scalar> {
         let answered = answered?;
         if let Ok(scalar) = &answered {
-            self.pipeline.seen(*self.table.get(v)?, Kind::of(scalar));
+            self.pipeline.seen(handle, Kind::of(scalar));
         }
         scalar(Ok(answered))
+    }
+
+    /// Opens a value or a lock, and asks the hub where its cell is when
+    /// `in_cell` (a number value, a lock) and this worker maps the job's
+    /// shared memory; keeps what `opened` makes of both in the task's
+    /// resource table.
+    async fn open_located<R, L, T>(
+        &mut self,
+        open: R,
+        in_cell: bool,
+        locate: impl FnOnce(R::Answer) -> L,
+        opened: impl FnOnce(R::Answer, Option<u32>) -> T,
+    ) -> Answered<Resource<T>>
+    where
+        R: Request,
+        R::Answer: Copy,
+        L: Request<Answer = u32>,
+        T: Send + 'static,
+    {
+        let handle = match self.call(open, None).await? {
+            Ok(handle) => handle,
+            Err(error) => return Ok(Err(error)),
+        };
+        let mut cell = None;
+        if in_cell && self.link.shared_memory().is_some() {
+            // A worker that maps the job's memory talks to its hub, which
+            // has a cell for each number value and lock.
+            cell = match self.call(locate(handle), None).await? {
+                Ok(index) => self.mapped(index),
+                Err(error) => return Ok(Err(error)),
+            };
+        }
+        Ok(Ok(self.table.push(opened(handle, cell))?))
     }
 
     /// Sends `item` through `channel` (a queue's put, a pipe's send): at
@@ -407,28 +439,49 @@ impl wit_pipe::HostConnection for TaskState {
 
 impl shared::Host for TaskState {}
 
+/// A number value in the job's shared memory is read and changed in its
+/// cell; any other goes to the hub.
 impl shared::HostValue for TaskState {
-    async fn open(&mut self, name: String, initial: Scalar) -> Answered<Resource<value::Handle>> {
-        let initial = initial.into();
-        self.open(value::Open { name, initial }).await
+    async fn open(&mut self, name: String, initial: Scalar) -> Answered<Resource<ValueRef>> {
+        let initial = protocol::Scalar::from(initial);
+        let kind = initial.kind();
+        self.open_located(
+            value::Open { name, initial },
+            kind.in_cell(),
+            |handle| value::Locate { handle },
+            |handle, cell| ValueRef {
+                handle,
+                cell: cell.map(|index| (index, kind)),
+            },
+        )
+        .await
     }
 
-    async fn get(&mut self, v: Resource<value::Handle>) -> Answered<Scalar> {
+    async fn get(&mut self, v: Resource<ValueRef>) -> Answered<Scalar> {
+        let ValueRef { handle, cell } = *self.table.get(&v)?;
+        if let Some(cell) = cell {
+            let got = self.on_value_cell(cell, |cell, kind| Ok(cell.get(kind)));
+            return scalar(Ok(got.map_err(Error::from)));
+        }
         let got = self
-            .on_object(&v, Key::Value, |handle| value::Get { handle }, None)
+            .on_object(Key::Value(handle), value::Get { handle }, None)
             .await;
-        self.seen_in(&v, got)
+        self.seen_in(handle, got)
     }
 
     /// A set to a number of the value's known kind goes at once (see
     /// `pipeline`); any other waits, and shows the kind when it succeeds.
-    async fn set(&mut self, v: Resource<value::Handle>, new: Scalar) -> Answered<()> {
-        let handle = *self.table.get(&v)?;
+    async fn set(&mut self, v: Resource<ValueRef>, new: Scalar) -> Answered<()> {
+        let ValueRef { handle, cell } = *self.table.get(&v)?;
+        let new = protocol::Scalar::from(new);
+        if let Some(cell) = cell {
+            let set = self.on_value_cell(cell, |cell, kind| cell.set(kind, &new));
+            return Ok(set.map_err(Error::from));
+        }
         let key = Key::Value(handle);
         if let Some(error) = self.failed_at_once(key).await? {
             return Ok(Err(error));
         }
-        let new = protocol::Scalar::from(new);
         if self.pipeline.set_at_once(handle, &new) {
             return Ok(self.send_at_once(key, value::Set { handle, new }, None));
         }
@@ -440,30 +493,42 @@ impl shared::HostValue for TaskState {
         Ok(set)
     }
 
-    async fn add(&mut self, v: Resource<value::Handle>, delta: Scalar) -> Answered<Scalar> {
-        let delta = delta.into();
+    async fn add(&mut self, v: Resource<ValueRef>, delta: Scalar) -> Answered<Scalar> {
+        let ValueRef { handle, cell } = *self.table.get(&v)?;
+        let delta = protocol::Scalar::from(delta);
+        if let Some(cell) = cell {
+            let sum = self.on_value_cell(cell, |cell, kind| cell.add(kind, &delta));
+            return scalar(Ok(sum.map_err(Error::from)));
+        }
         let sum = self
-            .on_object(&v, Key::Value, |handle| value::Add { handle, delta }, None)
+            .on_object(Key::Value(handle), value::Add { handle, delta }, None)
             .await;
-        self.seen_in(&v, sum)
+        self.seen_in(handle, sum)
     }
 
     async fn compare_and_swap(
         &mut self,
-        v: Resource<value::Handle>,
+        v: Resource<ValueRef>,
         expected: Scalar,
         new: Scalar,
     ) -> Answered<bool> {
+        let ValueRef { handle, cell } = *self.table.get(&v)?;
         let (expected, new) = (expected.into(), new.into());
-        let request = |handle| value::CompareAndSwap {
+        if let Some(cell) = cell {
+            let swapped = self.on_value_cell(cell, |cell, kind| {
+                cell.compare_and_swap(kind, &expected, &new)
+            });
+            return Ok(swapped.map_err(Error::from));
+        }
+        let request = value::CompareAndSwap {
             handle,
             expected,
             new,
         };
-        self.on_object(&v, Key::Value, request, None).await
+        self.on_object(Key::Value(handle), request, None).await
     }
 
-    async fn drop(&mut self, v: Resource<value::Handle>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, v: Resource<ValueRef>) -> wasmtime::Result<()> {
         self.discard(v)
     }
 }
@@ -516,39 +581,74 @@ impl shared::HostArray for TaskState {
     }
 }
 
+/// A lock in the job's shared memory is taken and released in its cell,
+/// through the hub only to wait for it or to hand it to a waiter; any other
+/// goes to the hub.
 impl shared::HostLock for TaskState {
-    async fn open(&mut self, name: String, reentrant: bool) -> Answered<Resource<lock::Handle>> {
-        self.open(lock::Open { name, reentrant }).await
+    async fn open(&mut self, name: String, reentrant: bool) -> Answered<Resource<LockRef>> {
+        self.open_located(
+            lock::Open { name, reentrant },
+            true,
+            |handle| lock::Locate { handle },
+            |handle, cell| LockRef {
+                handle,
+                reentrant,
+                cell,
+            },
+        )
+        .await
     }
 
-    async fn acquire(
-        &mut self,
-        l: Resource<lock::Handle>,
-        timeout_ms: Option<u64>,
-    ) -> Answered<()> {
+    async fn acquire(&mut self, l: Resource<LockRef>, timeout_ms: Option<u64>) -> Answered<()> {
+        let lock = *self.table.get(&l)?;
+        let handle = lock.handle;
+        if let Some(index) = lock.cell {
+            return match self.spin_for(lock, index, timeout_ms) {
+                Spun::Taken => Ok(Ok(())),
+                Spun::Refused(error) => Ok(Err(error.into())),
+                Spun::Busy => self.call(lock::Acquire { handle }, timeout_ms).await,
+                Spun::Abandoned => {
+                    if self.release_cell(index).is_none() {
+                        self.call(lock::Release { handle }, None).await??;
+                    }
+                    Ok(Err(Error::Abandoned))
+                }
+            };
+        }
         let acquired = self
-            .on_object(&l, Key::Lock, |handle| lock::Acquire { handle }, timeout_ms)
+            .on_object(Key::Lock(handle), lock::Acquire { handle }, timeout_ms)
             .await?;
         if acquired.is_ok() {
-            self.pipeline.acquired(*self.table.get(&l)?);
+            self.pipeline.acquired(handle);
         }
         Ok(acquired)
     }
 
-    async fn try_acquire(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
+    async fn try_acquire(&mut self, l: Resource<LockRef>) -> Answered<bool> {
+        let lock = *self.table.get(&l)?;
+        let handle = lock.handle;
+        if let Some(index) = lock.cell {
+            return Ok(self.try_take(lock, index).map_err(Error::from));
+        }
         let taken = self
-            .on_object(&l, Key::Lock, |handle| lock::TryAcquire { handle }, None)
+            .on_object(Key::Lock(handle), lock::TryAcquire { handle }, None)
             .await?;
         if matches!(taken, Ok(true)) {
-            self.pipeline.acquired(*self.table.get(&l)?);
+            self.pipeline.acquired(handle);
         }
         Ok(taken)
     }
 
     /// The release of a lock the task holds goes at once (see
     /// `pipeline`); any other waits for the hub's word.
-    async fn release(&mut self, l: Resource<lock::Handle>) -> Answered<()> {
-        let handle = *self.table.get(&l)?;
+    async fn release(&mut self, l: Resource<LockRef>) -> Answered<()> {
+        let LockRef { handle, cell, .. } = *self.table.get(&l)?;
+        if let Some(index) = cell {
+            return match self.release_cell(index) {
+                Some(released) => Ok(released.map_err(Error::from)),
+                None => self.call(lock::Release { handle }, None).await,
+            };
+        }
         let key = Key::Lock(handle);
         if let Some(error) = self.failed_at_once(key).await? {
             return Ok(Err(error));
@@ -559,12 +659,16 @@ impl shared::HostLock for TaskState {
         self.call(lock::Release { handle }, None).await
     }
 
-    async fn locked(&mut self, l: Resource<lock::Handle>) -> Answered<bool> {
-        self.on_object(&l, Key::Lock, |handle| lock::Locked { handle }, None)
+    async fn locked(&mut self, l: Resource<LockRef>) -> Answered<bool> {
+        let LockRef { handle, cell, .. } = *self.table.get(&l)?;
+        if let Some(index) = cell {
+            return Ok(self.locked_cell(index).map_err(Error::from));
+        }
+        self.on_object(Key::Lock(handle), lock::Locked { handle }, None)
             .await
     }
 
-    async fn drop(&mut self, l: Resource<lock::Handle>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, l: Resource<LockRef>) -> wasmtime::Result<()> {
         self.discard(l)
     }
 }

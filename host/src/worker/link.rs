@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::channel::Key;
 use crate::protocol::artifact::FdReader;
 use crate::protocol::engine::TICK;
+use crate::protocol::shared_memory::Arena;
 use crate::protocol::{
     Answer, FromWorker, MAX_GET_MANY, ObjectError, Op, Request as _, ToWorker, await_awake, queue,
     read_frame, write_frame,
@@ -34,6 +35,8 @@ pub(crate) struct HostLink {
     /// Queue items and pipe messages taken ahead: shared with the epoch
     /// thread, which puts back queue items left unused for a tick.
     ahead: Arc<Mutex<Vec<Ahead>>>,
+    /// The job's shared memory, where the hub lives in the host.
+    shared: Option<Arc<Arena>>,
 }
 
 /// The items a task took ahead from a channel, and when it last got one.
@@ -47,13 +50,19 @@ struct Ahead {
 }
 
 impl HostLink {
-    pub(super) fn new() -> HostLink {
+    pub(super) fn new(shared: Option<Arc<Arena>>) -> HostLink {
         HostLink {
             out: Arc::new(Mutex::new(BufWriter::new(io::stdout()))),
             pending: Arc::default(),
             next_id: Arc::default(),
             ahead: Arc::default(),
+            shared,
         }
+    }
+
+    /// The job's shared memory, if the worker maps it.
+    pub(crate) fn shared_memory(&self) -> Option<&Arena> {
+        self.shared.as_deref()
     }
 
     pub(super) fn send(&self, message: &FromWorker) -> io::Result<()> {
@@ -246,6 +255,12 @@ impl Requests {
             false => None,
         };
         Some((request, artifact))
+    }
+
+    /// The next descriptor that came with the frames read, after those
+    /// [`Requests::next`] took: the job's shared memory, after the setup.
+    pub(super) fn take_fd(&mut self) -> Option<OwnedFd> {
+        self.0.get_mut().take()
     }
 }
 

@@ -6,8 +6,11 @@
 //! # Layout
 //! - `link`: the channel to the host; hub requests and their replies, and
 //!   the queue items and pipe messages tasks took ahead.
+//! - `cells`: locks and number values in the job's shared memory, taken,
+//!   released, read and changed there without a message to the hub.
 //! - `pipeline`: queue puts and pipe sends answered at once while the hub
-//!   has reported room, their answers collected later.
+//!   has reported room (and, where the job's objects live in another
+//!   process, sets and releases), their answers collected later.
 //! - `channel`: what queues and pipes share there, the requests that
 //!   stream through each.
 //! - `runtime`: the wasmtime engine, the tasks it hosts (each a compiled
@@ -29,6 +32,7 @@
 
 mod bindings;
 mod capture;
+mod cells;
 mod channel;
 mod exception;
 mod http;
@@ -43,12 +47,14 @@ mod test_hook;
 
 use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use self::link::{HostLink, Requests, spawn_reader};
 use self::runtime::Runtime;
 #[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
+use crate::protocol::shared_memory::Arena;
 use crate::protocol::{Calls, FromWorker, Limits, RESULTS_PER_FRAME, ToWorker};
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
@@ -60,11 +66,19 @@ pub fn main(parent: u32) -> ExitCode {
     sandbox::enter(parent);
     #[cfg(feature = "test-hooks")]
     let hook = test_hook::get();
-    let link = HostLink::new();
     let mut requests = Requests::new();
     let Some((ToWorker::Setup(setup), artifact)) = requests.next() else {
         return ExitCode::FAILURE;
     };
+    // The job's shared memory, mapped before the lockdown is sealed.
+    let shared = match setup.shared_cells {
+        None => None,
+        Some(cells) => match requests.take_fd().map(|fd| Arena::open(fd, cells)) {
+            Some(Ok(arena)) => Some(Arc::new(arena)),
+            _ => return ExitCode::FAILURE,
+        },
+    };
+    let link = HostLink::new(shared);
     // The engine, and the first task's code if it comes compiled, before
     // file access is shut: see `load::load_first`.
     let early = runtime::Early::new(&setup, artifact);

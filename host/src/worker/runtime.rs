@@ -132,6 +132,8 @@ impl Runtime {
             export,
             // Read by `Early`.
             code: _,
+            // Mapped by the worker loop, into `link`.
+            shared_cells: _,
         } = setup;
         let Early { engine, first } = early;
         let (component, artifact) = match first {

@@ -91,6 +91,8 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
             stream_output: false,
             export: task.worker_export(0),
             code: Code::Compile(task.wasm()),
+            // `WorkerProcess::spawn` names the job's shared memory.
+            shared_cells: None,
         };
         let place = Place {
             job: job.id,

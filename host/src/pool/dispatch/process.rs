@@ -7,7 +7,7 @@
 //! kept warm between the runs of a pool is routed to each run in turn.
 
 use std::io::{self, BufReader, BufWriter, Write as _};
-use std::os::fd::{AsFd as _, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -20,6 +20,7 @@ use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::artifact::{self, Artifact};
+use crate::protocol::shared_memory::Arena;
 use crate::protocol::{
     CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, await_awake, read_frame,
     write_frame,
@@ -166,7 +167,18 @@ impl WorkerProcess {
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death; one that is alive and cannot be
         // written to is killed, so that its `Exited` comes too.
-        if send(&worker.stdin, &ToWorker::Setup(setup.clone()), artifact).is_err() {
+        // The job's shared memory goes with the setup, after the artifact.
+        let shared = worker.hub.shared_memory(place.job);
+        let setup = Setup {
+            shared_cells: shared.as_ref().map(|arena| arena.cells()),
+            ..setup.clone()
+        };
+        let fds: Vec<BorrowedFd<'_>> = artifact
+            .map(Artifact::as_fd)
+            .into_iter()
+            .chain(shared.as_deref().map(Arena::as_fd))
+            .collect();
+        if send(&worker.stdin, &ToWorker::Setup(setup), &fds).is_err() {
             worker.kill();
         }
         Ok(worker)
@@ -207,14 +219,14 @@ impl WorkerProcess {
     /// Sends one request. An error means the worker is gone or cannot take
     /// the request: the caller kills it, and its `Exited` event follows.
     pub(crate) fn send(&self, request: &ToWorker) -> io::Result<()> {
-        send(&self.stdin, request, None)
+        send(&self.stdin, request, &[])
     }
 
     /// Sends task `export` to host, its compiled code `artifact` with it;
     /// errors as [`WorkerProcess::send`].
     pub(crate) fn load(&self, export: Export, artifact: &Artifact) -> io::Result<()> {
         let load = ToWorker::Load(export, artifact.len());
-        send(&self.stdin, &load, Some(artifact))
+        send(&self.stdin, &load, &[artifact.as_fd()])
     }
 
     /// The hub learns that the worker's tasks `indexes` ended: their waiters
@@ -287,15 +299,15 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn send(stdin: &Stdin, request: &ToWorker, artifact: Option<&Artifact>) -> io::Result<()> {
+/// Sends `request` with the descriptors `fds` (an artifact's, the job's
+/// shared memory) attached, in their order.
+fn send(stdin: &Stdin, request: &ToWorker, fds: &[BorrowedFd<'_>]) -> io::Result<()> {
     let mut stdin = lock(stdin);
-    match artifact {
-        None => write_frame(&mut *stdin, request),
-        Some(artifact) => {
-            stdin.flush()?;
-            artifact::send_with(stdin.get_ref(), request, artifact.as_fd())
-        }
+    if fds.is_empty() {
+        return write_frame(&mut *stdin, request);
     }
+    stdin.flush()?;
+    artifact::send_with(stdin.get_ref(), request, fds)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -345,7 +357,7 @@ fn serve(
                 };
                 let reply = move |result| {
                     // A worker gone meanwhile reports itself through `Exited`.
-                    let _ = send(&stdin, &ToWorker::Reply { id, result }, None);
+                    let _ = send(&stdin, &ToWorker::Reply { id, result }, &[]);
                 };
                 hub.request(caller, op, timeout, Box::new(reply));
                 linger(&stdout);

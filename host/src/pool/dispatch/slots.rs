@@ -218,6 +218,8 @@ impl Slots {
             stream_output: self.output.is_some(),
             export: first.worker_export(id),
             code: Code::Compiled(compiled.len()),
+            // `WorkerProcess::spawn` names the job's shared memory.
+            shared_cells: None,
         };
         let program = &settings.worker_program;
         let place = Place {

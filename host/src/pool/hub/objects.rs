@@ -3,6 +3,7 @@
 //! [`Shape`] an `open` of an existing name must agree on.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::budget::Budget;
 use super::caller::{Caller, Gone};
@@ -10,9 +11,10 @@ use super::limits::HubLimits;
 use super::list::ListObject;
 use super::pipe::PipeObject;
 use super::queue::QueueObject;
-use super::shared::{ArrayObject, DictObject, LockObject, ScalarKind, ValueObject};
+use super::shared::{ArrayObject, CellRef, DictObject, LockObject, ValueObject};
 use super::sync::{BarrierObject, EventObject, SemaphoreObject};
 use super::waiters::{Flow, Outbox, Waiter, WaiterId};
+use crate::protocol::shared_memory::{Arena, ScalarKind};
 use crate::protocol::{ObjectError, Op, Open, Scalar, array, dict, list, pipe, queue, value};
 
 /// A shared object of any kind.
@@ -33,12 +35,14 @@ pub(super) enum Object {
 }
 
 impl Object {
-    /// A new object of shape `shape`, which [`shape`] gave for `open`;
+    /// A new object of shape `shape`, which [`shape`] gave for `open`,
+    /// keeping its state in `cell` if it is a lock or a number value;
     /// `denied` if it would be larger than the limits allow.
     pub(super) fn create(
         open: Open,
         shape: Shape,
         limits: &HubLimits,
+        cell: CellRef,
     ) -> Result<Object, ObjectError> {
         let too_many = |n: u32| {
             if n as usize > limits.max_queued_items {
@@ -60,7 +64,7 @@ impl Object {
                 Object::Queue(QueueObject::new(capacity))
             }
             Open::Pipe(_) => Object::Pipe(PipeObject::new(limits.max_queued_items.max(1))),
-            Open::Value(open) => Object::Value(ValueObject::new(open.initial)),
+            Open::Value(open) => Object::Value(ValueObject::new(open.initial, cell)),
             Open::Array(array::Open { len, initial, .. }) => {
                 too_many(len)?;
                 if let Scalar::Bytes(bytes) = &initial
@@ -70,7 +74,7 @@ impl Object {
                 }
                 Object::Array(ArrayObject::new(len, initial))
             }
-            Open::Lock(open) => Object::Lock(LockObject::new(open.reentrant)),
+            Open::Lock(open) => Object::Lock(LockObject::new(open.reentrant, cell)),
             Open::Condition(_) => {
                 let Shape::Condition { lock } = shape else {
                     unreachable!("a condition's shape names its lock");
@@ -323,17 +327,31 @@ pub(super) struct JobObjects {
     /// they end, so a task that used no object ends at no cost.
     pub active: HashSet<Caller>,
     budget: Budget,
+    /// The job's shared memory: a cell for each object it may open.
+    pub arena: Arc<Arena>,
 }
 
 impl JobObjects {
-    pub(super) fn new(limits: &HubLimits) -> JobObjects {
-        JobObjects {
+    pub(super) fn new(limits: &HubLimits) -> Result<JobObjects, ObjectError> {
+        let cells = u32::try_from(limits.max_objects_per_job).unwrap_or(u32::MAX);
+        let arena = Arena::create(cells).map_err(|e| {
+            ObjectError::Denied(format!("cannot make the job's shared memory: {e}"))
+        })?;
+        Ok(JobObjects {
             names: HashMap::new(),
             objects: HashMap::new(),
             connections: HashMap::new(),
             active: HashSet::new(),
             budget: Budget::new(limits.max_job_bytes),
-        }
+            arena: Arc::new(arena),
+        })
+    }
+
+    /// The cell of the next object the job opens: each object has one,
+    /// and objects go only with their job.
+    pub(super) fn next_cell(&self) -> CellRef {
+        let index = u32::try_from(self.objects.len()).expect("objects are bounded");
+        CellRef::new(&self.arena, index)
     }
 
     /// The job's budget.

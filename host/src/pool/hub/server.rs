@@ -14,6 +14,7 @@ use super::caller::{Caller, Gone, JobId};
 use super::limits::HubLimits;
 use super::state::State;
 use super::waiters::{Outbox, Reply, Waiter};
+use crate::protocol::shared_memory::Arena;
 use crate::protocol::{Answer, ObjectError, Op, Request, typed_answer};
 
 /// What the hub's clones and its timer thread share.
@@ -218,6 +219,22 @@ impl Hub {
     /// of its tasks waited. Its own waiters are answered `abandoned`.
     pub(crate) fn worker_died(&self, job: JobId, worker: u32) {
         self.forget(job, Gone::Worker(job, worker));
+    }
+
+    /// The shared memory of `job`, for its workers to map: `None` where
+    /// the job's objects live in another process (their workers send every
+    /// operation), or if it cannot be made (the job's `open`s then fail
+    /// with the reason).
+    pub(crate) fn shared_memory(&self, job: JobId) -> Option<Arc<Arena>> {
+        let Serving::Here(owner) = &self.0 else {
+            return None;
+        };
+        let core = &owner.0;
+        let mut state = core.lock();
+        state
+            .job(job, &core.limits)
+            .ok()
+            .map(|objects| objects.arena.clone())
     }
 
     /// Forgets every object of `job`; their waiters are answered `closed`.

@@ -2,55 +2,39 @@
 //! conditions on them, and dicts.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use super::budget::{Budget, Held, key_cost};
 use super::caller::{Caller, Gone};
 use super::queue::count;
 use super::waiters::{Flow, Outbox, WaitList, Waiter, WaiterId};
+use crate::protocol::shared_memory::{self, Arena, Cell, Release, ScalarKind, Take};
 use crate::protocol::{ObjectError, Scalar, array, condition, dict, lock, value};
 
-/// The kind of a [`Scalar`], which a value or array keeps for its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum ScalarKind {
-    Int,
-    Float,
-    Bytes,
+/// A cell of a job's shared memory, which a lock or a number value keeps
+/// its state in (see `protocol::shared_memory`).
+pub(super) struct CellRef {
+    arena: Arc<Arena>,
+    index: u32,
 }
 
-impl fmt::Display for ScalarKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            ScalarKind::Int => "int",
-            ScalarKind::Float => "float",
-            ScalarKind::Bytes => "bytes",
-        })
+impl CellRef {
+    /// Cell `index` of `arena`, which must have it.
+    pub fn new(arena: &Arc<Arena>, index: u32) -> CellRef {
+        assert!(index < arena.cells(), "a job has a cell per object");
+        CellRef {
+            arena: arena.clone(),
+            index,
+        }
+    }
+
+    fn get(&self) -> &Cell {
+        self.arena.cell(self.index).expect("checked in `new`")
     }
 }
 
 impl Scalar {
-    pub(super) fn kind(&self) -> ScalarKind {
-        match self {
-            Scalar::Int(_) => ScalarKind::Int,
-            Scalar::Float(_) => ScalarKind::Float,
-            Scalar::Bytes(_) => ScalarKind::Bytes,
-        }
-    }
-
-    /// `denied` unless `other` is of this scalar's kind.
-    fn same_kind(&self, other: &Scalar) -> Result<(), ObjectError> {
-        if self.kind() == other.kind() {
-            Ok(())
-        } else {
-            Err(ObjectError::Denied(format!(
-                "this holds {}, not {}",
-                self.kind(),
-                other.kind()
-            )))
-        }
-    }
-
     /// Bytes the scalar holds in the host, as the job's budget counts them.
     pub(super) fn held_bytes(&self) -> usize {
         let bytes = match self {
@@ -62,7 +46,7 @@ impl Scalar {
 
     /// Stores `new`, of the same kind, if the job's `budget` has room for it.
     fn store(&mut self, new: Scalar, budget: &Budget) -> Result<(), ObjectError> {
-        self.same_kind(&new)?;
+        self.kind().check(&new)?;
         budget.resize(self.held_bytes(), new.held_bytes())?;
         *self = new;
         Ok(())
@@ -71,7 +55,7 @@ impl Scalar {
     /// Adds `delta`, of the same numeric kind (ints wrap around, like a C
     /// `long`); returns the sum.
     fn add(&mut self, delta: &Scalar) -> Result<Scalar, ObjectError> {
-        self.same_kind(delta)?;
+        self.kind().check(delta)?;
         match (&mut *self, delta) {
             (Scalar::Int(x), Scalar::Int(d)) => *x = x.wrapping_add(*d),
             (Scalar::Float(x), Scalar::Float(d)) => *x += d,
@@ -81,17 +65,30 @@ impl Scalar {
     }
 }
 
-/// A `value`: one scalar.
-pub(super) struct ValueObject(Scalar);
+/// A `value`: one scalar. A number lives in its cell of the job's shared
+/// memory, where tasks change it without asking the hub; bytes live here.
+pub(super) enum ValueObject {
+    InCell(CellRef, ScalarKind),
+    Bytes(Scalar),
+}
 
 impl ValueObject {
-    pub fn new(initial: Scalar) -> ValueObject {
-        ValueObject(initial)
+    /// A value of `initial`, in `cell` if it is a number.
+    pub fn new(initial: Scalar, cell: CellRef) -> ValueObject {
+        let kind = initial.kind();
+        if !kind.in_cell() {
+            return ValueObject::Bytes(initial);
+        }
+        cell.get().set(kind, &initial).expect("of its own kind");
+        ValueObject::InCell(cell, kind)
     }
 
     /// What the value holds, for the job's budget.
     pub fn held_bytes(&self) -> usize {
-        self.0.held_bytes()
+        match self {
+            ValueObject::InCell(..) => std::mem::size_of::<Scalar>(),
+            ValueObject::Bytes(bytes) => bytes.held_bytes(),
+        }
     }
 
     /// Serves `op`; a value that grows counts against `budget`.
@@ -102,31 +99,54 @@ impl ValueObject {
         budget: &Budget,
         out: &mut Outbox,
     ) -> Flow {
+        let (cell, kind) = match self {
+            ValueObject::InCell(cell, kind) => (cell.get(), *kind),
+            ValueObject::Bytes(bytes) => return Self::apply_bytes(bytes, op, waiter, budget, out),
+        };
         match op {
-            value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(self.0.clone())),
-            value::Op::Set(set) => out.answer::<value::Set>(waiter, self.0.store(set.new, budget)),
-            value::Op::Add(add) => out.answer::<value::Add>(waiter, self.0.add(&add.delta)),
+            value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(cell.get(kind))),
+            value::Op::Set(set) => out.answer::<value::Set>(waiter, cell.set(kind, &set.new)),
+            value::Op::Add(add) => out.answer::<value::Add>(waiter, cell.add(kind, &add.delta)),
             value::Op::CompareAndSwap(cas) => {
-                let swapped = self.compare_and_swap(&cas.expected, cas.new, budget);
+                let swapped = cell.compare_and_swap(kind, &cas.expected, &cas.new);
                 out.answer::<value::CompareAndSwap>(waiter, swapped)
+            }
+            value::Op::Locate(_) => {
+                let index = match self {
+                    ValueObject::InCell(cell, _) => cell.index,
+                    ValueObject::Bytes(_) => unreachable!("matched above"),
+                };
+                out.answer::<value::Locate>(waiter, Ok(index))
             }
         }
     }
 
-    /// Stores `new` if the value equals `expected` (floats compare as
-    /// numbers: NaN never equals); answers whether it did.
-    fn compare_and_swap(
-        &mut self,
-        expected: &Scalar,
-        new: Scalar,
+    fn apply_bytes(
+        bytes: &mut Scalar,
+        op: value::Op,
+        waiter: Waiter,
         budget: &Budget,
-    ) -> Result<bool, ObjectError> {
-        self.0.same_kind(&new)?;
-        let swap = self.0 == *expected;
-        if swap {
-            self.0.store(new, budget)?;
+        out: &mut Outbox,
+    ) -> Flow {
+        match op {
+            value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(bytes.clone())),
+            value::Op::Set(set) => out.answer::<value::Set>(waiter, bytes.store(set.new, budget)),
+            value::Op::Add(add) => out.answer::<value::Add>(waiter, bytes.add(&add.delta)),
+            value::Op::CompareAndSwap(cas) => {
+                let swapped = bytes.kind().check(&cas.new).and_then(|()| {
+                    let swap = *bytes == cas.expected;
+                    if swap {
+                        bytes.store(cas.new, budget)?;
+                    }
+                    Ok(swap)
+                });
+                out.answer::<value::CompareAndSwap>(waiter, swapped)
+            }
+            value::Op::Locate(_) => {
+                let error = ObjectError::Denied("a bytes value is not in shared memory".into());
+                out.fail(waiter, error)
+            }
         }
-        Ok(swap)
     }
 }
 
@@ -178,18 +198,20 @@ impl ArrayObject {
     }
 }
 
-/// A `lock`, owned by the task that acquired it and handed to its waiters
-/// in arrival order; and the waiters of the conditions on it, which live
-/// here because a condition's `wait` and `notify` move tasks between its
-/// list and the lock's.
+/// A `lock`, held by a task, its state in its cell of the job's shared
+/// memory (see `protocol::shared_memory`): tasks take it while it is free,
+/// and release it while nobody waits, without asking the hub. The hub
+/// keeps the tasks that wait for it, handed it in arrival order, and the
+/// waiters of the conditions on it, which live here because a condition's
+/// `wait` and `notify` move tasks between its list and the lock's.
 ///
-/// Invariants: `waiters` is empty while the lock is free; a condition's
-/// waiters do not hold the lock, and each keeps the count it held, given
-/// back when it re-acquires the lock.
+/// Invariants: `waiters` is empty while the lock is free, and the cell's
+/// `WAITING` flag is set while it is not; a condition's waiters do not
+/// hold the lock, and each keeps the count it held, given back when it
+/// re-acquires the lock.
 pub(super) struct LockObject {
     reentrant: bool,
-    /// The holder, and how many times it acquired the lock.
-    owner: Option<(Caller, u32)>,
+    cell: CellRef,
     /// Waiting for the lock, first come first served.
     waiters: WaitList<Turn>,
     /// Each condition's `wait`s, by the condition's handle, waiting for a
@@ -206,11 +228,16 @@ enum Turn {
     Rewait { count: u32, notified: bool },
 }
 
+/// The tag of `caller` in a lock's cell.
+fn tag(caller: &Caller) -> u64 {
+    shared_memory::holder(caller.worker, caller.task)
+}
+
 impl LockObject {
-    pub fn new(reentrant: bool) -> LockObject {
+    pub fn new(reentrant: bool, cell: CellRef) -> LockObject {
         LockObject {
             reentrant,
-            owner: None,
+            cell,
             waiters: WaitList::default(),
             conditions: HashMap::new(),
         }
@@ -221,7 +248,7 @@ impl LockObject {
             lock::Op::Acquire(_) => match self.take(waiter.caller) {
                 Some(taken) => out.answer::<lock::Acquire>(waiter, taken),
                 None => {
-                    self.waiters.push(waiter, Turn::Acquire);
+                    self.queue(waiter, Turn::Acquire, out);
                     Flow::Parked
                 }
             },
@@ -236,7 +263,11 @@ impl LockObject {
                 let released = self.release(waiter.caller, out);
                 out.answer::<lock::Release>(waiter, released)
             }
-            lock::Op::Locked(_) => out.answer::<lock::Locked>(waiter, Ok(self.owner.is_some())),
+            lock::Op::Locked(_) => {
+                let locked = self.cell.get().holder().is_some();
+                out.answer::<lock::Locked>(waiter, Ok(locked))
+            }
+            lock::Op::Locate(_) => out.answer::<lock::Locate>(waiter, Ok(self.cell.index)),
         }
     }
 
@@ -245,13 +276,12 @@ impl LockObject {
     /// `RuntimeError`).
     pub fn apply_condition(&mut self, op: condition::Op, waiter: Waiter, out: &mut Outbox) -> Flow {
         let cond = op.handle();
-        let held = match self.owner {
-            Some((owner, count)) if owner == waiter.caller => count,
-            _ => {
-                let error = "this task does not hold the condition's lock".into();
-                return out.fail(waiter, ObjectError::Denied(error));
-            }
-        };
+        let cell = self.cell.get();
+        if cell.holder() != Some(tag(&waiter.caller)) {
+            let error = "this task does not hold the condition's lock".into();
+            return out.fail(waiter, ObjectError::Denied(error));
+        }
+        let held = cell.count();
         match op {
             condition::Op::Wait(_) => {
                 self.conditions.entry(cond).or_default().push(waiter, held);
@@ -275,6 +305,7 @@ impl LockObject {
         let Some(list) = self.conditions.get_mut(&cond) else {
             return;
         };
+        let mut moved = false;
         for _ in 0..n {
             let Some((waiter, count)) = list.pop() else {
                 break;
@@ -284,6 +315,11 @@ impl LockObject {
                 notified: true,
             };
             self.waiters.push(waiter, turn);
+            moved = true;
+        }
+        if moved {
+            // Held by the notifier: it cannot be free.
+            self.cell.get().mark_waiting();
         }
     }
 
@@ -292,38 +328,32 @@ impl LockObject {
     /// taking a plain lock it holds gets `denied`, where Python would
     /// deadlock.
     fn take(&mut self, caller: Caller) -> Option<Result<(), ObjectError>> {
-        Some(match &mut self.owner {
-            None => {
-                self.owner = Some((caller, 1));
-                Ok(())
-            }
-            Some((owner, count)) if *owner == caller => match count.checked_add(1) {
-                Some(more) if self.reentrant => {
-                    *count = more;
-                    Ok(())
-                }
-                Some(_) => Err(ObjectError::Denied(
-                    "this task already holds the lock".into(),
-                )),
-                None => Err(ObjectError::Denied(
-                    "the lock is held too many times".into(),
-                )),
-            },
-            Some(_) => return None,
-        })
+        match self.cell.get().take(tag(&caller), self.reentrant) {
+            Take::Taken => Some(Ok(())),
+            Take::Busy => None,
+            Take::Refused(error) => Some(Err(error)),
+        }
+    }
+
+    /// Queues `waiter` for the lock, and flags the cell so that the
+    /// holder's release comes here; if the holder released it meanwhile,
+    /// the first waiter takes it at once.
+    fn queue(&mut self, waiter: Waiter, turn: Turn, out: &mut Outbox) {
+        self.waiters.push(waiter, turn);
+        if !self.cell.get().mark_waiting() {
+            self.hand_over(out);
+        }
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.
     fn release(&mut self, caller: Caller, out: &mut Outbox) -> Result<(), ObjectError> {
-        match &mut self.owner {
-            Some((owner, count)) if *owner == caller => {
-                *count -= 1;
-                if *count == 0 {
-                    self.hand_over(out);
-                }
+        match self.cell.get().release(tag(&caller)) {
+            Release::Released => Ok(()),
+            Release::ToHub => {
+                self.hand_over(out);
                 Ok(())
             }
-            _ => Err(ObjectError::Denied(
+            Release::NotHeld => Err(ObjectError::Denied(
                 "this task does not hold the lock".into(),
             )),
         }
@@ -332,20 +362,22 @@ impl LockObject {
     /// Gives the lock to the first waiter, or leaves it free. A condition's
     /// waiter gets back the count it held, and its `wait` is answered.
     fn hand_over(&mut self, out: &mut Outbox) {
-        self.owner = self.waiters.pop().map(|(next, turn)| {
-            let owner = next.caller;
-            let count = match turn {
-                Turn::Acquire => {
-                    out.answer::<lock::Acquire>(next, Ok(()));
-                    1
-                }
-                Turn::Rewait { count, notified } => {
-                    out.answer::<condition::Wait>(next, Ok(notified));
-                    count
-                }
-            };
-            (owner, count)
-        });
+        let Some((next, turn)) = self.waiters.pop() else {
+            self.cell.get().free(false);
+            return;
+        };
+        let owner = tag(&next.caller);
+        let count = match turn {
+            Turn::Acquire => {
+                out.answer::<lock::Acquire>(next, Ok(()));
+                1
+            }
+            Turn::Rewait { count, notified } => {
+                out.answer::<condition::Wait>(next, Ok(notified));
+                count
+            }
+        };
+        self.cell.get().give(owner, count, !self.waiters.is_empty());
     }
 
     /// Answers the waiter `id`, whose deadline passed. An `acquire` gets
@@ -359,6 +391,7 @@ impl LockObject {
             .remove_where(|w, turn| is_it(w) && matches!(turn, Turn::Acquire))
         {
             out.fail(waiter, ObjectError::Timeout);
+            self.unflag_if_unwaited();
             return;
         }
         let Some((waiter, count)) = self
@@ -372,23 +405,36 @@ impl LockObject {
             count,
             notified: false,
         };
-        self.waiters.push(waiter, turn);
-        if self.owner.is_none() {
-            self.hand_over(out);
+        self.queue(waiter, turn, out);
+    }
+
+    /// Clears the cell's `WAITING` flag once nobody waits: the holder's
+    /// release no longer needs the hub.
+    fn unflag_if_unwaited(&self) {
+        if self.waiters.is_empty() {
+            self.cell.get().clear_waiting();
         }
     }
 
     /// Frees the lock if a task that is `gone` holds it. If the task died,
     /// every waiter for the lock (a condition's re-acquiring ones too) gets
-    /// `abandoned` and the lock is left free; otherwise the first waiter
-    /// gets it. Waiters for a notify go on waiting.
+    /// `abandoned`, tasks spinning for it see it abandoned, and the lock is
+    /// left free; otherwise the first waiter gets it. Waiters for a notify
+    /// go on waiting.
     pub fn release_held_by(&mut self, gone: Gone, out: &mut Outbox) {
-        if !self.owner.is_some_and(|(owner, _)| gone.covers(&owner)) {
+        let Some(holder) = self.cell.get().holder() else {
+            return;
+        };
+        let held = match gone {
+            Gone::Task(caller) => holder == tag(&caller),
+            Gone::Worker(_, worker) => shared_memory::held_by_worker(holder, worker),
+        };
+        if !held {
             return;
         }
         if gone.died() {
-            self.owner = None;
             self.waiters.fail_all(out, ObjectError::Abandoned);
+            self.cell.get().free(true);
         } else {
             self.hand_over(out);
         }
@@ -396,6 +442,7 @@ impl LockObject {
 
     pub fn take_waiters(&mut self, pick: &mut dyn FnMut(&Waiter) -> bool) -> Vec<Waiter> {
         let mut taken = self.waiters.take_where(pick);
+        self.unflag_if_unwaited();
         for list in self.conditions.values_mut() {
             taken.extend(list.take_where(pick));
         }

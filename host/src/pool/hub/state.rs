@@ -2,6 +2,7 @@
 //! waiters and their deadlines; and how an operation is served.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Instant;
 
 use super::caller::{Caller, Gone, JobId};
@@ -114,11 +115,8 @@ impl State {
                     )));
                 }
                 let name = name.to_string();
-                let object = Object::create(open, wanted, limits)?;
-                let job = self
-                    .jobs
-                    .entry(caller.job)
-                    .or_insert_with(|| JobObjects::new(limits));
+                let job = self.job(caller.job, limits)?;
+                let object = Object::create(open, wanted, limits, job.next_cell())?;
                 // Objects live as long as their job: so does this charge.
                 job.budget().resize(0, object.held_bytes())?;
                 let id = self.new_id();
@@ -144,6 +142,14 @@ impl State {
         }
         job.connections.insert(connection, id);
         Ok(connection)
+    }
+
+    /// The objects of `job`, made (with its shared memory) if it has none.
+    pub fn job(&mut self, job: JobId, limits: &HubLimits) -> Result<&mut JobObjects, ObjectError> {
+        Ok(match self.jobs.entry(job) {
+            Entry::Occupied(objects) => objects.into_mut(),
+            Entry::Vacant(entry) => entry.insert(JobObjects::new(limits)?),
+        })
     }
 
     /// Forgets the waiters `out` answered, then records `waiter` as parked
@@ -191,7 +197,9 @@ impl State {
     }
 
     /// Lets every object of `job` forget the tasks that are `gone`, if any
-    /// of them used one.
+    /// of them sent the hub an operation; and lets go of the locks they
+    /// hold in any case, since a task takes a free lock without a word to
+    /// the hub.
     pub fn forget(&mut self, job: JobId, gone: Gone, out: &mut Outbox) {
         let Some(objects) = self.jobs.get_mut(&job) else {
             return;
@@ -204,11 +212,13 @@ impl State {
                 objects.active.len() < before
             }
         };
-        if used {
-            for object in objects.objects.values_mut() {
-                object.forget(gone, out);
+        for object in objects.objects.values_mut() {
+            match object {
+                _ if used => object.forget(gone, out),
+                Object::Lock(lock) => lock.release_held_by(gone, out),
+                _ => {}
             }
-            self.settle(None, None, out);
         }
+        self.settle(None, None, out);
     }
 }

@@ -120,6 +120,10 @@ impl<T> WaitList<T> {
         self.0.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Removes the first waiter that `pick` chooses, with its payload.
     pub fn remove_where(&mut self, pick: impl Fn(&Waiter, &T) -> bool) -> Option<(Waiter, T)> {
         let at = self
