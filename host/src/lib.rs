@@ -60,9 +60,12 @@
 //!   siblings), and runs on many machines through NATS JetStream
 //!   (`pool::cluster`: a [`Cluster`] submits, [`Agent`]s serve).
 //! - `worker` (the worker side): the worker loop, the wasmtime runtime, the
-//!   `wpool:task` host bindings, output capture (or streaming), the sandbox lockdown. Its
-//!   `load` module holds the crate's one `unsafe` block: loading a compiled
-//!   artifact whose keyed tag the host verified.
+//!   `wpool:task` host bindings, output capture (or streaming), the sandbox lockdown.
+//!
+//! `unsafe` is denied but in four places, each with its reason: loading a
+//! compiled artifact whose keyed tag the host verified (`worker::load`),
+//! `unshare` in the lockdown and the allocator's tunables in the worker,
+//! and mapping a job's shared memory (`protocol::shared_memory`).
 //!
 //! `pool` and `worker` each use `protocol`, never each other, and no
 //! modules import each other in a cycle, between the parts or inside them. The command-line interface lives in the binary,

@@ -3,9 +3,11 @@
 //!
 //! `context` answers from the task's own state. Every operation on a shared
 //! object becomes one typed request (declared in `protocol`) to the hub in
-//! the host process: the resource a guest holds is the typed handle the hub
-//! gave when the object was opened, so a queue's handle can never be used
-//! as a lock's. A host function returns `wasmtime::Result<Result<T, Error>>`:
+//! the host process, but those on a lock or a number value that the task
+//! can do in the job's shared memory (`cells`): the resource a guest holds
+//! is the typed handle the hub gave when the object was opened (with the
+//! object's cell, for those), so a queue's handle can never be used as a
+//! lock's. A host function returns `wasmtime::Result<Result<T, Error>>`:
 //! the outer error traps the guest (the link to the host broke, or the hub
 //! answered out of turn), the inner one is the WIT `error` the guest
 //! handles.
@@ -469,8 +471,9 @@ impl shared::HostValue for TaskState {
         self.seen_in(handle, got)
     }
 
-    /// A set to a number of the value's known kind goes at once (see
-    /// `pipeline`); any other waits, and shows the kind when it succeeds.
+    /// A set in the value's cell is done at once; elsewhere, a set to a
+    /// number of the value's known kind goes at once (see `pipeline`), and
+    /// any other waits, and shows the kind when it succeeds.
     async fn set(&mut self, v: Resource<ValueRef>, new: Scalar) -> Answered<()> {
         let ValueRef { handle, cell } = *self.table.get(&v)?;
         let new = protocol::Scalar::from(new);
@@ -639,8 +642,10 @@ impl shared::HostLock for TaskState {
         Ok(taken)
     }
 
-    /// The release of a lock the task holds goes at once (see
-    /// `pipeline`); any other waits for the hub's word.
+    /// A release in the lock's cell is done at once, unless the hub must
+    /// hand the lock to a waiter; elsewhere, the release of a lock the task
+    /// holds goes at once (see `pipeline`), and any other waits for the
+    /// hub's word.
     async fn release(&mut self, l: Resource<LockRef>) -> Answered<()> {
         let LockRef { handle, cell, .. } = *self.table.get(&l)?;
         if let Some(index) = cell {

@@ -24,7 +24,7 @@
 //! - `exception`: naming a guest's uncaught exception from the end of its
 //!   stderr.
 //! - `load`: compiling a component, or loading the verified artifact the
-//!   host sent (the crate's one `unsafe` block).
+//!   host sent (`unsafe`: see its docs).
 //! - `sandbox`: the process lockdown (namespaces, Landlock, rlimits,
 //!   seccomp).
 //! - `test_hook`: faults only the test suite provokes (`test-hooks`

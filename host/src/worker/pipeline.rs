@@ -7,12 +7,14 @@
 //! sent without waiting for their answers, as Python's `Queue.put` returns
 //! once there is room and leaves the sending to a feeder thread.
 //!
-//! A `set` of a value whose kind the task has seen (in an answer), to an
-//! integer or float of that kind, cannot fail but for the job ending, and
-//! goes at once; so does the `release` of a lock the task acquired (as far
-//! as this handle's own acquires and releases tell). A counter under a lock
-//! then waits only for its `acquire` and its `get`, as Python's `Value`
-//! and `Lock` in shared memory hardly wait at all.
+//! Where the job's objects live in another process (an agent's workers),
+//! locks and number values are requests too (elsewhere they live in the
+//! job's shared memory, see `cells`). There, a `set` of a value whose kind
+//! the task has seen (in an answer), to an integer or float of that kind,
+//! cannot fail but for the job ending, and goes at once; so does the
+//! `release` of a lock the task acquired (as far as this handle's own
+//! acquires and releases tell). A counter under a lock then waits only for
+//! its `acquire` and its `get`.
 //!
 //! The answers come later, in order. A request that failed meanwhile (the
 //! queue or the other end was closed, the job's byte budget ran out, other

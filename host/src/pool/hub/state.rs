@@ -201,7 +201,12 @@ impl State {
     /// hold in any case, since a task takes a free lock without a word to
     /// the hub.
     pub fn forget(&mut self, job: JobId, gone: Gone, out: &mut Outbox) {
-        let Some(objects) = self.jobs.get_mut(&job) else {
+        // A job whose tasks opened nothing, as most do, has nothing to let go.
+        let Some(objects) = self
+            .jobs
+            .get_mut(&job)
+            .filter(|j| !j.objects.is_empty() || !j.active.is_empty())
+        else {
             return;
         };
         let used = match gone {
