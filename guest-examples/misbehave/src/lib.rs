@@ -100,6 +100,15 @@ impl Guest for Misbehave {
         lock.release().map_err(|e| format!("{e:?}"))
     }
 
+    fn keep_lock(keep: bool) -> Result<(), String> {
+        let lock = Lock::open("kept", false).map_err(|e| format!("{e:?}"))?;
+        lock.acquire(Some(1000)).map_err(|e| format!("{e:?}"))?;
+        if !keep {
+            lock.release().map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(())
+    }
+
     fn probe_lock(name: String) -> Result<(bool, bool), String> {
         let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
         let locked = lock.locked().map_err(|e| format!("{e:?}"))?;

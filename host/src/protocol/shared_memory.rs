@@ -224,6 +224,16 @@ impl Cell {
         }
     }
 
+    /// Releases the lock for `tag` however many times it took it, unless
+    /// the hub must hand it over: the task ended.
+    pub(crate) fn release_all(&self, tag: u64) -> Release {
+        if self.holder() != Some(tag) {
+            return Release::NotHeld;
+        }
+        self.count.store(1, SeqCst);
+        self.release(tag)
+    }
+
     /// How many times the lock was taken from a task that died.
     pub(crate) fn abandons(&self) -> u32 {
         self.abandons.load(SeqCst)
@@ -437,6 +447,12 @@ mod tests {
         assert_eq!(hub.cell(0).unwrap().holder(), Some(a));
         assert_eq!(cell.release(a), Release::Released);
         assert_eq!(hub.cell(0).unwrap().holder(), None);
+        // A task that ends lets go of every hold at once.
+        cell.take(a, true);
+        cell.take(a, true);
+        assert_eq!(cell.release_all(a), Release::Released);
+        assert_eq!(cell.holder(), None);
+        assert_eq!(cell.release_all(a), Release::NotHeld);
     }
 
     #[test]

@@ -606,17 +606,22 @@ impl shared::HostLock for TaskState {
         let lock = *self.table.get(&l)?;
         let handle = lock.handle;
         if let Some(index) = lock.cell {
-            return match self.spin_for(lock, index, timeout_ms) {
+            let acquired = match self.spin_for(lock, index, timeout_ms) {
                 Spun::Taken => Ok(Ok(())),
                 Spun::Refused(error) => Ok(Err(error.into())),
                 Spun::Busy => self.call(lock::Acquire { handle }, timeout_ms).await,
                 Spun::Abandoned => {
                     if self.release_cell(index).is_none() {
-                        self.call(lock::Release { handle }, None).await??;
+                        // Handed to a waiter, which is then told too.
+                        let _ = self.call(lock::Release { handle }, None).await?;
                     }
                     Ok(Err(Error::Abandoned))
                 }
             };
+            if matches!(acquired, Ok(Ok(()))) {
+                self.took(lock);
+            }
+            return acquired;
         }
         let acquired = self
             .on_object(Key::Lock(handle), lock::Acquire { handle }, timeout_ms)
@@ -631,7 +636,11 @@ impl shared::HostLock for TaskState {
         let lock = *self.table.get(&l)?;
         let handle = lock.handle;
         if let Some(index) = lock.cell {
-            return Ok(self.try_take(lock, index).map_err(Error::from));
+            let taken = self.try_take(lock, index);
+            if taken == Ok(true) {
+                self.took(lock);
+            }
+            return Ok(taken.map_err(Error::from));
         }
         let taken = self
             .on_object(Key::Lock(handle), lock::TryAcquire { handle }, None)

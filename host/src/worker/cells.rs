@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::protocol::shared_memory::{Cell, Release, ScalarKind, Take, holder};
-use crate::protocol::{ObjectError, lock, value};
+use crate::protocol::{ObjectError, Request, lock, value};
 
 use super::state::TaskState;
 
@@ -90,6 +90,37 @@ impl TaskState {
                 Take::Busy => std::thread::yield_now(),
             }
             round += 1;
+        }
+    }
+
+    /// Notes that the task took the lock `lock`, to let go of it when the
+    /// task ends.
+    pub(super) fn took(&mut self, lock: LockRef) {
+        if let Some(index) = lock.cell
+            && !self.held.iter().any(|(held, _)| *held == index)
+        {
+            self.held.push((index, lock.handle));
+        }
+    }
+
+    /// Lets go of the locks the task still holds in the job's shared
+    /// memory: the task ended. The hub would too, once it hears of the end
+    /// with the task's batch; the next task of the batch may be waiting for
+    /// one. A lock the hub has waiters for is released through the hub,
+    /// which hands it over before it hears of the next task's operations.
+    pub(crate) fn let_go(&mut self) {
+        let tag = self.tag();
+        for (index, handle) in std::mem::take(&mut self.held) {
+            let Ok(cell) = self.cell(index) else {
+                continue;
+            };
+            if cell.release_all(tag) == Release::ToHub {
+                let release = lock::Release { handle };
+                // Its answer is of no use: the task is over.
+                let _ = self
+                    .link
+                    .send_request(self.task_index, release.into_op(), None);
+            }
         }
     }
 

@@ -365,6 +365,7 @@ impl Runtime {
         // Before its result, so that the hub has them back when it hears
         // that the task ended.
         self.link.put_back_all(call.index);
+        store.data_mut().let_go();
         let ended = Instant::now();
         let result = CallResult {
             index: call.index,
@@ -408,6 +409,7 @@ impl Runtime {
                 link: self.link.clone(),
                 deadline: Instant::now(),
                 pipeline: Pipeline::default(),
+                held: Vec::new(),
             },
         );
         store.limiter(|state| &mut state.memory);

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 use super::http::Http;
 use super::link::HostLink;
 use super::pipeline::Pipeline;
+use crate::protocol::lock;
 
 /// The store data of one task.
 pub(crate) struct TaskState {
@@ -27,6 +28,9 @@ pub(crate) struct TaskState {
     pub(crate) deadline: Instant,
     /// Its queue puts answered at once, whose answers are still to come.
     pub(crate) pipeline: Pipeline,
+    /// The locks it took in the job's shared memory (their cells and
+    /// handles), to let go of when it ends.
+    pub(crate) held: Vec<(u32, lock::Handle)>,
 }
 
 impl WasiView for TaskState {

@@ -34,6 +34,27 @@ fn counter_under_a_lock_is_exact_and_the_host_reads_it() {
 }
 
 #[test]
+fn a_task_that_ends_holding_a_lock_hands_it_to_the_next_task_of_its_batch() {
+    // On one worker, quick tasks go in batches, and the hub hears that a
+    // task ended only with its batch's results: the worker lets go of a
+    // lock its task still holds as the task ends, or the next task's
+    // acquire would time out after a second.
+    let pool = pool(1);
+    let keep = task(Guest::Misbehave, Some("keep-lock"));
+    let keeps = (0..21).map(|n| (n % 3 != 1).to_string());
+    let outputs = pool
+        .map(&keep, inputs(&keep, keeps))
+        .expect("the run starts");
+    let results: Vec<String> = outputs.iter().map(wave).collect();
+    assert!(results.iter().all(|r| r == "ok"), "{results:?}");
+    // The last task kept it: the host takes it once the run is over.
+    let lock = pool.lock("kept", false).expect("it exists");
+    assert_eq!(lock.acquire(SECOND), Ok(()));
+    assert_eq!(lock.locked(), Ok(true));
+    lock.release().expect("the host holds it");
+}
+
+#[test]
 fn host_reads_the_dict_tasks_filled_and_tasks_read_the_host_entries() {
     let pool = pool(2);
     let record = task(Guest::SharedDict, Some("record"));
