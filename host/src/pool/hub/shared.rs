@@ -99,10 +99,11 @@ impl ValueObject {
         budget: &Budget,
         out: &mut Outbox,
     ) -> Flow {
-        let (cell, kind) = match self {
-            ValueObject::InCell(cell, kind) => (cell.get(), *kind),
+        let (place, kind) = match self {
+            ValueObject::InCell(cell, kind) => (&*cell, *kind),
             ValueObject::Bytes(bytes) => return Self::apply_bytes(bytes, op, waiter, budget, out),
         };
+        let cell = place.get();
         match op {
             value::Op::Get(_) => out.answer::<value::Get>(waiter, Ok(cell.get(kind))),
             value::Op::Set(set) => out.answer::<value::Set>(waiter, cell.set(kind, &set.new)),
@@ -111,13 +112,7 @@ impl ValueObject {
                 let swapped = cell.compare_and_swap(kind, &cas.expected, &cas.new);
                 out.answer::<value::CompareAndSwap>(waiter, swapped)
             }
-            value::Op::Locate(_) => {
-                let index = match self {
-                    ValueObject::InCell(cell, _) => cell.index,
-                    ValueObject::Bytes(_) => unreachable!("matched above"),
-                };
-                out.answer::<value::Locate>(waiter, Ok(index))
-            }
+            value::Op::Locate(_) => out.answer::<value::Locate>(waiter, Ok(place.index)),
         }
     }
 
@@ -247,10 +242,7 @@ impl LockObject {
         match op {
             lock::Op::Acquire(_) => match self.take(waiter.caller) {
                 Some(taken) => out.answer::<lock::Acquire>(waiter, taken),
-                None => {
-                    self.queue(waiter, Turn::Acquire, out);
-                    Flow::Parked
-                }
+                None => self.queue(waiter, Turn::Acquire, out),
             },
             lock::Op::TryAcquire(_) => {
                 let taken = match self.take(waiter.caller) {
@@ -336,13 +328,16 @@ impl LockObject {
     }
 
     /// Queues `waiter` for the lock, and flags the cell so that the
-    /// holder's release comes here; if the holder released it meanwhile,
-    /// the first waiter takes it at once.
-    fn queue(&mut self, waiter: Waiter, turn: Turn, out: &mut Outbox) {
+    /// holder's release comes here. If the holder released it meanwhile
+    /// (in its cell), nobody else waited, and the waiter takes it at once:
+    /// `Done`.
+    fn queue(&mut self, waiter: Waiter, turn: Turn, out: &mut Outbox) -> Flow {
         self.waiters.push(waiter, turn);
-        if !self.cell.get().mark_waiting() {
-            self.hand_over(out);
+        if self.cell.get().mark_waiting() {
+            return Flow::Parked;
         }
+        self.hand_over(out);
+        Flow::Done
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.
@@ -405,7 +400,8 @@ impl LockObject {
             count,
             notified: false,
         };
-        self.queue(waiter, turn, out);
+        // Parked still, or answered: either way its deadline is done.
+        let _ = self.queue(waiter, turn, out);
     }
 
     /// Clears the cell's `WAITING` flag once nobody waits: the holder's
