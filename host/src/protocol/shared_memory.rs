@@ -184,8 +184,7 @@ impl Cell {
     /// Takes the lock for `tag`: if it is free, or again if `tag` holds
     /// this `reentrant` lock.
     pub(crate) fn take(&self, tag: u64, reentrant: bool) -> Take {
-        if self.word.compare_exchange(0, tag, SeqCst, SeqCst).is_ok() {
-            self.count.store(1, SeqCst);
+        if self.claim(tag, 1) {
             return Take::Taken;
         }
         if self.holder() != Some(tag) {
@@ -222,6 +221,15 @@ impl Cell {
             Ok(_) => Release::Released,
             Err(_) => Release::ToHub,
         }
+    }
+
+    /// Takes the lock for `tag`, `count` times, if it is free.
+    pub(crate) fn claim(&self, tag: u64, count: u32) -> bool {
+        let claimed = self.word.compare_exchange(0, tag, SeqCst, SeqCst).is_ok();
+        if claimed {
+            self.count.store(count, SeqCst);
+        }
+        claimed
     }
 
     /// Releases the lock for `tag` however many times it took it, unless
@@ -267,10 +275,11 @@ impl Cell {
         self.word.fetch_and(!WAITING, SeqCst);
     }
 
-    /// For the hub: hands the lock its holder released to `tag`, taken
+    /// For the hub: hands the lock its holder releases to `tag`, taken
     /// `count` times; `waiting` if more tasks wait for it. Nobody else
     /// changes a held lock's word meanwhile: its holder is waiting for the
-    /// hub's answer, or gone.
+    /// hub's answer, or gone. (A free lock is [`Cell::claim`]ed: a task
+    /// may take it at any time.)
     pub(crate) fn give(&self, tag: u64, count: u32, waiting: bool) {
         self.count.store(count, SeqCst);
         let flag = if waiting { WAITING } else { 0 };
@@ -312,14 +321,16 @@ impl Cell {
         Ok(kind.scalar(sum(old)))
     }
 
-    /// Stores `new` if the number value equals `expected` (floats compare
-    /// as numbers: NaN never equals); answers whether it did.
+    /// Stores `new` if the number value equals `expected`, both of its
+    /// kind (floats compare as numbers: NaN never equals, -0.0 equals 0.0);
+    /// answers whether it did.
     pub(crate) fn compare_and_swap(
         &self,
         kind: ScalarKind,
         expected: &Scalar,
         new: &Scalar,
     ) -> Result<bool, ObjectError> {
+        kind.check(expected)?;
         let new = kind.bits(new)?;
         let mut bits = self.word.load(SeqCst);
         loop {

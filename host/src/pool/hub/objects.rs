@@ -291,25 +291,26 @@ pub(super) enum Shape {
 }
 
 impl Shape {
-    /// The shape in words; `names` are the job's, where a condition's lock
-    /// is found by its name.
+    /// The shape in words, with its article; `names` are the job's, where
+    /// a condition's lock is found by its name.
     pub(super) fn describe(&self, names: &HashMap<String, (u64, Shape)>) -> String {
         match self {
-            Shape::Queue { capacity } => format!("queue of capacity {capacity}"),
-            Shape::Pipe => "pipe".into(),
-            Shape::Value(kind) => format!("{kind} value"),
-            Shape::Array { len, kind } => format!("array of {len} {kind}"),
-            Shape::Lock { reentrant: true } => "re-entrant lock".into(),
-            Shape::Lock { reentrant: false } => "lock".into(),
+            Shape::Queue { capacity } => format!("a queue of capacity {capacity}"),
+            Shape::Pipe => "a pipe".into(),
+            Shape::Value(ScalarKind::Int) => "an int value".into(),
+            Shape::Value(kind) => format!("a {kind} value"),
+            Shape::Array { len, kind } => format!("an array of {len} {kind}"),
+            Shape::Lock { reentrant: true } => "a re-entrant lock".into(),
+            Shape::Lock { reentrant: false } => "a lock".into(),
             Shape::Condition { lock } => match names.iter().find(|(_, (id, _))| id == lock) {
-                Some((name, _)) => format!("condition on the lock {name:?}"),
-                None => "condition on a lock".into(),
+                Some((name, _)) => format!("a condition on the lock {name:?}"),
+                None => "a condition on a lock".into(),
             },
-            Shape::Dict => "dict".into(),
-            Shape::List => "list".into(),
-            Shape::Event => "event".into(),
-            Shape::Semaphore { initial } => format!("semaphore of {initial} permits"),
-            Shape::Barrier { parties } => format!("barrier for {parties} parties"),
+            Shape::Dict => "a dict".into(),
+            Shape::List => "a list".into(),
+            Shape::Event => "an event".into(),
+            Shape::Semaphore { initial } => format!("a semaphore of {initial} permits"),
+            Shape::Barrier { parties } => format!("a barrier for {parties} parties"),
         }
     }
 }

@@ -128,7 +128,11 @@ impl ValueObject {
             value::Op::Set(set) => out.answer::<value::Set>(waiter, bytes.store(set.new, budget)),
             value::Op::Add(add) => out.answer::<value::Add>(waiter, bytes.add(&add.delta)),
             value::Op::CompareAndSwap(cas) => {
-                let swapped = bytes.kind().check(&cas.new).and_then(|()| {
+                let kind = bytes.kind();
+                let checked = kind
+                    .check(&cas.expected)
+                    .and_then(|()| kind.check(&cas.new));
+                let swapped = checked.and_then(|()| {
                     let swap = *bytes == cas.expected;
                     if swap {
                         bytes.store(cas.new, budget)?;
@@ -221,6 +225,24 @@ enum Turn {
     /// A condition's `wait`, to re-acquire the lock with the count it held
     /// before answering whether it was notified (or timed out).
     Rewait { count: u32, notified: bool },
+}
+
+impl Turn {
+    /// How many times the waiter holds the lock once it has it.
+    fn count(&self) -> u32 {
+        match self {
+            Turn::Acquire => 1,
+            Turn::Rewait { count, .. } => *count,
+        }
+    }
+
+    /// Answers the waiter, which now holds the lock.
+    fn answer(self, waiter: Waiter, out: &mut Outbox) {
+        match self {
+            Turn::Acquire => out.answer::<lock::Acquire>(waiter, Ok(())),
+            Turn::Rewait { notified, .. } => out.answer::<condition::Wait>(waiter, Ok(notified)),
+        };
+    }
 }
 
 /// The tag of `caller` in a lock's cell.
@@ -329,15 +351,22 @@ impl LockObject {
 
     /// Queues `waiter` for the lock, and flags the cell so that the
     /// holder's release comes here. If the holder released it meanwhile
-    /// (in its cell), nobody else waited, and the waiter takes it at once:
-    /// `Done`.
+    /// (in its cell), nobody waits here (else the release would have come
+    /// here), and the waiter takes it at once: `Done`; unless a task took
+    /// it again first, which the waiter then waits for.
     fn queue(&mut self, waiter: Waiter, turn: Turn, out: &mut Outbox) -> Flow {
-        self.waiters.push(waiter, turn);
-        if self.cell.get().mark_waiting() {
-            return Flow::Parked;
+        let cell = self.cell.get();
+        let count = turn.count();
+        loop {
+            if cell.mark_waiting() {
+                self.waiters.push(waiter, turn);
+                return Flow::Parked;
+            }
+            if cell.claim(tag(&waiter.caller), count) {
+                turn.answer(waiter, out);
+                return Flow::Done;
+            }
         }
-        self.hand_over(out);
-        Flow::Done
     }
 
     /// Releases once; `denied` if the caller does not hold the lock.
@@ -361,17 +390,8 @@ impl LockObject {
             self.cell.get().free(false);
             return;
         };
-        let owner = tag(&next.caller);
-        let count = match turn {
-            Turn::Acquire => {
-                out.answer::<lock::Acquire>(next, Ok(()));
-                1
-            }
-            Turn::Rewait { count, notified } => {
-                out.answer::<condition::Wait>(next, Ok(notified));
-                count
-            }
-        };
+        let (owner, count) = (tag(&next.caller), turn.count());
+        turn.answer(next, out);
         self.cell.get().give(owner, count, !self.waiters.is_empty());
     }
 

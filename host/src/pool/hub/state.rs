@@ -101,7 +101,7 @@ impl State {
             Some((_, shape)) => {
                 let names = names.expect("the name is the job's");
                 return Err(ObjectError::Denied(format!(
-                    "{name:?} is a {}, not a {}",
+                    "{name:?} is {}, not {}",
                     shape.describe(names),
                     wanted.describe(names)
                 )));

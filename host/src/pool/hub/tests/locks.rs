@@ -1,6 +1,9 @@
 //! Locks and conditions: exact counters, dead and ended holders, re-entrance, try-acquire, waits and notifies.
 
+use std::sync::atomic::Ordering::SeqCst;
+
 use super::*;
+use crate::protocol::shared_memory::{self, Release, Take};
 
 #[test]
 fn lock_keeps_a_shared_counter_exact() {
@@ -39,6 +42,51 @@ fn lock_keeps_a_shared_counter_exact() {
     }
     let total = call(&hub, task(1, 0, 0), value::Get { handle: value }, None);
     assert_eq!(total, Ok(Scalar::Int(800)));
+}
+
+/// A task takes the lock in its cell, as a worker does, spinning a little
+/// and then waiting in the hub; another task acquires through the hub
+/// only. Neither ever holds the lock while the other does, and every
+/// release finds the lock held by its task: the hub never hands over, or
+/// gives a waiter, a lock the other task took in its cell meanwhile.
+#[test]
+fn tasks_in_the_cell_and_through_the_hub_never_hold_the_lock_at_once() {
+    let hub = hub();
+    let (fast, slow) = (task(1, 1, 0), task(1, 2, 0));
+    let lock = open_lock(&hub, fast, false);
+    let index = call(&hub, fast, lock::Locate { handle: lock }, None).unwrap();
+    let arena = hub.shared_memory(1).expect("a local hub has the memory");
+    let inside = std::sync::atomic::AtomicBool::new(false);
+    let enter = || assert!(!inside.swap(true, SeqCst), "two tasks hold the lock");
+    let leave = || inside.store(false, SeqCst);
+    thread::scope(|s| {
+        s.spawn(|| {
+            let cell = arena.cell(index).unwrap();
+            let tag = shared_memory::holder(fast.worker, fast.task);
+            for _ in 0..20_000 {
+                if !(0..50).any(|_| cell.take(tag, false) == Take::Taken) {
+                    call(&hub, fast, lock::Acquire { handle: lock }, None).unwrap();
+                }
+                enter();
+                leave();
+                match cell.release(tag) {
+                    Release::Released => {}
+                    Release::ToHub => {
+                        call(&hub, fast, lock::Release { handle: lock }, None).unwrap();
+                    }
+                    Release::NotHeld => panic!("the lock was taken from its holder"),
+                }
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..20_000 {
+                call(&hub, slow, lock::Acquire { handle: lock }, None).unwrap();
+                enter();
+                leave();
+                call(&hub, slow, lock::Release { handle: lock }, None).unwrap();
+            }
+        });
+    });
 }
 
 #[test]
