@@ -109,6 +109,18 @@ impl Guest for Misbehave {
         Ok(())
     }
 
+    fn publish(items: u32) -> Result<(), String> {
+        let describe = |e: Error| format!("{e:?}");
+        let queue = Queue::open("published-items", 0).map_err(describe)?;
+        let published = Value::open("published", &Scalar::Int(0)).map_err(describe)?;
+        for n in 0..items {
+            queue.put(&n.to_le_bytes(), None).map_err(describe)?;
+        }
+        published.set(&Scalar::Int(items.into())).map_err(describe)?;
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Ok(())
+    }
+
     fn probe_lock(name: String) -> Result<(bool, bool), String> {
         let lock = Lock::open(&name, false).map_err(|e| format!("{e:?}"))?;
         let locked = lock.locked().map_err(|e| format!("{e:?}"))?;

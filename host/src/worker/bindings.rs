@@ -442,7 +442,9 @@ impl wit_pipe::HostConnection for TaskState {
 impl shared::Host for TaskState {}
 
 /// A number value in the job's shared memory is read and changed in its
-/// cell; any other goes to the hub.
+/// cell; any other goes to the hub. A change in the cell comes after the
+/// task's earlier puts and sends sent at once have reached the hub, as it
+/// would through the hub: the task waits for their answers first.
 impl shared::HostValue for TaskState {
     async fn open(&mut self, name: String, initial: Scalar) -> Answered<Resource<ValueRef>> {
         let initial = protocol::Scalar::from(initial);
@@ -478,6 +480,7 @@ impl shared::HostValue for TaskState {
         let ValueRef { handle, cell } = *self.table.get(&v)?;
         let new = protocol::Scalar::from(new);
         if let Some(cell) = cell {
+            self.pipeline.settle().await?;
             let set = self.on_value_cell(cell, |cell, kind| cell.set(kind, &new));
             return Ok(set.map_err(Error::from));
         }
@@ -500,6 +503,7 @@ impl shared::HostValue for TaskState {
         let ValueRef { handle, cell } = *self.table.get(&v)?;
         let delta = protocol::Scalar::from(delta);
         if let Some(cell) = cell {
+            self.pipeline.settle().await?;
             let sum = self.on_value_cell(cell, |cell, kind| cell.add(kind, &delta));
             return scalar(Ok(sum.map_err(Error::from)));
         }
@@ -518,6 +522,7 @@ impl shared::HostValue for TaskState {
         let ValueRef { handle, cell } = *self.table.get(&v)?;
         let (expected, new) = (expected.into(), new.into());
         if let Some(cell) = cell {
+            self.pipeline.settle().await?;
             let swapped = self.on_value_cell(cell, |cell, kind| {
                 cell.compare_and_swap(kind, &expected, &new)
             });
@@ -586,7 +591,9 @@ impl shared::HostArray for TaskState {
 
 /// A lock in the job's shared memory is taken and released in its cell,
 /// through the hub only to wait for it or to hand it to a waiter; any other
-/// goes to the hub.
+/// goes to the hub. A release in the cell comes after the task's earlier
+/// puts and sends sent at once have reached the hub, as a value's change
+/// does.
 impl shared::HostLock for TaskState {
     async fn open(&mut self, name: String, reentrant: bool) -> Answered<Resource<LockRef>> {
         self.open_located(
@@ -658,6 +665,7 @@ impl shared::HostLock for TaskState {
     async fn release(&mut self, l: Resource<LockRef>) -> Answered<()> {
         let LockRef { handle, cell, .. } = *self.table.get(&l)?;
         if let Some(index) = cell {
+            self.pipeline.settle().await?;
             return match self.release_cell(index) {
                 Some(released) => Ok(released.map_err(Error::from)),
                 None => self.call(lock::Release { handle }, None).await,

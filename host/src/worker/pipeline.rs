@@ -179,6 +179,13 @@ impl Pipeline {
         Ok(Some((c, error)))
     }
 
+    /// Waits until every request sent at once is answered: the hub has
+    /// applied them. Their failures are kept for the task's next operation
+    /// on each object.
+    pub(crate) async fn settle(&mut self) -> wasmtime::Result<()> {
+        self.collect(true).await
+    }
+
     /// Takes in the answers that came, or, when `wait`, all of them, in the
     /// order the requests were sent, keeping their failures.
     async fn collect(&mut self, wait: bool) -> wasmtime::Result<()> {

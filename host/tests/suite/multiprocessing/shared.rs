@@ -55,6 +55,27 @@ fn a_task_that_ends_holding_a_lock_hands_it_to_the_next_task_of_its_batch() {
 }
 
 #[test]
+fn a_value_set_after_streamed_puts_is_seen_after_them() {
+    // The task's puts return at once and reach the hub a moment later; its
+    // set of the value, in shared memory, waits for them first. The host,
+    // watching the value, finds every item queued once it is set.
+    let pool = pool(1);
+    let publish = task(Guest::Misbehave, Some("publish"));
+    let published = pool.value("published", Scalar::Int(0)).expect("opens");
+    let items = pool.queue("published-items", 0).expect("opens");
+    let mut process = pool
+        .spawn(&publish, input(&publish, "20000"))
+        .expect("it starts");
+    let started = Instant::now();
+    while published.get() != Ok(Scalar::Int(20000)) {
+        assert!(started.elapsed() < LONG.unwrap(), "never published");
+    }
+    assert_eq!(items.len(), Ok(20000));
+    assert!(process.join(LONG));
+    assert_eq!(process.exit_code(), Some(0));
+}
+
+#[test]
 fn host_reads_the_dict_tasks_filled_and_tasks_read_the_host_entries() {
     let pool = pool(2);
     let record = task(Guest::SharedDict, Some("record"));
