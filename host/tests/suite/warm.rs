@@ -119,10 +119,12 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
     let idle = counted.pids();
     pool.close();
     wait_until_gone("close stopped the idle workers", &idle);
-    // A closed pool still maps, on workers of the run's own.
+    // A closed pool still maps, on workers of the run's own, which stop
+    // with it. (Its second worker may be killed, the run over, before its
+    // wrapper script has counted it.)
     squares(pool, &square, 10);
     let after_close = counted.pids();
-    assert_eq!(after_close.len(), 4);
+    assert!((3..=4).contains(&after_close.len()), "{after_close:?}");
     assert!(after_close[2..].iter().all(|&pid| !is_running(pid)));
 
     let warm = warm_pool(2, std::slice::from_ref(&square));
