@@ -197,9 +197,9 @@ impl State {
     }
 
     /// Lets every object of `job` forget the tasks that are `gone`, if any
-    /// of them sent the hub an operation; and lets go of the locks they
-    /// hold in any case, since a task takes a free lock without a word to
-    /// the hub.
+    /// of them sent the hub an operation. A dead worker's locks are let go
+    /// of in any case: its tasks may have taken them in their cells without
+    /// a word to the hub since (a task that ends lets go of those itself).
     pub fn forget(&mut self, job: JobId, gone: Gone, out: &mut Outbox) {
         // A job whose tasks opened nothing, as most do, has nothing to let go.
         let Some(objects) = self
@@ -217,6 +217,9 @@ impl State {
                 objects.active.len() < before
             }
         };
+        if !used && !gone.died() {
+            return;
+        }
         for object in objects.objects.values_mut() {
             match object {
                 _ if used => object.forget(gone, out),
