@@ -232,13 +232,7 @@ impl WorkerProcess {
     /// The hub learns that the worker's tasks `indexes` ended: their waiters
     /// go. Called once the dispatcher has checked that the worker ran them.
     pub(crate) fn tasks_ended(&self, indexes: &[u64]) {
-        for &task in indexes {
-            self.hub.task_ended(Caller {
-                job: self.job,
-                worker: self.worker_id,
-                task,
-            });
-        }
+        self.hub.tasks_ended(self.job, self.worker_id, indexes);
     }
 
     /// Kills the process; its `Exited` event follows. The hub learns at

@@ -213,6 +213,25 @@ impl Hub {
         self.forget(caller.job, Gone::Task(caller));
     }
 
+    /// As [`Hub::task_ended`] for the tasks `tasks` of worker `worker` in
+    /// `job`, which ended in this order: the end of a batch, under one
+    /// hold of the hub's lock.
+    pub(crate) fn tasks_ended(&self, job: JobId, worker: u32, tasks: &[u64]) {
+        let callers = tasks.iter().map(|&task| Caller { job, worker, task });
+        let owner = match &self.0 {
+            Serving::Here(owner) => owner,
+            Serving::Elsewhere(remote) => return callers.for_each(|c| remote.task_ended(c)),
+        };
+        let mut out = Outbox::default();
+        {
+            let mut state = owner.0.lock();
+            for caller in callers {
+                state.forget(job, Gone::Task(caller), &mut out);
+            }
+        }
+        out.deliver();
+    }
+
     /// A worker process died: as [`Hub::task_ended`] for each of its tasks
     /// in `job`, except that the waiters of a lock it held get `abandoned`
     /// (the lock is left free), and so do the others at a barrier where one
