@@ -209,6 +209,10 @@ impl Batch<'_> {
             offset = end;
         }
         #[cfg(feature = "test-hooks")]
+        if self.hook == Some(Hook::GarbageFrame) && self.worker_id == 0 {
+            return test_hook::send_garbage();
+        }
+        #[cfg(feature = "test-hooks")]
         let (results, values) = match self.hook {
             Some(Hook::WrongIndex) => (test_hook::misnumber(self.worker_id, results), values),
             Some(Hook::CorruptResult) => test_hook::corrupt(self.worker_id, results, values),

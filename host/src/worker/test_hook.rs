@@ -14,6 +14,9 @@
 //! - `corrupt-result`: the pool's first worker (id 0) sends every result
 //!   as one byte, `0x80`, which decodes as no type's value (an integer
 //!   that does not end).
+//! - `garbage-frame`: the pool's first worker (id 0) sends a frame that
+//!   does not decode instead of its first batch's results, and stays alive
+//!   (a worker that broke in a way its pipe does not show).
 //! - `deaf`: the pool's first worker (id 0) shuts the socket it reads
 //!   requests from once its setup came, and stays alive: the host's next
 //!   write to it fails.
@@ -30,6 +33,7 @@ pub(crate) enum Hook {
     ForbiddenSyscall(u64),
     WrongIndex,
     CorruptResult,
+    GarbageFrame,
     Deaf,
 }
 
@@ -40,10 +44,23 @@ pub(crate) fn get() -> Option<Hook> {
         None if value == "slow-compile" => Some(Hook::SlowCompile),
         None if value == "wrong-index" => Some(Hook::WrongIndex),
         None if value == "corrupt-result" => Some(Hook::CorruptResult),
+        None if value == "garbage-frame" => Some(Hook::GarbageFrame),
         None if value == "deaf" => Some(Hook::Deaf),
         Some(("forbidden-syscall", index)) => index.parse().ok().map(Hook::ForbiddenSyscall),
         _ => None,
     }
+}
+
+/// For [`Hook::GarbageFrame`]: writes a frame of four bytes that decode as
+/// no message to stdout (the worker's channel to the host, idle while the
+/// batch's results are due), then stays alive.
+pub(crate) fn send_garbage() -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(&[4, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF])?;
+    out.flush()?;
+    stall();
+    Ok(())
 }
 
 /// Sleeps for longer than any compile deadline of the test suite.

@@ -144,6 +144,14 @@ fn worker_answering_with_a_value_that_does_not_decode_is_replaced() {
     squares_despite("corrupt-result");
 }
 
+#[test]
+fn worker_sending_a_frame_that_does_not_decode_is_killed_and_replaced() {
+    // Worker 0 sends garbage where its first results are due, and stays
+    // alive: the host stops reading it, kills it (or it would wait for its
+    // end forever), and its tasks run again elsewhere.
+    squares_despite("garbage-frame");
+}
+
 /// Squares `0..10` on two workers while worker 0 misbehaves as the test
 /// hook `hook` says: every input still yields exactly one output, its own.
 fn squares_despite(hook: &str) {

@@ -86,9 +86,11 @@ struct Route {
     /// Set once the worker is ready, even if no run heard it (it was
     /// handed back to the pool while it started).
     ready: bool,
-    /// Set once the worker's stdout has closed: it is gone, and can serve
-    /// no other run.
+    /// Set once the worker's stdout has closed, or sent a frame that does
+    /// not decode: it is gone, and can serve no other run.
     exited: bool,
+    /// Why its stdout was not read to its end: a frame that does not decode.
+    broken: Option<String>,
 }
 
 /// The socket that is a worker's stdin, shared by the dispatcher (batches)
@@ -151,6 +153,7 @@ impl WorkerProcess {
             events,
             ready: false,
             exited: false,
+            broken: None,
         }));
         let mut worker = WorkerProcess {
             child,
@@ -244,10 +247,17 @@ impl WorkerProcess {
         self.hub.worker_died(self.job, self.worker_id);
     }
 
-    /// Waits for the process to end (its stdout has closed) and says how it
-    /// ended, and by which signal if one killed it.
+    /// Waits for the process to end and says how it ended, and by which
+    /// signal if one killed it. Called once its stdout is done with: closed
+    /// (its exit status is then set, and a kill changes nothing), or not
+    /// read any more because it sent a frame that does not decode, in which
+    /// case it is killed, or it would be waited for forever.
     pub(crate) fn reap(&mut self) -> (String, Option<i32>) {
+        let _ = self.child.kill();
         let status = self.child.wait();
+        if let Some(broken) = lock(&self.route).broken.take() {
+            return (format!("worker {broken} and was killed"), None);
+        }
         let signal = status.as_ref().ok().and_then(|status| status.signal());
         let reason = match status {
             Ok(status) => match (status.code(), status.signal()) {
@@ -335,7 +345,15 @@ fn serve(
         });
     };
     let mut lines = Lines::default();
-    while let Ok(Some(message)) = read_frame::<FromWorker>(&mut stdout) {
+    loop {
+        let message = match read_frame::<FromWorker>(&mut stdout) {
+            Ok(Some(message)) => message,
+            Ok(None) => break,
+            Err(error) => {
+                lock(&route).broken = Some(format!("sent a frame that does not decode ({error})"));
+                break;
+            }
+        };
         let kind = match message {
             FromWorker::Request {
                 id,
