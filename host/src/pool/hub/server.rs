@@ -191,26 +191,11 @@ impl Hub {
         }
     }
 
-    fn forget(&self, job: JobId, gone: Gone) {
-        let owner = match &self.0 {
-            Serving::Here(owner) => owner,
-            Serving::Elsewhere(remote) => {
-                return match gone {
-                    Gone::Task(caller) => remote.task_ended(caller),
-                    Gone::Worker(job, worker) => remote.worker_died(job, worker),
-                };
-            }
-        };
-        let mut out = Outbox::default();
-        owner.0.lock().forget(job, gone, &mut out);
-        out.deliver();
-    }
-
     /// The task finished normally: the locks it holds pass to their next
     /// waiters, the pipe ends it opened close (their peers' `recv` sees
     /// `closed` once drained), and its own waiters are answered `timeout`.
     pub(crate) fn task_ended(&self, caller: Caller) {
-        self.forget(caller.job, Gone::Task(caller));
+        self.tasks_ended(caller.job, caller.worker, &[caller.task]);
     }
 
     /// As [`Hub::task_ended`] for the tasks `tasks` of worker `worker` in
@@ -237,7 +222,16 @@ impl Hub {
     /// (the lock is left free), and so do the others at a barrier where one
     /// of its tasks waited. Its own waiters are answered `abandoned`.
     pub(crate) fn worker_died(&self, job: JobId, worker: u32) {
-        self.forget(job, Gone::Worker(job, worker));
+        let owner = match &self.0 {
+            Serving::Here(owner) => owner,
+            Serving::Elsewhere(remote) => return remote.worker_died(job, worker),
+        };
+        let mut out = Outbox::default();
+        owner
+            .0
+            .lock()
+            .forget(job, Gone::Worker(job, worker), &mut out);
+        out.deliver();
     }
 
     /// The shared memory of `job`, for its workers to map: `None` where
