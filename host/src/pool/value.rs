@@ -292,10 +292,10 @@ impl fmt::Debug for Input {
 fn write_wave(f: &mut fmt::Formatter<'_>, ty: &Type, reader: &mut Reader<'_>) -> fmt::Result {
     let written = match ty.kind() {
         WasmTypeKind::S16 | WasmTypeKind::S32 | WasmTypeKind::S64 => {
-            reader.signed(64).map(|n| write!(f, "{n}"))
+            reader.signed(64).map(|n| f.write_str(itoa::Buffer::new().format(n)))
         }
         WasmTypeKind::U16 | WasmTypeKind::U32 | WasmTypeKind::U64 => {
-            reader.unsigned(64).map(|n| write!(f, "{n}"))
+            reader.unsigned(64).map(|n| f.write_str(itoa::Buffer::new().format(n)))
         }
         _ => encoding::decode::<wasm_wave::value::Value>(ty, reader).map(|value| {
             wasm_wave::writer::Writer::new(&mut *f)

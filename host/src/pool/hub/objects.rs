@@ -355,6 +355,11 @@ impl JobObjects {
         CellRef::new(&self.arena, index)
     }
 
+    /// Whether the job has objects, or tasks that used one.
+    pub(super) fn tracks_tasks(&self) -> bool {
+        !self.objects.is_empty() || !self.active.is_empty()
+    }
+
     /// The job's budget.
     pub(super) fn budget(&self) -> &Budget {
         &self.budget
