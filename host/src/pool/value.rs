@@ -291,12 +291,12 @@ impl fmt::Debug for Input {
 /// checked, every value it displays, so the fallback is never shown.
 fn write_wave(f: &mut fmt::Formatter<'_>, ty: &Type, reader: &mut Reader<'_>) -> fmt::Result {
     let written = match ty.kind() {
-        WasmTypeKind::S16 | WasmTypeKind::S32 | WasmTypeKind::S64 => {
-            reader.signed(64).map(|n| f.write_str(itoa::Buffer::new().format(n)))
-        }
-        WasmTypeKind::U16 | WasmTypeKind::U32 | WasmTypeKind::U64 => {
-            reader.unsigned(64).map(|n| f.write_str(itoa::Buffer::new().format(n)))
-        }
+        WasmTypeKind::S16 | WasmTypeKind::S32 | WasmTypeKind::S64 => reader
+            .signed(64)
+            .map(|n| f.write_str(itoa::Buffer::new().format(n))),
+        WasmTypeKind::U16 | WasmTypeKind::U32 | WasmTypeKind::U64 => reader
+            .unsigned(64)
+            .map(|n| f.write_str(itoa::Buffer::new().format(n))),
         _ => encoding::decode::<wasm_wave::value::Value>(ty, reader).map(|value| {
             wasm_wave::writer::Writer::new(&mut *f)
                 .write_value(&value)

@@ -121,6 +121,12 @@ impl<Fd: AsFd> FdReader<Fd> {
     }
 }
 
+impl<Fd: AsFd> AsFd for FdReader<Fd> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 impl<Fd: AsFd> Read for FdReader<Fd> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Room for more descriptors than a sender attaches (two at most):

@@ -8,10 +8,12 @@
 //! ([`shared_bytes`]), not copied out of it.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rustix::event::{PollFd, PollFlags, Timespec};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// The largest frame either side accepts; a longer length prefix means the
@@ -42,6 +44,22 @@ pub(crate) fn await_awake<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> 
         std::thread::yield_now();
     }
     None
+}
+
+/// Waits awake a moment ([`await_awake`]) for the next frame on `reader`,
+/// which the other side is about to send: a hub answer a worker waits for,
+/// a task's next request once its last was answered. The wait is over at
+/// once if `reader` holds bytes already.
+pub(crate) fn linger<R: AsFd>(reader: &BufReader<R>) {
+    if !reader.buffer().is_empty() {
+        return;
+    }
+    let mut ready = [PollFd::new(reader.get_ref(), PollFlags::IN)];
+    let now = Timespec::default();
+    await_awake(|| {
+        let arrived = rustix::event::poll(&mut ready, Some(&now)).is_ok_and(|n| n > 0);
+        arrived.then_some(())
+    });
 }
 
 /// Frames up to this size are encoded into a buffer and written at once;

@@ -23,7 +23,7 @@ pub(crate) mod provided;
 pub(crate) mod shared_memory;
 
 pub use self::captured::Captured;
-pub(crate) use self::frame::{await_awake, read_frame, write_frame};
+pub(crate) use self::frame::{await_awake, linger, read_frame, write_frame};
 pub use self::limits::{Limits, MAX_MEMORY, MAX_TIMEOUT};
 pub use self::messages::Stream;
 pub(crate) use self::messages::{

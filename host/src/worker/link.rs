@@ -16,8 +16,8 @@ use crate::protocol::artifact::FdReader;
 use crate::protocol::engine::TICK;
 use crate::protocol::shared_memory::Arena;
 use crate::protocol::{
-    Answer, FromWorker, MAX_GET_MANY, ObjectError, Op, Request as _, ToWorker, await_awake, queue,
-    read_frame, write_frame,
+    Answer, FromWorker, MAX_GET_MANY, ObjectError, Op, Request as _, ToWorker, await_awake, linger,
+    queue, read_frame, write_frame,
 };
 
 /// A task whose gets on a channel follow each other closer than this gets
@@ -216,6 +216,12 @@ impl HostLink {
         Ok(rx)
     }
 
+    /// Whether a task waits for an answer from the hub, or has requests
+    /// it sent without waiting still to be answered.
+    fn awaits_answers(&self) -> bool {
+        !lock(&self.pending).is_empty()
+    }
+
     pub(super) fn deliver(&self, id: u64, result: Result<Answer, ObjectError>) {
         if let Some(waiter) = lock(&self.pending).remove(&id) {
             let _ = waiter.send(result);
@@ -273,7 +279,16 @@ pub(super) fn spawn_reader(link: HostLink, mut requests: Requests) -> Receiver<R
     std::thread::Builder::new()
         .name("requests".into())
         .spawn(move || {
-            while let Some((request, artifact)) = requests.next() {
+            loop {
+                // An answer the hub is about to send is read by a thread
+                // awake: it reaches the task without a wake-up on the way,
+                // which on a busy machine can cost more than the answer.
+                if link.awaits_answers() {
+                    linger(&requests.0);
+                }
+                let Some((request, artifact)) = requests.next() else {
+                    break;
+                };
                 match request {
                     ToWorker::Reply { id, result } => link.deliver(id, result),
                     request => {

@@ -16,13 +16,12 @@ use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use crossbeam_channel::Sender;
-use rustix::event::{PollFd, PollFlags, Timespec};
 
 use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::artifact::{self, Artifact};
 use crate::protocol::shared_memory::Arena;
 use crate::protocol::{
-    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, await_awake, read_frame,
+    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, linger, read_frame,
     write_frame,
 };
 
@@ -372,6 +371,8 @@ fn serve(
                     let _ = send(&stdin, &ToWorker::Reply { id, result }, &[]);
                 };
                 hub.request(caller, op, timeout, Box::new(reply));
+                // A task that sent a request often sends another as soon
+                // as it is answered.
                 linger(&stdout);
                 continue;
             }
@@ -441,20 +442,6 @@ fn spawn_from_lasting_thread(mut command: Command) -> io::Result<Child> {
     let gone = || io::Error::other("the thread that starts workers is gone");
     spawner.send((command, started)).map_err(|_| gone())?;
     child.recv().map_err(|_| gone())?
-}
-
-/// Waits awake a moment for the worker's next frame ([`await_awake`]): a
-/// task that sent a request often sends another as soon as it is answered.
-fn linger(stdout: &BufReader<std::process::ChildStdout>) {
-    if !stdout.buffer().is_empty() {
-        return;
-    }
-    let mut ready = [PollFd::new(stdout.get_ref(), PollFlags::IN)];
-    let now = Timespec::default();
-    await_awake(|| {
-        let arrived = rustix::event::poll(&mut ready, Some(&now)).is_ok_and(|n| n > 0);
-        arrived.then_some(())
-    });
 }
 
 /// A streaming task's output, cut into lines for its sink: what follows a
