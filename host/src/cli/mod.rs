@@ -90,9 +90,9 @@ pub(crate) enum Command {
 /// Exit status: 0 when every task succeeded, 1 when some task failed, 2 when
 /// the run could not start or go on (bad option, bad component, unknown
 /// function, bad input, workers that cannot start or keep dying), 130 when
-/// interrupted: a first Ctrl-C lets the tasks handed to workers finish (each
-/// worker may hold one queued behind the one it runs), a second one stops
-/// at once. A stdout closed early (| head -1) ends the run quietly,
+/// interrupted: a first Ctrl-C lets the tasks handed to workers finish (a
+/// worker holds a few milliseconds of tasks queued behind the one it runs
+/// only while tasks take under 20 ms), a second one stops at once. A stdout closed early (| head -1) ends the run quietly,
 /// with 0.
 ///
 /// Examples:

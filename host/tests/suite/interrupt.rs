@@ -79,6 +79,27 @@ fn sigint_lets_started_tasks_finish_and_exits_130() {
 }
 
 #[test]
+fn sigint_waits_for_a_long_task_running_and_none_queued_behind_it() {
+    // One worker. Once the first nap has shown that tasks are long, the
+    // worker is given one at a time: a Ctrl-C during the second nap ends
+    // the run when that nap ends, and no third one had been handed to it.
+    let args = ["--func", "nap", "-j", "1", "300", "2000", "2000", "2000"];
+    let mut running = run(Guest::Misbehave, &args).own_process_group().start();
+    if running.next_line(Duration::from_secs(60)).as_deref() != Some("300") {
+        running.finish().fail("expected the first nap's result");
+    }
+    procfs::workers_blocked_in_host_calls(running.child.id(), 1, Duration::from_secs(60));
+    ctrl_c(&running);
+    let out = running.finish();
+    out.assert_code(130)
+        .assert_stderr_contains("wpool: interrupted");
+    out.check(
+        out.stdout_lines() == ["300", "2000"],
+        "expected the first two naps only: the one running at the Ctrl-C finished, no other",
+    );
+}
+
+#[test]
 fn second_sigint_stops_at_once() {
     // Until task cost is known, each worker takes one nap: one of 20 s and
     // one of 3 s. Unordered, so the 3 s result is not held behind the 20 s

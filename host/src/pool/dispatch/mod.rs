@@ -45,7 +45,7 @@ pub(crate) use self::feed::{Feed, Source, Submitted};
 pub(crate) use self::process::OutputSink;
 use self::process::{EventKind, WorkerEvent};
 pub(crate) use self::reorder::Reorder;
-use self::slots::{IN_FLIGHT, Slots};
+use self::slots::{IN_FLIGHT, QUEUED_BELOW, Slots};
 pub(crate) use self::warm::Warm;
 use super::error::{Error, TaskError};
 use super::job::Job;
@@ -221,12 +221,13 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// Batches a worker may hold: one until task cost is known, so that
-    /// long tasks spread over the workers, then [`IN_FLIGHT`].
+    /// Batches a worker may hold: [`IN_FLIGHT`] once its tasks are known
+    /// to be shorter than [`QUEUED_BELOW`]; one until task cost is known,
+    /// so that long tasks spread over the workers, and for long tasks.
     fn in_flight(&self) -> usize {
         match self.cost {
-            Some(_) => IN_FLIGHT,
-            None => 1,
+            Some(cost) if cost < QUEUED_BELOW => IN_FLIGHT,
+            _ => 1,
         }
     }
 

@@ -39,11 +39,19 @@ use crate::protocol::{Calls, Code, Setup, ToWorker, encoding};
 /// few hundred MB, and a pool rarely cycles through more tasks at once.
 pub(super) const HOSTED: usize = 8;
 
-/// Batches in flight per worker once task cost is known: one running, one
-/// waiting in its pipe, so a worker never idles while the host prepares its
-/// next batch. Until then a worker gets one task at a time, so that long
-/// tasks spread over every worker instead of queueing behind the first one.
+/// Batches in flight per worker once its tasks are known to be short: one
+/// running, one waiting in its pipe, so a worker never idles while the
+/// host prepares its next batch. Until then, and for long tasks, a worker
+/// gets one batch at a time (of one task, until task cost is known), so
+/// that long tasks spread over every worker instead of queueing behind the
+/// first one.
 pub(super) const IN_FLIGHT: usize = 2;
+/// Tasks that take this long or longer, on average, get no batch queued
+/// behind the running one: the host's turn-around between two batches
+/// (well under a millisecond) is nothing beside them, and a run stopped
+/// (a Ctrl-C) then waits only for the tasks running, not for one queued
+/// behind each.
+pub(super) const QUEUED_BELOW: Duration = Duration::from_millis(20);
 /// How long past its tasks' deadlines a batch may go unanswered before the
 /// host takes its worker for hung and kills it. Deadlines inside wasm are
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
