@@ -145,6 +145,9 @@ impl PoolBuilder {
     /// Calls `f` each time a task is retried, when its new attempt starts,
     /// on the thread driving the run (for [`Pool::imap`], the caller's,
     /// inside `next`), as the command line announces retries on stderr.
+    /// Through agents ([`PoolBuilder::cluster`]) the submitter learns of a
+    /// task's retries only with its result: `f` is called once then, for
+    /// the attempt that gave it, if it was not the first.
     ///
     /// ```
     /// let pool = wpool::Pool::builder()

@@ -66,7 +66,11 @@ fn a_stopped_agent_hands_its_task_to_another_at_once() {
     running
         .finish()
         .assert_success()
-        .assert_stdout_lines(&["5000"]);
+        .assert_stdout_lines(&["5000"])
+        .assert_stderr_contains(
+            "task 0 (input 5000): its agent or worker stopped before it finished, retrying \
+             (attempt 2 of 2)",
+        );
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(60),
@@ -171,6 +175,10 @@ fn a_poison_input_that_kills_its_agents_ends_as_a_failed_result() {
                 out.check(
                     message.contains("after 2 attempt(s)"),
                     format_args!("task 3 was tried twice: {line}"),
+                );
+                out.assert_stderr_contains(
+                    "wpool: task 3 (input 3): its agent or worker stopped before it finished, retrying \
+                     (attempt 2 of 2)",
                 );
             }
             _ => {
@@ -304,6 +312,16 @@ fn three_agents_one_killed_every_input_once() {
     out.check(
         retried > 0,
         "at least one result came from a task delivered again",
+    );
+    // Each is announced once, when its result comes.
+    let announced = out
+        .stderr
+        .lines()
+        .filter(|line| line.contains("its agent or worker stopped before it finished, retrying"))
+        .count();
+    out.check(
+        announced == retried,
+        format_args!("{announced} retries announced, {retried} results with more than one attempt"),
     );
 }
 

@@ -38,8 +38,8 @@ use super::wire::{JobSpec, Reply};
 use crate::pool::dispatch::{Feed, Ran, Reorder, Source};
 use crate::pool::error::Error;
 use crate::pool::hub::Hub;
-use crate::pool::output::TaskOutput;
-use crate::pool::settings::Settings;
+use crate::pool::output::{Retry, TaskOutput};
+use crate::pool::settings::{RetryHook, Settings};
 use crate::pool::task::Task;
 use crate::pool::value::Input;
 use crate::protocol::engine::TICK;
@@ -111,6 +111,8 @@ pub(crate) struct Submission<I> {
     /// The server's largest message.
     max_payload: usize,
     retries: u32,
+    /// Told of each task that took more than one attempt.
+    on_retry: Option<RetryHook>,
     /// Since when the server has been unreachable, if it is.
     gone_since: Option<Instant>,
     fatal: Option<Error>,
@@ -192,6 +194,7 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             earlier,
             epoch: spec.epoch,
             retries: settings.retries,
+            on_retry: settings.on_retry.clone(),
             gone_since: None,
             fatal,
             refused: None,
@@ -400,6 +403,20 @@ impl<I: Iterator<Item = Input>> Submission<I> {
             return;
         };
         output.attempts = answer.attempts;
+        // Agents tell of a task's retries only with its reply: each attempt
+        // before the last ended with the death of the worker running it, or
+        // of its agent, or with its agent stopped and handing it back.
+        if output.attempts > 1
+            && let Some(hook) = &self.on_retry
+        {
+            hook.call(&Retry {
+                index,
+                input: output.input.clone(),
+                reason: "its agent or worker stopped before it finished".into(),
+                attempt: output.attempts,
+                attempts: output.attempts.max(self.retries + 1),
+            });
+        }
         self.sequences.remove(&index);
         self.reorder.insert(output);
     }
