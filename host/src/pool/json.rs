@@ -466,8 +466,9 @@ fn single_key(json: &Json) -> Option<(&str, &Json)> {
         .map(|(key, value)| (key.as_str(), value))
 }
 
-/// An integer from a JSON integer, or a decimal string. JSON's `-0`, which
-/// the parser reads as a float, is 0.
+/// An integer from a JSON integer, or a decimal string written as JSON
+/// writes an integer (no `+`, no leading zero), as `--json` prints one
+/// beyond ±(2^53 − 1). JSON's `-0`, which the parser reads as a float, is 0.
 fn integer(json: &Json) -> Option<i128> {
     match json {
         Json::Number(n) => n
@@ -475,7 +476,13 @@ fn integer(json: &Json) -> Option<i128> {
             .map(i128::from)
             .or_else(|| n.as_u64().map(i128::from))
             .or_else(|| (n.as_f64() == Some(0.0)).then_some(0)),
-        Json::String(text) => text.parse().ok(),
+        Json::String(text) => {
+            let digits = text.strip_prefix('-').unwrap_or(text);
+            let canonical = !digits.is_empty()
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            canonical.then(|| text.parse().ok()).flatten()
+        }
         _ => None,
     }
 }
@@ -543,6 +550,16 @@ mod tests {
         );
         let refused = read(r#"["read", "read"]"#, &ty).unwrap_err();
         assert!(refused.contains(r#"flag "read" named twice"#), "{refused}");
+    }
+
+    #[test]
+    fn an_integer_in_a_string_is_written_as_json_writes_one() {
+        assert_eq!(read(r#""-12""#, &Type::S64), Ok("-12".into()));
+        assert_eq!(read(r#""0""#, &Type::U64), Ok("0".into()));
+        for refused in ["+5", "05", "", "-", " 5", "5e2", "-05"] {
+            let json = format!("{refused:?}");
+            assert!(read(&json, &Type::S64).is_err(), "{json} was read");
+        }
     }
 
     #[test]
