@@ -191,6 +191,24 @@ fn a_poison_input_that_kills_its_agents_ends_as_a_failed_result() {
     }
 }
 
+/// A job an agent cannot read (put by another wpool version, say) is
+/// skipped with a word in its log, and the agent goes on serving others.
+#[test]
+fn a_job_an_agent_cannot_read_is_skipped_and_said() {
+    let server = NatsServer::start();
+    let agent = Agent::start(&server, 1, None);
+    server.put_job("from-elsewhere", r#"{"component": 7}"#);
+    run(Guest::Square, ["0..4", "--nats", server.url()])
+        .output()
+        .assert_success()
+        .assert_stdout_lines(&["0", "1", "4", "9"]);
+    let log = agent.kill();
+    assert!(
+        log.contains("job from-elsewhere: skipped, its description does not read as this agent's"),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_trap_is_reported_once_and_not_retried() {
     let server = NatsServer::start();

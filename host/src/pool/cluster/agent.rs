@@ -142,8 +142,18 @@ impl Agent {
             running.retain(|_, job| !job.is_finished());
             match entry.operation {
                 Operation::Put if !running.contains_key(&entry.key) => {
-                    let Ok(spec) = serde_json::from_slice::<JobSpec>(&entry.value) else {
-                        continue;
+                    let spec = match serde_json::from_slice::<JobSpec>(&entry.value) {
+                        Ok(spec) => spec,
+                        // Put by a submitter of another wpool version, say:
+                        // its tasks are left to agents that can read it.
+                        Err(error) => {
+                            log(format_args!(
+                                "job {}: skipped, its description does not read as this \
+                                 agent's ({error}): was it submitted by another wpool version?",
+                                entry.key
+                            ));
+                            continue;
+                        }
                     };
                     let served = Served {
                         link: link.clone(),

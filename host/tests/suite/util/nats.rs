@@ -145,6 +145,31 @@ impl NatsServer {
     }
 }
 
+impl NatsServer {
+    /// Puts `value` under `key` in the jobs bucket agents watch (creating
+    /// the bucket if no agent or submitter has yet), as a submitter of
+    /// another version might.
+    pub fn put_job(&self, key: &str, value: &str) {
+        block_on(async {
+            let client = async_nats::connect(&self.url).await.expect("a connection");
+            let js = async_nats::jetstream::new(client);
+            let jobs = match js.get_key_value("wpool_jobs").await {
+                Ok(jobs) => jobs,
+                Err(_) => js
+                    .create_key_value(async_nats::jetstream::kv::Config {
+                        bucket: "wpool_jobs".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("the jobs bucket"),
+            };
+            jobs.put(key, value.to_owned().into())
+                .await
+                .expect("the job is put");
+        });
+    }
+}
+
 /// Runs `future` to its end on a runtime of its own.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
