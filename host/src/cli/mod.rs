@@ -92,8 +92,8 @@ pub(crate) enum Command {
 /// function, bad input, workers that cannot start or keep dying), 130 when
 /// interrupted: a first Ctrl-C lets the tasks handed to workers finish (a
 /// worker holds a few milliseconds of tasks queued behind the one it runs
-/// only while tasks take under 20 ms), a second one stops at once. A stdout closed early (| head -1) ends the run quietly,
-/// with 0.
+/// only while tasks take under 20 ms), a second one stops at once. A stdout
+/// closed early (| head -1) ends the run quietly, with 0.
 ///
 /// Examples:
 ///

@@ -444,9 +444,7 @@ impl Hosted {
         let func = match func {
             Some(func) => func,
             None => {
-                // Boxed, as the dynamic call below: what a call of a kept
-                // instance's typed function moves and keeps stays small.
-                let instance = Box::pin(self.pre.instantiate_async(&mut *store)).await?;
+                let instance = self.pre.instantiate_async(&mut *store).await?;
                 instance
                     .get_func(&mut *store, self.func)
                     .expect("the export was found in this component")
@@ -457,7 +455,7 @@ impl Hosted {
         match args {
             Args::Vals(params) => {
                 let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
-                Box::pin(func.call_async(&mut *store, &params, &mut results)).await?;
+                func.call_async(&mut *store, &params, &mut results).await?;
                 drop(params);
                 if let (Some(value), Some(ty)) = (results.pop(), &self.result) {
                     returned_err = matches!(value, Val::Result(Err(_)));
