@@ -257,7 +257,13 @@ pub(crate) fn from_json<V: WasmValue>(json: &Json, ty: &V::Type) -> Result<V, Mi
     let made = |result: std::result::Result<V, wasm_wave::wasm::WasmValueError>| {
         result.map_err(|e| Mismatch::new(e.to_string()))
     };
-    let integer = || integer(json).ok_or_else(|| expected("an integer, or one in a string"));
+    let integer = || {
+        integer(json).ok_or_else(|| {
+            expected(
+                "an integer, or its digits in a string: a - first if negative, no + or leading 0",
+            )
+        })
+    };
     let fits = |what| expected(what);
     Ok(match ty.kind() {
         Bool => V::make_bool(json.as_bool().ok_or_else(|| expected("true or false"))?),
