@@ -84,7 +84,7 @@ fn sigint_waits_for_a_long_task_running_and_none_queued_behind_it() {
     // worker is given one at a time: a Ctrl-C during the second nap ends
     // the run when that nap ends, and no third one had been handed to it.
     let args = ["--func", "nap", "-j", "1", "300", "2000", "2000", "2000"];
-    let mut running = run(Guest::Misbehave, &args).own_process_group().start();
+    let mut running = run(Guest::Misbehave, args).own_process_group().start();
     if running.next_line(Duration::from_secs(60)).as_deref() != Some("300") {
         running.finish().fail("expected the first nap's result");
     }
