@@ -143,25 +143,23 @@ impl NatsServer {
                 .unwrap_or(false)
         })
     }
-}
 
-impl NatsServer {
-    /// Puts `value` under `key` in the jobs bucket agents watch (creating
-    /// the bucket if no agent or submitter has yet), as a submitter of
-    /// another version might.
+    /// Puts `value` under `key` in the jobs bucket agents watch, as a
+    /// submitter of another version might, once an agent has made the
+    /// bucket.
     pub fn put_job(&self, key: &str, value: &str) {
         block_on(async {
             let client = async_nats::connect(&self.url).await.expect("a connection");
             let js = async_nats::jetstream::new(client);
-            let jobs = match js.get_key_value("wpool_jobs").await {
-                Ok(jobs) => jobs,
-                Err(_) => js
-                    .create_key_value(async_nats::jetstream::kv::Config {
-                        bucket: "wpool_jobs".into(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("the jobs bucket"),
+            let started = Instant::now();
+            let jobs = loop {
+                match js.get_key_value("wpool_jobs").await {
+                    Ok(jobs) => break jobs,
+                    Err(error) if started.elapsed() > START_DEADLINE => {
+                        panic!("no agent made the jobs bucket: {error}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
             };
             jobs.put(key, value.to_owned().into())
                 .await
