@@ -146,24 +146,29 @@ impl NatsServer {
 
     /// Puts `value` under `key` in the jobs bucket agents watch, as a
     /// submitter of another version might, once an agent has made the
-    /// bucket.
+    /// bucket and it takes a put.
     pub fn put_job(&self, key: &str, value: &str) {
         block_on(async {
             let client = async_nats::connect(&self.url).await.expect("a connection");
             let js = async_nats::jetstream::new(client);
             let started = Instant::now();
-            let jobs = loop {
-                match js.get_key_value("wpool_jobs").await {
-                    Ok(jobs) => break jobs,
+            loop {
+                let put = match js.get_key_value("wpool_jobs").await {
+                    Ok(jobs) => jobs
+                        .put(key, value.to_owned().into())
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
+                    Err(error) => Err(error.to_string()),
+                };
+                match put {
+                    Ok(()) => return,
                     Err(error) if started.elapsed() > START_DEADLINE => {
-                        panic!("no agent made the jobs bucket: {error}")
+                        panic!("cannot put a job: {error}")
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
-            };
-            jobs.put(key, value.to_owned().into())
-                .await
-                .expect("the job is put");
+            }
         });
     }
 }
