@@ -210,11 +210,6 @@ impl Hub {
         let mut out = Outbox::default();
         {
             let mut state = owner.0.lock();
-            // A job whose tasks used no object, as most do, has nothing to
-            // let go.
-            if !state.tracks_tasks(job) {
-                return;
-            }
             for caller in callers {
                 state.forget(job, Gone::Task(caller), &mut out);
             }

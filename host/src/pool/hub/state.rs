@@ -196,17 +196,12 @@ impl State {
         out.take_settled();
     }
 
-    /// Whether `job` has objects, or tasks that used one: a job whose tasks
-    /// opened nothing, as most do, has nothing to let go when they end.
-    pub fn tracks_tasks(&self, job: JobId) -> bool {
-        self.jobs.get(&job).is_some_and(JobObjects::tracks_tasks)
-    }
-
     /// Lets every object of `job` forget the tasks that are `gone`, if any
     /// of them sent the hub an operation. A dead worker's locks are let go
     /// of in any case: its tasks may have taken them in their cells without
     /// a word to the hub since (a task that ends lets go of those itself).
     pub fn forget(&mut self, job: JobId, gone: Gone, out: &mut Outbox) {
+        // A job whose tasks opened nothing, as most do, has nothing to let go.
         let Some(objects) = self.jobs.get_mut(&job).filter(|j| j.tracks_tasks()) else {
             return;
         };
