@@ -2,8 +2,8 @@
 //! and [`Pool::spawn`](crate::Pool::spawn): a [`Lane`] is a run on a thread
 //! of its own whose source is a channel of submissions, each of any task;
 //! each submission gets an [`AsyncResult`]. [`Lanes`] keeps a pool's one
-//! `apply_async` lane, on the pool's workers, which it lends back to the
-//! pool whenever it has nothing to run. A [`Process`] is a lane of
+//! `apply_async` lane, on the pool's workers, which it shares with the
+//! pool's other runs (see `dispatch`). A [`Process`] is a lane of
 //! one worker and one task, whose output may stream as it is written
 //! ([`ProcessOptions`]).
 
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::dispatch::{OutputSink, Plan, Run, Source, Submitted, Warm, prepare};
+use super::dispatch::{OutputSink, Plan, Run, Scheduler, Source, Submitted, prepare};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::TaskOutput;
@@ -102,7 +102,7 @@ impl Lanes {
     pub(crate) fn submit(
         &self,
         job: &Arc<Job>,
-        warm: &Arc<Warm>,
+        scheduler: &Scheduler,
         task: &Task,
         input: Input,
         callbacks: Callbacks,
@@ -110,7 +110,7 @@ impl Lanes {
         if lock(&self.0).closed {
             return Err(Error::Closed { input });
         }
-        prepare(job, task, Some(warm))?;
+        prepare(job, task, scheduler.known())?;
         {
             let state = lock(&self.0);
             if state.closed {
@@ -121,8 +121,7 @@ impl Lanes {
             }
         }
         let plan = Plan {
-            warm: Some(warm.clone()),
-            lends: true,
+            scheduler: Some(scheduler.clone()),
             ..Plan::new(job, job.settings.workers, false)
         };
         let started = Lane::start(job, task, plan)?;

@@ -11,8 +11,8 @@
 //!   `output`: [`TaskOutput`]; `error`: [`Error`] and [`TaskError`].
 //! - `settings`: a pool's settings, built once; `job`: a namespace of
 //!   shared objects and the settings its runs read.
-//! - `dispatch`: one run over inputs, on worker processes, and the
-//!   workers a pool keeps between its runs.
+//! - `dispatch`: runs over inputs, and the dispatcher thread that owns a
+//!   pool's worker processes and shares them among its runs.
 //! - `lane`: runs fed one input at a time: `apply_async`'s [`AsyncResult`],
 //!   `spawn`'s [`Process`].
 //! - `hub`: every job's shared objects, and the host's handles on them
@@ -59,7 +59,7 @@ pub use self::task::{Component, MAX_COMPONENT_SIZE, Task};
 pub use self::value::{Input, Value};
 
 use self::cluster::{ClusterSettings, Link, Submission};
-use self::dispatch::{Plan, Run, Warm};
+use self::dispatch::{Crew, Plan, Run, Scheduler};
 use self::hub::Hub;
 use self::job::Job;
 use self::lane::Lanes;
@@ -289,9 +289,10 @@ impl PoolBuilder {
     /// the first run that needs them, not here.
     pub fn build(self) -> Pool {
         let hub = Hub::new(self.0.hub_limits());
+        let job = Arc::new(Job::first(self.0, hub));
         Pool {
-            warm: Arc::new(Warm::new(self.0.idle_timeout)),
-            job: Arc::new(Job::first(self.0, hub)),
+            scheduler: Pool::scheduler(&job),
+            job,
             lanes: Arc::default(),
             next_job: Arc::new(AtomicU64::new(1)),
         }
@@ -301,18 +302,21 @@ impl PoolBuilder {
 /// A pool of isolated worker processes that runs [`Task`]s, and the set of
 /// shared objects (queues, pipes, values, locks, …) its tasks see.
 ///
-/// A run ([`Pool::map`], [`Pool::imap`], [`Pool::imap_unordered`]) takes
-/// the pool's idle worker processes, starts as many more as it lacks, and
-/// hands back those it leaves idle when it ends: the next run, of any task,
-/// starts no process. Each worker hosts up to 8 tasks at once, each
+/// The pool has [`PoolBuilder::workers`] worker processes, started with
+/// its first run, and every run ([`Pool::map`], [`Pool::imap`],
+/// [`Pool::imap_unordered`], and [`Pool::apply_async`]'s) shares them,
+/// however many go on at once, from however many threads: one thread of
+/// the pool's hands them the runs' batches, in the order they come, as
+/// Python's `Pool` does. A run keeps at most two batches per worker ahead
+/// of its results, so one whose caller stops pulling outputs leaves the
+/// workers to the others. Each worker hosts up to 8 tasks at once, each
 /// component compiled once for the pool and loaded into a worker the first
 /// time it runs a task of it (the least recently used is unloaded past 8).
-/// [`Pool::apply_async`] keeps one run going for every task, on the pool's
-/// workers, fed one input at a time, until [`Pool::close`]; it lends them
-/// back to the pool whenever it has nothing to run. Idle workers
-/// stay up until the pool is closed or dropped, or for
-/// [`PoolBuilder::idle_timeout`]. [`Pool::spawn`] runs one
-/// task on a worker process of its own, like `multiprocessing.Process`.
+/// [`Pool::apply_async`] keeps one run going for every task, fed one input
+/// at a time, until [`Pool::close`]. Idle workers stay up until the pool
+/// is closed or dropped, or for [`PoolBuilder::idle_timeout`].
+/// [`Pool::spawn`] runs one task on a worker process of its own, like
+/// `multiprocessing.Process`.
 ///
 /// Clones share everything. [`Pool::job`] makes a pool with the same settings
 /// whose tasks see a fresh set of shared objects. When the last clone of a
@@ -324,8 +328,8 @@ pub struct Pool {
     /// The `apply_async` runs of this pool's job; dropping the last clone
     /// closes them.
     lanes: Arc<Lanes>,
-    /// The job's worker processes that wait, idle, for its next run.
-    warm: Arc<Warm>,
+    /// The job's worker processes, which every run of the pool shares.
+    scheduler: Scheduler,
     /// Ids for [`Pool::job`], shared by every job of the pool.
     next_job: Arc<AtomicU64>,
 }
@@ -347,7 +351,7 @@ impl Pool {
         PoolBuilder(Settings::default())
     }
 
-    /// How many workers each run has.
+    /// How many worker processes the pool has, which its runs share.
     pub fn workers(&self) -> usize {
         self.job.settings.workers
     }
@@ -356,12 +360,24 @@ impl Pool {
     /// shared objects.
     pub fn job(&self) -> Pool {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
+        let job = Arc::new(self.job.sibling(id));
         Pool {
-            job: Arc::new(self.job.sibling(id)),
+            scheduler: Pool::scheduler(&job),
+            job,
             lanes: Arc::default(),
-            warm: Arc::new(Warm::new(self.job.settings.idle_timeout)),
             next_job: self.next_job.clone(),
         }
+    }
+
+    /// The dispatcher of `job`'s runs, which share its workers.
+    fn scheduler(job: &Arc<Job>) -> Scheduler {
+        let crew = Crew {
+            workers: job.settings.workers,
+            output: None,
+            pid: None,
+            idle_timeout: job.settings.idle_timeout,
+        };
+        Scheduler::new(job, crew, true)
     }
 
     /// Runs `task` over every input and collects the outputs in input order.
@@ -401,7 +417,7 @@ impl Pool {
     /// yields the same errors if workers later die and cannot be replaced.
     pub fn imap<I: IntoInputs>(&self, task: &Task, inputs: I) -> Result<Imap<I::Iter>, Error> {
         let plan = Plan {
-            warm: Some(self.warm.clone()),
+            scheduler: Some(self.scheduler.clone()),
             ..Plan::new(&self.job, self.job.settings.workers, true)
         };
         let run = Run::start(&self.job, task, inputs.into_source(task).0, plan)?;
@@ -437,7 +453,7 @@ impl Pool {
         inputs: I,
     ) -> Result<Imap<I::Iter>, Error> {
         let plan = Plan {
-            warm: Some(self.warm.clone()),
+            scheduler: Some(self.scheduler.clone()),
             ..Plan::new(&self.job, self.job.settings.workers, false)
         };
         let run = Run::start(&self.job, task, inputs.into_source(task).0, plan)?;
@@ -449,8 +465,7 @@ impl Pool {
     /// Submits one task and returns at once; the [`AsyncResult`] gets its
     /// output. Tasks submitted for any [`Task`] share one run on the pool's
     /// workers, which stays up until [`Pool::close`] or
-    /// [`Pool::terminate`], and lends the workers to the pool's other runs
-    /// whenever it has nothing to run. A task new to the pool is compiled first (or
+    /// [`Pool::terminate`]. A task new to the pool is compiled first (or
     /// taken from the compile cache), so this may take that long.
     ///
     /// # Errors
@@ -500,7 +515,7 @@ impl Pool {
         callbacks: Callbacks,
     ) -> Result<AsyncResult, Error> {
         self.lanes
-            .submit(&self.job, &self.warm, task, input, callbacks)
+            .submit(&self.job, &self.scheduler, task, input, callbacks)
     }
 
     /// Runs one task on a worker process of its own, outside the pool's
@@ -562,7 +577,7 @@ impl Pool {
     /// ends: a later run starts its own.
     pub fn close(&self) {
         self.lanes.close();
-        self.warm.close();
+        self.scheduler.close();
     }
 
     /// Stops every `apply_async` run at once: their workers are killed, and
@@ -570,7 +585,7 @@ impl Pool {
     /// workers stop too.
     pub fn terminate(&self) {
         self.lanes.terminate();
-        self.warm.close();
+        self.scheduler.close();
     }
 
     /// Closes the pool and waits until every submitted task has finished and

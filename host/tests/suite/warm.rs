@@ -1,6 +1,7 @@
-//! One pool, many runs: the worker processes a run leaves idle stay up for
-//! the pool's next run, until the pool is closed or dropped, or for its
-//! idle timeout. Each test
+//! One pool, many runs: every run shares the pool's worker processes,
+//! those going on at once too, and idle workers stay up for the pool's
+//! next run, until the pool is closed or dropped, or for its idle
+//! timeout. Each test
 //! counts the processes its pool started through a worker program that
 //! records them (`CountedWorkers`).
 
@@ -135,29 +136,82 @@ fn closing_or_dropping_the_pool_stops_its_idle_workers() {
 }
 
 #[test]
-fn apply_async_lends_its_workers_to_other_runs_while_it_has_nothing_to_run() {
+fn a_map_while_apply_async_tasks_run_shares_the_pools_workers() {
+    let square = task(Guest::Square, None);
+    let nap = task(Guest::Misbehave, Some("nap"));
+    let Warm { pool, counted, .. } = &warm_pool(2, &[square.clone(), nap.clone()]);
+    let naps: Vec<_> = (0..4)
+        .map(|_| {
+            let input = nap.parse_input("300").expect("a u32");
+            pool.apply_async(&nap, input).expect("submitted")
+        })
+        .collect();
+    // The map goes on while the naps run, on the same 2 workers.
+    squares(pool, &square, 200);
+    for handle in &naps {
+        let output = handle.get(Some(Duration::from_secs(60))).expect("done");
+        assert!(output.result.is_ok(), "{:?}", output.result);
+    }
+    let again = pool
+        .apply_async(&square, square.parse_input("12").expect("an s64"))
+        .expect("submitted");
+    let output = again.get(Some(Duration::from_secs(60))).expect("done");
+    assert_eq!(output.result.expect("square succeeds").to_string(), "144");
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started 2 workers, no more"
+    );
+}
+
+#[test]
+fn maps_from_two_threads_at_once_share_the_pools_workers() {
     let square = task(Guest::Square, None);
     let Warm { pool, counted, .. } = &warm_pool(2, std::slice::from_ref(&square));
-    let parse = |x: i64| square.parse_input(&x.to_string()).expect("an s64");
-    let submitted: Vec<_> = (0..10)
-        .map(|x| pool.apply_async(&square, parse(x)).expect("submitted"))
-        .collect();
-    let squared = |handle: &wpool::AsyncResult| {
-        let output = handle.get(Some(Duration::from_secs(30))).expect("done");
-        output.result.expect("square succeeds").to_string()
-    };
-    for (x, handle) in (0..10).zip(&submitted) {
-        assert_eq!(squared(handle), (x * x).to_string());
+    let workers: Vec<BTreeSet<u32>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| (0..5).flat_map(|_| squares(pool, &square, 500)).collect()))
+            .collect();
+        runs.into_iter()
+            .map(|run| run.join().expect("the thread ends"))
+            .collect()
+    });
+    let all: BTreeSet<u32> = workers.iter().flatten().copied().collect();
+    assert!(all.len() <= 2, "ran on the workers {all:?}");
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started 2 workers, no more"
+    );
+}
+
+/// Two runs pulled in turn by one thread: each goes on only while the
+/// thread pulls it, and neither holds the workers the other needs.
+#[test]
+fn two_runs_pulled_in_turn_by_one_thread_share_the_pools_workers() {
+    let square = task(Guest::Square, None);
+    let nap = task(Guest::Misbehave, Some("nap"));
+    let Warm { pool, counted, .. } = &warm_pool(2, &[square.clone(), nap.clone()]);
+    let naps = (0..6).map(|_| nap.parse_input("100").expect("a u32"));
+    let squares = (0..3000).map(|x| square.parse_input(&x.to_string()).expect("an s64"));
+    let naps = pool.imap(&nap, naps).expect("the run starts");
+    let squares = pool.imap(&square, squares).expect("the run starts");
+    let mut count = 0;
+    for (nap, square) in naps.zip(squares) {
+        assert!(nap.expect("the run goes on").result.is_ok());
+        let square = square.expect("the run goes on");
+        assert_eq!(
+            square.result.expect("square succeeds").to_string(),
+            (square.index * square.index).to_string()
+        );
+        count += 1;
     }
-    let started = counted.pids();
-    assert_eq!(started.len(), 2, "the apply_async run started 2 workers");
-    // Its run stays open until the pool closes, with nothing to run: a map
-    // takes its workers, and then it takes them again.
-    squares(pool, &square, 40);
-    assert_eq!(counted.pids(), started, "the map started no process");
-    let again = pool.apply_async(&square, parse(12)).expect("submitted");
-    assert_eq!(squared(&again), "144");
-    assert_eq!(counted.pids(), started, "nor did the next apply_async");
+    assert_eq!(count, 6);
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started 2 workers, no more"
+    );
 }
 
 #[test]

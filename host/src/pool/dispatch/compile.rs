@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::known::Known;
 use super::process::{EventKind, Place, WorkerProcess};
-use super::warm::Warm;
 use crate::pool::cache::CompileCache;
 use crate::pool::error::Error;
 use crate::pool::job::Job;
@@ -33,17 +33,21 @@ pub(crate) struct Prepared {
 }
 
 /// `task`, compiled: see the module's docs. Tasks of a pool have the ids
-/// `warm` gives them; a run without one has the one task, id 0.
+/// it gives them (`known`); a run without one has the one task, id 0.
 ///
 /// # Errors
 /// As the compile of a run: [`Error::SpawnWorker`], [`Error::CannotRun`],
 /// [`Error::CompileTimeout`], [`Error::CrashLoop`].
-pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Result<Prepared, Error> {
-    let (id, known) = match warm {
-        Some(warm) => warm.known(task),
+pub(crate) fn prepare(
+    job: &Arc<Job>,
+    task: &Task,
+    known: Option<&Known>,
+) -> Result<Prepared, Error> {
+    let (id, compiled) = match known {
+        Some(known) => known.get(task),
         None => (0, None),
     };
-    if let Some(compiled) = known {
+    if let Some(compiled) = compiled {
         return Ok(Prepared { id, compiled });
     }
     let settings = &job.settings;
@@ -69,8 +73,8 @@ pub(crate) fn prepare(job: &Arc<Job>, task: &Task, warm: Option<&Warm>) -> Resul
             })?
         }
     };
-    if let Some(warm) = warm {
-        warm.compiled(id, &compiled);
+    if let Some(known) = known {
+        known.compiled(id, &compiled);
     }
     Ok(Prepared { id, compiled })
 }

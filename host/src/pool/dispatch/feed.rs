@@ -83,8 +83,8 @@ pub(crate) struct Feed<I> {
     source: Option<Source<I>>,
     /// The task of the source's inputs, when it is an iterator.
     task: Task,
-    /// An input read and not handed out yet: found by [`Feed::is_spent`],
-    /// or of another task than the batch it was read for.
+    /// An input read and not handed out yet: of another task than the
+    /// batch it was read for.
     peeked: Option<Submitted>,
     /// The index of the next input: the iterator's next, or the one after
     /// the last submission read (an `InputStream`'s come in order, and an
@@ -129,30 +129,6 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     /// Whether every input has been read and every task has finished.
     pub(crate) fn is_done(&self) -> bool {
         self.source.is_none() && self.pending.is_empty() && self.retry.is_empty()
-    }
-
-    /// Whether nothing is left to run: [`Feed::is_done`], once a submitted
-    /// source is looked at without waiting (an input that came meanwhile
-    /// is kept for the next batch).
-    pub(super) fn is_spent(&mut self) -> bool {
-        self.is_idle() && self.source.is_none()
-    }
-
-    /// Whether nothing is to run now: no task handed out or to retry, and
-    /// no input waiting, once a submitted source is looked at without
-    /// waiting. An iterator is not looked at: its run is never idle until
-    /// it is done.
-    pub(super) fn is_idle(&mut self) -> bool {
-        self.drop_closed();
-        if let (Some(Source::Submitted(receiver, _)), None) = (&self.source, &self.peeked) {
-            match receiver.try_recv() {
-                Ok(submitted) => self.peeked = Some(submitted),
-                Err(TryRecvError::Disconnected) => self.source = None,
-                Err(TryRecvError::Empty) => {}
-            }
-        }
-        let waiting = self.peeked.is_some() || matches!(self.source, Some(Source::Inputs(_)));
-        !waiting && self.pending.is_empty() && self.retry.is_empty()
     }
 
     /// The next batch of at most `size` tasks, all of one task: a task to
@@ -288,11 +264,6 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             calls,
             args: args.into(),
         }
-    }
-
-    /// What input `index`, handed out and not finished, is for.
-    pub(crate) fn task(&self, index: u64) -> Option<&Task> {
-        self.pending.get(&index).map(|pending| &pending.task)
     }
 
     /// The arguments of task `index`, handed out and not finished.

@@ -1,69 +1,70 @@
-//! The dispatcher: one run over inputs, on worker processes. A run of
-//! `map` is of one task; the `apply_async` run of a pool takes inputs of
-//! any task, each batch of one.
+//! Runs over inputs, on worker processes. A run of `map` is of one task;
+//! the `apply_async` run of a pool takes inputs of any task, each batch of
+//! one.
 //!
 //! A [`Run`] composes three parts, each with one job:
 //! - `feed`: where inputs come from (an iterator, or a channel of
 //!   submissions), their admission, and the tasks to run again after their
 //!   worker died;
-//! - `slots`: the worker processes, the tasks each hosts, their batches in
-//!   flight, deadlines, replacement, and the crash-loop count;
+//! - `scheduler`: the dispatcher the run's batches go to, a thread that
+//!   owns the worker processes (`slots`) and shares them among every run
+//!   attached to it: a pool's runs share its one;
 //! - `reorder`: finished outputs waiting for their turn, and the window
 //!   that bounds how far an ordered run reads ahead.
 //!
 //! A cluster's submission (`pool::cluster`) reads its inputs through a
 //! feed and restores their order through a reorder window too.
 //!
-//! `compile` gives a run its task compiled (from the pool's memory, the
-//! compile cache, or a worker that compiles it and is stopped); `warm` is
-//! what a pool keeps between its runs: idle workers, its tasks' ids and
-//! their compiled code.
+//! `compile` gives a run its task compiled (from the pool's memory,
+//! `known`, the compile cache, or a worker that compiles it and is
+//! stopped). `process` is one worker process as the host sees it.
 //!
-//! `process` is one worker process as the host sees it. The run goes on in
-//! the caller's thread, inside [`Iterator::next`]: between outputs it tops
-//! up the workers, then waits for whichever comes first: a worker's event,
-//! a submission when a worker has room, the run's termination, or the
-//! nearest deadline.
+//! The run goes on in the caller's thread, inside [`Iterator::next`]:
+//! between outputs it sends its dispatcher batches, at most
+//! [`IN_FLIGHT`] per worker ahead of their results, then waits for
+//! whichever comes first: a result, a submission when it may send more,
+//! or the run's termination.
 
 mod compile;
 mod feed;
+mod known;
 mod process;
 mod reorder;
+mod scheduler;
 mod slots;
-mod warm;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Select, TryRecvError};
 
+use self::compile::Prepared;
 pub(crate) use self::compile::prepare;
 use self::feed::Loss;
 pub(crate) use self::feed::Ran;
 pub(crate) use self::feed::{Feed, Source, Submitted};
 pub(crate) use self::process::OutputSink;
-use self::process::{EventKind, WorkerEvent};
 pub(crate) use self::reorder::Reorder;
-use self::slots::{IN_FLIGHT, QUEUED_BELOW, Slots};
-pub(crate) use self::warm::Warm;
+use self::scheduler::{Client, Reply};
+pub(crate) use self::scheduler::{Crew, Scheduler};
+use self::slots::{IN_FLIGHT, Lost, QUEUED_BELOW, Work};
 use super::error::{Error, TaskError};
 use super::job::Job;
 use super::output::{Retry, TaskOutput};
 use super::task::Task;
-use super::value::{Input, Value};
-use crate::protocol::{CallResult, Encoded, Failure, Outcomes, encoding};
+use super::value::Input;
 
 /// How a run goes, beyond its task and its inputs.
 pub(crate) struct Plan {
-    /// Worker processes.
+    /// Worker processes, for a run with workers of its own.
     pub workers: usize,
     /// Whether outputs come in input order.
     pub ordered: bool,
     /// Attempts more for a task whose worker died.
     pub retries: u32,
     /// Where the tasks' output streams, live; `None` captures it into each
-    /// [`TaskOutput`].
+    /// [`TaskOutput`]. For a run with workers of its own.
     pub output: Option<OutputSink>,
     /// Kept up to date with the process id of the first slot's worker
     /// (for [`Process::pid`](crate::Process::pid)).
@@ -71,15 +72,10 @@ pub(crate) struct Plan {
     /// A message here terminates the run: its workers are killed and its
     /// unfinished tasks fail.
     pub terminate: Option<Receiver<()>>,
-    /// The pool's warm workers: the run takes its task's from there, and
-    /// hands back those it leaves idle and ready when it ends; `None`: it
-    /// starts its own, and stops them.
-    pub warm: Option<Arc<Warm>>,
-    /// Whether the run lends its workers to the pool (`warm`) whenever it
-    /// has nothing to run, and takes the pool's idle ones again when it
-    /// has: a run of submitted inputs (`apply_async`), which lasts until
-    /// the pool closes, then holds no worker while it waits.
-    pub lends: bool,
+    /// The pool's dispatcher, whose workers the run shares with the pool's
+    /// other runs; `None`: the run has workers of its own, which stop with
+    /// it.
+    pub scheduler: Option<Scheduler>,
 }
 
 impl Plan {
@@ -93,8 +89,7 @@ impl Plan {
             output: None,
             pid: None,
             terminate: None,
-            warm: None,
-            lends: false,
+            scheduler: None,
         }
     }
 }
@@ -104,28 +99,28 @@ const BATCH_TIME: Duration = Duration::from_millis(5);
 const MAX_BATCH: usize = 1024;
 
 pub(crate) struct Run<I> {
-    task: Task,
     /// The job whose objects the tasks see, and the pool's settings; held
     /// so that the job's objects live while the run goes on.
     job: Arc<Job>,
+    /// The dispatcher, for the ids and code of the tasks of an `apply_async`
+    /// run.
+    scheduler: Scheduler,
+    /// The run's task, compiled.
+    task: (Task, Prepared),
     /// Where the next batch comes from; it holds every input handed out
     /// until its task finishes.
     feed: Feed<I>,
-    /// The worker processes; a dead one's tasks go back to the feed.
-    slots: Slots,
+    /// The run's end of its dispatcher, and its batches not answered yet;
+    /// `None` once terminated.
+    client: Option<Client>,
     /// Where finished outputs wait for their turn.
     reorder: Reorder,
-    /// Where every worker's reader thread posts its events. The slots hold
-    /// a sender, so it never closes while the run lives.
-    events: Receiver<WorkerEvent>,
     /// A message here terminates the run: its workers are killed and its
     /// unfinished tasks fail. When every sender has dropped, no termination
     /// can come any more and the run stops watching it.
     terminate: Option<Receiver<()>>,
     /// Attempts more for a task whose worker died.
     retries: u32,
-    /// Whether the run lends its workers while it has nothing to run.
-    lends: bool,
     /// Measured worker time per task, averaged over the batches answered.
     cost: Option<Duration>,
     /// Why the run stopped as a whole: yielded once, after the outputs
@@ -136,8 +131,9 @@ pub(crate) struct Run<I> {
 }
 
 impl<I: Iterator<Item = Input>> Run<I> {
-    /// Starts the workers and waits until one is ready, so that a component
-    /// that cannot run is reported before any input is read.
+    /// Compiles the task and attaches the run to its dispatcher, which
+    /// waits until a worker is ready, so that a component that cannot run
+    /// is reported before any input is read.
     pub(crate) fn start(
         job: &Arc<Job>,
         task: &Task,
@@ -151,31 +147,32 @@ impl<I: Iterator<Item = Input>> Run<I> {
             output,
             pid,
             terminate,
-            warm,
-            lends,
+            scheduler,
         } = plan;
-        let (slots, events) = Slots::start(job, task, workers, output, pid, warm)?;
-        let mut run = Run {
-            task: task.clone(),
+        let scheduler = scheduler.unwrap_or_else(|| {
+            let crew = Crew {
+                workers,
+                output,
+                pid,
+                idle_timeout: None,
+            };
+            Scheduler::new(job, crew, false)
+        });
+        let prepared = prepare(job, task, scheduler.known())?;
+        let client = scheduler.attach(task, prepared.clone())?;
+        Ok(Run {
             job: job.clone(),
+            task: (task.clone(), prepared),
+            scheduler,
             feed: Feed::new(source, task.clone(), job.settings.limits.max_value),
-            slots,
+            client: Some(client),
             reorder: Reorder::new(ordered, job.settings.max_waiting_output),
-            events,
             terminate,
             retries,
-            lends,
             cost: None,
             fatal: None,
             finished: false,
-        };
-        while !run.slots.any_ready() {
-            run.wait();
-            if let Some(error) = run.fatal.take() {
-                return Err(error);
-            }
-        }
-        Ok(run)
+        })
     }
 
     pub(crate) fn has_ready(&self) -> bool {
@@ -184,11 +181,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
 
     pub(crate) fn next(&mut self) -> Option<Result<TaskOutput, Error>> {
         loop {
-            // Before its last output goes out, so that a run the caller
-            // starts once it has that output finds the workers idle.
-            if self.lends && !self.slots.is_empty() && self.feed.is_idle() {
-                self.slots.lend();
-            }
             if let Some(output) = self.reorder.pop() {
                 return Some(Ok(output));
             }
@@ -200,7 +192,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 return None;
             }
             self.dispatch();
-            if self.reorder.has_ready() {
+            if self.reorder.has_ready() || self.fatal.is_some() {
                 continue;
             }
             if self.feed.is_done() && self.reorder.is_empty() {
@@ -231,18 +223,19 @@ impl<I: Iterator<Item = Input>> Run<I> {
         }
     }
 
-    /// Tops up every ready worker with batches from the feed, the least busy
-    /// first; a run that lent its workers takes some again first if it has
-    /// work.
+    /// Whether the run may send another batch: it keeps at most
+    /// [`Run::in_flight`] per worker of its dispatcher ahead of their
+    /// results.
+    fn has_room(&self) -> bool {
+        let ahead = self.scheduler.workers() * self.in_flight();
+        self.client
+            .as_ref()
+            .is_some_and(|client| client.sent < ahead)
+    }
+
+    /// Sends the dispatcher batches from the feed while the run has room.
     fn dispatch(&mut self) {
-        if self.slots.is_empty()
-            && !self.feed.is_idle()
-            && let Err(error) = self.slots.fill()
-        {
-            self.fatal = Some(error);
-            return;
-        }
-        while let Some(slot) = self.slots.with_room(self.in_flight()) {
+        while self.has_room() {
             let batch = self
                 .feed
                 .next_batch(self.batch_size(), self.reorder.window_end());
@@ -256,154 +249,122 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
                 return;
             };
+            let prepared = match self.prepared(&task) {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    self.fatal = Some(error);
+                    return;
+                }
+            };
             let calls = self.feed.calls(&batch.indexes);
-            if let Err(error) = self.slots.send(slot, &task, batch.indexes, calls) {
-                self.fatal = Some(error);
-                return;
+            let work = Work {
+                run: 0,
+                task,
+                prepared,
+                indexes: batch.indexes,
+                calls,
+                in_flight: self.in_flight(),
+            };
+            if let Some(client) = &mut self.client {
+                client.send(work);
             }
         }
     }
 
-    /// Waits for the next worker event, submission or termination, and
-    /// handles it; or, at the nearest deadline, kills the workers that
-    /// missed it.
+    /// `task`, compiled: the run's own, or another of an `apply_async`
+    /// run's, from the pool's memory (it was compiled when submitted) or
+    /// else its compile cache.
+    fn prepared(&self, task: &Task) -> Result<Prepared, Error> {
+        match task.same_function(&self.task.0) {
+            true => Ok(self.task.1.clone()),
+            false => prepare(&self.job, task, self.scheduler.known()),
+        }
+    }
+
+    /// Waits for the next reply, submission or termination, and handles
+    /// it.
     fn wait(&mut self) {
-        let (ready, submissions) = {
+        let replies = self.client.as_ref().map(|client| client.replies.clone());
+        let ready = {
             let mut select = Select::new();
-            select.recv(&self.events);
-            // A run that lent its workers waits for its next input.
-            let room = self.slots.with_room(self.in_flight()).is_some() || self.slots.is_empty();
-            let submissions = match (self.feed.submissions(), room) {
+            let replies = replies.as_ref().map(|replies| select.recv(replies));
+            let submissions = match (self.feed.submissions(), self.has_room()) {
                 (Some(submissions), true) => Some(select.recv(submissions)),
                 _ => None,
             };
-            if let Some(terminate) = &self.terminate {
-                select.recv(terminate);
+            let terminate = self.terminate.as_ref().map(|t| select.recv(t));
+            if replies.is_none() && submissions.is_none() && terminate.is_none() {
+                // Nothing can come: the run was terminated, and its
+                // outputs are all out.
+                self.finished = true;
+                return;
             }
-            let ready = match self.slots.deadline() {
-                Some(deadline) => select.ready_deadline(deadline).ok(),
-                None => Some(select.ready()),
-            };
-            (ready, submissions)
+            let ready = select.ready();
+            (Some(ready) == replies, Some(ready) == terminate)
         };
         match ready {
-            None => {
-                if let Err(error) = self.slots.expire(Instant::now()) {
-                    self.fatal = Some(error);
+            (true, _) => match replies.map(|r| r.try_recv()) {
+                Some(Ok(reply)) => self.handle(reply),
+                Some(Err(TryRecvError::Disconnected)) => {
+                    self.fatal = self.client.take().map(|client| client.gone());
                 }
-            }
-            // The worker events, registered first.
-            Some(0) => {
-                if let Ok(event) = self.events.try_recv() {
-                    self.handle(event);
-                }
-            }
-            // `dispatch` reads it.
-            Some(i) if Some(i) == submissions => {}
-            // The termination, registered last.
-            Some(_) => match self.terminate.as_ref().map(Receiver::try_recv) {
+                _ => {}
+            },
+            (_, true) => match self.terminate.as_ref().map(Receiver::try_recv) {
                 Some(Ok(())) => self.terminate(),
                 Some(Err(TryRecvError::Disconnected)) => self.terminate = None,
                 _ => {}
             },
+            // A submission: `dispatch` reads it.
+            _ => {}
         }
     }
 
-    fn handle(&mut self, event: WorkerEvent) {
-        if !self.slots.is_current(&event) {
-            return;
-        }
-        let slot = event.slot;
-        match event.kind {
-            EventKind::Ready { .. } => self.slots.ready(slot),
-            EventKind::Unfit(id) => self.slots.unfit(slot, id),
-            EventKind::SetupFailed(message) => {
-                self.fatal = Some(Error::CannotRun {
-                    name: self.task.component().name().to_string(),
-                    reason: message,
-                });
-            }
-            EventKind::Done {
+    fn handle(&mut self, reply: Reply) {
+        match reply {
+            Reply::Ready => {}
+            Reply::Fatal(error) => self.fatal = Some(error),
+            Reply::Done {
                 busy,
-                results,
-                values,
+                finished,
+                done,
             } => {
-                let worker = self.slots.worker_id(slot);
-                let mut values = Outcomes::new(values);
-                let decoded: Result<Vec<_>, _> = results
-                    .into_iter()
-                    .map(|result| {
-                        let CallResult {
-                            index,
-                            outcome,
-                            time,
-                            stdout,
-                            stderr,
-                        } = result;
-                        let task = self.feed.task(index).unwrap_or(&self.task);
-                        let outcome = Self::outcome(task, values.take(outcome)?)?;
-                        let ran = Ran {
-                            worker: Some(worker),
-                            time: Some(time),
-                            stdout,
-                            stderr,
-                        };
-                        Ok((index, outcome, ran))
-                    })
-                    .collect();
-                let decoded = match decoded {
-                    Ok(decoded) => decoded,
-                    Err(error) => return self.slots.undecodable(slot, error),
-                };
-                let indexes: Vec<u64> = decoded.iter().map(|(index, ..)| *index).collect();
-                if !self.slots.answered(slot, &indexes) {
-                    return;
+                if let (true, Some(client)) = (done, &mut self.client) {
+                    client.sent -= 1;
                 }
-                if !indexes.is_empty() {
-                    let per_task = busy / indexes.len() as u32;
+                if !finished.is_empty() {
+                    let per_task = busy / finished.len() as u32;
                     self.cost = Some(match self.cost {
                         None => per_task,
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for (index, outcome, ran) in decoded {
+                for (index, outcome, ran) in finished {
                     if let Some(output) = self.feed.finish(index, outcome, ran) {
                         self.reorder.insert(output);
                     }
                 }
             }
-            EventKind::Exited => self.replace(slot),
+            Reply::Lost(lost) => self.lost(lost),
         }
     }
 
-    /// What a worker's outcome of a call means to the caller (see
-    /// [`Task::failure`]). An error when its value does not decode as the
-    /// function's result.
-    fn outcome(
-        task: &Task,
-        outcome: Result<Encoded, Failure>,
-    ) -> Result<Result<Value, TaskError>, encoding::Error> {
-        Ok(match outcome {
-            Ok(bytes) => Ok(task.value(bytes)?),
-            Err(failure) => Err(task.failure(failure)?),
-        })
-    }
-
-    /// Kills every worker and fails every unfinished task.
+    /// Kills the workers running the run's tasks and fails every unfinished
+    /// task.
     fn terminate(&mut self) {
         self.terminate = None;
-        self.slots.terminate();
+        self.client = None;
         for output in self.feed.stop(TaskError::Terminated) {
             self.reorder.insert(output);
         }
     }
 
-    /// A worker died: its unfinished tasks are retried or failed, and a new
-    /// worker takes the slot.
-    fn replace(&mut self, slot: usize) {
-        let Some(lost) = self.slots.reap(slot) else {
-            return;
-        };
+    /// A worker died holding batches of the run: their tasks are retried or
+    /// failed.
+    fn lost(&mut self, lost: Lost) {
+        if let Some(client) = &mut self.client {
+            client.sent -= lost.batches;
+        }
         self.feed.requeue(lost.waiting);
         for index in lost.ran {
             match self
@@ -427,13 +388,6 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 }
                 None => {}
             }
-        }
-        // With nothing left to run, no worker takes the dead one's place.
-        if self.feed.is_spent() {
-            return;
-        }
-        if let Err(error) = self.slots.replace(slot, &lost.reason) {
-            self.fatal = Some(error);
         }
     }
 }

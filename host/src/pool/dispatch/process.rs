@@ -1,10 +1,8 @@
 //! One worker process as the host sees it: the child, the socket that is its
-//! stdin,
-//! and a thread that reads its stdout. That thread serves the worker's
-//! requests to the hub itself, hands the output its tasks stream to the
-//! run's sink, and turns everything else into [`WorkerEvent`]s for the
-//! dispatcher. Where those events go is the worker's [`Route`]: a worker
-//! kept warm between the runs of a pool is routed to each run in turn.
+//! stdin, and a thread that reads its stdout. That thread serves the
+//! worker's requests to the hub itself, hands the output its tasks stream
+//! to the sink, and turns everything else into [`WorkerEvent`]s for the
+//! dispatcher that owns the worker.
 
 use std::io::{self, BufReader, BufWriter, Write as _};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -39,7 +37,7 @@ pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 /// Bytes of a line without its end that a sink is given at once.
 const LINE_CHUNK: usize = 16 << 10;
 
-/// What a worker's reader thread posts to its run: `kind`, from the worker
+/// What a worker's reader thread posts to its dispatcher: `kind`, from the worker
 /// in `slot`, of `generation` (a slot's worker is replaced when it dies).
 pub(crate) struct WorkerEvent {
     pub slot: usize,
@@ -53,9 +51,9 @@ pub(crate) enum EventKind {
     Ready { artifact: Option<Bytes> },
     /// The component cannot run; the worker exits.
     SetupFailed(String),
-    /// The worker cannot host task `id` (in the memory its lockdown allows,
+    /// The worker cannot host a task (in the memory its lockdown allows,
     /// or on its engine); it exits, having run nothing more.
-    Unfit(u32),
+    Unfit,
     /// The results of one batch, their values in one buffer (see
     /// [`FromWorker::Done`]).
     Done {
@@ -75,23 +73,6 @@ pub(crate) struct Place {
     pub generation: u64,
 }
 
-/// Where the reader thread posts a worker's events: the slot and run it
-/// serves now. A worker kept warm between runs is routed to its next run
-/// when that run takes it ([`WorkerProcess::reroute`]).
-struct Route {
-    slot: usize,
-    generation: u64,
-    events: Sender<WorkerEvent>,
-    /// Set once the worker is ready, even if no run heard it (it was
-    /// handed back to the pool while it started).
-    ready: bool,
-    /// Set once the worker's stdout has closed, or sent a frame that does
-    /// not decode: it is gone, and can serve no other run.
-    exited: bool,
-    /// Why its stdout was not read to its end: a frame that does not decode.
-    broken: Option<String>,
-}
-
 /// The socket that is a worker's stdin, shared by the dispatcher (batches)
 /// and the reader thread (hub replies). A socket, not a pipe, so that an
 /// artifact's descriptor can go with a frame ([`artifact::send_with`]).
@@ -104,7 +85,8 @@ pub(crate) struct WorkerProcess {
     hub: Hub,
     job: JobId,
     worker_id: u32,
-    route: Arc<Mutex<Route>>,
+    /// Why its stdout was not read to its end: a frame that does not decode.
+    broken: Arc<Mutex<Option<String>>>,
 }
 
 impl WorkerProcess {
@@ -146,26 +128,36 @@ impl WorkerProcess {
         // refusal (a user over their pipe quota) is no error.
         let _ = rustix::pipe::fcntl_setpipe_size(&stdout, PIPE_SIZE);
         let stdin: Stdin = Arc::new(Mutex::new(BufWriter::new(ours)));
-        let route = Arc::new(Mutex::new(Route {
-            slot: place.slot,
-            generation: place.generation,
-            events,
-            ready: false,
-            exited: false,
-            broken: None,
-        }));
+        let broken = Arc::default();
         let mut worker = WorkerProcess {
             child,
             stdin: stdin.clone(),
             hub: hub.clone(),
             job: place.job,
             worker_id: place.worker_id,
-            route: route.clone(),
+            broken: Arc::clone(&broken),
         };
-        let (job, worker_id) = (place.job, place.worker_id);
+        let worker_id = place.worker_id;
+        let post = move |kind| {
+            let event = WorkerEvent {
+                slot: place.slot,
+                generation: place.generation,
+                kind,
+            };
+            // A dispatcher that has ended has no use for it.
+            let _ = events.send(event);
+        };
+        let reader = Reader {
+            job: place.job,
+            worker_id,
+            broken,
+            hub: hub.clone(),
+            stdin: stdin.clone(),
+            output,
+        };
         std::thread::Builder::new()
             .name(format!("worker-{worker_id}"))
-            .spawn(move || serve(stdout, job, worker_id, route, hub, stdin, output))?;
+            .spawn(move || reader.serve(stdout, post))?;
         // A worker that dies before reading its setup reports itself through
         // `Exited`, like any other death; one that is alive and cannot be
         // written to is killed, so that its `Exited` comes too.
@@ -189,33 +181,6 @@ impl WorkerProcess {
     /// The operating system's id of the process.
     pub(crate) fn id(&self) -> u32 {
         self.child.id()
-    }
-
-    /// The id of the process in its pool, as its tasks read it.
-    pub(crate) fn worker_id(&self) -> u32 {
-        self.worker_id
-    }
-
-    /// Whether the worker's stdout has closed: it is gone.
-    pub(crate) fn exited(&self) -> bool {
-        lock(&self.route).exited
-    }
-
-    /// Routes the worker's events to `slot` of another run, as of
-    /// `generation`, and says whether it is ready already; `None` when it
-    /// has exited: it cannot serve. What it says from now on (that it is
-    /// ready, that it exited) goes to the new run.
-    pub(crate) fn reroute(
-        &self,
-        slot: usize,
-        generation: u64,
-        events: Sender<WorkerEvent>,
-    ) -> Option<bool> {
-        let mut route = lock(&self.route);
-        route.slot = slot;
-        route.generation = generation;
-        route.events = events;
-        (!route.exited).then_some(route.ready)
     }
 
     /// Sends one request. An error means the worker is gone or cannot take
@@ -254,7 +219,7 @@ impl WorkerProcess {
     pub(crate) fn reap(&mut self) -> (String, Option<i32>) {
         let _ = self.child.kill();
         let status = self.child.wait();
-        if let Some(broken) = lock(&self.route).broken.take() {
+        if let Some(broken) = lock(&self.broken).take() {
             return (format!("worker {broken} and was killed"), None);
         }
         let signal = status.as_ref().ok().and_then(|status| status.signal());
@@ -321,97 +286,97 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The reader thread: hub requests are served here, in the order the worker
 /// sent them, so a task's last request reaches the hub before the
 /// dispatcher, reading its result, tells the hub that the task ended.
-/// An event for a run that has ended (the worker waits, warm, for the
-/// next) is dropped.
-fn serve(
-    stdout: std::process::ChildStdout,
+/// What the reader thread needs besides the stream it reads.
+struct Reader {
     job: JobId,
     worker_id: u32,
-    route: Arc<Mutex<Route>>,
+    broken: Arc<Mutex<Option<String>>>,
     hub: Hub,
     stdin: Stdin,
     output: Option<OutputSink>,
-) {
-    let mut stdout = BufReader::new(stdout);
-    let post = |kind: EventKind| {
-        let mut route = lock(&route);
-        route.ready |= matches!(kind, EventKind::Ready { .. });
-        route.exited |= matches!(kind, EventKind::Exited);
-        let _ = route.events.send(WorkerEvent {
-            slot: route.slot,
-            generation: route.generation,
-            kind,
-        });
-    };
-    let mut lines = Lines::default();
-    loop {
-        let message = match read_frame::<FromWorker>(&mut stdout) {
-            Ok(Some(message)) => message,
-            Ok(None) => break,
-            Err(error) => {
-                lock(&route).broken = Some(format!("sent a frame that does not decode ({error})"));
-                break;
-            }
-        };
-        let kind = match message {
-            FromWorker::Request {
-                id,
-                task,
-                op,
-                timeout,
-            } => {
-                let stdin = stdin.clone();
-                let caller = Caller {
-                    job,
-                    worker: worker_id,
+}
+
+impl Reader {
+    fn serve(self, stdout: std::process::ChildStdout, post: impl Fn(EventKind)) {
+        let Reader {
+            job,
+            worker_id,
+            broken,
+            hub,
+            stdin,
+            output,
+        } = self;
+        let mut stdout = BufReader::new(stdout);
+        let mut lines = Lines::default();
+        loop {
+            let message = match read_frame::<FromWorker>(&mut stdout) {
+                Ok(Some(message)) => message,
+                Ok(None) => break,
+                Err(error) => {
+                    *lock(&broken) = Some(format!("sent a frame that does not decode ({error})"));
+                    break;
+                }
+            };
+            let kind = match message {
+                FromWorker::Request {
+                    id,
                     task,
-                };
-                let reply = move |result| {
-                    // A worker gone meanwhile reports itself through `Exited`.
-                    let _ = send(&stdin, &ToWorker::Reply { id, result }, &[]);
-                };
-                hub.request(caller, op, timeout, Box::new(reply));
-                // A task that sent a request often sends another as soon
-                // as it is answered.
-                linger(&stdout);
-                continue;
-            }
-            // Only workers asked to stream send output; any other's is
-            // dropped.
-            FromWorker::Output { stream, bytes } => {
-                if let Some(output) = &output {
-                    lines.write(stream, &bytes, output);
+                    op,
+                    timeout,
+                } => {
+                    let stdin = stdin.clone();
+                    let caller = Caller {
+                        job,
+                        worker: worker_id,
+                        task,
+                    };
+                    let reply = move |result| {
+                        // A worker gone meanwhile reports itself through `Exited`.
+                        let _ = send(&stdin, &ToWorker::Reply { id, result }, &[]);
+                    };
+                    hub.request(caller, op, timeout, Box::new(reply));
+                    // A task that sent a request often sends another as soon
+                    // as it is answered.
+                    linger(&stdout);
+                    continue;
                 }
-                continue;
-            }
-            // The dispatcher checks the indexes before the hub hears of
-            // them (see `WorkerProcess::tasks_ended`).
-            FromWorker::Done {
-                busy,
-                results,
-                values,
-            } => {
-                if let Some(output) = &output {
-                    lines.end(output);
+                // Only workers asked to stream send output; any other's is
+                // dropped.
+                FromWorker::Output { stream, bytes } => {
+                    if let Some(output) = &output {
+                        lines.write(stream, &bytes, output);
+                    }
+                    continue;
                 }
-                EventKind::Done {
+                // The dispatcher checks the indexes before the hub hears of
+                // them (see `WorkerProcess::tasks_ended`).
+                FromWorker::Done {
                     busy,
                     results,
                     values,
+                } => {
+                    if let Some(output) = &output {
+                        lines.end(output);
+                    }
+                    EventKind::Done {
+                        busy,
+                        results,
+                        values,
+                    }
                 }
-            }
-            FromWorker::Ready { artifact } => EventKind::Ready { artifact },
-            FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
-            FromWorker::Unfit(id) => EventKind::Unfit(id),
-        };
-        post(kind);
+                FromWorker::Ready { artifact } => EventKind::Ready { artifact },
+                FromWorker::SetupFailed(message) => EventKind::SetupFailed(message),
+                FromWorker::Unfit(_) => EventKind::Unfit,
+            };
+            post(kind);
+        }
+        // What a killed task wrote last, without its line's end, is shown too.
+        if let Some(output) = &output {
+            lines.end(output);
+        }
+        hub.worker_died(job, worker_id);
+        post(EventKind::Exited);
     }
-    // What a killed task wrote last, without its line's end, is shown too.
-    if let Some(output) = &output {
-        lines.end(output);
-    }
-    hub.worker_died(job, worker_id);
-    post(EventKind::Exited);
 }
 
 /// Starts `command` from a thread that lasts as long as the process. A

@@ -1,38 +1,34 @@
-//! A run's worker slots: each holds one worker process at a time, with the
-//! batches it was sent and the deadline it must meet. A worker that dies,
-//! misses its deadline, cannot be written to, or answers with results that
-//! are not its batch's is killed, and a new process of the next generation
-//! takes its slot, until too many die in a row. Every worker loads the
-//! run's task compiled (see `compile`): a component is compiled once.
+//! The worker slots of a dispatcher (see `scheduler`): each holds one
+//! worker process at a time, with the batches it was sent and the deadline
+//! it must meet. A worker that dies, misses its deadline, cannot be
+//! written to, or answers with results that are not its batch's is killed,
+//! and its batches go back to their runs.
 //!
 //! A worker hosts several tasks, each loaded the first time a batch of it
 //! is sent there, at most [`HOSTED`] at once, the least recently used
-//! unloaded first. A run of a pool takes the pool's idle workers first,
-//! whatever they host, and hands back those it leaves idle (ready, or
-//! still starting) when it ends; a run that lends (`apply_async`'s) also
-//! hands them all back whenever it has nothing to run, and fills its
-//! slots again when it has. A worker's data limit is fixed when its
-//! lockdown is sealed, sized for its first task's values, and its engine
-//! has concurrency support only if its first task needs it (component-model
+//! unloaded first. The batches it holds at once are all of one run: a run's
+//! task indexes are its own, and the hub tells the tasks of a worker apart
+//! by their index. A worker's data limit is fixed when its lockdown is
+//! sealed, sized for its first task's values, and its engine has
+//! concurrency support only if its first task needs it (component-model
 //! async): one that cannot hold a later task's values, or run its
-//! component, says so and exits, and a fresh worker for that task takes
-//! its slot, its batches coming back unstarted.
+//! component, says so and exits, and its batches come back unstarted, for
+//! a fresh worker whose first task is theirs.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
-use super::compile::{MAX_DEATHS_IN_A_ROW, Prepared, prepare};
+use super::compile::{MAX_DEATHS_IN_A_ROW, Prepared};
 use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
-use super::warm::{Idle, Warm};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::protocol::engine::TICK;
-use crate::protocol::{Calls, Code, Setup, ToWorker, encoding};
+use crate::protocol::{CallResult, Calls, Code, Setup, ToWorker};
 
 /// Tasks one worker hosts at most. Each holds its compiled code in the
 /// worker: a Python task's is about 35 MB, so eight keep a worker within a
@@ -57,39 +53,68 @@ pub(super) const QUEUED_BELOW: Duration = Duration::from_millis(20);
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// Which run of a dispatcher a batch is of.
+pub(super) type RunId = u64;
+
+/// A batch a run hands its dispatcher: the tasks `indexes`, inputs of
+/// `task`, their calls ready to send.
+pub(super) struct Work {
+    pub run: RunId,
+    pub task: Task,
+    pub prepared: Prepared,
+    pub indexes: Vec<u64>,
+    pub calls: Calls,
+    /// How many batches of the run a worker may hold at once.
+    pub in_flight: usize,
+}
+
+/// A batch sent to a worker.
+struct Sent {
+    run: RunId,
+    task: Task,
+    indexes: Vec<u64>,
+}
+
 /// One worker process and what the host expects of it.
 struct Slot {
     process: WorkerProcess,
     /// The process's id in the pool, as its tasks read it.
     worker_id: u32,
-    /// New each time a slot gets a process (see [`Slots::generations`]):
-    /// events of an earlier process, still in the channel, are told apart
-    /// and ignored.
+    /// New each time a slot gets a process: events of an earlier process,
+    /// still in the channel, are told apart and ignored.
     generation: u64,
     /// Set by its `Ready` event; cleared when the host kills it.
     ready: bool,
-    /// The indexes of each batch sent, oldest first. The worker answers
-    /// them in order, so the oldest is the one running.
-    batches: VecDeque<Vec<u64>>,
+    /// The batches sent, oldest first. The worker answers them in order,
+    /// so the oldest is the one running.
+    batches: VecDeque<Sent>,
     /// When the worker must be ready by, and then when the oldest batch must
     /// be answered by, if one is in flight. Reset by each answer.
     deadline: Option<Instant>,
+    /// Since when it has had no batch.
+    idle_since: Instant,
     /// Why the host killed this worker, if it did: from then on its events
     /// are ignored until its `Exited`.
     killed: Option<String>,
     /// The tasks the worker hosts, by id, the most recently used last.
-    hosted: Vec<(u32, Task)>,
-    /// The task the worker said it cannot host ([`Slots::unfit`]): its
-    /// batches never started, and its replacement starts with that task.
-    unfit: Option<Task>,
+    hosted: Vec<u32>,
+    /// Whether the worker said it cannot host a task: its batches never
+    /// started.
+    unfit: bool,
+    /// The run the worker was started for: told if it cannot start.
+    starter: RunId,
 }
 
-/// The tasks of a worker that died, as [`Slots::reap`] hands them back.
+/// A run's tasks on a worker that died, as [`Slots::reap`] hands them back.
 pub(super) struct Lost {
-    /// The oldest batch's tasks: they were running, and cost an attempt.
+    pub run: RunId,
+    /// The oldest batch's tasks, if they were the run's: they were running,
+    /// and cost an attempt.
     pub ran: Vec<u64>,
-    /// The later batches' tasks: they never started.
+    /// The run's other tasks there: they never started.
     pub waiting: Vec<u64>,
+    /// How many of the run's batches the worker held.
+    pub batches: usize,
     /// How the worker ended.
     pub reason: String,
     /// The signal that killed it, if one did.
@@ -101,122 +126,91 @@ pub(super) struct Lost {
 pub(super) struct Slots {
     /// Whose settings the workers get, and whose hub serves them.
     job: Arc<Job>,
-    /// The run's task, compiled: a new worker's first.
-    task: Task,
-    prepared: Prepared,
-    /// Indexed by slot number, which each worker's events carry.
-    slots: Vec<Slot>,
-    /// Handed to each worker's reader thread. The slots hold one, so the
-    /// channel never closes while the run may wait on it.
+    /// Indexed by slot number, which each worker's events carry; `None`
+    /// for a slot whose worker stopped and was not replaced yet.
+    slots: Vec<Option<Slot>>,
+    /// Handed to each worker's reader thread.
     events: Sender<WorkerEvent>,
     /// Deaths since the last batch answered; reset by each answer.
     deaths_in_a_row: u32,
-    /// Set when the run is terminated: workers are not replaced any more.
-    terminated: bool,
+    /// How the last worker that died ended.
+    last_death: String,
     /// Where the workers' tasks' output streams, if it does.
     output: Option<OutputSink>,
     /// Set to the process id of each worker started in slot 0.
     pid: Option<Arc<AtomicU32>>,
-    /// How many workers the run has.
+    /// How many workers at most.
     workers: usize,
-    /// The pool's idle workers and its tasks' ids and code: where the run
-    /// takes its first workers from, and hands back those it leaves idle.
-    warm: Option<Arc<Warm>>,
-    /// The generations handed out so far: every process a slot gets, new or
-    /// taken from the pool, has a generation of its own in the run.
+    /// How long a worker may stay idle; `None`: for as long as it is kept.
+    idle_timeout: Option<Duration>,
+    /// The generations handed out so far.
     generations: u64,
 }
 
 impl Slots {
-    /// Prepares the task (see `compile`), takes up to `workers` of the
-    /// pool's idle workers and starts the others; their events come on the
-    /// receiver.
-    pub(super) fn start(
+    pub(super) fn new(
         job: &Arc<Job>,
-        task: &Task,
         workers: usize,
+        events: Sender<WorkerEvent>,
         output: Option<OutputSink>,
         pid: Option<Arc<AtomicU32>>,
-        warm: Option<Arc<Warm>>,
-    ) -> Result<(Slots, Receiver<WorkerEvent>), Error> {
-        let prepared = prepare(job, task, warm.as_deref())?;
-        let (events, receiver) = crossbeam_channel::unbounded();
-        let mut slots = Slots {
+        idle_timeout: Option<Duration>,
+    ) -> Slots {
+        Slots {
             job: job.clone(),
-            task: task.clone(),
-            prepared,
             slots: Vec::with_capacity(workers),
             events,
             deaths_in_a_row: 0,
-            terminated: false,
+            last_death: String::new(),
             output,
             pid,
             workers,
-            warm,
+            idle_timeout,
             generations: 0,
-        };
-        slots.fill()?;
-        Ok((slots, receiver))
+        }
     }
 
-    /// Fills the slots, which are empty (the run starts, or lent its
-    /// workers): the pool's idle workers first, then new ones.
-    pub(super) fn fill(&mut self) -> Result<(), Error> {
-        let taken = match &self.warm {
-            Some(warm) => warm.take(self.prepared.id, self.workers),
-            None => Vec::new(),
-        };
-        for Idle { process, hosted } in taken {
-            let slot = self.slots.len();
-            let generation = self.next_generation();
-            // One that died while idle is dropped, which reaps it. One still
-            // starting gets the time a new one gets.
-            if let Some(ready) = process.reroute(slot, generation, self.events.clone()) {
-                let deadline = Instant::now() + self.job.settings.compile_timeout;
-                self.slots.push(Slot {
-                    worker_id: process.worker_id(),
-                    process,
-                    generation,
-                    ready,
-                    batches: VecDeque::new(),
-                    deadline: (!ready).then_some(deadline),
-                    killed: None,
-                    hosted,
-                    unfit: None,
-                });
+    /// How long a worker may take to get ready.
+    pub(super) fn compile_timeout(&self) -> Duration {
+        self.job.settings.compile_timeout
+    }
+
+    /// How many more workers may start.
+    pub(super) fn vacant(&self) -> usize {
+        self.workers - self.slots.iter().flatten().count()
+    }
+
+    pub(super) fn any_ready(&self) -> bool {
+        self.slots.iter().flatten().any(|s| s.ready)
+    }
+
+    /// Starts a worker in a vacant slot, with `task` (`prepared`) its first,
+    /// for run `starter`, unless workers are dying in a loop.
+    ///
+    /// # Errors
+    /// [`Error::CrashLoop`], or [`Error::SpawnWorker`].
+    pub(super) fn spawn(
+        &mut self,
+        task: &Task,
+        prepared: &Prepared,
+        starter: RunId,
+    ) -> Result<(), Error> {
+        if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
+            let deaths = std::mem::take(&mut self.deaths_in_a_row);
+            return Err(Error::CrashLoop {
+                deaths,
+                last: self.last_death.clone(),
+            });
+        }
+        let slot = match self.slots.iter().position(Option::is_none) {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
             }
-        }
-        for slot in self.slots.len()..self.workers {
-            let task = self.task.clone();
-            let started = self.spawn(slot, &task)?;
-            self.slots.push(started);
-        }
-        Ok(())
-    }
-
-    /// Whether the run has no worker: it lent them all (see
-    /// [`Slots::lend`]).
-    pub(super) fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
-    fn next_generation(&mut self) -> u64 {
+        };
         self.generations += 1;
-        self.generations
-    }
-
-    /// `task`, compiled, with the id its workers know it by.
-    fn prepared(&self, task: &Task) -> Result<Prepared, Error> {
-        match task.same_function(&self.task) {
-            true => Ok(self.prepared.clone()),
-            false => prepare(&self.job, task, self.warm.as_deref()),
-        }
-    }
-
-    /// Starts a worker for `slot` whose first task is `first`.
-    fn spawn(&mut self, slot: usize, first: &Task) -> Result<Slot, Error> {
-        let Prepared { id, compiled } = self.prepared(first)?;
-        let generation = self.next_generation();
+        let generation = self.generations;
         let settings = &self.job.settings;
         let setup = Setup {
             worker_id: self.job.next_worker_id(),
@@ -224,8 +218,8 @@ impl Slots {
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
             stream_output: self.output.is_some(),
-            export: first.worker_export(id),
-            code: Code::Compiled(compiled.len()),
+            export: task.worker_export(prepared.id),
+            code: Code::Compiled(prepared.compiled.len()),
             // `WorkerProcess::spawn` names the job's shared memory.
             shared_cells: None,
         };
@@ -239,7 +233,7 @@ impl Slots {
         let process = WorkerProcess::spawn(
             program,
             &setup,
-            Some(&compiled),
+            Some(&prepared.compiled),
             place,
             self.job.hub.clone(),
             self.events.clone(),
@@ -252,17 +246,26 @@ impl Slots {
         if let (0, Some(pid)) = (slot, &self.pid) {
             pid.store(process.id(), Ordering::Relaxed);
         }
-        Ok(Slot {
+        self.slots[slot] = Some(Slot {
             process,
             worker_id: setup.worker_id,
             generation,
             ready: false,
             batches: VecDeque::new(),
             deadline: Some(Instant::now() + settings.compile_timeout),
+            idle_since: Instant::now(),
             killed: None,
-            hosted: vec![(id, first.clone())],
-            unfit: None,
-        })
+            hosted: vec![prepared.id],
+            unfit: false,
+            starter,
+        });
+        Ok(())
+    }
+
+    fn slot(&mut self, slot: usize) -> &mut Slot {
+        self.slots[slot]
+            .as_mut()
+            .expect("an event's slot is checked")
     }
 
     /// Whether `event` comes from the process now in its slot, alive as far
@@ -271,60 +274,77 @@ impl Slots {
     /// write it the task's batch and kill it before it hears why; its
     /// batches still never started.
     pub(super) fn is_current(&self, event: &WorkerEvent) -> bool {
-        self.slots.get(event.slot).is_some_and(|s| {
-            s.generation == event.generation
-                && (s.killed.is_none()
-                    || matches!(event.kind, EventKind::Exited | EventKind::Unfit(_)))
+        self.slots
+            .get(event.slot)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| {
+                s.generation == event.generation
+                    && (s.killed.is_none()
+                        || matches!(event.kind, EventKind::Exited | EventKind::Unfit))
+            })
+    }
+
+    /// The ready worker to send `work` to, if one has room for it: no
+    /// batch, or fewer than its `in_flight` and all of its run; the least
+    /// busy first, then one that hosts its task.
+    pub(super) fn room_for(&self, work: &Work) -> Option<usize> {
+        let slots = self.slots.iter().enumerate();
+        let fits = slots.filter_map(|(i, slot)| Some((i, slot.as_ref()?)));
+        fits.filter(|(_, s)| {
+            s.ready
+                && s.batches.len() < work.in_flight
+                && s.batches.iter().all(|sent| sent.run == work.run)
         })
+        .min_by_key(|(_, s)| (s.batches.len(), !s.hosted.contains(&work.prepared.id)))
+        .map(|(i, _)| i)
     }
 
-    /// The id of the worker now in `slot`.
-    pub(super) fn worker_id(&self, slot: usize) -> u32 {
-        self.slots[slot].worker_id
-    }
-
-    pub(super) fn any_ready(&self) -> bool {
-        self.slots.iter().any(|s| s.ready)
-    }
-
-    /// The ready slot with the fewest batches, if it has fewer than
-    /// `in_flight`.
-    pub(super) fn with_room(&self, in_flight: usize) -> Option<usize> {
-        (0..self.slots.len())
-            .filter(|&i| self.slots[i].ready && self.slots[i].batches.len() < in_flight)
-            .min_by_key(|&i| self.slots[i].batches.len())
-    }
-
-    /// The earliest deadline of any slot.
+    /// The earliest deadline of any worker: to be ready, to answer, or to
+    /// stop for having been idle too long.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.slots.iter().filter_map(|slot| slot.deadline).min()
+        let idle_end = |s: &Slot| {
+            let timeout = self.idle_timeout?;
+            (s.ready && s.batches.is_empty()).then(|| s.idle_since + timeout)
+        };
+        let slots = self.slots.iter().flatten();
+        slots
+            .filter_map(|s| s.deadline.or_else(|| idle_end(s)))
+            .min()
     }
 
-    /// Kills the workers whose deadline has passed. One that did not get
-    /// ready in time stops the run: the component takes too long to compile.
-    pub(super) fn expire(&mut self, now: Instant) -> Result<(), Error> {
-        let mut result = Ok(());
-        for slot in 0..self.slots.len() {
-            if self.slots[slot].deadline.is_none_or(|d| d > now) {
+    /// Kills the workers whose deadline has passed, and stops those idle
+    /// for longer than the idle timeout. A worker that did not get ready in
+    /// time means its component takes too long to compile: the runs it
+    /// started for are returned, to be stopped.
+    pub(super) fn expire(&mut self, now: Instant) -> Vec<RunId> {
+        let mut late = Vec::new();
+        for i in 0..self.slots.len() {
+            let Some(slot) = &self.slots[i] else {
+                continue;
+            };
+            let idle_end = self.idle_timeout.map(|t| slot.idle_since + t);
+            let idle = slot.ready && slot.batches.is_empty();
+            if idle && idle_end.is_some_and(|end| end <= now) {
+                self.slots[i] = None;
                 continue;
             }
-            if self.slots[slot].ready {
-                self.kill(slot, "stopped answering and was killed".into());
+            if slot.deadline.is_none_or(|d| d > now) {
+                continue;
+            }
+            if slot.ready {
+                self.kill(i, "stopped answering and was killed".into());
             } else {
-                self.kill(slot, "did not compile in time".into());
-                result = Err(Error::CompileTimeout {
-                    name: self.task.component().name().to_string(),
-                    timeout: self.job.settings.compile_timeout,
-                });
+                late.push(slot.starter);
+                self.kill(i, "did not compile in time".into());
             }
         }
-        result
+        late
     }
 
     /// Kills the worker in `slot` for `why`; its `Exited` event follows, and
     /// the host ignores anything else it still sent.
     fn kill(&mut self, slot: usize, why: String) {
-        let target = &mut self.slots[slot];
+        let target = self.slot(slot);
         target.ready = false;
         target.deadline = None;
         target.killed = Some(why);
@@ -336,215 +356,204 @@ impl Slots {
         Instant::now() + (self.job.settings.limits.timeout + TICK) * len as u32 + GRACE
     }
 
-    /// Sends the batch of tasks `indexes`, inputs of `task`, to the worker
-    /// in `slot`, loading the task there first if the worker does not host
-    /// it. A worker that cannot be written to is killed: the batch counts
-    /// as sent, and comes back from [`Slots::reap`] with the others when
-    /// its `Exited` comes.
-    ///
-    /// # Errors
-    /// When `task` cannot be compiled (the pool had forgotten its code).
-    pub(super) fn send(
-        &mut self,
-        slot: usize,
-        task: &Task,
-        indexes: Vec<u64>,
-        mut calls: Calls,
-    ) -> Result<(), Error> {
-        let deadline = self.batch_deadline(indexes.len());
-        let Prepared { id, compiled } = self.prepared(task)?;
-        let target = &mut self.slots[slot];
+    /// Sends `work` to the worker in `slot`, loading its task there first
+    /// if the worker does not host it. A worker that cannot be written to
+    /// is killed: the batch counts as sent, and comes back from
+    /// [`Slots::reap`] with the others when its `Exited` comes.
+    pub(super) fn send(&mut self, slot: usize, work: Work) {
+        let deadline = self.batch_deadline(work.indexes.len());
+        let Work {
+            run,
+            task,
+            prepared: Prepared { id, compiled },
+            indexes,
+            mut calls,
+            ..
+        } = work;
+        let target = self.slot(slot);
         let mut sent = Ok(());
-        match target.hosted.iter().position(|(hosted, _)| *hosted == id) {
+        match target.hosted.iter().position(|hosted| *hosted == id) {
             Some(i) => {
                 target.hosted.remove(i);
             }
             None => {
                 if target.hosted.len() >= HOSTED {
-                    let (oldest, _) = target.hosted.remove(0);
+                    let oldest = target.hosted.remove(0);
                     sent = target.process.send(&ToWorker::Unload(oldest));
                 }
                 let export = task.worker_export(id);
                 sent = sent.and_then(|()| target.process.load(export, &compiled));
             }
         }
-        target.hosted.push((id, task.clone()));
+        target.hosted.push(id);
         calls.task = id;
         sent = sent.and_then(|()| target.process.send(&ToWorker::Batch(calls)));
         target.deadline.get_or_insert(deadline);
-        target.batches.push_back(indexes);
+        target.batches.push_back(Sent { run, task, indexes });
         if let Err(e) = sent {
             self.kill(
                 slot,
                 format!("could not be sent a batch ({e}) and was killed"),
             );
         }
-        Ok(())
     }
 
     /// The worker in `slot` is ready for tasks.
     pub(super) fn ready(&mut self, slot: usize) {
-        self.slots[slot].ready = true;
-        self.slots[slot].deadline = None;
+        let target = self.slot(slot);
+        target.ready = true;
+        target.deadline = None;
+        target.idle_since = Instant::now();
     }
 
-    /// The worker in `slot` cannot host its task `id` (its values need
-    /// more memory than its lockdown allows, or its component another
-    /// engine), and exits: its batches never
-    /// started. Its replacement starts with that task.
-    pub(super) fn unfit(&mut self, slot: usize, id: u32) {
-        let task = self.hosted(slot, id).unwrap_or_else(|| self.task.clone());
-        let target = &mut self.slots[slot];
+    /// The worker in `slot` cannot host a task (its values need more
+    /// memory than its lockdown allows, or its component another engine),
+    /// and exits: its batches never started.
+    pub(super) fn unfit(&mut self, slot: usize) {
+        let target = self.slot(slot);
         target.ready = false;
         target.deadline = None;
-        target.unfit = Some(task);
+        target.unfit = true;
     }
 
-    /// The worker in `slot` answered for the tasks `got`. They must be the
-    /// next of its oldest batch, one per task, in the batch's order (a batch
-    /// of large results is answered in several parts): then the hub learns
-    /// that those tasks ended, the batch is done once all of its tasks are,
-    /// and this returns true. Anything else means the worker is broken: it
-    /// is killed, and its batches come back from [`Slots::reap`].
-    pub(super) fn answered(&mut self, slot: usize, got: &[u64]) -> bool {
-        let target = &mut self.slots[slot];
+    /// The run the worker in `slot` was started for, and the task it
+    /// started with: told when the worker cannot start.
+    pub(super) fn starter(&self, slot: usize) -> RunId {
+        self.slots[slot].as_ref().map_or(0, |s| s.starter)
+    }
+
+    /// The run, task and worker id of the batch the worker in `slot`
+    /// answered for with `results`, if they are the next tasks of its
+    /// oldest batch, one per task, in the batch's order (a batch of large
+    /// results is answered in several parts). Anything else means the
+    /// worker is broken: it is killed, and its batches come back from
+    /// [`Slots::reap`].
+    pub(super) fn answering(
+        &mut self,
+        slot: usize,
+        results: &[CallResult],
+    ) -> Option<(RunId, Task, u32)> {
+        let target = self.slot(slot);
         let expected = target.batches.front();
-        if got.is_empty() || expected.is_none_or(|batch| !batch.starts_with(got)) {
-            let why = format!(
-                "answered for tasks {got:?} instead of its batch {:?} and was killed",
-                expected.cloned().unwrap_or_default()
-            );
-            self.kill(slot, why);
-            return false;
-        }
-        target.process.tasks_ended(got);
-        self.deaths_in_a_row = 0;
-        let batch = target.batches.front_mut().expect("checked above");
-        batch.drain(..got.len());
-        if batch.is_empty() {
-            target.batches.pop_front();
-            let next_len = target.batches.front().map(Vec::len);
-            self.slots[slot].deadline = next_len.map(|len| self.batch_deadline(len));
-        }
-        true
-    }
-
-    /// The worker in `slot` answered with a value that does not decode as
-    /// the function's result: it is broken, and killed like one that
-    /// answers out of turn.
-    pub(super) fn undecodable(&mut self, slot: usize, error: encoding::Error) {
-        self.kill(
-            slot,
-            format!("answered with a value that does not decode ({error}) and was killed"),
-        );
-    }
-
-    /// The worker in `slot` ended (its stdout closed): reaps it and hands
-    /// back its unfinished tasks. `None` after [`Slots::terminate`].
-    pub(super) fn reap(&mut self, slot: usize) -> Option<Lost> {
-        let old = &mut self.slots[slot];
-        let (mut reason, signal) = old.process.reap();
-        if self.terminated {
-            return None;
-        }
-        if let Some(why) = old.killed.take() {
-            reason = format!("worker {why} ({reason})");
-        }
-        old.ready = false;
-        old.deadline = None;
-        let mut batches = old.batches.drain(..);
-        // A worker that could not host a task ran none of its batches.
-        if old.unfit.is_some() {
-            return Some(Lost {
-                ran: Vec::new(),
-                waiting: batches.flatten().collect(),
-                reason,
-                signal,
-                worker: old.worker_id,
-            });
-        }
-        // Only the oldest batch was running: the worker answers batches in
-        // order, and the answers it sent came before its end. The batches
-        // behind it never started.
-        let ran = batches.next().unwrap_or_default();
-        let waiting = batches.flatten().collect();
-        self.deaths_in_a_row += 1;
-        Some(Lost {
-            ran,
-            waiting,
-            reason,
-            signal,
-            worker: old.worker_id,
-        })
-    }
-
-    /// Starts a new worker in `slot`, after [`Slots::reap`], unless workers
-    /// are dying in a loop: then the run stops. One that replaces a worker
-    /// too small for a task starts with that task.
-    pub(super) fn replace(&mut self, slot: usize, reason: &str) -> Result<(), Error> {
-        let unfit = self.slots[slot].unfit.take();
-        if unfit.is_none() && self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
-            return Err(Error::CrashLoop {
-                deaths: self.deaths_in_a_row,
-                last: reason.to_string(),
-            });
-        }
-        let first = unfit.unwrap_or_else(|| self.task.clone());
-        self.slots[slot] = self.spawn(slot, &first)?;
-        Ok(())
-    }
-
-    /// The task the worker in `slot` knows as `id`, if it hosts it.
-    pub(super) fn hosted(&self, slot: usize, id: u32) -> Option<Task> {
-        let hosted = &self.slots[slot].hosted;
-        hosted
-            .iter()
-            .find(|(i, _)| *i == id)
-            .map(|(_, t)| t.clone())
-    }
-
-    /// Lends every worker to the pool while the run has nothing to run
-    /// (it has none running): another run may take them, and
-    /// [`Slots::fill`] takes the pool's idle ones again when the run has
-    /// work. Nothing happens for a run that has no pool to lend to.
-    pub(super) fn lend(&mut self) {
-        if let Some(warm) = self.warm.clone() {
-            self.give_back(&warm);
-        }
-    }
-
-    /// Hands the workers that are idle (ready, or still starting) back to
-    /// `warm`, for the pool's next run of any task; the others are killed
-    /// as their slots drop.
-    fn give_back(&mut self, warm: &Warm) {
-        for slot in std::mem::take(&mut self.slots) {
-            let idle = slot.batches.is_empty() && slot.killed.is_none();
-            if idle && !slot.process.exited() {
-                let idle = Idle {
-                    process: slot.process,
-                    hosted: slot.hosted,
-                };
-                warm.give_back(idle, self.workers);
+        let fits = expected.is_some_and(|batch| {
+            !results.is_empty()
+                && results.len() <= batch.indexes.len()
+                && results
+                    .iter()
+                    .zip(&batch.indexes)
+                    .all(|(got, want)| got.index == *want)
+        });
+        match (expected, fits) {
+            (Some(batch), true) => Some((batch.run, batch.task.clone(), target.worker_id)),
+            _ => {
+                let got: Vec<u64> = results.iter().map(|r| r.index).collect();
+                let why = format!(
+                    "answered for tasks {got:?} instead of its batch {:?} and was killed",
+                    expected
+                        .map(|batch| batch.indexes.clone())
+                        .unwrap_or_default()
+                );
+                self.kill(slot, why);
+                None
             }
         }
     }
 
-    /// Kills every worker for good: none is replaced any more.
-    pub(super) fn terminate(&mut self) {
-        self.terminated = true;
-        self.warm = None;
-        for slot in 0..self.slots.len() {
-            self.slots[slot].batches.clear();
-            self.kill(slot, "was terminated".into());
+    /// The worker in `slot` answered for the next `indexes` of its oldest
+    /// batch ([`Slots::answering`]), and they decoded: the hub learns that
+    /// those tasks ended. Returns whether the batch is done.
+    pub(super) fn answered(&mut self, slot: usize, indexes: &[u64]) -> bool {
+        self.deaths_in_a_row = 0;
+        let target = self.slot(slot);
+        target.process.tasks_ended(indexes);
+        let batch = target.batches.front_mut().expect("checked by `answering`");
+        batch.indexes.drain(..indexes.len());
+        if !batch.indexes.is_empty() {
+            return false;
+        }
+        target.batches.pop_front();
+        target.idle_since = Instant::now();
+        let next_len = target.batches.front().map(|b| b.indexes.len());
+        let deadline = next_len.map(|len| self.batch_deadline(len));
+        self.slot(slot).deadline = deadline;
+        true
+    }
+
+    /// The worker in `slot` answered with a value that does not decode as
+    /// its function's result: it is broken, and killed like one that
+    /// answers out of turn.
+    pub(super) fn undecodable(&mut self, slot: usize, why: &dyn std::fmt::Display) {
+        self.kill(
+            slot,
+            format!("answered with a value that does not decode ({why}) and was killed"),
+        );
+    }
+
+    /// The worker in `slot` ended (its stdout closed): reaps it and hands
+    /// back each run's unfinished tasks; its slot is vacant then.
+    pub(super) fn reap(&mut self, slot: usize) -> Vec<Lost> {
+        let Some(mut old) = self.slots[slot].take() else {
+            return Vec::new();
+        };
+        let (mut reason, signal) = old.process.reap();
+        if let Some(why) = old.killed.take() {
+            reason = format!("worker {why} ({reason})");
+        }
+        // Only the oldest batch was running, unless the worker could not
+        // host its task: the worker answers batches in order, and the
+        // answers it sent came before its end. The batches behind it never
+        // started.
+        let mut lost: Vec<Lost> = Vec::new();
+        for (i, sent) in old.batches.drain(..).enumerate() {
+            let ran = i == 0 && !old.unfit;
+            let i = match lost.iter().position(|l| l.run == sent.run) {
+                Some(i) => i,
+                None => {
+                    lost.push(Lost {
+                        run: sent.run,
+                        ran: Vec::new(),
+                        waiting: Vec::new(),
+                        batches: 0,
+                        reason: reason.clone(),
+                        signal,
+                        worker: old.worker_id,
+                    });
+                    lost.len() - 1
+                }
+            };
+            lost[i].batches += 1;
+            match ran {
+                true => lost[i].ran = sent.indexes,
+                false => lost[i].waiting.extend(sent.indexes),
+            }
+        }
+        // One that could not host a task did not crash.
+        if !old.unfit {
+            self.deaths_in_a_row += 1;
+            self.last_death.clone_from(&reason);
+        }
+        lost
+    }
+
+    /// Kills and reaps, now, the workers that hold batches of run `run`,
+    /// which ended before they were answered: they hold no other run's.
+    pub(super) fn kill_run(&mut self, run: RunId) {
+        for slot in &mut self.slots {
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.batches.iter().any(|b| b.run == run))
+            {
+                *slot = None;
+            }
         }
     }
-}
 
-impl Drop for Slots {
-    /// The run ended: its idle workers go back to the pool for good.
-    fn drop(&mut self) {
-        if let Some(warm) = self.warm.take() {
-            self.give_back(&warm);
+    /// Stops every worker that is idle, now: they are killed and reaped.
+    pub(super) fn stop_idle(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|s| s.batches.is_empty()) {
+                *slot = None;
+            }
         }
     }
 }
