@@ -270,7 +270,11 @@ impl Lane {
 
     pub(crate) fn join(self) {
         self.close();
-        let _ = self.thread.join();
+        // A callback, on the lane's thread, cannot wait for that thread:
+        // the lane finishes what was submitted after it returns.
+        if self.thread.thread().id() != std::thread::current().id() {
+            let _ = self.thread.join();
+        }
     }
 
     fn is_finished(&self) -> bool {

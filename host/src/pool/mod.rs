@@ -307,9 +307,10 @@ impl PoolBuilder {
 /// [`Pool::imap_unordered`], and [`Pool::apply_async`]'s) shares them,
 /// however many go on at once, from however many threads: one thread of
 /// the pool's hands them the runs' batches, in the order they come, as
-/// Python's `Pool` does. A run keeps at most two batches per worker ahead
-/// of its results, so one whose caller stops pulling outputs leaves the
-/// workers to the others. Each worker hosts up to 8 tasks at once, each
+/// Python's `Pool` does (a short run beside a run of long tasks gets a
+/// worker each time one of those ends). A run keeps at most two batches
+/// per worker ahead of its results, so one whose caller stops pulling
+/// outputs leaves the workers to the others once those are done. Each worker hosts up to 8 tasks at once, each
 /// component compiled once for the pool and loaded into a worker the first
 /// time it runs a task of it (the least recently used is unloaded past 8).
 /// [`Pool::apply_async`] keeps one run going for every task, fed one input
@@ -357,7 +358,9 @@ impl Pool {
     }
 
     /// A pool with the same settings whose tasks see a fresh, empty set of
-    /// shared objects.
+    /// shared objects, and worker processes of its own (a worker serves
+    /// one job's objects): two jobs running at once run twice
+    /// [`PoolBuilder::workers`] processes.
     pub fn job(&self) -> Pool {
         let id = self.next_job.fetch_add(1, Ordering::Relaxed);
         let job = Arc::new(self.job.sibling(id));
@@ -589,7 +592,10 @@ impl Pool {
     }
 
     /// Closes the pool and waits until every submitted task has finished and
-    /// the `apply_async` workers have stopped.
+    /// the `apply_async` workers have stopped. Called from a callback of
+    /// [`Pool::apply_async_with`], which runs on the thread that delivers
+    /// the results, it closes the pool and returns at once: that thread
+    /// cannot wait for itself, and goes on delivering what was submitted.
     pub fn join(&self) {
         self.close();
         self.lanes.join();

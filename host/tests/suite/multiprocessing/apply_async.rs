@@ -85,6 +85,48 @@ fn apply_async_calls_the_callbacks() {
     assert!(results.iter().all(|r| r.ready()));
 }
 
+/// A callback runs on the thread that delivers results: a `join` there
+/// closes the pool and returns, and every submitted task still gets its
+/// result.
+#[test]
+fn join_in_a_callback_closes_the_pool_and_the_results_still_come() {
+    let pool = pool(2);
+    let square = task(Guest::Square, None);
+    let (joined, joins) = mpsc::channel();
+    // The callback that joins waits until every task is submitted.
+    let (go, gate) = mpsc::channel::<()>();
+    let mut gate = Some(gate);
+    let results: Vec<_> = (0..20)
+        .map(|i| {
+            let (own, joined) = (pool.clone(), joined.clone());
+            let gate = if i == 3 { gate.take() } else { None };
+            let callbacks = Callbacks::default().on_success(move |_| {
+                if let Some(gate) = gate {
+                    let _ = gate.recv();
+                    own.join();
+                    let _ = joined.send(());
+                }
+            });
+            pool.apply_async_with(&square, input(&square, &i.to_string()), callbacks)
+                .expect("submitted")
+        })
+        .collect();
+    drop(go);
+    for (i, result) in results.iter().enumerate() {
+        let output = result.get(LONG).expect("every result comes");
+        assert_eq!(wave(&output), (i * i).to_string());
+    }
+    assert!(
+        joins.recv_timeout(Duration::from_secs(5)).is_ok(),
+        "the join returned"
+    );
+    assert!(matches!(
+        pool.apply_async(&square, input(&square, "1")),
+        Err(Error::Closed { .. })
+    ));
+    pool.join();
+}
+
 #[test]
 fn close_refuses_new_tasks_and_join_waits_for_the_submitted_ones() {
     let pool = pool(2);
