@@ -310,12 +310,14 @@ impl PoolBuilder {
 /// Python's `Pool` does (a short run beside a run of long tasks gets a
 /// worker each time one of those ends). A run keeps at most two batches
 /// per worker ahead of its results, so one whose caller stops pulling
-/// outputs leaves the workers to the others once those are done. Each worker hosts up to 8 tasks at once, each
-/// component compiled once for the pool and loaded into a worker the first
-/// time it runs a task of it (the least recently used is unloaded past 8).
-/// [`Pool::apply_async`] keeps one run going for every task, fed one input
-/// at a time, until [`Pool::close`]. Idle workers stay up until the pool
-/// is closed or dropped, or for [`PoolBuilder::idle_timeout`].
+/// outputs leaves the workers to the others once those are done.
+///
+/// Each worker hosts up to 8 tasks at once, each component compiled once
+/// for the pool and loaded into a worker the first time it runs a task of
+/// it (the least recently used is unloaded past 8). [`Pool::apply_async`]
+/// keeps one run going for every task, fed one input at a time, until
+/// [`Pool::close`]. Idle workers stay up until the pool is dropped, or
+/// closed and no run is left, or for [`PoolBuilder::idle_timeout`].
 /// [`Pool::spawn`] runs one task on a worker process of its own, like
 /// `multiprocessing.Process`.
 ///
