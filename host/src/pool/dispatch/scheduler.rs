@@ -18,14 +18,13 @@
 //! Workers start when a run attaches and none is ready (up to the count),
 //! or when a batch finds none with room and fewer than the count live; a
 //! worker that dies is replaced that way, when there is work for it. Idle
-//! workers
-//! stay until the dispatcher ends (its pool and every run are gone), or
-//! for the idle timeout, or, once the pool is closed, until no run is
-//! attached.
+//! workers stay until the dispatcher ends (its pool and every run are
+//! gone), or for the idle timeout, or, once the pool is closed, until no
+//! run is attached.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
@@ -84,6 +83,7 @@ enum Command {
 }
 
 /// How a dispatcher's workers are started.
+#[derive(Clone)]
 pub(crate) struct Crew {
     /// How many at most.
     pub workers: usize,
@@ -103,12 +103,10 @@ pub(crate) struct Scheduler(Arc<Shared>);
 
 struct Shared {
     job: Arc<Job>,
-    crew: Mutex<Option<Crew>>,
+    thread: Mutex<Thread>,
     /// The pool's tasks' ids and code; `None` for a run of its own, whose
     /// one task has id 0.
     known: Option<Known>,
-    /// `None` until the thread starts.
-    commands: Mutex<Option<Sender<Command>>>,
     /// Whether a worker is ready, as the dispatcher last said: a run that
     /// attaches then need not wait to hear it.
     any_ready: Arc<AtomicBool>,
@@ -121,6 +119,12 @@ struct Shared {
     workers: usize,
 }
 
+/// The dispatcher's thread: to start with the first run, then running.
+enum Thread {
+    Idle(Crew),
+    Running(Sender<Command>),
+}
+
 impl Scheduler {
     /// A dispatcher for `job` with `crew`; `shared` when it serves a
     /// pool's runs, whose tasks then get ids of their own.
@@ -128,9 +132,8 @@ impl Scheduler {
         Scheduler(Arc::new(Shared {
             job: job.clone(),
             workers: crew.workers,
-            crew: Mutex::new(Some(crew)),
+            thread: Mutex::new(Thread::Idle(crew)),
             known: shared.then(Known::default),
-            commands: Mutex::new(None),
             any_ready: Arc::default(),
             closed: Arc::new(AtomicBool::new(!shared)),
             next_run: AtomicU64::new(1),
@@ -145,8 +148,8 @@ impl Scheduler {
         self.0.workers
     }
 
-    /// Attaches a run of `task`, starting workers if fewer than the count
-    /// run, and waits until one is ready.
+    /// Attaches a run of `task`, and waits until a worker is ready,
+    /// started for it if none is.
     ///
     /// # Errors
     /// As [`Run::start`](super::Run::start).
@@ -191,23 +194,25 @@ impl Scheduler {
 
     /// The channel to the dispatcher's thread, started on first use.
     fn commands(&self) -> Result<Sender<Command>, Error> {
-        let mut commands = self.0.commands.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(commands) = commands.as_ref() {
-            return Ok(commands.clone());
-        }
-        let crew = self.0.crew.lock().unwrap_or_else(|p| p.into_inner()).take();
-        let crew = crew.expect("the crew is taken once, with the thread started");
-        let (sender, receiver) = crossbeam_channel::unbounded();
+        let mut thread = self.0.lock();
+        let crew = match &*thread {
+            Thread::Running(commands) => return Ok(commands.clone()),
+            // Kept for another try if the thread cannot start.
+            Thread::Idle(crew) => crew.clone(),
+        };
+        let (commands, receiver) = crossbeam_channel::unbounded();
         let (events_to, events) = crossbeam_channel::unbounded();
-        let Crew {
-            workers,
-            output,
-            pid,
-            idle_timeout,
-        } = crew;
+        let job = &self.0.job;
         let dispatcher = Dispatcher {
             any_ready: self.0.any_ready.clone(),
-            slots: Slots::new(&self.0.job, workers, events_to, output, pid, idle_timeout),
+            slots: Slots::new(
+                job,
+                crew.workers,
+                events_to,
+                crew.output,
+                crew.pid,
+                crew.idle_timeout,
+            ),
             events,
             commands: receiver,
             runs: HashMap::new(),
@@ -219,8 +224,8 @@ impl Scheduler {
             .name("wpool-dispatch".into())
             .spawn(move || dispatcher.serve())
             .map_err(|source| Error::Thread { source })?;
-        *commands = Some(sender.clone());
-        Ok(sender)
+        *thread = Thread::Running(commands.clone());
+        Ok(commands)
     }
 }
 
@@ -228,8 +233,8 @@ impl Shared {
     /// See [`Scheduler::close`]; returns once the idle workers are reaped.
     fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        let commands = self.commands.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(commands) = commands.as_ref() else {
+        let thread = self.lock();
+        let Thread::Running(commands) = &*thread else {
             return;
         };
         let (done, closed) = crossbeam_channel::bounded(0);
@@ -237,6 +242,13 @@ impl Shared {
             // Disconnected once the dispatcher has done it.
             let _ = closed.recv();
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Thread> {
+        // Nothing panics while holding it; a poisoned one is still whole.
+        self.thread
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
