@@ -32,6 +32,17 @@ fn squares(pool: &Pool, square: &Task, n: i64) -> BTreeSet<u32> {
     outputs.iter().map(|o| o.worker.expect("ran")).collect()
 }
 
+/// Checks that the workers that ran a test's tasks (`ran`, their ids) and
+/// the processes its pool started are the pool's 2 workers, no more.
+fn assert_two_workers(counted: &CountedWorkers, ran: &BTreeSet<u32>) {
+    assert!(ran.len() <= 2, "ran on the workers {ran:?}");
+    assert_eq!(
+        counted.pids().len(),
+        2,
+        "the pool started its 2 workers, no more"
+    );
+}
+
 /// Waits until none of the processes `pids` runs any more.
 fn wait_until_gone(what: &str, pids: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -147,21 +158,19 @@ fn a_map_while_apply_async_tasks_run_shares_the_pools_workers() {
         })
         .collect();
     // The map goes on while the naps run, on the same 2 workers.
-    squares(pool, &square, 200);
+    let mut ran = squares(pool, &square, 200);
     for handle in &naps {
         let output = handle.get(Some(Duration::from_secs(60))).expect("done");
         assert!(output.result.is_ok(), "{:?}", output.result);
+        ran.extend(output.worker);
     }
     let again = pool
         .apply_async(&square, square.parse_input("12").expect("an s64"))
         .expect("submitted");
     let output = again.get(Some(Duration::from_secs(60))).expect("done");
+    ran.extend(output.worker);
     assert_eq!(output.result.expect("square succeeds").to_string(), "144");
-    assert_eq!(
-        counted.pids().len(),
-        2,
-        "the pool started 2 workers, no more"
-    );
+    assert_two_workers(counted, &ran);
 }
 
 #[test]
@@ -177,12 +186,7 @@ fn maps_from_two_threads_at_once_share_the_pools_workers() {
             .collect()
     });
     let all: BTreeSet<u32> = workers.iter().flatten().copied().collect();
-    assert!(all.len() <= 2, "ran on the workers {all:?}");
-    assert_eq!(
-        counted.pids().len(),
-        2,
-        "the pool started 2 workers, no more"
-    );
+    assert_two_workers(counted, &all);
 }
 
 /// Two runs pulled in turn by one thread: each goes on only while the
@@ -196,10 +200,12 @@ fn two_runs_pulled_in_turn_by_one_thread_share_the_pools_workers() {
     let squares = (0..3000).map(|x| square.parse_input(&x.to_string()).expect("an s64"));
     let naps = pool.imap(&nap, naps).expect("the run starts");
     let squares = pool.imap(&square, squares).expect("the run starts");
-    let mut count = 0;
+    let (mut count, mut ran) = (0, BTreeSet::new());
     for (nap, square) in naps.zip(squares) {
-        assert!(nap.expect("the run goes on").result.is_ok());
+        let nap = nap.expect("the run goes on");
+        assert!(nap.result.is_ok());
         let square = square.expect("the run goes on");
+        ran.extend(nap.worker.into_iter().chain(square.worker));
         assert_eq!(
             square.result.expect("square succeeds").to_string(),
             (square.index * square.index).to_string()
@@ -207,11 +213,7 @@ fn two_runs_pulled_in_turn_by_one_thread_share_the_pools_workers() {
         count += 1;
     }
     assert_eq!(count, 6);
-    assert_eq!(
-        counted.pids().len(),
-        2,
-        "the pool started 2 workers, no more"
-    );
+    assert_two_workers(counted, &ran);
 }
 
 #[test]
@@ -334,12 +336,7 @@ fn apply_async_of_100_different_tasks_runs_on_the_pools_2_workers() {
         workers.insert(output.worker.expect("ran on a worker"));
     }
     pool.join();
-    assert!(workers.len() <= 2, "ran on the workers {workers:?}");
-    assert_eq!(
-        counted.pids().len(),
-        2,
-        "the pool started its 2 workers, no more"
-    );
+    assert_two_workers(counted, &workers);
 }
 
 #[test]
@@ -350,12 +347,7 @@ fn runs_of_different_tasks_share_the_warm_workers() {
     for task in tasks.iter().chain(&tasks) {
         seen.extend(squares(pool, task, 20));
     }
-    assert_eq!(
-        counted.pids().len(),
-        2,
-        "every run ran on the first run's workers"
-    );
-    assert!(seen.len() <= 2, "ran on the workers {seen:?}");
+    assert_two_workers(counted, &seen);
 }
 
 /// How many regions of compiled code worker `pid` holds, from
