@@ -46,8 +46,9 @@ pub(crate) use self::feed::Ran;
 pub(crate) use self::feed::{Feed, Source, Submitted};
 pub(crate) use self::process::OutputSink;
 pub(crate) use self::reorder::Reorder;
+pub(crate) use self::scheduler::Scheduler;
 use self::scheduler::{Client, Reply};
-pub(crate) use self::scheduler::{Crew, Scheduler};
+pub(crate) use self::slots::Crew;
 use self::slots::{IN_FLIGHT, Lost, QUEUED_BELOW, Work};
 use super::error::{Error, TaskError};
 use super::job::Job;
@@ -258,6 +259,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             };
             let calls = self.feed.calls(&batch.indexes);
             let work = Work {
+                // The client sets it.
                 run: 0,
                 task,
                 prepared,

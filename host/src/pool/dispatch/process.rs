@@ -37,8 +37,9 @@ pub(crate) type OutputSink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 /// Bytes of a line without its end that a sink is given at once.
 const LINE_CHUNK: usize = 16 << 10;
 
-/// What a worker's reader thread posts to its dispatcher: `kind`, from the worker
-/// in `slot`, of `generation` (a slot's worker is replaced when it dies).
+/// What a worker's reader thread posts to its dispatcher: `kind`, from
+/// the worker in `slot`, of `generation` (a slot's worker is replaced when
+/// it dies).
 pub(crate) struct WorkerEvent {
     pub slot: usize,
     pub generation: u64,
@@ -283,10 +284,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
-/// The reader thread: hub requests are served here, in the order the worker
-/// sent them, so a task's last request reaches the hub before the
-/// dispatcher, reading its result, tells the hub that the task ended.
-/// What the reader thread needs besides the stream it reads.
+/// What a worker's reader thread needs besides the stream it reads and
+/// where it posts events.
 struct Reader {
     job: JobId,
     worker_id: u32,
@@ -297,6 +296,10 @@ struct Reader {
 }
 
 impl Reader {
+    /// The reader thread: hub requests are served here, in the order the
+    /// worker sent them, so a task's last request reaches the hub before
+    /// the dispatcher, reading its result, tells the hub that the task
+    /// ended. Every other frame becomes an event, `post`ed.
     fn serve(self, stdout: std::process::ChildStdout, post: impl Fn(EventKind)) {
         let Reader {
             job,

@@ -23,7 +23,7 @@
 //! run is attached.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -32,8 +32,8 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use super::compile::Prepared;
 use super::feed::Ran;
 use super::known::Known;
-use super::process::{EventKind, OutputSink, WorkerEvent};
-use super::slots::{Lost, RunId, Slots, Work};
+use super::process::{EventKind, WorkerEvent};
+use super::slots::{Crew, Lost, RunId, Slots, Work};
 use crate::pool::error::{Error, TaskError};
 use crate::pool::job::Job;
 use crate::pool::task::Task;
@@ -80,19 +80,6 @@ enum Command {
     Close {
         done: Sender<()>,
     },
-}
-
-/// How a dispatcher's workers are started.
-#[derive(Clone)]
-pub(crate) struct Crew {
-    /// How many at most.
-    pub workers: usize,
-    /// Where their tasks' output streams, live; `None` captures it.
-    pub output: Option<OutputSink>,
-    /// Kept up to date with the process id of the first slot's worker.
-    pub pid: Option<Arc<AtomicU32>>,
-    /// How long a worker may stay idle.
-    pub idle_timeout: Option<Duration>,
 }
 
 /// A handle on a dispatcher; clones share it. Its thread starts with the
@@ -205,14 +192,7 @@ impl Scheduler {
         let job = &self.0.job;
         let dispatcher = Dispatcher {
             any_ready: self.0.any_ready.clone(),
-            slots: Slots::new(
-                job,
-                crew.workers,
-                events_to,
-                crew.output,
-                crew.pid,
-                crew.idle_timeout,
-            ),
+            slots: Slots::new(job, crew, events_to),
             events,
             commands: receiver,
             runs: HashMap::new(),

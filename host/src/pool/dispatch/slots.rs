@@ -53,6 +53,19 @@ pub(super) const QUEUED_BELOW: Duration = Duration::from_millis(20);
 /// enforced by the worker itself; this catches a worker stuck outside wasm.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// How a dispatcher's workers are started.
+#[derive(Clone)]
+pub(crate) struct Crew {
+    /// How many at most.
+    pub workers: usize,
+    /// Where their tasks' output streams, live; `None` captures it.
+    pub output: Option<OutputSink>,
+    /// Kept up to date with the process id of the first slot's worker.
+    pub pid: Option<Arc<AtomicU32>>,
+    /// How long a worker may stay idle.
+    pub idle_timeout: Option<Duration>,
+}
+
 /// Which run of a dispatcher a batch is of.
 pub(super) type RunId = u64;
 
@@ -135,37 +148,21 @@ pub(super) struct Slots {
     deaths_in_a_row: u32,
     /// How the last worker that died ended.
     last_death: String,
-    /// Where the workers' tasks' output streams, if it does.
-    output: Option<OutputSink>,
-    /// Set to the process id of each worker started in slot 0.
-    pid: Option<Arc<AtomicU32>>,
-    /// How many workers at most.
-    workers: usize,
-    /// How long a worker may stay idle; `None`: for as long as it is kept.
-    idle_timeout: Option<Duration>,
+    /// How the workers start, and how many at most.
+    crew: Crew,
     /// The generations handed out so far.
     generations: u64,
 }
 
 impl Slots {
-    pub(super) fn new(
-        job: &Arc<Job>,
-        workers: usize,
-        events: Sender<WorkerEvent>,
-        output: Option<OutputSink>,
-        pid: Option<Arc<AtomicU32>>,
-        idle_timeout: Option<Duration>,
-    ) -> Slots {
+    pub(super) fn new(job: &Arc<Job>, crew: Crew, events: Sender<WorkerEvent>) -> Slots {
         Slots {
             job: job.clone(),
-            slots: Vec::with_capacity(workers),
+            slots: Vec::new(),
             events,
             deaths_in_a_row: 0,
             last_death: String::new(),
-            output,
-            pid,
-            workers,
-            idle_timeout,
+            crew,
             generations: 0,
         }
     }
@@ -177,7 +174,7 @@ impl Slots {
 
     /// How many more workers may start.
     pub(super) fn vacant(&self) -> usize {
-        self.workers - self.slots.iter().flatten().count()
+        self.crew.workers - self.slots.iter().flatten().count()
     }
 
     pub(super) fn any_ready(&self) -> bool {
@@ -217,7 +214,7 @@ impl Slots {
             limits: settings.limits.clone(),
             reuse: settings.reuse,
             compile_memory: settings.compile_memory,
-            stream_output: self.output.is_some(),
+            stream_output: self.crew.output.is_some(),
             export: task.worker_export(prepared.id),
             code: Code::Compiled(prepared.compiled.len()),
             // `WorkerProcess::spawn` names the job's shared memory.
@@ -237,13 +234,13 @@ impl Slots {
             place,
             self.job.hub.clone(),
             self.events.clone(),
-            self.output.clone(),
+            self.crew.output.clone(),
         )
         .map_err(|source| Error::SpawnWorker {
             program: program.clone(),
             source,
         })?;
-        if let (0, Some(pid)) = (slot, &self.pid) {
+        if let (0, Some(pid)) = (slot, &self.crew.pid) {
             pid.store(process.id(), Ordering::Relaxed);
         }
         self.slots[slot] = Some(Slot {
@@ -303,7 +300,7 @@ impl Slots {
     /// stop for having been idle too long.
     pub(super) fn deadline(&self) -> Option<Instant> {
         let idle_end = |s: &Slot| {
-            let timeout = self.idle_timeout?;
+            let timeout = self.crew.idle_timeout?;
             (s.ready && s.batches.is_empty()).then(|| s.idle_since + timeout)
         };
         let slots = self.slots.iter().flatten();
@@ -322,7 +319,7 @@ impl Slots {
             let Some(slot) = &self.slots[i] else {
                 continue;
             };
-            let idle_end = self.idle_timeout.map(|t| slot.idle_since + t);
+            let idle_end = self.crew.idle_timeout.map(|t| slot.idle_since + t);
             let idle = slot.ready && slot.batches.is_empty();
             if idle && idle_end.is_some_and(|end| end <= now) {
                 self.slots[i] = None;
