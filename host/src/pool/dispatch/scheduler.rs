@@ -504,10 +504,10 @@ impl Dispatcher {
                 }
             }
             EventKind::Exited => {
-                for lost in self.slots.reap(slot) {
-                    if let Some(attached) = self.runs.get(&lost.run) {
-                        let _ = attached.replies.send(Reply::Lost(lost));
-                    }
+                if let Some(lost) = self.slots.reap(slot)
+                    && let Some(attached) = self.runs.get(&lost.run)
+                {
+                    let _ = attached.replies.send(Reply::Lost(lost));
                 }
                 self.staff();
             }

@@ -121,12 +121,11 @@ struct Slot {
 /// A run's tasks on a worker that died, as [`Slots::reap`] hands them back.
 pub(super) struct Lost {
     pub run: RunId,
-    /// The oldest batch's tasks, if they were the run's: they were running,
-    /// and cost an attempt.
+    /// The oldest batch's tasks: they were running, and cost an attempt.
     pub ran: Vec<u64>,
-    /// The run's other tasks there: they never started.
+    /// The other tasks there: they never started.
     pub waiting: Vec<u64>,
-    /// How many of the run's batches the worker held.
+    /// How many batches the worker held.
     pub batches: usize,
     /// How the worker ended.
     pub reason: String,
@@ -413,8 +412,8 @@ impl Slots {
         target.unfit = true;
     }
 
-    /// The run the worker in `slot` was started for, and the task it
-    /// started with: told when the worker cannot start.
+    /// The run the worker in `slot` was started for: told when the worker
+    /// cannot start.
     pub(super) fn starter(&self, slot: usize) -> RunId {
         self.slots[slot].as_ref().map_or(0, |s| s.starter)
     }
@@ -487,49 +486,42 @@ impl Slots {
     }
 
     /// The worker in `slot` ended (its stdout closed): reaps it and hands
-    /// back each run's unfinished tasks; its slot is vacant then.
-    pub(super) fn reap(&mut self, slot: usize) -> Vec<Lost> {
-        let Some(mut old) = self.slots[slot].take() else {
-            return Vec::new();
-        };
+    /// back its unfinished tasks, if it had any (all of one run: see
+    /// [`Slots::room_for`]); its slot is vacant then.
+    pub(super) fn reap(&mut self, slot: usize) -> Option<Lost> {
+        let mut old = self.slots[slot].take()?;
         let (mut reason, signal) = old.process.reap();
         if let Some(why) = old.killed.take() {
             reason = format!("worker {why} ({reason})");
-        }
-        // Only the oldest batch was running, unless the worker could not
-        // host its task: the worker answers batches in order, and the
-        // answers it sent came before its end. The batches behind it never
-        // started.
-        let mut lost: Vec<Lost> = Vec::new();
-        for (i, sent) in old.batches.drain(..).enumerate() {
-            let ran = i == 0 && !old.unfit;
-            let i = match lost.iter().position(|l| l.run == sent.run) {
-                Some(i) => i,
-                None => {
-                    lost.push(Lost {
-                        run: sent.run,
-                        ran: Vec::new(),
-                        waiting: Vec::new(),
-                        batches: 0,
-                        reason: reason.clone(),
-                        signal,
-                        worker: old.worker_id,
-                    });
-                    lost.len() - 1
-                }
-            };
-            lost[i].batches += 1;
-            match ran {
-                true => lost[i].ran = sent.indexes,
-                false => lost[i].waiting.extend(sent.indexes),
-            }
         }
         // One that could not host a task did not crash.
         if !old.unfit {
             self.deaths_in_a_row += 1;
             self.last_death.clone_from(&reason);
         }
-        lost
+        let batches = old.batches.len();
+        let oldest = old.batches.pop_front()?;
+        // Only the oldest batch was running, unless the worker could not
+        // host its task: the worker answers batches in order, and the
+        // answers it sent came before its end. The batches behind it never
+        // started.
+        let later = old.batches.into_iter().flat_map(|sent| sent.indexes);
+        let (ran, waiting) = match old.unfit {
+            true => (
+                Vec::new(),
+                oldest.indexes.into_iter().chain(later).collect(),
+            ),
+            false => (oldest.indexes, later.collect()),
+        };
+        Some(Lost {
+            run: oldest.run,
+            ran,
+            waiting,
+            batches,
+            reason,
+            signal,
+            worker: old.worker_id,
+        })
     }
 
     /// Kills and reaps, now, the workers that hold batches of run `run`,
