@@ -286,10 +286,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// Waits for the next reply, submission or termination, and handles
     /// it.
     fn wait(&mut self) {
-        let replies = self.client.as_ref().map(|client| client.replies.clone());
         let ready = {
             let mut select = Select::new();
-            let replies = replies.as_ref().map(|replies| select.recv(replies));
+            let replies = self.client.as_ref().map(|c| select.recv(&c.replies));
             let submissions = match (self.feed.submissions(), self.has_room()) {
                 (Some(submissions), true) => Some(select.recv(submissions)),
                 _ => None,
@@ -305,7 +304,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             (Some(ready) == replies, Some(ready) == terminate)
         };
         match ready {
-            (true, _) => match replies.map(|r| r.try_recv()) {
+            (true, _) => match self.client.as_ref().map(|c| c.replies.try_recv()) {
                 Some(Ok(reply)) => self.handle(reply),
                 Some(Err(TryRecvError::Disconnected)) => {
                     self.fatal = self.client.take().map(|client| client.gone());

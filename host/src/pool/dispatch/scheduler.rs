@@ -488,12 +488,12 @@ impl Dispatcher {
                 let Some((run, task, worker)) = self.slots.answering(slot, &results) else {
                     return;
                 };
-                let indexes: Vec<u64> = results.iter().map(|r| r.index).collect();
+                let answers = results.len();
                 let finished = match decode(&task, worker, results, values) {
                     Ok(finished) => finished,
                     Err(error) => return self.slots.undecodable(slot, &error),
                 };
-                let done = self.slots.answered(slot, &indexes);
+                let done = self.slots.answered(slot, answers);
                 if let Some(attached) = self.runs.get(&run) {
                     let reply = Reply::Done {
                         busy,

@@ -455,15 +455,15 @@ impl Slots {
         }
     }
 
-    /// The worker in `slot` answered for the next `indexes` of its oldest
-    /// batch ([`Slots::answering`]), and they decoded: the hub learns that
-    /// those tasks ended. Returns whether the batch is done.
-    pub(super) fn answered(&mut self, slot: usize, indexes: &[u64]) -> bool {
+    /// The worker in `slot` answered for the next `answers` tasks of its
+    /// oldest batch ([`Slots::answering`]), and they decoded: the hub
+    /// learns that those tasks ended. Returns whether the batch is done.
+    pub(super) fn answered(&mut self, slot: usize, answers: usize) -> bool {
         self.deaths_in_a_row = 0;
         let target = self.slot(slot);
-        target.process.tasks_ended(indexes);
         let batch = target.batches.front_mut().expect("checked by `answering`");
-        batch.indexes.drain(..indexes.len());
+        target.process.tasks_ended(&batch.indexes[..answers]);
+        batch.indexes.drain(..answers);
         if !batch.indexes.is_empty() {
             return false;
         }
