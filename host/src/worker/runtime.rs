@@ -14,6 +14,7 @@
 //! strings and byte lists are copied into and out of guest memory whole;
 //! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;
@@ -23,7 +24,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::component::{
-    Component, ComponentExportIndex, Func, InstancePre, Linker, ResourceTable, Type, Val,
+    Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift,
+    Linker, Lower, ResourceTable, Type, TypedFunc, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store, Trap};
@@ -98,6 +100,23 @@ struct Hosted {
     /// The store's hostcall fuel: enough to lift any result of at most
     /// `limits.max_value` bytes.
     hostcall_fuel: usize,
+    /// How its instances are entered; `None` until its first instantiation
+    /// tells.
+    entry: Cell<Option<Entry>>,
+}
+
+/// How a task's instances are entered. A component none of whose imports
+/// is an async host function cannot wait in a host call, so the epoch
+/// deadline alone stops it: it is instantiated and called straight on the
+/// worker's thread, without the fiber an async call runs on (about 0.1 µs
+/// a call). Any other is entered on a fiber (`*_async`), so that its
+/// deadline also stops a wait in a host call. wasmtime knows which from
+/// the imports the component links to, and says so by refusing a direct
+/// instantiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Direct,
+    Fiber,
 }
 
 /// A store, and the instance in it once a task has instantiated it. Every
@@ -239,6 +258,9 @@ impl Runtime {
                 lift_fuel_per_byte(ty).saturating_mul(self.limits.max_value)
             })
             .max(DEFAULT_HOSTCALL_FUEL);
+        // A component that uses component-model async runs on wasmtime's
+        // task scheduler, which its async calls enter.
+        let entry = self.engine.get_concurrency_support().then_some(Entry::Fiber);
         let hosted = Hosted {
             pre,
             func: func_index,
@@ -246,6 +268,7 @@ impl Runtime {
             result,
             shape,
             hostcall_fuel,
+            entry: Cell::new(entry),
         };
         self.tasks.insert(export.task, hosted);
         Ok(())
@@ -444,18 +467,22 @@ impl Hosted {
         let func = match func {
             Some(func) => func,
             None => {
-                let instance = self.pre.instantiate_async(&mut *store).await?;
+                let instance = self.instantiate(store).await?;
                 instance
                     .get_func(&mut *store, self.func)
                     .expect("the export was found in this component")
             }
         };
+        let direct = self.entry.get() == Some(Entry::Direct);
         let start = out.len();
         let mut returned_err = false;
         match args {
             Args::Vals(params) => {
                 let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
-                func.call_async(&mut *store, &params, &mut results).await?;
+                match direct {
+                    true => func.call(&mut *store, &params, &mut results)?,
+                    false => func.call_async(&mut *store, &params, &mut results).await?,
+                }
                 drop(params);
                 if let (Some(value), Some(ty)) = (results.pop(), &self.result) {
                     returned_err = matches!(value, Val::Result(Err(_)));
@@ -464,23 +491,23 @@ impl Hosted {
             }
             Args::S64(x) => {
                 let typed = func.typed::<(i64,), (i64,)>(&*store)?;
-                let (y,) = typed.call_async(&mut *store, (x,)).await?;
+                let (y,) = enter(typed, store, direct, (x,)).await?;
                 encoding::put_signed(out, y);
             }
             Args::Str(text) => {
                 let typed = func.typed::<(&str,), (String,)>(&*store)?;
-                let (text,) = typed.call_async(&mut *store, (text,)).await?;
+                let (text,) = enter(typed, store, direct, (text,)).await?;
                 encoding::put_bytes(out, text.as_bytes());
             }
             Args::Bytes(data) => match self.shape {
                 Shape::BytesToU64 => {
                     let typed = func.typed::<(&[u8],), (u64,)>(&*store)?;
-                    let (n,) = typed.call_async(&mut *store, (data,)).await?;
+                    let (n,) = enter(typed, store, direct, (data,)).await?;
                     encoding::put_unsigned(out, n);
                 }
                 Shape::BytesToResult => {
                     let typed = func.typed::<(&[u8],), (Result<Vec<u8>, String>,)>(&*store)?;
-                    let (result,) = typed.call_async(&mut *store, (data,)).await?;
+                    let (result,) = enter(typed, store, direct, (data,)).await?;
                     returned_err = result.is_err();
                     let (tag, bytes) = match &result {
                         Ok(bytes) => (RESULT_OK, &bytes[..]),
@@ -491,7 +518,7 @@ impl Hosted {
                 }
                 _ => {
                     let typed = func.typed::<(&[u8],), (Vec<u8>,)>(&*store)?;
-                    let (bytes,) = typed.call_async(&mut *store, (data,)).await?;
+                    let (bytes,) = enter(typed, store, direct, (data,)).await?;
                     encoding::put_bytes(out, &bytes);
                 }
             },
@@ -511,6 +538,26 @@ impl Hosted {
             }
             false => (func, Ok(())),
         })
+    }
+
+    /// A new instance in `store`: entered directly if the component allows
+    /// it (see [`Entry`]), which its first instantiation finds out.
+    async fn instantiate(&self, store: &mut Store<TaskState>) -> Result<Instance> {
+        if self.entry.get() != Some(Entry::Fiber) {
+            match self.pre.instantiate(&mut *store) {
+                Ok(instance) => {
+                    self.entry.set(Some(Entry::Direct));
+                    return Ok(instance);
+                }
+                // Refused before anything was done: the store now requires
+                // async entry.
+                Err(error) if error.to_string().contains(ASYNC_REQUIRED) => {
+                    self.entry.set(Some(Entry::Fiber));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.pre.instantiate_async(&mut *store).await
     }
 
     /// Decodes a call's arguments as its shape takes them.
@@ -573,6 +620,24 @@ impl Hosted {
     }
 }
 
+/// Calls `typed` with `params` in `store`: directly, or on a fiber (see
+/// [`Entry`]).
+async fn enter<P, R>(
+    typed: TypedFunc<P, R>,
+    store: &mut Store<TaskState>,
+    direct: bool,
+    params: P,
+) -> Result<R>
+where
+    P: ComponentNamedList + Lower + Send + Sync,
+    R: ComponentNamedList + Lift + Send + Sync + 'static,
+{
+    match direct {
+        true => typed.call(store, params),
+        false => typed.call_async(store, params).await,
+    }
+}
+
 /// The runtime that drives calls: one thread, with timers for deadlines.
 pub(crate) fn executor() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
@@ -587,6 +652,10 @@ const DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
 /// to copy between the guest and the host (wasmtime 48's private
 /// `HostcallFuelExhausted`).
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// How wasmtime 48 refuses a direct instantiation, or call, in a store that
+/// requires async entry (its `validate_sync_call`).
+const ASYNC_REQUIRED: &str = "requires that `*_async` functions are used instead";
 
 /// The signatures called through a typed function, each with the same
 /// encoding as the dynamic path gives it; every other goes through [`Val`]s.
