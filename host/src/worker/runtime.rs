@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift,
-    Linker, Lower, ResourceTable, Type, TypedFunc, Val,
+    Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Linker,
+    Lower, ResourceTable, Type, TypedFunc, Val,
 };
 use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store, Trap};
@@ -260,7 +260,10 @@ impl Runtime {
             .max(DEFAULT_HOSTCALL_FUEL);
         // A component that uses component-model async runs on wasmtime's
         // task scheduler, which its async calls enter.
-        let entry = self.engine.get_concurrency_support().then_some(Entry::Fiber);
+        let entry = self
+            .engine
+            .get_concurrency_support()
+            .then_some(Entry::Fiber);
         let hosted = Hosted {
             pre,
             func: func_index,
@@ -481,7 +484,7 @@ impl Hosted {
                 let mut results = vec![Val::Bool(false); usize::from(self.result.is_some())];
                 match direct {
                     true => func.call(&mut *store, &params, &mut results)?,
-                    false => func.call_async(&mut *store, &params, &mut results).await?,
+                    false => Box::pin(func.call_async(&mut *store, &params, &mut results)).await?,
                 }
                 drop(params);
                 if let (Some(value), Some(ty)) = (results.pop(), &self.result) {
@@ -557,7 +560,7 @@ impl Hosted {
                 Err(error) => return Err(error),
             }
         }
-        self.pre.instantiate_async(&mut *store).await
+        Box::pin(self.pre.instantiate_async(&mut *store)).await
     }
 
     /// Decodes a call's arguments as its shape takes them.
@@ -621,7 +624,9 @@ impl Hosted {
 }
 
 /// Calls `typed` with `params` in `store`: directly, or on a fiber (see
-/// [`Entry`]).
+/// [`Entry`]). wasmtime's futures are boxed here and wherever a call awaits
+/// one: unboxed, they made each call's future 1.8 KB, copied as it was
+/// made and pinned, where a direct call needs none of them.
 async fn enter<P, R>(
     typed: TypedFunc<P, R>,
     store: &mut Store<TaskState>,
@@ -634,7 +639,7 @@ where
 {
     match direct {
         true => typed.call(store, params),
-        false => typed.call_async(store, params).await,
+        false => Box::pin(typed.call_async(store, params)).await,
     }
 }
 
