@@ -26,11 +26,12 @@ pub(crate) struct Reorder {
 /// Finished outputs not yet yielded.
 enum Done {
     /// An ordered run's, by index: slot `i` holds output `next_out + i`
-    /// once it is done. The window bounds the slots; each is boxed so that
-    /// an empty one costs a word.
+    /// once it is done. The window bounds the slots. They hold outputs in
+    /// place, with no allocation of their own: the slots empty among full
+    /// ones are the tasks still running, a few batches' worth.
     Ordered {
         next_out: u64,
-        slots: VecDeque<Option<Box<TaskOutput>>>,
+        slots: VecDeque<Option<TaskOutput>>,
         /// How many slots hold an output.
         count: usize,
     },
@@ -74,7 +75,7 @@ impl Reorder {
                     slots.resize_with(at + 1, || None);
                 }
                 *count += usize::from(slots[at].is_none());
-                slots[at] = Some(Box::new(output));
+                slots[at] = Some(output);
             }
             Done::Unordered(queue) => queue.push_back(output),
         }
@@ -97,8 +98,8 @@ impl Reorder {
                 slots,
                 count,
             } => {
-                let output = *slots.front_mut()?.take()?;
-                slots.pop_front();
+                slots.front()?.as_ref()?;
+                let output = slots.pop_front().flatten()?;
                 *next_out += 1;
                 *count -= 1;
                 output
