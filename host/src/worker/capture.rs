@@ -12,6 +12,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -30,7 +31,7 @@ const REPORT: usize = 16 << 10;
 /// holds one, the worker reads the other when the task ends.
 #[derive(Clone)]
 pub(crate) struct Capture {
-    inner: Arc<Mutex<Kept>>,
+    inner: Arc<Shared>,
     /// Bytes kept, or sent when streaming, from the start.
     head: usize,
     /// Bytes of the end shown after them, when some were dropped between.
@@ -39,6 +40,15 @@ pub(crate) struct Capture {
     tail: usize,
     /// Where the output goes as it is written, when it streams.
     streaming: Option<(HostLink, Stream)>,
+}
+
+/// What the clones share.
+#[derive(Default)]
+struct Shared {
+    kept: Mutex<Kept>,
+    /// Whether anything was written since the last take: most tasks write
+    /// nothing, and their take then costs no lock.
+    written: AtomicBool,
 }
 
 /// What a task wrote, as far as it is kept.
@@ -93,6 +103,11 @@ impl Capture {
     /// Takes what was kept so far for the task's result (when streaming,
     /// only the count of the bytes dropped), leaving the capture empty.
     pub(crate) fn take(&self) -> Captured {
+        // The guest writes on the thread that takes, between takes.
+        if !self.inner.written.load(Ordering::Relaxed) {
+            return Captured::default();
+        }
+        self.inner.written.store(false, Ordering::Relaxed);
         let Kept {
             head, past, tail, ..
         } = std::mem::take(&mut *self.lock());
@@ -133,6 +148,7 @@ impl Capture {
     }
 
     fn write(&self, buf: &[u8]) {
+        self.inner.written.store(true, Ordering::Relaxed);
         let mut kept = self.lock();
         let room = self.head.saturating_sub(kept.sent + kept.head.len());
         let (first, rest) = buf.split_at(buf.len().min(room));
@@ -167,6 +183,7 @@ impl Capture {
         // A poisoned lock only means a writer panicked mid-append; what is
         // kept is still what was written, in order.
         self.inner
+            .kept
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
     }

@@ -15,7 +15,6 @@
 //! any other goes through wasmtime's dynamic [`Val`]s, one per value.
 
 use std::cell::Cell;
-use std::collections::HashMap;
 use std::future::poll_fn;
 use std::os::fd::OwnedFd;
 use std::pin::pin;
@@ -23,6 +22,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
+use nohash_hasher::IntMap;
 use wasmtime::component::{
     Component, ComponentExportIndex, ComponentNamedList, Func, Instance, InstancePre, Lift, Linker,
     Lower, ResourceTable, Type, TypedFunc, Val,
@@ -77,7 +77,7 @@ pub(crate) struct Runtime {
     engine: Engine,
     linker: Linker<TaskState>,
     /// The tasks hosted, by the host's id for them.
-    tasks: HashMap<u32, Hosted>,
+    tasks: IntMap<u32, Hosted>,
     limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     reuse: u32,
@@ -185,7 +185,7 @@ impl Runtime {
         let mut runtime = Runtime {
             engine,
             linker,
-            tasks: HashMap::new(),
+            tasks: IntMap::default(),
             limits,
             reuse,
             stream_output,
