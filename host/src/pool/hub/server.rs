@@ -210,6 +210,10 @@ impl Hub {
         let mut out = Outbox::default();
         {
             let mut state = owner.0.lock();
+            // Most jobs open nothing: their batch's end costs one look.
+            if !state.tracks_tasks(job) {
+                return;
+            }
             for caller in callers {
                 state.forget(job, Gone::Task(caller), &mut out);
             }

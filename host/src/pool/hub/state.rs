@@ -196,6 +196,12 @@ impl State {
         out.take_settled();
     }
 
+    /// Whether `job` has objects, or tasks that used one: only then has a
+    /// task's end anything to let go.
+    pub fn tracks_tasks(&self, job: JobId) -> bool {
+        self.jobs.get(&job).is_some_and(|j| j.tracks_tasks())
+    }
+
     /// Lets every object of `job` forget the tasks that are `gone`, if any
     /// of them sent the hub an operation. A dead worker's locks are let go
     /// of in any case: its tasks may have taken them in their cells without
