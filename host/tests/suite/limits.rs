@@ -27,6 +27,44 @@ fn timeout_stops_a_spinning_task() {
 }
 
 #[test]
+fn a_task_that_imports_nothing_meets_its_deadline_and_its_fuel() {
+    // `primes` imports nothing, so its calls run on the worker's thread,
+    // not on a fiber: the epoch deadline and the fuel stop them there too,
+    // and the task after a stopped one runs in a fresh instance.
+    for (limit, kind) in [("--timeout", "timeout"), ("--fuel", "fuel")] {
+        let value = if kind == "timeout" { "200ms" } else { "100000" };
+        let out = run(
+            Guest::Primes,
+            [
+                "--func",
+                "count-primes",
+                limit,
+                value,
+                "--reuse",
+                "10",
+                "-j",
+                "1",
+                "--json",
+                "4000000000",
+                "10",
+            ],
+        )
+        .output();
+        out.assert_code(1);
+        let lines = json_by_index(&out, 2);
+        out.check(
+            error_kind(&out, &lines[&0]) == kind,
+            &format!("expected kind {kind}"),
+        );
+        out.check(lines[&1]["value"] == 4, "the next task should succeed");
+        out.check(
+            out.elapsed < Duration::from_secs(10),
+            "the stopped task took far longer than its limit",
+        );
+    }
+}
+
+#[test]
 fn timeout_stops_a_task_blocked_in_a_host_call() {
     // One worker: a 1 ms nap, then a 20 s nap with a 200 ms deadline.
     let mut running = run(
