@@ -3,10 +3,14 @@
 //! the task); a fresh store and instance for every call, with its
 //! deadline, fuel and memory cap.
 //!
-//! Calls are async, driven by the worker loop's single-threaded tokio
-//! runtime ([`executor`]), one batch of calls at a time: the deadline then
-//! stops a task both in wasm (epoch interruption) and while it waits in a
-//! host call such as a sleep (the call's future is dropped).
+//! Calls are driven by the worker loop's single-threaded tokio runtime
+//! ([`executor`]), one batch of calls at a time. A component that imports
+//! an async host function (WASI's streams, `wpool:task`) is called
+//! asynchronously, on a fiber: the deadline then stops a task both in wasm
+//! (epoch interruption) and while it waits in a host call such as a sleep
+//! (the call's future is dropped). One that imports none cannot wait in a
+//! host call, and is called directly on the worker's thread, where the
+//! epoch deadline alone stops it ([`Entry`]).
 //!
 //! Arguments arrive and results leave in the binary value encoding
 //! (`protocol::encoding`). A function whose signature is one of a few
