@@ -54,7 +54,7 @@ fn a_task_that_imports_nothing_meets_its_deadline_and_its_fuel() {
         let lines = json_by_index(&out, 2);
         out.check(
             error_kind(&out, &lines[&0]) == kind,
-            &format!("expected kind {kind}"),
+            format!("expected kind {kind}"),
         );
         out.check(lines[&1]["value"] == 4, "the next task should succeed");
         out.check(
