@@ -23,9 +23,6 @@ use super::quote::shorten;
 use super::value::{Input, Value, is_bytes};
 use crate::protocol::{self, Encoded, Failure, encoding, engine, provided};
 
-/// How many inputs of a range [`Task::integer_inputs`] makes at once.
-const RANGE_CHUNK: usize = 4096;
-
 /// The largest component wpool loads: a larger file is refused before it
 /// is read, and so never reaches a worker's compiler.
 pub const MAX_COMPONENT_SIZE: usize = 128 << 20;
@@ -542,16 +539,12 @@ impl Task {
         if !encoding::put_integer(&mut args, kind, n) {
             return Err(bad(&format!("out of range for {}", self.inner.input_wit)));
         }
-        Ok(Input::new(
-            Bytes::copy_from_slice(&args),
-            self.inner.params.clone(),
-        ))
+        Ok(Input::new(args.into(), self.inner.params.clone()))
     }
 
     /// The inputs `range` for a function of one integer parameter, as
     /// `wpool run TASK 0..10` feeds them: the same as
-    /// [`Task::integer_input`] of each, made [`RANGE_CHUNK`] at a time
-    /// into one buffer they share, which saves an allocation per input.
+    /// [`Task::integer_input`] of each, made as they are read.
     ///
     /// # Errors
     /// [`Error::BadInput`] when the function does not take one integer, or
@@ -581,20 +574,12 @@ impl Task {
             reason: "the function does not take one integer".to_owned(),
         })?;
         let params = self.inner.params.clone();
-        let end = range.end;
-        Ok(range.step_by(RANGE_CHUNK).flat_map(move |start| {
-            let mut args = Vec::new();
-            let mut ends = Vec::with_capacity(RANGE_CHUNK);
-            for n in start..end.min(start + RANGE_CHUNK as i128) {
-                // Both ends fit, so every integer between them does.
-                encoding::put_integer(&mut args, kind, n);
-                ends.push(args.len());
-            }
-            let (args, params) = (Bytes::from(args), params.clone());
-            let starts = std::iter::once(0).chain(ends.clone());
-            starts
-                .zip(ends)
-                .map(move |(from, to)| Input::new(args.slice(from..to), params.clone()))
+        let mut args = Vec::new();
+        Ok(range.map(move |n| {
+            args.clear();
+            // Both ends fit, so every integer between them does.
+            encoding::put_integer(&mut args, kind, n);
+            Input::new(args.as_slice().into(), params.clone())
         }))
     }
 
@@ -634,7 +619,7 @@ impl Task {
         };
         let Some(input_type) = input_type else {
             return match text.trim() {
-                "()" => Ok(Input::new(Bytes::new(), params.clone())),
+                "()" => Ok(Input::new(Encoded::default(), params.clone())),
                 _ => Err(bad("the function takes no parameters: give ()".into())),
             };
         };
@@ -843,19 +828,33 @@ impl Task {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Types a result that a worker sent back encoded.
+    /// Checks a result that a worker sent back encoded.
     ///
     /// # Errors
     /// When the bytes are not a value of the function's result type (or,
     /// for a function without one, not empty): the worker is not to be
     /// trusted.
+    pub(crate) fn check_value(&self, bytes: &[u8]) -> Result<(), encoding::Error> {
+        match self.inner.result.as_deref() {
+            Some(ty) => encoding::validate(ty, bytes),
+            None => encoding::Reader::new(bytes).finish(),
+        }
+    }
+
+    /// Types a result that a worker sent back encoded, checking it first
+    /// ([`Task::check_value`]).
+    ///
+    /// # Errors
+    /// As [`Task::check_value`].
     pub(crate) fn value(&self, bytes: impl Into<Encoded>) -> Result<Value, encoding::Error> {
         let bytes = bytes.into();
-        match self.inner.result.as_deref() {
-            Some(ty) => encoding::validate(ty, bytes.as_slice())?,
-            None => encoding::Reader::new(bytes.as_slice()).finish()?,
-        }
-        Ok(Value::new(bytes, self.inner.result.clone()))
+        self.check_value(bytes.as_slice())?;
+        Ok(self.checked_value(bytes))
+    }
+
+    /// Types a result that [`Task::check_value`] passed.
+    pub(crate) fn checked_value(&self, bytes: Encoded) -> Value {
+        Value::new(bytes, self.inner.result.clone())
     }
 
     /// What a worker's failure of a call means to the caller.
@@ -864,8 +863,17 @@ impl Task {
     /// When the `err` value it returned does not decode as the function's
     /// result.
     pub(crate) fn failure(&self, failure: Failure) -> Result<TaskError, encoding::Error> {
-        Ok(match failure {
-            Failure::Returned(bytes) => TaskError::Returned(self.value(bytes)?),
+        if let Failure::Returned(bytes) = &failure {
+            self.check_value(bytes)?;
+        }
+        Ok(self.checked_failure(failure))
+    }
+
+    /// What a worker's failure of a call means to the caller, its `err`
+    /// value (if any) passed by [`Task::check_value`].
+    pub(crate) fn checked_failure(&self, failure: Failure) -> TaskError {
+        match failure {
+            Failure::Returned(bytes) => TaskError::Returned(self.checked_value(bytes.into())),
             Failure::Trap(message) => TaskError::Trap(message),
             Failure::Exception(exception) => TaskError::Exception(exception),
             Failure::Exit(code) => TaskError::Exit(code),
@@ -878,7 +886,7 @@ impl Task {
                 size,
                 limit,
             },
-        })
+        }
     }
 
     /// Types arguments that arrived encoded, as a cluster's agent receives
@@ -891,7 +899,7 @@ impl Task {
             Some(ty) => encoding::validate(ty, &args)?,
             None => encoding::Reader::new(&args).finish()?,
         }
-        Ok(Input::new(args, self.inner.params.clone()))
+        Ok(Input::new(args.into(), self.inner.params.clone()))
     }
 }
 

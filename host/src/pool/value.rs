@@ -24,9 +24,10 @@ use crate::protocol::encoding::{self, Reader};
 /// The arguments of one call, checked against the task's parameter types.
 #[derive(Clone)]
 pub struct Input {
-    /// The arguments, encoded one parameter after the other; for a file,
-    /// empty until it is read.
-    pub(super) args: Bytes,
+    /// The arguments, encoded one parameter after the other, in place when
+    /// they are small (a number is a few bytes: an input of a tiny task
+    /// costs no allocation); for a file, empty until it is read.
+    pub(super) args: Encoded,
     /// The parameters' types, to display the arguments.
     params: Arc<[Type]>,
     origin: Origin,
@@ -48,7 +49,7 @@ enum Origin {
 
 impl Input {
     /// Arguments encoded from values of the types `params`.
-    pub(super) fn new(args: Bytes, params: Arc<[Type]>) -> Input {
+    pub(super) fn new(args: Encoded, params: Arc<[Type]>) -> Input {
         Input {
             args,
             params,
@@ -60,7 +61,7 @@ impl Input {
     /// `params` is one `list<u8>` or `string`.
     pub(super) fn file(path: Arc<Path>, params: Arc<[Type]>) -> Input {
         Input {
-            args: Bytes::new(),
+            args: Encoded::default(),
             params,
             origin: Origin::File { path, read: false },
         }
@@ -69,7 +70,7 @@ impl Input {
     /// An input whose task fails with `reason`; `text` is kept shortened.
     pub(super) fn invalid(text: &str, reason: String, params: Arc<[Type]>) -> Input {
         Input {
-            args: Bytes::new(),
+            args: Encoded::default(),
             params,
             origin: Origin::Invalid {
                 text: shorten(text).into(),
@@ -158,7 +159,7 @@ impl Input {
         encoding::put_unsigned(&mut prefix, contents.len() as u64);
         let start = ROOM - prefix.len();
         buf[start..ROOM].copy_from_slice(&prefix);
-        self.args = Bytes::from(buf).slice(start..);
+        self.args = Encoded::from(Bytes::from(buf).slice(start..));
         Ok(())
     }
 }
@@ -219,7 +220,7 @@ impl Input {
             Origin::File { path, .. } => return path.display().to_string().into(),
             Origin::Invalid { text, .. } => return text.to_string().into(),
         }
-        let mut reader = Reader::new(&self.args);
+        let mut reader = Reader::new(self.args.as_slice());
         let mut values = self.params.iter().map(|ty| {
             encoding::decode::<wasm_wave::value::Value>(ty, &mut reader)
                 .map_or(serde_json::Value::Null, |value| json::to_json(&value, ty))
@@ -233,7 +234,7 @@ impl Input {
 
 impl PartialEq for Input {
     fn eq(&self, other: &Input) -> bool {
-        self.args == other.args
+        self.args.as_slice() == other.args.as_slice()
     }
 }
 
@@ -261,7 +262,7 @@ struct Wave<'a>(&'a Input);
 impl fmt::Display for Wave<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Input { args, params, .. } = self.0;
-        let mut reader = Reader::new(args);
+        let mut reader = Reader::new(args.as_slice());
         let several = params.len() != 1;
         if several {
             f.write_str("(")?;

@@ -232,7 +232,7 @@ impl CallResult {
 }
 
 /// The values of a [`FromWorker::Done`]'s results, in turn: each
-/// [`CallResult::outcome`] with its value taken out of `values`.
+/// [`CallResult::outcome`]'s value, taken out of `values`.
 pub(crate) struct Outcomes {
     values: Bytes,
     offset: usize,
@@ -243,19 +243,44 @@ impl Outcomes {
         Outcomes { values, offset: 0 }
     }
 
-    /// The next result's outcome, its value taken from the buffer; an
-    /// error when the buffer ends before the value (a broken worker).
+    /// The next result's value, if its outcome has one; an error when the
+    /// buffer ends before the value (a broken worker).
+    pub(crate) fn next(
+        &mut self,
+        outcome: &Result<u64, Failure>,
+    ) -> Result<Option<&[u8]>, encoding::Error> {
+        match outcome {
+            Ok(len) => {
+                let at = self.advance(*len)?;
+                Ok(Some(&self.values[at]))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The next result's outcome, its value taken from the buffer (kept
+    /// as [`Encoded::within`] keeps it); an error as [`Outcomes::next`]'s.
     pub(crate) fn take(
         &mut self,
         outcome: Result<u64, Failure>,
     ) -> Result<Result<Encoded, Failure>, encoding::Error> {
-        let len = match outcome {
-            Ok(len) => usize::try_from(len).unwrap_or(usize::MAX),
-            Err(failure) => return Ok(Err(failure)),
-        };
-        let value = Reader::new(&self.values[self.offset..]).take(len)?;
-        self.offset += len;
-        Ok(Ok(Encoded::within(&self.values, value)))
+        match outcome {
+            Ok(len) => {
+                let at = self.advance(len)?;
+                Ok(Ok(Encoded::within(&self.values, &self.values[at])))
+            }
+            Err(failure) => Ok(Err(failure)),
+        }
+    }
+
+    /// Where the next value, of `len` bytes, lies in the buffer; the
+    /// values after it start past it.
+    fn advance(&mut self, len: u64) -> Result<std::ops::Range<usize>, encoding::Error> {
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
+        let start = self.offset;
+        Reader::new(&self.values[start..]).take(len)?;
+        self.offset = start + len;
+        Ok(start..self.offset)
     }
 }
 
@@ -293,6 +318,10 @@ impl Encoded {
         }
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
     /// The encoding in [`Bytes`], copied if it is kept in place.
     pub(crate) fn to_bytes(&self) -> Bytes {
         match self {
@@ -302,8 +331,30 @@ impl Encoded {
     }
 }
 
+impl Default for Encoded {
+    /// No bytes: the arguments of a function without parameters.
+    fn default() -> Encoded {
+        Encoded::Inline {
+            len: 0,
+            bytes: [0; INLINE],
+        }
+    }
+}
+
 impl From<Bytes> for Encoded {
     fn from(bytes: Bytes) -> Encoded {
         Encoded::inline(&bytes).unwrap_or(Encoded::Shared(bytes))
+    }
+}
+
+impl From<Vec<u8>> for Encoded {
+    fn from(bytes: Vec<u8>) -> Encoded {
+        Encoded::inline(&bytes).unwrap_or_else(|| Encoded::Shared(bytes.into()))
+    }
+}
+
+impl From<&[u8]> for Encoded {
+    fn from(bytes: &[u8]) -> Encoded {
+        Encoded::inline(bytes).unwrap_or_else(|| Encoded::Shared(Bytes::copy_from_slice(bytes)))
     }
 }

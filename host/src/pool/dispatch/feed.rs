@@ -244,7 +244,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
                     index: *index,
                     size: input.args.len() as u64,
                 }],
-                args: input.args.clone(),
+                args: input.args.to_bytes(),
             };
         }
         let mut args = Vec::with_capacity(inputs.iter().map(|input| input.args.len()).sum());
@@ -252,7 +252,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
             .iter()
             .zip(inputs)
             .map(|(&index, input)| {
-                args.extend_from_slice(&input.args);
+                args.extend_from_slice(input.args.as_slice());
                 Call {
                     index,
                     size: input.args.len() as u64,
@@ -270,7 +270,7 @@ impl<I: Iterator<Item = Input>> Feed<I> {
     pub(crate) fn args(&self, index: u64) -> Option<bytes::Bytes> {
         self.pending
             .get(&index)
-            .map(|pending| pending.input.args.clone())
+            .map(|pending| pending.input.args.to_bytes())
     }
 
     /// How many inputs are handed out and not finished.

@@ -327,20 +327,20 @@ impl<I: Iterator<Item = Input>> Run<I> {
             Reply::Fatal(error) => self.fatal = Some(error),
             Reply::Done {
                 busy,
-                finished,
+                answered,
                 done,
             } => {
                 if let (true, Some(client)) = (done, &mut self.client) {
                     client.sent -= 1;
                 }
-                if !finished.is_empty() {
-                    let per_task = busy / finished.len() as u32;
+                if answered.len() > 0 {
+                    let per_task = busy / answered.len() as u32;
                     self.cost = Some(match self.cost {
                         None => per_task,
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for (index, outcome, ran) in finished {
+                for (index, outcome, ran) in answered.finished() {
                     if let Some(output) = self.feed.finish(index, outcome, ran) {
                         self.reorder.insert(output);
                     }

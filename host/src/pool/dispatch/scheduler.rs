@@ -38,21 +38,33 @@ use crate::pool::error::{Error, TaskError};
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::pool::value::Value;
-use crate::protocol::{CallResult, Encoded, Failure, Outcomes, encoding};
+use bytes::Bytes;
+
+use crate::protocol::{CallResult, Failure, Outcomes, encoding};
 
 /// A task's result as its run takes it: its index, its value or error,
 /// and how it ran.
 pub(super) type Finished = (u64, Result<Value, TaskError>, Ran);
 
+/// Results of one of a run's batches, every value in them checked against
+/// the function's result type ([`Answered::check`]): the run takes them
+/// in turn ([`Answered::finished`]), with no copy of them made between.
+pub(super) struct Answered {
+    task: Task,
+    worker: u32,
+    results: Vec<CallResult>,
+    values: Bytes,
+}
+
 /// What a dispatcher tells a run.
 pub(super) enum Reply {
     /// A worker is ready: the component runs, and the run may start.
     Ready,
-    /// Results of one of the run's batches, decoded; `done` once the batch
-    /// has all of its answers (large results come in several parts).
+    /// Results of one of the run's batches; `done` once the batch has all
+    /// of its answers (large results come in several parts).
     Done {
         busy: Duration,
-        finished: Vec<Finished>,
+        answered: Answered,
         done: bool,
     },
     /// A worker died holding some of the run's batches.
@@ -488,16 +500,15 @@ impl Dispatcher {
                 let Some((run, task, worker)) = self.slots.answering(slot, &results) else {
                     return;
                 };
-                let answers = results.len();
-                let finished = match decode(&task, worker, results, values) {
-                    Ok(finished) => finished,
+                let answered = match Answered::check(task, worker, results, values) {
+                    Ok(answered) => answered,
                     Err(error) => return self.slots.undecodable(slot, &error),
                 };
-                let done = self.slots.answered(slot, answers);
+                let done = self.slots.answered(slot, answered.len());
                 if let Some(attached) = self.runs.get(&run) {
                     let reply = Reply::Done {
                         busy,
-                        finished,
+                        answered,
                         done,
                     };
                     let _ = attached.replies.send(reply);
@@ -515,17 +526,47 @@ impl Dispatcher {
     }
 }
 
-/// A batch's results as its run takes them.
-fn decode(
-    task: &Task,
-    worker: u32,
-    results: Vec<CallResult>,
-    values: bytes::Bytes,
-) -> Result<Vec<Finished>, encoding::Error> {
-    let mut values = Outcomes::new(values);
-    results
-        .into_iter()
-        .map(|result| {
+impl Answered {
+    /// Checks a batch's results: every value decodes as the function's
+    /// result (the `ok` ones and the `err` ones returned), within the
+    /// buffer. An error means the worker is broken.
+    fn check(
+        task: Task,
+        worker: u32,
+        results: Vec<CallResult>,
+        values: Bytes,
+    ) -> Result<Answered, encoding::Error> {
+        let mut outcomes = Outcomes::new(values.clone());
+        for result in &results {
+            let value = match (outcomes.next(&result.outcome)?, &result.outcome) {
+                (Some(value), _) => value,
+                (None, Err(Failure::Returned(value))) => value,
+                (None, _) => continue,
+            };
+            task.check_value(value)?;
+        }
+        Ok(Answered {
+            task,
+            worker,
+            results,
+            values,
+        })
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.results.len()
+    }
+
+    /// The results, in the batch's order.
+    pub(super) fn finished(self) -> impl Iterator<Item = Finished> {
+        let Answered {
+            task,
+            worker,
+            results,
+            values,
+        } = self;
+        let mut outcomes = Outcomes::new(values);
+        results.into_iter().map(move |result| {
             let CallResult {
                 index,
                 outcome,
@@ -533,27 +574,17 @@ fn decode(
                 stdout,
                 stderr,
             } = result;
-            let outcome = outcome_of(task, values.take(outcome)?)?;
+            let outcome = match outcomes.take(outcome).expect("`check` passed the values") {
+                Ok(value) => Ok(task.checked_value(value)),
+                Err(failure) => Err(task.checked_failure(failure)),
+            };
             let ran = Ran {
                 worker: Some(worker),
                 time: Some(time),
                 stdout,
                 stderr,
             };
-            Ok((index, outcome, ran))
+            (index, outcome, ran)
         })
-        .collect()
-}
-
-/// What a worker's outcome of a call means to the caller (see
-/// [`Task::failure`]). An error when its value does not decode as the
-/// function's result.
-fn outcome_of(
-    task: &Task,
-    outcome: Result<Encoded, Failure>,
-) -> Result<Result<Value, TaskError>, encoding::Error> {
-    Ok(match outcome {
-        Ok(bytes) => Ok(task.value(bytes)?),
-        Err(failure) => Err(task.failure(failure)?),
-    })
+    }
 }
