@@ -12,8 +12,10 @@
 //! queue and go out in the order they came, each to a ready worker with
 //! room for it (none of another run's batches in flight there), or to one
 //! the dispatcher starts while the set has fewer than its count. Results
-//! are decoded here and sent to their run; a worker that dies sends each
-//! run back its tasks, which the run retries or fails.
+//! are checked here (a value that does not decode as the function's
+//! result means a broken worker) and sent to their run, which types them;
+//! a worker that dies sends each run back its tasks, which the run
+//! retries or fails.
 //!
 //! Workers start when a run attaches and none is ready (up to the count),
 //! or when a batch finds none with room and fewer than the count live; a

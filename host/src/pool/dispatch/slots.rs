@@ -456,7 +456,7 @@ impl Slots {
     }
 
     /// The worker in `slot` answered for the next `answers` tasks of its
-    /// oldest batch ([`Slots::answering`]), and they decoded: the hub
+    /// oldest batch ([`Slots::answering`]), and their values decoded: the hub
     /// learns that those tasks ended. Returns whether the batch is done.
     pub(super) fn answered(&mut self, slot: usize, answers: usize) -> bool {
         self.deaths_in_a_row = 0;
