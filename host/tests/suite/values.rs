@@ -1,10 +1,11 @@
 //! Values as they cross between the host and workers: payloads of 16 MiB
-//! in and out of a task, alone (the typed calls) and inside records, lists
+//! in and out of a task, alone (the typed calls, on a fiber and, for a
+//! component that imports nothing, directly) and inside records, lists
 //! and results (the dynamic ones), read from an `--input` file whose line
 //! is far longer than 16 MiB; and `--max-value` counting a value's encoded
 //! bytes, not its WAVE text.
 
-use crate::util::{Guest, Output, error_kind, json_by_index, run};
+use crate::util::{Guest, Output, error_kind, json_by_index, run, wpool};
 
 /// 16 MiB.
 const PAYLOAD: usize = 16 << 20;
@@ -15,14 +16,14 @@ fn byte_list(len: usize) -> String {
     format!("[{}]", bytes.join(", "))
 }
 
-/// Runs payload's `func` on the one input `text`, from an input file, with
+/// Runs `guest`'s `func` on the one input `text`, from an input file, with
 /// room for a 16 MiB payload and what surrounds it.
-fn payload(func: &str, text: &str) -> Output {
+fn one_input(guest: Guest, func: &str, text: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("input.txt");
     std::fs::write(&file, format!("{text}\n")).unwrap();
     run(
-        Guest::Payload,
+        guest,
         [
             "--func".as_ref(),
             func.as_ref(),
@@ -57,46 +58,98 @@ fn assert_printed(out: &Output, expected: &str) {
 
 #[test]
 fn a_16_mib_byte_list_goes_in() {
-    let out = payload("len", &byte_list(PAYLOAD));
+    let out = one_input(Guest::Payload, "len", &byte_list(PAYLOAD));
     assert_printed(&out, &PAYLOAD.to_string());
 }
 
 #[test]
 fn a_16_mib_byte_list_goes_in_and_out() {
     let data = byte_list(PAYLOAD);
-    assert_printed(&payload("echo", &data), &data);
+    assert_printed(&one_input(Guest::Payload, "echo", &data), &data);
 }
 
 #[test]
 fn a_16_mib_string_goes_in_and_out() {
     let text = format!("\"{}\"", "wpool ".repeat(PAYLOAD / 6));
-    assert_printed(&payload("echo-text", &text), &text);
+    assert_printed(&one_input(Guest::Payload, "echo-text", &text), &text);
 }
 
 #[test]
 fn a_16_mib_byte_list_goes_in_and_out_of_a_result() {
     let data = byte_list(PAYLOAD);
-    assert_printed(&payload("check", &data), &format!("ok({data})"));
+    assert_printed(
+        &one_input(Guest::Payload, "check", &data),
+        &format!("ok({data})"),
+    );
 }
 
 #[test]
 fn a_16_mib_byte_list_goes_in_and_out_of_a_record() {
     let blob = format!("{{name: \"big\", data: {}}}", byte_list(PAYLOAD));
-    assert_printed(&payload("echo-blob", &blob), &blob);
+    assert_printed(&one_input(Guest::Payload, "echo-blob", &blob), &blob);
 }
 
 #[test]
 fn a_16_mib_byte_list_goes_out_of_a_record_into_a_result() {
     let data = byte_list(PAYLOAD);
     let blob = format!("{{name: \"big\", data: {data}}}");
-    assert_printed(&payload("check-blob", &blob), &format!("ok({data})"));
+    assert_printed(
+        &one_input(Guest::Payload, "check-blob", &blob),
+        &format!("ok({data})"),
+    );
 }
 
 #[test]
 fn byte_lists_of_16_mib_in_all_go_in_and_out_of_a_list() {
     let half = byte_list(PAYLOAD / 2);
     let chunks = format!("[{half}, [], {half}]");
-    assert_printed(&payload("echo-chunks", &chunks), &chunks);
+    assert_printed(&one_input(Guest::Payload, "echo-chunks", &chunks), &chunks);
+}
+
+/// bytes-direct imports nothing (it is `no_std`, with no panic message to
+/// print), so its worker calls it directly, without a fiber, as it calls
+/// `square`; payload imports WASI's streams and is called on a fiber.
+#[test]
+fn a_task_that_imports_nothing_takes_and_gives_16_mib_of_bytes_and_text() {
+    let wit = wpool(["inspect".as_ref(), Guest::BytesDirect.wasm().as_os_str()]).output();
+    wit.assert_success().check(
+        !wit.stdout.contains("import "),
+        "bytes-direct imports something: its calls are not direct",
+    );
+    let bytes: Vec<String> = (0..PAYLOAD).map(|i| (i % 251).to_string()).collect();
+    let reversed: Vec<&str> = bytes.iter().rev().map(String::as_str).collect();
+    let out = one_input(
+        Guest::BytesDirect,
+        "reverse",
+        &format!("[{}]", bytes.join(", ")),
+    );
+    assert_printed(&out, &format!("[{}]", reversed.join(", ")));
+    let text = "wpool ".repeat(PAYLOAD / 6);
+    let out = one_input(Guest::BytesDirect, "shout", &format!("\"{text}\""));
+    assert_printed(&out, &format!("\"{}\"", text.to_ascii_uppercase()));
+}
+
+/// A reused instance called directly takes one input after another, its
+/// memory holding what the calls before it allocated.
+#[test]
+fn a_reused_instance_that_imports_nothing_takes_input_after_input() {
+    run(
+        Guest::BytesDirect,
+        [
+            "--func",
+            "shout",
+            "--reuse",
+            "3",
+            "-j1",
+            "\"a\"",
+            "\"\"",
+            "\"été b\"",
+            "\"c\"",
+        ],
+    )
+    .output()
+    .assert_success()
+    .assert_stdout_lines(&["\"A\"", "\"\"", "\"éTé B\"", "\"C\""]);
 }
 
 #[test]

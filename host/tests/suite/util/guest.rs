@@ -15,6 +15,7 @@ pub enum Guest {
     Primes,
     Misbehave,
     Payload,
+    BytesDirect,
     QueueDemo,
     QueueBench,
     ConditionDemo,
@@ -35,13 +36,14 @@ pub enum Guest {
 
 impl Guest {
     /// Every guest example.
-    pub const ALL: [Guest; 22] = [
+    pub const ALL: [Guest; 23] = [
         Guest::Square,
         Guest::Wordstats,
         Guest::CheckedDiv,
         Guest::Primes,
         Guest::Misbehave,
         Guest::Payload,
+        Guest::BytesDirect,
         Guest::QueueDemo,
         Guest::QueueBench,
         Guest::ConditionDemo,
@@ -69,6 +71,7 @@ impl Guest {
             Guest::Primes => "primes",
             Guest::Misbehave => "misbehave",
             Guest::Payload => "payload",
+            Guest::BytesDirect => "bytes-direct",
             Guest::QueueDemo => "queue-demo",
             Guest::QueueBench => "queue-bench",
             Guest::ConditionDemo => "condition-demo",
