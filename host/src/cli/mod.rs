@@ -51,10 +51,12 @@ pub(crate) enum Command {
     /// Show which layers of the worker lockdown this machine applies
     /// (namespaces, Landlock, rlimits, seccomp); exit 1 when one is missing.
     Doctor,
-    /// Serve as a worker of the pool whose process id is PARENT (internal).
+    /// Serve as a worker of the pool whose process id is PARENT, a wpool of
+    /// version HOST_VERSION (internal).
     #[command(name = wpool::entry::WORKER_ARG, hide = true)]
     Worker {
         parent: u32,
+        host_version: String,
     },
     /// Lock down as a worker does and report each layer (internal).
     #[command(name = wpool::entry::PROBE_ARG, hide = true)]
@@ -384,7 +386,10 @@ pub(crate) fn main(command: Command) -> ExitCode {
         Command::Agent(args) => agent::agent(args),
         Command::Inspect { task } => inspect(&task),
         Command::Doctor => doctor::doctor(),
-        Command::Worker { parent } => return wpool::entry::worker(parent),
+        Command::Worker {
+            parent,
+            host_version,
+        } => return wpool::entry::worker(parent, &host_version),
         Command::Probe { parent } => return wpool::entry::probe(parent),
     };
     exit_code(ended)

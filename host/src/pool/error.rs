@@ -164,6 +164,19 @@ pub enum Error {
         /// The compile timeout.
         timeout: Duration,
     },
+    /// The worker program is another version of wpool than this one, whose
+    /// frames it may not decode: it exited at once, having run nothing.
+    #[error(
+        "worker program {} is another version of wpool than this one ({version}): point WPOOL_WORKER (or PoolBuilder::worker_program) at wpool {version}",
+        program.display()
+    )]
+    WorkerVersion {
+        /// The program, as [`PoolBuilder::worker_program`](crate::PoolBuilder::worker_program)
+        /// chose it.
+        program: PathBuf,
+        /// This wpool's version, which the worker must have.
+        version: &'static str,
+    },
     /// Workers kept dying before finishing any task: the run stopped rather
     /// than start them again forever.
     #[error("{deaths} workers died in a row without finishing a task; the last {last}")]
@@ -197,6 +210,17 @@ pub enum Error {
         /// What the operating system said.
         source: std::io::Error,
     },
+}
+
+impl Error {
+    /// The worker program `program` turned out to be another version of
+    /// wpool than this one.
+    pub(crate) fn other_version(program: &std::path::Path) -> Error {
+        Error::WorkerVersion {
+            program: program.to_owned(),
+            version: crate::protocol::VERSION,
+        }
+    }
 }
 
 /// Why one task failed. The other tasks of the run are not affected.

@@ -206,7 +206,9 @@ impl PoolBuilder {
         self
     }
 
-    /// The program started as each worker: a `wpool` binary. By default, the
+    /// The program started as each worker: a `wpool` binary of this
+    /// library's version (one of another version exits at once, and the run
+    /// stops with [`Error::WorkerVersion`]). By default, the
     /// `WPOOL_WORKER` environment variable, else the running executable when
     /// it is `wpool`, else `wpool` beside it or one directory up (where cargo
     /// puts binaries next to test executables), else `wpool` on the `PATH`.

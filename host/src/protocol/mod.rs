@@ -40,6 +40,15 @@ pub use self::probe::Layer;
 /// The command-line argument that turns the `wpool` binary into a worker.
 pub const WORKER_ARG: &str = "__worker";
 
+/// The version of wpool a worker must be to serve a host: each sends the
+/// other frames of its own version, which another's may not decode. The
+/// host passes its own after [`WORKER_ARG`].
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The status a worker exits with, having run nothing, when its host is
+/// another version of wpool ([`VERSION`]).
+pub(crate) const OTHER_VERSION: u8 = 4;
+
 /// The command-line argument that makes the `wpool` binary a lockdown probe
 /// for `wpool doctor`.
 pub const PROBE_ARG: &str = "__probe";

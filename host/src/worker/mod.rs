@@ -55,13 +55,21 @@ use self::runtime::Runtime;
 #[cfg(feature = "test-hooks")]
 use self::test_hook::Hook;
 use crate::protocol::shared_memory::Arena;
-use crate::protocol::{Calls, FromWorker, Limits, RESULTS_PER_FRAME, ToWorker};
+use crate::protocol::{
+    Calls, FromWorker, Limits, OTHER_VERSION, RESULTS_PER_FRAME, ToWorker, VERSION,
+};
 
 /// Runs the worker loop until the host closes the channel. `parent` is the
-/// process id of the host, which must still be our parent. The process is
-/// locked down first (`sandbox`), shuts file access once it has its setup
-/// and its first task's code, and is sealed before any guest code runs.
-pub fn main(parent: u32) -> ExitCode {
+/// process id of the host, which must still be our parent, and
+/// `host_version` its version of wpool, which must be ours: a worker of
+/// another version says so and exits at once with status 4. The process is locked down first (`sandbox`), shuts
+/// file access once it has its setup and its first task's code, and is
+/// sealed before any guest code runs.
+pub fn main(parent: u32, host_version: &str) -> ExitCode {
+    if host_version != VERSION {
+        eprintln!("wpool: this worker is wpool {VERSION}, its host wpool {host_version:.40}");
+        return ExitCode::from(OTHER_VERSION);
+    }
     keep_freed_memory();
     sandbox::enter(parent);
     #[cfg(feature = "test-hooks")]

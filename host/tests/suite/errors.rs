@@ -192,6 +192,77 @@ fn missing_worker_program_cannot_be_spawned() {
     }
 }
 
+/// A script that starts the `wpool` under test as a worker whose host says
+/// it is wpool `version`: the worker's view of a host of another version.
+fn worker_told_host_is(dir: &Path, version: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let script = dir.join("other-wpool");
+    let text = format!(
+        "#!/bin/sh\nexec '{}' \"$1\" \"$2\" '{version}'\n",
+        util::WPOOL
+    );
+    std::fs::write(&script, text).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+/// A worker that is another version of wpool than its host runs nothing
+/// and exits at once, and the run stops on its first such worker, naming
+/// the program and the version it must be: whether the worker was to
+/// compile the task or to run it compiled.
+#[test]
+fn a_worker_of_another_version_stops_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = worker_told_host_is(dir.path(), "0.0.0-other");
+    let square = task(Guest::Square, None);
+    let input = square.parse_input("3").expect("valid input");
+    // A cache that holds the task compiled, so that the worker is sent it
+    // compiled rather than asked to compile it.
+    let cache = dir.path().join("cache");
+    let warm = pool().compile_cache(Some(cache.clone())).build();
+    let outputs = warm
+        .map(&square, [input.clone()])
+        .expect("the real worker runs it");
+    assert!(matches!(&outputs[..], [output] if output.result.is_ok()));
+    for cache in [None, Some(cache)] {
+        let pool = Pool::builder()
+            .workers(2)
+            .worker_program(&program)
+            .compile_cache(cache)
+            .build();
+        match pool.map(&square, [input.clone()]) {
+            Err(error @ Error::WorkerVersion { .. }) => {
+                let Error::WorkerVersion {
+                    program: named,
+                    version,
+                } = &error
+                else {
+                    unreachable!()
+                };
+                assert_eq!(named, &program);
+                assert_eq!(*version, env!("CARGO_PKG_VERSION"));
+                assert!(error.to_string().contains("is another version of wpool"));
+            }
+            other => panic!("expected a worker of another version, got {other:?}"),
+        }
+    }
+    // The command: exit 2, the worker's line and the host's.
+    let out = run(Guest::Square, ["0..3"])
+        .env("WPOOL_WORKER", &program)
+        .output();
+    out.assert_code(2).assert_stdout_empty();
+    out.assert_stderr_contains(&format!(
+        "this worker is wpool {}, its host wpool 0.0.0-other",
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.assert_stderr_contains(&format!(
+        "wpool: worker program {} is another version of wpool than this one ({}): point WPOOL_WORKER",
+        program.display(),
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.assert_stderr_lacks("died in a row");
+}
+
 #[test]
 fn compile_past_its_timeout_stops_the_run() {
     let square = task(Guest::Square, None);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::known::Known;
-use super::process::{EventKind, Place, WorkerProcess};
+use super::process::{Ended, EventKind, Place, WorkerProcess};
 use crate::pool::cache::CompileCache;
 use crate::pool::error::Error;
 use crate::pool::job::Job;
@@ -140,7 +140,10 @@ fn compile(job: &Arc<Job>, task: &Task) -> Result<Bytes, Error> {
                 });
             }
         }
-        let (reason, signal) = process.reap();
+        let (reason, signal) = match process.reap() {
+            Ended::Died { reason, signal } => (reason, signal),
+            Ended::OtherVersion => return Err(Error::other_version(program)),
+        };
         if signal == Some(libc::SIGABRT) {
             let cap = bytesize::ByteSize::b(settings.compile_memory);
             return Err(Error::CannotRun {

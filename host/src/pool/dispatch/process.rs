@@ -19,8 +19,8 @@ use crate::pool::hub::{Caller, Hub, JobId};
 use crate::protocol::artifact::{self, Artifact};
 use crate::protocol::shared_memory::Arena;
 use crate::protocol::{
-    CallResult, Export, FromWorker, Setup, Stream, ToWorker, WORKER_ARG, linger, read_frame,
-    write_frame,
+    CallResult, Export, FromWorker, OTHER_VERSION, Setup, Stream, ToWorker, VERSION, WORKER_ARG,
+    linger, read_frame, write_frame,
 };
 
 /// The size asked for the pipe a worker writes its frames to: 1 MiB, the
@@ -109,6 +109,7 @@ impl WorkerProcess {
         command
             .arg(WORKER_ARG)
             .arg(std::process::id().to_string())
+            .arg(VERSION)
             .env_clear()
             // Out of the terminal's process group: a Ctrl-C reaches the host
             // alone, which lets running tasks finish.
@@ -212,19 +213,26 @@ impl WorkerProcess {
         self.hub.worker_died(self.job, self.worker_id);
     }
 
-    /// Waits for the process to end and says how it ended, and by which
-    /// signal if one killed it. Called once its stdout is done with: closed
-    /// (its exit status is then set, and a kill changes nothing), or not
-    /// read any more because it sent a frame that does not decode, in which
-    /// case it is killed, or it would be waited for forever.
-    pub(crate) fn reap(&mut self) -> (String, Option<i32>) {
+    /// Waits for the process to end and says how it ended. Called once its
+    /// stdout is done with: closed (its exit status is then set, and a kill
+    /// changes nothing), or not read any more because it sent a frame that
+    /// does not decode, in which case it is killed, or it would be waited
+    /// for forever.
+    pub(crate) fn reap(&mut self) -> Ended {
         let _ = self.child.kill();
         let status = self.child.wait();
         if let Some(broken) = lock(&self.broken).take() {
-            return (format!("worker {broken} and was killed"), None);
+            let reason = format!("worker {broken} and was killed");
+            return Ended::Died {
+                reason,
+                signal: None,
+            };
         }
         let signal = status.as_ref().ok().and_then(|status| status.signal());
         let reason = match status {
+            Ok(status) if status.code() == Some(OTHER_VERSION.into()) => {
+                return Ended::OtherVersion;
+            }
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => format!("worker exited with status {code}"),
                 (None, Some(signal)) if signal == libc::SIGSYS => format!(
@@ -238,8 +246,18 @@ impl WorkerProcess {
             },
             Err(e) => format!("worker lost: {e}"),
         };
-        (reason, signal)
+        Ended::Died { reason, signal }
     }
+}
+
+/// How a worker process ended ([`WorkerProcess::reap`]).
+pub(crate) enum Ended {
+    /// How it died, as the operating system reported it, and by which
+    /// signal if one killed it.
+    Died { reason: String, signal: Option<i32> },
+    /// It is another version of wpool than the host, and ran nothing
+    /// (its status was [`OTHER_VERSION`]).
+    OtherVersion,
 }
 
 /// The name of the signals that end a worker: killed by a person or the

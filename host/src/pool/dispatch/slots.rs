@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::compile::{MAX_DEATHS_IN_A_ROW, Prepared};
-use super::process::{EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
+use super::process::{Ended, EventKind, OutputSink, Place, WorkerEvent, WorkerProcess};
 use crate::pool::error::Error;
 use crate::pool::job::Job;
 use crate::pool::task::Task;
@@ -147,6 +147,9 @@ pub(super) struct Slots {
     deaths_in_a_row: u32,
     /// How the last worker that died ended.
     last_death: String,
+    /// Set once a worker turned out to be another version of wpool: no
+    /// other is started.
+    other_version: bool,
     /// How the workers start, and how many at most.
     crew: Crew,
     /// The generations handed out so far.
@@ -161,6 +164,7 @@ impl Slots {
             events,
             deaths_in_a_row: 0,
             last_death: String::new(),
+            other_version: false,
             crew,
             generations: 0,
         }
@@ -184,13 +188,17 @@ impl Slots {
     /// for run `starter`, unless workers are dying in a loop.
     ///
     /// # Errors
-    /// [`Error::CrashLoop`], or [`Error::SpawnWorker`].
+    /// [`Error::WorkerVersion`], [`Error::CrashLoop`], or
+    /// [`Error::SpawnWorker`].
     pub(super) fn spawn(
         &mut self,
         task: &Task,
         prepared: &Prepared,
         starter: RunId,
     ) -> Result<(), Error> {
+        if self.other_version {
+            return Err(Error::other_version(&self.job.settings.worker_program));
+        }
         if self.deaths_in_a_row >= MAX_DEATHS_IN_A_ROW {
             let deaths = std::mem::take(&mut self.deaths_in_a_row);
             return Err(Error::CrashLoop {
@@ -490,7 +498,13 @@ impl Slots {
     /// [`Slots::room_for`]); its slot is vacant then.
     pub(super) fn reap(&mut self, slot: usize) -> Option<Lost> {
         let mut old = self.slots[slot].take()?;
-        let (mut reason, signal) = old.process.reap();
+        let (mut reason, signal) = match old.process.reap() {
+            Ended::Died { reason, signal } => (reason, signal),
+            Ended::OtherVersion => {
+                self.other_version = true;
+                ("worker is another version of wpool".to_owned(), None)
+            }
+        };
         if let Some(why) = old.killed.take() {
             reason = format!("worker {why} ({reason})");
         }
