@@ -62,9 +62,10 @@ use crate::protocol::{
 /// Runs the worker loop until the host closes the channel. `parent` is the
 /// process id of the host, which must still be our parent, and
 /// `host_version` its version of wpool, which must be ours: a worker of
-/// another version says so and exits at once with status 4. The process is locked down first (`sandbox`), shuts
-/// file access once it has its setup and its first task's code, and is
-/// sealed before any guest code runs.
+/// another version says so and exits at once with status 4. The process
+/// is locked down first (`sandbox`), shuts file access once it has its
+/// setup and its first task's code, and is sealed before any guest code
+/// runs.
 pub fn main(parent: u32, host_version: &str) -> ExitCode {
     if host_version != VERSION {
         eprintln!("wpool: this worker is wpool {VERSION}, its host wpool {host_version:.40}");

@@ -230,21 +230,20 @@ fn a_worker_of_another_version_stops_the_run_at_once() {
             .worker_program(&program)
             .compile_cache(cache)
             .build();
-        match pool.map(&square, [input.clone()]) {
-            Err(error @ Error::WorkerVersion { .. }) => {
-                let Error::WorkerVersion {
-                    program: named,
-                    version,
-                } = &error
-                else {
-                    unreachable!()
-                };
+        let error = pool
+            .map(&square, [input.clone()])
+            .expect_err("a worker of another version runs nothing");
+        match &error {
+            Error::WorkerVersion {
+                program: named,
+                version,
+            } => {
                 assert_eq!(named, &program);
                 assert_eq!(*version, env!("CARGO_PKG_VERSION"));
-                assert!(error.to_string().contains("is another version of wpool"));
             }
             other => panic!("expected a worker of another version, got {other:?}"),
         }
+        assert!(error.to_string().contains("is another version of wpool"));
     }
     // The command: exit 2, the worker's line and the host's.
     let out = run(Guest::Square, ["0..3"])

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use super::compile::Prepared;
@@ -40,17 +41,16 @@ use crate::pool::error::{Error, TaskError};
 use crate::pool::job::Job;
 use crate::pool::task::Task;
 use crate::pool::value::Value;
-use bytes::Bytes;
-
 use crate::protocol::{CallResult, Failure, Outcomes, encoding};
 
 /// A task's result as its run takes it: its index, its value or error,
 /// and how it ran.
 pub(super) type Finished = (u64, Result<Value, TaskError>, Ran);
 
-/// Results of one of a run's batches, every value in them checked against
-/// the function's result type ([`Answered::check`]): the run takes them
-/// in turn ([`Answered::finished`]), with no copy of them made between.
+/// Results of one of a run's batches as their frame brought them, every
+/// value in them checked against the function's result type
+/// ([`Answered::check`]): the run types them as it takes them in turn
+/// ([`Answered::finished`]).
 pub(super) struct Answered {
     task: Task,
     worker: u32,
