@@ -391,6 +391,7 @@ impl Pool {
     ///
     /// # Errors
     /// [`Error::SpawnWorker`] if the workers cannot start,
+    /// [`Error::WorkerVersion`] if they are another version of wpool,
     /// [`Error::CannotRun`] or [`Error::CompileTimeout`] if they cannot
     /// prepare the component, [`Error::CrashLoop`] if they keep dying. Tasks
     /// that fail do not make this fail: their [`TaskOutput::result`] holds
