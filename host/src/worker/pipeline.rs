@@ -222,8 +222,19 @@ impl Pipeline {
         Ok(())
     }
 
-    /// Forgets everything, for a new task.
+    /// Forgets everything, for a new task, keeping what it allocated.
     pub(crate) fn reset(&mut self) {
-        *self = Pipeline::default();
+        let Pipeline {
+            room,
+            sent,
+            failed,
+            kinds,
+            held,
+        } = self;
+        room.clear();
+        sent.clear();
+        failed.clear();
+        kinds.clear();
+        held.clear();
     }
 }

@@ -85,6 +85,8 @@ pub(crate) struct Runtime {
     limits: Limits,
     /// How many tasks one instance serves before it is replaced.
     reuse: u32,
+    /// The epoch deadline of a call, in ticks: one past its timeout.
+    epoch_ticks: u64,
     /// Whether tasks' output streams to the host as it is written.
     stream_output: bool,
     worker_id: u32,
@@ -190,6 +192,7 @@ impl Runtime {
             engine,
             linker,
             tasks: IntMap::default(),
+            epoch_ticks: limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1,
             limits,
             reuse,
             stream_output,
@@ -315,17 +318,21 @@ impl Runtime {
     ) -> (CallResult, Instant) {
         let start = values.len();
         let task = &self.tasks[&id];
-        let mut session = match self.session.take() {
-            Some((kept, session)) if kept == id => session,
-            _ => self.new_session(task),
-        };
+        // The session stays in place, kept or not, until the call's end
+        // (moved out and back, it cost a copy each way). Another task's is
+        // dropped first, freeing its instance's slot in the pool.
+        if !self.session.as_ref().is_some_and(|(kept, _)| *kept == id) {
+            self.session = None;
+            self.session = Some((id, self.new_session(task)));
+        }
+        let (_, session) = self.session.as_mut().expect("made above");
         let store = &mut session.store;
         let state = store.data_mut();
         state.task_index = call.index;
         state.memory.refused = false;
         state.pipeline.reset();
         state.deadline = started + self.limits.timeout;
-        store.set_epoch_deadline(self.limits.timeout.div_duration_f64(TICK).ceil() as u64 + 1);
+        store.set_epoch_deadline(self.epoch_ticks);
         if let Some(fuel) = self.limits.fuel {
             store
                 .set_fuel(fuel)
@@ -405,11 +412,11 @@ impl Runtime {
             stderr: session.stderr.take(),
         };
         session.served += 1;
+        session.func = func;
         // A trap, an exit or a timeout leaves the instance in an unknown
         // state: it is always dropped.
-        if func.is_some() && session.served < self.reuse {
-            session.func = func;
-            self.session = Some((id, session));
+        if session.func.is_none() || session.served >= self.reuse {
+            self.session = None;
         }
         (result, ended)
     }
