@@ -321,7 +321,7 @@ impl Runtime {
         // The session stays in place, kept or not, until the call's end
         // (moved out and back, it cost a copy each way). Another task's is
         // dropped first, freeing its instance's slot in the pool.
-        if !self.session.as_ref().is_some_and(|(kept, _)| *kept == id) {
+        if self.session.as_ref().is_none_or(|(kept, _)| *kept != id) {
             self.session = None;
             self.session = Some((id, self.new_session(task)));
         }
