@@ -10,7 +10,10 @@
 //!   owns the worker processes (`slots`) and shares them among every run
 //!   attached to it: a pool's runs share its one;
 //! - `reorder`: finished outputs waiting for their turn, and the window
-//!   that bounds how far an ordered run reads ahead.
+//!   that bounds how far an ordered run reads ahead. A batch's results
+//!   whose turn has come (all of an unordered run's, and in an ordered
+//!   one a batch that continues its output) skip it: each is finished
+//!   as the caller takes it, straight from the batch.
 //!
 //! A cluster's submission (`pool::cluster`) reads its inputs through a
 //! feed and restores their order through a reorder window too.
@@ -47,7 +50,7 @@ pub(crate) use self::feed::{Feed, Source, Submitted};
 pub(crate) use self::process::OutputSink;
 pub(crate) use self::reorder::Reorder;
 pub(crate) use self::scheduler::Scheduler;
-use self::scheduler::{Client, Reply};
+use self::scheduler::{Answered, Client, Reply};
 pub(crate) use self::slots::Crew;
 use self::slots::{IN_FLIGHT, Lost, QUEUED_BELOW, Work};
 use super::error::{Error, TaskError};
@@ -120,6 +123,10 @@ pub(crate) struct Run<I> {
     /// The run's end of its dispatcher, and its batches not answered yet;
     /// `None` once terminated.
     client: Option<Client>,
+    /// The batch whose results are being yielded, each finished as its
+    /// turn comes, without waiting in `reorder`: in an ordered run, the
+    /// tasks after the last output; in an unordered one, any.
+    answered: Option<Answered>,
     /// Where finished outputs wait for their turn.
     reorder: Reorder,
     /// A message here terminates the run: its workers are killed and its
@@ -173,6 +180,7 @@ impl<I: Iterator<Item = Input>> Run<I> {
             scheduler,
             feed: Feed::new(source, task.clone(), job.settings.limits.max_value),
             client: Some(client),
+            answered: None,
             reorder: Reorder::new(ordered, job.settings.max_waiting_output),
             terminate,
             retries,
@@ -183,11 +191,18 @@ impl<I: Iterator<Item = Input>> Run<I> {
     }
 
     pub(crate) fn has_ready(&self) -> bool {
-        self.fatal.is_some() || self.finished || self.reorder.has_ready()
+        let in_turn = self.answered.as_ref().and_then(Answered::next_index);
+        self.fatal.is_some()
+            || self.finished
+            || self.reorder.has_ready()
+            || in_turn.is_some_and(|index| self.reorder.is_turn(index))
     }
 
     pub(crate) fn next(&mut self) -> Option<Result<TaskOutput, Error>> {
         loop {
+            if let Some(output) = self.next_answered() {
+                return Some(Ok(output));
+            }
             if let Some(output) = self.reorder.pop() {
                 return Some(Ok(output));
             }
@@ -207,6 +222,35 @@ impl<I: Iterator<Item = Input>> Run<I> {
                 return None;
             }
             self.wait();
+        }
+    }
+
+    /// The next output of the batch being yielded, if its turn has come.
+    /// A batch whose next output is not in turn waits in the reorder, as
+    /// outputs do: only the batch that continues the run's output goes
+    /// straight out, each output moved once.
+    fn next_answered(&mut self) -> Option<TaskOutput> {
+        while let Some(index) = self.answered.as_ref()?.next_index() {
+            if !self.reorder.is_turn(index) {
+                self.drain_answered();
+                return None;
+            }
+            let (index, outcome, ran) = self.answered.as_mut()?.next()?;
+            if let Some(output) = self.feed.finish(index, outcome, ran) {
+                self.reorder.passed(index);
+                return Some(output);
+            }
+        }
+        self.answered = None;
+        None
+    }
+
+    /// Finishes the rest of the batch being yielded into the reorder.
+    fn drain_answered(&mut self) {
+        for (index, outcome, ran) in self.answered.take().into_iter().flatten() {
+            if let Some(output) = self.feed.finish(index, outcome, ran) {
+                self.reorder.insert(output);
+            }
         }
     }
 
@@ -346,11 +390,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
-                for (index, outcome, ran) in answered.finished() {
-                    if let Some(output) = self.feed.finish(index, outcome, ran) {
-                        self.reorder.insert(output);
-                    }
-                }
+                self.drain_answered();
+                self.answered = Some(answered);
             }
             Reply::Lost(lost) => self.lost(lost),
         }
@@ -359,6 +400,9 @@ impl<I: Iterator<Item = Input>> Run<I> {
     /// Kills the workers running the run's tasks and fails every unfinished
     /// task.
     fn terminate(&mut self) {
+        // A batch in turn is yielded before the run waits, so none is left
+        // here; were one left, its tasks finished, and do not fail.
+        self.drain_answered();
         self.terminate = None;
         self.client = None;
         for output in self.feed.stop(TaskError::Terminated) {

@@ -90,6 +90,30 @@ impl Reorder {
         }
     }
 
+    /// Whether the output of task `index` may be yielded as soon as it
+    /// is finished, without waiting here: in an ordered run, it is the
+    /// next one.
+    pub(crate) fn is_turn(&self, index: u64) -> bool {
+        match &self.done {
+            Done::Ordered { next_out, .. } => index == *next_out,
+            Done::Unordered(_) => true,
+        }
+    }
+
+    /// The output of task `index`, whose turn it was ([`Reorder::is_turn`]),
+    /// was yielded without waiting here: the next one's turn comes.
+    pub(crate) fn passed(&mut self, index: u64) {
+        if let Done::Ordered {
+            next_out, slots, ..
+        } = &mut self.done
+        {
+            debug_assert_eq!(index, *next_out, "not its turn");
+            debug_assert!(slots.front().is_none_or(Option::is_none));
+            *next_out += 1;
+            slots.pop_front();
+        }
+    }
+
     /// The next output to yield, if it is there.
     pub(crate) fn pop(&mut self) -> Option<TaskOutput> {
         let output = match &mut self.done {

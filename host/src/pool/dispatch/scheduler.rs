@@ -49,13 +49,13 @@ pub(super) type Finished = (u64, Result<Value, TaskError>, Ran);
 
 /// Results of one of a run's batches as their frame brought them, every
 /// value in them checked against the function's result type
-/// ([`Answered::check`]): the run types them as it takes them in turn
-/// ([`Answered::finished`]).
+/// ([`Answered::check`]): the run types each as it takes it, in the
+/// batch's order (the [`Iterator`]).
 pub(super) struct Answered {
     task: Task,
     worker: u32,
-    results: Vec<CallResult>,
-    values: Bytes,
+    results: std::vec::IntoIter<CallResult>,
+    outcomes: Outcomes,
 }
 
 /// What a dispatcher tells a run.
@@ -550,43 +550,48 @@ impl Answered {
         Ok(Answered {
             task,
             worker,
-            results,
-            values,
+            results: results.into_iter(),
+            outcomes: Outcomes::new(values),
         })
     }
 
-    pub(super) fn len(&self) -> usize {
-        self.results.len()
-    }
-
-    /// The results, in the batch's order.
-    pub(super) fn finished(self) -> impl Iterator<Item = Finished> {
-        let Answered {
-            task,
-            worker,
-            results,
-            values,
-        } = self;
-        let mut outcomes = Outcomes::new(values);
-        results.into_iter().map(move |result| {
-            let CallResult {
-                index,
-                outcome,
-                time,
-                stdout,
-                stderr,
-            } = result;
-            let outcome = match outcomes.take(outcome).expect("`check` passed the values") {
-                Ok(value) => Ok(task.checked_value(value)),
-                Err(failure) => Err(task.checked_failure(failure)),
-            };
-            let ran = Ran {
-                worker: Some(worker),
-                time: Some(time),
-                stdout,
-                stderr,
-            };
-            (index, outcome, ran)
-        })
+    /// The index of the next result, if one is left.
+    pub(super) fn next_index(&self) -> Option<u64> {
+        self.results.as_slice().first().map(|result| result.index)
     }
 }
+
+impl Iterator for Answered {
+    type Item = Finished;
+
+    fn next(&mut self) -> Option<Finished> {
+        let CallResult {
+            index,
+            outcome,
+            time,
+            stdout,
+            stderr,
+        } = self.results.next()?;
+        let outcome = match self
+            .outcomes
+            .take(outcome)
+            .expect("`check` passed the values")
+        {
+            Ok(value) => Ok(self.task.checked_value(value)),
+            Err(failure) => Err(self.task.checked_failure(failure)),
+        };
+        let ran = Ran {
+            worker: Some(self.worker),
+            time: Some(time),
+            stdout,
+            stderr,
+        };
+        Some((index, outcome, ran))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.results.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Answered {}
