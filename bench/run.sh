@@ -49,6 +49,8 @@ fail() { echo "bench: $*" >&2; exit 1; }
 # hf GROUP, then hyperfine arguments. Each `-n NAME COMMAND` keeps the
 # command's stdout (its last run's) in $out/GROUP-NAME.out and appends its
 # stderr to $out/GROUP-NAME.err; hyperfine stops at a non-zero exit status.
+# With HF_ROUND set, the timings go to $out/GROUP-ROUND.json, one round of
+# several that table.py takes together.
 hf() {
   local group=$1; shift
   local args=()
@@ -58,7 +60,7 @@ hf() {
       *) args+=("$1"); shift ;;
     esac
   done
-  hyperfine --style none --runs "${HF_RUNS:-$runs}" --export-json "$out/$group.json" "${args[@]}" >&2 \
+  hyperfine --style none --runs "${HF_RUNS:-$runs}" --export-json "$out/$group${HF_ROUND:+-$HF_ROUND}.json" "${args[@]}" >&2 \
     || fail "$group: a command failed (above); its stderr: $(tail -n 5 "$out/$group"-*.err 2>/dev/null)"
 }
 
@@ -76,11 +78,15 @@ python3 -c 'import sys; sys.stdout.write("".join(f"{i * i}\n" for i in range(int
 head -n 10 "$out/squares-1000000" >"$out/squares-10"
 
 echo "== B1 tiny tasks" >&2
-hf b1 --warmup 1 \
-  -n wpool "$wpool run $guests/square.wasm 0..1000000 -j2 --summary" \
-  -n wpool-reuse "$wpool run $guests/square.wasm 0..1000000 -j2 --reuse 1000000 --summary" \
-  -n python "python3 bench/pool_square.py 1000000"
-same "$out/squares-1000000" b1-wpool b1-wpool-reuse b1-python
+# In rounds of one run each, the commands in turn: a drift of the
+# machine's load weighs on wpool and Python alike.
+for round in $(seq "$runs"); do
+  HF_RUNS=1 HF_ROUND=$round hf b1 --warmup 1 \
+    -n wpool "$wpool run $guests/square.wasm 0..1000000 -j2 --summary" \
+    -n wpool-reuse "$wpool run $guests/square.wasm 0..1000000 -j2 --reuse 1000000 --summary" \
+    -n python "python3 bench/pool_square.py 1000000"
+  same "$out/squares-1000000" b1-wpool b1-wpool-reuse b1-python
+done
 if $chunksize_1; then
   HF_RUNS=1 hf b1c1 -n python "python3 bench/pool_square.py 1000000 1"
   same "$out/squares-1000000" b1c1-python

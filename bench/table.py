@@ -5,6 +5,7 @@ a case that did not run prints as skipped.
 
 usage: python3 bench/table.py OUT CRITERION CHUNKSIZE_1 HAVE_WASMTIME
 """
+import glob
 import json
 import os
 import platform
@@ -23,16 +24,18 @@ def row(case, what, value, ratio="-", target="(info)", ok=None):
 
 
 def hf(group, key="median"):
-    """A hyperfine group's commands: the median wall time, or with
+    """A hyperfine group's commands, over all its rounds (GROUP.json, or
+    GROUP-1.json, GROUP-2.json...): the median wall time, or with
     key="cpu" the mean user + system time of the whole process tree."""
-    try:
-        with open(f"{out}/{group}.json") as f:
-            results = json.load(f)["results"]
-    except FileNotFoundError:
-        return {}
+    runs = {}
+    for path in glob.glob(f"{out}/{group}.json") + glob.glob(f"{out}/{group}-[0-9]*.json"):
+        with open(path) as f:
+            for r in json.load(f)["results"]:
+                cpu = r["user"] + r["system"]
+                runs.setdefault(r["command"], []).extend((t, cpu) for t in r["times"])
     if key == "cpu":
-        return {r["command"]: r["user"] + r["system"] for r in results}
-    return {r["command"]: r[key] for r in results}
+        return {c: statistics.mean(cpu for _, cpu in rs) for c, rs in runs.items()}
+    return {c: statistics.median(t for t, _ in rs) for c, rs in runs.items()}
 
 
 CPU_LINE = re.compile(r"^wpool: CPU time \(user \+ system\): host ([0-9.]+) s, workers ([0-9.]+) s$")
