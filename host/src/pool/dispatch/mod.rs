@@ -123,9 +123,10 @@ pub(crate) struct Run<I> {
     /// The run's end of its dispatcher, and its batches not answered yet;
     /// `None` once terminated.
     client: Option<Client>,
-    /// The batch whose results are being yielded, each finished as its
-    /// turn comes, without waiting in `reorder`: in an ordered run, the
-    /// tasks after the last output; in an unordered one, any.
+    /// The batch whose results are being yielded, each finished as the
+    /// caller takes it, without waiting in `reorder`: in an ordered run,
+    /// one whose next result is the run's next output; in an unordered
+    /// one, any.
     answered: Option<Answered>,
     /// Where finished outputs wait for their turn.
     reorder: Reorder,
