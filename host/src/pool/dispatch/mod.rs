@@ -391,6 +391,8 @@ impl<I: Iterator<Item = Input>> Run<I> {
                         Some(cost) => (cost * 3 + per_task) / 4,
                     });
                 }
+                // The batch before is yielded before the run waits, so
+                // none is left; were one left, it would wait its turn.
                 self.drain_answered();
                 self.answered = Some(answered);
             }
